@@ -1,0 +1,184 @@
+"""Tune the knowledge module's ranking parameters and confidence thresholds.
+
+Reads ONLY the tuning split (``tests/faq/data/tune.jsonl``); the held-out split is for
+``benchmarks/faq_benchmark.py`` and is never looked at here. For every ranking parameter set in
+the grid it ranks each question once, then scans the thresholds; a setting scores
+
+    objective = top-1 accuracy + off-topic rejection - 2 x wrong confident answers
+
+(top-1 accuracy: on-topic questions answered confidently with the right entry; off-topic
+rejection: off-topic questions not answered confidently; a wrong confident answer misleads the
+user, so it costs twice what a "did you mean" or "not confident" costs). Among the settings with
+the best objective it prints the one nearest the middle of that optimal region, so the frozen
+numbers are not balanced on an edge. The "did you mean" threshold does not change that
+objective; it is chosen afterwards, below the answer threshold, to maximise
+
+    (unanswered on-topic questions whose right entry is suggested) - (off-topic questions that
+    get suggestions)
+
+each as a share of its group. Copy the numbers into ``faq/retrieval.py`` (DEFAULT_PARAMS,
+DEFAULT_THRESHOLDS).
+
+    python benchmarks/faq_tune.py [--top 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from faq.knowledge import KnowledgeBase, load_entries
+from faq.retrieval import Candidate, Outcome, RankingParams, Thresholds, decide
+
+TUNE = Path(__file__).resolve().parent.parent / "tests" / "faq" / "data" / "tune.jsonl"
+
+K1 = (0.8, 1.2, 1.6)
+B = (0.5, 0.75, 1.0)
+WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+ANSWER = tuple(round(0.10 + 0.01 * step, 2) for step in range(41))  # 0.10 .. 0.50
+MARGIN = tuple(round(0.005 * step, 3) for step in range(21))  # 0 .. 0.10
+SUGGEST_BELOW = 0.08  # suggest = answer - 0.08: does not change the objective, only the UI
+
+
+@dataclass(frozen=True, slots=True)
+class Labelled:
+    question: str
+    expected: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    params: RankingParams
+    thresholds: Thresholds
+    objective: float
+    accuracy: float
+    rejection: float
+    wrong: float
+
+
+def read(path: Path) -> list[Labelled]:
+    with path.open(encoding="utf-8") as lines:
+        return [Labelled(row["question"], row["expected"]) for row in map(json.loads, lines) if row]
+
+
+def evaluate(
+    rankings: list[list[Candidate]], data: list[Labelled], thresholds: Thresholds
+) -> tuple[float, float, float]:
+    on_topic = sum(1 for item in data if item.expected is not None)
+    off_topic = len(data) - on_topic
+    correct = wrong = rejected = 0
+    for ranking, item in zip(rankings, data, strict=True):
+        decision = decide(ranking, thresholds)
+        confident = decision.outcome is Outcome.CONFIDENT
+        if item.expected is None:
+            rejected += not confident
+        elif confident and decision.entry_id == item.expected:
+            correct += 1
+        elif confident:
+            wrong += 1
+    return correct / on_topic, rejected / off_topic, wrong / on_topic
+
+
+def search(data: list[Labelled]) -> list[Setting]:
+    entries = load_entries()
+    settings: list[Setting] = []
+    for k1, b, weight in itertools.product(K1, B, WEIGHTS):
+        params = RankingParams(k1=k1, b=b, bm25_weight=weight)
+        kb = KnowledgeBase(entries=entries, params=params)
+        rankings = [kb.rank(item.question) for item in data]
+        for answer, margin in itertools.product(ANSWER, MARGIN):
+            thresholds = Thresholds(
+                answer=answer, margin=margin, suggest=round(max(0.0, answer - SUGGEST_BELOW), 2)
+            )
+            accuracy, rejection, wrong = evaluate(rankings, data, thresholds)
+            objective = accuracy + rejection - 2 * wrong
+            settings.append(Setting(params, thresholds, objective, accuracy, rejection, wrong))
+    return settings
+
+
+def central(best: list[Setting]) -> Setting:
+    """The optimal setting nearest the centroid of all optimal settings (normalised axes)."""
+
+    def point(setting: Setting) -> tuple[float, ...]:
+        p, t = setting.params, setting.thresholds
+        return (p.k1 / 2, p.b, p.bm25_weight, t.answer / 0.5, t.margin / 0.1)
+
+    points = [point(setting) for setting in best]
+    centroid = tuple(sum(axis) / len(points) for axis in zip(*points, strict=True))
+    return min(
+        best,
+        key=lambda s: sum((a - c) ** 2 for a, c in zip(point(s), centroid, strict=True)),
+    )
+
+
+SUGGEST_STEPS = tuple(round(0.01 * step, 2) for step in range(1, 21))  # 0.01 .. 0.20 below answer
+
+
+def tune_suggest(chosen: Setting, data: list[Labelled]) -> tuple[Thresholds, float, float]:
+    """The suggest threshold for ``chosen``: (thresholds, helped share, bothered share)."""
+    kb = KnowledgeBase(entries=load_entries(), params=chosen.params)
+    rankings = [kb.rank(item.question) for item in data]
+    best: tuple[float, Thresholds, float, float] | None = None
+    for below in SUGGEST_STEPS:
+        t = chosen.thresholds
+        thresholds = Thresholds(
+            answer=t.answer, margin=t.margin, suggest=round(max(0.0, t.answer - below), 2)
+        )
+        missed = helped = off_topic = bothered = 0
+        for ranking, item in zip(rankings, data, strict=True):
+            decision = decide(ranking, thresholds)
+            if item.expected is None:
+                off_topic += 1
+                bothered += decision.outcome is Outcome.DID_YOU_MEAN
+            elif decision.outcome is not Outcome.CONFIDENT:
+                missed += 1
+                helped += any(c.entry_id == item.expected for c in decision.suggestions)
+        gain = (helped / missed if missed else 0.0) - bothered / off_topic
+        if best is None or gain > best[0]:
+            best = (gain, thresholds, helped / missed if missed else 0.0, bothered / off_topic)
+    assert best is not None
+    return best[1], best[2], best[3]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--top", type=int, default=5, help="how many runner-up settings to show")
+    args = parser.parse_args()
+    data = read(TUNE)
+    settings = search(data)
+    settings.sort(key=lambda s: -s.objective)
+    top = settings[0].objective
+    best = [s for s in settings if s.objective >= top - 1e-9]
+    chosen = central(best)
+    print(f"tuning split: {len(data)} questions, {len(settings)} settings tried")
+    print(f"best objective {top:.3f} reached by {len(best)} settings; chosen (most central):")
+    thresholds, helped, bothered = tune_suggest(chosen, data)
+    print(f"  {chosen.params}\n  {thresholds}")
+    print(
+        f"  top-1 {chosen.accuracy:.1%}  off-topic rejection {chosen.rejection:.1%}  "
+        f"wrong confident {chosen.wrong:.1%}"
+    )
+    print(
+        f"  did you mean: right entry suggested for {helped:.0%} of unanswered on-topic "
+        f"questions; {bothered:.0%} of off-topic questions get suggestions"
+    )
+    seen: set[RankingParams] = {chosen.params}
+    print("best settings of other ranking parameters:")
+    for setting in settings:
+        if setting.params in seen:
+            continue
+        seen.add(setting.params)
+        print(
+            f"  {setting.objective:.3f}  {setting.params}  {setting.thresholds}  "
+            f"top-1 {setting.accuracy:.1%} rejection {setting.rejection:.1%} "
+            f"wrong {setting.wrong:.1%}"
+        )
+        if len(seen) > args.top:
+            break
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Knowledge entries shipped with certdesk, one TOML file per topic."""

@@ -1,0 +1,76 @@
+"""The knowledge room's errors.
+
+Every error carries a stable machine ``code`` and a message that says what happened and what to
+do next (English; the Chinese wording lives in :mod:`faq.messages`)::
+
+    FaqError
+    ├── EntryInvalid          entry_invalid       a knowledge entry file is malformed
+    └── InspectionError
+        ├── NotACertificate   not_a_certificate   the bytes hold no certificate we can read
+        ├── PasswordRequired  password_required   a PKCS#12 file needs its password
+        └── WrongPassword     wrong_password      the PKCS#12 password does not open the file
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class FaqError(Exception):
+    """Base of every error raised by the knowledge room."""
+
+    code: str = "faq_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class EntryInvalid(FaqError):
+    """A knowledge entry file cannot be used; ``source`` names the file."""
+
+    code = "entry_invalid"
+
+    def __init__(self, source: Path | str, problem: str) -> None:
+        super().__init__(f"knowledge entry {source}: {problem}")
+        self.source = str(source)
+        self.problem = problem
+
+
+class InspectionError(FaqError):
+    """The certificate inspector could not read the given bytes."""
+
+
+class NotACertificate(InspectionError):
+    """Not PEM, DER, PKCS#7 or PKCS#12 certificate data; ``detail`` says what was found."""
+
+    code = "not_a_certificate"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            f"This file is not a certificate ({detail}). Send a .cer, .crt, .pem, .der, .p7b "
+            "or .p12 file."
+        )
+        self.detail = detail
+
+
+class PasswordRequired(InspectionError):
+    """A PKCS#12 file was given without its password."""
+
+    code = "password_required"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This is a password-protected PKCS#12 (.p12/.pfx) file: give its password to read it."
+        )
+
+
+class WrongPassword(InspectionError):
+    """The password does not open the PKCS#12 file."""
+
+    code = "wrong_password"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The password does not open this PKCS#12 (.p12/.pfx) file. Check it and try again."
+        )

@@ -1,0 +1,299 @@
+"""Knowledge entries (one TOML file per topic) and the knowledge base the bot asks.
+
+An entry file looks like this (``faq/entries/renewal.toml``)::
+
+    id = "renewal"
+    action = "renew"            # optional: download | renew | escalate | inspect
+
+    [en]
+    title = "How to renew a certificate"
+    questions = ["How do I renew my certificate?", ...]
+    answer = \"\"\"...\"\"\"
+
+    [zh]
+    title = "如何更新证书"
+    questions = ["怎么更新证书？", ...]
+    answer = \"\"\"...\"\"\"
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from faq import messages
+from faq.errors import EntryInvalid
+from faq.retrieval import (
+    DEFAULT_PARAMS,
+    DEFAULT_THRESHOLDS,
+    Candidate,
+    Outcome,
+    RankingParams,
+    Retriever,
+    Thresholds,
+    decide,
+)
+from faq.text import LANGUAGES, Language, detect_language
+
+REQUIRED_IDS: tuple[str, ...] = (
+    "prerequisites",
+    "environment-check",
+    "trusted-sites",
+    "download-to-browser",
+    "download-to-usbkey",
+    "choose-csp",
+    "usbkey-password",
+    "download-errors",
+    "renewal",
+    "renewed-certificate-location",
+    "keypair-permission-error",
+    "find-cn-ou-o",
+    "lost-codes",
+    "certificate-expiry",
+)
+MIN_QUESTIONS = 5
+_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+class Action(StrEnum):
+    """What the bot may offer after an answer."""
+
+    DOWNLOAD = "download"
+    RENEW = "renew"
+    ESCALATE = "escalate"
+    INSPECT = "inspect"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LocalizedEntry:
+    title: str
+    questions: tuple[str, ...]
+    answer: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Entry:
+    """One topic: texts in every language of :data:`faq.text.LANGUAGES` and an optional action."""
+
+    id: str
+    action: Action | None
+    texts: Mapping[Language, LocalizedEntry]
+
+    def __post_init__(self) -> None:
+        if not _ID.fullmatch(self.id):
+            raise ValueError(f"entry id {self.id!r} must be lower-case words joined by '-'")
+        missing = [language for language in LANGUAGES if language not in self.texts]
+        if missing:
+            raise ValueError(f"entry {self.id!r} has no text in {', '.join(missing)}")
+        for language, localized in self.texts.items():
+            if not localized.title.strip() or not localized.answer.strip():
+                raise ValueError(f"entry {self.id!r} ({language}) needs a title and an answer")
+            if len(localized.questions) < MIN_QUESTIONS:
+                raise ValueError(
+                    f"entry {self.id!r} ({language}) needs at least {MIN_QUESTIONS} example "
+                    f"questions, has {len(localized.questions)}"
+                )
+        object.__setattr__(self, "texts", MappingProxyType(dict(self.texts)))
+
+    def title(self, language: Language) -> str:
+        return self.texts[language].title
+
+    def answer(self, language: Language) -> str:
+        return self.texts[language].answer
+
+    def questions(self, language: Language) -> tuple[str, ...]:
+        return self.texts[language].questions
+
+
+def parse_entry(source: str, content: str) -> Entry:
+    """An :class:`Entry` from TOML text; ``source`` (a file name) appears in errors."""
+    try:
+        data = tomllib.loads(content)
+    except tomllib.TOMLDecodeError as error:
+        raise EntryInvalid(source, f"not valid TOML: {error}") from error
+    try:
+        action = data.get("action")
+        return Entry(
+            id=_string(data, "id"),
+            action=None if action is None else Action(action),
+            texts={language: _localized(data, language) for language in LANGUAGES},
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise EntryInvalid(source, str(error)) from error
+
+
+def _string(table: Mapping[str, Any], key: str) -> str:
+    value = table[key]
+    if not isinstance(value, str):
+        raise TypeError(f"{key!r} must be a string")
+    return value
+
+
+def _localized(data: Mapping[str, Any], language: Language) -> LocalizedEntry:
+    table = data.get(language)
+    if not isinstance(table, dict):
+        raise ValueError(f"missing table [{language}]")
+    questions = table.get("questions")
+    if not isinstance(questions, list) or not all(isinstance(q, str) for q in questions):
+        raise TypeError(f"[{language}] questions must be a list of strings")
+    return LocalizedEntry(
+        title=_string(table, "title").strip(),
+        questions=tuple(questions),
+        answer=_string(table, "answer").strip(),
+    )
+
+
+def load_entries(directory: Traversable | Path | None = None) -> tuple[Entry, ...]:
+    """Every ``*.toml`` entry in ``directory`` (default: the entries shipped in ``faq.entries``)."""
+    folder: Traversable = resources.files("faq.entries") if directory is None else directory
+    files = sorted(
+        (item for item in folder.iterdir() if item.name.endswith(".toml")),
+        key=lambda item: item.name,
+    )
+    entries = tuple(parse_entry(item.name, item.read_text(encoding="utf-8")) for item in files)
+    for item, entry in zip(files, entries, strict=True):
+        if item.name != f"{entry.id}.toml":
+            raise EntryInvalid(item.name, f"file name must be {entry.id}.toml")
+    return entries
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    id: str
+    title: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Answer:
+    """The knowledge base's reply to one question.
+
+    ``id`` is the entry answered, or ``None`` when not confident (then ``suggestions`` may list
+    "did you mean" entries, and ``text`` says so); ``text`` is in ``language``.
+    """
+
+    question: str
+    id: str | None
+    score: float
+    outcome: Outcome
+    language: Language
+    text: str
+    action: Action | None
+    suggestions: tuple[Suggestion, ...] = ()
+
+    @property
+    def confident(self) -> bool:
+        return self.outcome is Outcome.CONFIDENT
+
+    def to_json(self) -> dict[str, str | float | None]:
+        """The ``certdesk ask --json`` object: ``{"id", "score", "answer"}``."""
+        return {"id": self.id, "score": round(self.score, 4), "answer": self.text}
+
+
+class KnowledgeBase:
+    """The entries plus a retriever over their titles and example questions.
+
+    >>> kb = KnowledgeBase.load()
+    >>> kb.ask("How do I renew my certificate?").id
+    'renewal'
+    >>> kb.ask("证书什么时候到期？").language
+    'zh'
+    """
+
+    def __init__(
+        self,
+        *,
+        entries: Iterable[Entry],
+        thresholds: Thresholds = DEFAULT_THRESHOLDS,
+        params: RankingParams = DEFAULT_PARAMS,
+    ) -> None:
+        by_id: dict[str, Entry] = {}
+        for entry in entries:
+            if entry.id in by_id:
+                raise ValueError(f"duplicate entry id {entry.id!r}")
+            by_id[entry.id] = entry
+        if not by_id:
+            raise ValueError("a knowledge base needs at least one entry")
+        self.thresholds = thresholds
+        self._entries = MappingProxyType(by_id)
+        self._retriever = Retriever(
+            examples=[
+                (entry.id, example)
+                for entry in by_id.values()
+                for language in LANGUAGES
+                for example in (entry.title(language), *entry.questions(language))
+            ],
+            params=params,
+        )
+
+    @classmethod
+    def load(
+        cls,
+        directory: Traversable | Path | None = None,
+        *,
+        thresholds: Thresholds = DEFAULT_THRESHOLDS,
+        params: RankingParams = DEFAULT_PARAMS,
+    ) -> KnowledgeBase:
+        """The knowledge base from ``directory`` (default: the shipped entries)."""
+        return cls(entries=load_entries(directory), thresholds=thresholds, params=params)
+
+    @property
+    def entries(self) -> Mapping[str, Entry]:
+        return self._entries
+
+    def rank(self, question: str) -> list[Candidate]:
+        """The raw ranking (best first), for tuning and diagnostics."""
+        return self._retriever.rank(question)
+
+    def ask(self, question: str, *, language: Language | None = None) -> Answer:
+        """Answer ``question`` in ``language`` (default: the question's own language)."""
+        reply_language = language or detect_language(question)
+        decision = decide(self._retriever.rank(question), self.thresholds)
+        if decision.outcome is Outcome.CONFIDENT:
+            assert decision.entry_id is not None
+            entry = self._entries[decision.entry_id]
+            return Answer(
+                question=question,
+                id=entry.id,
+                score=decision.score,
+                outcome=decision.outcome,
+                language=reply_language,
+                text=entry.answer(reply_language),
+                action=entry.action,
+            )
+        if decision.outcome is Outcome.DID_YOU_MEAN:
+            suggestions = tuple(
+                Suggestion(
+                    candidate.entry_id,
+                    self._entries[candidate.entry_id].title(reply_language),
+                    candidate.score,
+                )
+                for candidate in decision.suggestions
+            )
+            return Answer(
+                question=question,
+                id=None,
+                score=decision.score,
+                outcome=decision.outcome,
+                language=reply_language,
+                text=messages.did_you_mean([s.title for s in suggestions], reply_language),
+                action=None,
+                suggestions=suggestions,
+            )
+        return Answer(
+            question=question,
+            id=None,
+            score=decision.score,
+            outcome=decision.outcome,
+            language=reply_language,
+            text=messages.not_confident(reply_language),
+            action=Action.ESCALATE,
+        )

@@ -1,0 +1,289 @@
+"""Ranking short questions against the knowledge entries, and the confidence decision.
+
+Two signals, each in [0, 1], are mixed into one score per entry:
+
+* **BM25** over one document per entry (its titles and example questions in both languages, so a
+  mixed question matches on both its English and its Chinese words). The raw BM25 sum is divided
+  by the most the question could score (every term saturated), and a term the knowledge base has
+  never seen counts with the highest IDF — so "what's the weather in Beijing" scores low because
+  most of it is unknown, not because of a tuned cut-off on an unbounded number. English words
+  that are not in the vocabulary are first corrected to the nearest known word (edit distance 1,
+  or 2 for long words).
+* **Character n-gram cosine** (TF-IDF over trigrams of English words and Chinese bigrams) between
+  the question and each example question; an entry takes its best example. This carries typos
+  and morphology that stemming misses.
+
+:func:`decide` turns the ranking into one of three outcomes with frozen :class:`Thresholds`; see
+``benchmarks/faq_tune.py`` for how the numbers were chosen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import lru_cache
+
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from faq import text
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RankingParams:
+    """How the two signals are computed and mixed (tuned, then frozen in :data:`DEFAULT_PARAMS`)."""
+
+    k1: float = 1.2
+    b: float = 0.75
+    bm25_weight: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.k1 <= 0:
+            raise ValueError(f"k1 must be positive, got {self.k1}")
+        if not 0 <= self.b <= 1:
+            raise ValueError(f"b must be in [0, 1], got {self.b}")
+        if not 0 <= self.bm25_weight <= 1:
+            raise ValueError(f"bm25_weight must be in [0, 1], got {self.bm25_weight}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Thresholds:
+    """The confidence decision; all values are scores in [0, 1].
+
+    * ``answer``: the best entry must reach this score, and lead the runner-up by ``margin``,
+      for a confident answer;
+    * ``suggest``: below ``answer`` (or without the lead), entries at or above this score are
+      offered as "did you mean" suggestions; below it the question is not answered.
+    """
+
+    answer: float
+    margin: float
+    suggest: float
+
+    def __post_init__(self) -> None:
+        for name in ("answer", "margin", "suggest"):
+            value = getattr(self, name)
+            if not 0 <= value <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        if self.suggest > self.answer:
+            raise ValueError(f"suggest ({self.suggest}) must not be above answer ({self.answer})")
+
+
+# Tuned on tests/faq/data/tune.jsonl with benchmarks/faq_tune.py (never on the held-out split):
+# objective top-1 + off-topic rejection - 2 x wrong answers, best value reached by 129 of 61,992
+# settings, the most central one chosen. Re-run the script after changing entries or features.
+DEFAULT_PARAMS = RankingParams(k1=1.2, b=0.75, bm25_weight=0.5)
+DEFAULT_THRESHOLDS = Thresholds(answer=0.29, margin=0.005, suggest=0.21)
+MAX_SUGGESTIONS = 3
+
+
+class Outcome(StrEnum):
+    CONFIDENT = "confident"
+    DID_YOU_MEAN = "did_you_mean"
+    NOT_CONFIDENT = "not_confident"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    entry_id: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """The outcome for one question: ``entry_id`` is set only when confident."""
+
+    outcome: Outcome
+    entry_id: str | None
+    score: float
+    suggestions: tuple[Candidate, ...] = ()
+
+
+def decide(ranking: Sequence[Candidate], thresholds: Thresholds) -> Decision:
+    """Confident / did you mean / not confident, from a ranking sorted best first."""
+    if not ranking:
+        return Decision(outcome=Outcome.NOT_CONFIDENT, entry_id=None, score=0.0)
+    best = ranking[0]
+    runner_up = ranking[1].score if len(ranking) > 1 else 0.0
+    if best.score >= thresholds.answer and best.score - runner_up >= thresholds.margin:
+        return Decision(outcome=Outcome.CONFIDENT, entry_id=best.entry_id, score=best.score)
+    if best.score >= thresholds.suggest:
+        suggestions = tuple(
+            candidate
+            for candidate in ranking[:MAX_SUGGESTIONS]
+            if candidate.score >= thresholds.suggest
+        )
+        return Decision(
+            outcome=Outcome.DID_YOU_MEAN,
+            entry_id=None,
+            score=best.score,
+            suggestions=suggestions,
+        )
+    return Decision(outcome=Outcome.NOT_CONFIDENT, entry_id=None, score=best.score)
+
+
+@dataclass(slots=True)
+class _Bm25:
+    """BM25 over one bag of terms per entry, normalised to [0, 1] per question."""
+
+    params: RankingParams
+    term_freqs: dict[str, Counter[str]]
+    postings: dict[str, list[str]] = field(init=False)
+    idf: dict[str, float] = field(init=False)
+    length_norm: dict[str, float] = field(init=False)
+    unseen_idf: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        count = len(self.term_freqs)
+        lengths = {key: sum(freqs.values()) for key, freqs in self.term_freqs.items()}
+        average = sum(lengths.values()) / count if count else 1.0
+        document_freq: Counter[str] = Counter()
+        postings: defaultdict[str, list[str]] = defaultdict(list)
+        for key, freqs in self.term_freqs.items():
+            document_freq.update(freqs.keys())
+            for term in freqs:
+                postings[term].append(key)
+        self.postings = dict(postings)
+        self.idf = {term: _bm25_idf(count, df) for term, df in document_freq.items()}
+        self.unseen_idf = _bm25_idf(count, 0)
+        k1, b = self.params.k1, self.params.b
+        self.length_norm = {
+            key: k1 * (1 - b + b * length / average) for key, length in lengths.items()
+        }
+
+    def scores(self, terms: Iterable[str]) -> dict[str, float]:
+        unique = set(terms)
+        if not unique:
+            return {}
+        saturation = self.params.k1 + 1
+        ceiling = sum(self.idf.get(term, self.unseen_idf) for term in unique) * saturation
+        raw: defaultdict[str, float] = defaultdict(float)
+        for term in unique:
+            keys = self.postings.get(term)
+            if keys is None:
+                continue
+            idf = self.idf[term]
+            for key in keys:
+                tf = self.term_freqs[key][term]
+                raw[key] += idf * tf * saturation / (tf + self.length_norm[key])
+        return {key: value / ceiling for key, value in raw.items()}
+
+
+def _bm25_idf(count: int, df: int) -> float:
+    return math.log(1 + (count - df + 0.5) / (df + 0.5))
+
+
+@dataclass(slots=True)
+class _NgramCosine:
+    """TF-IDF cosine between the question and each example; an entry keeps its best example."""
+
+    examples: list[tuple[str, Counter[str]]]
+    idf: dict[str, float] = field(init=False)
+    unseen_idf: float = field(init=False)
+    postings: dict[str, list[tuple[int, float]]] = field(init=False)
+    owners: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        count = len(self.examples)
+        document_freq: Counter[str] = Counter()
+        for _, grams in self.examples:
+            document_freq.update(grams.keys())
+        self.idf = {
+            gram: math.log((count + 1) / (df + 1)) + 1 for gram, df in document_freq.items()
+        }
+        self.unseen_idf = math.log(count + 1) + 1
+        postings: defaultdict[str, list[tuple[int, float]]] = defaultdict(list)
+        self.owners = []
+        for index, (owner, grams) in enumerate(self.examples):
+            self.owners.append(owner)
+            weights = {gram: tf * self.idf[gram] for gram, tf in grams.items()}
+            norm = math.sqrt(sum(weight * weight for weight in weights.values())) or 1.0
+            for gram, weight in weights.items():
+                postings[gram].append((index, weight / norm))
+        self.postings = dict(postings)
+
+    def scores(self, grams: Counter[str]) -> dict[str, float]:
+        if not grams:
+            return {}
+        query = {gram: tf * self.idf.get(gram, self.unseen_idf) for gram, tf in grams.items()}
+        norm = math.sqrt(sum(weight * weight for weight in query.values()))
+        dots: defaultdict[int, float] = defaultdict(float)
+        for gram, weight in query.items():
+            for index, doc_weight in self.postings.get(gram, ()):
+                dots[index] += weight * doc_weight
+        best: dict[str, float] = {}
+        for index, dot in dots.items():
+            owner = self.owners[index]
+            value = dot / norm
+            if value > best.get(owner, 0.0):
+                best[owner] = value
+        return best
+
+
+class Retriever:
+    """Ranks entries for a question; built once from ``(entry_id, text)`` example pairs.
+
+    >>> r = Retriever(examples=[("renewal", "How do I renew?"), ("expiry", "When does it expire?")])
+    >>> r.rank("how to renew my certificate")[0].entry_id
+    'renewal'
+    """
+
+    def __init__(
+        self,
+        *,
+        examples: Sequence[tuple[str, str]],
+        params: RankingParams = DEFAULT_PARAMS,
+    ) -> None:
+        if not examples:
+            raise ValueError("a retriever needs at least one example")
+        self.params = params
+        term_freqs: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        ngram_examples: list[tuple[str, Counter[str]]] = []
+        vocabulary: set[str] = set()
+        for entry_id, example in examples:
+            normalized = text.normalize(example)
+            term_freqs[entry_id].update(text.word_tokens(normalized))
+            ngram_examples.append((entry_id, Counter(text.char_ngrams(normalized))))
+            vocabulary.update(word for word in text.latin_words(normalized) if word.isalpha())
+        self.entry_ids = tuple(term_freqs)
+        self._bm25 = _Bm25(params, dict(term_freqs))
+        self._ngrams = _NgramCosine(ngram_examples)
+        self._vocabulary = frozenset(vocabulary)
+        by_initial: defaultdict[str, list[str]] = defaultdict(list)
+        for word in sorted(vocabulary):
+            by_initial[word[0]].append(word)
+        self._vocabulary_by_initial = {
+            initial: tuple(words) for initial, words in by_initial.items()
+        }
+        self._correct = lru_cache(maxsize=4096)(self._nearest_word)
+
+    def _nearest_word(self, word: str) -> str:
+        if word in self._vocabulary or len(word) < 4 or not word.isalpha():
+            return word
+        limit = 1 if len(word) < 8 else 2
+        same_start = self._vocabulary_by_initial.get(word[0], ())
+        match = process.extractOne(
+            word, same_start, scorer=Levenshtein.distance, score_cutoff=limit
+        )
+        return word if match is None else match[0]
+
+    def rank(self, question: str) -> list[Candidate]:
+        """Every entry with a score above zero, best first (ties broken by entry id)."""
+        normalized = text.normalize(question)
+        bm25 = self._bm25.scores(text.word_tokens(normalized, correct=self._correct))
+        ngrams = self._ngrams.scores(Counter(text.char_ngrams(normalized)))
+        weight = self.params.bm25_weight
+        combined = {
+            entry_id: weight * bm25.get(entry_id, 0.0) + (1 - weight) * ngrams.get(entry_id, 0.0)
+            for entry_id in bm25.keys() | ngrams.keys()
+        }
+        ranking = [
+            Candidate(entry_id, min(1.0, score))
+            for entry_id, score in combined.items()
+            if score > 0
+        ]
+        ranking.sort(key=lambda candidate: (-candidate.score, candidate.entry_id))
+        return ranking
