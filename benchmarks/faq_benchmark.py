@@ -1,0 +1,129 @@
+"""Benchmark the knowledge module on the held-out questions.
+
+Prints top-1 accuracy (on-topic questions answered confidently with the right entry), off-topic
+rejection (off-topic questions without a confident answer), and p50 / p99 latency of
+``KnowledgeBase.ask`` per question. Goals: top-1 >= 95 %, rejection >= 90 %, p99 < 10 ms.
+
+    python benchmarks/faq_benchmark.py [--split heldout|tune] [--rounds 20] [--verbose] [--json]
+
+Exits 1 when a goal is missed. The held-out split is never used for tuning
+(``benchmarks/faq_tune.py`` reads only the tuning split).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from faq.knowledge import KnowledgeBase
+from faq.retrieval import Outcome
+
+DATA = Path(__file__).resolve().parent.parent / "tests" / "faq" / "data"
+GOAL_TOP1 = 0.95
+GOAL_REJECTION = 0.90
+GOAL_P99_MS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    split: str
+    questions: int
+    on_topic: int
+    off_topic: int
+    top1_accuracy: float
+    wrong_confident: float
+    did_you_mean_with_right_entry: float
+    off_topic_rejection: float
+    off_topic_without_suggestions: float
+    latency_p50_ms: float
+    latency_p99_ms: float
+
+    @property
+    def meets_goals(self) -> bool:
+        return (
+            self.top1_accuracy >= GOAL_TOP1
+            and self.off_topic_rejection >= GOAL_REJECTION
+            and self.latency_p99_ms < GOAL_P99_MS
+        )
+
+
+def run(split: str, rounds: int, verbose: bool) -> Report:
+    rows = [
+        json.loads(line)
+        for line in (DATA / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    kb = KnowledgeBase.load()
+    on_topic = [row for row in rows if row["expected"] is not None]
+    off_topic = [row for row in rows if row["expected"] is None]
+    correct = wrong = suggested = rejected = silent = 0
+    for row in rows:
+        answer = kb.ask(row["question"])
+        if row["expected"] is None:
+            rejected += answer.id is None
+            silent += answer.outcome is Outcome.NOT_CONFIDENT
+            ok = answer.id is None
+        else:
+            ok = answer.id == row["expected"]
+            correct += ok
+            wrong += answer.id is not None and not ok
+            suggested += any(s.id == row["expected"] for s in answer.suggestions)
+        if verbose and not ok:
+            shown = answer.id or [s.id for s in answer.suggestions]
+            print(f"  miss: {row['question']!r} expected {row['expected']} got {shown}")
+    latencies: list[float] = []
+    for _ in range(rounds):
+        for row in rows:
+            started = time.perf_counter()
+            kb.ask(row["question"])
+            latencies.append((time.perf_counter() - started) * 1000)
+    latencies.sort()
+    return Report(
+        split=split,
+        questions=len(rows),
+        on_topic=len(on_topic),
+        off_topic=len(off_topic),
+        top1_accuracy=correct / len(on_topic),
+        wrong_confident=wrong / len(on_topic),
+        did_you_mean_with_right_entry=suggested / len(on_topic),
+        off_topic_rejection=rejected / len(off_topic),
+        off_topic_without_suggestions=silent / len(off_topic),
+        latency_p50_ms=statistics.median(latencies),
+        latency_p99_ms=latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", default="heldout", choices=("heldout", "tune"))
+    parser.add_argument("--rounds", type=int, default=20, help="timing passes over the split")
+    parser.add_argument("--verbose", action="store_true", help="list every miss")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = parser.parse_args()
+    report = run(args.split, args.rounds, args.verbose)
+    if args.json:
+        print(json.dumps({**asdict(report), "meets_goals": report.meets_goals}))
+    else:
+        print(
+            f"split {report.split}: {report.questions} questions "
+            f"({report.on_topic} on-topic, {report.off_topic} off-topic)\n"
+            f"top-1 accuracy       {report.top1_accuracy:7.1%}   (goal >= {GOAL_TOP1:.0%})\n"
+            f"  wrong confident    {report.wrong_confident:7.1%}\n"
+            f"  right entry in did-you-mean {report.did_you_mean_with_right_entry:.1%}\n"
+            f"off-topic rejection  {report.off_topic_rejection:7.1%}   "
+            f"(goal >= {GOAL_REJECTION:.0%})\n"
+            f"  without suggestions {report.off_topic_without_suggestions:6.1%}\n"
+            f"latency p50          {report.latency_p50_ms:7.3f} ms\n"
+            f"latency p99          {report.latency_p99_ms:7.3f} ms (goal < {GOAL_P99_MS:g} ms)\n"
+            f"goals {'met' if report.meets_goals else 'NOT met'}"
+        )
+    return 0 if report.meets_goals else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
