@@ -13,9 +13,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from pydantic import field_validator, model_validator
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import Field, SQLModel, col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from enrollment import codes, metrics
 from enrollment.ca import IssuingCA, build_subject
@@ -422,10 +421,10 @@ class EnrollmentService:
     ) -> OneTimeLink:
         if not token or len(token) > 128:
             raise LinkUnknown()
-        result = await session.exec(
-            select(OneTimeLink).where(OneTimeLink.token_hash == self._pepper.hash_token(token))
+        result = await session.execute(
+            select(OneTimeLink).where(col(OneTimeLink.token_hash) == self._pepper.hash_token(token))
         )
-        link = result.first()
+        link = result.scalars().first()
         if link is None or link.purpose != purpose:
             raise LinkUnknown()
         if link.used_at is not None:
@@ -498,10 +497,10 @@ class EnrollmentService:
 
     async def _enrollment_by_reference(self, session: AsyncSession, reference: str) -> Enrollment:
         normalized = codes.normalize_reference(reference)
-        result = await session.exec(
-            select(Enrollment).where(Enrollment.reference_number == normalized)
+        result = await session.execute(
+            select(Enrollment).where(col(Enrollment.reference_number) == normalized)
         )
-        enrollment = result.first()
+        enrollment = result.scalars().first()
         if enrollment is None:
             raise EnrollmentNotFound(
                 f"No enrollment has the reference number {reference!r}. Check the number."
