@@ -284,7 +284,7 @@ class EnrollmentService:
                 await session.get(Enrollment, link.enrollment_id) if link.enrollment_id else None
             )
             return LinkView(
-                purpose=link.purpose,
+                purpose=LinkPurpose(link.purpose),
                 expires_at=link.expires_at,
                 enrollment=enrollment,
                 owner_slack_user=link.owner_slack_user,

@@ -60,7 +60,8 @@ async def snapshot(service: EnrollmentService) -> dict[str, list[tuple[object, .
 
 async def test_create_enrollment_stores_only_hashes(service: EnrollmentService) -> None:
     created = await create(service)
-    assert created.reference_number.isdigit() and len(created.reference_number) == 10
+    assert created.reference_number.isdigit()
+    assert len(created.reference_number) == 10
     assert created.link.url.startswith("http://certdesk.test/enroll/")
     rows = await snapshot(service)
     dumped = repr(rows)
@@ -168,7 +169,8 @@ async def test_wrong_codes_lock_after_limit_then_unlock(
     sessions = session_factory(service._engine)
     async with sessions() as session:
         actions = [e.action for e in (await session.execute(select(AuditEvent))).scalars().all()]
-    assert "enrollment.lock" in actions and "enrollment.unlock" in actions
+    assert "enrollment.lock" in actions
+    assert "enrollment.unlock" in actions
 
 
 async def test_wrong_reference_number_counts_as_wrong_credentials(
