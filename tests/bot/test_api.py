@@ -37,7 +37,9 @@ def body(created: NewEnrollment, csr: str) -> dict[str, str]:
     }
 
 
-async def test_enroll_returns_201_with_certificate_and_chain(client: Client, tmp_path: Path) -> None:
+async def test_enroll_returns_201_with_certificate_and_chain(
+    client: Client, tmp_path: Path
+) -> None:
     created = await new_enrollment(client)
     _, csr = make_csr(tmp_path)
     response = await client.post(f"/api/v1/enroll/{created.link.token}", json=body(created, csr))
@@ -67,7 +69,9 @@ async def test_enroll_twenty_concurrent_posts_yield_one_certificate(
     created = await new_enrollment(client)
     _, csr = make_csr(tmp_path)
     url = f"/api/v1/enroll/{created.link.token}"
-    responses = await asyncio.gather(*(client.post(url, json=body(created, csr)) for _ in range(20)))
+    responses = await asyncio.gather(
+        *(client.post(url, json=body(created, csr)) for _ in range(20))
+    )
     statuses = sorted(r.status for r in responses)
     assert statuses == [201] + [410] * 19
 
@@ -120,8 +124,9 @@ async def test_enroll_bad_request_gets_json_error_and_changes_nothing(
     if raw is not None:
         response = await client.post(url, data=raw, headers={"Content-Type": "application/json"})
     else:
-        response = await client.post(url, data=json.dumps(payload).encode(),
-                                     headers={"Content-Type": "application/json"})
+        response = await client.post(
+            url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+        )
     assert response.status == status
     error = (await response.json())["error"]
     assert error["code"] == code
@@ -137,7 +142,8 @@ async def test_enroll_bad_request_gets_json_error_and_changes_nothing(
 
 async def test_enroll_unknown_link_is_404_json(client: Client) -> None:
     response = await client.post(
-        "/api/v1/enroll/unknown", json={"reference_number": "1", "authorization_code": "x", "csr": "x"}
+        "/api/v1/enroll/unknown",
+        json={"reference_number": "1", "authorization_code": "x", "csr": "x"},
     )
     assert response.status == 404
     assert (await response.json())["error"]["code"] == "link_unknown"
@@ -161,7 +167,9 @@ async def test_ca_pem_serves_issuing_and_root(client: Client) -> None:
 async def test_metrics_counts_issued_certificates(client: Client, tmp_path: Path) -> None:
     def issued(text: str) -> float:
         for line in text.splitlines():
-            if line.startswith('certdesk_certificates_issued_total{delivery="csr",profile="client"}'):
+            if line.startswith(
+                'certdesk_certificates_issued_total{delivery="csr",profile="client"}'
+            ):
                 return float(line.rsplit(" ", 1)[1])
         return 0.0
 

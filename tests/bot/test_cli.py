@@ -10,8 +10,19 @@ from tests.support.processes import Cli
 
 
 def test_ra_issue_json_prints_exactly_three_fields(cli: Cli) -> None:
-    result = cli("ra", "issue", "--cn", "Test Holder 01", "--ou", "Branch 01", "--ou", "RA Shanghai",
-                 "--o", "Acme Bank", "--json")
+    result = cli(
+        "ra",
+        "issue",
+        "--cn",
+        "Test Holder 01",
+        "--ou",
+        "Branch 01",
+        "--ou",
+        "RA Shanghai",
+        "--o",
+        "Acme Bank",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert set(data) == {"reference_number", "authorization_code", "link"}
@@ -30,7 +41,8 @@ def test_ra_issue_text_output_is_readable(cli: Cli) -> None:
 def test_ra_issue_refuses_invalid_input_with_message(cli: Cli) -> None:
     result = cli("ra", "issue", "--cn", "  ", "--email", "not-an-address")
     assert result.returncode == 1
-    assert "cn" in result.stderr and "email" in result.stderr
+    assert "cn" in result.stderr
+    assert "email" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -11,8 +11,15 @@ from bot.settings import Settings
 
 
 def make(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:
-    for key in ("CERTDESK_DATABASE_URL", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN",
-                "CERTDESK_RA_STAFF", "CERTDESK_PUBLIC_URL", "PORT"):
+    for key in (
+        "CERTDESK_DATABASE_URL",
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_TOKEN",
+        "CERTDESK_RA_STAFF",
+        "CERTDESK_PUBLIC_URL",
+        "PORT",
+    ):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -23,7 +23,9 @@ LINT = shutil.which("lint_pkix_cert") or str(Path(__file__).parents[2] / ".venv/
 
 def lint(path: Path) -> str:
     """pkilint's findings at WARNING and above (empty when none)."""
-    result = subprocess.run([LINT, "lint", "-s", "WARNING", str(path)], capture_output=True, text=True)
+    result = subprocess.run(
+        [LINT, "lint", "-s", "WARNING", str(path)], capture_output=True, text=True
+    )
     return (result.stdout + result.stderr).strip()
 
 
@@ -37,20 +39,30 @@ def test_local_ca_certificates_pass_pkilint_and_openssl(tmp_path: Path, key_type
     ca = load_or_create_local_ca(
         tmp_path / "ca", key_type=key_type, organization="Acme CA", crl_url="http://ca.test/crl"
     )
-    keys = {"ec": ec.generate_private_key(ec.SECP256R1()),
-            "rsa": rsa.generate_private_key(public_exponent=65537, key_size=2048),
-            "ed25519": ed25519.Ed25519PrivateKey.generate()}
+    keys = {
+        "ec": ec.generate_private_key(ec.SECP256R1()),
+        "rsa": rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        "ed25519": ed25519.Ed25519PrivateKey.generate(),
+    }
     for name, key in keys.items():
         cert = ca.issue(
             public_key=key.public_key(),
-            subject=build_subject(cn="Test Holder 01", ous=["Branch 01", "RA Shanghai"], o="Acme Bank"),
+            subject=build_subject(
+                cn="Test Holder 01", ous=["Branch 01", "RA Shanghai"], o="Acme Bank"
+            ),
             profile=get_profile("smime"),
             email="holder@example.com",
         )
         leaf = write(tmp_path / f"{name}.pem", cert)
         assert lint(leaf) == "", f"{name}: {lint(leaf)}"
-        result = openssl("verify", "-CAfile", str(tmp_path / "ca/root.pem"), "-untrusted",
-                         str(tmp_path / "ca/issuing.pem"), str(leaf))
+        result = openssl(
+            "verify",
+            "-CAfile",
+            str(tmp_path / "ca/root.pem"),
+            "-untrusted",
+            str(tmp_path / "ca/issuing.pem"),
+            str(leaf),
+        )
         assert result.returncode == 0, result.stderr
         eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
         assert ExtendedKeyUsageOID.CLIENT_AUTH in eku
@@ -70,11 +82,15 @@ def test_subject_keeps_ous_in_given_order() -> None:
 
 
 def test_local_ca_key_files_are_private_and_reused(tmp_path: Path) -> None:
-    first = load_or_create_local_ca(tmp_path / "ca", key_type="ec-p256", organization="X", crl_url=None)
+    first = load_or_create_local_ca(
+        tmp_path / "ca", key_type="ec-p256", organization="X", crl_url=None
+    )
     for name in ("root.key", "issuing.key"):
         mode = stat.S_IMODE((tmp_path / "ca" / name).stat().st_mode)
         assert mode == 0o600, oct(mode)
-    again = load_or_create_local_ca(tmp_path / "ca", key_type="rsa-2048", organization="Y", crl_url=None)
+    again = load_or_create_local_ca(
+        tmp_path / "ca", key_type="rsa-2048", organization="Y", crl_url=None
+    )
     assert again.certificate == first.certificate
 
 

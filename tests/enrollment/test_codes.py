@@ -26,7 +26,9 @@ def test_codes_are_random() -> None:
 def test_reference_number_is_ten_digits() -> None:
     for _ in range(50):
         ref = codes.new_reference_number()
-        assert ref.isdigit() and len(ref) == 10 and ref[0] != "0"
+        assert ref.isdigit()
+        assert len(ref) == 10
+        assert ref[0] != "0"
 
 
 def test_pepper_matches_code_typed_loosely() -> None:

@@ -13,7 +13,9 @@ from enrollment.errors import CsrError, CsrMalformed, KeyNotAllowed
 from tests.support.pki import make_csr, openssl
 
 
-@pytest.mark.parametrize(("key", "expected"), [("ec", "P-256"), ("rsa2048", "RSA-2048"), ("ed25519", "Ed25519")])
+@pytest.mark.parametrize(
+    ("key", "expected"), [("ec", "P-256"), ("rsa2048", "RSA-2048"), ("ed25519", "Ed25519")]
+)
 def test_allowed_keys_are_accepted(tmp_path: Path, key: str, expected: str) -> None:
     _, csr = make_csr(tmp_path, key=key)
     assert key_description(validated_public_key(csr)) == expected

@@ -19,8 +19,18 @@ from tests.support.processes import Cli, LiveServer, base_env, live_server
 
 def issue(cli: Cli, server_url: str) -> dict[str, str]:
     result = cli(
-        "ra", "issue", "--cn", "Test Holder 01", "--ou", "Branch 01", "--ou", "RA Shanghai",
-        "--o", "Acme Bank", "--json", env={"CERTDESK_PUBLIC_URL": server_url},
+        "ra",
+        "issue",
+        "--cn",
+        "Test Holder 01",
+        "--ou",
+        "Branch 01",
+        "--ou",
+        "RA Shanghai",
+        "--o",
+        "Acme Bank",
+        "--json",
+        env={"CERTDESK_PUBLIC_URL": server_url},
     )
     assert result.returncode == 0, result.stderr
     data: dict[str, str] = json.loads(result.stdout)
@@ -37,8 +47,11 @@ async def test_first_certificate_end_to_end(server: LiveServer, cli: Cli, tmp_pa
     assert created["link"].startswith(f"{server.url}/enroll/")
     token = created["link"].rsplit("/", 1)[1]
     _, csr = make_csr(tmp_path, key="rsa2048", subject="/CN=Someone Else/O=Not The RA")
-    payload = {"reference_number": created["reference_number"],
-               "authorization_code": created["authorization_code"], "csr": csr}
+    payload = {
+        "reference_number": created["reference_number"],
+        "authorization_code": created["authorization_code"],
+        "csr": csr,
+    }
     status, data = await post(f"{server.url}/api/v1/enroll/{token}", payload)
     assert status == 201, data
 
@@ -76,10 +89,16 @@ async def test_two_servers_on_postgresql_issue_one_certificate_per_link(
         created = issue(Cli(env), first.url)
         token = created["link"].rsplit("/", 1)[1]
         _, csr = make_csr(tmp_path)
-        payload = {"reference_number": created["reference_number"],
-                   "authorization_code": created["authorization_code"], "csr": csr}
+        payload = {
+            "reference_number": created["reference_number"],
+            "authorization_code": created["authorization_code"],
+            "csr": csr,
+        }
         results = await asyncio.gather(
-            *(post(f"{(first, second)[i % 2].url}/api/v1/enroll/{token}", payload) for i in range(20))
+            *(
+                post(f"{(first, second)[i % 2].url}/api/v1/enroll/{token}", payload)
+                for i in range(20)
+            )
         )
     assert sorted(status for status, _ in results) == [201] + [410] * 19
 
