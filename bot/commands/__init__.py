@@ -1,0 +1,16 @@
+"""CLI command groups; each module has ``register(subparsers)``."""
+
+from __future__ import annotations
+
+import argparse
+from types import ModuleType
+from typing import Protocol
+
+from bot.commands import db, ra, serve
+
+
+class CommandModule(Protocol):
+    def register(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
+
+
+COMMAND_MODULES: tuple[ModuleType, ...] = (serve, db, ra)

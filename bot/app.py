@@ -1,0 +1,57 @@
+"""The aiohttp application: health, metrics, the enrollment endpoint (and Slack when on)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from sqlalchemy import text
+
+from bot.runtime import Runtime, open_runtime
+from bot.settings import Settings
+from enrollment import web as enrollment_web
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+RUNTIME = web.AppKey("runtime", Runtime)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    try:
+        async with runtime.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception as exc:  # the check reports any database failure
+        log.warning("health check failed", extra={"error": str(exc)})
+        return web.json_response({"status": "error", "database": "unreachable"}, status=503)
+    return web.json_response({"status": "ok", "database": "ok"})
+
+
+async def metrics(_request: web.Request) -> web.Response:
+    body = generate_latest(REGISTRY)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the application; the runtime (DB, CA, services) starts in ``cleanup_ctx``."""
+    app = web.Application(middlewares=[enrollment_web.api_errors])
+    app[SETTINGS] = settings
+
+    async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with open_runtime(settings) as runtime:
+            app[RUNTIME] = runtime
+            app[enrollment_web.SERVICE] = runtime.service
+            log.info(
+                "certdesk started",
+                extra={"public_url": settings.public_url, "slack": settings.slack_enabled},
+            )
+            yield
+
+    app.cleanup_ctx.append(runtime_ctx)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    enrollment_web.add_routes(app)
+    return app

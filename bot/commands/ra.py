@@ -1,0 +1,101 @@
+"""``certdesk ra``: RA staff operations from a terminal (every one is audited)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+
+from pydantic import ValidationError
+
+from bot.runtime import open_runtime
+from bot.settings import Settings
+from enrollment.errors import CertdeskError
+from enrollment.profiles import DEFAULT_PROFILE, PROFILES
+from enrollment.service import EnrollmentCreate
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("ra", help="RA staff operations")
+    ra_sub = parser.add_subparsers(dest="ra_command", required=True, metavar="ACTION")
+
+    issue = ra_sub.add_parser("issue", help="create an enrollment and its one-time link")
+    issue.add_argument("--cn", required=True, help="the holder's common name")
+    issue.add_argument("--ou", action="append", default=[], help="an OU (repeat, in order)")
+    issue.add_argument("--o", help="organisation")
+    issue.add_argument("--email")
+    issue.add_argument("--slack-user", help="Slack user ID of the holder (gets the link)")
+    issue.add_argument("--profile", default=DEFAULT_PROFILE, choices=sorted(PROFILES))
+    issue.add_argument("--json", action="store_true", help="print one JSON object")
+    issue.set_defaults(handler=run_issue)
+
+    unlock = ra_sub.add_parser("unlock", help="unlock an enrollment locked by wrong codes")
+    unlock.add_argument("reference", metavar="REFERENCE")
+    unlock.set_defaults(handler=run_unlock)
+
+
+def actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+def fail(message: str) -> int:
+    print(f"certdesk: {message}", file=sys.stderr)
+    return 1
+
+
+def run_issue(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        request = EnrollmentCreate(
+            cn=args.cn,
+            ous=args.ou,
+            o=args.o,
+            email=args.email,
+            slack_user=args.slack_user,
+            profile=args.profile,
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors()
+        )
+        return fail(f"cannot create the enrollment: {problems}")
+
+    async def go() -> int:
+        async with open_runtime(settings) as runtime:
+            created = await runtime.service.create_enrollment(request, actor=actor())
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "reference_number": created.reference_number,
+                        "authorization_code": created.authorization_code,
+                        "link": created.link.url,
+                    }
+                )
+            )
+        else:
+            print(f"Reference number:   {created.reference_number}")
+            print(f"Authorization code: {created.authorization_code}")
+            print(f"One-time link:      {created.link.url}")
+            print(f"Link expires:       {created.link.expires_at:%Y-%m-%d %H:%M} UTC")
+            print("Give the holder the link and the reference number; send the code separately.")
+        return 0
+
+    return asyncio.run(go())
+
+
+def run_unlock(args: argparse.Namespace, settings: Settings) -> int:
+    async def go() -> int:
+        async with open_runtime(settings) as runtime:
+            try:
+                enrollment = await runtime.service.unlock(args.reference, actor=actor())
+            except CertdeskError as exc:
+                return fail(exc.message)
+        print(f"Enrollment {enrollment.reference_number} is unlocked; wrong-code count reset.")
+        return 0
+
+    return asyncio.run(go())

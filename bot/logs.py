@@ -1,0 +1,72 @@
+"""Structured logging: one JSON object a line when stderr is not a terminal.
+
+Link tokens in request paths are redacted from access logs; secrets are never passed to a
+logger in the first place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+_TOKEN_PATH = re.compile(r"^(/(?:api/v1/)?(?:enroll|renew)/)[^/?]+")
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+def redact_path(path: str) -> str:
+    """``/enroll/SECRET/x`` -> ``/enroll/<token>/x``: link tokens never reach the logs."""
+    return _TOKEN_PATH.sub(r"\1<token>", path)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def configure_logging(*, level: str, fmt: str, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stderr
+    use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        JsonFormatter()
+        if use_json
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
+
+
+class AccessLogger(AbstractAccessLogger):
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            "%s %s %s",
+            request.method,
+            redact_path(request.path),
+            response.status,
+            extra={
+                "method": request.method,
+                "path": redact_path(request.path),
+                "status": response.status,
+                "duration_ms": round(time * 1000, 2),
+            },
+        )

@@ -1,0 +1,96 @@
+"""The one place certdesk reads its configuration (environment variables and a `.env` file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """certdesk's settings. Every field has a safe embedded default.
+
+    >>> Settings(data_dir=Path("/tmp/x")).database_url
+    'sqlite+aiosqlite:////tmp/x/certdesk.db'
+    """
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    data_dir: Path = Field(default=Path("./var"), validation_alias="CERTDESK_DATA_DIR")
+    database_url_: str | None = Field(default=None, validation_alias="CERTDESK_DATABASE_URL")
+    public_url: str = Field(default="http://127.0.0.1:8080", validation_alias="CERTDESK_PUBLIC_URL")
+    port: int = Field(default=8080, validation_alias="PORT", ge=1, le=65535)
+    secret_key: SecretStr | None = Field(default=None, validation_alias="CERTDESK_SECRET_KEY")
+
+    slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias="SLACK_SIGNING_SECRET"
+    )
+    slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
+    slack_api_url: str | None = Field(default=None, validation_alias="SLACK_API_URL")
+    ra_staff: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias="CERTDESK_RA_STAFF"
+    )
+    ra_channel: str | None = Field(default=None, validation_alias="CERTDESK_RA_CHANNEL")
+
+    ca_key_type: Literal["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"] = Field(
+        default="ec-p256", validation_alias="CERTDESK_CA_KEY_TYPE"
+    )
+    ca_organization: str = Field(default="certdesk Local CA", validation_alias="CERTDESK_CA_ORG")
+    link_ttl_hours: int = Field(default=72, validation_alias="CERTDESK_LINK_TTL_HOURS", ge=1)
+    max_failed_attempts: int = Field(
+        default=5, validation_alias="CERTDESK_MAX_FAILED_ATTEMPTS", ge=1, le=100
+    )
+    log_level: str = Field(default="INFO", validation_alias="CERTDESK_LOG_LEVEL")
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto", validation_alias="CERTDESK_LOG_FORMAT"
+    )
+
+    @field_validator("ra_staff", mode="before")
+    @classmethod
+    def _split_staff(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part for part in value.replace(",", " ").split() if part)
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(
+                f"CERTDESK_PUBLIC_URL must start with http:// or https://, got {value!r}"
+            )
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _check_slack(self) -> Settings:
+        only_one = (self.slack_bot_token is None) != (self.slack_signing_secret is None)
+        socket_mode = self.slack_app_token is not None and self.slack_bot_token is not None
+        if only_one and not socket_mode:
+            raise ValueError(
+                "Slack needs both SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET "
+                "(or SLACK_BOT_TOKEN and SLACK_APP_TOKEN for Socket Mode); only one is set"
+            )
+        return self
+
+    @property
+    def database_url(self) -> str:
+        if self.database_url_:
+            return self.database_url_
+        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'certdesk.db'}"
+
+    @property
+    def slack_enabled(self) -> bool:
+        return self.slack_bot_token is not None
+
+    @property
+    def is_embedded_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,7 @@
+"""Import every room's tables so SQLModel.metadata (and Alembic) knows them all."""
+
+from __future__ import annotations
+
+
+def import_all_tables() -> None:
+    import enrollment.models  # noqa: F401

@@ -1,0 +1,154 @@
+"""The enrollment room's errors.
+
+Every error carries a stable machine ``code`` (the API's ``error.code``), the HTTP status the
+API answers with, and a message that says what happened and what to do next::
+
+    CertdeskError
+    ├── LinkError
+    │   ├── LinkUnknown          404 link_unknown
+    │   ├── LinkExpired          410 link_expired
+    │   └── LinkUsed             410 link_used
+    ├── EnrollmentError
+    │   ├── EnrollmentNotFound   404 enrollment_not_found
+    │   ├── EnrollmentLocked     423 enrollment_locked
+    │   ├── WrongCredentials     403 wrong_credentials
+    │   └── EnrollmentNotPending 409 enrollment_not_pending
+    ├── RequestInvalid           400 request_invalid / 413 request_too_large
+    ├── CsrError
+    │   ├── CsrMalformed         400 csr_malformed
+    │   ├── CsrSignatureInvalid  400 csr_signature_invalid
+    │   └── KeyNotAllowed        400 key_not_allowed
+    ├── PolicyError              403 policy_forbidden
+    └── CertificateNotFound      404 certificate_not_found
+"""
+
+from __future__ import annotations
+
+
+class CertdeskError(Exception):
+    """Base of every certdesk domain error."""
+
+    code: str = "error"
+    status: int = 400
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+
+    def to_json(self) -> dict[str, dict[str, str]]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class LinkError(CertdeskError):
+    pass
+
+
+class LinkUnknown(LinkError):
+    code = "link_unknown"
+    status = 404
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This link is not known. Check that you copied the whole link, or ask the certdesk "
+            'bot in Slack for a new one ("Download my certificate").'
+        )
+
+
+class LinkExpired(LinkError):
+    code = "link_expired"
+    status = 410
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This link has expired. Ask the certdesk bot in Slack for a new link "
+            '("Download my certificate"); your reference number stays the same.'
+        )
+
+
+class LinkUsed(LinkError):
+    code = "link_used"
+    status = 410
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This link has already been used, and each link works only once. If you did not "
+            "receive your certificate, ask the certdesk bot in Slack for a new link."
+        )
+
+
+class EnrollmentError(CertdeskError):
+    pass
+
+
+class EnrollmentNotFound(EnrollmentError):
+    code = "enrollment_not_found"
+    status = 404
+
+
+class EnrollmentLocked(EnrollmentError):
+    code = "enrollment_locked"
+    status = 423
+
+    def __init__(self, reference_number: str) -> None:
+        super().__init__(
+            f"Enrollment {reference_number} is locked after too many wrong authorization codes. "
+            "Ask RA staff to unlock it (they can use `certdesk ra unlock` or `/ra unlock`)."
+        )
+        self.reference_number = reference_number
+
+
+class WrongCredentials(EnrollmentError):
+    code = "wrong_credentials"
+    status = 403
+
+    def __init__(self, attempts_left: int) -> None:
+        super().__init__(
+            "The reference number or authorization code is wrong. Check both against the "
+            f"message from your RA; {attempts_left} attempt(s) left before the enrollment locks."
+        )
+        self.attempts_left = attempts_left
+
+
+class EnrollmentNotPending(EnrollmentError):
+    code = "enrollment_not_pending"
+    status = 409
+
+
+class RequestInvalid(CertdeskError):
+    code = "request_invalid"
+    status = 400
+
+
+class RequestTooLarge(RequestInvalid):
+    code = "request_too_large"
+    status = 413
+
+
+class CsrError(CertdeskError):
+    code = "csr_invalid"
+
+
+class CsrMalformed(CsrError):
+    code = "csr_malformed"
+
+
+class CsrSignatureInvalid(CsrError):
+    code = "csr_signature_invalid"
+
+
+class KeyNotAllowed(CsrError):
+    code = "key_not_allowed"
+
+
+class PolicyError(CertdeskError):
+    code = "policy_forbidden"
+    status = 403
+
+
+class CertificateNotFound(CertdeskError):
+    code = "certificate_not_found"
+    status = 404

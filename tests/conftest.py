@@ -1,0 +1,111 @@
+"""Shared fixtures: databases (SQLite and a real PostgreSQL), settings, runtime, CLI, server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.app import create_app
+from bot.database import upgrade_async
+from bot.runtime import Runtime, open_runtime
+from bot.settings import Settings
+from enrollment.service import EnrollmentService
+from tests.support import system
+from tests.support.postgres import PostgresServer
+from tests.support.processes import Cli, LiveServer, base_env, live_server
+
+PUBLIC_URL = "http://certdesk.test"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer.start(system.postgres_bin_dir())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every test using this runs once on SQLite and once on a real PostgreSQL."""
+    if request.param == "sqlite":
+        (tmp_path / "data").mkdir(exist_ok=True)
+        return f"sqlite+aiosqlite:///{tmp_path / 'data' / 'certdesk.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_database()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def settings_factory(data_dir: Path, database_url: str) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "data_dir": data_dir,
+            "database_url_": database_url,
+            "public_url": PUBLIC_URL,
+            "slack_bot_token": None,
+            "slack_signing_secret": None,
+            "slack_app_token": None,
+            "ra_staff": (),
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)
+
+    return make
+
+
+@pytest.fixture
+def settings(settings_factory: Callable[..., Settings]) -> Settings:
+    return settings_factory()
+
+
+@pytest.fixture
+async def migrated(settings: Settings) -> Settings:
+    if not settings.is_embedded_sqlite:
+        await upgrade_async(settings.database_url)
+    return settings
+
+
+@pytest.fixture
+async def runtime(migrated: Settings) -> AsyncIterator[Runtime]:
+    async with open_runtime(migrated) as rt:
+        yield rt
+
+
+@pytest.fixture
+def service(runtime: Runtime) -> EnrollmentService:
+    return runtime.service
+
+
+@pytest.fixture
+async def client(migrated: Settings, aiohttp_client: Callable[..., Any]) -> TestClient[Any, Any]:
+    """An in-process client of the whole aiohttp application."""
+    result: TestClient[Any, Any] = await aiohttp_client(create_app(migrated))
+    return result
+
+
+@pytest.fixture
+def cli_env(data_dir: Path) -> dict[str, str]:
+    return base_env(data_dir, {"CERTDESK_PUBLIC_URL": PUBLIC_URL})
+
+
+@pytest.fixture
+def cli(cli_env: dict[str, str]) -> Cli:
+    """Runs the real `certdesk` command line against this test's data directory."""
+    return Cli(cli_env)
+
+
+@pytest.fixture
+def server(data_dir: Path) -> Iterator[LiveServer]:
+    """The real `certdesk serve` on embedded defaults in this test's data directory."""
+    with live_server(base_env(data_dir)) as running:
+        yield running
