@@ -5,3 +5,4 @@ from __future__ import annotations
 
 def import_all_tables() -> None:
     import enrollment.models  # noqa: F401
+    import faq.models  # noqa: F401

@@ -177,11 +177,13 @@ class Answer:
     """The knowledge base's reply to one question.
 
     ``id`` is the entry answered, or ``None`` when not confident (then ``suggestions`` may list
-    "did you mean" entries, and ``text`` says so); ``text`` is in ``language``.
+    "did you mean" entries, and ``text`` says so); ``best_id`` is the top-ranked entry whatever
+    the outcome; ``text`` is in ``language``.
     """
 
     question: str
     id: str | None
+    best_id: str | None
     score: float
     outcome: Outcome
     language: Language
@@ -263,6 +265,7 @@ class KnowledgeBase:
             return Answer(
                 question=question,
                 id=entry.id,
+                best_id=entry.id,
                 score=decision.score,
                 outcome=decision.outcome,
                 language=reply_language,
@@ -281,6 +284,7 @@ class KnowledgeBase:
             return Answer(
                 question=question,
                 id=None,
+                best_id=decision.best_id,
                 score=decision.score,
                 outcome=decision.outcome,
                 language=reply_language,
@@ -291,6 +295,7 @@ class KnowledgeBase:
         return Answer(
             question=question,
             id=None,
+            best_id=decision.best_id,
             score=decision.score,
             outcome=decision.outcome,
             language=reply_language,

@@ -94,10 +94,12 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Decision:
-    """The outcome for one question: ``entry_id`` is set only when confident."""
+    """The outcome for one question: ``entry_id`` is set only when confident; ``best_id`` is the
+    top-ranked entry whatever the outcome (``None`` when nothing matched at all)."""
 
     outcome: Outcome
     entry_id: str | None
+    best_id: str | None
     score: float
     suggestions: tuple[Candidate, ...] = ()
 
@@ -105,11 +107,16 @@ class Decision:
 def decide(ranking: Sequence[Candidate], thresholds: Thresholds) -> Decision:
     """Confident / did you mean / not confident, from a ranking sorted best first."""
     if not ranking:
-        return Decision(outcome=Outcome.NOT_CONFIDENT, entry_id=None, score=0.0)
+        return Decision(outcome=Outcome.NOT_CONFIDENT, entry_id=None, best_id=None, score=0.0)
     best = ranking[0]
     runner_up = ranking[1].score if len(ranking) > 1 else 0.0
     if best.score >= thresholds.answer and best.score - runner_up >= thresholds.margin:
-        return Decision(outcome=Outcome.CONFIDENT, entry_id=best.entry_id, score=best.score)
+        return Decision(
+            outcome=Outcome.CONFIDENT,
+            entry_id=best.entry_id,
+            best_id=best.entry_id,
+            score=best.score,
+        )
     if best.score >= thresholds.suggest:
         suggestions = tuple(
             candidate
@@ -119,10 +126,13 @@ def decide(ranking: Sequence[Candidate], thresholds: Thresholds) -> Decision:
         return Decision(
             outcome=Outcome.DID_YOU_MEAN,
             entry_id=None,
+            best_id=best.entry_id,
             score=best.score,
             suggestions=suggestions,
         )
-    return Decision(outcome=Outcome.NOT_CONFIDENT, entry_id=None, score=best.score)
+    return Decision(
+        outcome=Outcome.NOT_CONFIDENT, entry_id=None, best_id=best.entry_id, score=best.score
+    )
 
 
 @dataclass(slots=True)

@@ -1,0 +1,105 @@
+"""``certdesk ask``: answer a question from the knowledge base.
+
+``certdesk ask "QUESTION" [--json]`` answers one question; ``certdesk ask [--json] -`` reads one
+question a line from standard input and writes one answer (``--json``: one JSON object) a line.
+``--json`` prints ``{"id": str or null, "score": float, "answer": str}``; ``id`` null means not
+confident. Questions without a confident answer are stored for RA staff to review.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Iterator
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.runtime import SchemaOutOfDate, prepare_schema
+from bot.settings import Settings
+from bot.unanswered import SqlUnansweredSink
+from enrollment.db import create_engine
+from faq.knowledge import Answer, KnowledgeBase
+from faq.models import UnansweredQuestionCreate, unanswered
+from faq.text import LANGUAGES, Language
+
+SOURCE = "cli"
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("ask", help="answer a question from the knowledge base")
+    parser.add_argument(
+        "question",
+        metavar="QUESTION",
+        help='the question, or "-" to read one question a line from standard input',
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object per answer")
+    parser.add_argument(
+        "--language", choices=LANGUAGES, help="answer in this language (default: the question's)"
+    )
+    parser.set_defaults(handler=run_ask)
+
+
+def run_ask(args: argparse.Namespace, settings: Settings) -> int:
+    kb = KnowledgeBase.load()
+    language: Language | None = args.language
+    with asyncio.Runner() as runner, _Store(settings, runner) as store:
+        for question in _questions(args.question):
+            answer = kb.ask(question, language=language)
+            print(_format(answer, as_json=args.json, batch=args.question == "-"), flush=True)
+            record = unanswered(answer, source=SOURCE)
+            if record is not None:
+                store.record(record)
+    return 0
+
+
+def _questions(argument: str) -> Iterator[str]:
+    if argument != "-":
+        yield argument
+        return
+    for line in sys.stdin:
+        yield line.rstrip("\r\n")
+
+
+def _format(answer: Answer, *, as_json: bool, batch: bool) -> str:
+    if as_json:
+        return json.dumps(answer.to_json(), ensure_ascii=False)
+    return f"{answer.text}\n" if batch else answer.text
+
+
+class _Store:
+    """Opens the database on the first unanswered question; a failure to store is reported on
+    standard error once and does not stop the answers."""
+
+    def __init__(self, settings: Settings, runner: asyncio.Runner) -> None:
+        self._settings = settings
+        self._runner = runner
+        self._engine: AsyncEngine | None = None
+        self._sink: SqlUnansweredSink | None = None
+        self._broken = False
+
+    def __enter__(self) -> _Store:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._engine is not None:
+            self._runner.run(self._engine.dispose())
+
+    def record(self, question: UnansweredQuestionCreate) -> None:
+        if self._broken:
+            return
+        try:
+            self._runner.run(self._record(question))
+        except (SchemaOutOfDate, SQLAlchemyError, OSError) as exc:
+            self._broken = True
+            print(f"certdesk: could not store the unanswered question: {exc}", file=sys.stderr)
+
+    async def _record(self, question: UnansweredQuestionCreate) -> None:
+        if self._sink is None:
+            self._settings.data_dir.mkdir(parents=True, exist_ok=True)
+            self._engine = create_engine(self._settings.database_url)
+            await prepare_schema(self._settings, self._engine)
+            self._sink = SqlUnansweredSink(self._engine)
+        await self._sink.record(question)

@@ -1,0 +1,71 @@
+"""``certdesk inspect FILE [--json]``: CN, every OU in order, O, issuer, serial and validity of a
+PEM / DER / PKCS#7 / PKCS#12 certificate file."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.settings import Settings
+from faq.errors import InspectionError, PasswordRequired
+from faq.inspector import Inspection, inspect_certificates
+from faq.messages import error_message
+from faq.render import render_inspection
+from faq.text import LANGUAGES
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "inspect", help="show who a certificate file is for, who issued it and until when"
+    )
+    parser.add_argument("file", metavar="FILE", type=Path, help=".pem .cer .crt .der .p7b .p12")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--password-env",
+        metavar="VAR",
+        help="environment variable holding the PKCS#12 password (default: ask on the terminal)",
+    )
+    parser.add_argument("--language", choices=LANGUAGES, default="en", help="language of the text")
+    parser.set_defaults(handler=run_inspect)
+
+
+def fail(message: str) -> int:
+    print(f"certdesk: {message}", file=sys.stderr)
+    return 1
+
+
+def run_inspect(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        data = args.file.read_bytes()
+    except OSError as exc:
+        return fail(f"cannot read {args.file}: {exc.strerror or exc}")
+    password: str | None = None
+    if args.password_env:
+        password = os.environ.get(args.password_env)
+        if password is None:
+            return fail(f"the environment variable {args.password_env} is not set")
+    try:
+        inspection = _inspect(data, password, may_prompt=args.password_env is None)
+    except InspectionError as exc:
+        return fail(f"{args.file}: {error_message(exc, args.language)}")
+    if args.json:
+        print(json.dumps({"file": str(args.file), **inspection.to_json()}, ensure_ascii=False))
+    else:
+        print(render_inspection(inspection, language=args.language))
+    return 0
+
+
+def _inspect(data: bytes, password: str | None, *, may_prompt: bool) -> Inspection:
+    now = datetime.now(UTC)
+    try:
+        return inspect_certificates(data, now=now, password=password)
+    except PasswordRequired:
+        if not (may_prompt and sys.stdin.isatty()):
+            raise
+        prompted = getpass.getpass("PKCS#12 password: ")
+        return inspect_certificates(data, now=now, password=prompted)
