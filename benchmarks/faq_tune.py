@@ -8,9 +8,10 @@ the grid it ranks each question once, then scans the thresholds; a setting score
 
 (top-1 accuracy: on-topic questions answered confidently with the right entry; off-topic
 rejection: off-topic questions not answered confidently; a wrong confident answer misleads the
-user, so it costs twice what a "did you mean" or "not confident" costs). Among the settings with
-the best objective it prints the one nearest the middle of that optimal region, so the frozen
-numbers are not balanced on an edge. The "did you mean" threshold does not change that
+user, so it costs twice what a "did you mean" or "not confident" costs). Settings under which
+an entry does not answer all of its own example questions confidently are discarded. Among the
+settings with the best objective it prints the one nearest the middle of that optimal region,
+so the frozen numbers are not balanced on an edge. The "did you mean" threshold does not change that
 objective; it is chosen afterwards, below the answer threshold, to maximise
 
     (unanswered on-topic questions whose right entry is suggested) - (off-topic questions that
@@ -32,13 +33,21 @@ from pathlib import Path
 
 from faq.knowledge import KnowledgeBase, load_entries
 from faq.retrieval import Candidate, Outcome, RankingParams, Thresholds, decide
+from faq.text import LANGUAGES
 
 TUNE = Path(__file__).resolve().parent.parent / "tests" / "faq" / "data" / "tune.jsonl"
 
-K1 = (0.8, 1.2, 1.6)
-B = (0.5, 0.75, 1.0)
-WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-ANSWER = tuple(round(0.10 + 0.01 * step, 2) for step in range(41))  # 0.10 .. 0.50
+K1 = (0.8, 1.2)
+B = (0.75,)
+STEP = 0.1  # weights of (entry BM25, example BM25, n-gram cosine) on a simplex grid
+WEIGHTS = tuple(
+    (round(entry * STEP, 2), round(example * STEP, 2))
+    for entry in range(int(1 / STEP) + 1)
+    for example in range(min(5, int(1 / STEP) + 1 - entry))
+)
+OFF_DOMAIN = (1.0, 0.7, 0.5)
+LEAD_WEIGHT = (0.0, 0.5, 1.0)
+ANSWER = tuple(round(0.10 + 0.01 * step, 2) for step in range(61))  # 0.10 .. 0.70
 MARGIN = tuple(round(0.005 * step, 3) for step in range(21))  # 0 .. 0.10
 SUGGEST_BELOW = 0.08  # suggest = answer - 0.08: does not change the objective, only the UI
 
@@ -64,18 +73,38 @@ def read(path: Path) -> list[Labelled]:
         return [Labelled(row["question"], row["expected"]) for row in map(json.loads, lines) if row]
 
 
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """What the decision needs from one ranking: the best entry, its score and its lead."""
+
+    expected: str | None
+    best_id: str | None
+    best: float
+    lead: float
+
+    @classmethod
+    def of(cls, ranking: list[Candidate], expected: str | None) -> Ranked:
+        if not ranking:
+            return cls(expected, None, 0.0, 0.0)
+        runner_up = ranking[1].score if len(ranking) > 1 else 0.0
+        return cls(expected, ranking[0].entry_id, ranking[0].score, ranking[0].score - runner_up)
+
+    def confident(self, answer: float, margin: float, lead_weight: float) -> bool:
+        """The same rule as faq.retrieval.decide."""
+        return self.best + lead_weight * self.lead >= answer and self.lead >= margin
+
+
 def evaluate(
-    rankings: list[list[Candidate]], data: list[Labelled], thresholds: Thresholds
+    ranked: list[Ranked], answer: float, margin: float, lead_weight: float
 ) -> tuple[float, float, float]:
-    on_topic = sum(1 for item in data if item.expected is not None)
-    off_topic = len(data) - on_topic
+    on_topic = sum(1 for item in ranked if item.expected is not None)
+    off_topic = len(ranked) - on_topic
     correct = wrong = rejected = 0
-    for ranking, item in zip(rankings, data, strict=True):
-        decision = decide(ranking, thresholds)
-        confident = decision.outcome is Outcome.CONFIDENT
+    for item in ranked:
+        confident = item.confident(answer, margin, lead_weight)
         if item.expected is None:
             rejected += not confident
-        elif confident and decision.entry_id == item.expected:
+        elif confident and item.best_id == item.expected:
             correct += 1
         elif confident:
             wrong += 1
@@ -84,16 +113,40 @@ def evaluate(
 
 def search(data: list[Labelled]) -> list[Setting]:
     entries = load_entries()
+    own_examples = [
+        (question, entry.id)
+        for entry in entries
+        for language in LANGUAGES
+        for question in (entry.title(language), *entry.questions(language))
+    ]
     settings: list[Setting] = []
-    for k1, b, weight in itertools.product(K1, B, WEIGHTS):
-        params = RankingParams(k1=k1, b=b, bm25_weight=weight)
+    for k1, b, (weight, example_weight), off_domain in itertools.product(
+        K1, B, WEIGHTS, OFF_DOMAIN
+    ):
+        params = RankingParams(
+            k1=k1,
+            b=b,
+            bm25_weight=weight,
+            example_weight=example_weight,
+            off_domain_factor=off_domain,
+        )
         kb = KnowledgeBase(entries=entries, params=params)
-        rankings = [kb.rank(item.question) for item in data]
-        for answer, margin in itertools.product(ANSWER, MARGIN):
+        ranked = [Ranked.of(kb.rank(item.question), item.expected) for item in data]
+        own = [Ranked.of(kb.rank(question), entry_id) for question, entry_id in own_examples]
+        if any(item.best_id != item.expected for item in own):
+            continue  # every entry must rank first for its own example questions ...
+        own_lead = min(item.lead for item in own)
+        own_floor = {w: min(item.best + w * item.lead for item in own) for w in LEAD_WEIGHT}
+        for answer, margin, lead_weight in itertools.product(ANSWER, MARGIN, LEAD_WEIGHT):
+            if margin > own_lead or answer > own_floor[lead_weight]:
+                continue  # ... and answer them confidently
+            accuracy, rejection, wrong = evaluate(ranked, answer, margin, lead_weight)
             thresholds = Thresholds(
-                answer=answer, margin=margin, suggest=round(max(0.0, answer - SUGGEST_BELOW), 2)
+                answer=answer,
+                margin=margin,
+                suggest=round(max(0.0, answer - SUGGEST_BELOW), 2),
+                lead_weight=lead_weight,
             )
-            accuracy, rejection, wrong = evaluate(rankings, data, thresholds)
             objective = accuracy + rejection - 2 * wrong
             settings.append(Setting(params, thresholds, objective, accuracy, rejection, wrong))
     return settings
@@ -104,7 +157,16 @@ def central(best: list[Setting]) -> Setting:
 
     def point(setting: Setting) -> tuple[float, ...]:
         p, t = setting.params, setting.thresholds
-        return (p.k1 / 2, p.b, p.bm25_weight, t.answer / 0.5, t.margin / 0.1)
+        return (
+            p.k1 / 2,
+            p.b,
+            p.bm25_weight,
+            p.example_weight,
+            p.off_domain_factor,
+            t.answer / 0.5,
+            t.margin / 0.1,
+            t.lead_weight,
+        )
 
     points = [point(setting) for setting in best]
     centroid = tuple(sum(axis) / len(points) for axis in zip(*points, strict=True))
@@ -125,7 +187,10 @@ def tune_suggest(chosen: Setting, data: list[Labelled]) -> tuple[Thresholds, flo
     for below in SUGGEST_STEPS:
         t = chosen.thresholds
         thresholds = Thresholds(
-            answer=t.answer, margin=t.margin, suggest=round(max(0.0, t.answer - below), 2)
+            answer=t.answer,
+            margin=t.margin,
+            suggest=round(max(0.0, t.answer - below), 2),
+            lead_weight=t.lead_weight,
         )
         missed = helped = off_topic = bothered = 0
         for ranking, item in zip(rankings, data, strict=True):
@@ -137,7 +202,7 @@ def tune_suggest(chosen: Setting, data: list[Labelled]) -> tuple[Thresholds, flo
                 missed += 1
                 helped += any(c.entry_id == item.expected for c in decision.suggestions)
         gain = (helped / missed if missed else 0.0) - bothered / off_topic
-        if best is None or gain > best[0]:
+        if best is None or gain >= best[0]:  # ties: the wider "did you mean" band
             best = (gain, thresholds, helped / missed if missed else 0.0, bothered / off_topic)
     assert best is not None
     return best[1], best[2], best[3]

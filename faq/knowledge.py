@@ -7,6 +7,7 @@ An entry file looks like this (``faq/entries/renewal.toml``)::
 
     [en]
     title = "How to renew a certificate"
+    keywords = ["renew", ...]   # optional: words that make a question about this topic
     questions = ["How do I renew my certificate?", ...]
     answer = \"\"\"...\"\"\"
 
@@ -77,6 +78,7 @@ class LocalizedEntry:
     title: str
     questions: tuple[str, ...]
     answer: str
+    keywords: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,6 +114,9 @@ class Entry:
     def questions(self, language: Language) -> tuple[str, ...]:
         return self.texts[language].questions
 
+    def keywords(self, language: Language) -> tuple[str, ...]:
+        return self.texts[language].keywords
+
 
 def parse_entry(source: str, content: str) -> Entry:
     """An :class:`Entry` from TOML text; ``source`` (a file name) appears in errors."""
@@ -141,14 +146,19 @@ def _localized(data: Mapping[str, Any], language: Language) -> LocalizedEntry:
     table = data.get(language)
     if not isinstance(table, dict):
         raise ValueError(f"missing table [{language}]")
-    questions = table.get("questions")
-    if not isinstance(questions, list) or not all(isinstance(q, str) for q in questions):
-        raise TypeError(f"[{language}] questions must be a list of strings")
     return LocalizedEntry(
         title=_string(table, "title").strip(),
-        questions=tuple(questions),
+        questions=_strings(table, "questions", language),
         answer=_string(table, "answer").strip(),
+        keywords=_strings(table, "keywords", language) if "keywords" in table else (),
     )
+
+
+def _strings(table: Mapping[str, Any], key: str, language: Language) -> tuple[str, ...]:
+    values = table.get(key)
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise TypeError(f"[{language}] {key} must be a list of strings")
+    return tuple(values)
 
 
 def load_entries(directory: Traversable | Path | None = None) -> tuple[Entry, ...]:
@@ -232,6 +242,12 @@ class KnowledgeBase:
                 for entry in by_id.values()
                 for language in LANGUAGES
                 for example in (entry.title(language), *entry.questions(language))
+            ],
+            domain_terms=[
+                keyword
+                for entry in by_id.values()
+                for language in LANGUAGES
+                for keyword in entry.keywords(language)
             ],
             params=params,
         )

@@ -69,7 +69,7 @@ _LABELS: dict[str, dict[Language, str]] = {
     },
     "cn": {"en": "CN (name)", "zh": "CN（姓名）"},
     "ou": {"en": "OU {index}", "zh": "OU {index}"},
-    "ra_institution": {"en": "RA institution", "zh": "RA 机构"},
+    "ou_ra_institution": {"en": "OU {index} (RA institution)", "zh": "OU {index}（RA 机构）"},
     "o": {"en": "O (organisation)", "zh": "O（组织）"},
     "none": {"en": "(none)", "zh": "（无）"},
     "friendly_name": {"en": "Friendly name", "zh": "友好名称"},

@@ -34,10 +34,8 @@ def _render_certificate(info: CertificateInfo, language: Language) -> str:
     if not info.organizational_units:
         rows.append((label("ou", language, index="").strip(), none))
     for index, unit in enumerate(info.organizational_units, start=1):
-        name = label("ou", language, index=index)
-        if index == 2:
-            name = f"{name} ({label('ra_institution', language)})"
-        rows.append((name, unit))
+        key = "ou_ra_institution" if index == 2 else "ou"
+        rows.append((label(key, language, index=index), unit))
     rows.append((label("o", language), info.organization or none))
     if info.friendly_name is not None:
         rows.append((label("friendly_name", language), info.friendly_name))

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
+from typing import Generic, TypeVar
 
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
@@ -39,22 +40,32 @@ class RankingParams:
     k1: float = 1.2
     b: float = 0.75
     bm25_weight: float = 0.5
+    example_weight: float = 0.0
+    off_domain_factor: float = 1.0
 
     def __post_init__(self) -> None:
         if self.k1 <= 0:
             raise ValueError(f"k1 must be positive, got {self.k1}")
         if not 0 <= self.b <= 1:
             raise ValueError(f"b must be in [0, 1], got {self.b}")
-        if not 0 <= self.bm25_weight <= 1:
-            raise ValueError(f"bm25_weight must be in [0, 1], got {self.bm25_weight}")
+        for name in ("bm25_weight", "example_weight", "off_domain_factor"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.bm25_weight + self.example_weight > 1:
+            raise ValueError("bm25_weight + example_weight must not exceed 1")
+
+    @property
+    def ngram_weight(self) -> float:
+        return 1 - self.bm25_weight - self.example_weight
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Thresholds:
     """The confidence decision; all values are scores in [0, 1].
 
-    * ``answer``: the best entry must reach this score, and lead the runner-up by ``margin``,
-      for a confident answer;
+    * ``answer``: the best entry's score plus ``lead_weight`` times its lead over the runner-up
+      must reach this, and the lead must be at least ``margin``, for a confident answer (a clear
+      lead makes a middling score trustworthy);
     * ``suggest``: below ``answer`` (or without the lead), entries at or above this score are
       offered as "did you mean" suggestions; below it the question is not answered.
     """
@@ -62,9 +73,10 @@ class Thresholds:
     answer: float
     margin: float
     suggest: float
+    lead_weight: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("answer", "margin", "suggest"):
+        for name in ("answer", "margin", "suggest", "lead_weight"):
             value = getattr(self, name)
             if not 0 <= value <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
@@ -72,12 +84,19 @@ class Thresholds:
             raise ValueError(f"suggest ({self.suggest}) must not be above answer ({self.answer})")
 
 
-# Tuned on tests/faq/data/tune.jsonl with benchmarks/faq_tune.py (never on the held-out split):
-# objective top-1 + off-topic rejection - 2 x wrong answers, best value reached by 129 of 61,992
-# settings, the most central one chosen. Re-run the script after changing entries or features.
-DEFAULT_PARAMS = RankingParams(k1=1.2, b=0.75, bm25_weight=0.5)
-DEFAULT_THRESHOLDS = Thresholds(answer=0.29, margin=0.005, suggest=0.21)
+# Tuned on tests/faq/data/tune.jsonl with benchmarks/faq_tune.py (never on a held-out split):
+# objective top-1 + off-topic rejection - 2 x wrong answers over 221,698 settings, under the
+# constraint that every entry answers all its own example questions; the did-you-mean band is
+# then chosen to suggest the right entry without suggesting entries for off-topic questions.
+# Re-run the script after changing entries or features, and copy its output here.
+DEFAULT_PARAMS = RankingParams(
+    k1=0.8, b=0.75, bm25_weight=0.5, example_weight=0.0, off_domain_factor=0.5
+)
+DEFAULT_THRESHOLDS = Thresholds(answer=0.35, margin=0.015, suggest=0.33, lead_weight=0.0)
 MAX_SUGGESTIONS = 3
+
+
+Key = TypeVar("Key", str, int)
 
 
 class Outcome(StrEnum):
@@ -110,7 +129,11 @@ def decide(ranking: Sequence[Candidate], thresholds: Thresholds) -> Decision:
         return Decision(outcome=Outcome.NOT_CONFIDENT, entry_id=None, best_id=None, score=0.0)
     best = ranking[0]
     runner_up = ranking[1].score if len(ranking) > 1 else 0.0
-    if best.score >= thresholds.answer and best.score - runner_up >= thresholds.margin:
+    lead = best.score - runner_up
+    if (
+        best.score + thresholds.lead_weight * lead >= thresholds.answer
+        and lead >= thresholds.margin
+    ):
         return Decision(
             outcome=Outcome.CONFIDENT,
             entry_id=best.entry_id,
@@ -136,14 +159,14 @@ def decide(ranking: Sequence[Candidate], thresholds: Thresholds) -> Decision:
 
 
 @dataclass(slots=True)
-class _Bm25:
-    """BM25 over one bag of terms per entry, normalised to [0, 1] per question."""
+class _Bm25(Generic[Key]):
+    """BM25 over one bag of terms per document, normalised to [0, 1] per question."""
 
     params: RankingParams
-    term_freqs: dict[str, Counter[str]]
-    postings: dict[str, list[str]] = field(init=False)
+    term_freqs: dict[Key, Counter[str]]
+    postings: dict[str, list[Key]] = field(init=False)
     idf: dict[str, float] = field(init=False)
-    length_norm: dict[str, float] = field(init=False)
+    length_norm: dict[Key, float] = field(init=False)
     unseen_idf: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -151,7 +174,7 @@ class _Bm25:
         lengths = {key: sum(freqs.values()) for key, freqs in self.term_freqs.items()}
         average = sum(lengths.values()) / count if count else 1.0
         document_freq: Counter[str] = Counter()
-        postings: defaultdict[str, list[str]] = defaultdict(list)
+        postings: defaultdict[str, list[Key]] = defaultdict(list)
         for key, freqs in self.term_freqs.items():
             document_freq.update(freqs.keys())
             for term in freqs:
@@ -164,13 +187,13 @@ class _Bm25:
             key: k1 * (1 - b + b * length / average) for key, length in lengths.items()
         }
 
-    def scores(self, terms: Iterable[str]) -> dict[str, float]:
+    def scores(self, terms: Iterable[str]) -> dict[Key, float]:
         unique = set(terms)
         if not unique:
             return {}
         saturation = self.params.k1 + 1
         ceiling = sum(self.idf.get(term, self.unseen_idf) for term in unique) * saturation
-        raw: defaultdict[str, float] = defaultdict(float)
+        raw: defaultdict[Key, float] = defaultdict(float)
         for term in unique:
             keys = self.postings.get(term)
             if keys is None:
@@ -233,6 +256,25 @@ class _NgramCosine:
         return best
 
 
+@dataclass(frozen=True, slots=True)
+class _DomainTerm:
+    """A word or phrase that makes a question about certificates ("certificate", "参考号")."""
+
+    stems: frozenset[str]
+    han: tuple[str, ...]
+
+    @classmethod
+    def of(cls, term: str) -> _DomainTerm:
+        normalized = text.normalize(term)
+        stems = frozenset(text.stem(word) for word in text.latin_words(normalized))
+        if not stems and not text.han_runs(normalized):
+            raise ValueError(f"domain term {term!r} has no word to match")
+        return cls(stems, text.han_runs(normalized))
+
+    def found_in(self, normalized: str, stems: set[str]) -> bool:
+        return self.stems <= stems and all(run in normalized for run in self.han)
+
+
 class Retriever:
     """Ranks entries for a question; built once from ``(entry_id, text)`` example pairs.
 
@@ -245,21 +287,28 @@ class Retriever:
         self,
         *,
         examples: Sequence[tuple[str, str]],
+        domain_terms: Iterable[str] = (),
         params: RankingParams = DEFAULT_PARAMS,
     ) -> None:
         if not examples:
             raise ValueError("a retriever needs at least one example")
         self.params = params
+        self._domain_terms = tuple(_DomainTerm.of(term) for term in domain_terms)
         term_freqs: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        example_terms: dict[int, Counter[str]] = {}
         ngram_examples: list[tuple[str, Counter[str]]] = []
         vocabulary: set[str] = set()
-        for entry_id, example in examples:
+        for index, (entry_id, example) in enumerate(examples):
             normalized = text.normalize(example)
-            term_freqs[entry_id].update(text.word_tokens(normalized))
+            terms = Counter(text.word_tokens(normalized))
+            term_freqs[entry_id].update(terms)
+            example_terms[index] = terms
             ngram_examples.append((entry_id, Counter(text.char_ngrams(normalized))))
             vocabulary.update(word for word in text.latin_words(normalized) if word.isalpha())
         self.entry_ids = tuple(term_freqs)
+        self._owners = [entry_id for entry_id, _ in examples]
         self._bm25 = _Bm25(params, dict(term_freqs))
+        self._example_bm25 = _Bm25(params, example_terms)
         self._ngrams = _NgramCosine(ngram_examples)
         self._vocabulary = frozenset(vocabulary)
         by_initial: defaultdict[str, list[str]] = defaultdict(list)
@@ -283,15 +332,31 @@ class Retriever:
     def rank(self, question: str) -> list[Candidate]:
         """Every entry with a score above zero, best first (ties broken by entry id)."""
         normalized = text.normalize(question)
-        bm25 = self._bm25.scores(text.word_tokens(normalized, correct=self._correct))
-        ngrams = self._ngrams.scores(Counter(text.char_ngrams(normalized)))
-        weight = self.params.bm25_weight
-        combined = {
-            entry_id: weight * bm25.get(entry_id, 0.0) + (1 - weight) * ngrams.get(entry_id, 0.0)
-            for entry_id in bm25.keys() | ngrams.keys()
-        }
+        terms = text.word_tokens(normalized, correct=self._correct)
+        params = self.params
+        if self._domain_terms and params.off_domain_factor < 1:
+            stems = set(terms)
+            in_domain = any(term.found_in(normalized, stems) for term in self._domain_terms)
+        else:
+            in_domain = True
+        combined: defaultdict[str, float] = defaultdict(float)
+        if params.bm25_weight:
+            for entry_id, score in self._bm25.scores(terms).items():
+                combined[entry_id] += params.bm25_weight * score
+        if params.example_weight:
+            best: dict[str, float] = {}
+            for index, score in self._example_bm25.scores(terms).items():
+                owner = self._owners[index]
+                best[owner] = max(best.get(owner, 0.0), score)
+            for entry_id, score in best.items():
+                combined[entry_id] += params.example_weight * score
+        if params.ngram_weight:
+            ngrams = self._ngrams.scores(Counter(text.char_ngrams(normalized)))
+            for entry_id, score in ngrams.items():
+                combined[entry_id] += params.ngram_weight * score
+        factor = 1.0 if in_domain else params.off_domain_factor
         ranking = [
-            Candidate(entry_id, min(1.0, score))
+            Candidate(entry_id, min(1.0, score * factor))
             for entry_id, score in combined.items()
             if score > 0
         ]

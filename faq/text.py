@@ -49,6 +49,8 @@ _VARIANTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\bplug[\s-]+ins?\b", " plugin "),
         (r"\bcan'?t\b|\bcannot\b|\bwon'?t\b|\bdon'?t\b|\bdoesn'?t\b|\bdidn'?t\b", " not "),
         (r"口令", "密码"),
+        # "put into / store in / write to": one form for the resultative verbs.
+        (r"(?:装|放|存|写|弄)(?:进|到|入|在)", "存到"),
         # Chinese question words: one form each, as a phrase of its own.
         (r"怎么办|咋办|怎么弄|咋弄|怎么搞|咋整|怎么处理|怎么解决", " 怎么办 "),
         (r"(?:怎么|怎样|如何|咋)(?!办)", " 怎么 "),
@@ -115,6 +117,11 @@ def stem(word: str) -> str:
 def latin_words(normalized: str) -> list[str]:
     """The English (Latin-script) words of a normalised text, stop words removed."""
     return [seg for kind, seg in _segments(normalized) if kind == "word" and seg not in _EN_STOP]
+
+
+def han_runs(normalized: str) -> tuple[str, ...]:
+    """The runs of Chinese characters in a normalised text."""
+    return tuple(_HAN_RUN.findall(normalized))
 
 
 def _segments(normalized: str) -> Iterator[tuple[Literal["han", "word"], str]]:
