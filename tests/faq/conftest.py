@@ -67,29 +67,110 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     system.binary("openssl", "openssl")
     d = tmp_path_factory.mktemp("pki")
     root_key, root_pem = d / "root.key", d / "root.pem"
-    _run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(root_key),
-         "-out", str(root_pem), "-days", "3650", "-subj", "/O=Test CA Org/CN=Test Root CA")  # fmt: skip
+    _run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(root_key),
+        "-out",
+        str(root_pem),
+        "-days",
+        "3650",
+        "-subj",
+        "/O=Test CA Org/CN=Test Root CA",
+    )
     leaf_key, csr = d / "leaf.key", d / "leaf.csr"
-    _run("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-         "-keyout", str(leaf_key), "-out", str(csr), "-utf8",
-         "-subj", "/O=Test CA Org/OU=Branch 01/OU=RA Shanghai/CN=张三 Zhang San")  # fmt: skip
+    _run(
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        str(leaf_key),
+        "-out",
+        str(csr),
+        "-utf8",
+        "-subj",
+        "/O=Test CA Org/OU=Branch 01/OU=RA Shanghai/CN=张三 Zhang San",
+    )
     leaf_pem = d / "leaf.pem"
     serial = "0x1F2E3D4C5B6A"
-    _run("x509", "-req", "-in", str(csr), "-CA", str(root_pem), "-CAkey", str(root_key),
-         "-set_serial", serial, "-days", "365", "-out", str(leaf_pem))  # fmt: skip
+    _run(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(root_pem),
+        "-CAkey",
+        str(root_key),
+        "-set_serial",
+        serial,
+        "-days",
+        "365",
+        "-out",
+        str(leaf_pem),
+    )
     leaf_der = d / "leaf.cer"
     _run("x509", "-in", str(leaf_pem), "-outform", "DER", "-out", str(leaf_der))
     p7b_pem, p7b_der = d / "chain.p7b", d / "chain-der.p7b"
-    _run("crl2pkcs7", "-nocrl", "-certfile", str(leaf_pem), "-certfile", str(root_pem),
-         "-out", str(p7b_pem))  # fmt: skip
-    _run("crl2pkcs7", "-nocrl", "-certfile", str(leaf_pem), "-certfile", str(root_pem),
-         "-outform", "DER", "-out", str(p7b_der))  # fmt: skip
+    _run(
+        "crl2pkcs7",
+        "-nocrl",
+        "-certfile",
+        str(leaf_pem),
+        "-certfile",
+        str(root_pem),
+        "-out",
+        str(p7b_pem),
+    )
+    _run(
+        "crl2pkcs7",
+        "-nocrl",
+        "-certfile",
+        str(leaf_pem),
+        "-certfile",
+        str(root_pem),
+        "-outform",
+        "DER",
+        "-out",
+        str(p7b_der),
+    )
     p12, p12_open = d / "leaf.p12", d / "open.p12"
-    _run("pkcs12", "-export", "-in", str(leaf_pem), "-inkey", str(leaf_key),
-         "-certfile", str(root_pem), "-name", "Zhang San signing", "-out", str(p12),
-         "-passout", f"pass:{P12_PASSWORD}")  # fmt: skip
-    _run("pkcs12", "-export", "-in", str(leaf_pem), "-inkey", str(leaf_key), "-out",
-         str(p12_open), "-passout", "pass:")  # fmt: skip
+    _run(
+        "pkcs12",
+        "-export",
+        "-in",
+        str(leaf_pem),
+        "-inkey",
+        str(leaf_key),
+        "-certfile",
+        str(root_pem),
+        "-name",
+        "Zhang San signing",
+        "-out",
+        str(p12),
+        "-passout",
+        f"pass:{P12_PASSWORD}",
+    )
+    _run(
+        "pkcs12",
+        "-export",
+        "-in",
+        str(leaf_pem),
+        "-inkey",
+        str(leaf_key),
+        "-out",
+        str(p12_open),
+        "-passout",
+        "pass:",
+    )
     serial_line = _run("x509", "-in", str(leaf_pem), "-noout", "-serial").strip()
     return Pki(
         root_pem=root_pem,

@@ -71,7 +71,9 @@ async def test_cli_ask_stores_not_confident_questions_for_review(cli: Cli, data_
     assert stored.language == "en"
     assert stored.reviewed is False
     assert stored.asked_at.utcoffset() is not None
-    assert stored.score == pytest.approx(json.loads(result.stdout.splitlines()[0])["score"], abs=1e-4)
+    assert stored.score == pytest.approx(
+        json.loads(result.stdout.splitlines()[0])["score"], abs=1e-4
+    )
 
 
 def test_cli_ask_still_answers_when_the_store_fails(cli: Cli, tmp_path: Path) -> None:
@@ -79,9 +81,11 @@ def test_cli_ask_still_answers_when_the_store_fails(cli: Cli, tmp_path: Path) ->
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("x")
     result = cli(
-        "ask", "你好", "--json",
+        "ask",
+        "你好",
+        "--json",
         env={"CERTDESK_DATABASE_URL": f"sqlite+aiosqlite:///{blocker}/sub/certdesk.db"},
-    )  # fmt: skip
+    )
     assert result.returncode == 0
     assert json.loads(result.stdout)["id"] is None
     assert "could not store the unanswered question" in result.stderr

@@ -81,9 +81,13 @@ def test_cli_inspect_json_has_every_field(cli: Cli, pki: Pki) -> None:
 
 def test_cli_inspect_p12_reads_password_from_environment(cli: Cli, pki: Pki) -> None:
     result = cli(
-        "inspect", str(pki.leaf_p12), "--json", "--password-env", "P12_PASS",
+        "inspect",
+        str(pki.leaf_p12),
+        "--json",
+        "--password-env",
+        "P12_PASS",
         env={"P12_PASS": P12_PASSWORD},
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["format"] == "pkcs12"

@@ -178,8 +178,19 @@ def test_inspect_private_key_file_says_it_is_a_key(pki: Pki) -> None:
 
 
 def test_inspect_csr_says_it_is_a_request(tmp_path: os.PathLike[str]) -> None:
-    result = openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                     "-nodes", "-keyout", os.fspath(tmp_path) + "/k.pem", "-subj", "/CN=x")  # fmt: skip
+    result = openssl(
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        os.fspath(tmp_path) + "/k.pem",
+        "-subj",
+        "/CN=x",
+    )
     assert result.returncode == 0, result.stderr
     with pytest.raises(NotACertificate, match="certificate request"):
         inspect_certificates(result.stdout, now=NOW)
@@ -193,7 +204,7 @@ def test_inspect_truncated_der_certificate_is_not_a_certificate(pki: Pki) -> Non
 
 def test_inspect_refuses_naive_now(pki: Pki) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        inspect_certificates(pki.leaf_pem.read_bytes(), now=datetime(2030, 1, 1))  # noqa: DTZ001
+        inspect_certificates(pki.leaf_pem.read_bytes(), now=datetime(2030, 1, 1))
 
 
 def test_inspection_json_carries_every_field(pki: Pki) -> None:

@@ -157,14 +157,14 @@ def test_parse_entry_reads_a_valid_entry() -> None:
     ],
 )
 def test_parse_entry_refuses_invalid_entries(content: str, problem: str) -> None:
-    with pytest.raises(EntryInvalid, match="sample.toml") as caught:
+    with pytest.raises(EntryInvalid, match=r"sample\.toml") as caught:
         parse_entry("sample.toml", content)
     assert problem in caught.value.problem
 
 
 def test_load_entries_requires_file_name_to_match_id(tmp_path: Path) -> None:
     (tmp_path / "other.toml").write_text(VALID, encoding="utf-8")
-    with pytest.raises(EntryInvalid, match="sample.toml"):
+    with pytest.raises(EntryInvalid, match=r"sample\.toml"):
         load_entries(tmp_path)
 
 

@@ -120,7 +120,11 @@ def test_rank_unknown_words_are_not_confident(retriever: Retriever) -> None:
 
 def test_rank_off_domain_question_is_damped() -> None:
     """Without any domain term, every score is multiplied by off_domain_factor."""
-    plain = Retriever(examples=EXAMPLES, domain_terms=["certificate", "证书"])
+    plain = Retriever(
+        examples=EXAMPLES,
+        domain_terms=["certificate", "证书"],
+        params=RankingParams(off_domain_factor=1.0),
+    )
     damped = Retriever(
         examples=EXAMPLES,
         domain_terms=["certificate", "证书"],
