@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import termios
+import time
 from pathlib import Path
 
 from tests.faq.conftest import P12_PASSWORD, Pki
@@ -114,3 +122,39 @@ def test_cli_inspect_password_env_unset_fails_clearly(cli: Cli, pki: Pki) -> Non
     result = cli("inspect", str(pki.leaf_p12), "--password-env", "CERTDESK_TEST_UNSET_VAR")
     assert result.returncode == 1
     assert "CERTDESK_TEST_UNSET_VAR is not set" in result.stderr
+
+
+def test_cli_inspect_p12_prompts_for_password_on_a_terminal(cli: Cli, pki: Pki) -> None:
+    """On a terminal, the PKCS#12 password is asked for (not echoed) instead of failing."""
+    primary, secondary = pty.openpty()
+
+    def controlling_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(secondary, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "inspect", str(pki.leaf_p12), "--json"],
+        stdin=secondary,
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+        env=cli.env,
+        cwd=cli.env["CERTDESK_DATA_DIR"],
+        preexec_fn=controlling_terminal,
+    )
+    os.close(secondary)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"password" not in seen.lower() and time.monotonic() < deadline:
+            ready, _, _ = select.select([primary], [], [], 1)
+            if ready:
+                seen += os.read(primary, 1024)
+        os.write(primary, P12_PASSWORD.encode() + b"\n")
+        stdout, _ = process.communicate(timeout=60)
+    finally:
+        os.close(primary)
+        if process.poll() is None:
+            process.kill()
+    assert b"PKCS#12 password" in seen
+    assert process.returncode == 0
+    assert json.loads(stdout)["certificates"][0]["cn"] == "张三 Zhang San"
