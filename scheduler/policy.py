@@ -150,7 +150,8 @@ class ReminderPolicy:
 
     def retry_delay(self, attempts: int) -> timedelta:
         """Wait after the ``attempts``-th failed attempt: doubling, capped."""
-        return min(self.retry_backoff * 2 ** max(attempts - 1, 0), self.max_retry_backoff)
+        factor: int = 2 ** min(max(attempts - 1, 0), 30)
+        return min(self.retry_backoff * factor, self.max_retry_backoff)
 
     def retry_due(self, record: ReminderRecord, now: datetime) -> bool:
         """May a new attempt take over ``record`` at wall-clock time ``now`` (rule 6)?"""
