@@ -75,6 +75,7 @@ class RecordingNotifier:
     script: Callable[[Reminder], None] | None = None
     delivered: list[Reminder] = field(default_factory=list)
     attempts: list[Reminder] = field(default_factory=list)
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def notify(self, reminder: Reminder) -> None:
         self.attempts.append(reminder)
@@ -83,6 +84,12 @@ class RecordingNotifier:
         if self.script is not None:
             self.script(reminder)
         self.delivered.append(reminder)
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_delivered(self, count: int) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: len(self.delivered) >= count)
 
 
 def fail_first(times: int, *, permanent: bool = False) -> Callable[[Reminder], None]:
