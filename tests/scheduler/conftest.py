@@ -7,14 +7,11 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.database import upgrade_async
-from enrollment.db import create_engine
+from tests.scheduler.support import migrated_engine
 
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     """An engine on a freshly migrated database (SQLite and a real PostgreSQL)."""
-    await upgrade_async(database_url)
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
+    async with migrated_engine(database_url) as engine:
+        yield engine

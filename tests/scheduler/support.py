@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
-from enrollment.db import session_factory
+from bot.database import upgrade_async
+from enrollment.db import create_engine, session_factory
 from enrollment.models import Certificate
 from enrollment.types import utcnow
 from scheduler.errors import DeliveryError
@@ -19,6 +21,17 @@ from scheduler.models import ReminderSent
 from scheduler.policy import Reminder
 
 _serials = itertools.count(0x1000)
+
+
+@asynccontextmanager
+async def migrated_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on ``database_url`` after applying every migration."""
+    await upgrade_async(database_url)
+    engine = create_engine(database_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 async def add_certificates(
