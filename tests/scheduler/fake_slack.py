@@ -44,6 +44,7 @@ class FakeSlack:
     _gate_seen: set[str] = field(default_factory=set)
     _gate_open: asyncio.Event = field(default_factory=asyncio.Event)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     @property
     def api_url(self) -> str:
@@ -82,6 +83,8 @@ class FakeSlack:
         if not await self._pass_gate(token):
             return web.json_response({"ok": False, "error": "fake_gate_timeout"})
         self.messages.append(call)
+        async with self._changed:
+            self._changed.notify_all()
         ts = f"1700000000.{next(self._ts):06d}"
         return web.json_response(
             {"ok": True, "channel": f"D{channel}", "ts": ts, "message": {"text": params["text"]}}
@@ -99,6 +102,10 @@ class FakeSlack:
         except TimeoutError:
             return False
         return True
+
+    async def wait_messages(self, count: int) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: len(self.messages) >= count)
 
     def texts_to(self, channel: str) -> list[str]:
         return [str(m.params["text"]) for m in self.messages if m.params.get("channel") == channel]

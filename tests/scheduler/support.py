@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Callable
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,8 +20,10 @@ from enrollment.types import utcnow
 from scheduler.errors import DeliveryError
 from scheduler.models import ReminderSent
 from scheduler.policy import Reminder
+from tests.support.processes import ROOT
 
 _serials = itertools.count(0x1000)
+CLI_TIMEOUT = 120.0
 
 
 @asynccontextmanager
@@ -114,3 +117,41 @@ def fail_first(times: int, *, permanent: bool = False) -> Callable[[Reminder], N
             raise DeliveryError("the fake chat service is down", permanent=permanent)
 
     return script
+
+
+@dataclass(frozen=True)
+class Completed:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def certdesk(env: dict[str, str], *args: str) -> Completed:
+    """Run the real ``certdesk`` CLI without blocking the event loop (a fake server may be
+    serving on it)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        *args,
+        env=env,
+        cwd=env.get("CERTDESK_DATA_DIR", str(ROOT)),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(CLI_TIMEOUT):
+            stdout, stderr = await process.communicate()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode is not None
+    return Completed(process.returncode, stdout.decode(), stderr.decode())
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 10.0) -> None:
+    """Poll ``check`` (e.g. a query on a database another task or process writes) until true."""
+    async with asyncio.timeout(within):
+        while not await check():  # noqa: ASYNC110 - polling an external store, not a flag
+            await asyncio.sleep(0.05)
