@@ -53,7 +53,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col
 
 from enrollment.db import session_factory
@@ -369,12 +369,12 @@ class ReminderRunner:
 
     async def _claim(self, reminder: Reminder) -> _Claim | None:
         """Claim ``reminder`` in its own transaction; None when another clock has it."""
-        async with self._sessions() as session, session.begin():
+        async with self._engine.begin() as connection:
             if reminder.retry_of is None:
-                return await self._claim_first(session, reminder)
-            return await self._claim_retry(session, reminder.retry_of)
+                return await self._claim_first(connection, reminder)
+            return await self._claim_retry(connection, reminder.retry_of)
 
-    async def _claim_first(self, session: AsyncSession, reminder: Reminder) -> _Claim | None:
+    async def _claim_first(self, connection: AsyncConnection, reminder: Reminder) -> _Claim | None:
         now = utcnow()
         insert = postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
         statement = (
@@ -392,12 +392,14 @@ class ReminderRunner:
             .on_conflict_do_nothing(index_elements=["certificate_id", "threshold_days"])
             .returning(col(ReminderSent.id))
         )
-        record_id = (await session.execute(statement)).scalar_one_or_none()
+        record_id = (await connection.execute(statement)).scalar_one_or_none()
         return None if record_id is None else _Claim(record_id, 1)
 
-    async def _claim_retry(self, session: AsyncSession, previous: ReminderRecord) -> _Claim | None:
+    async def _claim_retry(
+        self, connection: AsyncConnection, previous: ReminderRecord
+    ) -> _Claim | None:
         now = utcnow()
-        taken = await session.execute(
+        taken = await connection.execute(
             sa.update(ReminderSent)
             .where(
                 col(ReminderSent.id) == previous.record_id,
@@ -413,7 +415,7 @@ class ReminderRunner:
                 updated_at=now,
             )
         )
-        if taken.rowcount != 1:  # type: ignore[attr-defined]
+        if taken.rowcount != 1:
             return None
         return _Claim(previous.record_id, previous.attempts + 1)
 
@@ -434,8 +436,8 @@ class ReminderRunner:
 
     async def _record(self, claim: _Claim, outcome: Outcome, error: str | None) -> bool:
         now = utcnow()
-        async with self._sessions() as session, session.begin():
-            result = await session.execute(
+        async with self._engine.begin() as connection:
+            result = await connection.execute(
                 sa.update(ReminderSent)
                 .where(
                     col(ReminderSent.id) == claim.record_id,
@@ -449,4 +451,4 @@ class ReminderRunner:
                     last_error=error,
                 )
             )
-            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+            return result.rowcount == 1
