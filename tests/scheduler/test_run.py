@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
@@ -50,6 +51,18 @@ async def test_run_pass_sends_due_reminder_and_records_it(engine: AsyncEngine) -
     assert (row.channel, row.attempts, row.last_error) == ("test", 1, None)
     assert row.sent_at is not None
     assert row.sent_at.tzinfo is not None
+
+
+async def test_run_pass_counts_results_in_prometheus_metrics(engine: AsyncEngine) -> None:
+    def sent_so_far() -> float:
+        value = REGISTRY.get_sample_value("certdesk_reminders_total", {"result": "sent"})
+        return value or 0.0
+
+    before = sent_so_far()
+    await add_certificates(engine, 2, expires_in=timedelta(days=5))
+    await runner(engine, RecordingNotifier()).run_pass()
+    assert sent_so_far() == before + 2
+    assert REGISTRY.get_sample_value("certdesk_reminder_pass_seconds_count") is not None
 
 
 async def test_run_pass_second_pass_sends_nothing_new(engine: AsyncEngine) -> None:
