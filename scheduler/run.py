@@ -187,11 +187,11 @@ class _Claim:
 
 
 class ReminderRunner:
-    """Runs reminder passes against one database through one notifier.
+    """Runs reminder passes against one database through one notifier::
 
-    >>> # runner = ReminderRunner(engine=engine, notifier=notifier)
-    >>> # report = await runner.run_pass()                       # now
-    >>> # report = await runner.run_pass(as_of=..., dry_run=True)  # what would be due then
+    runner = ReminderRunner(engine=engine, notifier=notifier)
+    report = await runner.run_pass()  # now
+    report = await runner.run_pass(as_of=next_week, dry_run=True)  # what would be due then
     """
 
     def __init__(
