@@ -187,11 +187,10 @@ class _Claim:
 
 
 class ReminderRunner:
-    """Runs reminder passes against one database through one notifier::
+    """Runs reminder passes against one database through one notifier.
 
-    runner = ReminderRunner(engine=engine, notifier=notifier)
-    report = await runner.run_pass()  # now
-    report = await runner.run_pass(as_of=next_week, dry_run=True)  # what would be due then
+    ``await runner.run_pass()`` runs a pass now; ``run_pass(as_of=next_week, dry_run=True)``
+    reports what would be due then without claiming or sending anything.
     """
 
     def __init__(
