@@ -4,4 +4,5 @@ from __future__ import annotations
 
 
 def import_all_tables() -> None:
+    import bot.models  # noqa: F401
     import enrollment.models  # noqa: F401
