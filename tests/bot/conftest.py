@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
+from aiohttp import web
+
+from bot.app import RUNTIME, create_app
 from bot.messages import Lang
+from bot.runtime import Runtime
+from bot.settings import Settings
+from bot.slack.app import SLACK
+from bot.slack.desk import Desk
 from enrollment.queries import CertificateView, EnrollmentView
+from tests.conftest import PUBLIC_URL
+from tests.support.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, SlackSender
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -126,3 +138,82 @@ class FakeKnowledge:
                 (FakeSuggestion("find-cn-ou-o", "How to find CN, OU and O"),),
             )
         return FakeAnswer(None, 0.1, "", "escalate")
+
+
+# -- a running certdesk with Slack on, against the fake Slack Web API ----------------------
+
+STAFF = "U1"
+HOLDER = "U2"
+OTHER = "U3"
+CHINESE = "U4"
+RA_CHANNEL = "CRA"
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack()
+    fake.add_user(STAFF)
+    fake.add_user(HOLDER)
+    fake.add_user(OTHER)
+    fake.add_user(CHINESE, locale="zh-CN")
+    fake.add_user("UOTHERBOT", is_bot=True)
+    with fake.running():
+        yield fake
+
+
+@pytest.fixture
+def slack_settings(tmp_path: Path, fake_slack: FakeSlack) -> Settings:
+    """Slack on (HTTP mode), embedded SQLite, RA staff U1, RA channel CRA."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path / "data",
+        database_url_=None,
+        public_url=PUBLIC_URL,
+        slack_bot_token=BOT_TOKEN,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_app_token=None,
+        slack_api_url=fake_slack.api_url,
+        ra_staff=(STAFF,),
+        ra_channel=RA_CHANNEL,
+    )
+
+
+@dataclass
+class SlackHarness:
+    """The whole certdesk application, in process, served over real HTTP on 127.0.0.1."""
+
+    app: web.Application
+    url: str
+    fake: FakeSlack
+    send: SlackSender
+
+    @property
+    def desk(self) -> Desk:
+        return self.app[SLACK].desk
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.app[RUNTIME]
+
+    async def idle(self) -> None:
+        """Wait until every piece of work after the acknowledgements is done."""
+        async with asyncio.timeout(30):
+            await self.desk.tasks.idle()
+
+
+async def start_harness(
+    settings: Settings, fake: FakeSlack, aiohttp_server: Callable[..., Any]
+) -> SlackHarness:
+    app = create_app(settings)
+    server = await aiohttp_server(app)
+    url = str(server.make_url("")).rstrip("/")
+    harness = SlackHarness(app=app, url=url, fake=fake, send=SlackSender(url, fake))
+    harness.desk.knowledge = FakeKnowledge()
+    return harness
+
+
+@pytest.fixture
+async def slack(
+    slack_settings: Settings, fake_slack: FakeSlack, aiohttp_server: Callable[..., Any]
+) -> SlackHarness:
+    return await start_harness(slack_settings, fake_slack, aiohttp_server)
