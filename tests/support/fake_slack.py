@@ -523,7 +523,7 @@ class SlackSender:
             "api_app_id": APP,
             "token": "legacy",
             "trigger_id": self.next_id("TRIG"),
-            "view": {**view, "id": "V0001", "state": {"values": values}},
+            "view": {"type": "modal", **view, "id": "V0001", "state": {"values": values}},
         }
         return await self.post(
             urlencode({"payload": json.dumps(payload)}),
