@@ -81,7 +81,7 @@ async def test_lazy_listener_headers_from_outside_are_ignored(slack: SlackHarnes
 
 async def test_ack_comes_before_slow_work(slack: SlackHarness) -> None:
     """A DM whose answer waits on a slow Slack API is still acknowledged at once."""
-    slack.fake.slow("chat.postMessage", 3.5)
+    slack.fake.slow("chat.postMessage", 1.5)
     started = time.monotonic()
     status, _ = await slack.send.event(dm(HOLDER, "hello"))
     assert status == 200
