@@ -255,6 +255,15 @@ class FakeSlack:
                 raise AssertionError("no Socket Mode connection")
             await asyncio.sleep(0.02)
 
+    async def socket_acks(self, count: int, within: float = 10.0) -> list[dict[str, Any]]:
+        """Wait for ``count`` messages from the client (acknowledgements by envelope ID)."""
+        deadline = time.monotonic() + within
+        while len(self.socket_received) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"got {self.socket_received}, expected {count} messages")
+            await asyncio.sleep(0.02)
+        return list(self.socket_received)
+
     def socket_send(self, message: dict[str, Any]) -> None:
         assert self._loop is not None
         assert self._sockets
