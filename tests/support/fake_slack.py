@@ -17,6 +17,7 @@ import itertools
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -434,7 +435,8 @@ class SlackSender:
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def next_id(self, prefix: str) -> str:
-        return f"{prefix}{next(self._ids):06d}"
+        """A fresh ID; unique across senders, since event IDs are remembered by the server."""
+        return f"{prefix}{next(self._ids):04d}{uuid.uuid4().hex[:10].upper()}"
 
     async def post(
         self,
