@@ -122,6 +122,17 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
     return await to_aiohttp_response(response)
 
 
+QUIET_LOGGERS = ("slack_sdk", "slack_bolt", "bot.slack.bolt", "bot.slack.socket_mode")
+
+
+def keep_secrets_out_of_logs() -> None:
+    """slack-sdk and bolt log request bodies at DEBUG, and those carry one-time links and
+    authorization codes: their loggers stay at INFO even when certdesk logs at DEBUG."""
+    for name in QUIET_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logging.INFO, logger.getEffectiveLevel()))
+
+
 def add_slack(
     app: web.Application,
     settings: Settings,
@@ -133,6 +144,7 @@ def add_slack(
     """Start the Slack app with the runtime (``cleanup_ctx``) and mount its endpoint."""
 
     async def slack_ctx(app: web.Application) -> AsyncIterator[None]:
+        keep_secrets_out_of_logs()
         rt = app[runtime]
         async with aiohttp.ClientSession() as http:
             desk = Desk(

@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from prometheus_client import Counter
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from sqlalchemy import delete
@@ -24,6 +25,9 @@ from enrollment.types import utcnow
 
 log = logging.getLogger(__name__)
 
+DUPLICATES = Counter(
+    "certdesk_slack_duplicate_events", "Slack event deliveries dropped as already handled"
+)
 KEEP = timedelta(days=1)  # Slack retries within minutes; a day is plenty.
 PRUNE_EVERY_SECONDS = 3600.0
 
@@ -64,6 +68,7 @@ class EventLedger:
         body = req.body
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if isinstance(event_id, str) and event_id and not await self.claim(event_id):
+            DUPLICATES.inc()
             retry = req.headers.get("x-slack-retry-num", ["0"])[0]
             log.info("duplicate Slack event dropped", extra={"event_id": event_id, "retry": retry})
             return BoltResponse(status=200, body="")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 
 import aiohttp
@@ -64,6 +65,10 @@ async def test_retried_event_is_answered_once(slack: SlackHarness) -> None:
     await slack.idle()
     await slack.fake.settle()
     assert len(slack.fake.messages_to(f"D{HOLDER}")) == 1
+    async with aiohttp.ClientSession() as session, session.get(f"{slack.url}/metrics") as r:
+        metrics = await r.text()
+    [dropped] = re.findall(r"^certdesk_slack_duplicate_events_total (\S+)$", metrics, re.M)
+    assert float(dropped) >= 3
 
 
 async def test_lazy_listener_headers_from_outside_are_ignored(slack: SlackHarness) -> None:

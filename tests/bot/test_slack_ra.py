@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -270,3 +271,17 @@ async def test_status_of_unknown_reference(slack: SlackHarness) -> None:
     await slack.send.command("/ra", "status 9999999999", user=STAFF)
     [answer] = await responses(slack)
     assert "Nothing found for 9999999999" in answer.text
+
+
+async def test_codes_and_links_stay_out_of_debug_logs(
+    slack: SlackHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await slack.send.command("/ra", f"issue {ISSUE}", user=STAFF)
+    await responses(slack)
+    [message] = slack.fake.messages_to(f"D{HOLDER}")
+    link, _, code = parse_dm(message)
+    assert code is not None
+    assert caplog.records  # logging did happen at DEBUG
+    assert code not in caplog.text
+    assert link.rsplit("/", 1)[1] not in caplog.text

@@ -1,6 +1,6 @@
 """The ``/ra issue`` modal's submission: fields are checked before the modal closes (errors
-are shown next to the field), then the enrollment is created after the acknowledgement and
-the result is sent to the staff member's DM."""
+are shown next to the field); after the acknowledgement the submitter is checked against
+``CERTDESK_RA_STAFF``, the enrollment is created and the result goes to their DM."""
 
 from __future__ import annotations
 
@@ -52,9 +52,11 @@ async def refuse(desk: Desk, client: AsyncWebClient, staff: str) -> None:
     await tell(desk, client, staff, messages.ra_refused(lang), lang)
 
 
-async def submit(
-    desk: Desk, client: AsyncWebClient, staff: str, values: dict[str, Any], lang: Lang
-) -> None:
+async def submit(desk: Desk, client: AsyncWebClient, staff: str, values: dict[str, Any]) -> None:
+    if not await desk.is_staff(client, staff):
+        await refuse(desk, client, staff)
+        return
+    lang = await desk.language(client, staff)
     answer = await desk.issue(
         client,
         staff,
@@ -74,11 +76,7 @@ def register(app: AsyncApp, desk: Desk) -> None:
     async def issue_submitted(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
-        staff = body["user"]["id"]
-        if not await desk.is_staff(client, staff):
-            await ack()
-            desk.later(refuse(desk, client, staff), name="ra-issue-refused")
-            return
+        # Only pure checks before the acknowledgement: the staff check may need the Web API.
         values = blocks.issue_modal_values(view)
         errors = field_errors(values)
         if not values["holder"]:
@@ -87,5 +85,4 @@ def register(app: AsyncApp, desk: Desk) -> None:
             await ack(response_action="errors", errors=errors)
             return
         await ack()
-        lang = await desk.language(client, staff)
-        desk.later(submit(desk, client, staff, values, lang), name="ra-issue-modal")
+        desk.later(submit(desk, client, body["user"]["id"], values), name="ra-issue-modal")
