@@ -130,7 +130,9 @@ class EnrollmentQueries:
         return found[0] if found else None
 
     async def certificate(self, serial: str) -> CertificateView | None:
-        normalized = serial.strip().lower().replace(":", "").removeprefix("0x")
+        normalized = serial.strip().lower().replace(":", "").removeprefix("0x").lstrip("0")
+        if not normalized:
+            return None
         statement = select(Certificate).where(col(Certificate.serial) == normalized)
         async with self._sessions() as session:
             row = (await session.execute(statement)).scalars().first()

@@ -152,6 +152,7 @@ async def test_queries_follow_enrollments_and_certificates(
     assert certificates[0].ous == ("Branch 7",)
     assert await queries.certificates_of("U3") == []
     assert (await queries.certificate(certificate.serial.upper())) == certificates[0]
+    assert (await queries.certificate("00:" + certificate.serial)) == certificates[0]
     assert await queries.certificate("ffff") is None
 
     by_reference = await queries.enrollment(pending.reference_number)
