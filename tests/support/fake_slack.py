@@ -231,9 +231,11 @@ class FakeSlack:
             if len(found) >= count:
                 return found
             if time.monotonic() > deadline:
+                seen = [
+                    (c.method, c.params.get("channel"), c.text[:120]) for c in self.calls(ok=None)
+                ]
                 raise AssertionError(
-                    f"expected {count} {method} call(s), got {len(found)}; all calls: "
-                    f"{[(c.method, c.params) for c in self.calls(ok=None)]}"
+                    f"expected {count} {method} call(s), got {len(found)}; calls: {seen[-12:]}"
                 )
             await asyncio.sleep(0.02)
 
