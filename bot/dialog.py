@@ -62,6 +62,11 @@ class KnowledgeAnswer(Protocol):
     def id(self) -> str | None: ...
 
     @property
+    def best_id(self) -> str | None:
+        """The top-ranked entry, even when not confident (kept with unanswered questions)."""
+        ...
+
+    @property
     def score(self) -> float: ...
 
     @property

@@ -9,16 +9,19 @@ open escalation (a partial unique index holds that even when two clicks race).
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from bot.models import Escalation, EscalationStatus, UnansweredQuestion
+from bot.models import Escalation, EscalationStatus
 from enrollment.db import session_factory
 from enrollment.types import utcnow
 
@@ -145,47 +148,32 @@ class Escalations:
 class UnansweredView:
     question: str
     lang: str
-    slack_user: str | None
-    score: float
     asked_at: datetime
 
 
-class UnansweredQuestions:
-    """Questions the knowledge module could not answer confidently, newest first, for staff."""
-
-    def __init__(self, *, engine: AsyncEngine) -> None:
-        self._sessions = session_factory(engine)
+class UnansweredLog(Protocol):
+    """Where questions without a confident answer go, for RA staff to review (the knowledge
+    room's store when it is installed, see ``bot.knowledge.unanswered_log``)."""
 
     async def record(
-        self, question: str, *, lang: str, slack_user: str | None, score: float
+        self, question: str, *, lang: str, best_id: str | None, score: float, source: str
+    ) -> None: ...
+
+    async def pending(self, *, limit: int = 20) -> Sequence[UnansweredView]:
+        """Questions not reviewed yet, oldest first."""
+        ...
+
+
+class MemoryUnansweredLog:
+    """This process's most recent unanswered questions (used without the knowledge room)."""
+
+    def __init__(self, *, keep: int = 200) -> None:
+        self._questions: deque[UnansweredView] = deque(maxlen=keep)
+
+    async def record(
+        self, question: str, *, lang: str, best_id: str | None, score: float, source: str
     ) -> None:
-        async with self._sessions() as session, session.begin():
-            session.add(
-                UnansweredQuestion(
-                    question=question[:4000], lang=lang, slack_user=slack_user, score=score
-                )
-            )
+        self._questions.append(UnansweredView(question=question, lang=lang, asked_at=utcnow()))
 
-    async def recent(self, *, limit: int = 20) -> list[UnansweredView]:
-        statement = (
-            select(UnansweredQuestion)
-            .order_by(col(UnansweredQuestion.asked_at).desc(), col(UnansweredQuestion.id).desc())
-            .limit(limit)
-        )
-        async with self._sessions() as session:
-            rows = (await session.execute(statement)).scalars().all()
-        return [
-            UnansweredView(
-                question=r.question,
-                lang=r.lang,
-                slack_user=r.slack_user,
-                score=r.score,
-                asked_at=r.asked_at,
-            )
-            for r in rows
-        ]
-
-    async def count(self) -> int:
-        async with self._sessions() as session:
-            statement = select(func.count()).select_from(UnansweredQuestion)
-            return int((await session.execute(statement)).scalar_one())
+    async def pending(self, *, limit: int = 20) -> list[UnansweredView]:
+        return list(self._questions)[:limit]

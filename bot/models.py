@@ -56,18 +56,3 @@ class Escalation(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     resolved_by: str | None = Field(default=None, max_length=32)
-
-
-class UnansweredQuestion(SQLModel, table=True):
-    """A question the knowledge module was not confident about, for RA staff to review."""
-
-    __tablename__ = "unanswered_question"
-
-    id: int | None = Field(default=None, primary_key=True)
-    question: str = Field(sa_type=sa.Text)
-    lang: str = Field(default="en", max_length=8)
-    slack_user: str | None = Field(default=None, max_length=32)
-    score: float = Field(default=0.0)
-    asked_at: datetime = Field(
-        default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
-    )

@@ -12,6 +12,7 @@ it never hands out download or renewal links (those need Slack, where people are
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -22,7 +23,8 @@ from aiohttp import web
 
 from bot import dialog, messages
 from bot.dialog import Act, Knowledge, Reply
-from bot.escalation import UnansweredQuestions
+from bot.escalation import UnansweredLog
+from bot.knowledge import unanswered_log
 from bot.messages import Lang
 from bot.runtime import Runtime
 
@@ -73,9 +75,7 @@ def reply_json(reply: Reply) -> dict[str, Any]:
 class LocalChat:
     """The dialog without Slack: knowledge answers, feedback, suggestions; no identity."""
 
-    def __init__(
-        self, *, knowledge: Knowledge | None, unanswered: UnansweredQuestions | None
-    ) -> None:
+    def __init__(self, *, knowledge: Knowledge | None, unanswered: UnansweredLog) -> None:
         self.knowledge = knowledge
         self.unanswered = unanswered
 
@@ -84,11 +84,15 @@ class LocalChat:
         if not question or dialog.is_greeting(question):
             return dialog.welcome(lang)
         if self.knowledge is None:
-            await self._record(question, lang, 0.0)
+            await self.unanswered.record(
+                question, lang=lang, best_id=None, score=0.0, source="chat"
+            )
             return Reply(messages.not_understood(lang), (dialog.talk_to_ra_button(lang, question),))
         result = self.knowledge.ask(question, language=lang)
-        if result.id is None and not result.suggestions:
-            await self._record(question, lang, result.score)
+        if result.id is None:
+            await self.unanswered.record(
+                question, lang=lang, best_id=result.best_id, score=result.score, source="chat"
+            )
         return dialog.answer(question, result, lang)
 
     async def action(self, act: Act, value: str, lang: Lang) -> Reply:
@@ -97,17 +101,15 @@ class LocalChat:
             return dialog.entry_answer(entry, lang)
         if act in (Act.HELPFUL, Act.NOT_HELPFUL):
             if act is Act.NOT_HELPFUL and value:
-                await self._record(value, lang, -1.0)
+                await self.unanswered.record(
+                    value, lang=lang, best_id=None, score=0.0, source="chat:not-helpful"
+                )
             return dialog.feedback(act is Act.HELPFUL, value, lang)
         if act is Act.TALK_TO_RA:
             return Reply(messages.local_chat_no_staff(lang))
         if act is Act.HELP:
             return dialog.welcome(lang)
         return Reply(messages.local_chat_no_identity(lang))
-
-    async def _record(self, question: str, lang: Lang, score: float) -> None:
-        if self.unanswered is not None:
-            await self.unanswered.record(question, lang=lang, slack_user=None, score=score)
 
 
 CHAT = web.AppKey("local_chat", LocalChat)
@@ -178,7 +180,7 @@ def add_chat(
     async def chat_ctx(app: web.Application) -> Any:
         rt = app[runtime]
         app[CHAT] = LocalChat(
-            knowledge=knowledge(), unanswered=UnansweredQuestions(engine=rt.engine)
+            knowledge=await asyncio.to_thread(knowledge), unanswered=unanswered_log(rt.engine)
         )
         yield
 

@@ -9,6 +9,7 @@ Bolt checks every HTTP request's signature (5-minute window, 401 otherwise) and 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.dialog import CertificateReader, Knowledge
-from bot.escalation import Escalations, UnansweredQuestions
+from bot.escalation import Escalations
+from bot.knowledge import unanswered_log
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack.background import BackgroundTasks
@@ -152,8 +154,8 @@ def add_slack(
                 service=rt.service,
                 queries=EnrollmentQueries(engine=rt.engine),
                 escalations=Escalations(engine=rt.engine),
-                unanswered=UnansweredQuestions(engine=rt.engine),
-                knowledge=knowledge(),
+                unanswered=unanswered_log(rt.engine),
+                knowledge=await asyncio.to_thread(knowledge),
                 read_certificate_file=certificate_reader,
                 staff=StaffDirectory(settings.ra_staff),
                 tasks=BackgroundTasks(),

@@ -30,7 +30,7 @@ from bot.dialog import (
     Knowledge,
     Reply,
 )
-from bot.escalation import Escalations, EscalationView, UnansweredQuestions
+from bot.escalation import Escalations, EscalationView, UnansweredLog
 from bot.messages import Lang
 from bot.settings import Settings
 from bot.slack import blocks
@@ -77,7 +77,7 @@ class Desk:
     service: EnrollmentService
     queries: EnrollmentQueries
     escalations: Escalations
-    unanswered: UnansweredQuestions
+    unanswered: UnansweredLog
     knowledge: Knowledge | None
     read_certificate_file: CertificateReader | None
     staff: StaffDirectory
@@ -180,18 +180,20 @@ class Desk:
 
     # -- questions -----------------------------------------------------------------------
 
-    async def answer(self, user_id: str | None, text: str, lang: Lang) -> Reply:
+    async def answer(self, text: str, lang: Lang) -> Reply:
         """A knowledge answer; the questions it cannot answer are kept for RA staff."""
         question = text.strip()
         if dialog.is_greeting(question):
             return dialog.welcome(lang)
         if self.knowledge is None:
-            await self.unanswered.record(question, lang=lang, slack_user=user_id, score=0.0)
+            await self.unanswered.record(
+                question, lang=lang, best_id=None, score=0.0, source="slack"
+            )
             return Reply(messages.not_understood(lang), (dialog.talk_to_ra_button(lang, question),))
         result = self.knowledge.ask(question, language=lang)
-        if result.id is None and not result.suggestions:
+        if result.id is None:  # not confident, or only "did you mean"
             await self.unanswered.record(
-                question, lang=lang, slack_user=user_id, score=result.score
+                question, lang=lang, best_id=result.best_id, score=result.score, source="slack"
             )
         return dialog.answer(question, result, lang)
 
@@ -207,7 +209,9 @@ class Desk:
             detail={"helpful": helpful},
         )
         if not helpful and value:
-            await self.unanswered.record(value, lang=lang, slack_user=user_id, score=-1.0)
+            await self.unanswered.record(
+                value, lang=lang, best_id=None, score=0.0, source="slack:not-helpful"
+            )
         return dialog.feedback(helpful, value, lang)
 
     # -- download ------------------------------------------------------------------------
@@ -456,7 +460,7 @@ class Desk:
                 pending=await self.queries.pending_enrollments(),
                 locked=await self.queries.locked_enrollments(),
                 escalations=await self.escalations.open_escalations(),
-                unanswered=await self.unanswered.recent(),
+                unanswered=await self.unanswered.pending(),
             )
         view = blocks.home_view(
             certificates=certificates, pending=pending, staff=overview, now=utcnow(), lang=lang

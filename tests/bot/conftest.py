@@ -81,6 +81,10 @@ class FakeAnswer:
     action: str | None = None
     suggestions: Sequence[FakeSuggestion] = ()
 
+    @property
+    def best_id(self) -> str | None:
+        return self.id or (self.suggestions[0].id if self.suggestions else None)
+
 
 @dataclass(frozen=True)
 class FakeEntry:

@@ -149,7 +149,7 @@ async def test_feedback_buttons(slack: SlackHarness) -> None:
     [sorry] = await press(slack, "not_helpful", owner=HOLDER, clicker=HOLDER)
     assert "pass your question to RA staff" in sorry
     assert slack.fake.messages_to(f"D{HOLDER}")[-1].button("talk_to_ra")["value"] == "what is my CN"
-    assert [q.question for q in await slack.desk.unanswered.recent()] == ["what is my CN"]
+    assert [q.question for q in await slack.desk.unanswered.pending()] == ["what is my CN"]
 
 
 async def test_did_you_mean_suggestion(slack: SlackHarness) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import update
 from sqlmodel import col
 
-from bot.escalation import Escalations, UnansweredQuestions
+from bot.escalation import Escalations, MemoryUnansweredLog
 from bot.models import SlackEvent
 from bot.runtime import Runtime
 from bot.slack.dedup import EventLedger
@@ -101,13 +101,12 @@ async def test_escalations_abandon_frees_the_user(runtime: Runtime) -> None:
     assert await escalations.open_for_user("U2") is None
 
 
-async def test_unanswered_questions_newest_first(runtime: Runtime) -> None:
-    unanswered = UnansweredQuestions(engine=runtime.engine)
-    await unanswered.record("first", lang="en", slack_user="U2", score=0.1)
-    await unanswered.record("第二", lang="zh", slack_user=None, score=0.2)
-    recent = await unanswered.recent()
-    assert [q.question for q in recent] == ["第二", "first"]
-    assert await unanswered.count() == 2
+async def test_memory_unanswered_log_keeps_the_latest_oldest_first() -> None:
+    unanswered = MemoryUnansweredLog(keep=2)
+    for question in ("first", "第二", "third"):
+        await unanswered.record(question, lang="en", best_id=None, score=0.1, source="slack")
+    assert [q.question for q in await unanswered.pending()] == ["第二", "third"]
+    assert [q.question for q in await unanswered.pending(limit=1)] == ["第二"]
 
 
 async def test_queries_follow_enrollments_and_certificates(

@@ -1,4 +1,4 @@
-"""slack events, escalations and unanswered questions
+"""slack events and escalations
 
 Revision ID: 0004
 Revises: 0001
@@ -20,7 +20,6 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-
     op.create_table('escalation',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.String(length=32), nullable=False),
@@ -40,18 +39,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_escalation_user_id'), ['user_id'], unique=False)
         batch_op.create_index('uq_escalation_open_user', ['user_id'], unique=True, sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'"))
 
-    op.create_table('unanswered_question',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('question', sa.Text(), nullable=False),
-    sa.Column('lang', sa.String(length=8), nullable=False),
-    sa.Column('slack_user', sa.String(length=32), nullable=True),
-    sa.Column('score', sa.Float(), nullable=False),
-    sa.Column('asked_at', enrollment.types.UTCDateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id')
-    )
-    with op.batch_alter_table('unanswered_question', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_unanswered_question_asked_at'), ['asked_at'], unique=False)
-
     op.create_table('slack_event',
     sa.Column('event_id', sa.String(length=64), nullable=False),
     sa.Column('received_at', enrollment.types.UTCDateTime(timezone=True), nullable=False),
@@ -61,14 +48,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_slack_event_received_at'), ['received_at'], unique=False)
 
 
-
-
 def downgrade() -> None:
-    with op.batch_alter_table('unanswered_question', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_unanswered_question_asked_at'))
-
-    op.drop_table('unanswered_question')
-
     with op.batch_alter_table('slack_event', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_slack_event_received_at'))
 
@@ -78,4 +58,3 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_escalation_user_id'))
 
     op.drop_table('escalation')
-

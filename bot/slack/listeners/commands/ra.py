@@ -177,7 +177,7 @@ async def stats(call: RaCall) -> str:
         expiring_days=numbers.expiring_within.days,
         revoked=numbers.certificates_revoked,
         open_escalations=len(await desk.escalations.open_escalations(limit=1000)),
-        unanswered=await desk.unanswered.count(),
+        unanswered=len(await desk.unanswered.pending(limit=1000)),
     )
 
 

@@ -21,7 +21,7 @@ async def direct_message(desk: Desk, client: AsyncWebClient, event: dict[str, An
     if not text.strip():
         return
     lang = await desk.language(client, user, text=text)
-    reply = await desk.answer(user, text, lang)
+    reply = await desk.answer(text, lang)
     await desk.post(client, event["channel"], reply, lang)
 
 

@@ -19,7 +19,7 @@ async def mention(desk: Desk, client: AsyncWebClient, event: dict[str, Any]) -> 
     text = _MENTION.sub(" ", event.get("text") or "").strip()
     user = event["user"]
     lang = await desk.language(client, user, text=text)
-    reply = await desk.answer(user, text, lang)
+    reply = await desk.answer(text, lang)
     await desk.post(
         client, event["channel"], reply, lang, thread_ts=event.get("thread_ts") or event["ts"]
     )
