@@ -524,6 +524,16 @@ def ra_revoke_done(lang: Lang, serial: str, reason: str) -> str:
     )
 
 
+def revoked_dm(lang: Lang, *, cn: str, serial: str) -> str:
+    return _t(
+        lang,
+        f"RA staff revoked your certificate *{cn}* (serial `{serial}`); it no longer works. "
+        "If you need a new one, press *Talk to RA staff*.",
+        f"RA 工作人员已吊销你的证书 *{cn}*（序列号 `{serial}`），该证书已失效。"
+        "如需新证书，请点击“联系 RA 工作人员”。",
+    )
+
+
 def ra_revoke_unavailable(lang: Lang) -> str:
     return _t(
         lang,

@@ -64,6 +64,12 @@ def validation_problems(exc: ValidationError) -> str:
     )
 
 
+def service_method(service: EnrollmentService, name: str) -> Any | None:
+    """A method of the enrollment service that is built in parallel with the bot (renewal
+    links and revocation, issue 3), or None while this service does not have it yet."""
+    return getattr(service, name, None)
+
+
 @dataclass(frozen=True, slots=True)
 class SlackUser:
     lang: Lang
@@ -264,7 +270,21 @@ class Desk:
         decision = dialog.renew_certificate(certificate, user=user_id, now=utcnow(), lang=lang)
         if isinstance(decision, Reply):
             return decision
-        return Reply(messages.renewal_unavailable(lang), (dialog.talk_to_ra_button(lang),))
+        assert certificate is not None
+        create_renewal_link = service_method(self.service, "create_renewal_link")
+        if create_renewal_link is None:
+            return Reply(messages.renewal_unavailable(lang), (dialog.talk_to_ra_button(lang),))
+        try:
+            renewal = await create_renewal_link(certificate.serial, actor=actor(user_id))
+        except CertdeskError as exc:
+            return Reply(exc.message, (dialog.talk_to_ra_button(lang),))
+        return dialog.renewal_link(
+            certificate,
+            url=renewal.link.url,
+            expires_at=renewal.link.expires_at,
+            verification_code=renewal.verification_code,
+            lang=lang,
+        )
 
     # -- status --------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from bot import dialog, messages
 from bot.dialog import Reply
 from bot.messages import Lang
 from bot.slack import blocks
-from bot.slack.desk import Desk, actor, slack_error_code
+from bot.slack.desk import Desk, actor, service_method, slack_error_code
 from bot.slack.syntax import (
     CommandSyntaxError,
     parse_issue,
@@ -158,9 +158,22 @@ async def unlock(call: RaCall) -> str:
 
 
 async def revoke(call: RaCall) -> str:
-    parse_revoke(call.args)
-    await call.desk.audit(call.staff, "certificate.revoke", outcome="error")
-    return messages.ra_revoke_unavailable(call.lang)
+    desk, lang = call.desk, call.lang
+    serial, reason = parse_revoke(call.args)
+    revoke_certificate = service_method(desk.service, "revoke")
+    if revoke_certificate is None:
+        await desk.audit(call.staff, "certificate.revoke", target=serial, outcome="error")
+        return messages.ra_revoke_unavailable(lang)
+    revoked = await revoke_certificate(serial, reason=reason, actor=actor(call.staff))
+    owner = revoked.owner_slack_user
+    if owner:
+        known = await desk.user(call.client, owner)
+        owner_lang: Lang = known.lang if known else "en"
+        text = messages.revoked_dm(owner_lang, cn=revoked.subject_cn, serial=revoked.serial)
+        with contextlib.suppress(SlackApiError):  # revoked either way; telling them is a courtesy
+            reply = Reply(text, (dialog.talk_to_ra_button(owner_lang),))
+            await desk.send_dm(call.client, owner, reply, owner_lang)
+    return messages.ra_revoke_done(lang, revoked.serial, str(revoked.revocation_reason or reason))
 
 
 async def stats(call: RaCall) -> str:
