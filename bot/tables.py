@@ -4,5 +4,7 @@ from __future__ import annotations
 
 
 def import_all_tables() -> None:
-    import bot.models  # noqa: F401
+    import bot.models
+    import bot.outbox  # noqa: F401
     import enrollment.models  # noqa: F401
+    import scheduler.models  # noqa: F401
