@@ -5,6 +5,8 @@ is not configured (the embedded default), so certdesk can be tried without a wor
 Content-Security-Policy allows nothing else), and ``POST /chat/message`` takes
 ``{"text": "…"}`` or ``{"action": "…", "value": "…"}`` and answers
 ``{"lang": "en"|"zh", "replies": [{"text": "…", "buttons": [{"action", "label", "value"}]}]}``.
+``GET /chat/reminders`` lists the renewal reminders sent while Slack is off (the local outbox),
+newest first: ``{"reminders": [{"text", "certificate_serial", "kind", "created_at"}]}``.
 
 The page is anonymous: it answers questions, but it cannot know whose certificate is whose, so
 it never hands out download or renewal links (those need Slack, where people are known).
@@ -26,6 +28,7 @@ from bot.dialog import Act, Knowledge, Reply
 from bot.escalation import UnansweredLog
 from bot.knowledge import unanswered_log
 from bot.messages import Lang
+from bot.outbox import LocalOutbox
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -113,6 +116,8 @@ class LocalChat:
 
 
 CHAT = web.AppKey("local_chat", LocalChat)
+OUTBOX = web.AppKey("local_outbox", LocalOutbox)
+REMINDERS_SHOWN = 20
 
 
 async def index(request: web.Request) -> web.Response:
@@ -165,6 +170,25 @@ async def message(request: web.Request) -> web.Response:
     return secured(web.json_response({"lang": lang, "replies": [reply_json(reply)]}))
 
 
+async def reminders(request: web.Request) -> web.Response:
+    rows = await request.app[OUTBOX].recent(limit=REMINDERS_SHOWN)
+    return secured(
+        web.json_response(
+            {
+                "reminders": [
+                    {
+                        "text": row.text,
+                        "certificate_serial": row.certificate_serial,
+                        "kind": row.kind,
+                        "created_at": row.created_at.isoformat(),
+                    }
+                    for row in rows
+                ]
+            }
+        )
+    )
+
+
 async def slack_home(request: web.Request) -> web.Response:
     return secured(web.Response(body=_asset("slack.html"), content_type="text/html"))
 
@@ -182,12 +206,14 @@ def add_chat(
         app[CHAT] = LocalChat(
             knowledge=await asyncio.to_thread(knowledge), unanswered=unanswered_log(rt.engine)
         )
+        app[OUTBOX] = LocalOutbox(engine=rt.engine)
         yield
 
     app.cleanup_ctx.append(chat_ctx)
     app.router.add_get("/", index)
     app.router.add_get("/chat/static/{name}", static)
     app.router.add_post("/chat/message", message)
+    app.router.add_get("/chat/reminders", reminders)
 
 
 def add_slack_notice(app: web.Application) -> None:

@@ -11,8 +11,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from playwright.async_api import async_playwright
 
-from bot.app import create_app
+from bot.app import RUNTIME, create_app
 from bot.chat import CHAT
+from bot.outbox import LocalOutbox
 from bot.settings import Settings
 from tests.bot.conftest import FakeKnowledge, SlackHarness
 from tests.support import system
@@ -106,6 +107,16 @@ async def test_suggestion_and_feedback(chat: Client) -> None:
     assert "contact your RA directly" in data["replies"][0]["text"]
 
 
+async def test_reminders_sent_while_slack_is_off_are_listed(chat: Client) -> None:
+    assert (await (await chat.get("/chat/reminders")).json()) == {"reminders": []}
+    outbox = LocalOutbox(engine=chat.app[RUNTIME].engine)
+    await outbox.add(recipient=None, certificate_serial="ab12", kind="30d", text="Expires *soon*")
+    response = await chat.get("/chat/reminders")
+    assert response.headers["Cache-Control"] == "no-store"
+    [reminder] = (await response.json())["reminders"]
+    assert (reminder["text"], reminder["certificate_serial"]) == ("Expires *soon*", "ab12")
+
+
 @pytest.mark.parametrize(
     ("body", "headers"),
     [
@@ -141,6 +152,9 @@ async def test_chat_page_works_in_a_browser(
     app = create_app(local_settings)
     server = await aiohttp_server(app)
     app[CHAT].knowledge = FakeKnowledge()
+    await LocalOutbox(engine=app[RUNTIME].engine).add(
+        recipient=None, certificate_serial="ab12", kind="30d", text="Your certificate expires soon"
+    )
     violations: list[str] = []
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
@@ -151,6 +165,7 @@ async def test_chat_page_works_in_a_browser(
         )
         await page.goto(str(server.make_url("/")))
         await page.get_by_role("button", name="Renew").wait_for()
+        await page.get_by_text("Your certificate expires soon").wait_for()
         await page.get_by_label("Your question").fill("how do I find the CN of my certificate")
         await page.get_by_role("button", name="Send").click()
         await page.get_by_text("Open the certificate's Subject.").wait_for()
