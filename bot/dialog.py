@@ -161,6 +161,30 @@ def is_greeting(text: str) -> bool:
     return _normalized(text) in _GREETINGS or text.strip() in {"?", "？"}
 
 
+_MENU_WORDS = {
+    "download": Act.DOWNLOAD,
+    "download my certificate": Act.DOWNLOAD,
+    "下载": Act.DOWNLOAD,
+    "下载证书": Act.DOWNLOAD,
+    "下载我的证书": Act.DOWNLOAD,
+    "renew": Act.RENEW,
+    "renewal": Act.RENEW,
+    "renew my certificate": Act.RENEW,
+    "更新": Act.RENEW,
+    "续期": Act.RENEW,
+    "更新证书": Act.RENEW,
+    "status": Act.MY_CERTIFICATES,
+    "my certificates": Act.MY_CERTIFICATES,
+    "我的证书": Act.MY_CERTIFICATES,
+}
+
+
+def menu_word(text: str) -> Act | None:
+    """A message that is just a menu button's word ("Renew", "下载") acts like the button;
+    renewal reminders tell people to reply "Renew"."""
+    return _MENU_WORDS.get(_normalized(text))
+
+
 def menu_buttons(lang: Lang) -> tuple[Button, ...]:
     return (
         Button(Act.DOWNLOAD, messages.label_download(lang), style="primary"),

@@ -49,6 +49,18 @@ def test_is_greeting_ignores_questions() -> None:
     assert not dialog.is_greeting("help me renew my certificate")
 
 
+@pytest.mark.parametrize(
+    ("text", "act"),
+    [("Renew", Act.RENEW), ("renew!", Act.RENEW), ("续期", Act.RENEW), ("下载", Act.DOWNLOAD)],
+)
+def test_menu_word_acts_like_its_button(text: str, act: Act) -> None:
+    assert dialog.menu_word(text) is act
+
+
+def test_menu_word_ignores_sentences() -> None:
+    assert dialog.menu_word("how do I renew my certificate") is None
+
+
 def test_welcome_offers_the_four_menu_buttons() -> None:
     assert acts(dialog.welcome("en")) == [
         Act.DOWNLOAD,

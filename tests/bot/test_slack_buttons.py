@@ -116,6 +116,14 @@ async def test_my_certificates_lists_status_and_expiry(slack: SlackHarness, tmp_
     assert "*Test Holder 02* — active, expires" in answer
 
 
+async def test_replying_download_in_the_dm_acts_like_the_button(slack: SlackHarness) -> None:
+    await enroll(slack)
+    await slack.send.event(dm(HOLDER, "Download"))
+    await slack.idle()
+    [answer] = slack.fake.messages_to(f"D{HOLDER}")
+    assert LINK.search(answer.text) is not None
+
+
 async def test_cert_command_answers_ephemerally(slack: SlackHarness) -> None:
     await enroll(slack)
     for text in ("", "download", "status", "frob", "下载"):

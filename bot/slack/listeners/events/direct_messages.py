@@ -8,6 +8,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import dialog
 from bot.slack.desk import Desk
 from bot.slack.listeners.events import from_bot
 
@@ -21,7 +22,11 @@ async def direct_message(desk: Desk, client: AsyncWebClient, event: dict[str, An
     if not text.strip():
         return
     lang = await desk.language(client, user, text=text)
-    reply = await desk.answer(text, lang)
+    act = dialog.menu_word(text)
+    if act is not None:
+        reply = await desk.reply_to_click(user, act, "", lang)
+    else:
+        reply = await desk.answer(text, lang)
     await desk.post(client, event["channel"], reply, lang)
 
 
