@@ -105,10 +105,10 @@ class SinkUnansweredLog:
 
 def unanswered_log(engine: AsyncEngine) -> UnansweredLog:
     try:
-        from faq.models import (  # type: ignore[import-not-found, unused-ignore]
-            UnansweredQuestionCreate,
-        )
-
+        from faq.models import UnansweredQuestionCreate  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        return MemoryUnansweredLog()
+    try:
         from bot.unanswered import SqlUnansweredSink  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         return MemoryUnansweredLog()
