@@ -1,4 +1,5 @@
-"""The aiohttp application: health, metrics, the enrollment endpoint (and Slack when on)."""
+"""The aiohttp application: health, metrics, the enrollment endpoint, and the Slack app
+(when Slack is configured) or the local chat page (when it is not)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 
+from bot.chat import add_chat, add_slack_notice
+from bot.knowledge import certificate_reader, load_knowledge
 from bot.notify import build_notifier
 from bot.reminders import reminder_clock, run_config
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
+from bot.slack.app import add_slack
 from enrollment import web as enrollment_web
 from scheduler.clock import ReminderClock
 from scheduler.run import ReminderRunner
@@ -70,6 +74,17 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(runtime_ctx)
     app.cleanup_ctx.append(reminders_ctx)
+    if settings.slack_enabled:
+        add_slack(
+            app,
+            settings,
+            runtime=RUNTIME,
+            knowledge=load_knowledge,
+            certificate_reader=certificate_reader(),
+        )
+        add_slack_notice(app)
+    else:
+        add_chat(app, runtime=RUNTIME, knowledge=load_knowledge)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     enrollment_web.add_routes(app)

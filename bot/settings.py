@@ -40,6 +40,9 @@ class Settings(BaseSettings):
         default=(), validation_alias="CERTDESK_RA_STAFF"
     )
     ra_channel: str | None = Field(default=None, validation_alias="CERTDESK_RA_CHANNEL")
+    code_delivery: Literal["slack", "out-of-band"] = Field(
+        default="slack", validation_alias="CERTDESK_CODE_DELIVERY"
+    )
 
     ca_key_type: Literal["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"] = Field(
         default="ec-p256", validation_alias="CERTDESK_CA_KEY_TYPE"
@@ -105,6 +108,15 @@ class Settings(BaseSettings):
             )
         return value.rstrip("/")
 
+    @field_validator("slack_api_url")
+    @classmethod
+    def _check_slack_api_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"SLACK_API_URL must start with http:// or https://, got {value!r}")
+        return value.rstrip("/") + "/"
+
     @model_validator(mode="after")
     def _check_slack(self) -> Settings:
         only_one = (self.slack_bot_token is None) != (self.slack_signing_secret is None)
@@ -125,6 +137,10 @@ class Settings(BaseSettings):
     @property
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None
+
+    @property
+    def slack_socket_mode(self) -> bool:
+        return self.slack_enabled and self.slack_app_token is not None
 
     @property
     def is_embedded_sqlite(self) -> bool:

@@ -1,0 +1,222 @@
+"""The local chat page at ``/``: the same dialog as the Slack bot, in a browser, for when Slack
+is not configured (the embedded default), so certdesk can be tried without a workspace.
+
+``GET /`` serves the page, ``/chat/static/*`` its script and style (same origin only: the
+Content-Security-Policy allows nothing else), and ``POST /chat/message`` takes
+``{"text": "…"}`` or ``{"action": "…", "value": "…"}`` and answers
+``{"lang": "en"|"zh", "replies": [{"text": "…", "buttons": [{"action", "label", "value"}]}]}``.
+``GET /chat/reminders`` lists the renewal reminders sent while Slack is off (the local outbox),
+newest first: ``{"reminders": [{"text", "certificate_serial", "kind", "created_at"}]}``.
+
+The page is anonymous: it answers questions, but it cannot know whose certificate is whose, so
+it never hands out download or renewal links (those need Slack, where people are known).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from bot import dialog, messages
+from bot.dialog import Act, Knowledge, Reply
+from bot.escalation import UnansweredLog
+from bot.knowledge import unanswered_log
+from bot.messages import Lang
+from bot.outbox import LocalOutbox
+from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 16 * 1024
+MAX_TEXT = 2000
+STATIC = {
+    "chat.js": "application/javascript",
+    "chat.css": "text/css",
+}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+def _asset(name: str) -> bytes:
+    return resources.files("bot.chat").joinpath("static", name).read_bytes()
+
+
+def secured(response: web.Response) -> web.Response:
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def header_language(request: web.Request) -> Lang:
+    accept = request.headers.get("Accept-Language", "")
+    first = accept.split(",")[0].strip().lower()
+    return "zh" if first.startswith("zh") else "en"
+
+
+def reply_json(reply: Reply) -> dict[str, Any]:
+    return {
+        "text": reply.text,
+        "buttons": [
+            {"action": b.act.value, "label": b.label, "value": b.value} for b in reply.buttons
+        ],
+    }
+
+
+class LocalChat:
+    """The dialog without Slack: knowledge answers, feedback, suggestions; no identity."""
+
+    def __init__(self, *, knowledge: Knowledge | None, unanswered: UnansweredLog) -> None:
+        self.knowledge = knowledge
+        self.unanswered = unanswered
+
+    async def message(self, text: str, lang: Lang) -> Reply:
+        question = text.strip()
+        if not question or dialog.is_greeting(question):
+            return dialog.welcome(lang)
+        if self.knowledge is None:
+            await self.unanswered.record(
+                question, lang=lang, best_id=None, score=0.0, source="chat"
+            )
+            return Reply(messages.not_understood(lang), (dialog.talk_to_ra_button(lang, question),))
+        result = self.knowledge.ask(question, language=lang)
+        if result.id is None:
+            await self.unanswered.record(
+                question, lang=lang, best_id=result.best_id, score=result.score, source="chat"
+            )
+        return dialog.answer(question, result, lang)
+
+    async def action(self, act: Act, value: str, lang: Lang) -> Reply:
+        if act is Act.SUGGESTION:
+            entry = self.knowledge.entries.get(value) if self.knowledge is not None else None
+            return dialog.entry_answer(entry, lang)
+        if act in (Act.HELPFUL, Act.NOT_HELPFUL):
+            if act is Act.NOT_HELPFUL and value:
+                await self.unanswered.record(
+                    value, lang=lang, best_id=None, score=0.0, source="chat:not-helpful"
+                )
+            return dialog.feedback(act is Act.HELPFUL, value, lang)
+        if act is Act.TALK_TO_RA:
+            return Reply(messages.local_chat_no_staff(lang))
+        if act is Act.HELP:
+            return dialog.welcome(lang)
+        return Reply(messages.local_chat_no_identity(lang))
+
+
+CHAT = web.AppKey("local_chat", LocalChat)
+OUTBOX = web.AppKey("local_outbox", LocalOutbox)
+REMINDERS_SHOWN = 20
+
+
+async def index(request: web.Request) -> web.Response:
+    return secured(web.Response(body=_asset("index.html"), content_type="text/html"))
+
+
+async def static(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name not in STATIC:
+        raise web.HTTPNotFound()
+    response = web.Response(body=_asset(name), content_type=STATIC[name])
+    return secured(response)
+
+
+def bad_request(message: str) -> web.Response:
+    return secured(
+        web.json_response({"error": {"code": "request_invalid", "message": message}}, status=400)
+    )
+
+
+async def message(request: web.Request) -> web.Response:
+    if request.content_type != "application/json":
+        return bad_request("Send JSON (Content-Type: application/json).")
+    body = await request.content.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        return bad_request("The message is too long.")
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return bad_request("The body is not valid JSON.")
+    if not isinstance(data, dict):
+        return bad_request("The body must be a JSON object.")
+    chat = request.app[CHAT]
+    text, action, value = data.get("text"), data.get("action"), data.get("value", "")
+    hint = data.get("lang")
+    lang: Lang = hint if hint in messages.LANGS else header_language(request)
+    if isinstance(text, str):
+        if len(text) > MAX_TEXT:
+            return bad_request(f"A question can have at most {MAX_TEXT} characters.")
+        lang = dialog.detect_language(text, fallback=lang)
+        reply = await chat.message(text, lang)
+    elif isinstance(action, str) and isinstance(value, str):
+        try:
+            act = Act(action)
+        except ValueError:
+            return bad_request(f"Unknown action {action!r}.")
+        reply = await chat.action(act, value[:MAX_TEXT], lang)
+    else:
+        return bad_request('Send {"text": "your question"} or {"action": "…", "value": "…"}.')
+    return secured(web.json_response({"lang": lang, "replies": [reply_json(reply)]}))
+
+
+async def reminders(request: web.Request) -> web.Response:
+    rows = await request.app[OUTBOX].recent(limit=REMINDERS_SHOWN)
+    return secured(
+        web.json_response(
+            {
+                "reminders": [
+                    {
+                        "text": row.text,
+                        "certificate_serial": row.certificate_serial,
+                        "kind": row.kind,
+                        "created_at": row.created_at.isoformat(),
+                    }
+                    for row in rows
+                ]
+            }
+        )
+    )
+
+
+async def slack_home(request: web.Request) -> web.Response:
+    return secured(web.Response(body=_asset("slack.html"), content_type="text/html"))
+
+
+def add_chat(
+    app: web.Application,
+    *,
+    runtime: web.AppKey[Runtime],
+    knowledge: Callable[[], Knowledge | None],
+) -> None:
+    """Serve the local chat at ``/`` (Slack is off)."""
+
+    async def chat_ctx(app: web.Application) -> Any:
+        rt = app[runtime]
+        app[CHAT] = LocalChat(
+            knowledge=await asyncio.to_thread(knowledge), unanswered=unanswered_log(rt.engine)
+        )
+        app[OUTBOX] = LocalOutbox(engine=rt.engine)
+        yield
+
+    app.cleanup_ctx.append(chat_ctx)
+    app.router.add_get("/", index)
+    app.router.add_get("/chat/static/{name}", static)
+    app.router.add_post("/chat/message", message)
+    app.router.add_get("/chat/reminders", reminders)
+
+
+def add_slack_notice(app: web.Application) -> None:
+    """With Slack on, ``/`` only says where to find the bot."""
+    app.router.add_get("/", slack_home)
+    app.router.add_get("/chat/static/{name}", static)

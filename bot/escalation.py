@@ -1,0 +1,179 @@
+"""Escalations: a user's question handed to RA staff, and the thread that carries the talk;
+and the questions the bot could not answer, kept for staff to review.
+
+The question is posted to the RA channel as a new message; that message's thread and the user's
+DM are linked by a row in ``escalation``. Staff replies in the thread are relayed to the DM and
+the user's DM messages to the thread, until someone presses "Resolved". A user has at most one
+open escalation (a partial unique index holds that even when two clicks race).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import delete, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from bot.models import Escalation, EscalationStatus
+from enrollment.db import session_factory
+from enrollment.types import utcnow
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EscalationView:
+    id: int
+    user_id: str
+    user_channel: str
+    ra_channel: str
+    thread_ts: str | None
+    question: str
+    lang: str
+    status: str
+    created_at: datetime
+    resolved_by: str | None
+
+    @classmethod
+    def of(cls, row: Escalation) -> EscalationView:
+        assert row.id is not None
+        return cls(
+            id=row.id,
+            user_id=row.user_id,
+            user_channel=row.user_channel,
+            ra_channel=row.ra_channel,
+            thread_ts=row.thread_ts,
+            question=row.question,
+            lang=row.lang,
+            status=row.status,
+            created_at=row.created_at,
+            resolved_by=row.resolved_by,
+        )
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == EscalationStatus.OPEN
+
+
+class Escalations:
+    """The escalation store. Slack calls happen in the adapter; this only keeps the links."""
+
+    def __init__(self, *, engine: AsyncEngine) -> None:
+        self._sessions = session_factory(engine)
+
+    async def start(
+        self, *, user_id: str, user_channel: str, ra_channel: str, question: str, lang: str
+    ) -> EscalationView | None:
+        """Open an escalation, or return None when the user already has an open one."""
+        row = Escalation(
+            user_id=user_id,
+            user_channel=user_channel,
+            ra_channel=ra_channel,
+            question=question[:4000],
+            lang=lang,
+        )
+        try:
+            async with self._sessions() as session, session.begin():
+                session.add(row)
+        except IntegrityError:
+            return None
+        return EscalationView.of(row)
+
+    async def attach_thread(self, escalation_id: int, *, thread_ts: str) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(Escalation)
+                .where(col(Escalation.id) == escalation_id)
+                .values(thread_ts=thread_ts)
+            )
+
+    async def abandon(self, escalation_id: int) -> None:
+        """Forget an escalation whose message never reached the RA channel."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(delete(Escalation).where(col(Escalation.id) == escalation_id))
+
+    async def open_for_user(self, user_id: str) -> EscalationView | None:
+        statement = select(Escalation).where(
+            col(Escalation.user_id) == user_id, col(Escalation.status) == EscalationStatus.OPEN
+        )
+        return await self._first(statement)
+
+    async def by_thread(self, *, ra_channel: str, thread_ts: str) -> EscalationView | None:
+        statement = select(Escalation).where(
+            col(Escalation.ra_channel) == ra_channel, col(Escalation.thread_ts) == thread_ts
+        )
+        return await self._first(statement)
+
+    async def get(self, escalation_id: int) -> EscalationView | None:
+        return await self._first(select(Escalation).where(col(Escalation.id) == escalation_id))
+
+    async def resolve(self, escalation_id: int, *, by: str) -> EscalationView | None:
+        """Close an open escalation; None when it was closed already (a second click)."""
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(Escalation)
+                .where(
+                    col(Escalation.id) == escalation_id,
+                    col(Escalation.status) == EscalationStatus.OPEN,
+                )
+                .values(status=EscalationStatus.RESOLVED, resolved_at=utcnow(), resolved_by=by)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+        return await self.get(escalation_id)
+
+    async def open_escalations(self, *, limit: int = 50) -> list[EscalationView]:
+        statement = (
+            select(Escalation)
+            .where(col(Escalation.status) == EscalationStatus.OPEN)
+            .order_by(col(Escalation.created_at), col(Escalation.id))
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            rows = (await session.execute(statement)).scalars().all()
+        return [EscalationView.of(row) for row in rows]
+
+    async def _first(self, statement: SelectOfScalar[Escalation]) -> EscalationView | None:
+        async with self._sessions() as session:
+            row = (await session.execute(statement)).scalars().first()
+        return EscalationView.of(row) if row is not None else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnansweredView:
+    question: str
+    lang: str
+    asked_at: datetime
+
+
+class UnansweredLog(Protocol):
+    """Where questions without a confident answer go, for RA staff to review (the knowledge
+    room's store when it is installed, see ``bot.knowledge.unanswered_log``)."""
+
+    async def record(
+        self, question: str, *, lang: str, best_id: str | None, score: float, source: str
+    ) -> None: ...
+
+    async def pending(self, *, limit: int = 20) -> Sequence[UnansweredView]:
+        """Questions not reviewed yet, oldest first."""
+        ...
+
+
+class MemoryUnansweredLog:
+    """This process's most recent unanswered questions (used without the knowledge room)."""
+
+    def __init__(self, *, keep: int = 200) -> None:
+        self._questions: deque[UnansweredView] = deque(maxlen=keep)
+
+    async def record(
+        self, question: str, *, lang: str, best_id: str | None, score: float, source: str
+    ) -> None:
+        self._questions.append(UnansweredView(question=question, lang=lang, asked_at=utcnow()))
+
+    async def pending(self, *, limit: int = 20) -> list[UnansweredView]:
+        return list(self._questions)[:limit]

@@ -1,0 +1,58 @@
+"""The bot's own tables (schema owned by Alembic, see bot/migrations).
+
+``slack_event`` makes Slack's retries harmless: the first process to insert an event's ID
+handles it, every later delivery (a retry, or the same event reaching another process) finds
+the row and is dropped. ``escalation`` links a user's DM to the thread in the RA channel
+where staff answer them.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from enrollment.types import UTCDateTime, utcnow
+
+
+class SlackEvent(SQLModel, table=True):
+    __tablename__ = "slack_event"
+
+    event_id: str = Field(primary_key=True, max_length=64)
+    received_at: datetime = Field(
+        default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
+    )
+
+
+class EscalationStatus(enum.StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class Escalation(SQLModel, table=True):
+    __tablename__ = "escalation"
+    __table_args__ = (
+        sa.UniqueConstraint("ra_channel", "thread_ts", name="uq_escalation_thread"),
+        # At most one open escalation per user, on SQLite and PostgreSQL alike.
+        sa.Index(
+            "uq_escalation_open_user",
+            "user_id",
+            unique=True,
+            sqlite_where=sa.text("status = 'open'"),
+            postgresql_where=sa.text("status = 'open'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(max_length=32, index=True)
+    user_channel: str = Field(max_length=32)
+    ra_channel: str = Field(max_length=32)
+    thread_ts: str | None = Field(default=None, max_length=32)
+    question: str = Field(default="", sa_type=sa.Text)
+    lang: str = Field(default="en", max_length=8)
+    status: str = Field(default=EscalationStatus.OPEN, sa_type=sa.String(16))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    resolved_by: str | None = Field(default=None, max_length=32)

@@ -1,0 +1,298 @@
+"""Block Kit rendering: dialog replies, the App Home view, the RA issue modal. Pure.
+
+A reply's language travels in its actions block's ``block_id`` (``certdesk:zh:0``), so a button
+click is answered in the language of the message it was on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot import messages
+from bot.dialog import Act, Button, Reply, effective_status, renewable
+from bot.escalation import EscalationView, UnansweredView
+from bot.messages import Lang
+from enrollment.profiles import DEFAULT_PROFILE, PROFILES
+from enrollment.queries import CertificateView, EnrollmentView
+
+Block = dict[str, Any]
+
+SECTION_LIMIT = 3000
+BUTTON_TEXT_LIMIT = 75
+BUTTONS_PER_BLOCK = 5
+HOME_LIST_LIMIT = 15
+ISSUE_CALLBACK = "ra_issue"
+_BLOCK_ID = re.compile(r"^certdesk:(en|zh):")
+
+
+def action_pattern(act: Act) -> re.Pattern[str]:
+    """Matches the action IDs of ``act``'s buttons (``renew_certificate#2``)."""
+    return re.compile(rf"^{re.escape(act.value)}(#\d+)?$")
+
+
+def block_language(block_id: str | None) -> Lang | None:
+    match = _BLOCK_ID.match(block_id or "")
+    if match is None:
+        return None
+    return "zh" if match.group(1) == "zh" else "en"
+
+
+def plain(text: str, limit: int = 150) -> dict[str, Any]:
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return {"type": "plain_text", "text": text, "emoji": True}
+
+
+def section(text: str) -> list[Block]:
+    """One or more mrkdwn sections (Slack allows 3000 characters in one), split at lines."""
+    chunks: list[str] = []
+    current: str | None = None
+    for line in text.split("\n"):
+        while len(line) > SECTION_LIMIT:
+            if current is not None:
+                chunks.append(current)
+                current = None
+            chunks.append(line[:SECTION_LIMIT])
+            line = line[SECTION_LIMIT:]
+        candidate = line if current is None else f"{current}\n{line}"
+        if len(candidate) > SECTION_LIMIT:
+            chunks.append(current or "")
+            current = line
+        else:
+            current = candidate
+    if current is not None:
+        chunks.append(current)
+    chunks = [c for c in chunks if c.strip()] or [" "]
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": c}} for c in chunks]
+
+
+def button(item: Button, index: int) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "button",
+        "action_id": f"{item.act.value}#{index}",
+        "text": plain(item.label, BUTTON_TEXT_LIMIT),
+        "value": item.value or "-",
+    }
+    if item.style is not None:
+        element["style"] = item.style
+    return element
+
+
+def actions(buttons: Sequence[Button], lang: Lang, *, start: int = 0) -> list[Block]:
+    blocks: list[Block] = []
+    for offset in range(0, len(buttons), BUTTONS_PER_BLOCK):
+        chunk = buttons[offset : offset + BUTTONS_PER_BLOCK]
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"certdesk:{lang}:{start + offset}",
+                "elements": [button(b, start + offset + i) for i, b in enumerate(chunk)],
+            }
+        )
+    return blocks
+
+
+def reply_blocks(reply: Reply, lang: Lang) -> list[Block]:
+    return [*section(reply.text), *actions(reply.buttons, lang)]
+
+
+def fallback_text(text: str) -> str:
+    """The notification text Slack shows where blocks are not rendered."""
+    return text if len(text) <= 3900 else text[:3899] + "…"
+
+
+def button_value(value: str) -> str:
+    return "" if value == "-" else value
+
+
+# -- App Home -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StaffOverview:
+    pending: Sequence[EnrollmentView]
+    locked: Sequence[EnrollmentView]
+    escalations: Sequence[EscalationView]
+    unanswered: Sequence[UnansweredView]
+
+
+def home_view(
+    *,
+    certificates: Sequence[CertificateView],
+    pending: Sequence[EnrollmentView],
+    staff: StaffOverview | None,
+    now: datetime,
+    lang: Lang,
+) -> dict[str, Any]:
+    blocks: list[Block] = [
+        {"type": "header", "text": plain(messages.home_title(lang))},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": messages.home_intro(lang)}]},
+        *section(messages.my_certificates_header(lang)),
+    ]
+    if not certificates:
+        blocks.extend(section(messages.home_no_certificates(lang)))
+    active = {c.serial for c in renewable(certificates, now)}
+    for index, cert in enumerate(certificates[:HOME_LIST_LIMIT]):
+        block: Block = section(
+            messages.certificate_line(
+                lang,
+                cn=cert.cn,
+                serial=cert.serial,
+                status=effective_status(cert, now),
+                not_after=cert.not_after,
+                days_left=cert.days_left(now),
+            )
+        )[0]
+        if cert.serial in active:
+            block["block_id"] = f"certdesk:{lang}:cert{index}"
+            block["accessory"] = button(
+                Button(Act.RENEW_CERTIFICATE, messages.label_renew(lang), cert.serial), index
+            )
+        blocks.append(block)
+    if pending:
+        blocks.extend(section(messages.my_enrollments_header(lang)))
+        for enrollment in pending:
+            blocks.extend(
+                section(
+                    messages.enrollment_line(
+                        lang,
+                        cn=enrollment.cn,
+                        reference=enrollment.reference_number,
+                        locked=enrollment.locked,
+                    )
+                )
+            )
+        blocks.extend(
+            actions([Button(Act.DOWNLOAD, messages.label_download(lang), style="primary")], lang)
+        )
+    blocks.extend(
+        actions(
+            [
+                Button(Act.MY_CERTIFICATES, messages.label_my_certificates(lang)),
+                Button(Act.TALK_TO_RA, messages.label_talk_to_ra(lang)),
+            ],
+            lang,
+            start=100,
+        )
+    )
+    if staff is not None:
+        blocks.extend(_staff_blocks(staff, lang))
+    return {"type": "home", "blocks": blocks[:100]}
+
+
+def _staff_blocks(staff: StaffOverview, lang: Lang) -> list[Block]:
+    blocks: list[Block] = [
+        {"type": "divider"},
+        {"type": "header", "text": plain(messages.home_staff_header(lang))},
+    ]
+
+    def listing(header: str, lines: list[str]) -> None:
+        text = "\n".join([header, *(lines[:HOME_LIST_LIMIT] or [messages.home_none(lang)])])
+        blocks.extend(section(text))
+
+    def enrollment_lines(items: Sequence[EnrollmentView]) -> list[str]:
+        return [
+            messages.home_staff_enrollment_line(
+                lang,
+                reference=e.reference_number,
+                cn=e.cn,
+                user=e.slack_user,
+                created_at=e.created_at,
+            )
+            for e in items
+        ]
+
+    listing(messages.home_pending_header(lang, len(staff.pending)), enrollment_lines(staff.pending))
+    listing(messages.home_locked_header(lang, len(staff.locked)), enrollment_lines(staff.locked))
+    listing(
+        messages.home_escalations_header(lang, len(staff.escalations)),
+        [
+            messages.home_escalation_line(
+                lang, user=e.user_id, question=e.question, created_at=e.created_at
+            )
+            for e in staff.escalations
+        ],
+    )
+    listing(
+        messages.home_unanswered_header(lang, len(staff.unanswered)),
+        [messages.home_unanswered_line(q.question, q.asked_at) for q in staff.unanswered],
+    )
+    return blocks
+
+
+# -- RA issue modal -----------------------------------------------------------------------
+
+
+def issue_modal(lang: Lang, *, private_metadata: str = "") -> dict[str, Any]:
+    def text_input(block_id: str, label: str, *, optional: bool, multiline: bool = False) -> Block:
+        return {
+            "type": "input",
+            "block_id": block_id,
+            "optional": optional,
+            "label": plain(label),
+            "element": {"type": "plain_text_input", "action_id": "value", "multiline": multiline},
+        }
+
+    profile_options = [
+        {"text": plain(f"{name} — {profile.description}", 75), "value": name}
+        for name, profile in sorted(PROFILES.items())
+    ]
+    default = next(o for o in profile_options if o["value"] == DEFAULT_PROFILE)
+    return {
+        "type": "modal",
+        "callback_id": ISSUE_CALLBACK,
+        "private_metadata": private_metadata,
+        "title": plain(messages.ra_issue_modal_title(lang), 24),
+        "submit": plain(messages.ra_issue_modal_submit(lang), 24),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "holder",
+                "label": plain(messages.field_holder(lang)),
+                "element": {"type": "users_select", "action_id": "value"},
+            },
+            text_input("cn", messages.field_cn(lang), optional=False),
+            text_input("ous", messages.field_ous(lang), optional=True, multiline=True),
+            text_input("o", messages.field_o(lang), optional=True),
+            text_input("email", messages.field_email(lang), optional=True),
+            {
+                "type": "input",
+                "block_id": "profile",
+                "label": plain(messages.field_profile(lang)),
+                "element": {
+                    "type": "static_select",
+                    "action_id": "value",
+                    "options": profile_options,
+                    "initial_option": default,
+                },
+            },
+        ],
+    }
+
+
+def issue_modal_values(view: dict[str, Any]) -> dict[str, Any]:
+    """The submitted modal's fields: holder, cn, ous (list), o, email, profile."""
+    state = view.get("state", {}).get("values", {})
+
+    def value(block: str) -> Any:
+        element = state.get(block, {}).get("value", {})
+        kind = element.get("type")
+        if kind == "users_select":
+            return element.get("selected_user")
+        if kind == "static_select":
+            return (element.get("selected_option") or {}).get("value")
+        return element.get("value")
+
+    ous_text = value("ous") or ""
+    return {
+        "holder": value("holder"),
+        "cn": value("cn"),
+        "ous": [line.strip() for line in ous_text.splitlines() if line.strip()],
+        "o": value("o") or None,
+        "email": value("email") or None,
+        "profile": value("profile") or DEFAULT_PROFILE,
+    }

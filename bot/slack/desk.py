@@ -1,0 +1,560 @@
+"""The Slack side of certdesk: the dependencies the listeners share and the flows they run.
+
+Listeners (``bot/slack/listeners``) acknowledge, then call a flow here. A flow asks the dialog
+what to say, does the I/O (database, enrollment service, Slack Web API) and returns a
+:class:`~bot.dialog.Reply` or sends one. Links are only ever created for the Slack user an
+enrollment or certificate belongs to, and only ever sent to that user (their DM, or an
+ephemeral reply only they can see).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from pydantic import ValidationError
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import dialog, messages
+from bot.dialog import (
+    Act,
+    Button,
+    CertificateReader,
+    GiveLink,
+    Knowledge,
+    Reply,
+)
+from bot.escalation import Escalations, EscalationView, UnansweredLog
+from bot.messages import Lang
+from bot.settings import Settings
+from bot.slack import blocks
+from bot.slack.background import BackgroundTasks
+from bot.slack.staff import StaffDirectory
+from enrollment.errors import CertdeskError
+from enrollment.queries import EnrollmentQueries
+from enrollment.service import EnrollmentCreate, EnrollmentService
+from enrollment.types import utcnow
+
+log = logging.getLogger(__name__)
+
+USER_CACHE_SECONDS = 3600.0
+MAX_FILE_BYTES = 256 * 1024
+SLACK_FILE_HOSTS = frozenset({"files.slack.com"})
+
+
+def actor(user_id: str) -> str:
+    return f"slack:{user_id}"
+
+
+def slack_error_code(exc: SlackApiError) -> str:
+    error = exc.response.get("error") if exc.response is not None else None
+    return str(error or "unknown_error")
+
+
+def validation_problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg'].removeprefix('Value error, ')}"
+        for e in exc.errors()
+    )
+
+
+def service_method(service: EnrollmentService, name: str) -> Any | None:
+    """A method of the enrollment service that is built in parallel with the bot (renewal
+    links and revocation, issue 3), or None while this service does not have it yet."""
+    return getattr(service, name, None)
+
+
+@dataclass(frozen=True, slots=True)
+class SlackUser:
+    lang: Lang
+    is_bot: bool
+    deleted: bool
+
+
+@dataclass(kw_only=True)
+class Desk:
+    settings: Settings
+    service: EnrollmentService
+    queries: EnrollmentQueries
+    escalations: Escalations
+    unanswered: UnansweredLog
+    knowledge: Knowledge | None
+    read_certificate_file: CertificateReader | None
+    staff: StaffDirectory
+    tasks: BackgroundTasks
+    http: aiohttp.ClientSession
+    _users: dict[str, tuple[float, SlackUser]] = field(default_factory=dict)
+    _dm_channels: dict[str, str] = field(default_factory=dict)
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def later(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
+        """Run ``work`` after the acknowledgement; failures are logged."""
+        self.tasks.spawn(work, name=name)
+
+    async def user(self, client: AsyncWebClient, user_id: str) -> SlackUser | None:
+        """The user's language (Slack locale) and kind; None when Slack does not know them."""
+        cached = self._users.get(user_id)
+        if cached is not None and time.monotonic() - cached[0] < USER_CACHE_SECONDS:
+            return cached[1]
+        try:
+            response = await client.users_info(user=user_id, include_locale=True)
+        except SlackApiError as exc:
+            log.warning(
+                "users.info failed", extra={"user": user_id, "error": slack_error_code(exc)}
+            )
+            return None
+        data = response.get("user") or {}
+        found = SlackUser(
+            lang=dialog.locale_language(data.get("locale")),
+            is_bot=bool(data.get("is_bot")) or bool(data.get("is_app_user")),
+            deleted=bool(data.get("deleted")),
+        )
+        self._users[user_id] = (time.monotonic(), found)
+        return found
+
+    async def language(
+        self,
+        client: AsyncWebClient,
+        user_id: str,
+        *,
+        text: str | None = None,
+        block_id: str | None = None,
+    ) -> Lang:
+        """The language to answer in: the message's own, the clicked message's, the locale's."""
+        if text and text.strip():
+            known = await self.user(client, user_id)
+            return dialog.detect_language(text, fallback=known.lang if known else "en")
+        from_block = blocks.block_language(block_id)
+        if from_block is not None:
+            return from_block
+        known = await self.user(client, user_id)
+        return known.lang if known else "en"
+
+    async def dm_channel(self, client: AsyncWebClient, user_id: str) -> str:
+        channel = self._dm_channels.get(user_id)
+        if channel is None:
+            response = await client.conversations_open(users=user_id)
+            channel = str(response["channel"]["id"])
+            self._dm_channels[user_id] = channel
+        return channel
+
+    async def post(
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        reply: Reply,
+        lang: Lang,
+        *,
+        thread_ts: str | None = None,
+    ) -> str:
+        response = await client.chat_postMessage(
+            channel=channel,
+            text=blocks.fallback_text(reply.text),
+            blocks=blocks.reply_blocks(reply, lang),
+            thread_ts=thread_ts,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        return str(response.get("ts") or "")
+
+    async def send_dm(self, client: AsyncWebClient, user_id: str, reply: Reply, lang: Lang) -> str:
+        """Post ``reply`` into the user's DM with the bot (the only place links go)."""
+        return await self.post(client, await self.dm_channel(client, user_id), reply, lang)
+
+    async def is_staff(self, client: AsyncWebClient, user_id: str) -> bool:
+        return await self.staff.is_staff(client, user_id)
+
+    async def audit(
+        self,
+        user_id: str,
+        action: str,
+        *,
+        target: str | None = None,
+        outcome: str = "ok",
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        await self.service.audit(
+            actor=actor(user_id), action=action, target=target, outcome=outcome, detail=detail
+        )
+
+    # -- questions -----------------------------------------------------------------------
+
+    async def answer(self, text: str, lang: Lang) -> Reply:
+        """A knowledge answer; the questions it cannot answer are kept for RA staff."""
+        question = text.strip()
+        if dialog.is_greeting(question):
+            return dialog.welcome(lang)
+        if self.knowledge is None:
+            await self.unanswered.record(
+                question, lang=lang, best_id=None, score=0.0, source="slack"
+            )
+            return Reply(messages.not_understood(lang), (dialog.talk_to_ra_button(lang, question),))
+        result = self.knowledge.ask(question, language=lang)
+        if result.id is None:  # not confident, or only "did you mean"
+            await self.unanswered.record(
+                question, lang=lang, best_id=result.best_id, score=result.score, source="slack"
+            )
+        return dialog.answer(question, result, lang)
+
+    def suggestion(self, entry_id: str, lang: Lang) -> Reply:
+        entry = self.knowledge.entries.get(entry_id) if self.knowledge is not None else None
+        return dialog.entry_answer(entry, lang)
+
+    async def feedback(self, user_id: str, *, helpful: bool, value: str, lang: Lang) -> Reply:
+        await self.audit(
+            user_id,
+            "faq.feedback",
+            target=value[:128] if helpful else None,
+            detail={"helpful": helpful},
+        )
+        if not helpful and value:
+            await self.unanswered.record(
+                value, lang=lang, best_id=None, score=0.0, source="slack:not-helpful"
+            )
+        return dialog.feedback(helpful, value, lang)
+
+    # -- download ------------------------------------------------------------------------
+
+    async def download(self, user_id: str, lang: Lang) -> Reply:
+        pending = await self.queries.pending_enrollments_of(user_id)
+        has_certificates = bool(await self.queries.certificates_of(user_id))
+        decision = dialog.download(
+            pending, user=user_id, has_certificates=has_certificates, lang=lang
+        )
+        return await self._link_or_reply(user_id, decision, lang)
+
+    async def download_enrollment(self, user_id: str, reference: str, lang: Lang) -> Reply:
+        enrollment = await self.queries.enrollment(reference)
+        decision = dialog.download_enrollment(enrollment, user=user_id, lang=lang)
+        if enrollment is not None and enrollment.slack_user != user_id:
+            await self.audit(
+                user_id,
+                "link.create",
+                target=enrollment.reference_number,
+                outcome="refused",
+                detail={"reason": "not the holder"},
+            )
+        return await self._link_or_reply(user_id, decision, lang)
+
+    async def _link_or_reply(self, user_id: str, decision: Reply | GiveLink, lang: Lang) -> Reply:
+        if isinstance(decision, Reply):
+            return decision
+        try:
+            link = await self.service.new_enrollment_link(
+                decision.reference_number, actor=actor(user_id)
+            )
+        except CertdeskError as exc:
+            return Reply(exc.message, (dialog.talk_to_ra_button(lang),))
+        return dialog.download_link(
+            reference=decision.reference_number, url=link.url, expires_at=link.expires_at, lang=lang
+        )
+
+    # -- renewal -------------------------------------------------------------------------
+
+    async def renew(self, user_id: str, lang: Lang) -> Reply:
+        certificates = await self.queries.certificates_of(user_id)
+        decision = dialog.renew(certificates, now=utcnow(), lang=lang)
+        if isinstance(decision, Reply):
+            return decision
+        return await self.renew_certificate(user_id, decision.serial, lang)
+
+    async def renew_certificate(self, user_id: str, serial: str, lang: Lang) -> Reply:
+        certificate = await self.queries.certificate(serial)
+        decision = dialog.renew_certificate(certificate, user=user_id, now=utcnow(), lang=lang)
+        if isinstance(decision, Reply):
+            return decision
+        assert certificate is not None
+        create_renewal_link = service_method(self.service, "create_renewal_link")
+        if create_renewal_link is None:
+            return Reply(messages.renewal_unavailable(lang), (dialog.talk_to_ra_button(lang),))
+        try:
+            renewal = await create_renewal_link(certificate.serial, actor=actor(user_id))
+        except CertdeskError as exc:
+            return Reply(exc.message, (dialog.talk_to_ra_button(lang),))
+        return dialog.renewal_link(
+            certificate,
+            url=renewal.link.url,
+            expires_at=renewal.link.expires_at,
+            verification_code=renewal.verification_code,
+            lang=lang,
+        )
+
+    # -- status --------------------------------------------------------------------------
+
+    async def my_certificates(self, user_id: str, lang: Lang) -> Reply:
+        certificates = await self.queries.certificates_of(user_id)
+        pending = await self.queries.pending_enrollments_of(user_id)
+        return dialog.my_certificates(certificates, pending, now=utcnow(), lang=lang)
+
+    async def reply_to_click(self, user_id: str, act: Act, value: str, lang: Lang) -> Reply:
+        """Menu buttons (download, renew, my certificates, help) and their follow-ups."""
+        if act is Act.DOWNLOAD:
+            return await self.download(user_id, lang)
+        if act is Act.DOWNLOAD_ENROLLMENT:
+            return await self.download_enrollment(user_id, value, lang)
+        if act is Act.RENEW:
+            return await self.renew(user_id, lang)
+        if act is Act.RENEW_CERTIFICATE:
+            return await self.renew_certificate(user_id, value, lang)
+        if act is Act.MY_CERTIFICATES:
+            return await self.my_certificates(user_id, lang)
+        return dialog.welcome(lang)
+
+    # -- escalation ----------------------------------------------------------------------
+
+    async def escalate(
+        self, client: AsyncWebClient, user_id: str, question: str, lang: Lang
+    ) -> Reply:
+        ra_channel = self.settings.ra_channel
+        if not ra_channel:
+            return Reply(messages.escalation_unavailable(lang))
+        user_channel = await self.dm_channel(client, user_id)
+        escalation = await self.escalations.start(
+            user_id=user_id,
+            user_channel=user_channel,
+            ra_channel=ra_channel,
+            question=question,
+            lang=lang,
+        )
+        if escalation is None:
+            return Reply(messages.escalation_already_open(lang))
+        text = messages.escalation_ra_post(user=user_id, question=question)
+        try:
+            response = await client.chat_postMessage(
+                channel=ra_channel,
+                text=blocks.fallback_text(text),
+                blocks=[
+                    *blocks.section(text),
+                    *blocks.actions(
+                        [
+                            Button(
+                                Act.RESOLVED,
+                                messages.label_resolved("en")
+                                + " / "
+                                + messages.label_resolved("zh"),
+                                str(escalation.id),
+                                style="primary",
+                            )
+                        ],
+                        "en",
+                    ),
+                ],
+                unfurl_links=False,
+            )
+        except SlackApiError as exc:
+            await self.escalations.abandon(escalation.id)
+            log.error(
+                "cannot post the escalation to the RA channel",
+                extra={"channel": ra_channel, "error": slack_error_code(exc)},
+            )
+            return Reply(messages.escalation_failed(lang))
+        await self.escalations.attach_thread(escalation.id, thread_ts=str(response["ts"]))
+        await self.audit(user_id, "escalation.open", target=str(escalation.id))
+        return Reply(messages.escalation_started(lang))
+
+    async def relay_to_staff(
+        self, client: AsyncWebClient, escalation: EscalationView, text: str
+    ) -> None:
+        try:
+            await client.chat_postMessage(
+                channel=escalation.ra_channel,
+                thread_ts=escalation.thread_ts,
+                text=messages.escalation_relay_to_thread(user=escalation.user_id, text=text),
+                unfurl_links=False,
+            )
+        except SlackApiError as exc:
+            log.error(
+                "cannot relay to the escalation thread", extra={"error": slack_error_code(exc)}
+            )
+            lang: Lang = "zh" if escalation.lang == "zh" else "en"
+            await self.post(
+                client, escalation.user_channel, Reply(messages.escalation_relay_failed(lang)), lang
+            )
+
+    async def relay_to_user(
+        self, client: AsyncWebClient, escalation: EscalationView, staff_user: str, text: str
+    ) -> None:
+        lang: Lang = "zh" if escalation.lang == "zh" else "en"
+        reply = Reply(messages.escalation_relay_to_user(lang, staff_user=staff_user, text=text))
+        await self.post(client, escalation.user_channel, reply, lang)
+
+    async def resolve(
+        self,
+        client: AsyncWebClient,
+        escalation_id: int,
+        staff_user: str,
+        *,
+        message_ts: str | None,
+    ) -> None:
+        escalation = await self.escalations.resolve(escalation_id, by=staff_user)
+        if escalation is None:
+            return  # someone pressed it first
+        await self.audit(staff_user, "escalation.resolve", target=str(escalation_id))
+        lang: Lang = "zh" if escalation.lang == "zh" else "en"
+        await self.post(
+            client, escalation.user_channel, Reply(messages.escalation_resolved_user(lang)), lang
+        )
+        resolved = messages.escalation_resolved_thread(staff_user=staff_user)
+        original = messages.escalation_ra_post(
+            user=escalation.user_id, question=escalation.question
+        )
+        if message_ts:
+            await client.chat_update(
+                channel=escalation.ra_channel,
+                ts=message_ts,
+                text=blocks.fallback_text(f"{original}\n{resolved}"),
+                blocks=[
+                    *blocks.section(original),
+                    *blocks.section(f":white_check_mark: {resolved}"),
+                ],
+            )
+        await client.chat_postMessage(
+            channel=escalation.ra_channel, thread_ts=escalation.thread_ts, text=resolved
+        )
+
+    # -- certificate files ---------------------------------------------------------------
+
+    async def inspect_file(self, client: AsyncWebClient, file: dict[str, Any], lang: Lang) -> Reply:
+        name = str(file.get("name") or file.get("title") or "file")
+        if self.read_certificate_file is None:
+            return Reply(messages.inspector_unavailable(lang))
+        try:
+            info = (await client.files_info(file=str(file["id"])))["file"]
+        except (SlackApiError, KeyError) as exc:
+            log.warning("files.info failed", extra={"error": str(exc)})
+            return Reply(messages.file_unreadable(lang, name))
+        if int(info.get("size") or 0) > MAX_FILE_BYTES:
+            return Reply(messages.file_too_large(lang, name))
+        url = str(info.get("url_private_download") or info.get("url_private") or "")
+        data = await self._download(url)
+        if data is None:
+            return Reply(messages.file_unreadable(lang, name))
+        if len(data) > MAX_FILE_BYTES:
+            return Reply(messages.file_too_large(lang, name))
+        findings = self.read_certificate_file(data)
+        return dialog.file_reply(name, findings, lang)
+
+    def _file_host_allowed(self, url: str) -> bool:
+        """The bot token is sent only to Slack's file host (or the configured Web API host)."""
+        parts = urlsplit(url)
+        allowed = set(SLACK_FILE_HOSTS)
+        if self.settings.slack_api_url:
+            allowed.add(urlsplit(self.settings.slack_api_url).netloc)
+            return parts.netloc in allowed and parts.scheme in ("http", "https")
+        return parts.netloc in allowed and parts.scheme == "https"
+
+    async def _download(self, url: str) -> bytes | None:
+        token = self.settings.slack_bot_token
+        if not url or token is None or not self._file_host_allowed(url):
+            log.warning("refusing to fetch a file from an unexpected host")
+            return None
+        headers = {"Authorization": f"Bearer {token.get_secret_value()}"}
+        try:
+            async with self.http.get(
+                url, headers=headers, timeout=aiohttp.ClientTimeout(total=20)
+            ) as response:
+                if response.status != 200:
+                    log.warning("file download failed", extra={"status": response.status})
+                    return None
+                return await response.content.read(MAX_FILE_BYTES + 1)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("file download failed", extra={"error": str(exc)})
+            return None
+
+    # -- App Home ------------------------------------------------------------------------
+
+    async def publish_home(self, client: AsyncWebClient, user_id: str) -> None:
+        lang = await self.language(client, user_id)
+        certificates = await self.queries.certificates_of(user_id)
+        pending = await self.queries.pending_enrollments_of(user_id)
+        overview = None
+        if await self.is_staff(client, user_id):
+            overview = blocks.StaffOverview(
+                pending=await self.queries.pending_enrollments(),
+                locked=await self.queries.locked_enrollments(),
+                escalations=await self.escalations.open_escalations(),
+                unanswered=await self.unanswered.pending(),
+            )
+        view = blocks.home_view(
+            certificates=certificates, pending=pending, staff=overview, now=utcnow(), lang=lang
+        )
+        await client.views_publish(user_id=user_id, view=view)
+
+    # -- issuance ------------------------------------------------------------------------
+
+    async def issue(
+        self,
+        client: AsyncWebClient,
+        staff_user: str,
+        *,
+        holder: str,
+        cn: str | None,
+        ous: list[str],
+        o: str | None,
+        email: str | None,
+        profile: str | None,
+        lang: Lang,
+    ) -> str:
+        """Create an enrollment for ``holder`` and DM them; returns the text for the staff."""
+        known = await self.user(client, holder)
+        if known is None or known.is_bot or known.deleted:
+            reason = "user_not_found" if known is None else "cannot_dm_bot"
+            if known is not None and known.deleted:
+                reason = "user_disabled"
+            return messages.ra_invalid(lang, messages.slack_error(lang, reason))
+        try:
+            request = EnrollmentCreate(
+                cn=cn or "",
+                ous=ous,
+                o=o,
+                email=email,
+                slack_user=holder,
+                **({"profile": profile} if profile else {}),
+            )
+        except ValidationError as exc:
+            return messages.ra_invalid(lang, validation_problems(exc))
+        created = await self.service.create_enrollment(request, actor=actor(staff_user))
+        out_of_band = self.settings.code_delivery == "out-of-band"
+        text = messages.issued_dm(
+            known.lang,
+            cn=request.cn,
+            reference=created.reference_number,
+            authorization_code=None if out_of_band else created.authorization_code,
+            url=created.link.url,
+            expires_at=created.link.expires_at,
+            staff_user=staff_user,
+        )
+        try:
+            await self.send_dm(
+                client, holder, Reply(text, (dialog.talk_to_ra_button(known.lang),)), known.lang
+            )
+        except SlackApiError as exc:
+            log.error(
+                "cannot DM the new holder",
+                extra={"user": holder, "error": slack_error_code(exc)},
+            )
+            failed = messages.ra_dm_failed(
+                lang, user=holder, reason=messages.slack_error(lang, slack_error_code(exc))
+            )
+            done = messages.ra_issue_done(
+                lang,
+                reference=created.reference_number,
+                user=holder,
+                out_of_band_code=created.authorization_code,
+                dm_sent=False,
+            )
+            return f"{done}\n{failed}"
+        return messages.ra_issue_done(
+            lang,
+            reference=created.reference_number,
+            user=holder,
+            out_of_band_code=created.authorization_code if out_of_band else None,
+            dm_sent=True,
+        )

@@ -1,0 +1,88 @@
+"""The ``/ra issue`` modal's submission: fields are checked before the modal closes (errors
+are shown next to the field); after the acknowledgement the submitter is checked against
+``CERTDESK_RA_STAFF``, the enrollment is created and the result goes to their DM."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import messages
+from bot.dialog import Reply
+from bot.messages import Lang
+from bot.slack import blocks
+from bot.slack.desk import Desk
+from enrollment.service import EnrollmentCreate
+
+FIELD_BLOCKS = {"cn": "cn", "ous": "ous", "o": "o", "email": "email", "profile": "profile"}
+
+
+def field_errors(values: dict[str, Any]) -> dict[str, str]:
+    """Slack's ``response_action: errors`` map (block ID -> message) for invalid fields."""
+    try:
+        EnrollmentCreate(
+            cn=values["cn"] or "",
+            ous=values["ous"],
+            o=values["o"],
+            email=values["email"],
+            slack_user=values["holder"],
+            profile=values["profile"],
+        )
+    except ValidationError as exc:
+        errors: dict[str, str] = {}
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "email"
+            block = FIELD_BLOCKS.get(field, "email")
+            errors.setdefault(block, str(error["msg"]).removeprefix("Value error, ")[:150])
+        return errors
+    return {}
+
+
+async def tell(desk: Desk, client: AsyncWebClient, user: str, text: str, lang: Lang) -> None:
+    await desk.send_dm(client, user, Reply(text), lang)
+
+
+async def refuse(desk: Desk, client: AsyncWebClient, staff: str) -> None:
+    await desk.audit(staff, "ra.issue", outcome="refused", detail={"reason": "not RA staff"})
+    lang = await desk.language(client, staff)
+    await tell(desk, client, staff, messages.ra_refused(lang), lang)
+
+
+async def submit(desk: Desk, client: AsyncWebClient, staff: str, values: dict[str, Any]) -> None:
+    if not await desk.is_staff(client, staff):
+        await refuse(desk, client, staff)
+        return
+    lang = await desk.language(client, staff)
+    answer = await desk.issue(
+        client,
+        staff,
+        holder=values["holder"],
+        cn=values["cn"],
+        ous=values["ous"],
+        o=values["o"],
+        email=values["email"],
+        profile=values["profile"],
+        lang=lang,
+    )
+    await tell(desk, client, staff, answer, lang)
+
+
+def register(app: AsyncApp, desk: Desk) -> None:
+    @app.view(blocks.ISSUE_CALLBACK)
+    async def issue_submitted(
+        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        # Only pure checks before the acknowledgement: the staff check may need the Web API.
+        values = blocks.issue_modal_values(view)
+        errors = field_errors(values)
+        if not values["holder"]:
+            errors["holder"] = "Choose the holder / 请选择持有人"
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        desk.later(submit(desk, client, body["user"]["id"], values), name="ra-issue-modal")

@@ -1,0 +1,205 @@
+"""Read-only questions about enrollments and certificates, for the bot and its App Home.
+
+Nothing here writes; every answer is a frozen view, never a live table row, so callers (and the
+pure dialog that renders them) cannot change the store by accident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, func
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from enrollment import codes
+from enrollment.db import session_factory
+from enrollment.models import Certificate, CertificateStatus, Enrollment, EnrollmentStatus
+from enrollment.types import utcnow
+
+DEFAULT_LIMIT = 50
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnrollmentView:
+    reference_number: str
+    cn: str
+    ous: tuple[str, ...]
+    o: str | None
+    slack_user: str | None
+    status: str
+    locked: bool
+    failed_attempts: int
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Enrollment) -> EnrollmentView:
+        return cls(
+            reference_number=row.reference_number,
+            cn=row.subject_cn,
+            ous=tuple(row.subject_ous),
+            o=row.subject_o,
+            slack_user=row.slack_user,
+            status=row.status,
+            locked=row.locked_at is not None,
+            failed_attempts=row.failed_attempts,
+            created_at=row.created_at,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CertificateView:
+    serial: str
+    cn: str
+    ous: tuple[str, ...]
+    o: str | None
+    owner_slack_user: str | None
+    status: str
+    not_before: datetime
+    not_after: datetime
+    friendly_name: str | None
+
+    @classmethod
+    def of(cls, row: Certificate) -> CertificateView:
+        return cls(
+            serial=row.serial,
+            cn=row.subject_cn,
+            ous=tuple(row.subject_ous),
+            o=row.subject_o,
+            owner_slack_user=row.owner_slack_user,
+            status=row.status,
+            not_before=row.not_before,
+            not_after=row.not_after,
+            friendly_name=row.friendly_name,
+        )
+
+    def days_left(self, now: datetime) -> int:
+        return (self.not_after - now) // timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stats:
+    enrollments_pending: int
+    enrollments_locked: int
+    enrollments_issued: int
+    certificates_active: int
+    certificates_expiring: int
+    certificates_revoked: int
+    expiring_within: timedelta
+
+
+class EnrollmentQueries:
+    """Read-only queries over the enrollment store."""
+
+    def __init__(self, *, engine: AsyncEngine) -> None:
+        self._sessions = session_factory(engine)
+
+    async def enrollments_of(self, slack_user: str) -> list[EnrollmentView]:
+        """Every enrollment created for ``slack_user``, newest first."""
+        statement = (
+            select(Enrollment)
+            .where(col(Enrollment.slack_user) == slack_user)
+            .order_by(col(Enrollment.created_at).desc(), col(Enrollment.id).desc())
+        )
+        return await self._enrollments(statement)
+
+    async def pending_enrollments_of(self, slack_user: str) -> list[EnrollmentView]:
+        return [e for e in await self.enrollments_of(slack_user) if e.status == "pending"]
+
+    async def certificates_of(self, slack_user: str) -> list[CertificateView]:
+        """Every certificate owned by ``slack_user``, the one expiring last first."""
+        statement = (
+            select(Certificate)
+            .where(col(Certificate.owner_slack_user) == slack_user)
+            .order_by(col(Certificate.not_after).desc(), col(Certificate.id).desc())
+        )
+        async with self._sessions() as session:
+            rows = (await session.execute(statement)).scalars().all()
+        return [CertificateView.of(row) for row in rows]
+
+    async def enrollment(self, reference_number: str) -> EnrollmentView | None:
+        normalized = codes.normalize_reference(reference_number)
+        if not normalized:
+            return None
+        found = await self._enrollments(
+            select(Enrollment).where(col(Enrollment.reference_number) == normalized)
+        )
+        return found[0] if found else None
+
+    async def certificate(self, serial: str) -> CertificateView | None:
+        normalized = serial.strip().lower().replace(":", "").removeprefix("0x").lstrip("0")
+        if not normalized:
+            return None
+        statement = select(Certificate).where(col(Certificate.serial) == normalized)
+        async with self._sessions() as session:
+            row = (await session.execute(statement)).scalars().first()
+        return CertificateView.of(row) if row is not None else None
+
+    async def pending_enrollments(self, *, limit: int = DEFAULT_LIMIT) -> list[EnrollmentView]:
+        """Pending enrollments that are not locked, oldest first (the ones waiting longest)."""
+        statement = (
+            select(Enrollment)
+            .where(
+                col(Enrollment.status) == EnrollmentStatus.PENDING,
+                col(Enrollment.locked_at).is_(None),
+            )
+            .order_by(col(Enrollment.created_at), col(Enrollment.id))
+            .limit(limit)
+        )
+        return await self._enrollments(statement)
+
+    async def locked_enrollments(self, *, limit: int = DEFAULT_LIMIT) -> list[EnrollmentView]:
+        statement = (
+            select(Enrollment)
+            .where(col(Enrollment.locked_at).is_not(None))
+            .order_by(col(Enrollment.locked_at), col(Enrollment.id))
+            .limit(limit)
+        )
+        return await self._enrollments(statement)
+
+    async def stats(
+        self, *, now: datetime | None = None, expiring_within: timedelta = timedelta(days=30)
+    ) -> Stats:
+        now = now or utcnow()
+        async with self._sessions() as session:
+
+            async def count(
+                model: type[Enrollment] | type[Certificate], *where: ColumnElement[bool]
+            ) -> int:
+                statement = select(func.count()).select_from(model).where(*where)
+                return int((await session.execute(statement)).scalar_one())
+
+            return Stats(
+                enrollments_pending=await count(
+                    Enrollment,
+                    col(Enrollment.status) == EnrollmentStatus.PENDING,
+                    col(Enrollment.locked_at).is_(None),
+                ),
+                enrollments_locked=await count(Enrollment, col(Enrollment.locked_at).is_not(None)),
+                enrollments_issued=await count(
+                    Enrollment, col(Enrollment.status) == EnrollmentStatus.ISSUED
+                ),
+                certificates_active=await count(
+                    Certificate,
+                    col(Certificate.status) == CertificateStatus.ACTIVE,
+                    col(Certificate.not_after) > now,
+                ),
+                certificates_expiring=await count(
+                    Certificate,
+                    col(Certificate.status) == CertificateStatus.ACTIVE,
+                    col(Certificate.not_after) > now,
+                    col(Certificate.not_after) <= now + expiring_within,
+                ),
+                certificates_revoked=await count(
+                    Certificate, col(Certificate.status) == CertificateStatus.REVOKED
+                ),
+                expiring_within=expiring_within,
+            )
+
+    async def _enrollments(self, statement: SelectOfScalar[Enrollment]) -> list[EnrollmentView]:
+        async with self._sessions() as session:
+            rows: Sequence[Enrollment] = (await session.execute(statement)).scalars().all()
+        return [EnrollmentView.of(row) for row in rows]

@@ -1,0 +1,175 @@
+"""The local chat page at / (Slack off): the same dialog in a browser, under a strict CSP."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+from playwright.async_api import async_playwright
+
+from bot.app import RUNTIME, create_app
+from bot.chat import CHAT
+from bot.outbox import LocalOutbox
+from bot.settings import Settings
+from tests.bot.conftest import FakeKnowledge, SlackHarness
+from tests.support import system
+
+Client = TestClient[Any, Any]
+
+
+@pytest.fixture
+def local_settings(slack_settings: Settings) -> Settings:
+    """Slack off, embedded SQLite (the browser and the page do not depend on the database)."""
+    return slack_settings.model_copy(
+        update={"slack_bot_token": None, "slack_signing_secret": None, "slack_api_url": None}
+    )
+
+
+@pytest.fixture
+async def chat(local_settings: Settings, aiohttp_client: Callable[..., Any]) -> Client:
+    client: Client = await aiohttp_client(create_app(local_settings))
+    client.app[CHAT].knowledge = FakeKnowledge()
+    return client
+
+
+async def ask(client: Client, payload: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post("/chat/message", json=payload)
+    assert response.status == 200, await response.text()
+    data: dict[str, Any] = await response.json()
+    return data
+
+
+async def test_page_is_served_with_a_strict_csp(chat: Client) -> None:
+    response = await chat.get("/")
+    assert response.status == 200
+    csp = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    html = await response.text()
+    assert re.findall(r"<script[^>]*>", html) == ['<script src="/chat/static/chat.js" defer>']
+    assert "style=" not in html
+
+
+async def test_static_assets_only_known_names(chat: Client) -> None:
+    script = await chat.get("/chat/static/chat.js")
+    assert script.status == 200
+    assert script.content_type == "application/javascript"
+    assert "innerHTML" not in await script.text()
+    assert (await chat.get("/chat/static/index.html")).status == 404
+    assert (await chat.get("/chat/static/..%2F__init__.py")).status == 404
+
+
+async def test_greeting_gets_the_menu(chat: Client) -> None:
+    data = await ask(chat, {"text": "hi"})
+    [reply] = data["replies"]
+    assert [b["action"] for b in reply["buttons"]] == [
+        "download",
+        "renew",
+        "my_certificates",
+        "talk_to_ra",
+    ]
+
+
+async def test_question_gets_the_same_answer_as_in_slack(chat: Client) -> None:
+    data = await ask(chat, {"text": "how do I find the CN of my certificate"})
+    [reply] = data["replies"]
+    assert reply["text"].startswith("Open the certificate's Subject.")
+    assert [b["action"] for b in reply["buttons"]] == ["helpful", "not_helpful"]
+
+
+async def test_chinese_question_answered_in_chinese(chat: Client) -> None:
+    data = await ask(chat, {"text": "怎么更新证书"})
+    assert data["lang"] == "zh"
+    assert data["replies"][0]["text"] == "点击更新证书。"
+
+
+async def test_links_are_never_handed_out_anonymously(chat: Client) -> None:
+    for action in ("download", "download_enrollment", "renew", "my_certificates"):
+        data = await ask(chat, {"action": action, "value": "1234567890"})
+        text = data["replies"][0]["text"]
+        assert "doesn't know who you are" in text
+        assert "/enroll/" not in text
+
+
+async def test_suggestion_and_feedback(chat: Client) -> None:
+    data = await ask(chat, {"action": "suggestion", "value": "renewal"})
+    assert data["replies"][0]["text"] == "Press Renew."
+    data = await ask(chat, {"action": "not_helpful", "value": "how to renew"})
+    assert data["replies"][0]["buttons"][0]["action"] == "talk_to_ra"
+    data = await ask(chat, {"action": "talk_to_ra", "value": "how to renew"})
+    assert "contact your RA directly" in data["replies"][0]["text"]
+
+
+async def test_reminders_sent_while_slack_is_off_are_listed(chat: Client) -> None:
+    assert (await (await chat.get("/chat/reminders")).json()) == {"reminders": []}
+    outbox = LocalOutbox(engine=chat.app[RUNTIME].engine)
+    await outbox.add(recipient=None, certificate_serial="ab12", kind="30d", text="Expires *soon*")
+    response = await chat.get("/chat/reminders")
+    assert response.headers["Cache-Control"] == "no-store"
+    [reminder] = (await response.json())["reminders"]
+    assert (reminder["text"], reminder["certificate_serial"]) == ("Expires *soon*", "ab12")
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        ("not json", {"Content-Type": "application/json"}),
+        ('{"text": "hi"}', {"Content-Type": "text/plain"}),
+        ("[1]", {"Content-Type": "application/json"}),
+        ('{"action": "self_destruct"}', {"Content-Type": "application/json"}),
+        ('{"text": "' + "x" * 2001 + '"}', {"Content-Type": "application/json"}),
+        ("{}", {"Content-Type": "application/json"}),
+    ],
+)
+async def test_bad_requests_get_400_json(chat: Client, body: str, headers: dict[str, str]) -> None:
+    response = await chat.post("/chat/message", data=body, headers=headers)
+    assert response.status == 400
+    assert (await response.json())["error"]["code"] == "request_invalid"
+
+
+async def test_with_slack_on_the_page_points_to_slack(slack: SlackHarness) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{slack.url}/") as response:
+            assert response.status == 200
+            assert "Talk to the" in await response.text()
+            assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+        async with session.post(f"{slack.url}/chat/message", json={"text": "hi"}) as response:
+            assert response.status in (404, 405)
+
+
+async def test_chat_page_works_in_a_browser(
+    local_settings: Settings, aiohttp_server: Callable[..., Any]
+) -> None:
+    """Headless Chromium: the page loads its script under the CSP and answers a question."""
+    executable = system.chromium()
+    app = create_app(local_settings)
+    server = await aiohttp_server(app)
+    app[CHAT].knowledge = FakeKnowledge()
+    await LocalOutbox(engine=app[RUNTIME].engine).add(
+        recipient=None, certificate_serial="ab12", kind="30d", text="Your certificate expires soon"
+    )
+    violations: list[str] = []
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        page = await browser.new_page()
+        page.on(
+            "console",
+            lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
+        )
+        await page.goto(str(server.make_url("/")))
+        await page.get_by_role("button", name="Renew").wait_for()
+        await page.get_by_text("Your certificate expires soon").wait_for()
+        await page.get_by_label("Your question").fill("how do I find the CN of my certificate")
+        await page.get_by_role("button", name="Send").click()
+        await page.get_by_text("Open the certificate's Subject.").wait_for()
+        await page.get_by_role("button", name="Download my certificate").first.click()
+        await page.get_by_text("doesn't know who you are").wait_for()
+        await browser.close()
+    assert violations == []

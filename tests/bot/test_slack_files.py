@@ -1,0 +1,92 @@
+"""Certificate files shared in a DM: fetched with the bot token from Slack's file host only,
+read, and answered with CN, OUs and O."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from bot.dialog import FileCertificate, FileFindings
+from enrollment.types import utcnow
+from tests.bot.conftest import HOLDER, SlackHarness
+from tests.support.fake_slack import dm
+
+
+class RecordingReader:
+    """Stands in for the inspector: remembers the bytes, finds one certificate."""
+
+    def __init__(self) -> None:
+        self.seen: list[bytes] = []
+
+    def __call__(self, data: bytes) -> FileFindings:
+        self.seen.append(data)
+        if not data.startswith(b"-----BEGIN CERTIFICATE"):
+            return FileFindings()
+        return FileFindings(
+            certificates=(
+                FileCertificate(
+                    cn="Test Holder 01",
+                    ous=("Branch 01", "RA Shanghai"),
+                    o="Acme Bank",
+                    issuer="CN=certdesk Issuing CA",
+                    serial="0a1b2c",
+                    not_after=utcnow() + timedelta(days=100),
+                    days_left=100,
+                ),
+            )
+        )
+
+
+def shared(file: dict[str, Any], text: str = "") -> dict[str, Any]:
+    return dm(HOLDER, text, subtype="file_share", files=[file])
+
+
+PEM = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+async def test_shared_certificate_is_read_and_answered(slack: SlackHarness) -> None:
+    reader = RecordingReader()
+    slack.desk.read_certificate_file = reader
+    await slack.send.event(shared(slack.fake.add_file("F1", "me.cer", PEM)))
+    await slack.idle()
+    assert reader.seen == [PEM]
+    [download] = slack.fake.calls("file_download")
+    assert download.headers["authorization"] == "Bearer xoxb-test"
+    [answer] = slack.fake.messages_to(f"D{HOLDER}")
+    assert "CN: `Test Holder 01`" in answer.text
+    assert "OU2: `RA Shanghai` (RA institution)" in answer.text
+    assert "O: `Acme Bank`" in answer.text
+
+
+async def test_file_on_a_foreign_host_is_not_fetched(slack: SlackHarness) -> None:
+    reader = RecordingReader()
+    slack.desk.read_certificate_file = reader
+    file = slack.fake.add_file("F2", "me.cer", PEM)
+    slack.fake._files["F2"]["url_private_download"] = "http://evil.example/steal"
+    await slack.send.event(shared(file))
+    await slack.idle()
+    assert reader.seen == []
+    [answer] = slack.fake.messages_to(f"D{HOLDER}")
+    assert "could not fetch" in answer.text
+
+
+async def test_large_file_is_not_fetched(slack: SlackHarness) -> None:
+    slack.desk.read_certificate_file = RecordingReader()
+    await slack.send.event(shared(slack.fake.add_file("F3", "big.bin", b"x" * 300_000)))
+    await slack.idle()
+    assert slack.fake.calls("file_download") == []
+    assert "too large" in slack.fake.messages_to(f"D{HOLDER}")[0].text
+
+
+async def test_not_a_certificate(slack: SlackHarness) -> None:
+    slack.desk.read_certificate_file = RecordingReader()
+    await slack.send.event(shared(slack.fake.add_file("F4", "notes.txt", b"hello")))
+    await slack.idle()
+    assert "not a certificate" in slack.fake.messages_to(f"D{HOLDER}")[0].text
+
+
+async def test_unknown_file_id(slack: SlackHarness) -> None:
+    slack.desk.read_certificate_file = RecordingReader()
+    await slack.send.event(shared({"id": "FNOPE", "name": "gone.cer"}))
+    await slack.idle()
+    assert "could not fetch *gone.cer*" in slack.fake.messages_to(f"D{HOLDER}")[0].text

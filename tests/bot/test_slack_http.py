@@ -1,0 +1,94 @@
+"""POST /slack/events: signatures, url_verification, retries and acknowledgement time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+
+import aiohttp
+
+from tests.bot.conftest import HOLDER, SlackHarness
+from tests.support.fake_slack import dm, event_callback
+
+
+async def test_url_verification_answers_the_challenge(slack: SlackHarness) -> None:
+    body = json.dumps({"token": "t", "challenge": "c-123", "type": "url_verification"})
+    status, text = await slack.send.post(body, content_type="application/json")
+    assert status == 200
+    assert json.loads(text) == {"challenge": "c-123"}
+
+
+async def test_bad_signature_is_refused(slack: SlackHarness) -> None:
+    body = json.dumps({"token": "t", "challenge": "c-123", "type": "url_verification"})
+    status, _ = await slack.send.post(body, content_type="application/json", secret="wrong")
+    assert status == 401
+
+
+async def test_stale_timestamp_is_refused(slack: SlackHarness) -> None:
+    body = json.dumps({"token": "t", "challenge": "c-123", "type": "url_verification"})
+    old = int(time.time()) - 5 * 60 - 5
+    status, _ = await slack.send.post(body, content_type="application/json", timestamp=old)
+    assert status == 401
+
+
+async def test_missing_or_garbled_timestamp_is_refused(slack: SlackHarness) -> None:
+    body = json.dumps({"type": "url_verification", "challenge": "c"})
+    async with aiohttp.ClientSession() as session:
+        for headers in ({}, {"X-Slack-Request-Timestamp": "soon", "X-Slack-Signature": "v0=00"}):
+            async with session.post(
+                f"{slack.url}/slack/events", data=body, headers=headers
+            ) as response:
+                assert response.status == 401
+
+
+async def test_signed_event_is_acknowledged_and_unsigned_is_not_processed(
+    slack: SlackHarness,
+) -> None:
+    body = json.dumps(event_callback(dm(HOLDER, "hi"), event_id="EvUnsigned"))
+    status, _ = await slack.send.post(body, content_type="application/json", secret="nope")
+    assert status == 401
+    status, _ = await slack.send.event(dm(HOLDER, "hi"))
+    assert status == 200
+    await slack.idle()
+    assert len(slack.fake.messages_to(f"D{HOLDER}")) == 1
+
+
+async def test_retried_event_is_answered_once(slack: SlackHarness) -> None:
+    event = dm(HOLDER, "how do I find the CN of my certificate")
+    results = [await slack.send.event(event, event_id="EvRetry1")]
+    results += await asyncio.gather(
+        *(slack.send.event(event, event_id="EvRetry1", retry=n) for n in (1, 2, 3))
+    )
+    assert [status for status, _ in results] == [200, 200, 200, 200]
+    await slack.idle()
+    await slack.fake.settle()
+    assert len(slack.fake.messages_to(f"D{HOLDER}")) == 1
+    async with aiohttp.ClientSession() as session, session.get(f"{slack.url}/metrics") as r:
+        metrics = await r.text()
+    [dropped] = re.findall(r"^certdesk_slack_duplicate_events_total (\S+)$", metrics, re.M)
+    assert float(dropped) >= 3
+
+
+async def test_lazy_listener_headers_from_outside_are_ignored(slack: SlackHarness) -> None:
+    """Bolt's internal x-slack-bolt-* headers cannot switch a request to "lazy only"."""
+    body = json.dumps(event_callback(dm(HOLDER, "hello"), event_id="EvLazy"))
+    status, _ = await slack.send.post(
+        body,
+        content_type="application/json",
+        headers={"X-Slack-Bolt-Lazy-Only": "1", "X-Slack-Bolt-Lazy-Function-Name": "x"},
+    )
+    assert status == 200
+    await slack.idle()
+    assert len(slack.fake.messages_to(f"D{HOLDER}")) == 1
+
+
+async def test_ack_comes_before_slow_work(slack: SlackHarness) -> None:
+    """A DM whose answer waits on a slow Slack API is still acknowledged at once."""
+    slack.fake.slow("chat.postMessage", 1.5)
+    started = time.monotonic()
+    status, _ = await slack.send.event(dm(HOLDER, "hello"))
+    assert status == 200
+    assert time.monotonic() - started < 1.0
+    await slack.fake.wait_for("chat.postMessage", within=10)
