@@ -1,51 +1,42 @@
 """The knowledge room (``faq/``) as the bot uses it: the knowledge base, the certificate
 inspector, and the store of questions it could not answer.
 
-The bot was built in parallel with the knowledge room and codes against the protocols in
-:mod:`bot.dialog` and :mod:`bot.escalation`. The imports below wire in ``faq`` where it is
-installed; without it every question is offered to RA staff, files cannot be read, and
-unanswered questions are kept in memory. (Once ``faq`` is on main, these become plain imports.)
+The dialog codes against the protocols in :mod:`bot.dialog` and :mod:`bot.escalation`; this
+module adapts the knowledge room to them.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.dialog import CertificateReader, FileCertificate, FileFindings, Knowledge
-from bot.escalation import MemoryUnansweredLog, UnansweredLog, UnansweredView
+from bot.escalation import UnansweredLog, UnansweredView
+from bot.unanswered import SqlUnansweredSink
 from enrollment.types import utcnow
+from faq import (
+    InspectionError,
+    KnowledgeBase,
+    PasswordRequired,
+    WrongPassword,
+    inspect_certificates,
+)
+from faq.models import UnansweredQuestionCreate
 
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_LENGTH = 1000  # the knowledge room's limit for a stored question
 
 
-def load_knowledge() -> Knowledge | None:
+def load_knowledge() -> Knowledge:
     """The knowledge base shipped with certdesk (blocking: it builds its index)."""
-    try:
-        from faq import KnowledgeBase  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        log.warning("the knowledge module is not installed: questions go to RA staff")
-        return None
     knowledge: Knowledge = KnowledgeBase.load()
     return knowledge
 
 
-def certificate_reader() -> CertificateReader | None:
-    try:
-        from faq import (  # type: ignore[attr-defined, unused-ignore]
-            InspectionError,
-            PasswordRequired,
-            WrongPassword,
-            inspect_certificates,
-        )
-    except ImportError:
-        return None
-
+def certificate_reader() -> CertificateReader:
     def read(data: bytes) -> FileFindings:
         try:
             inspection = inspect_certificates(data, now=utcnow())
@@ -75,9 +66,8 @@ def certificate_reader() -> CertificateReader | None:
 class SinkUnansweredLog:
     """The knowledge room's ``UnansweredSink`` over the database, as an :class:`UnansweredLog`."""
 
-    def __init__(self, sink: Any, create: Any) -> None:
+    def __init__(self, sink: SqlUnansweredSink) -> None:
         self._sink = sink
-        self._create = create
 
     async def record(
         self, question: str, *, lang: str, best_id: str | None, score: float, source: str
@@ -86,7 +76,7 @@ class SinkUnansweredLog:
         if not text:
             return
         await self._sink.record(
-            self._create(
+            UnansweredQuestionCreate(
                 question=text,
                 language=lang,
                 best_id=best_id,
@@ -104,12 +94,4 @@ class SinkUnansweredLog:
 
 
 def unanswered_log(engine: AsyncEngine) -> UnansweredLog:
-    try:
-        from faq.models import UnansweredQuestionCreate  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        return MemoryUnansweredLog()
-    try:
-        from bot.unanswered import SqlUnansweredSink  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        return MemoryUnansweredLog()
-    return SinkUnansweredLog(SqlUnansweredSink(engine), UnansweredQuestionCreate)
+    return SinkUnansweredLog(SqlUnansweredSink(engine))

@@ -1,32 +1,16 @@
-"""bot.knowledge wires in the knowledge room (faq/) where installed, with fallbacks without it."""
+"""bot.knowledge adapts the knowledge room (faq/) to the dialog's protocols."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
-import pytest
-
-from bot.escalation import MemoryUnansweredLog
 from bot.knowledge import SinkUnansweredLog, certificate_reader, load_knowledge, unanswered_log
 from bot.runtime import Runtime
 from enrollment.service import EnrollmentCreate
 from tests.support.pki import make_csr, openssl
 
-HAS_FAQ = importlib.util.find_spec("faq.knowledge") is not None
-needs_faq = pytest.mark.skipif(not HAS_FAQ, reason="the knowledge room (faq/) is not installed")
-without_faq = pytest.mark.skipif(HAS_FAQ, reason="the knowledge room (faq/) is installed")
 
-
-@without_faq
-async def test_without_faq_questions_go_to_staff_and_files_are_not_read(runtime: Runtime) -> None:
-    assert load_knowledge() is None
-    assert certificate_reader() is None
-    assert isinstance(unanswered_log(runtime.engine), MemoryUnansweredLog)
-
-
-@needs_faq
-def test_with_faq_the_knowledge_base_answers() -> None:
+def test_knowledge_base_answers_in_both_languages() -> None:
     knowledge = load_knowledge()
     assert knowledge is not None
     answer = knowledge.ask("how do I find the CN of my certificate", language="en")
@@ -34,8 +18,9 @@ def test_with_faq_the_knowledge_base_answers() -> None:
     assert knowledge.entries["renewal"].answer("zh")
 
 
-@needs_faq
-async def test_with_faq_files_are_read(runtime: Runtime, tmp_path: Path) -> None:
+async def test_certificate_reader_reads_pem_and_recognises_pkcs12(
+    runtime: Runtime, tmp_path: Path
+) -> None:
     reader = certificate_reader()
     assert reader is not None
     service = runtime.service
@@ -62,8 +47,7 @@ async def test_with_faq_files_are_read(runtime: Runtime, tmp_path: Path) -> None
     assert reader(p12.stdout).has_private_key
 
 
-@needs_faq
-async def test_with_faq_unanswered_questions_are_stored(runtime: Runtime) -> None:
+async def test_unanswered_questions_are_stored_trimmed(runtime: Runtime) -> None:
     log = unanswered_log(runtime.engine)
     assert isinstance(log, SinkUnansweredLog)
     await log.record("x" * 5000, lang="en", best_id=None, score=1.7, source="slack")

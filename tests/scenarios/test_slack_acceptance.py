@@ -4,7 +4,6 @@ driven with signed requests the way Slack sends them."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import re
 import time
@@ -29,8 +28,6 @@ from tests.support.processes import Cli, LiveServer, base_env, live_server
 
 # The answers of point 2 and the file of point 5 need the knowledge room (answers, inspector);
 # it is built in parallel, and these checks run as soon as it is installed next to the bot.
-HAS_FAQ = importlib.util.find_spec("faq.knowledge") is not None
-needs_faq = pytest.mark.skipif(not HAS_FAQ, reason="the knowledge room (faq/) is not installed")
 
 STAFF = "U1"
 USERS = ("U1", "U2", "U3", "U5", "U6", "U7", "U8")
@@ -146,11 +143,8 @@ async def test_dm_question_answered_once_despite_slack_retries(slack: SlackSende
     [answer] = await slack.fake.wait_for(
         "chat.postMessage", where=lambda c: c.params.get("channel") == "DU3"
     )
-    if HAS_FAQ:
-        assert "CN" in answer.text
-        assert "OU" in answer.text
-    else:
-        assert "RA staff" in answer.text
+    assert "CN" in answer.text
+    assert "OU" in answer.text
     await slack.fake.settle()
     assert len(slack.fake.messages_to("DU3")) == 1
 
@@ -219,7 +213,6 @@ async def test_download_button_gives_a_working_link_to_the_holder_only(
 # -- 5 ------------------------------------------------------------------------------------------
 
 
-@needs_faq
 async def test_shared_certificate_file_is_answered_with_cn_ous_and_o(
     slack: SlackSender, tmp_path: Path
 ) -> None:
