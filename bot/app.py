@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
+from enrollment import pages as enrollment_pages
 from enrollment import web as enrollment_web
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ async def metrics(_request: web.Request) -> web.Response:
 
 def create_app(settings: Settings) -> web.Application:
     """Build the application; the runtime (DB, CA, services) starts in ``cleanup_ctx``."""
-    app = web.Application(middlewares=[enrollment_web.api_errors])
+    app = web.Application(middlewares=[enrollment_web.api_errors, enrollment_pages.page_errors])
     app[SETTINGS] = settings
 
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -54,4 +55,5 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     enrollment_web.add_routes(app)
+    enrollment_pages.add_routes(app)
     return app

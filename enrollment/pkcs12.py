@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import PrivateFormat, pkcs12
 
 from enrollment.ca import KeyType
-from enrollment.errors import PasswordInvalid
+from enrollment.errors import PasswordInvalid, RequestInvalid
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
@@ -24,6 +24,15 @@ KDF_ITERATIONS = 100_000
 SERVER_KEY_TYPES: tuple[KeyType, ...] = ("ec-p256", "ec-p384", "rsa-2048", "rsa-3072")
 
 ServerPrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+def parse_key_type(value: str) -> KeyType:
+    for key_type in SERVER_KEY_TYPES:
+        if value == key_type:
+            return key_type
+    raise RequestInvalid(
+        f"The key type {value!r} is not offered; choose one of {', '.join(SERVER_KEY_TYPES)}."
+    )
 
 
 def generate_server_key(key_type: KeyType) -> ServerPrivateKey:

@@ -51,11 +51,11 @@ from enrollment.models import (
     RevocationList,
 )
 from enrollment.pkcs12 import (
-    SERVER_KEY_TYPES,
     ServerPrivateKey,
     build_pkcs12,
     check_password,
     generate_server_key,
+    parse_key_type,
 )
 from enrollment.profiles import PROFILES, Profile, get_profile
 from enrollment.types import utcnow
@@ -161,11 +161,7 @@ class ServerKey:
 
     def __post_init__(self) -> None:
         check_password(self.password)
-        if self.key_type not in SERVER_KEY_TYPES:
-            raise RequestInvalid(
-                f"The key type {self.key_type!r} is not offered; choose one of "
-                f"{', '.join(SERVER_KEY_TYPES)}."
-            )
+        parse_key_type(self.key_type)
 
     def __repr__(self) -> str:
         return f"ServerKey(password=<hidden>, key_type={self.key_type!r})"

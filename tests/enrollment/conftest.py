@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
+from sqlmodel import select
 
+from enrollment.db import session_factory
+from enrollment.models import OneTimeLink
 from enrollment.service import EnrollmentCreate, EnrollmentService, IssuedCertificate, NewEnrollment
+from enrollment.types import utcnow
+from enrollment.web import SERVICE
 from tests.support.pki import make_csr
 
 HOLDER = EnrollmentCreate(
@@ -53,3 +61,15 @@ async def enroll_and_issue(
 async def issued(service: EnrollmentService, tmp_path: Path) -> Issued:
     """An active certificate of U0HOLDER, delivered to the browser."""
     return await enroll_and_issue(service, tmp_path)
+
+
+def app_service(client: TestClient[Any, Any]) -> EnrollmentService:
+    """The service inside the in-process application of the ``client`` fixture."""
+    return client.app[SERVICE]
+
+
+async def expire_links(service: EnrollmentService) -> None:
+    async with session_factory(service._engine)() as session, session.begin():
+        for link in (await session.execute(select(OneTimeLink))).scalars():
+            link.expires_at = utcnow() - timedelta(seconds=1)
+            session.add(link)
