@@ -58,6 +58,10 @@ def check_password(password: str) -> str:
             f"The password for the certificate file may have at most {MAX_PASSWORD_LENGTH} "
             "characters."
         )
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PasswordInvalid("The password for the certificate file is not valid text.") from None
     return password
 
 

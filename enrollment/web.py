@@ -80,11 +80,20 @@ async def read_json(request: web.Request, *, limit: int = MAX_BODY_BYTES) -> dic
 
 
 def require_str(data: dict[str, Any], name: str, *, max_length: int = 40_000) -> str:
+    """A non-empty string field of at most ``max_length`` characters, valid Unicode.
+
+    Exactly what the OpenAPI description promises (minLength 1, maxLength), so a request the
+    description calls valid is never refused here.
+    """
     value = data.get(name)
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value:
         raise RequestInvalid(f"The field {name!r} is missing or not a non-empty string.")
     if len(value) > max_length:
         raise RequestInvalid(f"The field {name!r} is longer than {max_length} characters.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RequestInvalid(f"The field {name!r} is not valid Unicode text.") from None
     return value
 
 
