@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -13,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from sqlmodel import col, select
 
+from enrollment.ca import IssuingCA
 from enrollment.db import session_factory
 from enrollment.errors import (
     CertificateNotActive,
@@ -27,6 +29,7 @@ from enrollment.errors import (
     VerificationFailed,
 )
 from enrollment.models import AuditEvent, Certificate, OneTimeLink, RevocationList
+from enrollment.pkcs12 import build_pkcs12, generate_server_key
 from enrollment.service import EnrollmentCreate, EnrollmentService, ServerKey
 from tests.enrollment.conftest import HOLDER, Issued, enroll_and_issue
 from tests.enrollment.test_service import snapshot
@@ -360,3 +363,50 @@ async def test_expired_renewal_link_is_refused(service: EnrollmentService, issue
 
 def test_enrollment_create_default_profile_has_no_server_keygen() -> None:
     assert EnrollmentCreate(cn="x").profile == "client"
+
+
+async def test_server_key_work_runs_off_the_event_loop(
+    service: EnrollmentService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Key generation, signing and PKCS#12 encryption never stall the loop (made slow here)."""
+    import time
+
+    import enrollment.service as service_module
+
+    def slow(function: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            time.sleep(0.3)  # blocking on purpose: fatal if this ran on the loop
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(service_module, "generate_server_key", slow(generate_server_key))
+    monkeypatch.setattr(service_module, "build_pkcs12", slow(build_pkcs12))
+    monkeypatch.setattr(IssuingCA, "issue", slow(IssuingCA.issue))
+    created = await service.create_enrollment(
+        HOLDER.model_copy(update={"profile": "client-keygen"}), actor="test"
+    )
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def heartbeat() -> None:
+        last = time.monotonic()
+        while not done.is_set():
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    beat = asyncio.create_task(heartbeat())
+    started = time.monotonic()
+    await service.redeem_enrollment_link_pkcs12(
+        created.link.token,
+        reference_number=created.reference_number,
+        authorization_code=created.authorization_code,
+        server_key=ServerKey(password="correct horse"),
+    )
+    elapsed = time.monotonic() - started
+    done.set()
+    await beat
+    assert elapsed >= 0.9  # the three slow steps really ran
+    assert max(gaps) < 0.25, max(gaps)

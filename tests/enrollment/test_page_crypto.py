@@ -162,19 +162,6 @@ def test_page_pkcs12_opens_with_openssl_defaults(
     assert b"mac verify error" in wrong.stderr.lower()
 
 
-def test_page_pkcs12_default_iterations_open_with_openssl(
-    node_modules: Path, ca: IssuingCA, tmp_path: Path
-) -> None:
-    data, _ = make_p12(
-        node_modules, ca, key_type="ec-p256", password="s3cret-pass", iterations=None
-    )
-    path = tmp_path / "cert.p12"
-    path.write_bytes(data)
-    info = openssl("pkcs12", "-in", str(path), "-passin", "pass:s3cret-pass", "-info", "-nodes")
-    assert info.returncode == 0, info.stderr
-    assert b"MAC: sha256, Iteration 100000" in info.stderr
-
-
 def pkcs12_kdf(password: str, salt: bytes, iterations: int, id_: int, length: int) -> bytes:
     """RFC 7292 appendix B.2 over SHA-256, written independently of the page's code."""
     v, u = 64, 32

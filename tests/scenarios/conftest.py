@@ -94,6 +94,7 @@ class Watched:
     page: Page
     console_errors: list[str] = field(default_factory=list)
     api_requests: list[Request] = field(default_factory=list)
+    all_requests: list[Request] = field(default_factory=list)
 
     def api_bodies(self) -> list[dict[str, Any]]:
         bodies = []
@@ -115,6 +116,7 @@ def watched(browser: Browser) -> Iterator[Watched]:
             result.console_errors.append(message.text)
 
     def on_request(request: Request) -> None:
+        result.all_requests.append(request)
         if "/api/" in request.url:
             result.api_requests.append(request)
 

@@ -99,6 +99,9 @@ def test_browser_enroll_saves_p12_that_openssl_opens(
     assert verify(desk.ca_file(tmp_path), leaf).returncode == 0
     assert_key_matches(leaf, key)
     assert f"friendlyName: Test Holder 01 ({created.reference_number})" in dump
+    info = openssl("pkcs12", "-in", str(p12), "-passin", f"pass:{PASSWORD}", "-info", "-noout")
+    assert b"MAC: sha256, Iteration 100000" in info.stderr
+    assert b"Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration 100000" in info.stderr
     assert "CN = Test Holder 01" in subject_of(leaf)
 
     # The private key never left the page: one API call, carrying only a CSR.
@@ -108,6 +111,9 @@ def test_browser_enroll_saves_p12_that_openssl_opens(
     assert bodies[0]["delivery"] == "browser"
     assert "PRIVATE KEY" not in str(bodies[0])
     assert watched.console_errors == []
+    # Referrer-Policy: no-referrer keeps the link token out of every follow-up request.
+    assert len(watched.all_requests) > 3
+    assert [r.url for r in watched.all_requests if r.all_headers().get("referer")] == []
 
     # The link worked once: opening it again says so.
     page.goto(created.link.url)
