@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from bot.commands import COMMAND_MODULES
 from bot.logs import configure_logging
+from bot.runtime import SchemaOutOfDate
 from bot.settings import Settings
 
 
@@ -33,7 +34,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"certdesk: configuration error:\n{exc}", file=sys.stderr)
         return 2
     configure_logging(level=settings.log_level, fmt=settings.log_format)
-    code: int = args.handler(args, settings)
+    try:
+        code: int = args.handler(args, settings)
+    except SchemaOutOfDate as exc:
+        print(f"certdesk: {exc}", file=sys.stderr)
+        return 2
     return code
 
 

@@ -41,3 +41,7 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await connection.run_sync(
             lambda sync: MigrationContext.configure(sync).get_current_revision()
         )
+
+
+async def downgrade_base_for_tests(url: str) -> None:
+    await asyncio.to_thread(command.downgrade, alembic_config(url), "base")

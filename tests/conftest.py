@@ -32,6 +32,7 @@ def postgres_server() -> Iterator[PostgresServer]:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Every test using this runs once on SQLite and once on a real PostgreSQL."""
     if request.param == "sqlite":
+        (tmp_path / "data").mkdir(exist_ok=True)
         return f"sqlite+aiosqlite:///{tmp_path / 'data' / 'certdesk.db'}"
     server: PostgresServer = request.getfixturevalue("postgres_server")
     return server.create_database()

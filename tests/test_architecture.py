@@ -1,0 +1,48 @@
+"""The rooms' import rules from DESIGN.md: bot -> scheduler -> enrollment, bot -> faq."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ALLOWED = {
+    "bot": {"bot", "scheduler", "enrollment", "faq"},
+    "scheduler": {"scheduler", "enrollment"},
+    "enrollment": {"enrollment"},
+    "faq": {"faq"},
+}
+
+
+def imported_rooms(path: Path) -> set[str]:
+    rooms: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        rooms.update(name.split(".")[0] for name in names if name.split(".")[0] in ALLOWED)
+    return rooms
+
+
+@pytest.mark.parametrize("room", sorted(ALLOWED))
+def test_room_imports_only_allowed_rooms(room: str) -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(imported_rooms(path) - ALLOWED[room])
+        for path in (ROOT / room).rglob("*.py")
+        if imported_rooms(path) - ALLOWED[room]
+    }
+    assert offenders == {}
+
+
+@pytest.mark.parametrize("room", ["scheduler", "enrollment", "faq"])
+def test_only_bot_reads_the_environment(room: str) -> None:
+    readers = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / room).rglob("*.py")
+        if "os.environ" in path.read_text() or "getenv(" in path.read_text()
+    ]
+    assert readers == []
