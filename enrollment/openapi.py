@@ -72,6 +72,14 @@ _LANGUAGE = {
     "schema": {"type": "string"},
 }
 
+_FRIENDLY_NAME = {
+    "Certdesk-Friendly-Name": {
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "Percent-encoded UTF-8: the name a PKCS#12 file of this certificate "
+        "should carry (the page puts it into the file it builds).",
+    }
+}
 _PKCS12_RESPONSE = {
     "description": "The new certificate, its chain and the key, in a PKCS#12 file encrypted "
     "with the password (PBES2, PBKDF2-HMAC-SHA256, AES-256-CBC; HMAC-SHA256 MAC). "
@@ -87,6 +95,7 @@ _PKCS12_RESPONSE = {
             "schema": {"type": "string", "pattern": "^[0-9a-f]+$"},
             "description": "The new certificate's serial number (hex).",
         },
+        **_FRIENDLY_NAME,
         "Certdesk-Replaces": {
             "required": False,
             "schema": {"type": "string", "pattern": "^[0-9a-f]+$"},
@@ -114,7 +123,14 @@ def _post(
 
 _ISSUED = {
     "description": "Issued: the certificate and the CA chain as PEM.",
+    "headers": _FRIENDLY_NAME,
     "content": {JSON: {"schema": _ref("IssuedCertificate")}},
+}
+_RENEWED = {
+    "description": "Renewed: the new certificate and the CA chain as PEM; the old one is "
+    "superseded.",
+    "headers": _FRIENDLY_NAME,
+    "content": {JSON: {"schema": _ref("RenewedCertificate")}},
 }
 
 _CREDENTIALS = {
@@ -193,20 +209,32 @@ SCHEMAS: dict[str, Any] = {
         ["serial", "verification_code", "password"],
         {**_RENEWAL, "password": _PASSWORD, "key_type": _KEY_TYPE},
     ),
-    "IssuedCertificate": _object(
-        ["certificate", "chain", "serial", "not_after", "friendly_name", "delivery"],
+    "IssuedCertificate": {
+        **_object(
+            ["certificate", "chain", "serial", "not_after"],
+            {
+                "certificate": {"type": "string", "description": "The certificate, PEM."},
+                "chain": {"type": "string", "description": "Issuing CA, then root, PEM."},
+                "serial": {"type": "string", "pattern": "^[0-9a-f]+$"},
+                "not_after": {"type": "string", "format": "date-time"},
+            },
+        ),
+        "additionalProperties": False,
+    },
+    "RenewedCertificate": _object(
+        ["certificate", "chain", "serial", "not_after", "replaces", "friendly_name", "delivery"],
         {
             "certificate": {"type": "string", "description": "The certificate, PEM."},
             "chain": {"type": "string", "description": "Issuing CA, then root, PEM."},
             "serial": {"type": "string", "pattern": "^[0-9a-f]+$"},
             "not_after": {"type": "string", "format": "date-time"},
-            "friendly_name": {"type": "string", "nullable": True},
-            "delivery": {"type": "string", "enum": ["browser", "csr", "token", "server"]},
             "replaces": {
                 "type": "string",
                 "pattern": "^[0-9a-f]+$",
-                "description": "Renewal only: the serial now superseded.",
+                "description": "The serial now superseded.",
             },
+            "friendly_name": {"type": "string", "nullable": True},
+            "delivery": {"type": "string", "enum": ["browser", "csr", "token", "server"]},
         },
     ),
 }
@@ -246,7 +274,7 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                 description="Same subject, profile and friendly name; the old certificate is "
                 "marked superseded.",
                 body="RenewRequest",
-                created=_ISSUED,
+                created=_RENEWED,
             ),
             "/api/v1/renew/{token}/pkcs12": _post(
                 operation_id="renewPkcs12",

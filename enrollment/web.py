@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -111,24 +112,29 @@ def server_key(data: dict[str, Any]) -> ServerKey:
     return ServerKey(password=password, key_type=key_type)
 
 
+FRIENDLY_NAME_HEADER = "Certdesk-Friendly-Name"
+
+
 def issued_json(issued: IssuedCertificate) -> dict[str, Any]:
-    body: dict[str, Any] = {
+    """The contract's body: exactly certificate, chain, serial and not_after."""
+    return {
         "certificate": issued.certificate_pem(),
         "chain": issued.chain_pem(),
         "serial": issued.serial,
         "not_after": issued.not_after.isoformat(),
-        "friendly_name": issued.friendly_name,
-        "delivery": issued.delivery.value,
     }
-    if issued.replaces is not None:
-        body["replaces"] = issued.replaces
-    return body
+
+
+def issued_headers(issued: IssuedCertificate) -> dict[str, str]:
+    """The name the PKCS#12 file should carry (percent-encoded UTF-8: names may be Chinese)."""
+    return {FRIENDLY_NAME_HEADER: quote(issued.friendly_name or "", safe="")}
 
 
 def pkcs12_response(package: Pkcs12Package) -> web.Response:
     headers = {
         "Content-Disposition": f'attachment; filename="{package.filename}"',
         "Certdesk-Serial": package.issued.serial,
+        **issued_headers(package.issued),
     }
     if package.issued.replaces is not None:
         headers["Certdesk-Replaces"] = package.issued.replaces
@@ -144,7 +150,7 @@ async def enroll(request: web.Request) -> web.Response:
         csr=require_str(data, "csr", max_length=MAX_CSR_BYTES),
         delivery=optional_str(data, "delivery") or "csr",
     )
-    return web.json_response(issued_json(issued), status=201)
+    return web.json_response(issued_json(issued), status=201, headers=issued_headers(issued))
 
 
 async def enroll_pkcs12(request: web.Request) -> web.Response:
@@ -167,7 +173,14 @@ async def renew(request: web.Request) -> web.Response:
         csr=require_str(data, "csr", max_length=MAX_CSR_BYTES),
         delivery=optional_str(data, "delivery"),
     )
-    return web.json_response(issued_json(issued), status=201)
+    assert issued.replaces is not None
+    body = {
+        **issued_json(issued),
+        "replaces": issued.replaces,
+        "friendly_name": issued.friendly_name,
+        "delivery": issued.delivery.value,
+    }
+    return web.json_response(body, status=201, headers=issued_headers(issued))
 
 
 async def renew_pkcs12(request: web.Request) -> web.Response:

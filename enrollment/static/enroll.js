@@ -39,7 +39,7 @@ async function submit() {
     const body = credentials();
     const csr = await csrText(form);
     setProgress(t("status.request"));
-    showPem(await (await post(api, { ...body, csr, delivery: "csr" })).json());
+    await showPem(await post(api, { ...body, csr, delivery: "csr" }));
   }
 }
 

@@ -145,6 +145,15 @@ export async function post(path, body) {
   return response;
 }
 
+// The certificate's friendly name travels in a header so the JSON body stays as specified.
+export function friendlyNameOf(response) {
+  try {
+    return decodeURIComponent(response.headers.get("Certdesk-Friendly-Name") ?? "") || "certdesk";
+  } catch {
+    return "certdesk";
+  }
+}
+
 // -- files --------------------------------------------------------------------------------------
 
 export function fileName(friendlyName, extension) {
@@ -188,16 +197,18 @@ export async function browserKeyFile({ keyType, password: secret, request }) {
   await buildPkcs12({ sealedKey: rehearsal, certificates: [spki], password: secret, iterations: 1 });
 
   setProgress(t("status.request"));
-  const issued = await (await request(csr)).json();
+  const response = await request(csr);
+  const issued = await response.json();
+  const friendlyName = friendlyNameOf(response);
 
   setProgress(t("status.package"));
-  const sealedKey = await sealKey({ pkcs8, spki, friendlyName: issued.friendly_name, password: secret });
+  const sealedKey = await sealKey({ pkcs8, spki, friendlyName, password: secret });
   const certificates = [
     ...pemBlocks(issued.certificate, "CERTIFICATE"),
     ...pemBlocks(issued.chain, "CERTIFICATE"),
   ];
   const p12 = await buildPkcs12({ sealedKey, certificates, password: secret });
-  const name = fileName(issued.friendly_name, "p12");
+  const name = fileName(friendlyName, "p12");
   saveFile(p12, name, "application/x-pkcs12");
   setProgress("");
   setResult(t("done.p12", { file: name }));
@@ -226,14 +237,16 @@ export async function csrText(form) {
   return text.includes("-----BEGIN") ? text : toPem("CERTIFICATE REQUEST", bytes);
 }
 
-export function showPem(issued) {
+export async function showPem(response) {
+  const issued = await response.json();
   const pem = issued.certificate + issued.chain;
-  const name = fileName(issued.friendly_name, "pem");
+  const name = fileName(friendlyNameOf(response), "pem");
   $("pem-output").value = pem;
   $("pem-output-wrap").hidden = false;
   saveFile(new TextEncoder().encode(pem), name, "application/x-pem-file");
   setProgress("");
   setResult(t("done.pem", { file: name }));
+  return issued;
 }
 
 // Runs one submission: errors become the page's alert; the button is off meanwhile.

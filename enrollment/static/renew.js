@@ -52,8 +52,7 @@ async function submit() {
   } else if (delivery === "csr") {
     const csr = await csrText(form);
     setProgress(t("status.request"));
-    renewed = await (await post(api, { ...body, csr, delivery: "csr" })).json();
-    showPem(renewed);
+    renewed = await showPem(await post(api, { ...body, csr, delivery: "csr" }));
   } else {
     return;
   }

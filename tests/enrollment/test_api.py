@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -46,8 +47,11 @@ async def test_enroll_with_csr_returns_chain_and_friendly_name(
     )
     assert response.status == 201
     body = await response.json()
-    assert body["friendly_name"] == f"Test Holder 01 ({created.reference_number})"
-    assert body["delivery"] == "browser"
+    assert set(body) == {"certificate", "chain", "serial", "not_after"}  # the contract, exactly
+    name = f"Test Holder 01 ({created.reference_number})"
+    assert unquote(response.headers["Certdesk-Friendly-Name"]) == name
+    record = await service.get_certificate(body["serial"])
+    assert record.delivery == "browser"
     cert_path = tmp_path / "cert.pem"
     cert_path.write_text(body["certificate"])
     assert verify(await ca_file(client, tmp_path), cert_path).returncode == 0

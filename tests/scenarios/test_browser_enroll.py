@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from cryptography.hazmat.primitives.serialization import pkcs12
 from playwright.sync_api import Page, expect
 
 from enrollment.service import EnrollmentCreate, EnrollmentService, NewEnrollment
@@ -13,6 +14,7 @@ from tests.scenarios.conftest import Desk, Watched
 from tests.support.pki import make_csr, openssl, verify
 
 PASSWORD = "correct horse battery"
+ZHANG_SAN = HOLDER.model_copy(update={"cn": "张三", "slack_user": "U0ZHANG"})
 
 
 def create(desk: Desk, request: EnrollmentCreate = HOLDER) -> NewEnrollment:
@@ -122,7 +124,7 @@ def test_browser_enroll_saves_p12_that_openssl_opens(
 
 def issue_for_renewal(desk: Desk, tmp_path: Path) -> tuple[Issued, str, str]:
     async def work(service: EnrollmentService) -> tuple[Issued, str, str]:
-        issued = await enroll_and_issue(service, tmp_path, delivery="browser")
+        issued = await enroll_and_issue(service, tmp_path, request=ZHANG_SAN, delivery="browser")
         renewal = await service.create_renewal_link(issued.serial, actor="test")
         return issued, renewal.link.url, renewal.verification_code
 
@@ -151,7 +153,13 @@ def test_browser_renewal_saves_new_p12_and_old_shows_superseded(
     assert verify(desk.ca_file(tmp_path), leaf).returncode == 0
     assert_key_matches(leaf, key)
     assert subject_of(leaf) == old_subject
-    assert f"friendlyName: {issued.issued.friendly_name}" in dump
+    assert "localKeyID" in dump
+    # OpenSSL 3.0 prints a BMPString friendlyName lossily; read it with cryptography instead.
+    loaded = pkcs12.load_pkcs12(p12.read_bytes(), PASSWORD.encode())
+    assert loaded.key is not None
+    assert loaded.cert is not None
+    assert issued.issued.friendly_name == "张三 (" + issued.created.reference_number + ")"
+    assert loaded.cert.friendly_name == issued.issued.friendly_name.encode()
     new_serial = (
         openssl("x509", "-in", str(leaf), "-noout", "-serial")
         .stdout.decode()
