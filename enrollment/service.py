@@ -452,6 +452,9 @@ class EnrollmentService:
             enrollment = await session.get(Enrollment, link.enrollment_id)
             assert enrollment is not None
             assert enrollment.id is not None
+            if enrollment.status != EnrollmentStatus.PENDING:
+                # A concurrent request may have used this very link since we read it.
+                await self._raise_if_used_meanwhile(session, link)
             self._check_credentials_precondition(enrollment)
             if not self._credentials_match(enrollment, reference_number, authorization_code):
                 failure = await self._count_failure(session, enrollment)  # committed
@@ -596,7 +599,11 @@ class EnrollmentService:
             if not self._verification_matches(link, verification_code):
                 failure = await self._count_link_failure(session, link)  # committed
             else:
-                old = await self._renewable_certificate(session, link, serial)
+                try:
+                    old = await self._renewable_certificate(session, link, serial)
+                except CertificateNotActive:
+                    await self._raise_if_used_meanwhile(session, link)
+                    raise
                 if delivery is None:
                     old_delivery = Delivery(old.delivery)
                     delivery = old_delivery if old_delivery in CSR_DELIVERIES else Delivery.CSR
@@ -875,6 +882,12 @@ class EnrollmentService:
             .order_by(col(Certificate.created_at).desc(), col(Certificate.id).desc())
         )
         return list(result.scalars().all())
+
+    async def _raise_if_used_meanwhile(self, session: AsyncSession, link: OneTimeLink) -> None:
+        """LinkUsed if another transaction used ``link`` after we read it (read committed)."""
+        await session.refresh(link)
+        if link.used_at is not None:
+            raise LinkUsed()
 
     def _check_credentials_precondition(self, enrollment: Enrollment) -> None:
         if enrollment.locked_at is not None:

@@ -3,7 +3,6 @@ successful responses validated against the schema."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -11,7 +10,6 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +17,8 @@ import pytest
 import requests
 import schemathesis
 
-from bot.runtime import open_runtime
-from bot.settings import Settings
-from enrollment.service import EnrollmentCreate, NewEnrollment
+from enrollment.service import EnrollmentCreate, EnrollmentService, NewEnrollment, RenewalLink
+from tests.scenarios.conftest import Desk
 from tests.support.pki import make_csr
 from tests.support.processes import LiveServer, base_env, live_server
 
@@ -100,34 +97,17 @@ def test_openapi_describes_every_api_route(api_server: LiveServer) -> None:
                 assert {"201", "400", "404", "410"} <= set(operation["responses"])
 
 
-def _create(server: LiveServer, data_dir: Path, profile: str) -> NewEnrollment:
-    config = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        data_dir=data_dir,
-        database_url_=None,
-        public_url=server.url,
-        slack_bot_token=None,
-        slack_signing_secret=None,
-        slack_app_token=None,
-    )
-
-    async def go() -> NewEnrollment:
-        async with open_runtime(config) as runtime:
-            return await runtime.service.create_enrollment(
-                EnrollmentCreate(cn="Schema Holder", slack_user="U0SCHEMA", profile=profile),
-                actor="test",
-            )
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, go()).result()
-
-
 def test_successful_responses_match_the_schema(
     api_server: LiveServer, api_schema: Any, tmp_path: Path
 ) -> None:
     """Random links never succeed, so the 201 responses are checked here with real links."""
-    data_dir = api_server.log_path.parent
-    created = _create(api_server, data_dir, "client-keygen")
+    desk = Desk(server=api_server, data_dir=api_server.log_path.parent)
+    request = EnrollmentCreate(cn="Schema Holder", slack_user="U0SCHEMA", profile="client-keygen")
+
+    async def create(service: EnrollmentService) -> NewEnrollment:
+        return await service.create_enrollment(request, actor="test")
+
+    created = desk.call(create)
     _, csr = make_csr(tmp_path)
     enroll = requests.post(
         f"{api_server.url}/api/v1/enroll/{created.link.token}",
@@ -142,7 +122,7 @@ def test_successful_responses_match_the_schema(
     assert enroll.status_code == 201
     api_schema["/api/v1/enroll/{token}"]["POST"].validate_response(enroll)
 
-    second = _create(api_server, data_dir, "client-keygen")
+    second = desk.call(create)
     pkcs12 = requests.post(
         f"{api_server.url}/api/v1/enroll/{second.link.token}/pkcs12",
         json={
@@ -154,3 +134,17 @@ def test_successful_responses_match_the_schema(
     )
     assert pkcs12.status_code == 201
     api_schema["/api/v1/enroll/{token}/pkcs12"]["POST"].validate_response(pkcs12)
+
+    serial = enroll.json()["serial"]
+
+    async def renewal_link(service: EnrollmentService) -> RenewalLink:
+        return await service.create_renewal_link(serial, actor="test")
+
+    renewal = desk.call(renewal_link)
+    renew = requests.post(
+        f"{api_server.url}/api/v1/renew/{renewal.link.token}",
+        json={"serial": serial, "verification_code": renewal.verification_code, "csr": csr},
+        timeout=30,
+    )
+    assert renew.status_code == 201
+    api_schema["/api/v1/renew/{token}"]["POST"].validate_response(renew)
