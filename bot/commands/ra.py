@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from bot.runtime import open_runtime
 from bot.settings import Settings
-from enrollment.crl import REASON_NAMES
+from enrollment.crl import REASON_NAMES, parse_reason
 from enrollment.errors import CertdeskError
 from enrollment.profiles import DEFAULT_PROFILE, PROFILES
 from enrollment.service import EnrollmentCreate
@@ -115,6 +115,11 @@ def run_unlock(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        parse_reason(args.reason)  # refuse a bad reason before touching the store
+    except CertdeskError as exc:
+        return fail(exc.message)
+
     async def go() -> int:
         async with open_runtime(settings) as runtime:
             try:
