@@ -9,15 +9,20 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 
+from bot.notify import build_notifier
+from bot.reminders import reminder_clock, run_config
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from enrollment import pages as enrollment_pages
 from enrollment import web as enrollment_web
+from scheduler.clock import ReminderClock
+from scheduler.run import ReminderRunner
 
 log = logging.getLogger(__name__)
 
 SETTINGS = web.AppKey("settings", Settings)
 RUNTIME = web.AppKey("runtime", Runtime)
+REMINDER_CLOCK = web.AppKey("reminder_clock", ReminderClock)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -51,7 +56,21 @@ def create_app(settings: Settings) -> web.Application:
             )
             yield
 
+    async def reminders_ctx(app: web.Application) -> AsyncIterator[None]:
+        """The in-process reminder clock (off with CERTDESK_SERVE_REMINDERS=false)."""
+        if not settings.serve_reminders:
+            yield
+            return
+        engine = app[RUNTIME].engine
+        runner = ReminderRunner(
+            engine=engine, notifier=build_notifier(settings, engine), config=run_config(settings)
+        )
+        async with reminder_clock(settings, runner) as clock:
+            app[REMINDER_CLOCK] = clock
+            yield
+
     app.cleanup_ctx.append(runtime_ctx)
+    app.cleanup_ctx.append(reminders_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     enrollment_web.add_routes(app)

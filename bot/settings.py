@@ -54,12 +54,47 @@ class Settings(BaseSettings):
         default="auto", validation_alias="CERTDESK_LOG_FORMAT"
     )
 
+    reminder_days: Annotated[tuple[int, ...], NoDecode] = Field(
+        default=(30, 14, 7, 1), validation_alias="CERTDESK_REMINDER_DAYS"
+    )
+    reminder_interval_minutes: int = Field(
+        default=15, validation_alias="CERTDESK_REMINDER_INTERVAL_MINUTES", ge=1, le=1440
+    )
+    reminder_expired_notice_days: int = Field(
+        default=30, validation_alias="CERTDESK_REMINDER_EXPIRED_NOTICE_DAYS", ge=0, le=365
+    )
+    serve_reminders: bool = Field(default=True, validation_alias="CERTDESK_SERVE_REMINDERS")
+
     @field_validator("ra_staff", mode="before")
     @classmethod
     def _split_staff(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part for part in value.replace(",", " ").split() if part)
         return value
+
+    @field_validator("reminder_days", mode="before")
+    @classmethod
+    def _parse_reminder_days(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        parts = value.replace(",", " ").split()
+        if not parts or not all(part.isdigit() for part in parts):
+            raise ValueError(
+                "CERTDESK_REMINDER_DAYS must be whole numbers of days before expiry, separated "
+                f"by commas, e.g. 30,14,7,1; got {value!r}"
+            )
+        return tuple(int(part) for part in parts)
+
+    @field_validator("reminder_days")
+    @classmethod
+    def _check_reminder_days(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(not 1 <= days <= 3650 for days in value):
+            raise ValueError(
+                f"CERTDESK_REMINDER_DAYS must list 1 to 3650 days before expiry, got {value}"
+            )
+        if len(set(value)) != len(value):
+            raise ValueError(f"CERTDESK_REMINDER_DAYS lists a day twice: {value}")
+        return tuple(sorted(value, reverse=True))
 
     @field_validator("public_url")
     @classmethod

@@ -4,4 +4,6 @@ from __future__ import annotations
 
 
 def import_all_tables() -> None:
+    import bot.outbox  # noqa: F401
     import enrollment.models  # noqa: F401
+    import scheduler.models  # noqa: F401

@@ -448,7 +448,7 @@ class EnrollmentService:
         failure: EnrollmentLocked | WrongCredentials | None = None
         async with self._sessions() as session, session.begin():
             # One transaction: if anything below raises, nothing is written and the link stays.
-            link = await self._usable_link(session, token, LinkPurpose.ENROLL)
+            link = await self._usable_link(session, token, LinkPurpose.ENROLL, lock=True)
             enrollment = await session.get(Enrollment, link.enrollment_id)
             assert enrollment is not None
             assert enrollment.id is not None
@@ -949,13 +949,19 @@ class EnrollmentService:
         return WrongCredentials(attempts_left=limit - attempts)
 
     async def _usable_link(
-        self, session: AsyncSession, token: str, purpose: LinkPurpose
+        self, session: AsyncSession, token: str, purpose: LinkPurpose, *, lock: bool = False
     ) -> OneTimeLink:
+        """The link behind ``token``, or the error saying why it cannot be used.
+
+        ``lock`` takes the row lock (PostgreSQL ``FOR UPDATE``; SQLite's transactions are
+        already serialized), so racing redemptions queue here and later ones see the link used.
+        """
         if not token or len(token) > 128:
             raise LinkUnknown()
-        result = await session.execute(
-            select(OneTimeLink).where(col(OneTimeLink.token_hash) == self._pepper.hash_token(token))
+        query = select(OneTimeLink).where(
+            col(OneTimeLink.token_hash) == self._pepper.hash_token(token)
         )
+        result = await session.execute(query.with_for_update() if lock else query)
         link = result.scalars().first()
         if link is None or link.purpose != purpose:
             raise LinkUnknown()

@@ -6,11 +6,11 @@ import argparse
 from types import ModuleType
 from typing import Protocol
 
-from bot.commands import db, ra, serve
+from bot.commands import clock, db, ra, reminders, serve
 
 
 class CommandModule(Protocol):
     def register(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
 
 
-COMMAND_MODULES: tuple[ModuleType, ...] = (serve, db, ra)
+COMMAND_MODULES: tuple[ModuleType, ...] = (serve, db, ra, reminders, clock)

@@ -1,0 +1,46 @@
+"""``certdesk clock``: the reminder clock alone (the Procfile's ``clock:`` process)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from bot.reminders import open_reminders, reminder_clock
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "clock",
+        help="run the renewal reminder clock alone (the Procfile's clock: process)",
+        description="Run a reminder pass at start and then every "
+        "CERTDESK_REMINDER_INTERVAL_MINUTES until SIGTERM or SIGINT. Any number of clocks "
+        "(and `certdesk serve` processes) may share one database: each reminder is sent once.",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(_args: argparse.Namespace, settings: Settings) -> int:
+    asyncio.run(run_clock(settings))
+    return 0
+
+
+async def run_clock(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with open_reminders(settings) as runner, reminder_clock(settings, runner):
+        log.info(
+            "certdesk clock running",
+            extra={
+                "interval_minutes": settings.reminder_interval_minutes,
+                "thresholds": list(settings.reminder_days),
+                "notifier": runner.notifier.channel,
+            },
+        )
+        await stop.wait()
