@@ -452,9 +452,6 @@ class EnrollmentService:
             enrollment = await session.get(Enrollment, link.enrollment_id)
             assert enrollment is not None
             assert enrollment.id is not None
-            if enrollment.status != EnrollmentStatus.PENDING:
-                # A concurrent request may have used this very link since we read it.
-                await self._raise_if_used_meanwhile(session, link)
             self._check_credentials_precondition(enrollment)
             if not self._credentials_match(enrollment, reference_number, authorization_code):
                 failure = await self._count_failure(session, enrollment)  # committed
@@ -595,15 +592,11 @@ class EnrollmentService:
     ) -> tuple[IssuedCertificate, bytes | None]:
         failure: LinkLocked | VerificationFailed | None = None
         async with self._sessions() as session, session.begin():
-            link = await self._usable_link(session, token, LinkPurpose.RENEW)
+            link = await self._usable_link(session, token, LinkPurpose.RENEW, lock=True)
             if not self._verification_matches(link, verification_code):
                 failure = await self._count_link_failure(session, link)  # committed
             else:
-                try:
-                    old = await self._renewable_certificate(session, link, serial)
-                except CertificateNotActive:
-                    await self._raise_if_used_meanwhile(session, link)
-                    raise
+                old = await self._renewable_certificate(session, link, serial)
                 if delivery is None:
                     old_delivery = Delivery(old.delivery)
                     delivery = old_delivery if old_delivery in CSR_DELIVERIES else Delivery.CSR
@@ -882,12 +875,6 @@ class EnrollmentService:
             .order_by(col(Certificate.created_at).desc(), col(Certificate.id).desc())
         )
         return list(result.scalars().all())
-
-    async def _raise_if_used_meanwhile(self, session: AsyncSession, link: OneTimeLink) -> None:
-        """LinkUsed if another transaction used ``link`` after we read it (read committed)."""
-        await session.refresh(link)
-        if link.used_at is not None:
-            raise LinkUsed()
 
     def _check_credentials_precondition(self, enrollment: Enrollment) -> None:
         if enrollment.locked_at is not None:

@@ -1,7 +1,7 @@
 """renewal lockout counter and signed CRLs
 
 Revision ID: 0002
-Revises: 0001
+Revises: 0005 (written against 0001; chained after main's 0005 so there is one head)
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ import enrollment.types
 
 
 revision: str = "0002"
-down_revision: str | None = "0001"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
