@@ -17,6 +17,7 @@ from bot.reminders import reminder_clock, run_config
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from bot.slack.app import add_slack
+from enrollment import pages as enrollment_pages
 from enrollment import web as enrollment_web
 from scheduler.clock import ReminderClock
 from scheduler.run import ReminderRunner
@@ -46,7 +47,7 @@ async def metrics(_request: web.Request) -> web.Response:
 
 def create_app(settings: Settings) -> web.Application:
     """Build the application; the runtime (DB, CA, services) starts in ``cleanup_ctx``."""
-    app = web.Application(middlewares=[enrollment_web.api_errors])
+    app = web.Application(middlewares=[enrollment_web.api_errors, enrollment_pages.page_errors])
     app[SETTINGS] = settings
 
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -88,4 +89,5 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     enrollment_web.add_routes(app)
+    enrollment_pages.add_routes(app)
     return app

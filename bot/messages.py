@@ -279,14 +279,6 @@ def certificate_not_active(lang: Lang, serial: str, status: str) -> str:
     )
 
 
-def renewal_unavailable(lang: Lang) -> str:
-    return _t(
-        lang,
-        "Renewal is not available on this certdesk yet. Please talk to RA staff.",
-        "此 certdesk 暂不支持更新，请联系 RA 工作人员。",
-    )
-
-
 # -- my certificates ----------------------------------------------------------------------
 
 
@@ -531,14 +523,6 @@ def revoked_dm(lang: Lang, *, cn: str, serial: str) -> str:
         "If you need a new one, press *Talk to RA staff*.",
         f"RA 工作人员已吊销你的证书 *{cn}*（序列号 `{serial}`），该证书已失效。"
         "如需新证书，请点击“联系 RA 工作人员”。",
-    )
-
-
-def ra_revoke_unavailable(lang: Lang) -> str:
-    return _t(
-        lang,
-        "Revocation is not available on this certdesk yet; use `certdesk ra revoke`.",
-        "此 certdesk 暂不支持吊销，请使用 `certdesk ra revoke`。",
     )
 
 

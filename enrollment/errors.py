@@ -7,19 +7,24 @@ API answers with, and a message that says what happened and what to do next::
     ├── LinkError
     │   ├── LinkUnknown          404 link_unknown
     │   ├── LinkExpired          410 link_expired
-    │   └── LinkUsed             410 link_used
+    │   ├── LinkUsed             410 link_used
+    │   └── LinkLocked           423 link_locked
     ├── EnrollmentError
     │   ├── EnrollmentNotFound   404 enrollment_not_found
     │   ├── EnrollmentLocked     423 enrollment_locked
     │   ├── WrongCredentials     403 wrong_credentials
     │   └── EnrollmentNotPending 409 enrollment_not_pending
+    ├── VerificationFailed       403 wrong_verification_code
     ├── RequestInvalid           400 request_invalid / 413 request_too_large
+    │   ├── PasswordInvalid      400 password_invalid
+    │   └── RevocationReasonInvalid 400 revocation_reason_invalid
     ├── CsrError
     │   ├── CsrMalformed         400 csr_malformed
     │   ├── CsrSignatureInvalid  400 csr_signature_invalid
     │   └── KeyNotAllowed        400 key_not_allowed
     ├── PolicyError              403 policy_forbidden
-    └── CertificateNotFound      404 certificate_not_found
+    ├── CertificateNotFound      404 certificate_not_found
+    └── CertificateNotActive     409 certificate_not_active
 """
 
 from __future__ import annotations
@@ -80,6 +85,17 @@ class LinkUsed(LinkError):
         )
 
 
+class LinkLocked(LinkError):
+    code = "link_locked"
+    status = 423
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This link no longer works: the verification code was entered wrongly too many "
+            'times. Ask the certdesk bot in Slack for a new renewal link ("Renew my certificate").'
+        )
+
+
 class EnrollmentError(CertdeskError):
     pass
 
@@ -118,6 +134,18 @@ class EnrollmentNotPending(EnrollmentError):
     status = 409
 
 
+class VerificationFailed(CertdeskError):
+    code = "wrong_verification_code"
+    status = 403
+
+    def __init__(self, attempts_left: int) -> None:
+        super().__init__(
+            "The verification code is wrong. Use the code sent with this renewal link; "
+            f"{attempts_left} attempt(s) left before the link stops working."
+        )
+        self.attempts_left = attempts_left
+
+
 class RequestInvalid(CertdeskError):
     code = "request_invalid"
     status = 400
@@ -126,6 +154,14 @@ class RequestInvalid(CertdeskError):
 class RequestTooLarge(RequestInvalid):
     code = "request_too_large"
     status = 413
+
+
+class PasswordInvalid(RequestInvalid):
+    code = "password_invalid"
+
+
+class RevocationReasonInvalid(RequestInvalid):
+    code = "revocation_reason_invalid"
 
 
 class CsrError(CertdeskError):
@@ -152,3 +188,8 @@ class PolicyError(CertdeskError):
 class CertificateNotFound(CertdeskError):
     code = "certificate_not_found"
     status = 404
+
+
+class CertificateNotActive(CertdeskError):
+    code = "certificate_not_active"
+    status = 409

@@ -24,6 +24,15 @@ class CertificateStatus(enum.StrEnum):
     REVOKED = "revoked"
 
 
+class Delivery(enum.StrEnum):
+    """Where a certificate's key lives; a renewal delivers the same way."""
+
+    BROWSER = "browser"  # key made in the page (WebCrypto), PKCS#12 saved by the browser
+    CSR = "csr"  # the holder's own CSR, chain returned as PEM
+    TOKEN = "token"  # noqa: S105 (not a secret) key made on a USB key (PKCS#11)
+    SERVER = "server"  # key made by the server, returned once as PKCS#12
+
+
 class LinkPurpose(enum.StrEnum):
     ENROLL = "enroll"
     RENEW = "renew"
@@ -95,6 +104,7 @@ class OneTimeLink(SQLModel, table=True):
     certificate_id: int | None = Field(default=None, foreign_key="certificate.id", index=True)
     owner_slack_user: str | None = Field(default=None, max_length=32)
     verification_code_hash: str | None = Field(default=None, max_length=64)
+    failed_attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     used_at: datetime | None = _utc_column()
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
@@ -110,3 +120,16 @@ class AuditEvent(SQLModel, table=True):
     target: str | None = Field(default=None, max_length=128)
     outcome: str = Field(default="ok", max_length=16)
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+
+
+class RevocationList(SQLModel, table=True):
+    """Every CRL the CA has signed; the one with the highest number is current."""
+
+    __tablename__ = "revocation_list"
+
+    number: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    this_update: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    next_update: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    revoked_count: int = Field(default=0)
+    der: bytes = Field(sa_type=sa.LargeBinary)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,6 +11,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPublicKeyTypes
 from pydantic import field_validator, model_validator
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
@@ -17,29 +19,45 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
 from enrollment import codes, metrics
-from enrollment.ca import IssuingCA, build_subject
+from enrollment.ca import IssuingCA, KeyType, build_subject
+from enrollment.crl import RevokedEntry, build_crl, normalize_serial, parse_reason
 from enrollment.csr import key_description, validated_public_key
 from enrollment.db import session_factory
 from enrollment.errors import (
     CertdeskError,
+    CertificateNotActive,
+    CertificateNotFound,
     EnrollmentLocked,
     EnrollmentNotFound,
     EnrollmentNotPending,
     LinkExpired,
+    LinkLocked,
     LinkUnknown,
     LinkUsed,
+    PolicyError,
+    RequestInvalid,
+    VerificationFailed,
     WrongCredentials,
 )
 from enrollment.models import (
     AuditEvent,
     Certificate,
     CertificateStatus,
+    Delivery,
     Enrollment,
     EnrollmentStatus,
     LinkPurpose,
     OneTimeLink,
+    RevocationList,
 )
-from enrollment.profiles import PROFILES, get_profile
+from enrollment.pkcs12 import (
+    ServerPrivateKey,
+    build_pkcs12,
+    check_password,
+    generate_server_key,
+    parse_key_type,
+)
+from enrollment.profiles import PROFILES, Profile, get_profile
 from enrollment.types import utcnow
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -99,12 +117,16 @@ class EnrollmentConfig:
     public_url: str
     link_ttl: timedelta = timedelta(hours=72)
     max_failed_attempts: int = 5
+    crl_validity: timedelta = timedelta(days=7)
+    crl_refresh: timedelta = timedelta(days=1)
 
     def __post_init__(self) -> None:
         if self.max_failed_attempts < 1:
             raise ValueError("max_failed_attempts must be at least 1")
         if self.link_ttl <= timedelta(0):
             raise ValueError("link_ttl must be positive")
+        if not timedelta(0) < self.crl_refresh < self.crl_validity:
+            raise ValueError("crl_refresh must be positive and shorter than crl_validity")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,9 +145,50 @@ class NewEnrollment:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RenewalLink:
+    """A one-time renewal link and the verification code to send with it (shown once)."""
+
+    link: NewLink
+    verification_code: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerKey:
+    """Ask the server to generate the key and return it once, inside a PKCS#12 file."""
+
+    password: str
+    key_type: KeyType = "ec-p256"
+
+    def __post_init__(self) -> None:
+        check_password(self.password)
+        parse_key_type(self.key_type)
+
+    def __repr__(self) -> str:
+        return f"ServerKey(password=<hidden>, key_type={self.key_type!r})"
+
+
+CSR_DELIVERIES = (Delivery.BROWSER, Delivery.CSR, Delivery.TOKEN)
+
+
+def csr_delivery(value: str) -> Delivery:
+    """The delivery a CSR-based request may claim: browser, csr or token."""
+    try:
+        delivery = Delivery(value)
+    except ValueError:
+        delivery = None
+    if delivery not in CSR_DELIVERIES:
+        allowed = ", ".join(d.value for d in CSR_DELIVERIES)
+        raise RequestInvalid(f"The delivery {value!r} is not one of: {allowed}.")
+    return delivery
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class IssuedCertificate:
     certificate: x509.Certificate
     chain: tuple[x509.Certificate, ...]
+    friendly_name: str | None = None
+    delivery: Delivery = Delivery.CSR
+    replaces: str | None = None
 
     @property
     def serial(self) -> str:
@@ -143,6 +206,22 @@ class IssuedCertificate:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Pkcs12Package:
+    """A server-generated key and its certificate, encrypted; the only copy of the key."""
+
+    data: bytes
+    issued: IssuedCertificate
+
+    def __repr__(self) -> str:
+        return f"Pkcs12Package(<{len(self.data)} bytes>, serial={self.issued.serial})"
+
+    @property
+    def filename(self) -> str:
+        base = re.sub(r"[^A-Za-z0-9._-]+", "-", self.issued.friendly_name or "").strip("-._")
+        return f"{base or 'certificate'}.p12"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LinkView:
     """What a page may show about a valid link (never the secrets behind it)."""
 
@@ -150,6 +229,24 @@ class LinkView:
     expires_at: datetime
     enrollment: Enrollment | None
     owner_slack_user: str | None
+    certificate_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenewalView:
+    """What the renewal page shows: the link owner's certificates, newest first."""
+
+    expires_at: datetime
+    owner_slack_user: str | None
+    certificates: tuple[Certificate, ...]
+    preselected: str | None
+
+    @property
+    def renewable(self) -> tuple[Certificate, ...]:
+        return tuple(c for c in self.certificates if c.status == CertificateStatus.ACTIVE)
+
+
+KeyMaterial = str | bytes | ServerKey
 
 
 def _fingerprint(cert: x509.Certificate) -> str:
@@ -288,6 +385,7 @@ class EnrollmentService:
                 expires_at=link.expires_at,
                 enrollment=enrollment,
                 owner_slack_user=link.owner_slack_user,
+                certificate_id=link.certificate_id,
             )
 
     async def redeem_enrollment_link(
@@ -304,7 +402,49 @@ class EnrollmentService:
         Checks, in order: the link (unknown / expired / used), the lock, the reference number and
         authorization code (a wrong pair counts towards the lock), the CSR (self-signature and
         key). Nothing is written unless a certificate is issued or a wrong code is counted.
+        ``delivery`` records where the key lives: ``browser``, ``csr`` or ``token``.
         """
+        issued, _ = await self._redeem_enrollment(
+            token,
+            reference_number=reference_number,
+            authorization_code=authorization_code,
+            key=csr,
+            delivery=csr_delivery(delivery),
+        )
+        return issued
+
+    async def redeem_enrollment_link_pkcs12(
+        self,
+        token: str,
+        *,
+        reference_number: str,
+        authorization_code: str,
+        server_key: ServerKey,
+    ) -> Pkcs12Package:
+        """Like :meth:`redeem_enrollment_link`, with a key made here (if the profile allows).
+
+        The key is generated off the event loop and leaves only inside the encrypted PKCS#12;
+        it is never written to disk or to the database.
+        """
+        issued, package = await self._redeem_enrollment(
+            token,
+            reference_number=reference_number,
+            authorization_code=authorization_code,
+            key=server_key,
+            delivery=Delivery.SERVER,
+        )
+        assert package is not None
+        return Pkcs12Package(data=package, issued=issued)
+
+    async def _redeem_enrollment(
+        self,
+        token: str,
+        *,
+        reference_number: str,
+        authorization_code: str,
+        key: KeyMaterial,
+        delivery: Delivery,
+    ) -> tuple[IssuedCertificate, bytes | None]:
         failure: EnrollmentLocked | WrongCredentials | None = None
         async with self._sessions() as session, session.begin():
             # One transaction: if anything below raises, nothing is written and the link stays.
@@ -317,11 +457,7 @@ class EnrollmentService:
                 failure = await self._count_failure(session, enrollment)  # committed
             else:
                 profile = get_profile(enrollment.profile)
-                try:
-                    public_key = await asyncio.to_thread(validated_public_key, csr)
-                except CertdeskError as exc:
-                    metrics.ENROLLMENT_FAILURES.labels(code=exc.code).inc()
-                    raise
+                public_key, private_key = await self._obtain_key(profile, key)
                 await self._claim(session, link)
                 cert = await asyncio.to_thread(
                     self.ca.issue,
@@ -349,13 +485,396 @@ class EnrollmentService:
                     target=record.serial,
                     detail={"reference_number": enrollment.reference_number, "via": delivery},
                 )
+                issued = IssuedCertificate(
+                    certificate=cert,
+                    chain=self.ca.chain,
+                    friendly_name=record.friendly_name,
+                    delivery=delivery,
+                )
+                # Inside the transaction: if packaging failed, the link would stay usable.
+                package = await self._package(private_key, issued, key)
         if failure is not None:
             metrics.ENROLLMENT_FAILURES.labels(code=failure.code).inc()
             raise failure
         metrics.CERTIFICATES_ISSUED.labels(profile=profile.name, delivery=delivery).inc()
-        return IssuedCertificate(certificate=cert, chain=self.ca.chain)
+        return issued, package
+
+    # -- renewal -----------------------------------------------------------------------------
+
+    async def create_renewal_link(self, serial: str, *, actor: str) -> RenewalLink:
+        """A one-time renewal link for an active certificate, owned by the certificate's owner.
+
+        The verification code is returned once (send it with the link); only its keyed hash
+        is stored. The link's page lists all of the owner's active certificates.
+        """
+        code = codes.new_authorization_code()
+        async with self._sessions() as session, session.begin():
+            cert = await self._certificate_by_serial(session, serial)
+            if cert.status != CertificateStatus.ACTIVE:
+                raise CertificateNotActive(
+                    f"Certificate {cert.serial} is {cert.status}; only active certificates can be "
+                    "renewed. Ask RA staff for a new enrollment."
+                )
+            link = self._add_link(
+                session,
+                purpose=LinkPurpose.RENEW,
+                certificate_id=cert.id,
+                owner=cert.owner_slack_user,
+                verification_code_hash=self._verification_hash(code),
+            )
+            self._audit(session, actor=actor, action="link.create_renewal", target=cert.serial)
+        return RenewalLink(link=link, verification_code=code)
+
+    async def renewal_view(self, token: str) -> RenewalView:
+        """The certificates a renewal link may renew (unknown / used / expired links raise)."""
+        async with self._sessions() as session:
+            link = await self._usable_link(session, token, LinkPurpose.RENEW)
+            linked = (
+                await session.get(Certificate, link.certificate_id) if link.certificate_id else None
+            )
+            if link.owner_slack_user is not None:
+                certificates = await self._certificates_of(session, link.owner_slack_user)
+            else:
+                certificates = [linked] if linked is not None else []
+            return RenewalView(
+                expires_at=link.expires_at,
+                owner_slack_user=link.owner_slack_user,
+                certificates=tuple(certificates),
+                preselected=linked.serial if linked is not None else None,
+            )
+
+    async def redeem_renewal_link(
+        self,
+        token: str,
+        *,
+        serial: str,
+        verification_code: str,
+        csr: str | bytes,
+        delivery: str | None = None,
+    ) -> IssuedCertificate:
+        """Renew the certificate ``serial`` for a new CSR: same subject, profile, friendly name.
+
+        The old certificate is marked superseded in the same transaction that uses the link.
+        A wrong verification code counts; after the limit the link stops working.
+        ``delivery`` defaults to how the old certificate was delivered.
+        """
+        issued, _ = await self._redeem_renewal(
+            token,
+            serial=serial,
+            verification_code=verification_code,
+            key=csr,
+            delivery=csr_delivery(delivery) if delivery is not None else None,
+        )
+        return issued
+
+    async def redeem_renewal_link_pkcs12(
+        self, token: str, *, serial: str, verification_code: str, server_key: ServerKey
+    ) -> Pkcs12Package:
+        """Renew with a server-generated key (if the profile allows), returned once as PKCS#12."""
+        issued, package = await self._redeem_renewal(
+            token,
+            serial=serial,
+            verification_code=verification_code,
+            key=server_key,
+            delivery=Delivery.SERVER,
+        )
+        assert package is not None
+        return Pkcs12Package(data=package, issued=issued)
+
+    async def _redeem_renewal(
+        self,
+        token: str,
+        *,
+        serial: str,
+        verification_code: str,
+        key: KeyMaterial,
+        delivery: Delivery | None,
+    ) -> tuple[IssuedCertificate, bytes | None]:
+        failure: LinkLocked | VerificationFailed | None = None
+        async with self._sessions() as session, session.begin():
+            link = await self._usable_link(session, token, LinkPurpose.RENEW, lock=True)
+            if not self._verification_matches(link, verification_code):
+                failure = await self._count_link_failure(session, link)  # committed
+            else:
+                old = await self._renewable_certificate(session, link, serial)
+                if delivery is None:
+                    old_delivery = Delivery(old.delivery)
+                    delivery = old_delivery if old_delivery in CSR_DELIVERIES else Delivery.CSR
+                profile = get_profile(old.profile)
+                public_key, private_key = await self._obtain_key(profile, key)
+                await self._claim(session, link)
+                cert = await asyncio.to_thread(
+                    self.ca.issue,
+                    public_key=public_key,
+                    subject=build_subject(cn=old.subject_cn, ous=old.subject_ous, o=old.subject_o),
+                    profile=profile,
+                    email=old.owner_email,
+                )
+                record = self._renewed_record(
+                    cert, old=old, delivery=delivery, key=key_description(public_key)
+                )
+                session.add(record)
+                superseded = await session.execute(
+                    update(Certificate)
+                    .where(
+                        col(Certificate.id) == old.id,
+                        col(Certificate.status) == CertificateStatus.ACTIVE,
+                    )
+                    .values(status=CertificateStatus.SUPERSEDED, superseded_by=record.serial)
+                )
+                if superseded.rowcount != 1:  # type: ignore[attr-defined]
+                    raise CertificateNotActive(
+                        f"Certificate {old.serial} was renewed or revoked a moment ago. "
+                        "Ask the certdesk bot in Slack for your current certificates."
+                    )
+                self._audit(
+                    session,
+                    actor=old.owner_slack_user or f"renewal:{old.serial}",
+                    action="certificate.renew",
+                    target=record.serial,
+                    detail={"replaces": old.serial, "via": delivery},
+                )
+                issued = IssuedCertificate(
+                    certificate=cert,
+                    chain=self.ca.chain,
+                    friendly_name=record.friendly_name,
+                    delivery=delivery,
+                    replaces=old.serial,
+                )
+                package = await self._package(private_key, issued, key)
+        if failure is not None:
+            metrics.ENROLLMENT_FAILURES.labels(code=failure.code).inc()
+            raise failure
+        metrics.CERTIFICATES_RENEWED.labels(delivery=delivery).inc()
+        return issued, package
+
+    # -- certificates, revocation and the CRL ----------------------------------------------
+
+    async def list_certificates(self, *, slack_user: str) -> list[Certificate]:
+        """The owner's certificates (every status), newest first."""
+        async with self._sessions() as session:
+            return await self._certificates_of(session, slack_user)
+
+    async def get_certificate(self, serial: str) -> Certificate:
+        async with self._sessions() as session:
+            return await self._certificate_by_serial(session, serial)
+
+    async def revoke(self, serial: str, *, reason: str, actor: str) -> Certificate:
+        """Revoke a certificate (audited) and sign a new CRL in the same transaction.
+
+        ``reason`` is an RFC 5280 reason name (``keyCompromise``, ``key-compromise`` …).
+        """
+        flag = parse_reason(reason)
+        for attempt in range(3):
+            try:
+                async with self._sessions() as session, session.begin():
+                    cert = await self._certificate_by_serial(session, serial)
+                    if cert.status == CertificateStatus.REVOKED:
+                        assert cert.revoked_at is not None
+                        raise CertificateNotActive(
+                            f"Certificate {cert.serial} was already revoked on "
+                            f"{cert.revoked_at:%Y-%m-%d %H:%M} UTC ({cert.revocation_reason})."
+                        )
+                    now = utcnow()
+                    previous_status = cert.status
+                    cert.status = CertificateStatus.REVOKED
+                    cert.revoked_at = now
+                    cert.revocation_reason = flag.value
+                    session.add(cert)
+                    self._audit(
+                        session,
+                        actor=actor,
+                        action="certificate.revoke",
+                        target=cert.serial,
+                        detail={"reason": flag.value, "previous_status": previous_status},
+                    )
+                    await session.flush()
+                    await self._sign_crl(session, now=now)
+            except IntegrityError:
+                # Another process signed a CRL with the same number: start over and include it.
+                if attempt == 2:
+                    raise
+                continue
+            metrics.CERTIFICATES_REVOKED.labels(reason=flag.value).inc()
+            return cert
+        raise AssertionError("unreachable")
+
+    async def current_crl(self) -> bytes:
+        """The current CRL (DER); signs a fresh one when the last is older than crl_refresh."""
+        for attempt in range(3):
+            try:
+                async with self._sessions() as session, session.begin():
+                    latest = await self._latest_crl(session)
+                    now = utcnow()
+                    if latest is not None and now < latest.this_update + self.config.crl_refresh:
+                        return latest.der
+                    return (await self._sign_crl(session, now=now)).der
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _latest_crl(self, session: AsyncSession) -> RevocationList | None:
+        result = await session.execute(
+            select(RevocationList).order_by(col(RevocationList.number).desc()).limit(1)
+        )
+        return result.scalars().first()
+
+    async def _sign_crl(self, session: AsyncSession, *, now: datetime) -> RevocationList:
+        latest = await self._latest_crl(session)
+        rows = await session.execute(
+            select(Certificate)
+            .where(col(Certificate.status) == CertificateStatus.REVOKED)
+            .order_by(col(Certificate.revoked_at), col(Certificate.id))
+        )
+        revoked = [
+            RevokedEntry(
+                serial=c.serial, revoked_at=c.revoked_at or now, reason=c.revocation_reason
+            )
+            for c in rows.scalars()
+        ]
+        number = latest.number + 1 if latest is not None else 1
+        this_update = now.replace(microsecond=0)
+        next_update = this_update + self.config.crl_validity
+        crl = await asyncio.to_thread(
+            build_crl,
+            ca=self.ca,
+            number=number,
+            revoked=revoked,
+            this_update=this_update,
+            next_update=next_update,
+        )
+        record = RevocationList(
+            number=number,
+            this_update=this_update,
+            next_update=next_update,
+            revoked_count=len(revoked),
+            der=crl.public_bytes(serialization.Encoding.DER),
+        )
+        session.add(record)
+        await session.flush()
+        return record
 
     # -- helpers ---------------------------------------------------------------------------
+
+    async def _obtain_key(
+        self, profile: Profile, key: KeyMaterial
+    ) -> tuple[CertificateIssuerPublicKeyTypes, ServerPrivateKey | None]:
+        """The public key to certify: from a checked CSR, or from a key generated here."""
+        if isinstance(key, ServerKey):
+            if not profile.allow_server_keygen:
+                metrics.ENROLLMENT_FAILURES.labels(code=PolicyError.code).inc()
+                raise PolicyError(
+                    f"The profile {profile.name!r} does not allow the server to generate keys. "
+                    'Choose "This browser", "USB key" or "My own CSR" instead.'
+                )
+            private_key = await asyncio.to_thread(generate_server_key, key.key_type)
+            return private_key.public_key(), private_key
+        try:
+            public_key = await asyncio.to_thread(validated_public_key, key)
+        except CertdeskError as exc:
+            metrics.ENROLLMENT_FAILURES.labels(code=exc.code).inc()
+            raise
+        return public_key, None
+
+    async def _package(
+        self,
+        private_key: ServerPrivateKey | None,
+        issued: IssuedCertificate,
+        key: KeyMaterial,
+    ) -> bytes | None:
+        if private_key is None or not isinstance(key, ServerKey):
+            return None
+        return await asyncio.to_thread(
+            build_pkcs12,
+            key=private_key,
+            certificate=issued.certificate,
+            chain=issued.chain,
+            friendly_name=issued.friendly_name or "certdesk",
+            password=key.password,
+        )
+
+    def _verification_hash(self, code: str) -> str:
+        return self._pepper.digest("verification-code", codes.normalize_code(code))
+
+    def _verification_matches(self, link: OneTimeLink, code: str) -> bool:
+        if link.verification_code_hash is None:
+            return False
+        return hmac.compare_digest(self._verification_hash(code), link.verification_code_hash)
+
+    async def _count_link_failure(
+        self, session: AsyncSession, link: OneTimeLink
+    ) -> LinkLocked | VerificationFailed:
+        await session.execute(
+            update(OneTimeLink)
+            .where(col(OneTimeLink.id) == link.id)
+            .values(failed_attempts=OneTimeLink.failed_attempts + 1)
+        )
+        attempts = (
+            await session.execute(
+                select(OneTimeLink.failed_attempts).where(col(OneTimeLink.id) == link.id)
+            )
+        ).scalar_one()
+        limit = self.config.max_failed_attempts
+        self._audit(
+            session,
+            actor="anonymous",
+            action="link.wrong_verification_code",
+            target=f"link:{link.id}",
+            outcome="refused",
+        )
+        if attempts >= limit:
+            self._audit(
+                session,
+                actor="system",
+                action="link.lock",
+                target=f"link:{link.id}",
+                detail={"failed_attempts": attempts},
+            )
+            return LinkLocked()
+        return VerificationFailed(attempts_left=limit - attempts)
+
+    async def _renewable_certificate(
+        self, session: AsyncSession, link: OneTimeLink, serial: str
+    ) -> Certificate:
+        cert = await self._certificate_by_serial(session, serial)
+        covered = cert.id == link.certificate_id or (
+            link.owner_slack_user is not None and cert.owner_slack_user == link.owner_slack_user
+        )
+        if not covered:
+            raise CertificateNotFound(
+                f"Certificate {serial!r} is not one this link may renew. Choose one of the "
+                "certificates listed on the page."
+            )
+        if cert.status != CertificateStatus.ACTIVE:
+            raise CertificateNotActive(
+                f"Certificate {cert.serial} is {cert.status}; only active certificates can be "
+                "renewed. Choose another one, or ask the certdesk bot in Slack."
+            )
+        return cert
+
+    async def _certificate_by_serial(self, session: AsyncSession, serial: str) -> Certificate:
+        normalized = normalize_serial(serial)
+        cert = None
+        if normalized:
+            result = await session.execute(
+                select(Certificate).where(col(Certificate.serial) == normalized)
+            )
+            cert = result.scalars().first()
+        if cert is None:
+            raise CertificateNotFound(
+                f"No certificate has the serial number {serial!r}. Check the number "
+                "(hexadecimal, as `certdesk inspect` shows it)."
+            )
+        return cert
+
+    async def _certificates_of(self, session: AsyncSession, slack_user: str) -> list[Certificate]:
+        result = await session.execute(
+            select(Certificate)
+            .where(col(Certificate.owner_slack_user) == slack_user)
+            .order_by(col(Certificate.created_at).desc(), col(Certificate.id).desc())
+        )
+        return list(result.scalars().all())
 
     def _check_credentials_precondition(self, enrollment: Enrollment) -> None:
         if enrollment.locked_at is not None:
@@ -435,6 +954,8 @@ class EnrollmentService:
             raise LinkUnknown()
         if link.used_at is not None:
             raise LinkUsed()
+        if link.failed_attempts >= self.config.max_failed_attempts:
+            raise LinkLocked()
         if link.expires_at <= utcnow():
             raise LinkExpired()
         return link
@@ -478,7 +999,7 @@ class EnrollmentService:
         )
 
     def _certificate_record(
-        self, cert: x509.Certificate, *, enrollment: Enrollment, delivery: str, key: str
+        self, cert: x509.Certificate, *, enrollment: Enrollment, delivery: Delivery, key: str
     ) -> Certificate:
         return Certificate(
             serial=format(cert.serial_number, "x"),
@@ -498,6 +1019,30 @@ class EnrollmentService:
             friendly_name=f"{enrollment.subject_cn} ({enrollment.reference_number})",
             owner_slack_user=enrollment.slack_user,
             owner_email=enrollment.email,
+            status=CertificateStatus.ACTIVE,
+        )
+
+    def _renewed_record(
+        self, cert: x509.Certificate, *, old: Certificate, delivery: Delivery, key: str
+    ) -> Certificate:
+        return Certificate(
+            serial=format(cert.serial_number, "x"),
+            enrollment_id=old.enrollment_id,
+            subject=cert.subject.rfc4514_string(),
+            issuer=cert.issuer.rfc4514_string(),
+            subject_cn=old.subject_cn,
+            subject_ous=list(old.subject_ous),
+            subject_o=old.subject_o,
+            not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc,
+            fingerprint_sha256=_fingerprint(cert),
+            pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key_type=key,
+            profile=old.profile,
+            delivery=delivery,
+            friendly_name=old.friendly_name,
+            owner_slack_user=old.owner_slack_user,
+            owner_email=old.owner_email,
             status=CertificateStatus.ACTIVE,
         )
 
@@ -544,4 +1089,8 @@ __all__ = [
     "LinkView",
     "NewEnrollment",
     "NewLink",
+    "Pkcs12Package",
+    "RenewalLink",
+    "RenewalView",
+    "ServerKey",
 ]

@@ -1,7 +1,8 @@
-"""The enrollment endpoint's API: one-time link redemption, the CA chain.
+"""The enrollment endpoint's API: one-time link redemption, renewal, the CA chain and CRL.
 
 The handlers are thin: they parse the request, call :class:`EnrollmentService`, and map domain
-errors to JSON ``{"error": {"code", "message"}}`` with a 4xx status.
+errors to JSON ``{"error": {"code", "message"}}`` with a 4xx status. The message is English, or
+Chinese when the request's Accept-Language prefers it (the pages' script sends the page's).
 """
 
 from __future__ import annotations
@@ -10,22 +11,33 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
+from enrollment.csr import MAX_CSR_BYTES
 from enrollment.errors import CertdeskError, RequestInvalid, RequestTooLarge
-from enrollment.service import EnrollmentService
+from enrollment.i18n import negotiate
+from enrollment.messages import error_message
+from enrollment.openapi import openapi_document
+from enrollment.pkcs12 import parse_key_type
+from enrollment.service import EnrollmentService, IssuedCertificate, Pkcs12Package, ServerKey
 
 log = logging.getLogger(__name__)
 
 SERVICE = web.AppKey("enrollment_service", EnrollmentService)
 MAX_BODY_BYTES = 64 * 1024
+PKCS12_TYPE = "application/x-pkcs12"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def error_json(error: CertdeskError) -> web.Response:
-    return web.json_response(error.to_json(), status=error.status)
+def error_json(error: CertdeskError, request: web.Request | None = None) -> web.Response:
+    body = error.to_json()
+    if request is not None:
+        lang = negotiate(request.headers.get("Accept-Language"))
+        body["error"]["message"] = error_message(error, lang)
+    return web.json_response(body, status=error.status)
 
 
 @web.middleware
@@ -37,13 +49,14 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
         if not request.path.startswith("/api/"):
             raise
         log.info("request refused", extra={"code": exc.code, "path_kind": request.path[:12]})
-        return error_json(exc)
+        return error_json(exc, request)
     except web.HTTPException as exc:
         if not request.path.startswith("/api/") or exc.status < 400:
             raise
         code = exc.reason.lower().replace(" ", "_")
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return web.json_response(
-            {"error": {"code": code, "message": exc.reason}}, status=exc.status
+            {"error": {"code": code, "message": exc.reason}}, status=exc.status, headers=headers
         )
 
 
@@ -68,12 +81,64 @@ async def read_json(request: web.Request, *, limit: int = MAX_BODY_BYTES) -> dic
 
 
 def require_str(data: dict[str, Any], name: str, *, max_length: int = 40_000) -> str:
+    """A non-empty string field of at most ``max_length`` characters, valid Unicode.
+
+    Exactly what the OpenAPI description promises (minLength 1, maxLength), so a request the
+    description calls valid is never refused here.
+    """
     value = data.get(name)
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value:
         raise RequestInvalid(f"The field {name!r} is missing or not a non-empty string.")
     if len(value) > max_length:
         raise RequestInvalid(f"The field {name!r} is longer than {max_length} characters.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RequestInvalid(f"The field {name!r} is not valid Unicode text.") from None
     return value
+
+
+def optional_str(data: dict[str, Any], name: str, *, max_length: int = 64) -> str | None:
+    if data.get(name) is None:
+        return None
+    return require_str(data, name, max_length=max_length)
+
+
+def server_key(data: dict[str, Any]) -> ServerKey:
+    password = data.get("password")
+    if not isinstance(password, str):
+        raise RequestInvalid("The field 'password' is missing or not a string.")
+    key_type = parse_key_type(optional_str(data, "key_type") or "ec-p256")
+    return ServerKey(password=password, key_type=key_type)
+
+
+FRIENDLY_NAME_HEADER = "Certdesk-Friendly-Name"
+
+
+def issued_json(issued: IssuedCertificate) -> dict[str, Any]:
+    """The contract's body: exactly certificate, chain, serial and not_after."""
+    return {
+        "certificate": issued.certificate_pem(),
+        "chain": issued.chain_pem(),
+        "serial": issued.serial,
+        "not_after": issued.not_after.isoformat(),
+    }
+
+
+def issued_headers(issued: IssuedCertificate) -> dict[str, str]:
+    """The name the PKCS#12 file should carry (percent-encoded UTF-8: names may be Chinese)."""
+    return {FRIENDLY_NAME_HEADER: quote(issued.friendly_name or "", safe="")}
+
+
+def pkcs12_response(package: Pkcs12Package) -> web.Response:
+    headers = {
+        "Content-Disposition": f'attachment; filename="{package.filename}"',
+        "Certdesk-Serial": package.issued.serial,
+        **issued_headers(package.issued),
+    }
+    if package.issued.replaces is not None:
+        headers["Certdesk-Replaces"] = package.issued.replaces
+    return web.Response(body=package.data, status=201, content_type=PKCS12_TYPE, headers=headers)
 
 
 async def enroll(request: web.Request) -> web.Response:
@@ -82,18 +147,51 @@ async def enroll(request: web.Request) -> web.Response:
         request.match_info["token"],
         reference_number=require_str(data, "reference_number", max_length=64),
         authorization_code=require_str(data, "authorization_code", max_length=64),
-        csr=require_str(data, "csr"),
-        delivery="csr",
+        csr=require_str(data, "csr", max_length=MAX_CSR_BYTES),
+        delivery=optional_str(data, "delivery") or "csr",
     )
-    return web.json_response(
-        {
-            "certificate": issued.certificate_pem(),
-            "chain": issued.chain_pem(),
-            "serial": issued.serial,
-            "not_after": issued.not_after.isoformat(),
-        },
-        status=201,
+    return web.json_response(issued_json(issued), status=201, headers=issued_headers(issued))
+
+
+async def enroll_pkcs12(request: web.Request) -> web.Response:
+    data = await read_json(request)
+    package = await request.app[SERVICE].redeem_enrollment_link_pkcs12(
+        request.match_info["token"],
+        reference_number=require_str(data, "reference_number", max_length=64),
+        authorization_code=require_str(data, "authorization_code", max_length=64),
+        server_key=server_key(data),
     )
+    return pkcs12_response(package)
+
+
+async def renew(request: web.Request) -> web.Response:
+    data = await read_json(request)
+    issued = await request.app[SERVICE].redeem_renewal_link(
+        request.match_info["token"],
+        serial=require_str(data, "serial", max_length=128),
+        verification_code=require_str(data, "verification_code", max_length=64),
+        csr=require_str(data, "csr", max_length=MAX_CSR_BYTES),
+        delivery=optional_str(data, "delivery"),
+    )
+    assert issued.replaces is not None
+    body = {
+        **issued_json(issued),
+        "replaces": issued.replaces,
+        "friendly_name": issued.friendly_name,
+        "delivery": issued.delivery.value,
+    }
+    return web.json_response(body, status=201, headers=issued_headers(issued))
+
+
+async def renew_pkcs12(request: web.Request) -> web.Response:
+    data = await read_json(request)
+    package = await request.app[SERVICE].redeem_renewal_link_pkcs12(
+        request.match_info["token"],
+        serial=require_str(data, "serial", max_length=128),
+        verification_code=require_str(data, "verification_code", max_length=64),
+        server_key=server_key(data),
+    )
+    return pkcs12_response(package)
 
 
 async def ca_pem(request: web.Request) -> web.Response:
@@ -104,6 +202,23 @@ async def ca_pem(request: web.Request) -> web.Response:
     )
 
 
+async def crl(request: web.Request) -> web.Response:
+    return web.Response(
+        body=await request.app[SERVICE].current_crl(),
+        content_type="application/pkix-crl",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document(request.app[SERVICE].config.public_url))
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/enroll/{token}", enroll)
+    app.router.add_post("/api/v1/enroll/{token}/pkcs12", enroll_pkcs12)
+    app.router.add_post("/api/v1/renew/{token}", renew)
+    app.router.add_post("/api/v1/renew/{token}/pkcs12", renew_pkcs12)
+    app.router.add_get("/api/openapi.json", openapi)
     app.router.add_get("/ca.pem", ca_pem)
+    app.router.add_get("/crl", crl)

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from bot.runtime import open_runtime
 from bot.settings import Settings
+from enrollment.crl import REASON_NAMES, parse_reason
 from enrollment.errors import CertdeskError
 from enrollment.profiles import DEFAULT_PROFILE, PROFILES
 from enrollment.service import EnrollmentCreate
@@ -34,6 +35,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     unlock = ra_sub.add_parser("unlock", help="unlock an enrollment locked by wrong codes")
     unlock.add_argument("reference", metavar="REFERENCE")
     unlock.set_defaults(handler=run_unlock)
+
+    revoke = ra_sub.add_parser(
+        "revoke", help="revoke a certificate; the CRL at /crl lists it at once"
+    )
+    revoke.add_argument("serial", metavar="SERIAL", help="serial number in hex (colons allowed)")
+    revoke.add_argument(
+        "--reason",
+        required=True,
+        metavar="R",
+        help=f"RFC 5280 reason: {', '.join(REASON_NAMES)}",
+    )
+    revoke.set_defaults(handler=run_revoke)
 
 
 def actor() -> str:
@@ -96,6 +109,27 @@ def run_unlock(args: argparse.Namespace, settings: Settings) -> int:
             except CertdeskError as exc:
                 return fail(exc.message)
         print(f"Enrollment {enrollment.reference_number} is unlocked; wrong-code count reset.")
+        return 0
+
+    return asyncio.run(go())
+
+
+def run_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        parse_reason(args.reason)  # refuse a bad reason before touching the store
+    except CertdeskError as exc:
+        return fail(exc.message)
+
+    async def go() -> int:
+        async with open_runtime(settings) as runtime:
+            try:
+                cert = await runtime.service.revoke(args.serial, reason=args.reason, actor=actor())
+            except CertdeskError as exc:
+                return fail(exc.message)
+        print(
+            f"Certificate {cert.serial} ({cert.subject}) is revoked: {cert.revocation_reason}. "
+            f"The CRL at {settings.public_url}/crl lists it now."
+        )
         return 0
 
     return asyncio.run(go())

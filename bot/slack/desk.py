@@ -64,12 +64,6 @@ def validation_problems(exc: ValidationError) -> str:
     )
 
 
-def service_method(service: EnrollmentService, name: str) -> Any | None:
-    """A method of the enrollment service that is built in parallel with the bot (renewal
-    links and revocation, issue 3), or None while this service does not have it yet."""
-    return getattr(service, name, None)
-
-
 @dataclass(frozen=True, slots=True)
 class SlackUser:
     lang: Lang
@@ -271,11 +265,10 @@ class Desk:
         if isinstance(decision, Reply):
             return decision
         assert certificate is not None
-        create_renewal_link = service_method(self.service, "create_renewal_link")
-        if create_renewal_link is None:
-            return Reply(messages.renewal_unavailable(lang), (dialog.talk_to_ra_button(lang),))
         try:
-            renewal = await create_renewal_link(certificate.serial, actor=actor(user_id))
+            renewal = await self.service.create_renewal_link(
+                certificate.serial, actor=actor(user_id)
+            )
         except CertdeskError as exc:
             return Reply(exc.message, (dialog.talk_to_ra_button(lang),))
         return dialog.renewal_link(

@@ -5,18 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 from enrollment.queries import EnrollmentQueries
-from enrollment.service import EnrollmentCreate, EnrollmentService
+from enrollment.service import EnrollmentCreate
 from tests.bot.conftest import HOLDER, OTHER, STAFF, SlackHarness
 from tests.support.fake_slack import dm
 from tests.support.pki import make_csr
-
-# Renewal links and revocation come from the enrollment service of issue 3, built in parallel.
-HAS_RENEWAL = hasattr(EnrollmentService, "create_renewal_link")
-needs_renewal = pytest.mark.skipif(not HAS_RENEWAL, reason="no renewal in this service yet")
-without_renewal = pytest.mark.skipif(HAS_RENEWAL, reason="the service has renewal")
 
 RENEW_LINK = re.compile(r"http://certdesk\.test/renew/([A-Za-z0-9_\-]+)")
 CODE = re.compile(r"`([2-9A-Z]{4}(?:-[2-9A-Z]{4}){3})`")
@@ -47,13 +40,6 @@ async def press_renew(slack: SlackHarness, clicker: str) -> str:
     return slack.fake.messages_to(f"D{clicker}")[-1].text
 
 
-@without_renewal
-async def test_renew_without_renewal_service_says_so(slack: SlackHarness, tmp_path: Path) -> None:
-    await certify(slack, tmp_path)
-    assert "not available" in await press_renew(slack, HOLDER)
-
-
-@needs_renewal
 async def test_renew_gives_the_owner_a_working_link_and_code(
     slack: SlackHarness, tmp_path: Path
 ) -> None:
@@ -72,7 +58,6 @@ async def test_renew_gives_the_owner_a_working_link_and_code(
     assert old.status == "superseded"
 
 
-@needs_renewal
 async def test_renew_pressed_by_someone_else_gives_them_nothing(
     slack: SlackHarness, tmp_path: Path
 ) -> None:
@@ -82,7 +67,6 @@ async def test_renew_pressed_by_someone_else_gives_them_nothing(
     assert "no active certificate" in text
 
 
-@needs_renewal
 async def test_renew_button_for_a_certificate_of_someone_else(
     slack: SlackHarness, tmp_path: Path
 ) -> None:
@@ -95,7 +79,6 @@ async def test_renew_button_for_a_certificate_of_someone_else(
     assert RENEW_LINK.search(answer.text) is None
 
 
-@needs_renewal
 async def test_ra_revoke_revokes_and_tells_the_owner(slack: SlackHarness, tmp_path: Path) -> None:
     serial = await certify(slack, tmp_path)
     await slack.send.command("/ra", f"revoke {serial.upper()} keyCompromise", user=STAFF)
@@ -122,13 +105,3 @@ async def test_ra_revoke_by_non_staff_is_refused(slack: SlackHarness, tmp_path: 
     still = await EnrollmentQueries(engine=slack.runtime.engine).certificate(serial)
     assert still is not None
     assert still.status == "active"
-
-
-@without_renewal
-async def test_ra_revoke_without_revocation_service_says_so(
-    slack: SlackHarness, tmp_path: Path
-) -> None:
-    serial = await certify(slack, tmp_path)
-    await slack.send.command("/ra", f"revoke {serial}", user=STAFF)
-    await slack.idle()
-    assert "certdesk ra revoke" in slack.fake.calls("response_url")[0].text

@@ -22,7 +22,7 @@ from bot import dialog, messages
 from bot.dialog import Reply
 from bot.messages import Lang
 from bot.slack import blocks
-from bot.slack.desk import Desk, actor, service_method, slack_error_code
+from bot.slack.desk import Desk, actor, slack_error_code
 from bot.slack.syntax import (
     CommandSyntaxError,
     parse_issue,
@@ -160,11 +160,7 @@ async def unlock(call: RaCall) -> str:
 async def revoke(call: RaCall) -> str:
     desk, lang = call.desk, call.lang
     serial, reason = parse_revoke(call.args)
-    revoke_certificate = service_method(desk.service, "revoke")
-    if revoke_certificate is None:
-        await desk.audit(call.staff, "certificate.revoke", target=serial, outcome="error")
-        return messages.ra_revoke_unavailable(lang)
-    revoked = await revoke_certificate(serial, reason=reason, actor=actor(call.staff))
+    revoked = await desk.service.revoke(serial, reason=reason, actor=actor(call.staff))
     owner = revoked.owner_slack_user
     if owner:
         known = await desk.user(call.client, owner)

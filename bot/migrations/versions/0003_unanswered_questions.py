@@ -1,7 +1,7 @@
 """unanswered questions
 
-Revision ID: 0004
-Revises: 0005
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-26 01:05:32.302126
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 import faq.models
 
 
-revision: str = '0004'
-down_revision: str | None = '0005'
+revision: str = "0003"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """slack events and escalations
 
-Revision ID: 0006
-Revises: 0004 (the reminders migration, merged into main first)
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-26 00:53:59.843188
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 import enrollment.types
 
 
-revision: str = '0006'
-down_revision: str | None = '0004'
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

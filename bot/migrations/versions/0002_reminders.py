@@ -1,6 +1,6 @@
 """reminders: reminder_sent (one row per claimed reminder) and the local outbox
 
-Revision ID: 0005
+Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-26 01:05:02.259105
 """
@@ -13,8 +13,8 @@ from alembic import op
 import enrollment.types
 
 
-revision: str = '0005'
-down_revision: str | None = '0001'
+revision: str = "0002"
+down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,75 @@
+"""Fixtures of the enrollment tests: enrollments and issued certificates in a real store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlmodel import select
+
+from enrollment.db import session_factory
+from enrollment.models import OneTimeLink
+from enrollment.service import EnrollmentCreate, EnrollmentService, IssuedCertificate, NewEnrollment
+from enrollment.types import utcnow
+from enrollment.web import SERVICE
+from tests.support.pki import make_csr
+
+HOLDER = EnrollmentCreate(
+    cn="Test Holder 01",
+    ous=["Branch 01", "RA Shanghai"],
+    o="Acme Bank",
+    slack_user="U0HOLDER",
+    email="holder@example.com",
+)
+
+
+@dataclass(frozen=True)
+class Issued:
+    created: NewEnrollment
+    issued: IssuedCertificate
+    key_path: Path
+
+    @property
+    def serial(self) -> str:
+        return self.issued.serial
+
+
+async def enroll_and_issue(
+    service: EnrollmentService,
+    directory: Path,
+    *,
+    request: EnrollmentCreate = HOLDER,
+    delivery: str = "browser",
+) -> Issued:
+    created = await service.create_enrollment(request, actor="test")
+    key_path, csr = make_csr(directory)
+    issued = await service.redeem_enrollment_link(
+        created.link.token,
+        reference_number=created.reference_number,
+        authorization_code=created.authorization_code,
+        csr=csr,
+        delivery=delivery,
+    )
+    return Issued(created=created, issued=issued, key_path=key_path)
+
+
+@pytest.fixture
+async def issued(service: EnrollmentService, tmp_path: Path) -> Issued:
+    """An active certificate of U0HOLDER, delivered to the browser."""
+    return await enroll_and_issue(service, tmp_path)
+
+
+def app_service(client: TestClient[Any, Any]) -> EnrollmentService:
+    """The service inside the in-process application of the ``client`` fixture."""
+    return client.app[SERVICE]
+
+
+async def expire_links(service: EnrollmentService) -> None:
+    async with session_factory(service._engine)() as session, session.begin():
+        for link in (await session.execute(select(OneTimeLink))).scalars():
+            link.expires_at = utcnow() - timedelta(seconds=1)
+            session.add(link)
