@@ -253,6 +253,25 @@ def _fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
+def _record(
+    cert: x509.Certificate, *, delivery: Delivery, key: str, **owner_and_subject: Any
+) -> Certificate:
+    """The database row of a freshly issued certificate."""
+    return Certificate(
+        serial=format(cert.serial_number, "x"),
+        subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        fingerprint_sha256=_fingerprint(cert),
+        pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+        key_type=key,
+        delivery=delivery,
+        status=CertificateStatus.ACTIVE,
+        **owner_and_subject,
+    )
+
+
 class EnrollmentService:
     """The RA's operations. Every public method is a coroutine and does not block the loop."""
 
@@ -1001,49 +1020,36 @@ class EnrollmentService:
     def _certificate_record(
         self, cert: x509.Certificate, *, enrollment: Enrollment, delivery: Delivery, key: str
     ) -> Certificate:
-        return Certificate(
-            serial=format(cert.serial_number, "x"),
+        return _record(
+            cert,
+            delivery=delivery,
+            key=key,
             enrollment_id=enrollment.id,
-            subject=cert.subject.rfc4514_string(),
-            issuer=cert.issuer.rfc4514_string(),
             subject_cn=enrollment.subject_cn,
             subject_ous=list(enrollment.subject_ous),
             subject_o=enrollment.subject_o,
-            not_before=cert.not_valid_before_utc,
-            not_after=cert.not_valid_after_utc,
-            fingerprint_sha256=_fingerprint(cert),
-            pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
-            key_type=key,
             profile=enrollment.profile,
-            delivery=delivery,
             friendly_name=f"{enrollment.subject_cn} ({enrollment.reference_number})",
             owner_slack_user=enrollment.slack_user,
             owner_email=enrollment.email,
-            status=CertificateStatus.ACTIVE,
         )
 
     def _renewed_record(
         self, cert: x509.Certificate, *, old: Certificate, delivery: Delivery, key: str
     ) -> Certificate:
-        return Certificate(
-            serial=format(cert.serial_number, "x"),
+        """The successor of ``old``: same subject, profile, owner and friendly name."""
+        return _record(
+            cert,
+            delivery=delivery,
+            key=key,
             enrollment_id=old.enrollment_id,
-            subject=cert.subject.rfc4514_string(),
-            issuer=cert.issuer.rfc4514_string(),
             subject_cn=old.subject_cn,
             subject_ous=list(old.subject_ous),
             subject_o=old.subject_o,
-            not_before=cert.not_valid_before_utc,
-            not_after=cert.not_valid_after_utc,
-            fingerprint_sha256=_fingerprint(cert),
-            pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
-            key_type=key,
             profile=old.profile,
-            delivery=delivery,
             friendly_name=old.friendly_name,
             owner_slack_user=old.owner_slack_user,
             owner_email=old.owner_email,
-            status=CertificateStatus.ACTIVE,
         )
 
     async def _enrollment_by_reference(self, session: AsyncSession, reference: str) -> Enrollment:

@@ -35,7 +35,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         (tmp_path / "data").mkdir(exist_ok=True)
         return f"sqlite+aiosqlite:///{tmp_path / 'data' / 'certdesk.db'}"
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    return server.create_database()
+    url = server.create_database()
+    request.addfinalizer(lambda: server.drop_database(url))
+    return url
 
 
 @pytest.fixture

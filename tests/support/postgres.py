@@ -114,3 +114,22 @@ class PostgresServer:
             capture_output=True,
         )
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{name}"
+
+    def drop_database(self, url: str) -> None:
+        name = url.rsplit("/", 1)[1]
+        subprocess.run(
+            [
+                f"{self.bin_dir}/psql",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-q",
+                "-c",
+                f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",
+            ],
+            check=False,
+            capture_output=True,
+        )
