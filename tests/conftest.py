@@ -29,15 +29,16 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Every test using this runs once on SQLite and once on a real PostgreSQL."""
     if request.param == "sqlite":
         (tmp_path / "data").mkdir(exist_ok=True)
-        return f"sqlite+aiosqlite:///{tmp_path / 'data' / 'certdesk.db'}"
+        yield f"sqlite+aiosqlite:///{tmp_path / 'data' / 'certdesk.db'}"
+        return
     server: PostgresServer = request.getfixturevalue("postgres_server")
     url = server.create_database()
-    request.addfinalizer(lambda: server.drop_database(url))
-    return url
+    yield url
+    server.drop_database(url)
 
 
 @pytest.fixture
