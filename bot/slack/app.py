@@ -10,6 +10,7 @@ Bolt checks every HTTP request's signature (5-minute window, 401 otherwise) and 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.dialog import CertificateReader, Knowledge
@@ -52,6 +54,7 @@ class SlackBot:
     bolt: AsyncApp
     desk: Desk
     socket_mode: AsyncSocketModeHandler | None
+    verifier: SignatureVerifier | None
 
 
 SLACK = web.AppKey("slack", SlackBot)
@@ -83,6 +86,9 @@ def build_bolt_app(
         # Without a signing secret only Socket Mode runs, and its requests need no signature.
         request_verification_enabled=secret is not None,
         logger=logging.getLogger("bot.slack.bolt"),
+        # Listeners only ack and hand slow work to Desk.tasks, so running them before the
+        # response costs nothing; events are dispatched after their ack (see slack_events).
+        process_before_response=True,
     )
     app.middleware(ledger.middleware)
     register_all(app, desk)
@@ -120,8 +126,34 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
         query=request.query_string,
         headers=headers,
     )
+    signature = request.headers.get("X-Slack-Signature", "")
+    if (
+        bot.verifier is not None
+        and is_event_callback(body)
+        and bot.verifier.is_valid(body, timestamp, signature)
+    ):
+        # Events need nothing but a 200, and their handling starts with a database write
+        # (the event ledger) that can queue under load: ack first, dispatch after.
+        bot.desk.tasks.spawn(dispatch_event(bot.bolt, bolt_request), name="slack-event")
+        return web.Response(status=200)
     response: BoltResponse = await bot.bolt.async_dispatch(bolt_request)
     return await to_aiohttp_response(response)
+
+
+def is_event_callback(body: bytes) -> bool:
+    if not body.startswith(b"{"):
+        return False
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(payload, dict) and payload.get("type") == "event_callback"
+
+
+async def dispatch_event(bolt: AsyncApp, request: AsyncBoltRequest) -> None:
+    response = await bolt.async_dispatch(request)
+    if response.status >= 500:
+        log.warning("Slack event failed", extra={"status": response.status})
 
 
 QUIET_LOGGERS = ("slack_sdk", "slack_bolt", "bot.slack.bolt", "bot.slack.socket_mode")
@@ -173,7 +205,13 @@ def add_slack(
                     logger=logging.getLogger("bot.slack.socket_mode"),
                 )
                 await socket_mode.client.connect()  # type: ignore[no-untyped-call]
-            app[SLACK] = SlackBot(bolt=bolt, desk=desk, socket_mode=socket_mode)
+            secret = settings.slack_signing_secret
+            app[SLACK] = SlackBot(
+                bolt=bolt,
+                desk=desk,
+                socket_mode=socket_mode,
+                verifier=SignatureVerifier(secret.get_secret_value()) if secret else None,
+            )
             log.info("Slack app ready", extra={"socket_mode": socket_mode is not None})
             try:
                 yield

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sqlite3
 import time
 
 import aiohttp
@@ -92,3 +93,24 @@ async def test_ack_comes_before_slow_work(slack: SlackHarness) -> None:
     assert status == 200
     assert time.monotonic() - started < 1.0
     await slack.fake.wait_for("chat.postMessage", within=10)
+
+
+async def test_event_ack_does_not_wait_for_a_busy_database(slack: SlackHarness) -> None:
+    """While another writer holds SQLite's write lock, events are still acknowledged; they
+    are handled, once, as soon as the lock is released."""
+    await slack.send.event(dm(HOLDER, "warm up"))
+    await slack.idle()
+    slack.fake.reset()
+    path = slack.runtime.settings.database_url.removeprefix("sqlite+aiosqlite:///")
+    blocker = sqlite3.connect(path, timeout=30, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        status, _ = await asyncio.wait_for(slack.send.event(dm(HOLDER, "hi")), timeout=20)
+        assert status == 200
+        assert blocker.in_transaction  # acknowledged while the database was still locked
+        assert slack.fake.messages_to(f"D{HOLDER}") == []
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    await slack.idle()
+    assert len(slack.fake.messages_to(f"D{HOLDER}")) == 1

@@ -26,9 +26,6 @@ from tests.support.pki import make_csr
 from tests.support.postgres import PostgresServer
 from tests.support.processes import Cli, LiveServer, base_env, live_server
 
-# The answers of point 2 and the file of point 5 need the knowledge room (answers, inspector);
-# it is built in parallel, and these checks run as soon as it is installed next to the bot.
-
 STAFF = "U1"
 USERS = ("U1", "U2", "U3", "U5", "U6", "U7", "U8")
 RA_CHANNEL = "CRA"
