@@ -43,5 +43,5 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         )
 
 
-async def downgrade_base_for_tests(url: str) -> None:
-    await asyncio.to_thread(command.downgrade, alembic_config(url), "base")
+async def downgrade_async(url: str, revision: str) -> None:
+    await asyncio.to_thread(command.downgrade, alembic_config(url), revision)

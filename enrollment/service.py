@@ -254,7 +254,18 @@ def _fingerprint(cert: x509.Certificate) -> str:
 
 
 def _record(
-    cert: x509.Certificate, *, delivery: Delivery, key: str, **owner_and_subject: Any
+    cert: x509.Certificate,
+    *,
+    delivery: Delivery,
+    key: str,
+    enrollment_id: int | None,
+    subject_cn: str,
+    subject_ous: list[str],
+    subject_o: str | None,
+    profile: str,
+    friendly_name: str | None,
+    owner_slack_user: str | None,
+    owner_email: str | None,
 ) -> Certificate:
     """The database row of a freshly issued certificate."""
     return Certificate(
@@ -268,7 +279,14 @@ def _record(
         key_type=key,
         delivery=delivery,
         status=CertificateStatus.ACTIVE,
-        **owner_and_subject,
+        enrollment_id=enrollment_id,
+        subject_cn=subject_cn,
+        subject_ous=subject_ous,
+        subject_o=subject_o,
+        profile=profile,
+        friendly_name=friendly_name,
+        owner_slack_user=owner_slack_user,
+        owner_email=owner_email,
     )
 
 

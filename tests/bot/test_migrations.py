@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from bot.database import downgrade_base_for_tests, head_revision, upgrade_async
+from bot.database import downgrade_async, head_revision, upgrade_async
 from bot.tables import import_all_tables
 from enrollment.db import create_engine
 
@@ -31,5 +31,5 @@ async def test_migrations_match_models(database_url: str) -> None:
 
 async def test_migrations_downgrade_to_base_and_up_again(database_url: str) -> None:
     await upgrade_async(database_url)
-    await downgrade_base_for_tests(database_url)
+    await downgrade_async(database_url, "base")
     await upgrade_async(database_url)
