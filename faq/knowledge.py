@@ -39,6 +39,7 @@ from faq.retrieval import (
     Outcome,
     RankingParams,
     Retriever,
+    Signals,
     Thresholds,
     decide,
 )
@@ -270,6 +271,10 @@ class KnowledgeBase:
     def rank(self, question: str) -> list[Candidate]:
         """The raw ranking (best first), for tuning and diagnostics."""
         return self._retriever.rank(question)
+
+    def signals(self, question: str) -> Signals:
+        """The ranking's signals before mixing, for tuning (see :func:`faq.retrieval.mix`)."""
+        return self._retriever.signals(question)
 
     def ask(self, question: str, *, language: Language | None = None) -> Answer:
         """Answer ``question`` in ``language`` (default: the question's own language)."""

@@ -1,6 +1,6 @@
 """Ranking short questions against the knowledge entries, and the confidence decision.
 
-Three signals, each in [0, 1], are mixed into one score per entry (weights in
+Four signals, each in [0, 1], are mixed into one score per entry (weights in
 :class:`RankingParams`):
 
 * **BM25** over one document per entry (its titles and example questions in both languages, so a
@@ -15,6 +15,9 @@ Three signals, each in [0, 1], are mixed into one score per entry (weights in
 * **Character n-gram cosine** (TF-IDF over trigrams of English words and Chinese bigrams) between
   the question and each example question; an entry takes its best example. This carries typos
   and morphology that stemming misses.
+* **A linear classifier** (:mod:`faq.classifier`): the probability a logistic regression trained
+  on the example questions gives each entry. The first three signals measure overlap; this one
+  has learnt which words tell two neighbouring entries apart.
 
 A question that contains none of the entries' keywords ("证书", "PIN", "renew", ...) is not
 about certificates at all: its scores are multiplied by ``off_domain_factor``.
@@ -27,26 +30,36 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from faq import text
 
+if TYPE_CHECKING:
+    from faq.classifier import EntryClassifier
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RankingParams:
-    """How the two signals are computed and mixed (tuned, then frozen in :data:`DEFAULT_PARAMS`)."""
+    """How the signals are computed and mixed (tuned, then frozen in :data:`DEFAULT_PARAMS`).
+
+    The three lexical signals are mixed with ``bm25_weight``, ``example_weight`` and the rest
+    (n-gram cosine); that mix and the classifier's probability are then mixed with
+    ``classifier_weight``. ``regularization`` is the classifier's inverse regularisation.
+    """
 
     k1: float = 1.2
     b: float = 0.75
     bm25_weight: float = 0.5
     example_weight: float = 0.0
+    classifier_weight: float = 0.0
+    regularization: float = 30.0
     off_domain_factor: float = 1.0
 
     def __post_init__(self) -> None:
@@ -54,7 +67,9 @@ class RankingParams:
             raise ValueError(f"k1 must be positive, got {self.k1}")
         if not 0 <= self.b <= 1:
             raise ValueError(f"b must be in [0, 1], got {self.b}")
-        for name in ("bm25_weight", "example_weight", "off_domain_factor"):
+        if self.regularization <= 0:
+            raise ValueError(f"regularization must be positive, got {self.regularization}")
+        for name in ("bm25_weight", "example_weight", "classifier_weight", "off_domain_factor"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.bm25_weight + self.example_weight > 1:
@@ -324,6 +339,16 @@ class Retriever:
             initial: tuple(words) for initial, words in by_initial.items()
         }
         self._correct = lru_cache(maxsize=4096)(self._nearest_word)
+        self._classifier: EntryClassifier | None = None
+        if params.classifier_weight and len(self.entry_ids) > 1:
+            # Imported here: scikit-learn takes a second or two to import, which every
+            # `certdesk` command would pay otherwise; only building a knowledge base needs it.
+            from faq import classifier
+
+            self._classifier = classifier.trained(
+                tuple((entry_id, text.normalize(example)) for entry_id, example in examples),
+                regularization=params.regularization,
+            )
 
     def _nearest_word(self, word: str) -> str:
         if word in self._vocabulary or len(word) < 4 or not word.isalpha():
@@ -337,34 +362,67 @@ class Retriever:
 
     def rank(self, question: str) -> list[Candidate]:
         """Every entry with a score above zero, best first (ties broken by entry id)."""
+        return mix(
+            self.signals(question),
+            classifier_weight=self.params.classifier_weight if self._classifier else 0.0,
+            off_domain_factor=self.params.off_domain_factor,
+        )
+
+    def signals(self, question: str) -> Signals:
+        """The signals for ``question`` before they are mixed (see :func:`mix`)."""
         normalized = text.normalize(question)
         terms = text.word_tokens(normalized, correct=self._correct)
+        stems = set(terms)
+        in_domain = not self._domain_terms or any(
+            term.found_in(normalized, stems) for term in self._domain_terms
+        )
         params = self.params
-        if self._domain_terms and params.off_domain_factor < 1:
-            stems = set(terms)
-            in_domain = any(term.found_in(normalized, stems) for term in self._domain_terms)
-        else:
-            in_domain = True
-        combined: defaultdict[str, float] = defaultdict(float)
+        lexical: defaultdict[str, float] = defaultdict(float)
         if params.bm25_weight:
             for entry_id, score in self._bm25.scores(terms).items():
-                combined[entry_id] += params.bm25_weight * score
+                lexical[entry_id] += params.bm25_weight * score
         if params.example_weight:
             best: dict[str, float] = {}
             for index, score in self._example_bm25.scores(terms).items():
                 owner = self._owners[index]
                 best[owner] = max(best.get(owner, 0.0), score)
             for entry_id, score in best.items():
-                combined[entry_id] += params.example_weight * score
+                lexical[entry_id] += params.example_weight * score
+        grams = Counter(text.char_ngrams(normalized))
         if params.ngram_weight:
-            ngrams = self._ngrams.scores(Counter(text.char_ngrams(normalized)))
-            for entry_id, score in ngrams.items():
-                combined[entry_id] += params.ngram_weight * score
-        factor = 1.0 if in_domain else params.off_domain_factor
-        ranking = [
-            Candidate(entry_id, min(1.0, score * factor))
-            for entry_id, score in combined.items()
-            if score > 0
-        ]
-        ranking.sort(key=lambda candidate: (-candidate.score, candidate.entry_id))
-        return ranking
+            for entry_id, score in self._ngrams.scores(grams).items():
+                lexical[entry_id] += params.ngram_weight * score
+        probabilities = (
+            self._classifier.probabilities(terms, grams.elements())
+            if self._classifier is not None
+            else {}
+        )
+        return Signals(lexical=dict(lexical), probabilities=probabilities, in_domain=in_domain)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Signals:
+    """One question's signals before mixing: the lexical mix of BM25, example BM25 and n-gram
+    cosine (in [0, 1]), the classifier's probabilities (empty without a classifier), and whether
+    the question contains a domain keyword."""
+
+    lexical: Mapping[str, float]
+    probabilities: Mapping[str, float]
+    in_domain: bool
+
+
+def mix(signals: Signals, *, classifier_weight: float, off_domain_factor: float) -> list[Candidate]:
+    """The ranking from the signals: lexical and classifier mixed, damped when off-domain."""
+    combined: defaultdict[str, float] = defaultdict(float)
+    for entry_id, score in signals.lexical.items():
+        combined[entry_id] += (1 - classifier_weight) * score
+    for entry_id, probability in signals.probabilities.items():
+        combined[entry_id] += classifier_weight * probability
+    factor = 1.0 if signals.in_domain else off_domain_factor
+    ranking = [
+        Candidate(entry_id, min(1.0, score * factor))
+        for entry_id, score in combined.items()
+        if score > 0
+    ]
+    ranking.sort(key=lambda candidate: (-candidate.score, candidate.entry_id))
+    return ranking
