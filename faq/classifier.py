@@ -65,8 +65,13 @@ class EntryClassifier:
         self._labels: tuple[str, ...] = tuple(str(label) for label in model.classes_)
         self._index: dict[str, int] = dict(vectorizer.vocabulary_)
         self._idf: np.ndarray = np.asarray(weighting.idf_, dtype=np.float64)
-        self._coef: np.ndarray = np.asarray(model.coef_, dtype=np.float64)
-        self._intercept: np.ndarray = np.asarray(model.intercept_, dtype=np.float64)
+        coef = np.asarray(model.coef_, dtype=np.float64)
+        intercept = np.asarray(model.intercept_, dtype=np.float64)
+        if len(self._labels) == 2:  # binary: one row z for the second class, p = softmax(0, z)
+            coef = np.vstack([np.zeros_like(coef), coef])
+            intercept = np.concatenate([np.zeros_like(intercept), intercept])
+        self._coef: np.ndarray = coef
+        self._intercept: np.ndarray = intercept
 
     def probabilities(self, terms: Iterable[str], grams: Iterable[str]) -> dict[str, float]:
         """Each entry's probability for a question's word tokens and n-grams; they sum to 1.

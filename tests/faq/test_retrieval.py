@@ -12,8 +12,10 @@ from faq.retrieval import (
     Outcome,
     RankingParams,
     Retriever,
+    Signals,
     Thresholds,
     decide,
+    mix,
 )
 
 THRESHOLDS = Thresholds(answer=0.5, margin=0.1, suggest=0.2)
@@ -161,3 +163,37 @@ def test_rank_is_sorted_best_first(retriever: Retriever) -> None:
 def test_rank_scores_stay_in_unit_interval_for_any_text(question: str) -> None:
     ranking = Retriever(examples=EXAMPLES).rank(question)
     assert all(0.0 < c.score <= 1.0 for c in ranking)
+
+
+def test_mix_weights_lexical_and_classifier_and_damps_off_domain() -> None:
+    signals = Signals(
+        lexical={"a": 0.8, "b": 0.4}, probabilities={"a": 0.1, "b": 0.9}, in_domain=True
+    )
+    lexical_only = mix(signals, classifier_weight=0.0, off_domain_factor=0.5)
+    assert [(c.entry_id, round(c.score, 6)) for c in lexical_only] == [("a", 0.8), ("b", 0.4)]
+    half = mix(signals, classifier_weight=0.5, off_domain_factor=0.5)
+    assert [(c.entry_id, round(c.score, 6)) for c in half] == [("b", 0.65), ("a", 0.45)]
+    outside = Signals(lexical={"a": 0.8}, probabilities={}, in_domain=False)
+    assert [
+        round(c.score, 6) for c in mix(outside, classifier_weight=0.0, off_domain_factor=0.5)
+    ] == [0.4]
+
+
+def test_rank_is_the_mix_of_its_signals() -> None:
+    params = RankingParams(classifier_weight=0.4, off_domain_factor=0.5)
+    retriever = Retriever(examples=EXAMPLES, domain_terms=["证书", "certificate"], params=params)
+    for question in ("how to renew my certificate", "USB key 密码锁了", "what's the weather"):
+        signals = retriever.signals(question)
+        assert signals.probabilities  # the classifier took part
+        assert retriever.rank(question) == mix(
+            signals, classifier_weight=0.4, off_domain_factor=0.5
+        )
+    assert not retriever.signals("what's the weather").in_domain
+    assert retriever.signals("when does my certificate expire").in_domain
+
+
+def test_ranking_params_refuse_out_of_range_classifier_settings() -> None:
+    with pytest.raises(ValueError, match="classifier_weight"):
+        RankingParams(classifier_weight=1.5)
+    with pytest.raises(ValueError, match="regularization"):
+        RankingParams(regularization=0.0)
