@@ -226,6 +226,21 @@ async def test_simpleenroll_second_request_is_refused_as_already_issued(
     assert await service.count(Certificate) == 1
 
 
+async def test_simpleenroll_tells_issued_only_to_whoever_has_the_code(
+    client: TestClient[Any, Any], tmp_path: Path
+) -> None:
+    """Without the right code, an issued enrollment answers like any wrong code (401)."""
+    service = app_service(client)
+    created = await service.create_enrollment(HOLDER, actor="test")
+    first = await client.post(ENROLL, data=der_csr_b64(tmp_path), headers=auth(created))
+    assert first.status == 200
+    guess = await client.post(
+        ENROLL, data=der_csr_b64(tmp_path), headers=auth(created, "ABCD-EFGH")
+    )
+    assert guess.status == 401
+    assert (await guess.json())["error"]["code"] == "credentials_refused"
+
+
 async def test_simpleenroll_makes_the_unused_link_unusable(
     client: TestClient[Any, Any], tmp_path: Path
 ) -> None:
@@ -245,7 +260,8 @@ async def test_simpleenroll_makes_the_unused_link_unusable(
     assert via_link.status == 409
     assert (await via_link.json())["error"]["code"] == "enrollment_not_pending"
     page = await client.get(f"/enroll/{created.link.token}")
-    assert page.status != 200 or "Download" not in await page.text()
+    assert page.status == 409
+    assert "already been issued" in await page.text()
     assert await service.count(Certificate) == 1
 
 
