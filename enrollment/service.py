@@ -1192,7 +1192,7 @@ class EnrollmentService:
     ) -> Enrollment | None:
         """The enrollment named by ``reference`` with its row lock held, or None."""
         normalized = codes.normalize_reference(reference)
-        if not normalized or len(normalized) > codes.REFERENCE_DIGITS:
+        if not normalized or len(normalized) > 20:  # the column's length
             return None
         result = await session.execute(
             select(Enrollment)
