@@ -13,9 +13,13 @@ API answers with, and a message that says what happened and what to do next::
     │   ├── EnrollmentNotFound   404 enrollment_not_found
     │   ├── EnrollmentLocked     423 enrollment_locked
     │   ├── WrongCredentials     403 wrong_credentials
+    │   ├── CredentialsRefused   401 credentials_refused (EST: no attempts count, no hint
+    │   │                            whether the reference number exists)
     │   └── EnrollmentNotPending 409 enrollment_not_pending
     ├── VerificationFailed       403 wrong_verification_code
+    ├── AuthenticationRequired   401 authentication_required (EST: HTTP Basic missing)
     ├── RequestInvalid           400 request_invalid / 413 request_too_large
+    │   ├── UnsupportedMediaType 415 unsupported_media_type
     │   ├── PasswordInvalid      400 password_invalid
     │   └── RevocationReasonInvalid 400 revocation_reason_invalid
     ├── CsrError
@@ -24,7 +28,8 @@ API answers with, and a message that says what happened and what to do next::
     │   └── KeyNotAllowed        400 key_not_allowed
     ├── PolicyError              403 policy_forbidden
     ├── CertificateNotFound      404 certificate_not_found
-    └── CertificateNotActive     409 certificate_not_active
+    ├── CertificateNotActive     409 certificate_not_active
+    └── NotImplementedHere       501 not_implemented (EST re-enrollment)
 """
 
 from __future__ import annotations
@@ -112,7 +117,8 @@ class EnrollmentLocked(EnrollmentError):
     def __init__(self, reference_number: str) -> None:
         super().__init__(
             f"Enrollment {reference_number} is locked after too many wrong authorization codes. "
-            "Ask RA staff to unlock it (they can use `certdesk ra unlock` or `/ra unlock`)."
+            f"Ask RA staff to unlock it (they can run `certdesk ra unlock {reference_number}` or "
+            f"`/ra unlock {reference_number}`)."
         )
         self.reference_number = reference_number
 
@@ -127,6 +133,22 @@ class WrongCredentials(EnrollmentError):
             f"message from your RA; {attempts_left} attempt(s) left before the enrollment locks."
         )
         self.attempts_left = attempts_left
+
+
+class CredentialsRefused(EnrollmentError):
+    """A wrong reference number / authorization code pair where the reference number alone
+    names the enrollment (EST): the same answer whether or not the reference number exists."""
+
+    code = "credentials_refused"
+    status = 401
+
+    def __init__(self, max_failed_attempts: int) -> None:
+        super().__init__(
+            "The reference number or authorization code is wrong. Check both against the "
+            f"message from your RA; after {max_failed_attempts} wrong codes the enrollment "
+            "locks and RA staff must unlock it."
+        )
+        self.max_failed_attempts = max_failed_attempts
 
 
 class EnrollmentNotPending(EnrollmentError):
@@ -146,6 +168,11 @@ class VerificationFailed(CertdeskError):
         self.attempts_left = attempts_left
 
 
+class AuthenticationRequired(CertdeskError):
+    code = "authentication_required"
+    status = 401
+
+
 class RequestInvalid(CertdeskError):
     code = "request_invalid"
     status = 400
@@ -154,6 +181,11 @@ class RequestInvalid(CertdeskError):
 class RequestTooLarge(RequestInvalid):
     code = "request_too_large"
     status = 413
+
+
+class UnsupportedMediaType(RequestInvalid):
+    code = "unsupported_media_type"
+    status = 415
 
 
 class PasswordInvalid(RequestInvalid):
@@ -193,3 +225,10 @@ class CertificateNotFound(CertdeskError):
 class CertificateNotActive(CertdeskError):
     code = "certificate_not_active"
     status = 409
+
+
+class NotImplementedHere(CertdeskError):
+    """A standard operation certdesk deliberately does not offer (the message says why)."""
+
+    code = "not_implemented"
+    status = 501

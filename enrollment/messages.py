@@ -248,14 +248,22 @@ ERROR_ZH: dict[str, str] = {
     "（“更新我的证书”）。",
     "enrollment_not_found": "找不到此参考号对应的申请。请检查号码。",
     "enrollment_locked": "申请 {reference_number} 因授权码输错次数过多已被锁定。请联系 RA 工作人员解锁"
-    "（他们可以使用 `certdesk ra unlock` 或 `/ra unlock`）。",
+    "（他们可以运行 `certdesk ra unlock {reference_number}` 或 `/ra unlock {reference_number}`）。",
     "wrong_credentials": "参考号或授权码错误。请对照 RA 发给您的信息检查两者；在申请被锁定前还可尝试 "
     "{attempts_left} 次。",
+    "credentials_refused": "参考号或授权码错误。请对照 RA 发给您的信息检查两者；授权码输错 "
+    "{max_failed_attempts} 次后申请将被锁定，需由 RA 工作人员解锁。",
     "enrollment_not_pending": "此申请已签发过证书。如需新证书，请让 certdesk 机器人为您更新，"
     "或联系 RA 工作人员。",
     "wrong_verification_code": "验证码错误。请使用随此更新链接发送的验证码；链接失效前还可尝试 "
     "{attempts_left} 次。",
     "request_invalid": "请求内容不完整或格式错误。请刷新页面后重试。",
+    "authentication_required": "EST 需要 HTTP Basic 认证：用户名为参考号，密码为授权码"
+    "（例如 `curl --user 参考号:授权码`）。",
+    "unsupported_media_type": "不支持此内容类型。EST 注册请求须以 `Content-Type: application/pkcs10` "
+    "发送 base64 编码的 PKCS#10。",
+    "not_implemented": "certdesk 不提供此 EST 操作。更新证书请在 Slack 中向 certdesk 机器人索取更新链接"
+    "（“更新我的证书”）。",
     "request_too_large": "请求内容过大；CSR 远比这小。请检查粘贴的内容。",
     "password_invalid": "证书文件的密码需要 8 到 128 个字符。",
     "revocation_reason_invalid": "无效的吊销原因。",

@@ -10,6 +10,7 @@ from typing import Any
 
 from enrollment.crl import REASON_NAMES
 from enrollment.pkcs12 import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, SERVER_KEY_TYPES
+from enrollment.profiles import PROFILES
 
 JSON = "application/json"
 MAX_PEM_CSR_CHARS = 16 * 1024
@@ -240,6 +241,101 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+_EST_LABEL = {
+    "name": "label",
+    "in": "path",
+    "required": True,
+    "description": "A profile name: the enrollment must have this profile (RFC 7030 §3.2.2).",
+    "schema": {"type": "string", "enum": sorted(PROFILES)},
+}
+_BASE64_PKCS7 = {
+    "type": "string",
+    "description": "Base64 (76-character lines) of a DER certs-only PKCS#7 (RFC 7030 §4.1.3).",
+}
+
+
+def _est_cacerts(labelled: bool) -> dict[str, Any]:
+    responses: dict[str, Any] = {
+        "200": {
+            "description": "The CA chain (issuing CA and root), certs-only PKCS#7, base64.",
+            "content": {"application/pkcs7-mime": {"schema": _BASE64_PKCS7}},
+        }
+    }
+    if labelled:
+        responses["404"] = _error("The label is not a profile name.")
+    return {
+        "get": {
+            "operationId": "estCacertsLabelled" if labelled else "estCacerts",
+            "summary": "EST: the CA certificates",
+            "parameters": [_EST_LABEL] if labelled else [],
+            "responses": responses,
+        }
+    }
+
+
+def _est_simpleenroll(labelled: bool) -> dict[str, Any]:
+    responses: dict[str, Any] = {
+        "200": {
+            "description": "The issued certificate alone, certs-only PKCS#7, base64 "
+            "(Content-Type application/pkcs7-mime; smime-type=certs-only).",
+            "content": {"application/pkcs7-mime": {"schema": _BASE64_PKCS7}},
+        },
+        "400": _error(
+            "The body is not a usable CSR (csr_malformed, csr_signature_invalid, key_not_allowed)."
+        ),
+        "401": _error(
+            "No usable HTTP Basic credentials (authentication_required), or the reference "
+            "number or authorization code is wrong (credentials_refused: the same answer for "
+            "an unknown reference number). Comes with WWW-Authenticate: Basic."
+        ),
+        "403": _error("The label names another profile than the enrollment's."),
+        "409": _error("The enrollment was already issued (by EST or through its link)."),
+        "413": _error("The request body is larger than 64 KiB."),
+        "415": _error("The Content-Type is not application/pkcs10."),
+        "423": _error("Locked after too many wrong codes: RA staff run `certdesk ra unlock REF`."),
+    }
+    if labelled:
+        responses["404"] = _error("The label is not a profile name.")
+    return {
+        "post": {
+            "operationId": "estSimpleenrollLabelled" if labelled else "estSimpleenroll",
+            "summary": "EST: enroll with a CSR (user = reference number, password = code)",
+            "description": "The subject comes from the enrollment, never from the CSR. An "
+            "enrollment is issued once; its one-time links stop working afterwards.",
+            "parameters": [_EST_LABEL, _LANGUAGE] if labelled else [_LANGUAGE],
+            "security": [{"estBasic": []}],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/pkcs10": {
+                        "schema": {
+                            "type": "string",
+                            "description": "Base64 of the DER PKCS#10 (line breaks allowed); a "
+                            "PEM block is accepted too.",
+                        }
+                    }
+                },
+            },
+            "responses": responses,
+        }
+    }
+
+
+EST_PATHS: dict[str, Any] = {
+    "/.well-known/est/cacerts": _est_cacerts(labelled=False),
+    "/.well-known/est/{label}/cacerts": _est_cacerts(labelled=True),
+    "/.well-known/est/simpleenroll": _est_simpleenroll(labelled=False),
+    "/.well-known/est/{label}/simpleenroll": _est_simpleenroll(labelled=True),
+    "/.well-known/est/csrattrs": {
+        "get": {
+            "operationId": "estCsrattrs",
+            "summary": "EST: CSR attributes (none are required)",
+            "responses": {"204": {"description": "No attributes: the enrollment decides."}},
+        }
+    },
+}
+
+
 def openapi_document(public_url: str) -> dict[str, Any]:
     """The API description, with ``public_url`` as its server."""
     return {
@@ -248,7 +344,9 @@ def openapi_document(public_url: str) -> dict[str, Any]:
             "title": "certdesk enrollment API",
             "version": "1",
             "description": "One-time links redeem certificates: with a CSR, or with a key the "
-            "server generates (profile permitting). Errors are "
+            "server generates (profile permitting). EST (RFC 7030) enrolls with the reference "
+            "number and authorization code as HTTP Basic credentials; "
+            "/.well-known/est/simplereenroll answers 501 (renew with a renewal link). Errors are "
             '{"error": {"code", "message"}} with a 4xx status.',
         },
         "servers": [{"url": public_url}],
@@ -327,6 +425,17 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                     },
                 }
             },
+            **EST_PATHS,
         },
-        "components": {"schemas": SCHEMAS},
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "estBasic": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "User name: the reference number; password: the "
+                    "authorization code.",
+                }
+            },
+        },
     }

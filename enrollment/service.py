@@ -27,6 +27,7 @@ from enrollment.errors import (
     CertdeskError,
     CertificateNotActive,
     CertificateNotFound,
+    CredentialsRefused,
     EnrollmentLocked,
     EnrollmentNotFound,
     EnrollmentNotPending,
@@ -61,6 +62,8 @@ from enrollment.profiles import PROFILES, Profile, get_profile
 from enrollment.types import utcnow
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Compared against when a reference number is unknown, so that case costs what a wrong code does.
+_NO_CODE_HASH = "0" * 64
 
 
 class EnrollmentCreate(SQLModel):
@@ -493,48 +496,162 @@ class EnrollmentService:
             if not self._credentials_match(enrollment, reference_number, authorization_code):
                 failure = await self._count_failure(session, enrollment)  # committed
             else:
-                profile = get_profile(enrollment.profile)
-                public_key, private_key = await self._obtain_key(profile, key)
-                await self._claim(session, link)
-                cert = await asyncio.to_thread(
-                    self.ca.issue,
-                    public_key=public_key,
-                    subject=build_subject(
-                        cn=enrollment.subject_cn, ous=enrollment.subject_ous, o=enrollment.subject_o
-                    ),
-                    profile=profile,
-                    email=enrollment.email,
+                issued, package, profile = await self._issue_for_enrollment(
+                    session, enrollment, key=key, delivery=delivery, via=delivery, link=link
                 )
-                now = utcnow()
-                record = self._certificate_record(
-                    cert, enrollment=enrollment, delivery=delivery, key=key_description(public_key)
-                )
-                session.add(record)
-                enrollment.status = EnrollmentStatus.ISSUED
-                enrollment.issued_at = now
-                enrollment.updated_at = now
-                enrollment.failed_attempts = 0
-                session.add(enrollment)
-                self._audit(
-                    session,
-                    actor=enrollment.slack_user or f"ref:{enrollment.reference_number}",
-                    action="certificate.issue",
-                    target=record.serial,
-                    detail={"reference_number": enrollment.reference_number, "via": delivery},
-                )
-                issued = IssuedCertificate(
-                    certificate=cert,
-                    chain=self.ca.chain,
-                    friendly_name=record.friendly_name,
-                    delivery=delivery,
-                )
-                # Inside the transaction: if packaging failed, the link would stay usable.
-                package = await self._package(private_key, issued, key)
         if failure is not None:
             metrics.ENROLLMENT_FAILURES.labels(code=failure.code).inc()
             raise failure
         metrics.CERTIFICATES_ISSUED.labels(profile=profile.name, delivery=delivery).inc()
         return issued, package
+
+    async def redeem_by_reference(
+        self,
+        reference_number: str,
+        *,
+        authorization_code: str,
+        csr: str | bytes,
+        delivery: str = "csr",
+        via: str = "est",
+        profile: str | None = None,
+    ) -> IssuedCertificate:
+        """Issue a pending enrollment's certificate without a link: the reference number names
+        the enrollment, the authorization code proves the right to it (EST, CMP …).
+
+        The protocol adapter passes the reference number and authorization code exactly as the
+        client sent them; they are checked here, in this order, inside one transaction that
+        holds the enrollment's row lock (PostgreSQL ``FOR UPDATE``; SQLite serializes anyway):
+
+        1. unknown reference number -> :class:`CredentialsRefused`, nothing written;
+        2. locked enrollment -> :class:`EnrollmentLocked` (the right code does not help);
+        3. wrong code -> counted towards the lock like on the link path, then
+           :class:`CredentialsRefused` (or :class:`EnrollmentLocked` on the last attempt);
+        4. enrollment not pending (already issued, also through a link) ->
+           :class:`EnrollmentNotPending`, only now that the caller has proved the code;
+        5. ``profile`` given and not the enrollment's -> :class:`PolicyError`;
+        6. the CSR (self-signature, allowed key): :class:`CsrError`, nothing written.
+
+        Steps 1 and 3 raise the same error with the same message, so a caller that maps
+        :class:`CredentialsRefused` to one answer does not tell unknown reference numbers from
+        wrong codes. Then the certificate is issued exactly as for a link (subject from the
+        enrollment, never from the CSR); the enrollment becomes ``issued``, so its one-time
+        links stop working (they answer :class:`EnrollmentNotPending`). ``delivery`` is
+        ``browser``, ``csr`` or ``token`` as for links; ``via`` names the protocol in the audit
+        event ``certificate.issue`` (``{"via": "est"}``).
+        """
+        checked_delivery = csr_delivery(delivery)
+        failure: EnrollmentLocked | CredentialsRefused | None = None
+        async with self._sessions() as session, session.begin():
+            enrollment = await self._enrollment_for_update(session, reference_number)
+            if enrollment is None:
+                self._pepper.code_matches(authorization_code, _NO_CODE_HASH)  # same work
+                failure = CredentialsRefused(self.config.max_failed_attempts)
+            else:
+                if enrollment.locked_at is not None:
+                    metrics.ENROLLMENT_FAILURES.labels(code=EnrollmentLocked.code).inc()
+                    raise EnrollmentLocked(enrollment.reference_number)
+                if not self._pepper.code_matches(
+                    authorization_code, enrollment.authorization_code_hash
+                ):
+                    counted = await self._count_failure(session, enrollment)  # committed
+                    failure = (
+                        counted
+                        if isinstance(counted, EnrollmentLocked)
+                        else CredentialsRefused(self.config.max_failed_attempts)
+                    )
+                else:
+                    self._check_credentials_precondition(enrollment)
+                    if profile is not None and enrollment.profile != profile:
+                        metrics.ENROLLMENT_FAILURES.labels(code=PolicyError.code).inc()
+                        raise PolicyError(
+                            f"Enrollment {enrollment.reference_number} is for the profile "
+                            f"{enrollment.profile!r}, not {profile!r}. Enroll without a label "
+                            f"or with the label {enrollment.profile!r}."
+                        )
+                    issued, _, used_profile = await self._issue_for_enrollment(
+                        session, enrollment, key=csr, delivery=checked_delivery, via=via
+                    )
+        if failure is not None:
+            metrics.ENROLLMENT_FAILURES.labels(code=failure.code).inc()
+            raise failure
+        metrics.CERTIFICATES_ISSUED.labels(
+            profile=used_profile.name, delivery=checked_delivery
+        ).inc()
+        return issued
+
+    async def _issue_for_enrollment(
+        self,
+        session: AsyncSession,
+        enrollment: Enrollment,
+        *,
+        key: KeyMaterial,
+        delivery: Delivery,
+        via: str,
+        link: OneTimeLink | None = None,
+    ) -> tuple[IssuedCertificate, bytes | None, Profile]:
+        """Issue ``enrollment``'s certificate inside the caller's transaction.
+
+        The caller has checked the credentials. Here: the key (from a checked CSR, or made
+        here), the link claimed (if any), the enrollment claimed (``pending`` -> ``issued``,
+        exactly one of several racing transactions succeeds, whatever they locked), then the
+        certificate signed, recorded and audited. Anything raised rolls the whole thing back.
+        """
+        profile = get_profile(enrollment.profile)
+        public_key, private_key = await self._obtain_key(profile, key)
+        if link is not None:
+            await self._claim(session, link)
+        now = utcnow()
+        await self._claim_enrollment(session, enrollment, now=now)
+        cert = await asyncio.to_thread(
+            self.ca.issue,
+            public_key=public_key,
+            subject=build_subject(
+                cn=enrollment.subject_cn, ous=enrollment.subject_ous, o=enrollment.subject_o
+            ),
+            profile=profile,
+            email=enrollment.email,
+        )
+        record = self._certificate_record(
+            cert, enrollment=enrollment, delivery=delivery, key=key_description(public_key)
+        )
+        session.add(record)
+        self._audit(
+            session,
+            actor=enrollment.slack_user or f"ref:{enrollment.reference_number}",
+            action="certificate.issue",
+            target=record.serial,
+            detail={"reference_number": enrollment.reference_number, "via": via},
+        )
+        issued = IssuedCertificate(
+            certificate=cert,
+            chain=self.ca.chain,
+            friendly_name=record.friendly_name,
+            delivery=delivery,
+        )
+        # Inside the transaction: if packaging failed, the link would stay usable.
+        package = await self._package(private_key, issued, key)
+        return issued, package, profile
+
+    async def _claim_enrollment(
+        self, session: AsyncSession, enrollment: Enrollment, *, now: datetime
+    ) -> None:
+        """Mark the enrollment issued; exactly one of several concurrent claims succeeds."""
+        result = await session.execute(
+            update(Enrollment)
+            .where(
+                col(Enrollment.id) == enrollment.id,
+                col(Enrollment.status) == EnrollmentStatus.PENDING,
+            )
+            .values(
+                status=EnrollmentStatus.ISSUED, issued_at=now, updated_at=now, failed_attempts=0
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise EnrollmentNotPending(
+                f"Enrollment {enrollment.reference_number} has already been used to issue a "
+                "certificate. To get another one, ask the certdesk bot to renew it or ask RA staff."
+            )
 
     # -- renewal -----------------------------------------------------------------------------
 
@@ -1069,6 +1186,20 @@ class EnrollmentService:
             owner_slack_user=old.owner_slack_user,
             owner_email=old.owner_email,
         )
+
+    async def _enrollment_for_update(
+        self, session: AsyncSession, reference: str
+    ) -> Enrollment | None:
+        """The enrollment named by ``reference`` with its row lock held, or None."""
+        normalized = codes.normalize_reference(reference)
+        if not normalized or len(normalized) > 20:  # the column's length
+            return None
+        result = await session.execute(
+            select(Enrollment)
+            .where(col(Enrollment.reference_number) == normalized)
+            .with_for_update()
+        )
+        return result.scalars().first()
 
     async def _enrollment_by_reference(self, session: AsyncSession, reference: str) -> Enrollment:
         normalized = codes.normalize_reference(reference)

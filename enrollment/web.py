@@ -60,8 +60,8 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
         )
 
 
-async def read_json(request: web.Request, *, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
-    """The request's JSON object, refusing bodies over ``limit`` without reading them whole."""
+async def read_body(request: web.Request, *, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request's body, refusing bodies over ``limit`` without reading them whole."""
     if request.content_length is not None and request.content_length > limit:
         raise RequestTooLarge(
             f"The request body is over {limit // 1024} KiB; a CSR is far smaller."
@@ -71,6 +71,12 @@ async def read_json(request: web.Request, *, limit: int = MAX_BODY_BYTES) -> dic
         raise RequestTooLarge(
             f"The request body is over {limit // 1024} KiB; a CSR is far smaller."
         )
+    return body
+
+
+async def read_json(request: web.Request, *, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """The request's JSON object, refusing bodies over ``limit`` without reading them whole."""
+    body = await read_body(request, limit=limit)
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

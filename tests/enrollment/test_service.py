@@ -13,9 +13,11 @@ from sqlmodel import select
 
 from enrollment.db import session_factory
 from enrollment.errors import (
+    CredentialsRefused,
     CsrMalformed,
     CsrSignatureInvalid,
     EnrollmentLocked,
+    EnrollmentNotPending,
     KeyNotAllowed,
     LinkExpired,
     LinkUnknown,
@@ -205,4 +207,61 @@ async def test_unknown_and_expired_links_are_refused(
         link.expires_at = utcnow() - timedelta(seconds=1)
         session.add(link)
     with pytest.raises(LinkExpired):
+        await redeem(service, created, csr)
+
+
+async def test_concurrent_redemptions_of_two_links_of_one_enrollment_yield_one_certificate(
+    service: EnrollmentService, tmp_path: Path
+) -> None:
+    """Each link is claimed by its own row; the enrollment claim makes the second refuse."""
+    created = await create(service)
+    second = await service.new_enrollment_link(created.reference_number, actor="test")
+    _, csr = make_csr(tmp_path)
+
+    async def via(token: str) -> object:
+        return await service.redeem_enrollment_link(
+            token,
+            reference_number=created.reference_number,
+            authorization_code=created.authorization_code,
+            csr=csr,
+        )
+
+    tokens = [created.link.token, second.token] * 5
+    results = await asyncio.gather(*(via(t) for t in tokens), return_exceptions=True)
+    issued = [r for r in results if hasattr(r, "certificate")]
+    assert len(issued) == 1, results
+    assert all(isinstance(r, LinkUsed | EnrollmentNotPending) for r in results if r not in issued)
+    assert await service.count(Certificate) == 1
+
+
+async def test_redeem_by_reference_for_another_protocol_audits_its_name(
+    service: EnrollmentService, tmp_path: Path
+) -> None:
+    """What CMP reuses: unknown and wrong look alike, ``via`` lands in the audit event."""
+    created = await create(service)
+    _, csr = make_csr(tmp_path)
+    before = await snapshot(service)
+    with pytest.raises(CredentialsRefused) as unknown:
+        await service.redeem_by_reference("12", authorization_code="X", csr=csr, via="cmp")
+    assert await snapshot(service) == before
+    with pytest.raises(CredentialsRefused) as wrong:
+        await service.redeem_by_reference(
+            created.reference_number, authorization_code="X", csr=csr, via="cmp"
+        )
+    assert unknown.value.message == wrong.value.message
+    issued = await service.redeem_by_reference(
+        created.reference_number,
+        authorization_code=created.authorization_code.lower().replace("-", " "),
+        csr=csr,
+        via="cmp",
+    )
+    assert issued.delivery == "csr"
+    async with session_factory(service._engine)() as session:
+        events = (
+            await session.execute(
+                select(AuditEvent).where(AuditEvent.action == "certificate.issue")
+            )
+        ).scalars()
+        assert [e.detail["via"] for e in events] == ["cmp"]
+    with pytest.raises(EnrollmentNotPending):
         await redeem(service, created, csr)
