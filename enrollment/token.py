@@ -47,7 +47,7 @@ from enrollment.token_errors import (
     WrongModule,
 )
 
-TokenKeyType = Literal["ec-p256", "ec-p384", "rsa-2048", "rsa-3072"]
+TokenKeyType = Literal["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"]
 TOKEN_KEY_TYPES: tuple[TokenKeyType, ...] = ("ec-p256", "ec-p384", "rsa-2048", "rsa-3072")
 PENDING_LABEL = "certdesk pending"  # a key pair whose certificate has not arrived (yet)
 
@@ -169,9 +169,16 @@ def key_id(public_key: TokenPublicKey) -> bytes:
 
 
 def generate_key_pair(
-    session: pkcs11.Session, *, key_type: TokenKeyType = "ec-p256", label: str = PENDING_LABEL
+    session: pkcs11.Session,
+    *,
+    key_type: TokenKeyType = "ec-p256",
+    label: str = PENDING_LABEL,
+    lock: threading.Lock | None = None,
 ) -> TokenKeyPair:
-    """A new key pair stored on the token: private, sensitive, never extractable, sign only."""
+    """A new key pair stored on the token: private, sensitive, never extractable, sign only.
+
+    ``lock`` guards the session's signing calls (give the session's lock when it is shared).
+    """
     private_template: dict[Attribute, Any] = {
         Attribute.TOKEN: True,
         Attribute.PRIVATE: True,
@@ -215,12 +222,14 @@ def generate_key_pair(
         id=identifier,
         label=label,
         public_key=public_key,
-        private_key=token_private_key(private, public_key, lock=threading.Lock()),
+        private_key=token_private_key(private, public_key, lock=lock or threading.Lock()),
         handles=(public, private),
     )
 
 
-def private_key_for(session: pkcs11.Session, identifier: bytes) -> TokenKeyPair | None:
+def private_key_for(
+    session: pkcs11.Session, identifier: bytes, *, lock: threading.Lock | None = None
+) -> TokenKeyPair | None:
     """The key pair with CKA_ID ``identifier`` (the private key needs a logged-in session)."""
     try:
         privates = list(
@@ -242,7 +251,7 @@ def private_key_for(session: pkcs11.Session, identifier: bytes) -> TokenKeyPair 
         id=identifier,
         label=str(private[Attribute.LABEL]),
         public_key=public_key,
-        private_key=token_private_key(private, public_key, lock=threading.Lock()),
+        private_key=token_private_key(private, public_key, lock=lock or threading.Lock()),
         handles=(public, private) if public is not None else (private,),
     )
 

@@ -60,6 +60,7 @@ class WrongModule(TokenError):
             f"Known models and their modules:\n{known_modules()}"
         )
         self.module = module
+        self.reason = reason
 
 
 class NoToken(TokenError):
