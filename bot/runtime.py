@@ -99,6 +99,11 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 public_url=settings.public_url,
                 link_ttl=timedelta(hours=settings.link_ttl_hours),
                 max_failed_attempts=settings.max_failed_attempts,
+                possession_renewal_window=(
+                    timedelta(days=settings.possession_renewal_days)
+                    if settings.possession_renewal_days
+                    else None
+                ),
             ),
         )
         yield Runtime(settings=settings, engine=engine, ca=ca, service=service)

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
         default="certdesk issuing CA", validation_alias="CERTDESK_CA_PKCS11_KEY_LABEL"
     )
     ca_pkcs11_pin: SecretStr | None = Field(default=None, validation_alias="CERTDESK_CA_PKCS11_PIN")
+    possession_renewal_days: int = Field(
+        default=0, validation_alias="CERTDESK_POSSESSION_RENEWAL_DAYS", ge=0, le=3650
+    )
     link_ttl_hours: int = Field(default=72, validation_alias="CERTDESK_LINK_TTL_HOURS", ge=1)
     max_failed_attempts: int = Field(
         default=5, validation_alias="CERTDESK_MAX_FAILED_ATTEMPTS", ge=1, le=100
