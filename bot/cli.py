@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from bot.commands import COMMAND_MODULES
 from bot.logs import configure_logging
-from bot.runtime import SchemaOutOfDate
+from bot.runtime import CaUnavailable, SchemaOutOfDate
 from bot.settings import Settings
 
 
@@ -38,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(args, settings)
     except SchemaOutOfDate as exc:
         print(f"certdesk: {exc}", file=sys.stderr)
+        return 2
+    except CaUnavailable as exc:
+        print(f"certdesk: cannot start the issuing CA: {exc}", file=sys.stderr)
         return 2
     return code
 

@@ -7,7 +7,7 @@ import logging
 import os
 import secrets
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -19,13 +19,27 @@ from bot.settings import Settings
 from enrollment.ca import IssuingCA, load_or_create_local_ca
 from enrollment.codes import Pepper
 from enrollment.db import create_engine
+from enrollment.hsm import HsmConfig, load_or_create_hsm_ca, open_hsm_key
 from enrollment.service import EnrollmentConfig, EnrollmentService
+from enrollment.token_errors import (
+    NoToken,
+    PinIncorrect,
+    PinLocked,
+    SeveralTokens,
+    TokenError,
+    TokenNotFound,
+    WrongModule,
+)
 
 log = logging.getLogger(__name__)
 
 
 class SchemaOutOfDate(RuntimeError):
     pass
+
+
+class CaUnavailable(RuntimeError):
+    """The issuing CA cannot start (its HSM key is unusable); the message names the setting."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,15 +87,10 @@ async def prepare_schema(settings: Settings, engine: AsyncEngine) -> None:
 async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.database_url)
+    stack = AsyncExitStack()
     try:
         await prepare_schema(settings, engine)
-        ca = await asyncio.to_thread(
-            load_or_create_local_ca,
-            Path(settings.data_dir) / "ca",
-            key_type=settings.ca_key_type,
-            organization=settings.ca_organization,
-            crl_url=f"{settings.public_url}/crl",
-        )
+        ca = await stack.enter_async_context(open_ca(settings))
         service = EnrollmentService(
             engine=engine,
             ca=ca,
@@ -90,8 +99,93 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 public_url=settings.public_url,
                 link_ttl=timedelta(hours=settings.link_ttl_hours),
                 max_failed_attempts=settings.max_failed_attempts,
+                possession_renewal_window=(
+                    timedelta(days=settings.possession_renewal_days)
+                    if settings.possession_renewal_days
+                    else None
+                ),
             ),
         )
         yield Runtime(settings=settings, engine=engine, ca=ca, service=service)
     finally:
+        await stack.aclose()  # closes the HSM session, if any
         await engine.dispose()
+
+
+@asynccontextmanager
+async def open_ca(settings: Settings) -> AsyncIterator[IssuingCA]:
+    """The local file-key CA, or the CA whose key is on the HSM (session open while in use)."""
+    crl_url = f"{settings.public_url}/crl"
+    if not settings.ca_pkcs11_module:
+        yield await asyncio.to_thread(
+            load_or_create_local_ca,
+            Path(settings.data_dir) / "ca",
+            key_type=settings.ca_key_type,
+            organization=settings.ca_organization,
+            crl_url=crl_url,
+        )
+        return
+    assert settings.ca_pkcs11_pin is not None  # Settings refuses a module without a PIN
+    config = HsmConfig(
+        module=settings.ca_pkcs11_module,
+        token_label=settings.ca_pkcs11_token_label,
+        key_label=settings.ca_pkcs11_key_label,
+        pin=settings.ca_pkcs11_pin.get_secret_value(),
+        key_type=settings.ca_key_type,
+    )
+    try:
+        key = await asyncio.to_thread(open_hsm_key, config)
+    except TokenError as exc:
+        raise CaUnavailable(hsm_problem(exc, settings)) from None
+    try:
+        try:
+            ca = await asyncio.to_thread(
+                load_or_create_hsm_ca,
+                Path(settings.data_dir) / "ca-hsm",
+                key=key,
+                key_type=settings.ca_key_type,
+                organization=settings.ca_organization,
+                crl_url=crl_url,
+            )
+        except TokenError as exc:
+            raise CaUnavailable(hsm_problem(exc, settings)) from None
+        log.info("issuing CA key on the HSM", extra={"key_label": config.key_label})
+        yield ca
+    finally:
+        await asyncio.to_thread(key.close)
+
+
+def hsm_problem(error: TokenError, settings: Settings) -> str:
+    """What is wrong with the HSM settings, named by their environment variables."""
+    module = settings.ca_pkcs11_module
+    if isinstance(error, WrongModule):
+        return (
+            f"CERTDESK_CA_PKCS11_MODULE={module} cannot be loaded as a PKCS#11 module: "
+            f"{error.reason}. Set it to the HSM's PKCS#11 library."
+        )
+    if isinstance(error, NoToken):
+        return (
+            f"no initialised token is present behind CERTDESK_CA_PKCS11_MODULE={module}: check "
+            "that the HSM is reachable and its token initialised."
+        )
+    if isinstance(error, TokenNotFound):
+        return (
+            f"no token labelled {settings.ca_pkcs11_token_label!r} is present behind "
+            f"CERTDESK_CA_PKCS11_MODULE={module}: check CERTDESK_CA_PKCS11_TOKEN_LABEL."
+        )
+    if isinstance(error, SeveralTokens):
+        return (
+            f"several tokens are present behind CERTDESK_CA_PKCS11_MODULE={module}: set "
+            "CERTDESK_CA_PKCS11_TOKEN_LABEL to the CA token's label."
+        )
+    if isinstance(error, PinIncorrect):
+        return (
+            "CERTDESK_CA_PKCS11_PIN is wrong for the HSM token. Fix it before starting again: "
+            "the token locks after a few wrong PINs."
+        )
+    if isinstance(error, PinLocked):
+        return (
+            "the HSM token's user PIN is locked; its security officer must unlock it before "
+            "certdesk can start."
+        )
+    return f"the issuing CA's HSM key cannot be used: {error.message}"

@@ -48,6 +48,18 @@ class Settings(BaseSettings):
         default="ec-p256", validation_alias="CERTDESK_CA_KEY_TYPE"
     )
     ca_organization: str = Field(default="certdesk Local CA", validation_alias="CERTDESK_CA_ORG")
+    # The issuing CA's key on a PKCS#11 HSM instead of a file (see enrollment/hsm.py).
+    ca_pkcs11_module: str | None = Field(default=None, validation_alias="CERTDESK_CA_PKCS11_MODULE")
+    ca_pkcs11_token_label: str | None = Field(
+        default=None, validation_alias="CERTDESK_CA_PKCS11_TOKEN_LABEL"
+    )
+    ca_pkcs11_key_label: str = Field(
+        default="certdesk issuing CA", validation_alias="CERTDESK_CA_PKCS11_KEY_LABEL"
+    )
+    ca_pkcs11_pin: SecretStr | None = Field(default=None, validation_alias="CERTDESK_CA_PKCS11_PIN")
+    possession_renewal_days: int = Field(
+        default=0, validation_alias="CERTDESK_POSSESSION_RENEWAL_DAYS", ge=0, le=3650
+    )
     link_ttl_hours: int = Field(default=72, validation_alias="CERTDESK_LINK_TTL_HOURS", ge=1)
     max_failed_attempts: int = Field(
         default=5, validation_alias="CERTDESK_MAX_FAILED_ATTEMPTS", ge=1, le=100
@@ -125,6 +137,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 "Slack needs both SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET "
                 "(or SLACK_BOT_TOKEN and SLACK_APP_TOKEN for Socket Mode); only one is set"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_hsm(self) -> Settings:
+        if self.ca_pkcs11_module is not None and not self.ca_pkcs11_module.strip():
+            raise ValueError("CERTDESK_CA_PKCS11_MODULE is set but empty")
+        if self.ca_pkcs11_module and self.ca_pkcs11_pin is None:
+            raise ValueError(
+                "CERTDESK_CA_PKCS11_MODULE is set, so CERTDESK_CA_PKCS11_PIN (the HSM user PIN) "
+                "must be set too"
             )
         return self
 

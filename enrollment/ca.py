@@ -231,6 +231,44 @@ def create_ca_pair(
     return root, root_key, issuing, issuing_key
 
 
+def create_root_for(
+    issuing_public_key: CertificateIssuerPublicKeyTypes,
+    *,
+    key_type: KeyType,
+    organization: str,
+    now: datetime | None = None,
+) -> tuple[x509.Certificate, CertificateIssuerPrivateKeyTypes, x509.Certificate]:
+    """A new root CA and the issuing CA certificate for a key kept elsewhere (an HSM). Blocking."""
+    now = now or utcnow()
+    root_key = generate_private_key(key_type)
+    org = x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization)
+    root_name = x509.Name([org, x509.NameAttribute(NameOID.COMMON_NAME, f"{organization} Root CA")])
+    issuing_name = x509.Name(
+        [org, x509.NameAttribute(NameOID.COMMON_NAME, f"{organization} Issuing CA")]
+    )
+    root = _ca_certificate(
+        subject=root_name,
+        issuer=root_name,
+        public_key=root_key.public_key(),
+        signing_key=root_key,
+        issuer_public_key=root_key.public_key(),
+        path_length=1,
+        validity=ROOT_VALIDITY,
+        now=now,
+    )
+    issuing = _ca_certificate(
+        subject=issuing_name,
+        issuer=root_name,
+        public_key=issuing_public_key,
+        signing_key=root_key,
+        issuer_public_key=root_key.public_key(),
+        path_length=0,
+        validity=ISSUING_VALIDITY,
+        now=now,
+    )
+    return root, root_key, issuing
+
+
 def _write_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:

@@ -36,6 +36,7 @@ class Delivery(enum.StrEnum):
 class LinkPurpose(enum.StrEnum):
     ENROLL = "enroll"
     RENEW = "renew"
+    CHALLENGE = "challenge"  # a renewal-by-possession challenge (5 minutes, works once)
 
 
 def _utc_column(*, nullable: bool = True, index: bool = False) -> Any:

@@ -336,6 +336,89 @@ EST_PATHS: dict[str, Any] = {
 }
 
 
+# -- renewal by possession (`certdesk token renew`): no link, the current key signs ------------
+
+_CERTIFICATE = _text(
+    MAX_PEM_CSR_CHARS,
+    "The current certificate (PEM), as stored on the USB key.",
+    pattern=r"^[\t\n\r -~]+$",
+)
+_POSSESSION_ERRORS = {
+    "400": _ERRORS["400"],
+    "403": _error(
+        "The challenge is unknown, used, expired or for another certificate "
+        "(challenge_invalid), the signature does not prove possession of the current key "
+        "(possession_not_proven), or the certificate is not on a USB key / not yet inside "
+        "the renewal window (policy_forbidden)."
+    ),
+    "404": _error("The certificate was not issued by this certdesk."),
+    "409": _error("The certificate is superseded, revoked or expired."),
+    "413": _ERRORS["413"],
+    "429": _error("Too many open challenges for this certificate; wait 5 minutes."),
+}
+SCHEMAS["RenewalChallengeRequest"] = _object(["certificate"], {"certificate": _CERTIFICATE})
+SCHEMAS["RenewalChallenge"] = {
+    **_object(
+        ["challenge", "expires_at"],
+        {
+            "challenge": {
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_-]+$",
+                "description": "Works once, for this certificate, for 5 minutes.",
+            },
+            "expires_at": {"type": "string", "format": "date-time"},
+        },
+    ),
+    "additionalProperties": False,
+}
+SCHEMAS["PossessionRenewRequest"] = _object(
+    ["certificate", "csr", "challenge", "signature"],
+    {
+        "certificate": _CERTIFICATE,
+        "csr": {**_CSR, "description": "The new key's PKCS#10 request (a NEW key), PEM."},
+        "challenge": _text(128, "From /api/v1/renew-challenge.", pattern="^[A-Za-z0-9_-]+$"),
+        "signature": _text(
+            2048,
+            "Base64 signature by the CURRENT certificate's key over: the bytes "
+            "'certdesk renewal by possession v1' and a zero byte, the challenge (ASCII) and a "
+            "zero byte, SHA-256 of the certificate's DER, SHA-256 of the CSR's DER. ECDSA with "
+            "SHA-256 (SHA-384 for P-384) as DER, RSA PKCS#1 v1.5 with SHA-256, or Ed25519.",
+            pattern="^[A-Za-z0-9+/=]+$",
+        ),
+    },
+)
+POSSESSION_PATHS: dict[str, Any] = {
+    "/api/v1/renew-challenge": {
+        "post": {
+            "operationId": "renewChallenge",
+            "summary": "A challenge for renewing a USB-key certificate without a link",
+            "description": "Only active, unexpired certificates of this CA that were delivered "
+            "to a USB key get one.",
+            "parameters": [_LANGUAGE],
+            "requestBody": _json_body("RenewalChallengeRequest"),
+            "responses": {
+                "201": {
+                    "description": "The challenge.",
+                    "content": {JSON: {"schema": _ref("RenewalChallenge")}},
+                },
+                **_POSSESSION_ERRORS,
+            },
+        }
+    },
+    "/api/v1/renew": {
+        "post": {
+            "operationId": "renewByPossession",
+            "summary": "Renew a USB-key certificate by proving possession of its key",
+            "description": "Uses up the challenge; same subject, profile and friendly name; "
+            "the old certificate is marked superseded.",
+            "parameters": [_LANGUAGE],
+            "requestBody": _json_body("PossessionRenewRequest"),
+            "responses": {"201": _RENEWED, **_POSSESSION_ERRORS},
+        }
+    },
+}
+
+
 def openapi_document(public_url: str) -> dict[str, Any]:
     """The API description, with ``public_url`` as its server."""
     return {
@@ -381,6 +464,7 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                 body="ServerKeyRenewRequest",
                 created=_PKCS12_RESPONSE,
             ),
+            **POSSESSION_PATHS,
             "/api/openapi.json": {
                 "get": {
                     "operationId": "openapi",

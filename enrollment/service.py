@@ -11,9 +11,12 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPublicKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPublicKeyTypes,
+    CertificatePublicKeyTypes,
+)
 from pydantic import field_validator, model_validator
-from sqlalchemy import func, update
+from sqlalchemy import delete, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import Field, SQLModel, col, select
@@ -21,7 +24,7 @@ from sqlmodel import Field, SQLModel, col, select
 from enrollment import codes, metrics
 from enrollment.ca import IssuingCA, KeyType, build_subject
 from enrollment.crl import RevokedEntry, build_crl, normalize_serial, parse_reason
-from enrollment.csr import key_description, validated_public_key
+from enrollment.csr import key_description, parse_csr, validated_public_key
 from enrollment.db import session_factory
 from enrollment.errors import (
     CertdeskError,
@@ -31,6 +34,8 @@ from enrollment.errors import (
     EnrollmentLocked,
     EnrollmentNotFound,
     EnrollmentNotPending,
+    KeyNotAllowed,
+    LinkError,
     LinkExpired,
     LinkLocked,
     LinkUnknown,
@@ -58,12 +63,21 @@ from enrollment.pkcs12 import (
     generate_server_key,
     parse_key_type,
 )
+from enrollment.possession import (
+    ChallengeInvalid,
+    TooManyChallenges,
+    load_certificate,
+    renewal_message,
+    verify_renewal,
+)
 from enrollment.profiles import PROFILES, Profile, get_profile
 from enrollment.types import utcnow
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Compared against when a reference number is unknown, so that case costs what a wrong code does.
 _NO_CODE_HASH = "0" * 64
+CHALLENGE_TTL = timedelta(minutes=5)
+MAX_OPEN_CHALLENGES = 5
 
 
 class EnrollmentCreate(SQLModel):
@@ -122,12 +136,17 @@ class EnrollmentConfig:
     max_failed_attempts: int = 5
     crl_validity: timedelta = timedelta(days=7)
     crl_refresh: timedelta = timedelta(days=1)
+    # Renewal by possession (`certdesk token renew`) only this close to expiry; None: any time.
+    possession_renewal_window: timedelta | None = None
 
     def __post_init__(self) -> None:
         if self.max_failed_attempts < 1:
             raise ValueError("max_failed_attempts must be at least 1")
         if self.link_ttl <= timedelta(0):
             raise ValueError("link_ttl must be positive")
+        window = self.possession_renewal_window
+        if window is not None and window <= timedelta(0):
+            raise ValueError("possession_renewal_window must be positive (or None)")
         if not timedelta(0) < self.crl_refresh < self.crl_validity:
             raise ValueError("crl_refresh must be positive and shorter than crl_validity")
 
@@ -153,6 +172,14 @@ class RenewalLink:
 
     link: NewLink
     verification_code: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenewalChallenge:
+    """A one-time challenge for renewal by possession, bound to one certificate."""
+
+    challenge: str
+    expires_at: datetime
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -254,6 +281,12 @@ KeyMaterial = str | bytes | ServerKey
 
 def _fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def _spki(key: CertificateIssuerPublicKeyTypes | CertificatePublicKeyTypes) -> bytes:
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def _record(
@@ -754,53 +787,205 @@ class EnrollmentService:
                 if delivery is None:
                     old_delivery = Delivery(old.delivery)
                     delivery = old_delivery if old_delivery in CSR_DELIVERIES else Delivery.CSR
-                profile = get_profile(old.profile)
-                public_key, private_key = await self._obtain_key(profile, key)
-                await self._claim(session, link)
-                cert = await asyncio.to_thread(
-                    self.ca.issue,
-                    public_key=public_key,
-                    subject=build_subject(cn=old.subject_cn, ous=old.subject_ous, o=old.subject_o),
-                    profile=profile,
-                    email=old.owner_email,
-                )
-                record = self._renewed_record(
-                    cert, old=old, delivery=delivery, key=key_description(public_key)
-                )
-                session.add(record)
-                superseded = await session.execute(
-                    update(Certificate)
-                    .where(
-                        col(Certificate.id) == old.id,
-                        col(Certificate.status) == CertificateStatus.ACTIVE,
-                    )
-                    .values(status=CertificateStatus.SUPERSEDED, superseded_by=record.serial)
-                )
-                if superseded.rowcount != 1:  # type: ignore[attr-defined]
-                    raise CertificateNotActive(
-                        f"Certificate {old.serial} was renewed or revoked a moment ago. "
-                        "Ask the certdesk bot in Slack for your current certificates."
-                    )
-                self._audit(
+                issued, package = await self._issue_successor(
                     session,
-                    actor=old.owner_slack_user or f"renewal:{old.serial}",
-                    action="certificate.renew",
-                    target=record.serial,
-                    detail={"replaces": old.serial, "via": delivery},
-                )
-                issued = IssuedCertificate(
-                    certificate=cert,
-                    chain=self.ca.chain,
-                    friendly_name=record.friendly_name,
+                    old=old,
+                    key=key,
                     delivery=delivery,
-                    replaces=old.serial,
+                    claim=link,
+                    actor=old.owner_slack_user or f"renewal:{old.serial}",
                 )
-                package = await self._package(private_key, issued, key)
         if failure is not None:
             metrics.ENROLLMENT_FAILURES.labels(code=failure.code).inc()
             raise failure
         metrics.CERTIFICATES_RENEWED.labels(delivery=delivery).inc()
         return issued, package
+
+    # -- renewal by possession of the current key (`certdesk token renew`) ---------------------
+
+    async def create_renewal_challenge(self, certificate: str | bytes) -> RenewalChallenge:
+        """A challenge for renewing ``certificate`` without a link (see ``possession.py``).
+
+        Only an active, unexpired certificate of this CA delivered to a USB key gets one. It is
+        stored as a keyed hash, bound to the certificate, works once and for 5 minutes; at most
+        :data:`MAX_OPEN_CHALLENGES` may be open per certificate.
+        """
+        presented = load_certificate(certificate)
+        async with self._sessions() as session, session.begin():
+            old = await self._possession_renewable(session, presented)
+            now = utcnow()
+            open_challenges = (
+                await session.execute(
+                    select(func.count())
+                    .select_from(OneTimeLink)
+                    .where(
+                        col(OneTimeLink.purpose) == LinkPurpose.CHALLENGE,
+                        col(OneTimeLink.certificate_id) == old.id,
+                        col(OneTimeLink.used_at).is_(None),
+                        col(OneTimeLink.expires_at) > now,
+                    )
+                )
+            ).scalar_one()
+            if open_challenges >= MAX_OPEN_CHALLENGES:
+                raise TooManyChallenges()
+            await session.execute(
+                delete(OneTimeLink).where(
+                    col(OneTimeLink.purpose) == LinkPurpose.CHALLENGE,
+                    col(OneTimeLink.certificate_id) == old.id,
+                    or_(col(OneTimeLink.used_at).is_not(None), col(OneTimeLink.expires_at) <= now),
+                )
+            )
+            link = self._add_link(
+                session,
+                purpose=LinkPurpose.CHALLENGE,
+                certificate_id=old.id,
+                owner=None,
+                ttl=CHALLENGE_TTL,
+            )
+        return RenewalChallenge(challenge=link.token, expires_at=link.expires_at)
+
+    async def renew_by_possession(
+        self, *, certificate: str | bytes, csr: str | bytes, challenge: str, signature: str
+    ) -> IssuedCertificate:
+        """Renew ``certificate`` for ``csr``, proven by a signature of the certificate's key.
+
+        ``signature`` is the current key's over :func:`possession.renewal_message` (challenge,
+        certificate, CSR). The challenge is checked and used up first, in its own transaction,
+        so every attempt costs one challenge whatever happens next (an unknown challenge is
+        refused before anything else is even parsed). Then, in one transaction: the
+        certificate must still be renewable, the challenge bound to it, the signature valid,
+        the CSR valid with a NEW key; the successor is issued (same subject, profile, friendly
+        name, delivered to the token) and the old certificate superseded.
+        """
+        async with self._sessions() as session, session.begin():
+            try:
+                link = await self._usable_link(session, challenge, LinkPurpose.CHALLENGE, lock=True)
+                await self._claim(session, link)
+            except LinkError:
+                raise ChallengeInvalid() from None
+        presented = load_certificate(certificate)
+        csr_der = parse_csr(csr).public_bytes(serialization.Encoding.DER)
+        async with self._sessions() as session, session.begin():
+            old = await self._possession_renewable(session, presented)
+            if link.certificate_id != old.id:
+                raise ChallengeInvalid()
+            message = renewal_message(challenge=challenge, certificate=presented, csr_der=csr_der)
+            verify_renewal(presented.public_key(), signature, message)
+            new_key = await asyncio.to_thread(validated_public_key, csr_der)
+            if _spki(new_key) == _spki(presented.public_key()):
+                raise KeyNotAllowed(
+                    "The CSR uses the current certificate's key. A renewal needs a new key "
+                    "pair; `certdesk token renew` makes one on the USB key."
+                )
+            issued, _ = await self._issue_successor(
+                session,
+                old=old,
+                key=csr_der,
+                delivery=Delivery.TOKEN,
+                claim=None,
+                actor=old.owner_slack_user or f"possession:{old.serial}",
+                detail={"proof": "possession"},
+            )
+        metrics.CERTIFICATES_RENEWED.labels(delivery=Delivery.TOKEN).inc()
+        return issued
+
+    async def _possession_renewable(
+        self, session: AsyncSession, presented: x509.Certificate
+    ) -> Certificate:
+        """The stored row of ``presented`` if it may be renewed by possession, else raise."""
+        serial = format(presented.serial_number, "x")
+        result = await session.execute(select(Certificate).where(col(Certificate.serial) == serial))
+        row = result.scalars().first()
+        if row is None or not hmac.compare_digest(row.fingerprint_sha256, _fingerprint(presented)):
+            raise CertificateNotFound(
+                "This certificate was not issued by this certdesk, so it cannot be renewed "
+                "here. Check the server, or ask RA staff."
+            )
+        if row.status != CertificateStatus.ACTIVE:
+            detail = f" by {row.superseded_by}" if row.superseded_by else ""
+            raise CertificateNotActive(
+                f"Certificate {row.serial} is {row.status}{detail}; only active certificates "
+                "can be renewed. Ask the certdesk bot in Slack for your current certificates."
+            )
+        now = utcnow()
+        if row.not_after <= now:
+            raise CertificateNotActive(
+                f"Certificate {row.serial} expired on {row.not_after:%Y-%m-%d %H:%M} UTC; an "
+                'expired certificate cannot be renewed by its key. Ask the certdesk bot ("Renew") '
+                "or RA staff."
+            )
+        if row.delivery != Delivery.TOKEN:
+            raise PolicyError(
+                f"Certificate {row.serial} is not on a USB key, so it is renewed with a renewal "
+                'link, not by `certdesk token renew`. Ask the certdesk bot in Slack ("Renew").'
+            )
+        window = self.config.possession_renewal_window
+        if window is not None and row.not_after - window > now:
+            raise PolicyError(
+                f"Certificate {row.serial} can be renewed from "
+                f"{row.not_after - window:%Y-%m-%d} on ({window.days} days before it expires)."
+            )
+        return row
+
+    async def _issue_successor(
+        self,
+        session: AsyncSession,
+        *,
+        old: Certificate,
+        key: KeyMaterial,
+        delivery: Delivery,
+        claim: OneTimeLink | None,
+        actor: str,
+        detail: dict[str, Any] | None = None,
+    ) -> tuple[IssuedCertificate, bytes | None]:
+        """Certify ``key`` as ``old``'s successor and mark ``old`` superseded, in ``session``.
+
+        Same subject, profile, owner and friendly name as ``old``. ``claim`` (a renewal link)
+        is used up just before signing, once the key has passed its checks.
+        """
+        profile = get_profile(old.profile)
+        public_key, private_key = await self._obtain_key(profile, key)
+        if claim is not None:
+            await self._claim(session, claim)
+        cert = await asyncio.to_thread(
+            self.ca.issue,
+            public_key=public_key,
+            subject=build_subject(cn=old.subject_cn, ous=old.subject_ous, o=old.subject_o),
+            profile=profile,
+            email=old.owner_email,
+        )
+        record = self._renewed_record(
+            cert, old=old, delivery=delivery, key=key_description(public_key)
+        )
+        session.add(record)
+        superseded = await session.execute(
+            update(Certificate)
+            .where(
+                col(Certificate.id) == old.id,
+                col(Certificate.status) == CertificateStatus.ACTIVE,
+            )
+            .values(status=CertificateStatus.SUPERSEDED, superseded_by=record.serial)
+        )
+        if superseded.rowcount != 1:  # type: ignore[attr-defined]
+            raise CertificateNotActive(
+                f"Certificate {old.serial} was renewed or revoked a moment ago. "
+                "Ask the certdesk bot in Slack for your current certificates."
+            )
+        self._audit(
+            session,
+            actor=actor,
+            action="certificate.renew",
+            target=record.serial,
+            detail={"replaces": old.serial, "via": delivery, **(detail or {})},
+        )
+        issued = IssuedCertificate(
+            certificate=cert,
+            chain=self.ca.chain,
+            friendly_name=record.friendly_name,
+            delivery=delivery,
+            replaces=old.serial,
+        )
+        return issued, await self._package(private_key, issued, key)
 
     # -- certificates, revocation and the CRL ----------------------------------------------
 
@@ -1133,9 +1318,10 @@ class EnrollmentService:
         certificate_id: int | None = None,
         owner: str | None,
         verification_code_hash: str | None = None,
+        ttl: timedelta | None = None,
     ) -> NewLink:
         token = codes.new_link_token()
-        expires_at = utcnow() + self.config.link_ttl
+        expires_at = utcnow() + (ttl or self.config.link_ttl)
         session.add(
             OneTimeLink(
                 token_hash=self._pepper.hash_token(token),
@@ -1245,6 +1431,7 @@ __all__ = [
     "NewEnrollment",
     "NewLink",
     "Pkcs12Package",
+    "RenewalChallenge",
     "RenewalLink",
     "RenewalView",
     "ServerKey",

@@ -200,6 +200,39 @@ async def renew_pkcs12(request: web.Request) -> web.Response:
     return pkcs12_response(package)
 
 
+MAX_CERTIFICATE_CHARS = 16 * 1024
+MAX_SIGNATURE_CHARS = 2048
+
+
+async def renew_challenge(request: web.Request) -> web.Response:
+    """A one-time challenge for renewal by possession (``certdesk token renew``)."""
+    data = await read_json(request)
+    challenge = await request.app[SERVICE].create_renewal_challenge(
+        require_str(data, "certificate", max_length=MAX_CERTIFICATE_CHARS)
+    )
+    body = {"challenge": challenge.challenge, "expires_at": challenge.expires_at.isoformat()}
+    return web.json_response(body, status=201)
+
+
+async def renew_by_possession(request: web.Request) -> web.Response:
+    """Renewal without a link: the current key signs the challenge, certificate and CSR."""
+    data = await read_json(request)
+    issued = await request.app[SERVICE].renew_by_possession(
+        certificate=require_str(data, "certificate", max_length=MAX_CERTIFICATE_CHARS),
+        csr=require_str(data, "csr", max_length=MAX_CSR_BYTES),
+        challenge=require_str(data, "challenge", max_length=128),
+        signature=require_str(data, "signature", max_length=MAX_SIGNATURE_CHARS),
+    )
+    assert issued.replaces is not None
+    body = {
+        **issued_json(issued),
+        "replaces": issued.replaces,
+        "friendly_name": issued.friendly_name,
+        "delivery": issued.delivery.value,
+    }
+    return web.json_response(body, status=201, headers=issued_headers(issued))
+
+
 async def ca_pem(request: web.Request) -> web.Response:
     return web.Response(
         body=request.app[SERVICE].ca.chain_pem(),
@@ -225,6 +258,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/enroll/{token}/pkcs12", enroll_pkcs12)
     app.router.add_post("/api/v1/renew/{token}", renew)
     app.router.add_post("/api/v1/renew/{token}/pkcs12", renew_pkcs12)
+    app.router.add_post("/api/v1/renew-challenge", renew_challenge)
+    app.router.add_post("/api/v1/renew", renew_by_possession)
     app.router.add_get("/api/openapi.json", openapi)
     app.router.add_get("/ca.pem", ca_pem)
     app.router.add_get("/crl", crl)

@@ -53,3 +53,9 @@ def test_public_url_trailing_slash_removed(monkeypatch: pytest.MonkeyPatch) -> N
     assert make(monkeypatch, CERTDESK_PUBLIC_URL="https://certs.example/").public_url == (
         "https://certs.example"
     )
+
+
+def test_hsm_module_without_pin_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CERTDESK_CA_PKCS11_PIN", raising=False)
+    with pytest.raises(ValidationError, match="CERTDESK_CA_PKCS11_PIN"):
+        make(monkeypatch, CERTDESK_CA_PKCS11_MODULE="/usr/lib/softhsm/libsofthsm2.so")

@@ -1,0 +1,184 @@
+"""The issuing CA with its key on a real SoftHSM2 token (``enrollment/hsm.py`` wired by
+``bot/runtime.py``); OpenSSL judges certificates and CRLs."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pkcs11
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from pkcs11 import Attribute, ObjectClass
+
+from bot.database import upgrade_async
+from bot.runtime import Runtime, open_runtime
+from bot.settings import Settings
+from enrollment.pkcs11_keys import TokenECPrivateKey
+from enrollment.service import EnrollmentCreate, IssuedCertificate
+from enrollment.token import choose_token, logged_in, open_module
+from tests.support.pki import make_csr, openssl, verify
+from tests.support.postgres import free_port
+from tests.support.processes import Cli
+from tests.support.softhsm import PIN, SoftHsm, process_softhsm
+
+KEY_LABEL = "certdesk issuing CA"
+
+
+@pytest.fixture(scope="module")
+def hsm(tmp_path_factory: pytest.TempPathFactory) -> SoftHsm:
+    return process_softhsm(tmp_path_factory.mktemp("softhsm"))
+
+
+@pytest.fixture
+def token_label(hsm: SoftHsm) -> str:
+    label = f"ca-{uuid.uuid4().hex[:8]}"
+    hsm.new_token(label)
+    return label
+
+
+@pytest.fixture
+async def hsm_settings(
+    settings_factory: Callable[..., Settings], hsm: SoftHsm, token_label: str
+) -> Settings:
+    settings = settings_factory(
+        ca_pkcs11_module=hsm.module, ca_pkcs11_token_label=token_label, ca_pkcs11_pin=PIN
+    )
+    if not settings.is_embedded_sqlite:
+        await upgrade_async(settings.database_url)
+    return settings
+
+
+async def issue(runtime: Runtime, tmp_path: Path, cn: str = "HSM Holder") -> IssuedCertificate:
+    created = await runtime.service.create_enrollment(EnrollmentCreate(cn=cn), actor="test")
+    _, csr = make_csr(tmp_path)
+    return await runtime.service.redeem_enrollment_link(
+        created.link.token,
+        reference_number=created.reference_number,
+        authorization_code=created.authorization_code,
+        csr=csr,
+    )
+
+
+def write(path: Path, *items: x509.Certificate) -> Path:
+    path.write_bytes(b"".join(i.public_bytes(serialization.Encoding.PEM) for i in items))
+    return path
+
+
+async def test_hsm_ca_issues_certificate_that_openssl_verifies(
+    hsm_settings: Settings, tmp_path: Path
+) -> None:
+    async with open_runtime(hsm_settings) as runtime:
+        assert isinstance(runtime.ca.private_key, TokenECPrivateKey)
+        issued = await issue(runtime, tmp_path)
+        chain = write(tmp_path / "chain.pem", *runtime.ca.chain)
+    result = verify(chain, write(tmp_path / "cert.pem", issued.certificate))
+    assert result.returncode == 0, result.stderr.decode()
+    assert (hsm_settings.data_dir / "ca-hsm" / "issuing.pem").exists()
+    assert not (hsm_settings.data_dir / "ca-hsm" / "issuing.key").exists()
+
+
+async def test_hsm_ca_signs_crl_that_openssl_verifies(
+    hsm_settings: Settings, tmp_path: Path
+) -> None:
+    async with open_runtime(hsm_settings) as runtime:
+        issued = await issue(runtime, tmp_path)
+        await runtime.service.revoke(issued.serial, reason="keyCompromise", actor="test")
+        der = await runtime.service.current_crl()
+        chain = write(tmp_path / "chain.pem", *runtime.ca.chain)
+    (tmp_path / "crl.der").write_bytes(der)
+    result = openssl(
+        "crl", "-inform", "DER", "-in", str(tmp_path / "crl.der"), "-CAfile", str(chain), "-noout"
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert "verify OK" in result.stderr.decode()
+    crl = x509.load_der_x509_crl(der)
+    assert crl.get_revoked_certificate_by_serial_number(issued.certificate.serial_number)
+
+
+async def test_hsm_ca_key_is_sensitive_and_not_extractable(
+    hsm_settings: Settings, hsm: SoftHsm, token_label: str
+) -> None:
+    async with open_runtime(hsm_settings):
+        pass
+    token = choose_token(open_module(hsm.module), hsm.module, token_label)
+    with logged_in(token, PIN) as session:
+        keys = list(
+            session.get_objects(
+                {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: KEY_LABEL}
+            )
+        )
+        assert len(keys) == 1
+        key = keys[0]
+        assert key[Attribute.SENSITIVE] is True
+        assert key[Attribute.EXTRACTABLE] is False
+        assert key[Attribute.ALWAYS_SENSITIVE] is True
+        assert key[Attribute.NEVER_EXTRACTABLE] is True
+        with pytest.raises(pkcs11.exceptions.AttributeSensitive):
+            key[Attribute.VALUE]
+
+
+async def test_hsm_ca_restart_reuses_key_and_certificate(
+    hsm_settings: Settings, tmp_path: Path
+) -> None:
+    async with open_runtime(hsm_settings) as first:
+        certificate = first.ca.certificate
+    async with open_runtime(hsm_settings) as second:
+        assert second.ca.certificate == certificate
+        issued = await issue(second, tmp_path)
+    issued.certificate.verify_directly_issued_by(certificate)
+
+
+async def test_hsm_ca_concurrent_issuance_signs_every_certificate(
+    hsm_settings: Settings, tmp_path: Path
+) -> None:
+    """Signing runs in worker threads on one PKCS#11 session: the lock keeps it correct."""
+    async with open_runtime(hsm_settings) as runtime:
+        directories = [tmp_path / f"c{i}" for i in range(8)]
+        for directory in directories:
+            directory.mkdir()
+        issued = await asyncio.gather(
+            *(issue(runtime, d, cn=f"Holder {i}") for i, d in enumerate(directories))
+        )
+        for item in issued:
+            item.certificate.verify_directly_issued_by(runtime.ca.certificate)
+    assert len({item.serial for item in issued}) == 8
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"CERTDESK_CA_PKCS11_PIN": "999999"}, "CERTDESK_CA_PKCS11_PIN is wrong"),
+        ({"CERTDESK_CA_PKCS11_TOKEN_LABEL": "no-such-token"}, "no token labelled 'no-such-token'"),
+        ({"CERTDESK_CA_PKCS11_MODULE": "TEXT_FILE"}, "cannot be loaded as a PKCS#11 module"),
+    ],
+    ids=["wrong-pin", "missing-token", "wrong-module"],
+)
+def test_serve_with_unusable_hsm_exits_2_naming_the_setting(
+    cli: Cli,
+    hsm: SoftHsm,
+    token_label: str,
+    tmp_path: Path,
+    variables: dict[str, str],
+    expected: str,
+) -> None:
+    env: dict[str, Any] = {
+        **hsm.env,
+        "CERTDESK_CA_PKCS11_MODULE": hsm.module,
+        "CERTDESK_CA_PKCS11_TOKEN_LABEL": token_label,
+        "CERTDESK_CA_PKCS11_PIN": PIN,
+        **variables,
+    }
+    if env["CERTDESK_CA_PKCS11_MODULE"] == "TEXT_FILE":
+        text = tmp_path / "module.so"
+        text.write_text("not a library\n")
+        env["CERTDESK_CA_PKCS11_MODULE"] = str(text)
+    result = cli("serve", "--port", str(free_port()), env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "certdesk: cannot start the issuing CA: " in result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,225 @@
+"""Renewal by possession of the current key (what `certdesk token renew` uses), on SQLite and
+PostgreSQL, with software keys standing in for the token's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from bot.runtime import Runtime, load_pepper
+from enrollment.errors import (
+    CertificateNotActive,
+    CertificateNotFound,
+    KeyNotAllowed,
+    PolicyError,
+)
+from enrollment.models import CertificateStatus
+from enrollment.possession import (
+    ChallengeInvalid,
+    PossessionNotProven,
+    TooManyChallenges,
+    renewal_message,
+    sign_renewal,
+)
+from enrollment.service import EnrollmentConfig, EnrollmentCreate, EnrollmentService
+
+HOLDER = EnrollmentCreate(cn="Key Holder", ous=["Branch 01"], o="Acme Bank", slack_user="U0KEY")
+
+
+def csr_for(key: ec.EllipticCurvePrivateKey) -> x509.CertificateSigningRequest:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ignored")])
+    return x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+
+
+def pem(item: x509.Certificate | x509.CertificateSigningRequest) -> str:
+    return item.public_bytes(serialization.Encoding.PEM).decode()
+
+
+@dataclass
+class OnToken:
+    certificate: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+
+    @property
+    def serial(self) -> str:
+        return format(self.certificate.serial_number, "x")
+
+
+async def issue(service: EnrollmentService, delivery: str = "token") -> OnToken:
+    key = ec.generate_private_key(ec.SECP256R1())
+    created = await service.create_enrollment(HOLDER, actor="test")
+    issued = await service.redeem_enrollment_link(
+        created.link.token,
+        reference_number=created.reference_number,
+        authorization_code=created.authorization_code,
+        csr=pem(csr_for(key)),
+        delivery=delivery,
+    )
+    return OnToken(certificate=issued.certificate, key=key)
+
+
+async def request(
+    service: EnrollmentService,
+    current: OnToken,
+    *,
+    new_key: ec.EllipticCurvePrivateKey | None = None,
+    signer: ec.EllipticCurvePrivateKey | None = None,
+    signed_csr: x509.CertificateSigningRequest | None = None,
+    challenge: str | None = None,
+) -> dict[str, str]:
+    """A renewal request as the client builds it; the keyword arguments spoil one part."""
+    csr = csr_for(new_key or ec.generate_private_key(ec.SECP256R1()))
+    if challenge is None:
+        challenge = (await service.create_renewal_challenge(pem(current.certificate))).challenge
+    message = renewal_message(
+        challenge=challenge,
+        certificate=current.certificate,
+        csr_der=(signed_csr or csr).public_bytes(serialization.Encoding.DER),
+    )
+    return {
+        "certificate": pem(current.certificate),
+        "csr": pem(csr),
+        "challenge": challenge,
+        "signature": sign_renewal(signer or current.key, message),
+    }
+
+
+async def test_renew_by_possession_supersedes_old_certificate_with_same_subject(
+    service: EnrollmentService,
+) -> None:
+    current = await issue(service)
+    new_key = ec.generate_private_key(ec.SECP256R1())
+    renewed = await service.renew_by_possession(**await request(service, current, new_key=new_key))
+    assert renewed.replaces == current.serial
+    assert renewed.delivery == "token"
+    assert renewed.certificate.subject == current.certificate.subject
+    assert renewed.certificate.public_key() == new_key.public_key()
+    old = await service.get_certificate(current.serial)
+    assert old.status == CertificateStatus.SUPERSEDED
+    assert old.superseded_by == renewed.serial
+
+
+async def test_renew_by_possession_replayed_request_is_refused(service: EnrollmentService) -> None:
+    current = await issue(service)
+    body = await request(service, current)
+    await service.renew_by_possession(**body)
+    with pytest.raises(ChallengeInvalid):
+        await service.renew_by_possession(**body)
+
+
+async def test_renew_by_possession_signature_of_another_key_is_refused_and_costs_the_challenge(
+    service: EnrollmentService,
+) -> None:
+    current = await issue(service)
+    body = await request(service, current, signer=ec.generate_private_key(ec.SECP256R1()))
+    with pytest.raises(PossessionNotProven):
+        await service.renew_by_possession(**body)
+    fixed = await request(service, current, challenge=body["challenge"])
+    with pytest.raises(ChallengeInvalid):
+        await service.renew_by_possession(**fixed)
+    assert (await service.get_certificate(current.serial)).status == CertificateStatus.ACTIVE
+
+
+async def test_renew_by_possession_signature_over_another_csr_is_refused(
+    service: EnrollmentService,
+) -> None:
+    """The signature binds the CSR: a swapped-in CSR (an attacker's key) is not certified."""
+    current = await issue(service)
+    signed = csr_for(ec.generate_private_key(ec.SECP256R1()))
+    body = await request(service, current, signed_csr=signed)
+    with pytest.raises(PossessionNotProven):
+        await service.renew_by_possession(**body)
+
+
+async def test_renew_by_possession_challenge_of_another_certificate_is_refused(
+    service: EnrollmentService,
+) -> None:
+    first = await issue(service)
+    second = await issue(service)
+    challenge = (await service.create_renewal_challenge(pem(first.certificate))).challenge
+    body = await request(service, second, challenge=challenge)
+    with pytest.raises(ChallengeInvalid):
+        await service.renew_by_possession(**body)
+
+
+async def test_renew_by_possession_with_the_current_key_is_refused(
+    service: EnrollmentService,
+) -> None:
+    current = await issue(service)
+    with pytest.raises(KeyNotAllowed, match="new key pair"):
+        await service.renew_by_possession(**await request(service, current, new_key=current.key))
+
+
+async def test_renewal_challenge_for_certificate_not_on_a_token_is_refused(
+    service: EnrollmentService,
+) -> None:
+    current = await issue(service, delivery="browser")
+    with pytest.raises(PolicyError, match="not on a USB key"):
+        await service.create_renewal_challenge(pem(current.certificate))
+
+
+async def test_renewal_challenge_for_revoked_or_superseded_certificate_is_refused(
+    service: EnrollmentService,
+) -> None:
+    revoked = await issue(service)
+    await service.revoke(revoked.serial, reason="keyCompromise", actor="test")
+    with pytest.raises(CertificateNotActive, match="revoked"):
+        await service.create_renewal_challenge(pem(revoked.certificate))
+    renewed = await issue(service)
+    body = await request(service, renewed)
+    await service.renew_by_possession(**body)
+    with pytest.raises(CertificateNotActive, match="superseded"):
+        await service.create_renewal_challenge(pem(renewed.certificate))
+
+
+async def test_renewal_challenge_for_foreign_certificate_is_refused(
+    service: EnrollmentService,
+) -> None:
+    """A certificate with a known serial but other content (not this CA's) gets nothing."""
+    current = await issue(service)
+    key = ec.generate_private_key(ec.SECP256R1())
+    forged = (
+        x509.CertificateBuilder()
+        .subject_name(current.certificate.subject)
+        .issuer_name(current.certificate.issuer)
+        .public_key(key.public_key())
+        .serial_number(current.certificate.serial_number)
+        .not_valid_before(current.certificate.not_valid_before_utc)
+        .not_valid_after(current.certificate.not_valid_after_utc)
+        .sign(key, hashes.SHA256())
+    )
+    with pytest.raises(CertificateNotFound):
+        await service.create_renewal_challenge(pem(forged))
+    with pytest.raises(CertificateNotFound):
+        await service.create_renewal_challenge("not a certificate")
+
+
+async def test_renewal_challenge_limits_open_challenges_per_certificate(
+    service: EnrollmentService,
+) -> None:
+    current = await issue(service)
+    for _ in range(5):
+        await service.create_renewal_challenge(pem(current.certificate))
+    with pytest.raises(TooManyChallenges):
+        await service.create_renewal_challenge(pem(current.certificate))
+
+
+async def test_renewal_challenge_outside_renewal_window_is_refused(runtime: Runtime) -> None:
+    windowed = EnrollmentService(
+        engine=runtime.engine,
+        ca=runtime.ca,
+        pepper=load_pepper(runtime.settings),
+        config=EnrollmentConfig(
+            public_url=runtime.settings.public_url,
+            possession_renewal_window=timedelta(days=30),
+        ),
+    )
+    current = await issue(windowed)
+    with pytest.raises(PolicyError, match="can be renewed from"):
+        await windowed.create_renewal_challenge(pem(current.certificate))

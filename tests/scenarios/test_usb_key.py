@@ -1,0 +1,279 @@
+"""`certdesk token` against a real SoftHSM2 token and a real `certdesk serve`.
+
+OpenSSL and OpenSC's pkcs11-tool judge what ends up on the token.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from enrollment.models import Certificate, CertificateStatus
+from enrollment.service import EnrollmentCreate, EnrollmentService, NewEnrollment
+from tests.scenarios.conftest import Desk
+from tests.support.pki import verify
+from tests.support.processes import Cli, base_env
+from tests.support.softhsm import PIN, SoftHsm, make_softhsm
+
+
+@pytest.fixture
+def hsm(tmp_path: Path) -> SoftHsm:
+    return make_softhsm(tmp_path / "softhsm")
+
+
+@pytest.fixture
+def holder_cli(tmp_path: Path) -> Cli:
+    home = tmp_path / "holder"
+    home.mkdir()
+    return Cli(base_env(home))
+
+
+def new_enrollment(desk: Desk, cn: str) -> NewEnrollment:
+    request = EnrollmentCreate(cn=cn, ous=["Branch 01", "RA Shanghai"], o="Acme Bank")
+
+    async def create(service: EnrollmentService) -> NewEnrollment:
+        return await service.create_enrollment(request, actor="test")
+
+    return desk.call(create)
+
+
+def stored_certificate(desk: Desk, serial: str) -> Certificate:
+    async def get(service: EnrollmentService) -> Certificate:
+        return await service.get_certificate(serial)
+
+    return desk.call(get)
+
+
+def token_cli(
+    cli: Cli, hsm: SoftHsm, *args: str, pin: str = PIN, code: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**hsm.env, "TOKEN_PIN": pin}
+    if code is not None:
+        env["AUTH_CODE"] = code
+    return cli("token", *args, env=env)
+
+
+def enroll(
+    cli: Cli, hsm: SoftHsm, created: NewEnrollment, *extra: str, pin: str = PIN
+) -> subprocess.CompletedProcess[str]:
+    return token_cli(
+        cli,
+        hsm,
+        "enroll",
+        created.link.url,
+        "--module",
+        hsm.module,
+        "--pin-env",
+        "TOKEN_PIN",
+        "--reference-number",
+        created.reference_number,
+        "--authorization-code-env",
+        "AUTH_CODE",
+        *extra,
+        pin=pin,
+        code=created.authorization_code,
+    )
+
+
+def field(output: str, name: str) -> str:
+    match = re.search(rf"^\s*{name}:\s+(\S+)", output, re.MULTILINE)
+    assert match, output
+    return match.group(1)
+
+
+def read_object(hsm: SoftHsm, kind: str, key_id: str, path: Path) -> bytes:
+    result = hsm.pkcs11_tool("--read-object", "--type", kind, "--id", key_id, "-o", str(path))
+    assert result.returncode == 0, result.stderr
+    return path.read_bytes()
+
+
+def private_keys(hsm: SoftHsm) -> int:
+    listing = hsm.pkcs11_tool("--login", "--pin", PIN, "--list-objects", "--type", "privkey")
+    return listing.stdout.count("Private Key Object")
+
+
+@pytest.fixture
+def enrolled(desk: Desk, hsm: SoftHsm, holder_cli: Cli) -> str:
+    """A token 'holder' with an enrolled certificate; yields the CLI's output."""
+    hsm.init_token("holder")
+    created = new_enrollment(desk, "Token Holder")
+    result = enroll(holder_cli, hsm, created)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_token_enroll_generates_key_on_token_and_stores_certificate(
+    desk: Desk, hsm: SoftHsm, enrolled: str, tmp_path: Path
+) -> None:
+    """The certificate verifies, certifies the key on the token, and pkcs11-tool lists it."""
+    key_id = field(enrolled, "Key ID")
+    serial = field(enrolled, "Serial")
+    der = read_object(hsm, "cert", key_id, tmp_path / "cert.der")
+    certificate = x509.load_der_x509_certificate(der)
+    cert_pem = tmp_path / "cert.pem"
+    cert_pem.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    result = verify(desk.ca_file(tmp_path), cert_pem)
+    assert result.returncode == 0, result.stderr.decode()
+    token_public = read_object(hsm, "pubkey", key_id, tmp_path / "pub.der")
+    assert certificate.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ) == serialization.load_der_public_key(token_public).public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    objects = hsm.pkcs11_tool("--login", "--pin", PIN, "--list-objects").stdout
+    assert "Certificate Object" in objects
+    assert "Token Holder" in objects  # the certificate's label: its friendly name
+    assert "Issuing CA" in objects  # the chain is stored too
+    assert re.search(r"Private Key Object; EC.*?never extractable", objects, re.DOTALL)
+    record = stored_certificate(desk, serial)
+    assert record.delivery == "token"
+    assert record.subject_cn == "Token Holder"
+
+
+def test_token_enroll_with_used_link_is_refused_and_deletes_the_new_key(
+    desk: Desk, hsm: SoftHsm, holder_cli: Cli
+) -> None:
+    hsm.init_token("holder")
+    created = new_enrollment(desk, "Used Link Holder")
+    assert enroll(holder_cli, hsm, created).returncode == 0
+    keys_before = private_keys(hsm)
+    again = enroll(holder_cli, hsm, created)
+    assert again.returncode == 1
+    assert "the server refused (link_used): This link has already been used" in again.stderr
+    assert private_keys(hsm) == keys_before
+
+
+def test_token_enroll_with_unknown_link_is_refused(
+    desk: Desk, hsm: SoftHsm, holder_cli: Cli
+) -> None:
+    hsm.init_token("holder")
+    created = new_enrollment(desk, "Unknown Link Holder")
+    result = token_cli(
+        holder_cli,
+        hsm,
+        "enroll",
+        f"{desk.url}/enroll/not-a-real-token",
+        "--module",
+        hsm.module,
+        "--pin-env",
+        "TOKEN_PIN",
+        "--reference-number",
+        created.reference_number,
+        "--authorization-code-env",
+        "AUTH_CODE",
+        code=created.authorization_code,
+    )
+    assert result.returncode == 1
+    assert "(link_unknown): This link is not known" in result.stderr
+    assert private_keys(hsm) == 0
+
+
+def test_token_enroll_with_wrong_pin_changes_nothing(
+    desk: Desk, hsm: SoftHsm, holder_cli: Cli
+) -> None:
+    hsm.init_token("holder")
+    created = new_enrollment(desk, "Wrong Pin Holder")
+    result = enroll(holder_cli, hsm, created, pin="000000")
+    assert result.returncode == 1
+    assert "PIN is wrong" in result.stderr
+    assert private_keys(hsm) == 0
+    assert enroll(holder_cli, hsm, created).returncode == 0  # the link was not used up
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["/usr/lib/x86_64-linux-gnu/libc.so.6", "TEXT_FILE", "/nonexistent/libpkcs11.so"],
+    ids=["shared-library", "text-file", "missing"],
+)
+def test_token_list_with_wrong_module_explains_and_names_known_modules(
+    holder_cli: Cli, hsm: SoftHsm, tmp_path: Path, module: str
+) -> None:
+    if module == "TEXT_FILE":
+        text = tmp_path / "module.so"
+        text.write_text("not a library\n")
+        module = str(text)
+    elif not Path(module).parent.exists():
+        pass
+    elif not Path(module).exists():
+        pytest.skip(f"{module} is not on this machine")
+    result = token_cli(holder_cli, hsm, "list", "--module", module)
+    assert result.returncode == 1
+    assert f"{module} cannot be used as a PKCS#11 module" in result.stderr
+    assert "/usr/lib/softhsm/libsofthsm2.so" in result.stderr  # the table of known models
+    assert "Traceback" not in result.stderr
+
+
+def test_token_enroll_without_token_label_and_two_tokens_asks_to_choose(
+    desk: Desk, hsm: SoftHsm, holder_cli: Cli
+) -> None:
+    hsm.init_token("first")
+    hsm.init_token("second")
+    created = new_enrollment(desk, "Two Tokens Holder")
+    result = enroll(holder_cli, hsm, created)
+    assert result.returncode == 1
+    assert "Several USB keys are plugged in ('first', 'second')" in result.stderr
+    chosen = enroll(holder_cli, hsm, created, "--token-label", "second")
+    assert chosen.returncode == 0, chosen.stderr
+    assert "on the USB key 'second'" in chosen.stdout
+
+
+def test_token_enroll_with_no_token_says_to_plug_it_in(
+    desk: Desk, hsm: SoftHsm, holder_cli: Cli
+) -> None:
+    created = new_enrollment(desk, "No Token Holder")
+    result = enroll(holder_cli, hsm, created)
+    assert result.returncode == 1
+    assert "No initialised USB key was found" in result.stderr
+
+
+def test_token_list_shows_token_and_certificates(
+    hsm: SoftHsm, holder_cli: Cli, enrolled: str
+) -> None:
+    result = token_cli(holder_cli, hsm, "list", "--module", hsm.module)
+    assert result.returncode == 0, result.stderr
+    assert "'holder' (SoftHSM project SoftHSM v2, serial " in result.stdout
+    serial = field(enrolled, "Serial")
+    line = next(line for line in result.stdout.splitlines() if serial in line)
+    assert "CN=Token Holder" in line
+    assert re.search(r"valid until \d{4}-\d\d-\d\d \d\d:\d\d UTC \(\d+ days left\)", line)
+    assert "[CA]" in result.stdout
+
+
+def test_token_renew_supersedes_old_certificate_and_stores_new_one(
+    desk: Desk, hsm: SoftHsm, holder_cli: Cli, enrolled: str, tmp_path: Path
+) -> None:
+    old_serial = field(enrolled, "Serial")
+    old_id = field(enrolled, "Key ID")
+    result = token_cli(holder_cli, hsm, "renew", "--module", hsm.module, "--pin-env", "TOKEN_PIN")
+    assert result.returncode == 0, result.stderr
+    new_serial = field(result.stdout, "Serial")
+    new_id = field(result.stdout, "Key ID")
+    assert new_serial != old_serial
+    assert new_id != old_id
+    assert field(result.stdout, "Replaces") == old_serial
+    old = stored_certificate(desk, old_serial)
+    assert old.status == CertificateStatus.SUPERSEDED
+    assert old.superseded_by == new_serial
+    new = stored_certificate(desk, new_serial)
+    assert (new.subject_cn, new.delivery, new.friendly_name) == (
+        "Token Holder",
+        "token",
+        old.friendly_name,
+    )
+    der = read_object(hsm, "cert", new_id, tmp_path / "new.der")
+    cert_pem = tmp_path / "new.pem"
+    cert_pem.write_bytes(
+        x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
+    )
+    assert verify(desk.ca_file(tmp_path), cert_pem).returncode == 0
+    listing = token_cli(holder_cli, hsm, "list", "--module", hsm.module).stdout
+    assert old_serial in listing  # the old one stays until it expires
+    assert new_serial in listing
+    again = token_cli(holder_cli, hsm, "renew", "--module", hsm.module, "--pin-env", "TOKEN_PIN")
+    assert again.returncode == 0, again.stderr  # renews the newest one
+    assert field(again.stdout, "Replaces") == new_serial
