@@ -26,8 +26,6 @@ from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from faq import text
-
 
 def features(terms: Iterable[str], grams: Iterable[str]) -> Counter[str]:
     """One sparse feature bag from the retrieval's word tokens and character n-grams."""
@@ -96,15 +94,14 @@ class EntryClassifier:
 
 
 @lru_cache(maxsize=16)
-def trained(examples: tuple[tuple[str, str], ...], *, regularization: float) -> EntryClassifier:
-    """The classifier for ``(entry_id, normalised example)`` pairs, trained once per set.
+def trained(
+    examples: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...], *, regularization: float
+) -> EntryClassifier:
+    """The classifier for ``(entry_id, word tokens, n-grams)`` examples, trained once per set.
 
     Knowledge bases built from the same entries (tests, the tuning script's grid) share it.
     """
     return EntryClassifier(
-        labelled=[
-            (entry_id, features(text.word_tokens(example), text.char_ngrams(example)))
-            for entry_id, example in examples
-        ],
+        labelled=[(entry_id, features(terms, grams)) for entry_id, terms, grams in examples],
         regularization=regularization,
     )

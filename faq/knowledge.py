@@ -250,6 +250,16 @@ class KnowledgeBase:
                 for language in LANGUAGES
                 for keyword in entry.keywords(language)
             ],
+            spelled=[
+                item
+                for entry in by_id.values()
+                for language in LANGUAGES
+                for item in (
+                    entry.title(language),
+                    entry.answer(language),
+                    *entry.keywords(language),
+                )
+            ],
             params=params,
         )
 

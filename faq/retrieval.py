@@ -296,6 +296,32 @@ class _DomainTerm:
         return self.stems <= stems and all(run in normalized for run in self.han)
 
 
+SPELLED_IN_EXAMPLES = 3  # an example word seen in this many examples is taken as spelled right
+
+
+def _spelling_vocabulary(
+    examples: Sequence[tuple[str, str]], spelled: Iterable[str] | None
+) -> frozenset[str]:
+    """The words misspellings are corrected to.
+
+    Without ``spelled`` texts, every example word. With them (titles, answers and keywords,
+    which are edited with care), their words plus the example words common enough not to be
+    typos: examples deliberately contain misspellings ("refrence numbr lost"), and a misspelling
+    in the vocabulary would never be corrected, in questions or in examples.
+    """
+
+    def words(normalized: str) -> set[str]:
+        return {word for word in text.latin_words(normalized) if word.isalpha()}
+
+    if spelled is None:
+        return frozenset(word for _, example in examples for word in words(example))
+    seen: Counter[str] = Counter()
+    for _, example in examples:
+        seen.update(words(example))
+    common = {word for word, count in seen.items() if count >= SPELLED_IN_EXAMPLES}
+    return frozenset(common.union(*(words(text.normalize(item)) for item in spelled)))
+
+
 class Retriever:
     """Ranks entries for a question; built once from ``(entry_id, text)`` example pairs.
 
@@ -309,36 +335,43 @@ class Retriever:
         *,
         examples: Sequence[tuple[str, str]],
         domain_terms: Iterable[str] = (),
+        spelled: Iterable[str] | None = None,
         params: RankingParams = DEFAULT_PARAMS,
     ) -> None:
         if not examples:
             raise ValueError("a retriever needs at least one example")
         self.params = params
         self._domain_terms = tuple(_DomainTerm.of(term) for term in domain_terms)
+        normalized_examples = [
+            (entry_id, text.normalize(example)) for entry_id, example in examples
+        ]
+        self._vocabulary = _spelling_vocabulary(normalized_examples, spelled)
+        by_initial: defaultdict[str, list[str]] = defaultdict(list)
+        for word in sorted(self._vocabulary):
+            by_initial[word[0]].append(word)
+        self._vocabulary_by_initial = {
+            initial: tuple(words) for initial, words in by_initial.items()
+        }
+        self._correct = lru_cache(maxsize=8192)(self._nearest_word)
         term_freqs: defaultdict[str, Counter[str]] = defaultdict(Counter)
         example_terms: dict[int, Counter[str]] = {}
         ngram_examples: list[tuple[str, Counter[str]]] = []
-        vocabulary: set[str] = set()
-        for index, (entry_id, example) in enumerate(examples):
-            normalized = text.normalize(example)
-            terms = Counter(text.word_tokens(normalized))
+        labelled: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = []
+        for index, (entry_id, normalized) in enumerate(normalized_examples):
+            # Examples are corrected like questions, so "certifcate" in an example and in a
+            # question both become "certificate".
+            tokens = text.word_tokens(normalized, correct=self._correct)
+            grams = text.char_ngrams(normalized)
+            terms = Counter(tokens)
             term_freqs[entry_id].update(terms)
             example_terms[index] = terms
-            ngram_examples.append((entry_id, Counter(text.char_ngrams(normalized))))
-            vocabulary.update(word for word in text.latin_words(normalized) if word.isalpha())
+            ngram_examples.append((entry_id, Counter(grams)))
+            labelled.append((entry_id, tuple(tokens), tuple(grams)))
         self.entry_ids = tuple(term_freqs)
         self._owners = [entry_id for entry_id, _ in examples]
         self._bm25 = _Bm25(params, dict(term_freqs))
         self._example_bm25 = _Bm25(params, example_terms)
         self._ngrams = _NgramCosine(ngram_examples)
-        self._vocabulary = frozenset(vocabulary)
-        by_initial: defaultdict[str, list[str]] = defaultdict(list)
-        for word in sorted(vocabulary):
-            by_initial[word[0]].append(word)
-        self._vocabulary_by_initial = {
-            initial: tuple(words) for initial, words in by_initial.items()
-        }
-        self._correct = lru_cache(maxsize=4096)(self._nearest_word)
         self._classifier: EntryClassifier | None = None
         if params.classifier_weight and len(self.entry_ids) > 1:
             # Imported here: scikit-learn takes a second or two to import, which every
@@ -346,8 +379,7 @@ class Retriever:
             from faq import classifier
 
             self._classifier = classifier.trained(
-                tuple((entry_id, text.normalize(example)) for entry_id, example in examples),
-                regularization=params.regularization,
+                tuple(labelled), regularization=params.regularization
             )
 
     def _nearest_word(self, word: str) -> str:

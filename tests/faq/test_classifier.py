@@ -32,11 +32,19 @@ def _bag(question: str) -> tuple[list[str], list[str]]:
     return text.word_tokens(normalized), text.char_ngrams(normalized)
 
 
+def _labelled(
+    examples: tuple[tuple[str, str], ...],
+) -> tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]:
+    labelled = []
+    for entry_id, question in examples:
+        terms, grams = _bag(question)
+        labelled.append((entry_id, tuple(terms), tuple(grams)))
+    return tuple(labelled)
+
+
 @pytest.fixture(scope="module")
 def classifier() -> EntryClassifier:
-    return trained(
-        tuple((entry_id, text.normalize(q)) for entry_id, q in EXAMPLES), regularization=30.0
-    )
+    return trained(_labelled(EXAMPLES), regularization=30.0)
 
 
 @pytest.mark.parametrize(
@@ -76,9 +84,7 @@ def test_classifier_prediction_equals_scikit_learns(
     examples: tuple[tuple[str, str], ...],
 ) -> None:
     """The hand-written TF-IDF + softmax gives scikit-learn's own predict_proba."""
-    classifier = trained(
-        tuple((entry_id, text.normalize(q)) for entry_id, q in examples), regularization=30.0
-    )
+    classifier = trained(_labelled(examples), regularization=30.0)
     bags = [features(*_bag(q)) for _, q in examples]
     vectorizer, weighting = DictVectorizer(), TfidfTransformer(sublinear_tf=True)
     matrix = weighting.fit_transform(vectorizer.fit_transform(bags))
@@ -92,7 +98,7 @@ def test_classifier_prediction_equals_scikit_learns(
 
 
 def test_trained_reuses_the_model_for_the_same_examples() -> None:
-    examples = tuple((entry_id, text.normalize(q)) for entry_id, q in EXAMPLES)
+    examples = _labelled(EXAMPLES)
     assert trained(examples, regularization=30.0) is trained(examples, regularization=30.0)
     assert trained(examples, regularization=30.0) is not trained(examples, regularization=10.0)
 
