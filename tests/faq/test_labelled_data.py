@@ -1,7 +1,7 @@
 """The labelled questions: their shape, and the goals on the held-out splits.
 
-``tune.jsonl`` is the only split ``benchmarks/faq_tune.py`` reads; ``heldout.jsonl`` and
-``heldout2.jsonl`` are never used for tuning.
+``tune.jsonl`` and ``tune2.jsonl`` are the only splits ``benchmarks/faq_tune.py`` reads;
+``heldout.jsonl`` and ``heldout2.jsonl`` are never used for tuning.
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ from faq.knowledge import REQUIRED_IDS, KnowledgeBase
 from faq.text import detect_language
 from tests.faq.conftest import read_labelled
 
-SPLITS = ("tune", "heldout", "heldout2")
+SPLITS = ("tune", "tune2", "heldout", "heldout2")
 HELD_OUT = ("heldout", "heldout2")
 GOAL_TOP1 = 0.95
 GOAL_REJECTION = 0.90
-TOP1_FLOOR = 0.80
 
 
 def test_labelled_set_is_big_enough() -> None:
@@ -77,23 +76,9 @@ def _held_out_rates(kb: KnowledgeBase, split: str) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("split", HELD_OUT)
-def test_held_out_rejection_meets_goal_and_top1_keeps_its_floor(
-    kb: KnowledgeBase, split: str
-) -> None:
-    """Off-topic rejection meets the issue's goal; top-1 must not fall below what was measured
-    when the thresholds were frozen (see faq/README.md), so a regression fails here."""
+def test_held_out_meets_the_issue_goals(kb: KnowledgeBase, split: str) -> None:
+    """Acceptance 2: top-1 >= 95 % and off-topic rejection >= 90 % on each held-out split
+    (latency is measured by benchmarks/faq_benchmark.py, not by a timed test)."""
     top1, rejection = _held_out_rates(kb, split)
-    assert rejection >= GOAL_REJECTION
-    assert top1 >= TOP1_FLOOR
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="held-out top-1 is 83-92 %, below the issue's 95 % goal (faq/README.md); "
-    "strict, so reaching the goal turns this into a failure to remove the marker",
-)
-@pytest.mark.parametrize("split", HELD_OUT)
-def test_held_out_top1_meets_the_issue_goal(kb: KnowledgeBase, split: str) -> None:
-    """Acceptance 2 for top-1 accuracy: NOT met yet."""
-    top1, _ = _held_out_rates(kb, split)
     assert top1 >= GOAL_TOP1
+    assert rejection >= GOAL_REJECTION
