@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import hmac
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPublicKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPublicKeyTypes,
+    PublicKeyTypes,
+)
 from pydantic import field_validator, model_validator
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
@@ -21,12 +25,13 @@ from sqlmodel import Field, SQLModel, col, select
 from enrollment import codes, metrics
 from enrollment.ca import IssuingCA, KeyType, build_subject
 from enrollment.crl import RevokedEntry, build_crl, normalize_serial, parse_reason
-from enrollment.csr import key_description, validated_public_key
+from enrollment.csr import check_public_key, key_description, validated_public_key
 from enrollment.db import session_factory
 from enrollment.errors import (
     CertdeskError,
     CertificateNotActive,
     CertificateNotFound,
+    CodeNotDerivable,
     EnrollmentLocked,
     EnrollmentNotFound,
     EnrollmentNotPending,
@@ -246,7 +251,17 @@ class RenewalView:
         return tuple(c for c in self.certificates if c.status == CertificateStatus.ACTIVE)
 
 
-KeyMaterial = str | bytes | ServerKey
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProvenKey:
+    """A public key whose possession the protocol has already proven (CMP's POPO signature)."""
+
+    public_key: PublicKeyTypes
+
+
+KeyMaterial = str | bytes | ServerKey | ProvenKey
+
+# Checks a protocol message's proof of the authorization code (e.g. a CMP MAC). Blocking.
+CodeProof = Callable[[str], bool]
 
 
 def _fingerprint(cert: x509.Certificate) -> str:
@@ -311,14 +326,16 @@ class EnrollmentService:
 
     async def create_enrollment(self, request: EnrollmentCreate, *, actor: str) -> NewEnrollment:
         """Create a pending enrollment with a fresh code and one-time download link."""
-        code = codes.new_authorization_code()
         for _ in range(10):
             reference = codes.new_reference_number()
+            salt = codes.new_code_salt()
+            code = self._pepper.derive_code(reference, salt)
             try:
                 async with self._sessions() as session, session.begin():
                     enrollment = Enrollment(
                         reference_number=reference,
                         authorization_code_hash=self._pepper.hash_code(code),
+                        code_salt=salt,
                         subject_cn=request.cn,
                         subject_ous=list(request.ous),
                         subject_o=request.o,
@@ -486,55 +503,168 @@ class EnrollmentService:
         async with self._sessions() as session, session.begin():
             # One transaction: if anything below raises, nothing is written and the link stays.
             link = await self._usable_link(session, token, LinkPurpose.ENROLL, lock=True)
-            enrollment = await session.get(Enrollment, link.enrollment_id)
+            # The enrollment's row lock too: protocols without links (CMP) redeem by reference.
+            enrollment = await session.get(Enrollment, link.enrollment_id, with_for_update=True)
             assert enrollment is not None
-            assert enrollment.id is not None
             self._check_credentials_precondition(enrollment)
             if not self._credentials_match(enrollment, reference_number, authorization_code):
                 failure = await self._count_failure(session, enrollment)  # committed
             else:
-                profile = get_profile(enrollment.profile)
-                public_key, private_key = await self._obtain_key(profile, key)
-                await self._claim(session, link)
-                cert = await asyncio.to_thread(
-                    self.ca.issue,
-                    public_key=public_key,
-                    subject=build_subject(
-                        cn=enrollment.subject_cn, ous=enrollment.subject_ous, o=enrollment.subject_o
-                    ),
-                    profile=profile,
-                    email=enrollment.email,
+                issued, package, profile = await self._issue_to_enrollment(
+                    session, enrollment, key=key, delivery=delivery, claim=link
                 )
-                now = utcnow()
-                record = self._certificate_record(
-                    cert, enrollment=enrollment, delivery=delivery, key=key_description(public_key)
-                )
-                session.add(record)
-                enrollment.status = EnrollmentStatus.ISSUED
-                enrollment.issued_at = now
-                enrollment.updated_at = now
-                enrollment.failed_attempts = 0
-                session.add(enrollment)
-                self._audit(
-                    session,
-                    actor=enrollment.slack_user or f"ref:{enrollment.reference_number}",
-                    action="certificate.issue",
-                    target=record.serial,
-                    detail={"reference_number": enrollment.reference_number, "via": delivery},
-                )
-                issued = IssuedCertificate(
-                    certificate=cert,
-                    chain=self.ca.chain,
-                    friendly_name=record.friendly_name,
-                    delivery=delivery,
-                )
-                # Inside the transaction: if packaging failed, the link would stay usable.
-                package = await self._package(private_key, issued, key)
         if failure is not None:
             metrics.ENROLLMENT_FAILURES.labels(code=failure.code).inc()
             raise failure
         metrics.CERTIFICATES_ISSUED.labels(profile=profile.name, delivery=delivery).inc()
         return issued, package
+
+    async def _issue_to_enrollment(
+        self,
+        session: AsyncSession,
+        enrollment: Enrollment,
+        *,
+        key: KeyMaterial,
+        delivery: Delivery,
+        claim: OneTimeLink | None = None,
+    ) -> tuple[IssuedCertificate, bytes | None, Profile]:
+        """Issue a pending enrollment's certificate inside the caller's transaction (the caller
+        has checked the credentials and holds the enrollment's row lock); ``claim`` is the link
+        to use up, if any."""
+        assert enrollment.id is not None
+        profile = get_profile(enrollment.profile)
+        public_key, private_key = await self._obtain_key(profile, key)
+        if claim is not None:
+            await self._claim(session, claim)
+        cert = await asyncio.to_thread(
+            self.ca.issue,
+            public_key=public_key,
+            subject=build_subject(
+                cn=enrollment.subject_cn, ous=enrollment.subject_ous, o=enrollment.subject_o
+            ),
+            profile=profile,
+            email=enrollment.email,
+        )
+        now = utcnow()
+        record = self._certificate_record(
+            cert, enrollment=enrollment, delivery=delivery, key=key_description(public_key)
+        )
+        session.add(record)
+        enrollment.status = EnrollmentStatus.ISSUED
+        enrollment.issued_at = now
+        enrollment.updated_at = now
+        enrollment.failed_attempts = 0
+        session.add(enrollment)
+        self._audit(
+            session,
+            actor=enrollment.slack_user or f"ref:{enrollment.reference_number}",
+            action="certificate.issue",
+            target=record.serial,
+            detail={"reference_number": enrollment.reference_number, "via": delivery},
+        )
+        issued = IssuedCertificate(
+            certificate=cert,
+            chain=self.ca.chain,
+            friendly_name=record.friendly_name,
+            delivery=delivery,
+        )
+        # Inside the transaction: if packaging failed, the link would stay usable.
+        package = await self._package(private_key, issued, key)
+        return issued, package, profile
+
+    # -- protocols that authenticate with the reference number (CMP) ---------------------------
+
+    async def redeem_with_derived_code(
+        self,
+        reference_number: str,
+        *,
+        proves_code: CodeProof,
+        key: KeyMaterial,
+        delivery: Delivery = Delivery.CMP,
+    ) -> IssuedCertificate:
+        """Issue an enrollment's certificate to a protocol client that proves the code.
+
+        For protocols without a one-time link whose messages prove knowledge of the
+        authorization code instead of sending it (CMP's MAC): ``proves_code(code)`` is called
+        (in a thread) with the code derived for the enrollment. Checks, in order: the reference
+        number (unknown ones cost the same work and raise :class:`EnrollmentNotFound`), the lock,
+        the proof (a wrong one counts towards the lock), the status (an enrollment issues
+        once), the key. The enrollment's row is locked against racing redemptions (link or not).
+        """
+        failure: EnrollmentLocked | WrongCredentials | None = None
+        async with self._sessions() as session, session.begin():
+            enrollment, failure = await self._check_derived_code(
+                session, reference_number, proves_code
+            )
+            if failure is None:
+                self._check_credentials_precondition(enrollment)
+                issued, _, profile = await self._issue_to_enrollment(
+                    session, enrollment, key=key, delivery=delivery
+                )
+        if failure is not None:
+            metrics.ENROLLMENT_FAILURES.labels(code=failure.code).inc()
+            raise failure
+        metrics.CERTIFICATES_ISSUED.labels(profile=profile.name, delivery=delivery).inc()
+        return issued
+
+    async def authenticate_with_derived_code(
+        self, reference_number: str, *, proves_code: CodeProof
+    ) -> tuple[Enrollment, list[Certificate]]:
+        """The enrollment whose code ``proves_code`` accepts, and its certificates (newest
+        first); the same checks and counting as :meth:`redeem_with_derived_code`, no issuance.
+        For follow-up messages such as CMP's certConf."""
+        failure: EnrollmentLocked | WrongCredentials | None = None
+        async with self._sessions() as session, session.begin():
+            enrollment, failure = await self._check_derived_code(
+                session, reference_number, proves_code
+            )
+            if failure is None:
+                rows = await session.execute(
+                    select(Certificate)
+                    .where(col(Certificate.enrollment_id) == enrollment.id)
+                    .order_by(col(Certificate.created_at).desc(), col(Certificate.id).desc())
+                )
+                certificates = list(rows.scalars().all())
+        if failure is not None:
+            metrics.ENROLLMENT_FAILURES.labels(code=failure.code).inc()
+            raise failure
+        return enrollment, certificates
+
+    def transaction_nonce(self, transaction_id: bytes, serial: str) -> bytes:
+        """A nonce bound to a protocol transaction and a certificate, recomputable by every
+        process (CMP: the ip's senderNonce, which the certConf must echo)."""
+        return bytes.fromhex(self._pepper.digest("cmp-nonce", f"{transaction_id.hex()}:{serial}"))[
+            :16
+        ]
+
+    async def _check_derived_code(
+        self, session: AsyncSession, reference_number: str, proves_code: CodeProof
+    ) -> tuple[Enrollment, EnrollmentLocked | WrongCredentials | None]:
+        normalized = codes.normalize_reference(reference_number)
+        enrollment = None
+        if normalized and len(normalized) <= 20:
+            result = await session.execute(
+                select(Enrollment)
+                .where(col(Enrollment.reference_number) == normalized)
+                .with_for_update()
+            )
+            enrollment = result.scalars().first()
+        if enrollment is None:
+            await asyncio.to_thread(proves_code, codes.new_authorization_code())  # same work
+            metrics.ENROLLMENT_FAILURES.labels(code=EnrollmentNotFound.code).inc()
+            raise EnrollmentNotFound(
+                f"No enrollment has the reference number {reference_number!r}. Check the number."
+            )
+        if enrollment.locked_at is not None:
+            metrics.ENROLLMENT_FAILURES.labels(code=EnrollmentLocked.code).inc()
+            raise EnrollmentLocked(enrollment.reference_number)
+        if enrollment.code_salt is None:
+            metrics.ENROLLMENT_FAILURES.labels(code=CodeNotDerivable.code).inc()
+            raise CodeNotDerivable(enrollment.reference_number)
+        code = self._pepper.derive_code(enrollment.reference_number, enrollment.code_salt)
+        if not await asyncio.to_thread(proves_code, code):
+            return enrollment, await self._count_failure(session, enrollment)  # committed
+        return enrollment, None
 
     # -- renewal -----------------------------------------------------------------------------
 
@@ -797,7 +927,13 @@ class EnrollmentService:
     async def _obtain_key(
         self, profile: Profile, key: KeyMaterial
     ) -> tuple[CertificateIssuerPublicKeyTypes, ServerPrivateKey | None]:
-        """The public key to certify: from a checked CSR, or from a key generated here."""
+        """The public key to certify: from a checked CSR, a proven key, or a key made here."""
+        if isinstance(key, ProvenKey):
+            try:
+                return check_public_key(key.public_key), None
+            except CertdeskError as exc:
+                metrics.ENROLLMENT_FAILURES.labels(code=exc.code).inc()
+                raise
         if isinstance(key, ServerKey):
             if not profile.allow_server_keygen:
                 metrics.ENROLLMENT_FAILURES.labels(code=PolicyError.code).inc()
@@ -1114,6 +1250,7 @@ __all__ = [
     "NewEnrollment",
     "NewLink",
     "Pkcs12Package",
+    "ProvenKey",
     "RenewalLink",
     "RenewalView",
     "ServerKey",
