@@ -286,6 +286,10 @@ class CmpRequest:
             return None
 
     @property
+    def mac_protected(self) -> bool:
+        return self.protection_oid == str(PASSWORD_BASED_MAC)
+
+    @property
     def mac_parameters(self) -> PbmParameters:
         if self.protection is None or self.protection_oid is None:
             raise CmpError(

@@ -10,6 +10,7 @@ not be handed to someone who does not know it); all others carry the client's ow
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web
@@ -19,6 +20,8 @@ from enrollment import cmp
 from enrollment.cmp import CmpError, FailInfo
 from enrollment.errors import (
     CertdeskError,
+    CertificateNotActive,
+    CertificateNotFound,
     CodeNotDerivable,
     CsrMalformed,
     CsrSignatureInvalid,
@@ -29,8 +32,9 @@ from enrollment.errors import (
     PolicyError,
     WrongCredentials,
 )
-from enrollment.models import CertificateStatus
+from enrollment.models import Certificate, CertificateStatus
 from enrollment.service import EnrollmentService, ProvenKey
+from enrollment.types import utcnow
 from enrollment.web import SERVICE
 
 log = logging.getLogger(__name__)
@@ -79,6 +83,10 @@ def _fail_info(error: CertdeskError) -> FailInfo:
         return FailInfo.BAD_CERT_TEMPLATE
     if isinstance(error, EnrollmentNotPending | PolicyError):
         return FailInfo.NOT_AUTHORIZED
+    if isinstance(error, CertificateNotFound):
+        return FailInfo.SIGNER_NOT_TRUSTED
+    if isinstance(error, CertificateNotActive):
+        return FailInfo.CERT_REVOKED
     return FailInfo.BAD_REQUEST
 
 
@@ -129,10 +137,99 @@ async def _enroll(service: EnrollmentService, message: cmp.CmpRequest) -> bytes:
     )
 
 
+def _signed_by_ca(service: EnrollmentService) -> cmp.Protection:
+    return cmp.Protection(signer=service.ca.private_key, signer_chain=service.ca.chain)
+
+
+async def _key_update(service: EnrollmentService, message: cmp.CmpRequest) -> bytes:
+    """kur: signed with the current certificate's key; the answer is signed by the CA."""
+    if message.mac_protected:
+        raise CmpError(
+            FailInfo.BAD_MESSAGE_CHECK,
+            "Key update must be signed with the current certificate's key: openssl cmp -cmd kur "
+            "-cert cert.pem -key key.pem (not -secret).",
+        )
+    signer = cmp.verify_signature_protection(message)
+    cmp.check_message_time(message, utcnow())
+    request = cmp.cert_request(message)
+    if request.old_cert_serial is not None and request.old_cert_serial != signer.serial_number:
+        raise CmpError(
+            FailInfo.BAD_CERT_ID, "The oldCertID is not the certificate that signed the request."
+        )
+    assert request.public_key is not None
+    responder = _responder(service)
+    protection = _signed_by_ca(service)
+    try:
+        issued = await service.renew_by_certificate(
+            signer, key=ProvenKey(public_key=request.public_key)
+        )
+    except CertdeskError as exc:
+        return await asyncio.to_thread(
+            responder.rejection, message, _fail_info(exc), exc.message, protection=protection
+        )
+    return await asyncio.to_thread(
+        responder.certificate,
+        message,
+        certificate=issued.certificate,
+        cert_req_id=request.cert_req_id,
+        sender_nonce=service.transaction_nonce(message.transaction_id, issued.serial),
+        protection=protection,
+    )
+
+
+async def _confirm_signed(service: EnrollmentService, message: cmp.CmpRequest) -> bytes:
+    """certConf after a kur, signed (like the kur) with the replaced certificate's key."""
+    signer = cmp.verify_signature_protection(message)
+    successor = await service.successor_of(signer)
+    return await _confirmed(
+        service, message, [successor] if successor else [], _signed_by_ca(service), actor="kur"
+    )
+
+
+async def _confirmed(
+    service: EnrollmentService,
+    message: cmp.CmpRequest,
+    certificates: list[Certificate],
+    protection: cmp.Protection,
+    *,
+    actor: str,
+) -> bytes:
+    responder = _responder(service)
+    by_hash = {
+        cmp.cert_hash(x509.load_pem_x509_certificate(c.pem.encode())): c for c in certificates
+    }
+    for confirmation in cmp.confirmations(message):
+        record = by_hash.get(confirmation.cert_hash)
+        if record is None:
+            return await asyncio.to_thread(
+                responder.rejection,
+                message,
+                FailInfo.BAD_CERT_ID,
+                "The certConf's certHash matches no certificate of this transaction.",
+                protection=protection,
+            )
+        expected = service.transaction_nonce(message.transaction_id, record.serial)
+        if message.recip_nonce != expected:
+            return await asyncio.to_thread(
+                responder.rejection,
+                message,
+                FailInfo.BAD_RECIPIENT_NONCE,
+                "The certConf's recipNonce or transactionID does not belong to this "
+                "certificate's transaction.",
+                protection=protection,
+            )
+        if not confirmation.accepted and record.status == CertificateStatus.ACTIVE:
+            # The client rejected the certificate (RFC 4210 5.3.18): it must not stay valid.
+            await service.revoke(record.serial, reason="cessationOfOperation", actor=actor)
+    return await asyncio.to_thread(responder.pki_conf, message, protection=protection)
+
+
 async def _confirm(service: EnrollmentService, message: cmp.CmpRequest) -> bytes:
+    if not message.mac_protected and message.protection is not None:
+        return await _confirm_signed(service, message)
     reference = _reference(message)
     check = cmp.MacCheck(message)
-    confirmations = cmp.confirmations(message)
+    cmp.confirmations(message)  # malformed content is refused before the database is asked
     try:
         enrollment, certificates = await service.authenticate_with_derived_code(
             reference, proves_code=check
@@ -143,37 +240,13 @@ async def _confirm(service: EnrollmentService, message: cmp.CmpRequest) -> bytes
         raise _locked(exc.reference_number) from None
     except CodeNotDerivable as exc:
         raise CmpError(FailInfo.NOT_AUTHORIZED, exc.message) from None
-    responder = _responder(service)
-    protection = _protection(message, check)
-    by_hash = {
-        cmp.cert_hash(x509.load_pem_x509_certificate(c.pem.encode())): c for c in certificates
-    }
-    for confirmation in confirmations:
-        record = by_hash.get(confirmation.cert_hash)
-        if record is None:
-            return responder.rejection(
-                message,
-                FailInfo.BAD_CERT_ID,
-                "The certConf's certHash matches no certificate of this enrollment.",
-                protection=protection,
-            )
-        expected = service.transaction_nonce(message.transaction_id, record.serial)
-        if message.recip_nonce != expected:
-            return responder.rejection(
-                message,
-                FailInfo.BAD_RECIPIENT_NONCE,
-                "The certConf's recipNonce or transactionID does not belong to this "
-                "certificate's transaction.",
-                protection=protection,
-            )
-        if not confirmation.accepted and record.status == CertificateStatus.ACTIVE:
-            # The client rejected the certificate (RFC 4210 5.3.18): it must not stay valid.
-            await service.revoke(
-                record.serial,
-                reason="cessationOfOperation",
-                actor=f"cmp:{enrollment.reference_number}",
-            )
-    return responder.pki_conf(message, protection=protection)
+    return await _confirmed(
+        service,
+        message,
+        certificates,
+        _protection(message, check),
+        actor=f"cmp:{enrollment.reference_number}",
+    )
 
 
 async def _dispatch(service: EnrollmentService, message: cmp.CmpRequest) -> bytes:
@@ -183,11 +256,7 @@ async def _dispatch(service: EnrollmentService, message: cmp.CmpRequest) -> byte
     if kind == "certConf":
         return await _confirm(service, message)
     if kind == "kur":
-        raise CmpError(
-            FailInfo.BAD_REQUEST,
-            "Key update (kur) is not offered over CMP yet: renew with the link from the "
-            'certdesk bot in Slack ("Renew").',
-        )
+        return await _key_update(service, message)
     if kind == "rr":
         raise CmpError(
             FailInfo.NOT_AUTHORIZED,
@@ -195,8 +264,8 @@ async def _dispatch(service: EnrollmentService, message: cmp.CmpRequest) -> byte
         )
     raise CmpError(
         FailInfo.BAD_REQUEST,
-        f"The CMP message type {kind} is not supported here: certdesk answers ir, cr, p10cr "
-        "and certConf.",
+        f"The CMP message type {kind} is not supported here: certdesk answers ir, cr, p10cr, "
+        "kur and certConf.",
     )
 
 

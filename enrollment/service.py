@@ -767,53 +767,122 @@ class EnrollmentService:
                 if delivery is None:
                     old_delivery = Delivery(old.delivery)
                     delivery = old_delivery if old_delivery in CSR_DELIVERIES else Delivery.CSR
-                profile = get_profile(old.profile)
-                public_key, private_key = await self._obtain_key(profile, key)
-                await self._claim(session, link)
-                cert = await asyncio.to_thread(
-                    self.ca.issue,
-                    public_key=public_key,
-                    subject=build_subject(cn=old.subject_cn, ous=old.subject_ous, o=old.subject_o),
-                    profile=profile,
-                    email=old.owner_email,
+                issued, package = await self._renew_certificate(
+                    session, old, key=key, delivery=delivery, claim=link
                 )
-                record = self._renewed_record(
-                    cert, old=old, delivery=delivery, key=key_description(public_key)
-                )
-                session.add(record)
-                superseded = await session.execute(
-                    update(Certificate)
-                    .where(
-                        col(Certificate.id) == old.id,
-                        col(Certificate.status) == CertificateStatus.ACTIVE,
-                    )
-                    .values(status=CertificateStatus.SUPERSEDED, superseded_by=record.serial)
-                )
-                if superseded.rowcount != 1:  # type: ignore[attr-defined]
-                    raise CertificateNotActive(
-                        f"Certificate {old.serial} was renewed or revoked a moment ago. "
-                        "Ask the certdesk bot in Slack for your current certificates."
-                    )
-                self._audit(
-                    session,
-                    actor=old.owner_slack_user or f"renewal:{old.serial}",
-                    action="certificate.renew",
-                    target=record.serial,
-                    detail={"replaces": old.serial, "via": delivery},
-                )
-                issued = IssuedCertificate(
-                    certificate=cert,
-                    chain=self.ca.chain,
-                    friendly_name=record.friendly_name,
-                    delivery=delivery,
-                    replaces=old.serial,
-                )
-                package = await self._package(private_key, issued, key)
         if failure is not None:
             metrics.ENROLLMENT_FAILURES.labels(code=failure.code).inc()
             raise failure
+        assert delivery is not None
         metrics.CERTIFICATES_RENEWED.labels(delivery=delivery).inc()
         return issued, package
+
+    async def _renew_certificate(
+        self,
+        session: AsyncSession,
+        old: Certificate,
+        *,
+        key: KeyMaterial,
+        delivery: Delivery,
+        claim: OneTimeLink | None = None,
+    ) -> tuple[IssuedCertificate, bytes | None]:
+        """Issue the successor of the active ``old`` and supersede it, in the caller's
+        transaction; ``claim`` is the link to use up, if any."""
+        profile = get_profile(old.profile)
+        public_key, private_key = await self._obtain_key(profile, key)
+        if claim is not None:
+            await self._claim(session, claim)
+        cert = await asyncio.to_thread(
+            self.ca.issue,
+            public_key=public_key,
+            subject=build_subject(cn=old.subject_cn, ous=old.subject_ous, o=old.subject_o),
+            profile=profile,
+            email=old.owner_email,
+        )
+        record = self._renewed_record(
+            cert, old=old, delivery=delivery, key=key_description(public_key)
+        )
+        session.add(record)
+        superseded = await session.execute(
+            update(Certificate)
+            .where(
+                col(Certificate.id) == old.id,
+                col(Certificate.status) == CertificateStatus.ACTIVE,
+            )
+            .values(status=CertificateStatus.SUPERSEDED, superseded_by=record.serial)
+        )
+        if superseded.rowcount != 1:  # type: ignore[attr-defined]
+            raise CertificateNotActive(
+                f"Certificate {old.serial} was renewed or revoked a moment ago. "
+                "Ask the certdesk bot in Slack for your current certificates."
+            )
+        self._audit(
+            session,
+            actor=old.owner_slack_user or f"renewal:{old.serial}",
+            action="certificate.renew",
+            target=record.serial,
+            detail={"replaces": old.serial, "via": delivery},
+        )
+        issued = IssuedCertificate(
+            certificate=cert,
+            chain=self.ca.chain,
+            friendly_name=record.friendly_name,
+            delivery=delivery,
+            replaces=old.serial,
+        )
+        package = await self._package(private_key, issued, key)
+        return issued, package
+
+    async def renew_by_certificate(
+        self, certificate: x509.Certificate, *, key: KeyMaterial, delivery: Delivery = Delivery.CMP
+    ) -> IssuedCertificate:
+        """Renew ``certificate`` for a holder who proved possession of its key (CMP kur's
+        signature, checked by the caller): same subject, profile and owner, the old one
+        superseded. It must be exactly a certificate this CA issued, active and unexpired."""
+        async with self._sessions() as session, session.begin():
+            serial = format(certificate.serial_number, "x")
+            result = await session.execute(
+                select(Certificate).where(col(Certificate.serial) == serial).with_for_update()
+            )
+            old = result.scalars().first()
+            if old is None or not hmac.compare_digest(
+                old.fingerprint_sha256, _fingerprint(certificate)
+            ):
+                raise CertificateNotFound(
+                    f"Certificate {serial} was not issued by this certdesk CA, so it cannot be "
+                    "renewed here."
+                )
+            if old.status != CertificateStatus.ACTIVE:
+                raise CertificateNotActive(
+                    f"Certificate {old.serial} is {old.status}; only active certificates can be "
+                    "renewed. Ask the certdesk bot in Slack for your current certificates."
+                )
+            if old.not_after <= utcnow():
+                raise CertificateNotActive(
+                    f"Certificate {old.serial} has expired; ask RA staff for a new enrollment."
+                )
+            issued, _ = await self._renew_certificate(session, old, key=key, delivery=delivery)
+        metrics.CERTIFICATES_RENEWED.labels(delivery=delivery).inc()
+        return issued
+
+    async def successor_of(self, certificate: x509.Certificate) -> Certificate | None:
+        """The certificate that superseded ``certificate`` (exactly one of ours), if any."""
+        async with self._sessions() as session:
+            serial = format(certificate.serial_number, "x")
+            old = (
+                (
+                    await session.execute(
+                        select(Certificate).where(col(Certificate.serial) == serial)
+                    )
+                )
+                .scalars()
+                .first()
+            )
+            if old is None or old.fingerprint_sha256 != _fingerprint(certificate):
+                return None
+            if old.superseded_by is None:
+                return None
+            return await self._certificate_by_serial(session, old.superseded_by)
 
     # -- certificates, revocation and the CRL ----------------------------------------------
 

@@ -168,6 +168,21 @@ def test_cert_request_popo_by_another_key_refused() -> None:
     assert caught.value.fail_info == FailInfo.BAD_POP
 
 
+def test_signature_protection_stale_message_time_refused() -> None:
+    request = cmp.parse(ir())
+    assert request.message_time is not None
+    cmp.check_message_time(request, request.message_time + timedelta(minutes=5))
+    with pytest.raises(CmpError) as caught:
+        cmp.check_message_time(request, request.message_time + timedelta(minutes=11))
+    assert caught.value.fail_info == FailInfo.BAD_TIME
+
+
+def test_signature_protection_missing_refused() -> None:
+    with pytest.raises(CmpError) as caught:
+        cmp.verify_signature_protection(cmp.parse(ir(secret=None)))
+    assert caught.value.fail_info == FailInfo.BAD_MESSAGE_CHECK
+
+
 def test_responder_certificate_answer_is_bound_to_the_request() -> None:
     """The ip echoes transactionID and senderNonce, grants implicitConfirm, carries the root in
     caPubs and the chain in extraCerts, and its MAC verifies with the client's secret."""
@@ -623,7 +638,7 @@ def test_cmp_certconf_rejection_revokes_the_certificate(desk: Desk, tmp_path: Pa
     assert [c.status for c in certificates] == ["revoked"]
 
 
-def test_cmp_kur_and_rr_refused_clearly(desk: Desk, tmp_path: Path) -> None:
+def test_cmp_rr_refused_with_not_authorized(desk: Desk, tmp_path: Path) -> None:
     created = desk.issue()
     assert desk.enroll(created, tmp_path).returncode == 0
     common = ["-ref", created["reference_number"],
@@ -631,6 +646,94 @@ def test_cmp_kur_and_rr_refused_clearly(desk: Desk, tmp_path: Path) -> None:
     rr = refusal(desk.openssl_cmp("-cmd", "rr", *common, "-oldcert", str(tmp_path / "cert.pem")))
     assert "notAuthorized" in rr
     assert "certdesk ra revoke" in rr
+
+
+def kur(desk: Desk, directory: Path, cert: Path, key: Path, *extra: str) -> CmpRun:
+    new_key = directory / "new.key"
+    if not new_key.exists():
+        openssl("genpkey", "-algorithm", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-out", str(new_key))  # fmt: skip
+    return desk.openssl_cmp(
+        "-cmd", "kur", "-trusted", str(directory / "root.pem"),
+        "-untrusted", str(directory / "chain.pem"),
+        "-cert", str(cert), "-key", str(key), "-newkey", str(new_key),
+        "-certout", str(directory / "new.pem"), *extra,
+    )  # fmt: skip
+
+
+def test_cmp_kur_renews_an_active_certificate_once(desk: Desk, tmp_path: Path) -> None:
+    """kur signed with the current key: a new certificate with the record's subject, the CA-
+    signed kup verified by openssl against the root, certConf, the old one superseded."""
+    created = desk.issue("KUR Holder")
+    assert desk.enroll(created, tmp_path).returncode == 0
+    old_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    result = kur(desk, tmp_path, old_path, key_path)
+    assert result.returncode == 0, result.output
+    assert "received KUP" in result.output
+    assert "received PKICONF" in result.output
+    old = x509.load_pem_x509_certificate(old_path.read_bytes())
+    new = x509.load_pem_x509_certificate((tmp_path / "new.pem").read_bytes())
+    assert new.subject == old.subject
+    new_key = serialization.load_pem_private_key((tmp_path / "new.key").read_bytes(), None)
+    assert new.public_key() == new_key.public_key()
+    verified = openssl(
+        "verify", "-CAfile", str(tmp_path / "root.pem"),
+        "-untrusted", str(tmp_path / "chain.pem"), str(tmp_path / "new.pem"),
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stderr
+    old_record = desk.call(lambda s: s.get_certificate(format(old.serial_number, "x")))
+    assert old_record.status == "superseded"
+    assert old_record.superseded_by == format(new.serial_number, "x")
+
+    again = refusal(kur(desk, tmp_path, old_path, key_path))
+    assert "certRevoked" in again
+    assert "superseded" in again
+
+
+def test_cmp_kur_foreign_certificate_refused(desk: Desk, tmp_path: Path) -> None:
+    """A certificate another CA issued with the same subject renews nothing."""
+    created = desk.issue()
+    assert desk.enroll(created, tmp_path).returncode == 0
+    other_ca, other_ca_key = self_signed("Another CA")
+    foreign_key = new_key()
+    now = utcnow()
+    foreign = (
+        x509.CertificateBuilder()
+        .subject_name(cert_subject(tmp_path / "cert.pem"))
+        .issuer_name(other_ca.subject)
+        .public_key(foreign_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(days=1))
+        .sign(other_ca_key, hashes.SHA256())
+    )
+    (tmp_path / "foreign.pem").write_bytes(foreign.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "foreign.key").write_bytes(
+        foreign_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    before = desk.call(lambda s: s.count(Certificate))
+    output = refusal(kur(desk, tmp_path, tmp_path / "foreign.pem", tmp_path / "foreign.key"))
+    assert "signerNotTrusted" in output
+    assert "not issued by this certdesk CA" in output
+    assert desk.call(lambda s: s.count(Certificate)) == before
+
+
+def test_cmp_kur_with_mac_refused(desk: Desk, tmp_path: Path) -> None:
+    created = desk.issue()
+    assert desk.enroll(created, tmp_path).returncode == 0
+    output = refusal(
+        desk.openssl_cmp(
+            "-cmd", "kur", "-ref", created["reference_number"],
+            "-secret", f"pass:{created['authorization_code']}",
+            "-oldcert", str(tmp_path / "cert.pem"), "-newkey", str(tmp_path / "key.pem"),
+            "-certout", str(tmp_path / "new.pem"),
+        )
+    )  # fmt: skip
+    assert "must be signed with the current certificate's key" in output
 
 
 def post_raw(url: str, body: bytes, content_type: str) -> tuple[int, bytes, str]:
