@@ -24,7 +24,8 @@ import enum
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -115,6 +116,23 @@ class CmpError(Exception):
         self.fail_info = fail_info
         self.text = text
         self.http_status = http_status
+
+
+@contextmanager
+def _well_formed(what: str) -> Iterator[None]:
+    """Decodable but oddly shaped content is the sender's error, never a server error."""
+    try:
+        yield
+    except (
+        PyAsn1Error,
+        ValueError,
+        TypeError,
+        IndexError,
+        KeyError,
+        AttributeError,
+        UnsupportedAlgorithm,
+    ):
+        raise CmpError(FailInfo.BAD_DATA_FORMAT, f"The {what} is malformed.") from None
 
 
 # -- DER cutting ------------------------------------------------------------------------------
@@ -323,6 +341,11 @@ def parse(data: bytes) -> CmpRequest:
         raise CmpError(
             FailInfo.BAD_DATA_FORMAT, "Trailing data after the PKIMessage.", http_status=400
         )
+    with _well_formed("PKIMessage header"):
+        return _request(message, parts)
+
+
+def _request(message: Any, parts: list[bytes]) -> CmpRequest:
     header = message["header"]
     pvno = int(header["pvno"])
     body_type = message["body"].getName()
@@ -440,8 +463,10 @@ def verify_signature_protection(request: CmpRequest) -> x509.Certificate:
             "The signed request carries no certificate in extraCerts; send it with -cert.",
         )
     signer = request.extra_certs[0]
+    with _well_formed("signer certificate"):
+        key = signer.public_key()
     if not _signature_valid(
-        signer.public_key(), request.protection_oid, request.protection, request.protected_part
+        key, request.protection_oid, request.protection, request.protected_part
     ):
         raise CmpError(
             FailInfo.BAD_MESSAGE_CHECK,
@@ -485,6 +510,11 @@ class CertRequest:
 
 def cert_request(request: CmpRequest) -> CertRequest:
     """The single request of an ir/cr/kur/p10cr, its proof of possession verified."""
+    with _well_formed("certificate request"):
+        return _cert_request(request)
+
+
+def _cert_request(request: CmpRequest) -> CertRequest:
     if request.body_type == "p10cr":
         return CertRequest(cert_req_id=0, csr=_children(request.raw_body)[0])
     if request.body_type not in ("ir", "cr", "kur"):
@@ -588,6 +618,11 @@ class CertConfirmation:
 
 
 def confirmations(request: CmpRequest) -> list[CertConfirmation]:
+    with _well_formed("certConf"):
+        return _confirmations(request)
+
+
+def _confirmations(request: CmpRequest) -> list[CertConfirmation]:
     if request.body_type != "certConf":
         raise CmpError(FailInfo.BAD_REQUEST, f"A {request.body_type} is not a certConf.")
     result = []

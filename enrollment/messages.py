@@ -257,6 +257,8 @@ ERROR_ZH: dict[str, str] = {
     "{attempts_left} 次。",
     "enrollment_not_pending": "此申请已签发过证书。如需新证书，请让 certdesk 机器人为您更新，"
     "或联系 RA 工作人员。",
+    "code_not_derivable": "申请 {reference_number} 创建于 certdesk 支持 CMP 之前，无法通过 CMP 使用。"
+    "请使用其一次性下载链接，或联系 RA 工作人员重新创建申请。",
     "wrong_verification_code": "验证码错误。请使用随此更新链接发送的验证码；链接失效前还可尝试 "
     "{attempts_left} 次。",
     "request_invalid": "请求内容不完整或格式错误。请刷新页面后重试。",

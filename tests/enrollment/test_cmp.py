@@ -90,6 +90,21 @@ def test_parse_malformed_input_refused_with_bad_data_format(data: bytes) -> None
     assert caught.value.http_status == 400
 
 
+@pytest.mark.parametrize("flip", [0x01, 0x80, 0xFF])
+def test_parse_mutated_messages_raise_only_cmp_errors(flip: int) -> None:
+    """Every single-byte corruption of a valid ir is a CmpError (a refusal), never a crash."""
+    valid = ir()
+    for position in range(len(valid)):
+        mutated = bytearray(valid)
+        mutated[position] ^= flip
+        try:
+            request = cmp.parse(bytes(mutated))
+            cmp.MacCheck(request)("ABCD-EFGH-JKMN-PQRS")
+            cmp.cert_request(request)
+        except CmpError:
+            pass
+
+
 def test_parse_oversized_message_refused_with_413() -> None:
     with pytest.raises(CmpError) as caught:
         cmp.parse(b"\x30" + b"\x00" * cmp.MAX_MESSAGE_BYTES)
