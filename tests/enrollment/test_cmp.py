@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import urllib.error
 import urllib.request
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from aiohttp.test_utils import TestClient
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -40,7 +42,7 @@ from enrollment.errors import (
 from enrollment.models import AuditEvent, Certificate, Enrollment, OneTimeLink
 from enrollment.service import EnrollmentService, ProvenKey
 from enrollment.types import utcnow
-from tests.enrollment.conftest import HOLDER
+from tests.enrollment.conftest import HOLDER, app_service
 from tests.support import cmp_messages, system
 from tests.support.pki import make_csr, openssl
 from tests.support.processes import Cli, LiveServer, base_env, live_server
@@ -385,6 +387,26 @@ async def test_redeem_with_derived_code_enrollment_without_salt_refused(
             key=ProvenKey(public_key=new_key().public_key()),
         )
     assert (await service.get_enrollment(created.reference_number)).failed_attempts == 0
+
+
+async def test_renew_page_offers_a_csr_for_a_certificate_issued_over_cmp(
+    client: TestClient[Any, Any],
+) -> None:
+    """The renewal page has no "cmp" mode: a CMP holder renews with a CSR (or with kur)."""
+    service = app_service(client)
+    created = await service.create_enrollment(HOLDER, actor="test")
+    issued = await service.redeem_with_derived_code(
+        created.reference_number,
+        proves_code=proof_of(created.authorization_code),
+        key=ProvenKey(public_key=new_key().public_key()),
+    )
+    renewal = await service.create_renewal_link(issued.serial, actor="test")
+    response = await client.get(f"/renew/{renewal.link.token}")
+    html = await response.text()
+    radio = re.search(rf'<input[^>]*value="{issued.serial}"[^>]*>', html)
+    assert response.status == 200
+    assert radio is not None
+    assert 'data-delivery="csr"' in radio.group(0)
 
 
 # -- the real server with the real `openssl cmp` ---------------------------------------------
