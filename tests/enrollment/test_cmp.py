@@ -37,6 +37,7 @@ from enrollment.errors import (
     EnrollmentLocked,
     EnrollmentNotFound,
     EnrollmentNotPending,
+    LinkUsed,
     WrongCredentials,
 )
 from enrollment.models import AuditEvent, Certificate, Enrollment, OneTimeLink
@@ -331,6 +332,44 @@ def make_csr_in_memory() -> tuple[ec.EllipticCurvePrivateKey, str]:
         .sign(key, hashes.SHA256())
     )
     return key, csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+async def test_cmp_est_and_links_racing_for_one_enrollment_issue_exactly_one_certificate(
+    service: EnrollmentService, tmp_path: Path
+) -> None:
+    """CMP, EST and the link path share one issuing core: whatever wins, the others refuse."""
+    created = await service.create_enrollment(HOLDER, actor="test")
+    second = await service.new_enrollment_link(created.reference_number, actor="test")
+    _, csr = make_csr(tmp_path)
+    code = created.authorization_code
+
+    async def via_cmp() -> object:
+        return await service.redeem_with_derived_code(
+            created.reference_number,
+            proves_code=proof_of(code),
+            key=ProvenKey(public_key=new_key().public_key()),
+        )
+
+    async def via_est() -> object:
+        return await service.redeem_by_reference(
+            created.reference_number, authorization_code=code, csr=csr
+        )
+
+    async def via_link(token: str) -> object:
+        return await service.redeem_enrollment_link(
+            token, reference_number=created.reference_number, authorization_code=code, csr=csr
+        )
+
+    attempts = [
+        attempt
+        for _ in range(3)
+        for attempt in (via_cmp(), via_est(), via_link(created.link.token), via_link(second.token))
+    ]
+    results = await asyncio.gather(*attempts, return_exceptions=True)
+    issued = [r for r in results if hasattr(r, "certificate")]
+    assert len(issued) == 1, results
+    assert all(isinstance(r, EnrollmentNotPending | LinkUsed) for r in results if r not in issued)
+    assert await service.count(Certificate) == 1
 
 
 async def test_redeem_with_derived_code_wrong_proofs_counted_then_locked(
