@@ -17,6 +17,7 @@ from bot.reminders import reminder_clock, run_config
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from bot.slack.app import add_slack
+from enrollment import cmp_http as enrollment_cmp
 from enrollment import est as enrollment_est
 from enrollment import pages as enrollment_pages
 from enrollment import web as enrollment_web
@@ -92,4 +93,5 @@ def create_app(settings: Settings) -> web.Application:
     enrollment_web.add_routes(app)
     enrollment_est.add_routes(app)
     enrollment_pages.add_routes(app)
+    enrollment_cmp.add_routes(app)
     return app

@@ -17,6 +17,7 @@ CODE_LENGTH = 16  # 16 * log2(31) = 79 bits
 CODE_GROUP = 4
 REFERENCE_DIGITS = 10
 TOKEN_BYTES = 32
+CODE_SALT_BYTES = 16
 
 
 def new_reference_number() -> str:
@@ -48,6 +49,11 @@ def new_link_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
+def new_code_salt() -> str:
+    """Per-enrollment random data from which the pepper derives the authorization code."""
+    return secrets.token_hex(CODE_SALT_BYTES)
+
+
 @dataclass(frozen=True, slots=True)
 class Pepper:
     """The server key that turns secrets into keyed hashes. Its repr never shows the key."""
@@ -72,3 +78,19 @@ class Pepper:
 
     def code_matches(self, typed: str, stored_hash: str) -> bool:
         return hmac.compare_digest(self.hash_code(typed), stored_hash)
+
+    def derive_code(self, reference_number: str, salt: str) -> str:
+        """The authorization code of an enrollment: HMAC(pepper, reference, salt) in the code
+        alphabet. The server can recompute it (CMP's MAC needs the code itself); without the
+        pepper, the stored salt says nothing about it. See enrollment/README.md."""
+        digest = hmac.new(
+            self.key,
+            f"authorization-code-derivation\x00{reference_number}\x00{salt}".encode(),
+            hashlib.sha256,
+        ).digest()
+        number = int.from_bytes(digest, "big")  # 256 bits: the modulo bias is below 2**-170
+        chars = []
+        for _ in range(CODE_LENGTH):
+            number, index = divmod(number, len(CODE_ALPHABET))
+            chars.append(CODE_ALPHABET[index])
+        return format_code("".join(chars))

@@ -15,7 +15,8 @@ API answers with, and a message that says what happened and what to do next::
     │   ├── WrongCredentials     403 wrong_credentials
     │   ├── CredentialsRefused   401 credentials_refused (EST: no attempts count, no hint
     │   │                            whether the reference number exists)
-    │   └── EnrollmentNotPending 409 enrollment_not_pending
+    │   ├── EnrollmentNotPending 409 enrollment_not_pending
+    │   └── CodeNotDerivable     409 code_not_derivable
     ├── VerificationFailed       403 wrong_verification_code
     ├── AuthenticationRequired   401 authentication_required (EST: HTTP Basic missing)
     ├── RequestInvalid           400 request_invalid / 413 request_too_large
@@ -154,6 +155,22 @@ class CredentialsRefused(EnrollmentError):
 class EnrollmentNotPending(EnrollmentError):
     code = "enrollment_not_pending"
     status = 409
+
+
+class CodeNotDerivable(EnrollmentError):
+    """The enrollment predates derived codes, so a protocol that needs the code (CMP) cannot
+    check it; the one-time link still works."""
+
+    code = "code_not_derivable"
+    status = 409
+
+    def __init__(self, reference_number: str) -> None:
+        super().__init__(
+            f"Enrollment {reference_number} was created before certdesk supported CMP, so it "
+            "cannot be used with CMP. Use its one-time download link, or ask RA staff for a "
+            "new enrollment."
+        )
+        self.reference_number = reference_number
 
 
 class VerificationFailed(CertdeskError):

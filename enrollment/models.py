@@ -31,6 +31,7 @@ class Delivery(enum.StrEnum):
     CSR = "csr"  # the holder's own CSR, chain returned as PEM
     TOKEN = "token"  # noqa: S105 (not a secret) key made on a USB key (PKCS#11)
     SERVER = "server"  # key made by the server, returned once as PKCS#12
+    CMP = "cmp"  # the holder's own CMP client (openssl cmp), key made there
 
 
 class LinkPurpose(enum.StrEnum):
@@ -61,6 +62,9 @@ class Enrollment(EnrollmentBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     reference_number: str = Field(max_length=20, unique=True, index=True)
     authorization_code_hash: str = Field(max_length=64)
+    # Random data the code is derived from with the pepper (codes.Pepper.derive_code); NULL for
+    # enrollments made before CMP, whose codes cannot be recomputed.
+    code_salt: str | None = Field(default=None, max_length=64)
     status: str = Field(default=EnrollmentStatus.PENDING, sa_type=sa.String(16))
     failed_attempts: int = Field(default=0)
     locked_at: datetime | None = _utc_column()

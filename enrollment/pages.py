@@ -293,7 +293,11 @@ async def renew_page(request: web.Request) -> web.Response:
     for cert in view.certificates:
         label, details = _certificate_label(cert, lang)
         active = cert.status == CertificateStatus.ACTIVE
-        delivery = cert.delivery if cert.delivery in set(Delivery) else Delivery.CSR
+        # The page renews into browser, CSR, USB key or server key; a key from a protocol
+        # client (CMP) is renewed with a CSR from that key, or over the protocol itself.
+        delivery = (
+            cert.delivery if cert.delivery in set(Delivery) - {Delivery.CMP} else Delivery.CSR
+        )
         options.append(
             _radio(
                 "serial",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPublicKeyTypes,
     CertificatePublicKeyTypes,
+    PublicKeyTypes,
 )
 from pydantic import field_validator, model_validator
 from sqlalchemy import delete, func, or_, update
@@ -24,12 +26,13 @@ from sqlmodel import Field, SQLModel, col, select
 from enrollment import codes, metrics
 from enrollment.ca import IssuingCA, KeyType, build_subject
 from enrollment.crl import RevokedEntry, build_crl, normalize_serial, parse_reason
-from enrollment.csr import key_description, parse_csr, validated_public_key
+from enrollment.csr import check_public_key, key_description, parse_csr, validated_public_key
 from enrollment.db import session_factory
 from enrollment.errors import (
     CertdeskError,
     CertificateNotActive,
     CertificateNotFound,
+    CodeNotDerivable,
     CredentialsRefused,
     EnrollmentLocked,
     EnrollmentNotFound,
@@ -276,7 +279,22 @@ class RenewalView:
         return tuple(c for c in self.certificates if c.status == CertificateStatus.ACTIVE)
 
 
-KeyMaterial = str | bytes | ServerKey
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProvenKey:
+    """A public key whose possession the protocol has already proven (CMP's POPO signature)."""
+
+    public_key: PublicKeyTypes
+
+
+KeyMaterial = str | bytes | ServerKey | ProvenKey
+
+# Checks a protocol message's proof of the authorization code (e.g. a CMP MAC). Blocking.
+CodeProof = Callable[[str], bool]
+# Checks the authorization code against an enrollment found by its reference number; called
+# with None for an unknown reference number, where it does the same work and answers False.
+CodeCheck = Callable[[Enrollment | None], Awaitable[bool]]
+# Why a reference number and code were refused (the protocol chooses what to answer).
+_CodeRefusal = EnrollmentNotFound | EnrollmentLocked | WrongCredentials
 
 
 def _fingerprint(cert: x509.Certificate) -> str:
@@ -347,14 +365,16 @@ class EnrollmentService:
 
     async def create_enrollment(self, request: EnrollmentCreate, *, actor: str) -> NewEnrollment:
         """Create a pending enrollment with a fresh code and one-time download link."""
-        code = codes.new_authorization_code()
         for _ in range(10):
             reference = codes.new_reference_number()
+            salt = codes.new_code_salt()
+            code = self._pepper.derive_code(reference, salt)
             try:
                 async with self._sessions() as session, session.begin():
                     enrollment = Enrollment(
                         reference_number=reference,
                         authorization_code_hash=self._pepper.hash_code(code),
+                        code_salt=salt,
                         subject_cn=request.cn,
                         subject_ous=list(request.ous),
                         subject_o=request.o,
@@ -522,7 +542,8 @@ class EnrollmentService:
         async with self._sessions() as session, session.begin():
             # One transaction: if anything below raises, nothing is written and the link stays.
             link = await self._usable_link(session, token, LinkPurpose.ENROLL, lock=True)
-            enrollment = await session.get(Enrollment, link.enrollment_id)
+            # The enrollment's row lock too, as the paths without links (EST, CMP) take it.
+            enrollment = await session.get(Enrollment, link.enrollment_id, with_for_update=True)
             assert enrollment is not None
             assert enrollment.id is not None
             self._check_credentials_precondition(enrollment)
@@ -538,6 +559,8 @@ class EnrollmentService:
         metrics.CERTIFICATES_ISSUED.labels(profile=profile.name, delivery=delivery).inc()
         return issued, package
 
+    # -- protocols that name the enrollment by its reference number (EST, CMP) -----------------
+
     async def redeem_by_reference(
         self,
         reference_number: str,
@@ -549,7 +572,8 @@ class EnrollmentService:
         profile: str | None = None,
     ) -> IssuedCertificate:
         """Issue a pending enrollment's certificate without a link: the reference number names
-        the enrollment, the authorization code proves the right to it (EST, CMP …).
+        the enrollment, the authorization code (sent as is, e.g. EST's HTTP Basic password)
+        proves the right to it.
 
         The protocol adapter passes the reference number and authorization code exactly as the
         client sent them; they are checked here, in this order, inside one transaction that
@@ -573,44 +597,163 @@ class EnrollmentService:
         event ``certificate.issue`` (``{"via": "est"}``).
         """
         checked_delivery = csr_delivery(delivery)
-        failure: EnrollmentLocked | CredentialsRefused | None = None
+
+        async def check(enrollment: Enrollment | None) -> bool:
+            stored = _NO_CODE_HASH if enrollment is None else enrollment.authorization_code_hash
+            return self._pepper.code_matches(authorization_code, stored) and enrollment is not None
+
+        def refuse(failure: _CodeRefusal) -> EnrollmentLocked | CredentialsRefused:
+            if isinstance(failure, EnrollmentLocked):
+                return failure
+            return CredentialsRefused(self.config.max_failed_attempts)
+
+        return await self._redeem_by_reference(
+            reference_number,
+            check=check,
+            refuse=refuse,
+            key=csr,
+            delivery=checked_delivery,
+            via=via,
+            profile=profile,
+        )
+
+    async def redeem_with_derived_code(
+        self,
+        reference_number: str,
+        *,
+        proves_code: CodeProof,
+        key: KeyMaterial,
+        delivery: Delivery = Delivery.CMP,
+        via: str = "cmp",
+    ) -> IssuedCertificate:
+        """Issue an enrollment's certificate to a protocol client that proves the code.
+
+        For protocols whose messages prove knowledge of the authorization code instead of
+        sending it (CMP's MAC): ``proves_code(code)`` is called (in a thread) with the code
+        derived for the enrollment. The same checks, in the same order and under the same row
+        lock, as :meth:`redeem_by_reference`, except that an unknown reference number raises
+        :class:`EnrollmentNotFound` (after the same work) and a wrong proof
+        :class:`WrongCredentials` (counted), which the adapter answers alike; an enrollment
+        made before derived codes raises :class:`CodeNotDerivable` (nothing counted).
+        """
+        return await self._redeem_by_reference(
+            reference_number,
+            check=self._derived_code_check(proves_code),
+            refuse=lambda failure: failure,
+            key=key,
+            delivery=delivery,
+            via=via,
+        )
+
+    async def authenticate_with_derived_code(
+        self, reference_number: str, *, proves_code: CodeProof
+    ) -> tuple[Enrollment, list[Certificate]]:
+        """The enrollment whose code ``proves_code`` accepts, and its certificates (newest
+        first); the same checks and counting as :meth:`redeem_with_derived_code`, no issuance.
+        For follow-up messages such as CMP's certConf."""
+        failure: _CodeRefusal | None = None
         async with self._sessions() as session, session.begin():
-            enrollment = await self._enrollment_for_update(session, reference_number)
-            if enrollment is None:
-                self._pepper.code_matches(authorization_code, _NO_CODE_HASH)  # same work
-                failure = CredentialsRefused(self.config.max_failed_attempts)
-            else:
-                if enrollment.locked_at is not None:
-                    metrics.ENROLLMENT_FAILURES.labels(code=EnrollmentLocked.code).inc()
-                    raise EnrollmentLocked(enrollment.reference_number)
-                if not self._pepper.code_matches(
-                    authorization_code, enrollment.authorization_code_hash
-                ):
-                    counted = await self._count_failure(session, enrollment)  # committed
-                    failure = (
-                        counted
-                        if isinstance(counted, EnrollmentLocked)
-                        else CredentialsRefused(self.config.max_failed_attempts)
-                    )
-                else:
-                    self._check_credentials_precondition(enrollment)
-                    if profile is not None and enrollment.profile != profile:
-                        metrics.ENROLLMENT_FAILURES.labels(code=PolicyError.code).inc()
-                        raise PolicyError(
-                            f"Enrollment {enrollment.reference_number} is for the profile "
-                            f"{enrollment.profile!r}, not {profile!r}. Enroll without a label "
-                            f"or with the label {enrollment.profile!r}."
-                        )
-                    issued, _, used_profile = await self._issue_for_enrollment(
-                        session, enrollment, key=csr, delivery=checked_delivery, via=via
-                    )
+            enrollment, failure = await self._authenticate_by_reference(
+                session, reference_number, self._derived_code_check(proves_code)
+            )
+            if failure is None:
+                assert enrollment is not None
+                rows = await session.execute(
+                    select(Certificate)
+                    .where(col(Certificate.enrollment_id) == enrollment.id)
+                    .order_by(col(Certificate.created_at).desc(), col(Certificate.id).desc())
+                )
+                certificates = list(rows.scalars().all())
         if failure is not None:
             metrics.ENROLLMENT_FAILURES.labels(code=failure.code).inc()
             raise failure
-        metrics.CERTIFICATES_ISSUED.labels(
-            profile=used_profile.name, delivery=checked_delivery
-        ).inc()
+        assert enrollment is not None
+        return enrollment, certificates
+
+    def transaction_nonce(self, transaction_id: bytes, serial: str) -> bytes:
+        """A nonce bound to a protocol transaction and a certificate, recomputable by every
+        process (CMP: the ip's senderNonce, which the certConf must echo)."""
+        return bytes.fromhex(self._pepper.digest("cmp-nonce", f"{transaction_id.hex()}:{serial}"))[
+            :16
+        ]
+
+    async def _redeem_by_reference(
+        self,
+        reference_number: str,
+        *,
+        check: CodeCheck,
+        refuse: Callable[[_CodeRefusal], CertdeskError],
+        key: KeyMaterial,
+        delivery: Delivery,
+        via: str,
+        profile: str | None = None,
+    ) -> IssuedCertificate:
+        """The shared path of :meth:`redeem_by_reference` and :meth:`redeem_with_derived_code`:
+        authenticate (``check``), then issue with :meth:`_issue_for_enrollment`. ``refuse``
+        turns a refusal (unknown reference number, wrong code, lock) into what the protocol
+        raises; a counted wrong code is committed before it is raised."""
+        failure: _CodeRefusal | None = None
+        async with self._sessions() as session, session.begin():
+            enrollment, failure = await self._authenticate_by_reference(
+                session, reference_number, check
+            )
+            if failure is None:
+                assert enrollment is not None
+                self._check_credentials_precondition(enrollment)
+                if profile is not None and enrollment.profile != profile:
+                    metrics.ENROLLMENT_FAILURES.labels(code=PolicyError.code).inc()
+                    raise PolicyError(
+                        f"Enrollment {enrollment.reference_number} is for the profile "
+                        f"{enrollment.profile!r}, not {profile!r}. Enroll without a label "
+                        f"or with the label {enrollment.profile!r}."
+                    )
+                issued, _, used_profile = await self._issue_for_enrollment(
+                    session, enrollment, key=key, delivery=delivery, via=via
+                )
+        if failure is not None:
+            refusal = refuse(failure)
+            metrics.ENROLLMENT_FAILURES.labels(code=refusal.code).inc()
+            raise refusal
+        metrics.CERTIFICATES_ISSUED.labels(profile=used_profile.name, delivery=delivery).inc()
         return issued
+
+    async def _authenticate_by_reference(
+        self, session: AsyncSession, reference_number: str, check: CodeCheck
+    ) -> tuple[Enrollment | None, _CodeRefusal | None]:
+        """The enrollment named by ``reference_number``, row-locked, if ``check`` accepts the
+        code; else the refusal to raise once the transaction is committed.
+
+        An unknown reference number costs the same work (``check(None)``) and writes nothing;
+        a locked enrollment raises :class:`EnrollmentLocked` before the code is looked at; a
+        wrong code is counted towards the lock (:meth:`_count_failure`).
+        """
+        enrollment = await self._enrollment_for_update(session, reference_number)
+        if enrollment is None:
+            await check(None)
+            return None, EnrollmentNotFound(
+                f"No enrollment has the reference number {reference_number!r}. Check the number."
+            )
+        if enrollment.locked_at is not None:
+            metrics.ENROLLMENT_FAILURES.labels(code=EnrollmentLocked.code).inc()
+            raise EnrollmentLocked(enrollment.reference_number)
+        if not await check(enrollment):
+            return enrollment, await self._count_failure(session, enrollment)  # committed
+        return enrollment, None
+
+    def _derived_code_check(self, proves_code: CodeProof) -> CodeCheck:
+        """A :data:`CodeCheck` that gives ``proves_code`` the enrollment's derived code."""
+
+        async def check(enrollment: Enrollment | None) -> bool:
+            if enrollment is None:
+                await asyncio.to_thread(proves_code, codes.new_authorization_code())  # same work
+                return False
+            if enrollment.code_salt is None:
+                metrics.ENROLLMENT_FAILURES.labels(code=CodeNotDerivable.code).inc()
+                raise CodeNotDerivable(enrollment.reference_number)
+            code = self._pepper.derive_code(enrollment.reference_number, enrollment.code_salt)
+            return await asyncio.to_thread(proves_code, code)
+
+        return check
 
     async def _issue_for_enrollment(
         self,
@@ -622,12 +765,14 @@ class EnrollmentService:
         via: str,
         link: OneTimeLink | None = None,
     ) -> tuple[IssuedCertificate, bytes | None, Profile]:
-        """Issue ``enrollment``'s certificate inside the caller's transaction.
+        """Issue ``enrollment``'s certificate inside the caller's transaction: the one path
+        for a first certificate (link, EST, CMP).
 
-        The caller has checked the credentials. Here: the key (from a checked CSR, or made
-        here), the link claimed (if any), the enrollment claimed (``pending`` -> ``issued``,
-        exactly one of several racing transactions succeeds, whatever they locked), then the
-        certificate signed, recorded and audited. Anything raised rolls the whole thing back.
+        The caller has checked the credentials and holds the enrollment's row lock. Here: the
+        key (from a checked CSR, a key the protocol proved, or one made here), the link claimed
+        (if any), the enrollment claimed (``pending`` -> ``issued``, exactly one of several
+        racing transactions succeeds, whatever they locked), then the certificate signed,
+        recorded and audited (``via``). Anything raised rolls the whole thing back.
         """
         profile = get_profile(enrollment.profile)
         public_key, private_key = await self._obtain_key(profile, key)
@@ -866,7 +1011,7 @@ class EnrollmentService:
         presented = load_certificate(certificate)
         csr_der = parse_csr(csr).public_bytes(serialization.Encoding.DER)
         async with self._sessions() as session, session.begin():
-            old = await self._possession_renewable(session, presented)
+            old = await self._possession_renewable(session, presented, lock=True)
             if link.certificate_id != old.id:
                 raise ChallengeInvalid()
             message = renewal_message(challenge=challenge, certificate=presented, csr_der=csr_der)
@@ -890,16 +1035,39 @@ class EnrollmentService:
         return issued
 
     async def _possession_renewable(
-        self, session: AsyncSession, presented: x509.Certificate
+        self, session: AsyncSession, presented: x509.Certificate, *, lock: bool = False
     ) -> Certificate:
-        """The stored row of ``presented`` if it may be renewed by possession, else raise."""
+        """The stored row of ``presented`` if `certdesk token renew` may renew it, else raise:
+        what :meth:`_renewable_by_key` checks, and delivered to a USB key, and (if configured)
+        within the possession renewal window."""
+        row = await self._renewable_by_key(session, presented, lock=lock)
+        if row.delivery != Delivery.TOKEN:
+            raise PolicyError(
+                f"Certificate {row.serial} is not on a USB key, so it is renewed with a renewal "
+                'link, not by `certdesk token renew`. Ask the certdesk bot in Slack ("Renew").'
+            )
+        window = self.config.possession_renewal_window
+        if window is not None and row.not_after - window > utcnow():
+            raise PolicyError(
+                f"Certificate {row.serial} can be renewed from "
+                f"{row.not_after - window:%Y-%m-%d} on ({window.days} days before it expires)."
+            )
+        return row
+
+    async def _renewable_by_key(
+        self, session: AsyncSession, presented: x509.Certificate, *, lock: bool = False
+    ) -> Certificate:
+        """The stored row of ``presented`` if a holder who proves its key may renew it: exactly
+        a certificate this CA issued (serial and fingerprint), active and unexpired. ``lock``
+        takes the row lock (PostgreSQL ``FOR UPDATE``)."""
         serial = format(presented.serial_number, "x")
-        result = await session.execute(select(Certificate).where(col(Certificate.serial) == serial))
+        query = select(Certificate).where(col(Certificate.serial) == serial)
+        result = await session.execute(query.with_for_update() if lock else query)
         row = result.scalars().first()
         if row is None or not hmac.compare_digest(row.fingerprint_sha256, _fingerprint(presented)):
             raise CertificateNotFound(
-                "This certificate was not issued by this certdesk, so it cannot be renewed "
-                "here. Check the server, or ask RA staff."
+                f"Certificate {serial} was not issued by this certdesk CA, so it cannot be "
+                "renewed here. Check the server, or ask RA staff."
             )
         if row.status != CertificateStatus.ACTIVE:
             detail = f" by {row.superseded_by}" if row.superseded_by else ""
@@ -907,25 +1075,53 @@ class EnrollmentService:
                 f"Certificate {row.serial} is {row.status}{detail}; only active certificates "
                 "can be renewed. Ask the certdesk bot in Slack for your current certificates."
             )
-        now = utcnow()
-        if row.not_after <= now:
+        if row.not_after <= utcnow():
             raise CertificateNotActive(
                 f"Certificate {row.serial} expired on {row.not_after:%Y-%m-%d %H:%M} UTC; an "
                 'expired certificate cannot be renewed by its key. Ask the certdesk bot ("Renew") '
                 "or RA staff."
             )
-        if row.delivery != Delivery.TOKEN:
-            raise PolicyError(
-                f"Certificate {row.serial} is not on a USB key, so it is renewed with a renewal "
-                'link, not by `certdesk token renew`. Ask the certdesk bot in Slack ("Renew").'
-            )
-        window = self.config.possession_renewal_window
-        if window is not None and row.not_after - window > now:
-            raise PolicyError(
-                f"Certificate {row.serial} can be renewed from "
-                f"{row.not_after - window:%Y-%m-%d} on ({window.days} days before it expires)."
-            )
         return row
+
+    # -- renewal by a CMP key update (kur), signed with the current certificate's key ----------
+
+    async def renew_by_certificate(
+        self, certificate: x509.Certificate, *, key: KeyMaterial, delivery: Delivery = Delivery.CMP
+    ) -> IssuedCertificate:
+        """Renew ``certificate`` for a holder who proved possession of its key (CMP kur's
+        signature, checked by the caller): same subject, profile and owner, the old one
+        superseded. It must be exactly a certificate this CA issued, active and unexpired
+        (:meth:`_renewable_by_key`); unlike `certdesk token renew`, any delivery."""
+        async with self._sessions() as session, session.begin():
+            old = await self._renewable_by_key(session, certificate, lock=True)
+            issued, _ = await self._issue_successor(
+                session,
+                old=old,
+                key=key,
+                delivery=delivery,
+                claim=None,
+                actor=old.owner_slack_user or f"renewal:{old.serial}",
+            )
+        metrics.CERTIFICATES_RENEWED.labels(delivery=delivery).inc()
+        return issued
+
+    async def successor_of(self, certificate: x509.Certificate) -> Certificate | None:
+        """The certificate that superseded ``certificate`` (exactly one of ours), if any."""
+        async with self._sessions() as session:
+            serial = format(certificate.serial_number, "x")
+            result = await session.execute(
+                select(Certificate).where(col(Certificate.serial) == serial)
+            )
+            old = result.scalars().first()
+            if old is None or not hmac.compare_digest(
+                old.fingerprint_sha256, _fingerprint(certificate)
+            ):
+                return None
+            if old.superseded_by is None:
+                return None
+            return await self._certificate_by_serial(session, old.superseded_by)
+
+    # -- the one path that issues a successor (renewal link, possession, CMP kur) --------------
 
     async def _issue_successor(
         self,
@@ -1099,7 +1295,13 @@ class EnrollmentService:
     async def _obtain_key(
         self, profile: Profile, key: KeyMaterial
     ) -> tuple[CertificateIssuerPublicKeyTypes, ServerPrivateKey | None]:
-        """The public key to certify: from a checked CSR, or from a key generated here."""
+        """The public key to certify: from a checked CSR, a proven key, or a key made here."""
+        if isinstance(key, ProvenKey):
+            try:
+                return check_public_key(key.public_key), None
+            except CertdeskError as exc:
+                metrics.ENROLLMENT_FAILURES.labels(code=exc.code).inc()
+                raise
         if isinstance(key, ServerKey):
             if not profile.allow_server_keygen:
                 metrics.ENROLLMENT_FAILURES.labels(code=PolicyError.code).inc()
@@ -1431,6 +1633,7 @@ __all__ = [
     "NewEnrollment",
     "NewLink",
     "Pkcs12Package",
+    "ProvenKey",
     "RenewalChallenge",
     "RenewalLink",
     "RenewalView",
