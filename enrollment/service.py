@@ -1038,19 +1038,12 @@ class EnrollmentService:
         self, session: AsyncSession, presented: x509.Certificate, *, lock: bool = False
     ) -> Certificate:
         """The stored row of ``presented`` if `certdesk token renew` may renew it, else raise:
-        what :meth:`_renewable_by_key` checks, and delivered to a USB key, and (if configured)
-        within the possession renewal window."""
+        what :meth:`_renewable_by_key` checks, and delivered to a USB key."""
         row = await self._renewable_by_key(session, presented, lock=lock)
         if row.delivery != Delivery.TOKEN:
             raise PolicyError(
                 f"Certificate {row.serial} is not on a USB key, so it is renewed with a renewal "
                 'link, not by `certdesk token renew`. Ask the certdesk bot in Slack ("Renew").'
-            )
-        window = self.config.possession_renewal_window
-        if window is not None and row.not_after - window > utcnow():
-            raise PolicyError(
-                f"Certificate {row.serial} can be renewed from "
-                f"{row.not_after - window:%Y-%m-%d} on ({window.days} days before it expires)."
             )
         return row
 
@@ -1058,8 +1051,9 @@ class EnrollmentService:
         self, session: AsyncSession, presented: x509.Certificate, *, lock: bool = False
     ) -> Certificate:
         """The stored row of ``presented`` if a holder who proves its key may renew it: exactly
-        a certificate this CA issued (serial and fingerprint), active and unexpired. ``lock``
-        takes the row lock (PostgreSQL ``FOR UPDATE``)."""
+        a certificate this CA issued (serial and fingerprint), active and unexpired, and (if
+        configured) within the possession renewal window; `certdesk token renew` and CMP kur
+        alike. ``lock`` takes the row lock (PostgreSQL ``FOR UPDATE``)."""
         serial = format(presented.serial_number, "x")
         query = select(Certificate).where(col(Certificate.serial) == serial)
         result = await session.execute(query.with_for_update() if lock else query)
@@ -1080,6 +1074,12 @@ class EnrollmentService:
                 f"Certificate {row.serial} expired on {row.not_after:%Y-%m-%d %H:%M} UTC; an "
                 'expired certificate cannot be renewed by its key. Ask the certdesk bot ("Renew") '
                 "or RA staff."
+            )
+        window = self.config.possession_renewal_window
+        if window is not None and row.not_after - window > utcnow():
+            raise PolicyError(
+                f"Certificate {row.serial} can be renewed from "
+                f"{row.not_after - window:%Y-%m-%d} on ({window.days} days before it expires)."
             )
         return row
 

@@ -223,3 +223,13 @@ async def test_renewal_challenge_outside_renewal_window_is_refused(runtime: Runt
     current = await issue(windowed)
     with pytest.raises(PolicyError, match="can be renewed from"):
         await windowed.create_renewal_challenge(pem(current.certificate))
+    # CMP kur proves possession the same way, so the same window applies to it.
+    new_key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ignored")]))
+        .sign(new_key, hashes.SHA256())
+    )
+    with pytest.raises(PolicyError, match="can be renewed from"):
+        await windowed.renew_by_certificate(current.certificate, key=pem(csr))
+    assert (await windowed.get_certificate(current.serial)).status == CertificateStatus.ACTIVE
