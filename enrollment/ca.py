@@ -200,33 +200,9 @@ def create_ca_pair(
     CertificateIssuerPrivateKeyTypes,
 ]:
     """A new root CA and an issuing CA below it. Blocking: run it in a thread."""
-    now = now or utcnow()
-    root_key = generate_private_key(key_type)
     issuing_key = generate_private_key(key_type)
-    org = x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization)
-    root_name = x509.Name([org, x509.NameAttribute(NameOID.COMMON_NAME, f"{organization} Root CA")])
-    issuing_name = x509.Name(
-        [org, x509.NameAttribute(NameOID.COMMON_NAME, f"{organization} Issuing CA")]
-    )
-    root = _ca_certificate(
-        subject=root_name,
-        issuer=root_name,
-        public_key=root_key.public_key(),
-        signing_key=root_key,
-        issuer_public_key=root_key.public_key(),
-        path_length=1,
-        validity=ROOT_VALIDITY,
-        now=now,
-    )
-    issuing = _ca_certificate(
-        subject=issuing_name,
-        issuer=root_name,
-        public_key=issuing_key.public_key(),
-        signing_key=root_key,
-        issuer_public_key=root_key.public_key(),
-        path_length=0,
-        validity=ISSUING_VALIDITY,
-        now=now,
+    root, root_key, issuing = create_root_for(
+        issuing_key.public_key(), key_type=key_type, organization=organization, now=now
     )
     return root, root_key, issuing, issuing_key
 

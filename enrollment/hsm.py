@@ -46,10 +46,14 @@ from enrollment.pkcs11_keys import (
     public_key_of,
     token_private_key,
 )
-from enrollment.token import choose_token, generate_key_pair, open_module, private_key_for
+from enrollment.token import (
+    choose_token,
+    generate_key_pair,
+    open_module,
+    open_session,
+    private_key_for,
+)
 from enrollment.token_errors import (
-    PinIncorrect,
-    PinLocked,
     TokenError,
     TokenOperationFailed,
 )
@@ -105,16 +109,7 @@ def open_hsm_key(config: HsmConfig) -> HsmKey:
     and :class:`HsmKeyProblem` when the label names several keys.
     """
     token = choose_token(open_module(config.module), config.module, config.token_label)
-    try:
-        session = token.open(rw=True, user_pin=config.pin)
-    except p11.PinIncorrect:
-        raise PinIncorrect() from None
-    except p11.PinLocked:
-        raise PinLocked() from None
-    except (p11.PinInvalid, p11.PinLenRange):
-        raise PinIncorrect() from None
-    except p11.PKCS11Error as exc:
-        raise TokenOperationFailed("open a session", exc) from None
+    session = open_session(token, config.pin)
     lock = threading.Lock()
     try:
         key = _find_or_generate(session, config, lock)

@@ -118,11 +118,11 @@ def choose_token(library: Pkcs11Library, module: str, label: str | None) -> pkcs
     return tokens[0]
 
 
-@contextmanager
-def logged_in(token: pkcs11.Token, pin: str) -> Iterator[pkcs11.Session]:
-    """A read/write session logged in as the user; wrong and locked PINs raise clearly."""
+def open_session(token: pkcs11.Token, pin: str) -> pkcs11.Session:
+    """A read/write session logged in as the user; wrong and locked PINs raise clearly.
+    The caller closes it (or uses :func:`logged_in`)."""
     try:
-        session = token.open(rw=True, user_pin=pin)
+        return token.open(rw=True, user_pin=pin)
     except p11.PinIncorrect:
         raise PinIncorrect() from None
     except p11.PinLocked:
@@ -131,6 +131,12 @@ def logged_in(token: pkcs11.Token, pin: str) -> Iterator[pkcs11.Session]:
         raise PinIncorrect() from None
     except p11.PKCS11Error as exc:
         raise TokenOperationFailed("open a session", exc) from None
+
+
+@contextmanager
+def logged_in(token: pkcs11.Token, pin: str) -> Iterator[pkcs11.Session]:
+    """:func:`open_session` as a context manager that closes the session."""
+    session = open_session(token, pin)
     try:
         yield session
     finally:

@@ -179,6 +179,11 @@ async def renew(request: web.Request) -> web.Response:
         csr=require_str(data, "csr", max_length=MAX_CSR_BYTES),
         delivery=optional_str(data, "delivery"),
     )
+    return renewed_response(issued)
+
+
+def renewed_response(issued: IssuedCertificate) -> web.Response:
+    """201 with the renewed certificate, the serial it replaces, its name and delivery."""
     assert issued.replaces is not None
     body = {
         **issued_json(issued),
@@ -223,14 +228,7 @@ async def renew_by_possession(request: web.Request) -> web.Response:
         challenge=require_str(data, "challenge", max_length=128),
         signature=require_str(data, "signature", max_length=MAX_SIGNATURE_CHARS),
     )
-    assert issued.replaces is not None
-    body = {
-        **issued_json(issued),
-        "replaces": issued.replaces,
-        "friendly_name": issued.friendly_name,
-        "delivery": issued.delivery.value,
-    }
-    return web.json_response(body, status=201, headers=issued_headers(issued))
+    return renewed_response(issued)
 
 
 async def ca_pem(request: web.Request) -> web.Response:
