@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from functools import partial
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -82,12 +83,12 @@ def create_app(settings: Settings) -> web.Application:
             app,
             settings,
             runtime=RUNTIME,
-            knowledge=load_knowledge,
+            knowledge=partial(load_knowledge, settings),
             certificate_reader=certificate_reader(),
         )
         add_slack_notice(app)
     else:
-        add_chat(app, runtime=RUNTIME, knowledge=load_knowledge)
+        add_chat(app, runtime=RUNTIME, knowledge=partial(load_knowledge, settings))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     enrollment_web.add_routes(app)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.dialog import CertificateReader, FileCertificate, FileFindings, Knowledge
 from bot.escalation import UnansweredLog, UnansweredView
+from bot.settings import Settings
 from bot.unanswered import SqlUnansweredSink
 from enrollment.types import utcnow
 from faq import (
@@ -30,9 +32,15 @@ log = logging.getLogger(__name__)
 MAX_QUESTION_LENGTH = 1000  # the knowledge room's limit for a stored question
 
 
-def load_knowledge() -> Knowledge:
-    """The knowledge base shipped with certdesk (blocking: it builds its index)."""
-    knowledge: Knowledge = KnowledgeBase.load()
+def knowledge_cache(settings: Settings) -> Path:
+    """Where the knowledge base keeps its fitted classifier between processes."""
+    return settings.data_dir / "cache"
+
+
+def load_knowledge(settings: Settings) -> Knowledge:
+    """The knowledge base shipped with certdesk (blocking: it builds its index, and fits its
+    classifier unless an earlier process left it in the data directory's cache)."""
+    knowledge: Knowledge = KnowledgeBase.load(cache_dir=knowledge_cache(settings))
     return knowledge
 
 

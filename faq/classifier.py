@@ -16,15 +16,21 @@ entry in [0, 1].
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
-from sklearn.feature_extraction import DictVectorizer
-from sklearn.feature_extraction.text import TfidfTransformer
-from sklearn.linear_model import LogisticRegression
-from threadpoolctl import threadpool_limits
+
+log = logging.getLogger(__name__)
+
+CACHE_FORMAT = "certdesk-faq-classifier-1"
 
 
 def features(terms: Iterable[str], grams: Iterable[str]) -> Counter[str]:
@@ -40,16 +46,48 @@ def features(terms: Iterable[str], grams: Iterable[str]) -> Counter[str]:
 class EntryClassifier:
     """Multinomial logistic regression from feature bags (see :func:`features`) to entry ids.
 
-    ``regularization`` is the inverse regularisation strength (scikit-learn's ``C``).
+    Built by :meth:`fit` (scikit-learn) or :meth:`load` (a file :meth:`save` wrote, which needs
+    no scikit-learn at all); the arrays are those of the fitted model.
     """
 
     def __init__(
-        self, *, labelled: Sequence[tuple[str, Counter[str]]], regularization: float
+        self,
+        *,
+        labels: Sequence[str],
+        names: Sequence[str],
+        idf: np.ndarray,
+        coef: np.ndarray,
+        intercept: np.ndarray,
     ) -> None:
+        if len(labels) < 2 or coef.shape != (len(labels), len(names)):
+            raise ValueError(f"coef has shape {coef.shape}, not ({len(labels)}, {len(names)})")
+        if idf.shape != (len(names),) or intercept.shape != (len(labels),):
+            raise ValueError("idf or intercept does not match the labels and features")
+        self._labels = tuple(labels)
+        self._index = {name: column for column, name in enumerate(names)}
+        self._idf = idf
+        self._coef = coef
+        self._intercept = intercept
+
+    @classmethod
+    def fit(
+        cls, *, labelled: Sequence[tuple[str, Counter[str]]], regularization: float
+    ) -> EntryClassifier:
+        """Fit on ``(entry_id, feature bag)`` pairs; ``regularization`` is scikit-learn's ``C``.
+
+        Blocking, about half a second for a thousand examples.
+        """
         if len({entry_id for entry_id, _ in labelled}) < 2:
             raise ValueError("a classifier needs examples of at least two entries")
         if regularization <= 0:
             raise ValueError(f"regularization must be positive, got {regularization}")
+        # Imported here: scikit-learn takes a second or two to import, which a knowledge base
+        # loaded from a saved model (or any `certdesk` command not asking questions) never pays.
+        from sklearn.feature_extraction import DictVectorizer
+        from sklearn.feature_extraction.text import TfidfTransformer
+        from sklearn.linear_model import LogisticRegression
+        from threadpoolctl import threadpool_limits
+
         vectorizer = DictVectorizer()
         weighting = TfidfTransformer(sublinear_tf=True)
         matrix = weighting.fit_transform(vectorizer.fit_transform([bag for _, bag in labelled]))
@@ -58,18 +96,53 @@ class EntryClassifier:
         # each other made the fit ten times slower (0.6 s against 5 s on two cores).
         with threadpool_limits(limits=1):
             model.fit(matrix, [entry_id for entry_id, _ in labelled])
-        # Prediction is done here by hand from the fitted arrays: scikit-learn's input checks
-        # cost milliseconds per call, the arithmetic a few microseconds.
-        self._labels: tuple[str, ...] = tuple(str(label) for label in model.classes_)
-        self._index: dict[str, int] = dict(vectorizer.vocabulary_)
-        self._idf: np.ndarray = np.asarray(weighting.idf_, dtype=np.float64)
+        labels = [str(label) for label in model.classes_]
         coef = np.asarray(model.coef_, dtype=np.float64)
         intercept = np.asarray(model.intercept_, dtype=np.float64)
-        if len(self._labels) == 2:  # binary: one row z for the second class, p = softmax(0, z)
+        if len(labels) == 2:  # binary: one row z for the second class, p = softmax(0, z)
             coef = np.vstack([np.zeros_like(coef), coef])
             intercept = np.concatenate([np.zeros_like(intercept), intercept])
-        self._coef: np.ndarray = coef
-        self._intercept: np.ndarray = intercept
+        return cls(
+            labels=labels,
+            names=[str(name) for name in vectorizer.feature_names_],
+            idf=np.asarray(weighting.idf_, dtype=np.float64),
+            coef=coef,
+            intercept=intercept,
+        )
+
+    def save(self, path: Path) -> None:
+        """Write the model to ``path`` (``.npz``, no pickled objects), atomically."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                np.savez_compressed(
+                    handle,
+                    labels=np.array(self._labels),
+                    names=np.array(list(self._index)),
+                    idf=self._idf,
+                    coef=self._coef,
+                    intercept=self._intercept,
+                )
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: Path) -> EntryClassifier:
+        """A model :meth:`save` wrote; ``OSError`` / ``ValueError`` for a missing or bad file."""
+        with np.load(path, allow_pickle=False) as arrays:
+            try:
+                return cls(
+                    labels=[str(label) for label in arrays["labels"]],
+                    names=[str(name) for name in arrays["names"]],
+                    idf=np.asarray(arrays["idf"], dtype=np.float64),
+                    coef=np.asarray(arrays["coef"], dtype=np.float64),
+                    intercept=np.asarray(arrays["intercept"], dtype=np.float64),
+                )
+            except KeyError as error:
+                raise ValueError(f"{path} lacks {error}") from None
 
     def probabilities(self, terms: Iterable[str], grams: Iterable[str]) -> dict[str, float]:
         """Each entry's probability for a question's word tokens and n-grams; they sum to 1.
@@ -93,15 +166,39 @@ class EntryClassifier:
         return {label: float(p) for label, p in zip(self._labels, probabilities, strict=True)}
 
 
+Labelled = tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]
+
+
 @lru_cache(maxsize=16)
 def trained(
-    examples: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...], *, regularization: float
+    examples: Labelled, *, regularization: float, cache_dir: Path | None = None
 ) -> EntryClassifier:
     """The classifier for ``(entry_id, word tokens, n-grams)`` examples, trained once per set.
 
-    Knowledge bases built from the same entries (tests, the tuning script's grid) share it.
+    Knowledge bases built from the same entries in one process (tests, the tuning script's
+    grid) share it. With ``cache_dir`` the fitted model is also kept there, named by a digest of
+    the examples and settings, so the next process loads it instead of fitting (and never
+    imports scikit-learn); a missing or damaged file is simply fitted and written again.
     """
-    return EntryClassifier(
+    path = None
+    if cache_dir is not None:
+        digest = hashlib.sha256(
+            json.dumps([CACHE_FORMAT, regularization, examples], ensure_ascii=False).encode()
+        ).hexdigest()[:32]
+        path = cache_dir / f"faq-classifier-{digest}.npz"
+        try:
+            return EntryClassifier.load(path)
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as error:
+            log.warning("refitting the knowledge classifier: %s is unusable (%s)", path, error)
+    classifier = EntryClassifier.fit(
         labelled=[(entry_id, features(terms, grams)) for entry_id, terms, grams in examples],
         regularization=regularization,
     )
+    if path is not None:
+        try:
+            classifier.save(path)
+        except OSError as error:
+            log.warning("could not keep the knowledge classifier in %s: %s", path, error)
+    return classifier

@@ -227,6 +227,7 @@ class KnowledgeBase:
         entries: Iterable[Entry],
         thresholds: Thresholds = DEFAULT_THRESHOLDS,
         params: RankingParams = DEFAULT_PARAMS,
+        cache_dir: Path | None = None,
     ) -> None:
         by_id: dict[str, Entry] = {}
         for entry in entries:
@@ -261,6 +262,7 @@ class KnowledgeBase:
                 )
             ],
             params=params,
+            cache_dir=cache_dir,
         )
 
     @classmethod
@@ -270,9 +272,19 @@ class KnowledgeBase:
         *,
         thresholds: Thresholds = DEFAULT_THRESHOLDS,
         params: RankingParams = DEFAULT_PARAMS,
+        cache_dir: Path | None = None,
     ) -> KnowledgeBase:
-        """The knowledge base from ``directory`` (default: the shipped entries)."""
-        return cls(entries=load_entries(directory), thresholds=thresholds, params=params)
+        """The knowledge base from ``directory`` (default: the shipped entries).
+
+        ``cache_dir`` keeps the fitted classifier between processes (see
+        :func:`faq.classifier.trained`); without it the model is fitted at every load.
+        """
+        return cls(
+            entries=load_entries(directory),
+            thresholds=thresholds,
+            params=params,
+            cache_dir=cache_dir,
+        )
 
     @property
     def entries(self) -> Mapping[str, Entry]:

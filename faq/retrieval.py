@@ -34,6 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from rapidfuzz import process
@@ -344,6 +345,7 @@ class Retriever:
         domain_terms: Iterable[str] = (),
         spelled: Iterable[str] | None = None,
         params: RankingParams = DEFAULT_PARAMS,
+        cache_dir: Path | None = None,
     ) -> None:
         if not examples:
             raise ValueError("a retriever needs at least one example")
@@ -381,12 +383,12 @@ class Retriever:
         self._ngrams = _NgramCosine(ngram_examples)
         self._classifier: EntryClassifier | None = None
         if params.classifier_weight and len(self.entry_ids) > 1:
-            # Imported here: scikit-learn takes a second or two to import, which every
-            # `certdesk` command would pay otherwise; only building a knowledge base needs it.
+            # Imported here: NumPy (and scikit-learn, when the model must be fitted) is only
+            # needed once a knowledge base is built, not by every `certdesk` command.
             from faq import classifier
 
             self._classifier = classifier.trained(
-                tuple(labelled), regularization=params.regularization
+                tuple(labelled), regularization=params.regularization, cache_dir=cache_dir
             )
 
     def _nearest_word(self, word: str) -> str:

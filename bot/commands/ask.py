@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.knowledge import knowledge_cache
 from bot.runtime import SchemaOutOfDate, prepare_schema
 from bot.settings import Settings
 from bot.unanswered import SqlUnansweredSink
@@ -43,7 +44,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_ask(args: argparse.Namespace, settings: Settings) -> int:
-    kb = KnowledgeBase.load()
+    kb = KnowledgeBase.load(cache_dir=knowledge_cache(settings))
     language: Language | None = args.language
     with asyncio.Runner() as runner, _Store(settings, runner) as store:
         for question in _questions(args.question):

@@ -6,13 +6,15 @@ from pathlib import Path
 
 from bot.knowledge import SinkUnansweredLog, certificate_reader, load_knowledge, unanswered_log
 from bot.runtime import Runtime
+from bot.settings import Settings
 from enrollment.service import EnrollmentCreate
 from tests.support.pki import make_csr, openssl
 
 
-def test_knowledge_base_answers_in_both_languages() -> None:
-    knowledge = load_knowledge()
+def test_knowledge_base_answers_in_both_languages(tmp_path: Path) -> None:
+    knowledge = load_knowledge(Settings(data_dir=tmp_path))
     assert knowledge is not None
+    assert list((tmp_path / "cache").glob("faq-classifier-*.npz"))  # kept for the next process
     answer = knowledge.ask("how do I find the CN of my certificate", language="en")
     assert answer.id == "find-cn-ou-o"
     assert knowledge.entries["renewal"].answer("zh")

@@ -4,6 +4,9 @@ scikit-learn's."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,7 +109,51 @@ def test_trained_reuses_the_model_for_the_same_examples() -> None:
 def test_classifier_refuses_a_single_entry_and_a_bad_regularization() -> None:
     one = [("a", features(["renew"], ["<re"])), ("a", features(["expir"], ["<ex"]))]
     with pytest.raises(ValueError, match="at least two entries"):
-        EntryClassifier(labelled=one, regularization=1.0)
+        EntryClassifier.fit(labelled=one, regularization=1.0)
     two = [("a", features(["renew"], [])), ("b", features(["expir"], []))]
     with pytest.raises(ValueError, match="regularization must be positive"):
-        EntryClassifier(labelled=two, regularization=0.0)
+        EntryClassifier.fit(labelled=two, regularization=0.0)
+
+
+def test_trained_keeps_the_model_in_the_cache_and_loads_it_unchanged(tmp_path: Path) -> None:
+    examples = _labelled(THREE_ENTRIES)
+    fitted = trained(examples, regularization=30.0, cache_dir=tmp_path)
+    [saved] = tmp_path.glob("faq-classifier-*.npz")
+    loaded = EntryClassifier.load(saved)
+    for question in ("lost reference number", "证书怎么续期", "need a reference number"):
+        assert loaded.probabilities(*_bag(question)) == fitted.probabilities(*_bag(question))
+    other = trained(examples[:-1], regularization=30.0, cache_dir=tmp_path)
+    assert other is not fitted
+    assert len(list(tmp_path.glob("faq-classifier-*.npz"))) == 2  # named by the examples
+
+
+def test_trained_refits_over_a_damaged_cache_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    examples = _labelled(EXAMPLES[:-1])
+    trained(examples, regularization=30.0, cache_dir=tmp_path)
+    [saved] = tmp_path.glob("faq-classifier-*.npz")
+    saved.write_bytes(b"not a model")
+    trained.cache_clear()  # as a new process would
+    classifier = trained(examples, regularization=30.0, cache_dir=tmp_path)
+    assert "unusable" in caplog.text
+    assert EntryClassifier.load(saved).probabilities(*_bag("lost")) == classifier.probabilities(
+        *_bag("lost")
+    )
+
+
+def test_knowledge_base_from_the_cache_does_not_import_scikit_learn(tmp_path: Path) -> None:
+    """The point of the cache: a `certdesk ask` after the first skips the fit and the import."""
+    script = (
+        "import sys; from pathlib import Path; from faq.knowledge import KnowledgeBase; "
+        f"kb = KnowledgeBase.load(cache_dir=Path({str(tmp_path)!r})); "
+        "print(kb.ask('how do I renew my certificate').id, 'sklearn' in sys.modules)"
+    )
+    first = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    second = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert first.stdout.split() == ["renewal", "True"]
+    assert second.stdout.split() == ["renewal", "False"]
