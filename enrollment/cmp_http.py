@@ -74,6 +74,22 @@ def _locked(reference: str) -> CmpError:
     )
 
 
+# What the service raises when a request did not prove the authorization code: answered
+# unprotected, before any other error (which may carry the client's own protection).
+NOT_PROVEN = (EnrollmentNotFound, WrongCredentials, EnrollmentLocked, CodeNotDerivable)
+
+
+def _refused(
+    service: EnrollmentService,
+    error: EnrollmentNotFound | WrongCredentials | EnrollmentLocked | CodeNotDerivable,
+) -> CmpError:
+    if isinstance(error, EnrollmentLocked):
+        return _locked(error.reference_number)
+    if isinstance(error, CodeNotDerivable):
+        return CmpError(FailInfo.NOT_AUTHORIZED, error.message)
+    return _wrong_credentials(service)
+
+
 def _fail_info(error: CertdeskError) -> FailInfo:
     if isinstance(error, CsrSignatureInvalid):
         return FailInfo.BAD_POP
@@ -118,12 +134,8 @@ async def _enroll(service: EnrollmentService, message: cmp.CmpRequest) -> bytes:
     responder = _responder(service)
     try:
         issued = await service.redeem_with_derived_code(reference, proves_code=check, key=key)
-    except (EnrollmentNotFound, WrongCredentials):
-        raise _wrong_credentials(service) from None
-    except EnrollmentLocked as exc:
-        raise _locked(exc.reference_number) from None
-    except CodeNotDerivable as exc:
-        raise CmpError(FailInfo.NOT_AUTHORIZED, exc.message) from None
+    except NOT_PROVEN as exc:
+        raise _refused(service, exc) from None
     except CertdeskError as exc:  # the sender proved the code: a protected answer
         return responder.rejection(
             message, _fail_info(exc), exc.message, protection=_protection(message, check)
@@ -234,12 +246,8 @@ async def _confirm(service: EnrollmentService, message: cmp.CmpRequest) -> bytes
         enrollment, certificates = await service.authenticate_with_derived_code(
             reference, proves_code=check
         )
-    except (EnrollmentNotFound, WrongCredentials):
-        raise _wrong_credentials(service) from None
-    except EnrollmentLocked as exc:
-        raise _locked(exc.reference_number) from None
-    except CodeNotDerivable as exc:
-        raise CmpError(FailInfo.NOT_AUTHORIZED, exc.message) from None
+    except NOT_PROVEN as exc:
+        raise _refused(service, exc) from None
     return await _confirmed(
         service,
         message,
