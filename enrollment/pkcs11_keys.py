@@ -19,7 +19,7 @@ call into the token takes the ``lock`` given at construction (one lock per sessi
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, Self, cast
 
 import pkcs11
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -98,7 +98,25 @@ def public_key_of(key: pkcs11.PublicKey | pkcs11.PrivateKey) -> TokenPublicKey:
     raise ValueError(f"unsupported key type {key.key_type!r}")
 
 
-class TokenECPrivateKey(ec.EllipticCurvePrivateKey):
+class _KeptOnToken:
+    """What both token keys share: nothing leaves the token, and a copy is the same key."""
+
+    def private_bytes(
+        self,
+        encoding: _serialization.Encoding,
+        format: _serialization.PrivateFormat,
+        encryption_algorithm: _serialization.KeySerializationEncryption,
+    ) -> bytes:
+        _no_export()
+
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        return self
+
+
+class TokenECPrivateKey(_KeptOnToken, ec.EllipticCurvePrivateKey):
     """An EC private key on a token: signs through ``CKM_ECDSA``; cannot be exported."""
 
     def __init__(
@@ -140,25 +158,11 @@ class TokenECPrivateKey(ec.EllipticCurvePrivateKey):
     def private_numbers(self) -> ec.EllipticCurvePrivateNumbers:
         _no_export()
 
-    def private_bytes(
-        self,
-        encoding: _serialization.Encoding,
-        format: _serialization.PrivateFormat,
-        encryption_algorithm: _serialization.KeySerializationEncryption,
-    ) -> bytes:
-        _no_export()
-
-    def __copy__(self) -> TokenECPrivateKey:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> TokenECPrivateKey:
-        return self
-
     def __repr__(self) -> str:
         return f"<TokenECPrivateKey {self.curve.name} on a PKCS#11 token>"
 
 
-class TokenRSAPrivateKey(rsa.RSAPrivateKey):
+class TokenRSAPrivateKey(_KeptOnToken, rsa.RSAPrivateKey):
     """An RSA private key on a token: PKCS#1 v1.5 signatures through ``CKM_RSA_PKCS``."""
 
     def __init__(
@@ -201,20 +205,6 @@ class TokenRSAPrivateKey(rsa.RSAPrivateKey):
 
     def private_numbers(self) -> rsa.RSAPrivateNumbers:
         _no_export()
-
-    def private_bytes(
-        self,
-        encoding: _serialization.Encoding,
-        format: _serialization.PrivateFormat,
-        encryption_algorithm: _serialization.KeySerializationEncryption,
-    ) -> bytes:
-        _no_export()
-
-    def __copy__(self) -> TokenRSAPrivateKey:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> TokenRSAPrivateKey:
-        return self
 
     def __repr__(self) -> str:
         return f"<TokenRSAPrivateKey RSA-{self.key_size} on a PKCS#11 token>"
