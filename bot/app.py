@@ -18,10 +18,10 @@ from bot.reminders import reminder_clock, run_config
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from bot.slack.app import add_slack
-from enrollment import cmp_http as enrollment_cmp
-from enrollment import est as enrollment_est
-from enrollment import pages as enrollment_pages
-from enrollment import web as enrollment_web
+from enrollment.protocols import est as enrollment_est
+from enrollment.protocols.cmp import http as enrollment_cmp
+from enrollment.web import api as enrollment_web
+from enrollment.web import pages as enrollment_pages
 from scheduler.clock import ReminderClock
 from scheduler.run import ReminderRunner
 

@@ -16,12 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.database import current_revision, head_revision, upgrade_async
 from bot.settings import Settings
-from enrollment.ca import IssuingCA, load_or_create_local_ca
+from enrollment.ca.authority import IssuingCA, load_or_create_local_ca
+from enrollment.ca.hsm import HsmConfig, load_or_create_hsm_ca, open_hsm_key
 from enrollment.codes import Pepper
 from enrollment.db import create_engine
-from enrollment.hsm import HsmConfig, load_or_create_hsm_ca, open_hsm_key
 from enrollment.service import EnrollmentConfig, EnrollmentService
-from enrollment.token_errors import (
+from usbkey.pkcs11.errors import (
     NoToken,
     PinIncorrect,
     PinLocked,

@@ -3,7 +3,7 @@
 Every error carries a stable machine ``code`` (the API's ``error.code``), the HTTP status the
 API answers with, and a message that says what happened and what to do next::
 
-    CertdeskError
+    CertdeskError (common.errors)
     ├── LinkError
     │   ├── LinkUnknown          404 link_unknown
     │   ├── LinkExpired          410 link_expired
@@ -35,23 +35,9 @@ API answers with, and a message that says what happened and what to do next::
 
 from __future__ import annotations
 
+from common.errors import CertdeskError
 
-class CertdeskError(Exception):
-    """Base of every certdesk domain error."""
-
-    code: str = "error"
-    status: int = 400
-
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-        if status is not None:
-            self.status = status
-
-    def to_json(self) -> dict[str, dict[str, str]]:
-        return {"error": {"code": self.code, "message": self.message}}
+__all__ = ["CertdeskError"]  # re-exported: the rooms' errors share one root
 
 
 class LinkError(CertdeskError):

@@ -24,9 +24,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
 from enrollment import codes, metrics
-from enrollment.ca import IssuingCA, KeyType, build_subject
-from enrollment.crl import RevokedEntry, build_crl, normalize_serial, parse_reason
-from enrollment.csr import check_public_key, key_description, parse_csr, validated_public_key
+from enrollment.ca.authority import IssuingCA, KeyType, build_subject
+from enrollment.ca.crl import RevokedEntry, build_crl, normalize_serial, parse_reason
+from enrollment.ca.csr import check_public_key, key_description, parse_csr, validated_public_key
+from enrollment.ca.pkcs12 import (
+    ServerPrivateKey,
+    build_pkcs12,
+    check_password,
+    generate_server_key,
+    parse_key_type,
+)
+from enrollment.ca.profiles import PROFILES, Profile, get_profile
 from enrollment.db import session_factory
 from enrollment.errors import (
     CertdeskError,
@@ -59,22 +67,14 @@ from enrollment.models import (
     OneTimeLink,
     RevocationList,
 )
-from enrollment.pkcs12 import (
-    ServerPrivateKey,
-    build_pkcs12,
-    check_password,
-    generate_server_key,
-    parse_key_type,
-)
 from enrollment.possession import (
     ChallengeInvalid,
     TooManyChallenges,
     load_certificate,
-    renewal_message,
     verify_renewal,
 )
-from enrollment.profiles import PROFILES, Profile, get_profile
 from enrollment.types import utcnow
+from usbkey.possession import renewal_message
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Compared against when a reference number is unknown, so that case costs what a wrong code does.

@@ -12,9 +12,9 @@ from pydantic import ValidationError
 
 from bot.runtime import open_runtime
 from bot.settings import Settings
-from enrollment.crl import REASON_NAMES, parse_reason
+from enrollment.ca.crl import REASON_NAMES, parse_reason
+from enrollment.ca.profiles import DEFAULT_PROFILE, PROFILES
 from enrollment.errors import CertdeskError
-from enrollment.profiles import DEFAULT_PROFILE, PROFILES
 from enrollment.service import EnrollmentCreate
 
 

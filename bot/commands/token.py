@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 
 from bot.settings import Settings
 from enrollment.errors import CertdeskError
-from enrollment.token import TOKEN_KEY_TYPES
-from enrollment.token_client import (
+from usbkey.client import (
     StoredCertificate,
     enroll,
     inventory,
@@ -25,7 +24,8 @@ from enrollment.token_client import (
     renew,
     select_token,
 )
-from enrollment.token_errors import InputMissing, ServerRefused
+from usbkey.pkcs11.errors import InputMissing, ServerRefused
+from usbkey.pkcs11.session import TOKEN_KEY_TYPES
 
 EXIT_STATUS = """exit status: 0 done; 1 refused or failed (the message says why and what to do
 next; a key pair made for a refused request is deleted again); 2 bad arguments."""

@@ -16,7 +16,7 @@ from bot import messages
 from bot.dialog import Act, Button, Reply, effective_status, renewable
 from bot.escalation import EscalationView, UnansweredView
 from bot.messages import Lang
-from enrollment.profiles import DEFAULT_PROFILE, PROFILES
+from enrollment.ca.profiles import DEFAULT_PROFILE, PROFILES
 from enrollment.queries import CertificateView, EnrollmentView
 
 Block = dict[str, Any]

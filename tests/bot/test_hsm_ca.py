@@ -18,13 +18,13 @@ from pkcs11 import Attribute, ObjectClass
 from bot.database import upgrade_async
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
-from enrollment.pkcs11_keys import TokenECPrivateKey
 from enrollment.service import EnrollmentCreate, IssuedCertificate
-from enrollment.token import choose_token, logged_in, open_module
 from tests.support.pki import make_csr, openssl, verify
 from tests.support.postgres import free_port
 from tests.support.processes import Cli
 from tests.support.softhsm import PIN, SoftHsm, process_softhsm
+from usbkey.pkcs11.keys import TokenECPrivateKey
+from usbkey.pkcs11.session import choose_token, logged_in, open_module
 
 KEY_LABEL = "certdesk issuing CA"
 

@@ -15,7 +15,7 @@ from enrollment.db import session_factory
 from enrollment.models import OneTimeLink
 from enrollment.service import EnrollmentCreate, EnrollmentService, IssuedCertificate, NewEnrollment
 from enrollment.types import utcnow
-from enrollment.web import SERVICE
+from enrollment.web.api import SERVICE
 from tests.support.pki import make_csr
 
 HOLDER = EnrollmentCreate(

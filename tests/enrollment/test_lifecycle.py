@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from sqlmodel import col, select
 
-from enrollment.ca import IssuingCA
+from enrollment.ca.authority import IssuingCA
+from enrollment.ca.pkcs12 import build_pkcs12, generate_server_key
 from enrollment.db import session_factory
 from enrollment.errors import (
     CertificateNotActive,
@@ -29,7 +30,6 @@ from enrollment.errors import (
     VerificationFailed,
 )
 from enrollment.models import AuditEvent, Certificate, OneTimeLink, RevocationList
-from enrollment.pkcs12 import build_pkcs12, generate_server_key
 from enrollment.service import EnrollmentCreate, EnrollmentService, ServerKey
 from tests.enrollment.conftest import HOLDER, Issued, enroll_and_issue
 from tests.enrollment.test_service import snapshot

@@ -24,10 +24,9 @@ from enrollment.possession import (
     ChallengeInvalid,
     PossessionNotProven,
     TooManyChallenges,
-    renewal_message,
-    sign_renewal,
 )
 from enrollment.service import EnrollmentConfig, EnrollmentCreate, EnrollmentService
+from usbkey.possession import renewal_message, sign_renewal
 
 HOLDER = EnrollmentCreate(cn="Key Holder", ous=["Branch 01"], o="Acme Bank", slack_user="U0KEY")
 

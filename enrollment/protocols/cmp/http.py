@@ -1,0 +1,314 @@
+"""``POST /.well-known/cmp``: CMP over HTTP (RFC 6712) for ``openssl cmp`` and other clients.
+
+Thin: the message work is in :mod:`enrollment.protocols.cmp.wire` (pure), the RA's in
+:class:`~enrollment.service.EnrollmentService`. Every answer is a DER PKIMessage: a CMP-level
+refusal is PKIStatusInfo ``rejection`` with HTTP 200 (so clients read it); an HTTP-level one
+(wrong content type, body too large, not DER) the same message with 415 / 413 / 400.
+Answers to requests that did not authenticate are unprotected (a MAC under the real code must
+not be handed to someone who does not know it); all others carry the client's own protection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from cryptography import x509
+
+from enrollment.errors import (
+    CertdeskError,
+    CertificateNotActive,
+    CertificateNotFound,
+    CodeNotDerivable,
+    CsrMalformed,
+    CsrSignatureInvalid,
+    EnrollmentLocked,
+    EnrollmentNotFound,
+    EnrollmentNotPending,
+    KeyNotAllowed,
+    PolicyError,
+    WrongCredentials,
+)
+from enrollment.models import Certificate, CertificateStatus
+from enrollment.protocols.cmp import wire as cmp
+from enrollment.protocols.cmp.wire import CmpError, FailInfo
+from enrollment.service import EnrollmentService, ProvenKey
+from enrollment.types import utcnow
+from enrollment.web.api import SERVICE
+
+log = logging.getLogger(__name__)
+
+PATH = "/.well-known/cmp"
+
+
+def _answer(der: bytes, status: int = 200) -> web.Response:
+    return web.Response(
+        body=der,
+        status=status,
+        content_type=cmp.CONTENT_TYPE,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _responder(service: EnrollmentService) -> cmp.Responder:
+    return cmp.Responder(sender=service.ca.certificate.subject, chain=service.ca.chain)
+
+
+def _wrong_credentials(service: EnrollmentService) -> CmpError:
+    # The same answer for an unknown reference number and a wrong code (no enumeration).
+    return CmpError(
+        FailInfo.BAD_MESSAGE_CHECK,
+        "The reference number (-ref) or the authorization code (-secret pass:…) is wrong. "
+        "Check both against the message from your RA; after "
+        f"{service.config.max_failed_attempts} wrong codes the enrollment locks.",
+    )
+
+
+def _locked(reference: str) -> CmpError:
+    return CmpError(
+        FailInfo.NOT_AUTHORIZED,
+        f"Enrollment {reference} is locked after too many wrong authorization codes. "
+        f"RA staff must run `certdesk ra unlock {reference}` (or `/ra unlock {reference}` in "
+        "Slack) before you try again.",
+    )
+
+
+# What the service raises when a request did not prove the authorization code: answered
+# unprotected, before any other error (which may carry the client's own protection).
+NOT_PROVEN = (EnrollmentNotFound, WrongCredentials, EnrollmentLocked, CodeNotDerivable)
+
+
+def _refused(
+    service: EnrollmentService,
+    error: EnrollmentNotFound | WrongCredentials | EnrollmentLocked | CodeNotDerivable,
+) -> CmpError:
+    if isinstance(error, EnrollmentLocked):
+        return _locked(error.reference_number)
+    if isinstance(error, CodeNotDerivable):
+        return CmpError(FailInfo.NOT_AUTHORIZED, error.message)
+    return _wrong_credentials(service)
+
+
+def _fail_info(error: CertdeskError) -> FailInfo:
+    if isinstance(error, CsrSignatureInvalid):
+        return FailInfo.BAD_POP
+    if isinstance(error, CsrMalformed):
+        return FailInfo.BAD_DATA_FORMAT
+    if isinstance(error, KeyNotAllowed):
+        return FailInfo.BAD_CERT_TEMPLATE
+    if isinstance(error, EnrollmentNotPending | PolicyError):
+        return FailInfo.NOT_AUTHORIZED
+    if isinstance(error, CertificateNotFound):
+        return FailInfo.SIGNER_NOT_TRUSTED
+    if isinstance(error, CertificateNotActive):
+        return FailInfo.CERT_REVOKED
+    return FailInfo.BAD_REQUEST
+
+
+def _reference(message: cmp.CmpRequest) -> str:
+    reference = message.reference
+    if not reference:
+        raise CmpError(
+            FailInfo.BAD_MESSAGE_CHECK,
+            "The request names no reference number: run openssl cmp with -ref REFERENCE "
+            "-secret pass:AUTHORIZATION-CODE.",
+        )
+    return reference
+
+
+def _protection(message: cmp.CmpRequest, check: cmp.MacCheck) -> cmp.Protection:
+    return cmp.Protection(secret=check.secret, pbm=message.mac_parameters)
+
+
+async def _enroll(service: EnrollmentService, message: cmp.CmpRequest) -> bytes:
+    reference = _reference(message)
+    check = cmp.MacCheck(message)
+    request = cmp.cert_request(message)  # POPO checked before anything is looked up
+    key: ProvenKey | bytes
+    if request.public_key is not None:
+        key = ProvenKey(public_key=request.public_key)
+    else:
+        assert request.csr is not None
+        key = request.csr
+    responder = _responder(service)
+    try:
+        issued = await service.redeem_with_derived_code(reference, proves_code=check, key=key)
+    except NOT_PROVEN as exc:
+        raise _refused(service, exc) from None
+    except CertdeskError as exc:  # the sender proved the code: a protected answer
+        return responder.rejection(
+            message, _fail_info(exc), exc.message, protection=_protection(message, check)
+        )
+    return responder.certificate(
+        message,
+        certificate=issued.certificate,
+        cert_req_id=request.cert_req_id,
+        sender_nonce=service.transaction_nonce(message.transaction_id, issued.serial),
+        protection=_protection(message, check),
+    )
+
+
+def _signed_by_ca(service: EnrollmentService) -> cmp.Protection:
+    return cmp.Protection(signer=service.ca.private_key, signer_chain=service.ca.chain)
+
+
+async def _key_update(service: EnrollmentService, message: cmp.CmpRequest) -> bytes:
+    """kur: signed with the current certificate's key; the answer is signed by the CA."""
+    if message.mac_protected:
+        raise CmpError(
+            FailInfo.BAD_MESSAGE_CHECK,
+            "Key update must be signed with the current certificate's key: openssl cmp -cmd kur "
+            "-cert cert.pem -key key.pem (not -secret).",
+        )
+    signer = cmp.verify_signature_protection(message)
+    cmp.check_message_time(message, utcnow())
+    request = cmp.cert_request(message)
+    if request.old_cert_serial is not None and request.old_cert_serial != signer.serial_number:
+        raise CmpError(
+            FailInfo.BAD_CERT_ID, "The oldCertID is not the certificate that signed the request."
+        )
+    assert request.public_key is not None
+    responder = _responder(service)
+    protection = _signed_by_ca(service)
+    try:
+        issued = await service.renew_by_certificate(
+            signer, key=ProvenKey(public_key=request.public_key)
+        )
+    except CertdeskError as exc:
+        return await asyncio.to_thread(
+            responder.rejection, message, _fail_info(exc), exc.message, protection=protection
+        )
+    return await asyncio.to_thread(
+        responder.certificate,
+        message,
+        certificate=issued.certificate,
+        cert_req_id=request.cert_req_id,
+        sender_nonce=service.transaction_nonce(message.transaction_id, issued.serial),
+        protection=protection,
+    )
+
+
+async def _confirm_signed(service: EnrollmentService, message: cmp.CmpRequest) -> bytes:
+    """certConf after a kur, signed (like the kur) with the replaced certificate's key."""
+    signer = cmp.verify_signature_protection(message)
+    successor = await service.successor_of(signer)
+    return await _confirmed(
+        service, message, [successor] if successor else [], _signed_by_ca(service), actor="kur"
+    )
+
+
+async def _confirmed(
+    service: EnrollmentService,
+    message: cmp.CmpRequest,
+    certificates: list[Certificate],
+    protection: cmp.Protection,
+    *,
+    actor: str,
+) -> bytes:
+    responder = _responder(service)
+    by_hash = {
+        cmp.cert_hash(x509.load_pem_x509_certificate(c.pem.encode())): c for c in certificates
+    }
+    for confirmation in cmp.confirmations(message):
+        record = by_hash.get(confirmation.cert_hash)
+        if record is None:
+            return await asyncio.to_thread(
+                responder.rejection,
+                message,
+                FailInfo.BAD_CERT_ID,
+                "The certConf's certHash matches no certificate of this transaction.",
+                protection=protection,
+            )
+        expected = service.transaction_nonce(message.transaction_id, record.serial)
+        if message.recip_nonce != expected:
+            return await asyncio.to_thread(
+                responder.rejection,
+                message,
+                FailInfo.BAD_RECIPIENT_NONCE,
+                "The certConf's recipNonce or transactionID does not belong to this "
+                "certificate's transaction.",
+                protection=protection,
+            )
+        if not confirmation.accepted and record.status == CertificateStatus.ACTIVE:
+            # The client rejected the certificate (RFC 4210 5.3.18): it must not stay valid.
+            await service.revoke(record.serial, reason="cessationOfOperation", actor=actor)
+    return await asyncio.to_thread(responder.pki_conf, message, protection=protection)
+
+
+async def _confirm(service: EnrollmentService, message: cmp.CmpRequest) -> bytes:
+    if not message.mac_protected and message.protection is not None:
+        return await _confirm_signed(service, message)
+    reference = _reference(message)
+    check = cmp.MacCheck(message)
+    cmp.confirmations(message)  # malformed content is refused before the database is asked
+    try:
+        enrollment, certificates = await service.authenticate_with_derived_code(
+            reference, proves_code=check
+        )
+    except NOT_PROVEN as exc:
+        raise _refused(service, exc) from None
+    return await _confirmed(
+        service,
+        message,
+        certificates,
+        _protection(message, check),
+        actor=f"cmp:{enrollment.reference_number}",
+    )
+
+
+async def _dispatch(service: EnrollmentService, message: cmp.CmpRequest) -> bytes:
+    kind = message.body_type
+    if kind in ("ir", "cr", "p10cr"):
+        return await _enroll(service, message)
+    if kind == "certConf":
+        return await _confirm(service, message)
+    if kind == "kur":
+        return await _key_update(service, message)
+    if kind == "rr":
+        raise CmpError(
+            FailInfo.NOT_AUTHORIZED,
+            "certdesk does not revoke over CMP: ask RA staff (`certdesk ra revoke SERIAL`).",
+        )
+    raise CmpError(
+        FailInfo.BAD_REQUEST,
+        f"The CMP message type {kind} is not supported here: certdesk answers ir, cr, p10cr, "
+        "kur and certConf.",
+    )
+
+
+async def cmp_endpoint(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    responder = _responder(service)
+    if request.content_type != cmp.CONTENT_TYPE:
+        return _answer(
+            responder.rejection(
+                None,
+                FailInfo.BAD_DATA_FORMAT,
+                f"The content type must be {cmp.CONTENT_TYPE} (RFC 6712).",
+            ),
+            415,
+        )
+    limit = cmp.MAX_MESSAGE_BYTES
+    too_large = request.content_length is not None and request.content_length > limit
+    body = b"" if too_large else await request.content.read(limit + 1)
+    if too_large or len(body) > limit:
+        return _answer(
+            responder.rejection(
+                None, FailInfo.BAD_DATA_FORMAT, f"The CMP message is over {limit // 1024} KiB."
+            ),
+            413,
+        )
+    try:
+        message = cmp.parse(body)
+    except CmpError as exc:
+        return _answer(responder.rejection(None, exc.fail_info, exc.text), exc.http_status)
+    try:
+        return _answer(await _dispatch(service, message))
+    except CmpError as exc:
+        log.info("cmp request refused", extra={"fail_info": exc.fail_info.name})
+        return _answer(responder.rejection(message, exc.fail_info, exc.text), exc.http_status)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post(PATH, cmp_endpoint)
