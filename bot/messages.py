@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal
 
-Lang = Literal["en", "zh"]
-LANGS: tuple[Lang, ...] = ("en", "zh")
+from common.language import Lang
 
 
 def _t(lang: Lang, en: str, zh: str) -> str:
@@ -413,10 +411,6 @@ def ra_usage(lang: Lang) -> str:
 
 def ra_invalid(lang: Lang, problem: str) -> str:
     return _t(lang, f"I could not do that: {problem}", f"无法执行：{problem}")
-
-
-def ra_working(lang: Lang) -> str:
-    return _t(lang, "Working on it…", "处理中……")
 
 
 def ra_issue_done(
