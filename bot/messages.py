@@ -298,7 +298,7 @@ def status_word(lang: Lang, status: str) -> str:
 def certificate_line(
     lang: Lang, *, cn: str, serial: str, status: str, not_after: datetime, days_left: int
 ) -> str:
-    if status == "active" and days_left >= 0:
+    if status == "active" and days_left > 0:
         expiry = _t(
             lang,
             f"expires {day(not_after)} (in {days_left} days)",
@@ -728,7 +728,7 @@ def file_certificate(
             f"valid until {day(not_after)} ({days_left} days left)",
             f"有效期至 {day(not_after)}（还剩 {days_left} 天）",
         )
-        if days_left >= 0
+        if days_left > 0
         else _t(lang, f"expired on {day(not_after)}", f"已于 {day(not_after)} 过期")
     )
     lines.append(_t(lang, f"Issuer: {issuer}", f"颁发者：{issuer}"))

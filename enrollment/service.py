@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
+from common.time import utcnow
 from enrollment import codes, metrics
 from enrollment.ca.authority import IssuingCA, KeyType, build_subject
 from enrollment.ca.crl import RevokedEntry, build_crl, normalize_serial, parse_reason
@@ -73,7 +74,6 @@ from enrollment.possession import (
     load_certificate,
     verify_renewal,
 )
-from enrollment.types import utcnow
 from usbkey.possession import renewal_message
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -36,10 +36,10 @@ from bot.slack import blocks
 from bot.slack.background import BackgroundTasks
 from bot.slack.staff import StaffDirectory
 from common.language import Lang, detect_language, locale_language
+from common.time import utcnow
 from enrollment.errors import CertdeskError
 from enrollment.queries import EnrollmentQueries
 from enrollment.service import EnrollmentCreate, EnrollmentService
-from enrollment.types import utcnow
 
 log = logging.getLogger(__name__)
 

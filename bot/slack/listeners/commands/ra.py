@@ -31,8 +31,8 @@ from bot.slack.syntax import (
     user_id,
 )
 from common.language import Lang
+from common.time import utcnow
 from enrollment.errors import CertdeskError
-from enrollment.types import utcnow
 
 SUBCOMMANDS = ("issue", "status", "resend", "unlock", "revoke", "stats", "help")
 
