@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
+from common.links import LinkKind, link_url
 from common.time import utcnow
 from enrollment import codes, metrics
 from enrollment.ca.authority import IssuingCA, KeyType, build_subject
@@ -1535,9 +1536,9 @@ class EnrollmentService:
                 expires_at=expires_at,
             )
         )
-        path = "enroll" if purpose == LinkPurpose.ENROLL else "renew"
+        kind: LinkKind = "enroll" if purpose == LinkPurpose.ENROLL else "renew"
         return NewLink(
-            token=token, url=f"{self.config.public_url}/{path}/{token}", expires_at=expires_at
+            token=token, url=link_url(self.config.public_url, kind, token), expires_at=expires_at
         )
 
     def _certificate_record(

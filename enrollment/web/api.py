@@ -16,6 +16,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from common.language import negotiate
+from common.links import FRIENDLY_NAME_HEADER
 from enrollment.ca.csr import MAX_CSR_BYTES
 from enrollment.ca.pkcs12 import parse_key_type
 from enrollment.errors import CertdeskError, RequestInvalid, RequestTooLarge
@@ -116,9 +117,6 @@ def server_key(data: dict[str, Any]) -> ServerKey:
         raise RequestInvalid("The field 'password' is missing or not a string.")
     key_type = parse_key_type(optional_str(data, "key_type") or "ec-p256")
     return ServerKey(password=password, key_type=key_type)
-
-
-FRIENDLY_NAME_HEADER = "Certdesk-Friendly-Name"
 
 
 def issued_json(issued: IssuedCertificate) -> dict[str, Any]:
