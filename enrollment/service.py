@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
+from common.errors import CertdeskError
 from common.links import LinkKind, link_url
 from common.time import utcnow
 from enrollment import codes, metrics
@@ -39,7 +40,6 @@ from enrollment.ca.pkcs12 import (
 from enrollment.ca.profiles import PROFILES, Profile, get_profile
 from enrollment.db import session_factory
 from enrollment.errors import (
-    CertdeskError,
     CertificateNotActive,
     CertificateNotFound,
     CodeNotDerivable,

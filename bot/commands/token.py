@@ -14,8 +14,8 @@ import sys
 from collections.abc import Callable
 
 from bot.settings import Settings
+from common.errors import CertdeskError
 from common.time import days_left, utcnow
-from enrollment.errors import CertdeskError
 from usbkey.client import (
     StoredCertificate,
     enroll,

@@ -35,9 +35,9 @@ from bot.settings import Settings
 from bot.slack import blocks
 from bot.slack.background import BackgroundTasks
 from bot.slack.staff import StaffDirectory
+from common.errors import CertdeskError
 from common.language import Lang, detect_language, locale_language
 from common.time import utcnow
-from enrollment.errors import CertdeskError
 from enrollment.queries import EnrollmentQueries
 from enrollment.service import EnrollmentCreate, EnrollmentService
 

@@ -15,11 +15,12 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from common.errors import CertdeskError
 from common.language import negotiate
 from common.links import FRIENDLY_NAME_HEADER
 from enrollment.ca.csr import MAX_CSR_BYTES
 from enrollment.ca.pkcs12 import parse_key_type
-from enrollment.errors import CertdeskError, RequestInvalid, RequestTooLarge
+from enrollment.errors import RequestInvalid, RequestTooLarge
 from enrollment.service import EnrollmentService, IssuedCertificate, Pkcs12Package, ServerKey
 from enrollment.web.messages import error_message
 from enrollment.web.openapi import openapi_document

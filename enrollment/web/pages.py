@@ -15,10 +15,11 @@ from pathlib import Path
 
 from aiohttp import web
 
+from common.errors import CertdeskError
 from common.language import LANGUAGE_NAMES, LANGUAGES, Lang, negotiate
 from common.links import link_url
 from enrollment.ca.profiles import get_profile
-from enrollment.errors import CertdeskError, EnrollmentLocked, EnrollmentNotPending
+from enrollment.errors import EnrollmentLocked, EnrollmentNotPending
 from enrollment.models import (
     Certificate,
     CertificateStatus,

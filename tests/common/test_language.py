@@ -7,6 +7,7 @@ import string
 
 import pytest
 
+from common.errors import CertdeskError
 from common.language import (
     detect_language,
     locale_language,
@@ -15,7 +16,7 @@ from common.language import (
     translate,
 )
 from enrollment import errors
-from enrollment.errors import CertdeskError, EnrollmentLocked, LinkExpired, WrongCredentials
+from enrollment.errors import EnrollmentLocked, LinkExpired, WrongCredentials
 from enrollment.web.messages import ERROR_TITLES, ERROR_ZH, PAGE, error_message, error_title, text
 
 
@@ -111,9 +112,7 @@ def _all_error_classes(cls: type[CertdeskError]) -> list[type[CertdeskError]]:
 def test_every_error_code_has_a_chinese_message() -> None:
     """Every error of the enrollment room (the ones pages and the API show)."""
     codes = {
-        cls.code
-        for cls in _all_error_classes(errors.CertdeskError)
-        if cls.__module__ == errors.__name__
+        cls.code for cls in _all_error_classes(CertdeskError) if cls.__module__ == errors.__name__
     }
     assert codes <= set(ERROR_ZH), codes - set(ERROR_ZH)
     for title in ERROR_TITLES.values():

@@ -16,9 +16,9 @@ import logging
 from aiohttp import web
 from cryptography import x509
 
+from common.errors import CertdeskError
 from common.time import utcnow
 from enrollment.errors import (
-    CertdeskError,
     CertificateNotActive,
     CertificateNotFound,
     CodeNotDerivable,

@@ -30,9 +30,9 @@ from bot.slack.syntax import (
     split_command,
     user_id,
 )
+from common.errors import CertdeskError
 from common.language import Lang
 from common.time import utcnow
-from enrollment.errors import CertdeskError
 
 SUBCOMMANDS = ("issue", "status", "resend", "unlock", "revoke", "stats", "help")
 
