@@ -14,7 +14,7 @@ old user guide has it. (Windows' certificate dialog shows the subject in reverse
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -162,20 +162,34 @@ def describe(certificate: x509.Certificate, now: datetime) -> CertificateInfo:
     )
 
 
+# PEM labels -> how to read them, the format reported, and what to say when they are damaged.
+_PEM_READERS: tuple[
+    tuple[frozenset[str], Callable[[bytes], list[x509.Certificate]], ContainerFormat, str], ...
+] = (
+    (
+        _PEM_PKCS7_LABELS,
+        pkcs7.load_pem_pkcs7_certificates,
+        ContainerFormat.PKCS7,
+        "the PKCS#7 data is damaged",
+    ),
+    (
+        _PEM_CERTIFICATE_LABELS,
+        x509.load_pem_x509_certificates,
+        ContainerFormat.PEM,
+        "a PEM certificate block is damaged",
+    ),
+)
+
+
 def _from_pem(data: bytes, now: datetime) -> Inspection:
     labels = {match.decode("ascii") for match in _PEM_LABEL.findall(data)}
-    if labels & _PEM_PKCS7_LABELS:
-        try:
-            certificates = pkcs7.load_pem_pkcs7_certificates(data)
-        except ValueError as error:
-            raise NotACertificate("the PKCS#7 data is damaged") from error
-        return _inspection(ContainerFormat.PKCS7, certificates, now)
-    if labels & _PEM_CERTIFICATE_LABELS:
-        try:
-            certificates = x509.load_pem_x509_certificates(data)
-        except ValueError as error:
-            raise NotACertificate("a PEM certificate block is damaged") from error
-        return _inspection(ContainerFormat.PEM, certificates, now)
+    for wanted, load, container, damaged in _PEM_READERS:
+        if labels & wanted:
+            try:
+                certificates = load(data)
+            except ValueError as error:
+                raise NotACertificate(damaged) from error
+            return _inspection(container, certificates, now)
     raise NotACertificate(_what_pem_holds(labels))
 
 
