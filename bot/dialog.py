@@ -9,7 +9,6 @@ and the adapter creates the link for the user the dialog has already checked own
 from __future__ import annotations
 
 import enum
-import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,32 +16,8 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from bot import messages
-from bot.messages import Lang
+from common.language import Lang
 from enrollment.queries import CertificateView, EnrollmentView
-
-# -- language -----------------------------------------------------------------------------
-
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
-
-
-def detect_language(text: str, *, fallback: Lang = "en") -> Lang:
-    """``zh`` when Chinese characters outnumber Latin words, else ``en``.
-
-    >>> detect_language("我的 certificate 过期了"), detect_language("My CN is 张三, renew?")
-    ('zh', 'en')
-    """
-    han = len(_HAN.findall(text))
-    words = len(_LATIN_WORD.findall(text))
-    if han == 0 and words == 0:
-        return fallback
-    return "zh" if han >= words else "en"
-
-
-def locale_language(locale: str | None) -> Lang:
-    """Slack's user locale (``zh-CN``, ``en-US``) as a dialog language."""
-    return "zh" if locale and locale.lower().startswith("zh") else "en"
-
 
 # -- the knowledge module, as the dialog sees it ------------------------------------------
 

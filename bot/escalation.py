@@ -22,8 +22,8 @@ from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.models import Escalation, EscalationStatus
+from common.time import utcnow
 from enrollment.db import session_factory
-from enrollment.types import utcnow
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

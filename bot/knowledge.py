@@ -17,7 +17,7 @@ from bot.dialog import CertificateReader, FileCertificate, FileFindings, Knowled
 from bot.escalation import UnansweredLog, UnansweredView
 from bot.settings import Settings
 from bot.unanswered import SqlUnansweredSink
-from enrollment.types import utcnow
+from common.time import utcnow
 from faq import (
     InspectionError,
     KnowledgeBase,

@@ -16,7 +16,9 @@ from typing import Any, TextIO
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-_TOKEN_PATH = re.compile(r"^(/(?:api/v1/)?(?:enroll|renew)/)[^/?]+")
+from common.links import LINK_KINDS
+
+_TOKEN_PATH = re.compile(rf"^(/(?:api/v1/)?(?:{'|'.join(LINK_KINDS)})/)[^/?]+")
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal
 
-Lang = Literal["en", "zh"]
-LANGS: tuple[Lang, ...] = ("en", "zh")
+from common.language import Lang
 
 
 def _t(lang: Lang, en: str, zh: str) -> str:
@@ -300,7 +298,7 @@ def status_word(lang: Lang, status: str) -> str:
 def certificate_line(
     lang: Lang, *, cn: str, serial: str, status: str, not_after: datetime, days_left: int
 ) -> str:
-    if status == "active" and days_left >= 0:
+    if status == "active" and days_left > 0:
         expiry = _t(
             lang,
             f"expires {day(not_after)} (in {days_left} days)",
@@ -413,10 +411,6 @@ def ra_usage(lang: Lang) -> str:
 
 def ra_invalid(lang: Lang, problem: str) -> str:
     return _t(lang, f"I could not do that: {problem}", f"无法执行：{problem}")
-
-
-def ra_working(lang: Lang) -> str:
-    return _t(lang, "Working on it…", "处理中……")
 
 
 def ra_issue_done(
@@ -734,7 +728,7 @@ def file_certificate(
             f"valid until {day(not_after)} ({days_left} days left)",
             f"有效期至 {day(not_after)}（还剩 {days_left} 天）",
         )
-        if days_left >= 0
+        if days_left > 0
         else _t(lang, f"expired on {day(not_after)}", f"已于 {day(not_after)} 过期")
     )
     lines.append(_t(lang, f"Issuer: {issuer}", f"颁发者：{issuer}"))

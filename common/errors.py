@@ -1,10 +1,16 @@
 """The root of every error certdesk raises on purpose.
 
-Each room hangs its errors under :class:`CertdeskError`: ``enrollment.errors`` (links,
-enrollments, CSRs, policy), ``usbkey.pkcs11.errors`` (tokens and the holder's client),
-``faq.errors`` (entries, the inspector) and ``scheduler.errors`` (delivery). Every error carries
-a stable machine ``code`` (the API's ``error.code``), the HTTP status an API answers with, and a
-message that says what happened and what to do next.
+Every error carries a stable machine ``code`` (the API's ``error.code``), the HTTP status an API
+answers with, and a message that says what happened and what to do next. Each room hangs its own
+tree under this one root (the leaves are drawn in each room's ``errors`` module)::
+
+    CertdeskError                 error
+    ├── enrollment.errors         links, enrollments, credentials, CSRs, policy, certificates
+    │   (LinkError, EnrollmentError, RequestInvalid, CsrError, PolicyError, …)
+    ├── enrollment.possession     PossessionNotProven, ChallengeInvalid, TooManyChallenges
+    ├── usbkey.pkcs11.errors      TokenError: the USB key, its module and PIN, the holder's client
+    ├── faq.errors                FaqError: knowledge entries, the certificate inspector
+    └── scheduler.errors          DeliveryError: a reminder could not be delivered
 """
 
 from __future__ import annotations

@@ -37,8 +37,6 @@ from __future__ import annotations
 
 from common.errors import CertdeskError
 
-__all__ = ["CertdeskError"]  # re-exported: the rooms' errors share one root
-
 
 class LinkError(CertdeskError):
     pass

@@ -9,7 +9,8 @@ from __future__ import annotations
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
-from enrollment.errors import CertdeskError, CertificateNotFound
+from common.errors import CertdeskError
+from enrollment.errors import CertificateNotFound
 from usbkey.possession import signature_valid
 
 

@@ -23,6 +23,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
+from common.errors import CertdeskError
+from common.links import LinkKind, link_url
+from common.time import utcnow
 from enrollment import codes, metrics
 from enrollment.ca.authority import IssuingCA, KeyType, build_subject
 from enrollment.ca.crl import RevokedEntry, build_crl, normalize_serial, parse_reason
@@ -37,7 +40,6 @@ from enrollment.ca.pkcs12 import (
 from enrollment.ca.profiles import PROFILES, Profile, get_profile
 from enrollment.db import session_factory
 from enrollment.errors import (
-    CertdeskError,
     CertificateNotActive,
     CertificateNotFound,
     CodeNotDerivable,
@@ -73,7 +75,6 @@ from enrollment.possession import (
     load_certificate,
     verify_renewal,
 )
-from enrollment.types import utcnow
 from usbkey.possession import renewal_message
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -1535,9 +1536,9 @@ class EnrollmentService:
                 expires_at=expires_at,
             )
         )
-        path = "enroll" if purpose == LinkPurpose.ENROLL else "renew"
+        kind: LinkKind = "enroll" if purpose == LinkPurpose.ENROLL else "renew"
         return NewLink(
-            token=token, url=f"{self.config.public_url}/{path}/{token}", expires_at=expires_at
+            token=token, url=link_url(self.config.public_url, kind, token), expires_at=expires_at
         )
 
     def _certificate_record(

@@ -22,7 +22,6 @@ from faq.inspector import CertificateInfo, ContainerFormat, Inspection, inspect_
 from faq.knowledge import REQUIRED_IDS, Action, Answer, Entry, KnowledgeBase, Suggestion
 from faq.render import render_inspection
 from faq.retrieval import Outcome, Thresholds
-from faq.text import Language, detect_language
 
 __all__ = [
     "REQUIRED_IDS",
@@ -36,14 +35,12 @@ __all__ = [
     "Inspection",
     "InspectionError",
     "KnowledgeBase",
-    "Language",
     "NotACertificate",
     "Outcome",
     "PasswordRequired",
     "Suggestion",
     "Thresholds",
     "WrongPassword",
-    "detect_language",
     "inspect_certificates",
     "render_inspection",
 ]

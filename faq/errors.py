@@ -1,29 +1,28 @@
-"""The knowledge room's errors.
+"""The knowledge room's errors, under certdesk's one error root.
 
 Every error carries a stable machine ``code`` and a message that says what happened and what to
 do next (English; the Chinese wording lives in :mod:`faq.messages`)::
 
-    FaqError
-    ├── EntryInvalid          entry_invalid       a knowledge entry file is malformed
-    └── InspectionError
-        ├── NotACertificate   not_a_certificate   the bytes hold no certificate we can read
-        ├── PasswordRequired  password_required   a PKCS#12 file needs its password
-        └── WrongPassword     wrong_password      the PKCS#12 password does not open the file
+    CertdeskError (common.errors)
+    └── FaqError                  faq_error
+        ├── EntryInvalid          entry_invalid       a knowledge entry file is malformed
+        └── InspectionError
+            ├── NotACertificate   not_a_certificate   the bytes hold no certificate we can read
+            ├── PasswordRequired  password_required   a PKCS#12 file needs its password
+            └── WrongPassword     wrong_password      the PKCS#12 password does not open the file
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from common.errors import CertdeskError
 
-class FaqError(Exception):
+
+class FaqError(CertdeskError):
     """Base of every error raised by the knowledge room."""
 
-    code: str = "faq_error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    code = "faq_error"
 
 
 class EntryInvalid(FaqError):

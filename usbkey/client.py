@@ -37,6 +37,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from common import links
+from common.links import FRIENDLY_NAME_HEADER, Link
 from usbkey.pkcs11.errors import (
     LinkMalformed,
     NoCertificateToRenew,
@@ -69,38 +71,18 @@ if TYPE_CHECKING:
     from pkcs11._pkcs11 import lib as Pkcs11Library
 
 TIMEOUT_SECONDS = 60
-FRIENDLY_NAME_HEADER = "certdesk-friendly-name"  # headers are looked up lower-case
 PinSource = Callable[[], str]
 
 
 # -- the link and the API ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EnrollmentLink:
-    base_url: str
-    token: str
-
-    @property
-    def api_url(self) -> str:
-        return f"{self.base_url}/api/v1/enroll/{self.token}"
-
-
-def parse_link(link: str) -> EnrollmentLink:
+def parse_link(link: str) -> Link:
     """``https://host[/prefix]/enroll/{token}`` -> where the API is and the link's token."""
-    parts = urlsplit(link.strip())
-    segments = parts.path.rstrip("/").split("/")
-    if (
-        parts.scheme not in ("http", "https")
-        or not parts.netloc
-        or len(segments) < 2
-        or segments[-2] != "enroll"
-        or not segments[-1]
-        or not all(c.isalnum() or c in "-_" for c in segments[-1])
-    ):
+    parsed = links.parse_link(link)
+    if parsed is None or parsed.kind != "enroll":
         raise LinkMalformed(link)
-    prefix = "/".join(segments[:-2])
-    return EnrollmentLink(base_url=f"{parts.scheme}://{parts.netloc}{prefix}", token=segments[-1])
+    return parsed
 
 
 def post_json(url: str, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -314,7 +296,7 @@ def enroll(
             },
         )
         certificate, chain = _issued(body, pair)
-        label = unquote(headers.get(FRIENDLY_NAME_HEADER, "")) or _common_name(certificate)
+        label = unquote(headers.get(FRIENDLY_NAME_HEADER.lower(), "")) or _common_name(certificate)
         _store(session, pair=pair, certificate=certificate, chain=chain, label=label)
     return StoredCertificate(
         certificate=certificate,

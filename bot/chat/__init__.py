@@ -27,9 +27,9 @@ from bot import dialog, messages
 from bot.dialog import Act, Knowledge, Reply
 from bot.escalation import UnansweredLog
 from bot.knowledge import unanswered_log
-from bot.messages import Lang
 from bot.outbox import LocalOutbox
 from bot.runtime import Runtime
+from common.language import Lang, detect_language, negotiate
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +58,6 @@ def _asset(name: str) -> bytes:
 def secured(response: web.Response) -> web.Response:
     response.headers.update(SECURITY_HEADERS)
     return response
-
-
-def header_language(request: web.Request) -> Lang:
-    accept = request.headers.get("Accept-Language", "")
-    first = accept.split(",")[0].strip().lower()
-    return "zh" if first.startswith("zh") else "en"
 
 
 def reply_json(reply: Reply) -> dict[str, Any]:
@@ -153,11 +147,12 @@ async def message(request: web.Request) -> web.Response:
     chat = request.app[CHAT]
     text, action, value = data.get("text"), data.get("action"), data.get("value", "")
     hint = data.get("lang")
-    lang: Lang = hint if hint in messages.LANGS else header_language(request)
+    accept = request.headers.get("Accept-Language")
+    lang = negotiate(accept, hint if isinstance(hint, str) else None)
     if isinstance(text, str):
         if len(text) > MAX_TEXT:
             return bad_request(f"A question can have at most {MAX_TEXT} characters.")
-        lang = dialog.detect_language(text, fallback=lang)
+        lang = detect_language(text, fallback=lang)
         reply = await chat.message(text, lang)
     elif isinstance(action, str) and isinstance(value, str):
         try:

@@ -21,10 +21,10 @@ from bot.knowledge import knowledge_cache
 from bot.runtime import SchemaOutOfDate, prepare_schema
 from bot.settings import Settings
 from bot.unanswered import SqlUnansweredSink
+from common.language import LANGUAGES, Lang
 from enrollment.db import create_engine
 from faq.knowledge import Answer, KnowledgeBase
 from faq.models import UnansweredQuestionCreate, unanswered
-from faq.text import LANGUAGES, Language
 
 SOURCE = "cli"
 
@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run_ask(args: argparse.Namespace, settings: Settings) -> int:
     kb = KnowledgeBase.load(cache_dir=knowledge_cache(settings))
-    language: Language | None = args.language
+    language: Lang | None = args.language
     with asyncio.Runner() as runner, _Store(settings, runner) as store:
         for question in _questions(args.question):
             answer = kb.ask(question, language=language)

@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.settings import Settings
+from common.language import LANGUAGES
 from faq.errors import InspectionError, PasswordRequired
 from faq.inspector import Inspection, inspect_certificates
 from faq.messages import error_message
 from faq.render import render_inspection
-from faq.text import LANGUAGES
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -12,9 +12,9 @@ from pydantic import ValidationError
 
 from bot.runtime import open_runtime
 from bot.settings import Settings
+from common.errors import CertdeskError
 from enrollment.ca.crl import REASON_NAMES, parse_reason
 from enrollment.ca.profiles import DEFAULT_PROFILE, PROFILES
-from enrollment.errors import CertdeskError
 from enrollment.service import EnrollmentCreate
 
 

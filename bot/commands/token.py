@@ -12,10 +12,10 @@ import getpass
 import os
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from bot.settings import Settings
-from enrollment.errors import CertdeskError
+from common.errors import CertdeskError
+from common.time import days_left, utcnow
 from usbkey.client import (
     StoredCertificate,
     enroll,
@@ -124,7 +124,7 @@ def _reference(given: str | None) -> str:
 
 def _print_stored(stored: StoredCertificate, verb: str) -> None:
     cert = stored.certificate
-    days = (cert.not_valid_after_utc - datetime.now(UTC)).days
+    days = days_left(cert.not_valid_after_utc, utcnow())
     print(f"Certificate {verb} on the USB key {stored.token_label!r}.")
     print(f"  Label:       {stored.label}")
     print(f"  Subject:     {cert.subject.rfc4514_string()}")
@@ -185,7 +185,7 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
     if not tokens:
         print(f"No initialised USB key found through {args.module}.")
         return 0
-    now = datetime.now(UTC)
+    now = utcnow()
     for item in tokens:
         info = item.info
         print(
@@ -195,8 +195,8 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
         if not item.certificates:
             print("  no certificates")
         for found in item.certificates:
-            days = (found.not_after - now).days
-            state = f"{days} days left" if days >= 0 else "expired"
+            days = days_left(found.not_after, now)
+            state = f"{days} days left" if days > 0 else "expired"
             kind = " [CA]" if found.is_ca else ""
             print(
                 f"  {found.label!r}{kind}: CN={found.common_name}, serial {found.serial}, "

@@ -15,7 +15,7 @@ from typing import Any
 from bot import messages
 from bot.dialog import Act, Button, Reply, effective_status, renewable
 from bot.escalation import EscalationView, UnansweredView
-from bot.messages import Lang
+from common.language import Lang
 from enrollment.ca.profiles import DEFAULT_PROFILE, PROFILES
 from enrollment.queries import CertificateView, EnrollmentView
 

@@ -31,15 +31,15 @@ from bot.dialog import (
     Reply,
 )
 from bot.escalation import Escalations, EscalationView, UnansweredLog
-from bot.messages import Lang
 from bot.settings import Settings
 from bot.slack import blocks
 from bot.slack.background import BackgroundTasks
 from bot.slack.staff import StaffDirectory
-from enrollment.errors import CertdeskError
+from common.errors import CertdeskError
+from common.language import Lang, detect_language, locale_language
+from common.time import utcnow
 from enrollment.queries import EnrollmentQueries
 from enrollment.service import EnrollmentCreate, EnrollmentService
-from enrollment.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class Desk:
             return None
         data = response.get("user") or {}
         found = SlackUser(
-            lang=dialog.locale_language(data.get("locale")),
+            lang=locale_language(data.get("locale")),
             is_bot=bool(data.get("is_bot")) or bool(data.get("is_app_user")),
             deleted=bool(data.get("deleted")),
         )
@@ -124,7 +124,7 @@ class Desk:
         """The language to answer in: the message's own, the clicked message's, the locale's."""
         if text and text.strip():
             known = await self.user(client, user_id)
-            return dialog.detect_language(text, fallback=known.lang if known else "en")
+            return detect_language(text, fallback=known.lang if known else "en")
         from_block = blocks.block_language(block_id)
         if from_block is not None:
             return from_block

@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 )
 from cryptography.x509.oid import NameOID
 
+from common.time import utcnow
 from enrollment.ca.profiles import Profile
-from enrollment.types import utcnow
 
 KeyType = Literal["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"]
 

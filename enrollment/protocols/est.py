@@ -28,10 +28,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 
+from common.errors import CertdeskError
 from enrollment.ca.profiles import PROFILES
 from enrollment.errors import (
     AuthenticationRequired,
-    CertdeskError,
     CsrMalformed,
     NotImplementedHere,
     UnsupportedMediaType,

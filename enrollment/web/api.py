@@ -15,10 +15,12 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from common.errors import CertdeskError
 from common.language import negotiate
+from common.links import FRIENDLY_NAME_HEADER
 from enrollment.ca.csr import MAX_CSR_BYTES
 from enrollment.ca.pkcs12 import parse_key_type
-from enrollment.errors import CertdeskError, RequestInvalid, RequestTooLarge
+from enrollment.errors import RequestInvalid, RequestTooLarge
 from enrollment.service import EnrollmentService, IssuedCertificate, Pkcs12Package, ServerKey
 from enrollment.web.messages import error_message
 from enrollment.web.openapi import openapi_document
@@ -116,9 +118,6 @@ def server_key(data: dict[str, Any]) -> ServerKey:
         raise RequestInvalid("The field 'password' is missing or not a string.")
     key_type = parse_key_type(optional_str(data, "key_type") or "ec-p256")
     return ServerKey(password=password, key_type=key_type)
-
-
-FRIENDLY_NAME_HEADER = "Certdesk-Friendly-Name"
 
 
 def issued_json(issued: IssuedCertificate) -> dict[str, Any]:

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.language import Lang
-from enrollment.errors import CertdeskError
-
-Texts = dict[str, dict[Lang, str]]
+from common.errors import CertdeskError
+from common.language import Lang, Texts, translate
 
 PAGE: Texts = {
     "site.name": {"en": "certdesk", "zh": "certdesk"},
@@ -291,8 +289,7 @@ ERROR_ZH: dict[str, str] = {
 
 def text(key: str, lang: Lang, **params: object) -> str:
     """The page text ``key`` in ``lang``; ``{name}`` placeholders are filled from ``params``."""
-    template = PAGE[key][lang]
-    return template.format(**params) if params else template
+    return translate(PAGE, key, lang, **params)
 
 
 def error_title(error: CertdeskError, lang: Lang) -> str:

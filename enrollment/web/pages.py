@@ -15,9 +15,11 @@ from pathlib import Path
 
 from aiohttp import web
 
+from common.errors import CertdeskError
 from common.language import LANGUAGE_NAMES, LANGUAGES, Lang, negotiate
+from common.links import link_url
 from enrollment.ca.profiles import get_profile
-from enrollment.errors import CertdeskError, EnrollmentLocked, EnrollmentNotPending
+from enrollment.errors import EnrollmentLocked, EnrollmentNotPending
 from enrollment.models import (
     Certificate,
     CertificateStatus,
@@ -243,7 +245,7 @@ async def enroll_page(request: web.Request) -> web.Response:
         _radio("delivery", value, text(key, lang), text(f"{key}.hint", lang), checked=checked)
         for value, key, checked in choices
     )
-    link = f"{request.app[SERVICE].config.public_url}/enroll/{token}"
+    link = link_url(request.app[SERVICE].config.public_url, "enroll", token)
     content = render(
         "enroll.html",
         translate=lambda key: text(key, lang),

@@ -13,11 +13,11 @@ import pytest
 from aiohttp import web
 
 from bot.app import RUNTIME, create_app
-from bot.messages import Lang
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack.app import SLACK
 from bot.slack.desk import Desk
+from common.language import Lang
 from enrollment.queries import CertificateView, EnrollmentView
 from tests.conftest import PUBLIC_URL
 from tests.support.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, SlackSender

@@ -16,30 +16,6 @@ def acts(reply: Reply | object) -> list[Act]:
     return [b.act for b in reply.buttons]
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("how do I find the CN of my certificate", "en"),
-        ("怎么查看证书的 CN", "zh"),
-        ("我的 certificate 过期了", "zh"),
-        ("My CN is 张三, how do I renew?", "en"),
-        ("123", "en"),
-    ],
-)
-def test_detect_language_follows_the_majority_script(text: str, expected: str) -> None:
-    assert dialog.detect_language(text) == expected
-
-
-def test_detect_language_without_letters_uses_fallback() -> None:
-    assert dialog.detect_language("???", fallback="zh") == "zh"
-
-
-def test_locale_language_maps_slack_locales() -> None:
-    assert dialog.locale_language("zh-CN") == "zh"
-    assert dialog.locale_language("en-US") == "en"
-    assert dialog.locale_language(None) == "en"
-
-
 @pytest.mark.parametrize("text", ["hi", "Hello!", "help", "你好", "帮助", "？"])
 def test_is_greeting_recognises_menu_words(text: str) -> None:
     assert dialog.is_greeting(text)

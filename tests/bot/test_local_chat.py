@@ -90,6 +90,18 @@ async def test_chinese_question_answered_in_chinese(chat: Client) -> None:
     assert data["replies"][0]["text"] == "点击更新证书。"
 
 
+async def test_action_reply_language_follows_accept_language_quality(chat: Client) -> None:
+    """Without a ``lang`` hint the best supported Accept-Language entry wins, not the first."""
+    response = await chat.post(
+        "/chat/message",
+        json={"action": "help", "value": ""},
+        headers={"Accept-Language": "fr-FR, zh;q=0.8, en;q=0.5"},
+    )
+    assert (await response.json())["lang"] == "zh"
+    hinted = await ask(chat, {"action": "help", "value": "", "lang": "en"})
+    assert hinted["lang"] == "en"
+
+
 async def test_links_are_never_handed_out_anonymously(chat: Client) -> None:
     for action in ("download", "download_enrollment", "renew", "my_certificates"):
         data = await ask(chat, {"action": action, "value": "1234567890"})

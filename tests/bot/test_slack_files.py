@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.dialog import FileCertificate, FileFindings
-from enrollment.types import utcnow
+from common.time import utcnow
 from tests.bot.conftest import HOLDER, SlackHarness
 from tests.support.fake_slack import dm
 

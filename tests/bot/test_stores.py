@@ -13,11 +13,11 @@ from bot.escalation import Escalations, MemoryUnansweredLog
 from bot.models import SlackEvent
 from bot.runtime import Runtime
 from bot.slack.dedup import EventLedger
+from common.time import utcnow
 from enrollment.db import session_factory
 from enrollment.models import Enrollment
 from enrollment.queries import EnrollmentQueries
 from enrollment.service import EnrollmentCreate
-from enrollment.types import utcnow
 from tests.support.pki import make_csr
 
 

@@ -1,4 +1,4 @@
-"""Language negotiation and the message catalogue (pure)."""
+"""The one language type: detection, Slack locales, negotiation; the page catalogue (pure)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,60 @@ import string
 
 import pytest
 
-from common.language import negotiate, parse_accept_language
+from common.errors import CertdeskError
+from common.language import (
+    detect_language,
+    locale_language,
+    negotiate,
+    parse_accept_language,
+    translate,
+)
 from enrollment import errors
-from enrollment.errors import CertdeskError, EnrollmentLocked, LinkExpired, WrongCredentials
+from enrollment.errors import EnrollmentLocked, LinkExpired, WrongCredentials
 from enrollment.web.messages import ERROR_TITLES, ERROR_ZH, PAGE, error_message, error_title, text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("how do I find the CN of my certificate", "en"),
+        ("How do I renew my certificate?", "en"),
+        ("怎么查看证书的 CN", "zh"),
+        ("我的 certificate 过期了", "zh"),
+        ("证书什么时候到期？", "zh"),
+        ("USB Key 的密码忘了", "zh"),
+        ("证书 expire 了怎么办", "zh"),
+        ("你好", "zh"),
+        ("My CN is 张三, how do I renew?", "en"),
+        ("how to 下载 the certificate to my computer", "en"),
+        ("ＵＳＢ Ｋｅｙ ｐｉｎ 忘了", "en"),
+        ("123", "en"),
+        ("", "en"),
+    ],
+)
+def test_detect_language_follows_the_majority_script(text: str, expected: str) -> None:
+    """Chinese when Han characters are at least as many as Latin words (full-width is Latin)."""
+    assert detect_language(text) == expected
+
+
+def test_detect_language_without_letters_uses_fallback() -> None:
+    assert detect_language("???", fallback="zh") == "zh"
+    assert detect_language("1234", fallback="zh") == "zh"
+    assert detect_language("1234") == "en"
+
+
+@pytest.mark.parametrize(
+    ("locale", "lang"),
+    [("zh-CN", "zh"), ("zh_TW", "zh"), ("en-US", "en"), ("fr-FR", "en"), ("", "en"), (None, "en")],
+)
+def test_locale_language_maps_slack_locales(locale: str | None, lang: str) -> None:
+    assert locale_language(locale) == lang
+
+
+def test_translate_fills_placeholders_only_when_given() -> None:
+    texts = {"left": {"en": "{days} days left", "zh": "剩余 {days} 天"}}
+    assert translate(texts, "left", "zh", days=3) == "剩余 3 天"
+    assert translate(texts, "left", "en") == "{days} days left"
 
 
 @pytest.mark.parametrize(
@@ -62,9 +112,7 @@ def _all_error_classes(cls: type[CertdeskError]) -> list[type[CertdeskError]]:
 def test_every_error_code_has_a_chinese_message() -> None:
     """Every error of the enrollment room (the ones pages and the API show)."""
     codes = {
-        cls.code
-        for cls in _all_error_classes(errors.CertdeskError)
-        if cls.__module__ == errors.__name__
+        cls.code for cls in _all_error_classes(CertdeskError) if cls.__module__ == errors.__name__
     }
     assert codes <= set(ERROR_ZH), codes - set(ERROR_ZH)
     for title in ERROR_TITLES.values():

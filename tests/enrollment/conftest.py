@@ -11,10 +11,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlmodel import select
 
+from common.time import utcnow
 from enrollment.db import session_factory
 from enrollment.models import OneTimeLink
 from enrollment.service import EnrollmentCreate, EnrollmentService, IssuedCertificate, NewEnrollment
-from enrollment.types import utcnow
 from enrollment.web.api import SERVICE
 from tests.support.pki import make_csr
 

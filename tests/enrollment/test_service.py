@@ -11,6 +11,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from sqlmodel import select
 
+from common.time import utcnow
 from enrollment.db import session_factory
 from enrollment.errors import (
     CredentialsRefused,
@@ -26,7 +27,6 @@ from enrollment.errors import (
 )
 from enrollment.models import AuditEvent, Certificate, Enrollment, OneTimeLink
 from enrollment.service import EnrollmentCreate, EnrollmentService, NewEnrollment
-from enrollment.types import utcnow
 from tests.support.pki import make_csr
 
 REQUEST = EnrollmentCreate(cn="Test Holder 01", ous=["Branch 01", "RA Shanghai"], o="Acme Bank")

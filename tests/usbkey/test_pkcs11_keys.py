@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 from pkcs11 import Attribute
 
-from enrollment.types import utcnow
+from common.time import utcnow
 from tests.support.softhsm import PIN, SoftHsm, process_softhsm
 from usbkey.pkcs11.session import (
     TokenKeyType,

@@ -1,9 +1,9 @@
 """Errors of the USB-key (PKCS#11) client and the HSM-backed CA, with their messages.
 
 Each says what happened and what to do next; ``certdesk token`` prints the message and exits
-non-zero. They join the enrollment room's tree under :class:`TokenError`::
+non-zero. They hang under certdesk's one error root through :class:`TokenError`::
 
-    CertdeskError (errors.py)
+    CertdeskError (common.errors)
     └── TokenError
         ├── WrongModule              token_module_unusable  file missing / not a PKCS#11 library
         ├── NoToken                  token_absent           nothing plugged in (or not initialised)

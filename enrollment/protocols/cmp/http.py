@@ -16,8 +16,9 @@ import logging
 from aiohttp import web
 from cryptography import x509
 
+from common.errors import CertdeskError
+from common.time import utcnow
 from enrollment.errors import (
-    CertdeskError,
     CertificateNotActive,
     CertificateNotFound,
     CodeNotDerivable,
@@ -34,7 +35,6 @@ from enrollment.models import Certificate, CertificateStatus
 from enrollment.protocols.cmp import wire as cmp
 from enrollment.protocols.cmp.wire import CmpError, FailInfo
 from enrollment.service import EnrollmentService, ProvenKey
-from enrollment.types import utcnow
 from enrollment.web.api import SERVICE
 
 log = logging.getLogger(__name__)

@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from cryptography import x509
 
+from common.time import utcnow
 from enrollment.ca.authority import IssuingCA, create_ca_pair
 from enrollment.ca.crl import RevokedEntry, build_crl, normalize_serial, parse_reason
 from enrollment.errors import RevocationReasonInvalid
-from enrollment.types import utcnow
 
 
 @pytest.mark.parametrize(

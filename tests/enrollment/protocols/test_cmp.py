@@ -28,6 +28,7 @@ from sqlmodel import col, select
 
 from bot.runtime import open_runtime
 from bot.settings import Settings
+from common.time import utcnow
 from enrollment import codes
 from enrollment.ca.authority import build_subject
 from enrollment.db import session_factory
@@ -43,7 +44,6 @@ from enrollment.models import AuditEvent, Certificate, Enrollment, OneTimeLink
 from enrollment.protocols.cmp import wire as cmp
 from enrollment.protocols.cmp.wire import CmpError, FailInfo
 from enrollment.service import EnrollmentService, ProvenKey
-from enrollment.types import utcnow
 from tests.enrollment.conftest import HOLDER, app_service
 from tests.support import cmp_messages, system
 from tests.support.pki import make_csr, openssl

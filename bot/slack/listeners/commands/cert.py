@@ -12,10 +12,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import dialog, messages
 from bot.dialog import Reply
-from bot.messages import Lang
 from bot.slack import blocks
 from bot.slack.desk import Desk
 from bot.slack.syntax import split_command
+from common.language import Lang
 
 ALIASES = {
     "": "help",

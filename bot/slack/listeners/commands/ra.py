@@ -20,7 +20,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import dialog, messages
 from bot.dialog import Reply
-from bot.messages import Lang
 from bot.slack import blocks
 from bot.slack.desk import Desk, actor, slack_error_code
 from bot.slack.syntax import (
@@ -31,8 +30,9 @@ from bot.slack.syntax import (
     split_command,
     user_id,
 )
-from enrollment.errors import CertdeskError
-from enrollment.types import utcnow
+from common.errors import CertdeskError
+from common.language import Lang
+from common.time import utcnow
 
 SUBCOMMANDS = ("issue", "status", "resend", "unlock", "revoke", "stats", "help")
 

@@ -13,9 +13,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
 from bot.dialog import Reply
-from bot.messages import Lang
 from bot.slack import blocks
 from bot.slack.desk import Desk
+from common.language import Lang
 from enrollment.service import EnrollmentCreate
 
 FIELD_BLOCKS = {"cn": "cn", "ous": "ous", "o": "o", "email": "email", "profile": "profile"}
