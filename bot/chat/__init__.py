@@ -25,11 +25,11 @@ from aiohttp import web
 
 from bot import dialog, messages
 from bot.dialog import Act, Knowledge, Reply
-from bot.escalation import UnansweredLog
-from bot.knowledge import unanswered_log
 from bot.messages import Lang
 from bot.outbox import LocalOutbox
+from bot.questions import Questions
 from bot.runtime import Runtime
+from bot.unanswered import SqlUnansweredLog
 
 log = logging.getLogger(__name__)
 
@@ -78,36 +78,17 @@ def reply_json(reply: Reply) -> dict[str, Any]:
 class LocalChat:
     """The dialog without Slack: knowledge answers, feedback, suggestions; no identity."""
 
-    def __init__(self, *, knowledge: Knowledge | None, unanswered: UnansweredLog) -> None:
-        self.knowledge = knowledge
-        self.unanswered = unanswered
+    def __init__(self, *, questions: Questions) -> None:
+        self.questions = questions
 
     async def message(self, text: str, lang: Lang) -> Reply:
-        question = text.strip()
-        if not question or dialog.is_greeting(question):
-            return dialog.welcome(lang)
-        if self.knowledge is None:
-            await self.unanswered.record(
-                question, lang=lang, best_id=None, score=0.0, source="chat"
-            )
-            return Reply(messages.not_understood(lang), (dialog.talk_to_ra_button(lang, question),))
-        result = self.knowledge.ask(question, language=lang)
-        if result.id is None:
-            await self.unanswered.record(
-                question, lang=lang, best_id=result.best_id, score=result.score, source="chat"
-            )
-        return dialog.answer(question, result, lang)
+        return await self.questions.answer(text, lang)
 
     async def action(self, act: Act, value: str, lang: Lang) -> Reply:
         if act is Act.SUGGESTION:
-            entry = self.knowledge.entries.get(value) if self.knowledge is not None else None
-            return dialog.entry_answer(entry, lang)
+            return self.questions.suggestion(value, lang)
         if act in (Act.HELPFUL, Act.NOT_HELPFUL):
-            if act is Act.NOT_HELPFUL and value:
-                await self.unanswered.record(
-                    value, lang=lang, best_id=None, score=0.0, source="chat:not-helpful"
-                )
-            return dialog.feedback(act is Act.HELPFUL, value, lang)
+            return await self.questions.feedback(helpful=act is Act.HELPFUL, value=value, lang=lang)
         if act is Act.TALK_TO_RA:
             return Reply(messages.local_chat_no_staff(lang))
         if act is Act.HELP:
@@ -203,9 +184,12 @@ def add_chat(
 
     async def chat_ctx(app: web.Application) -> Any:
         rt = app[runtime]
-        app[CHAT] = LocalChat(
-            knowledge=await asyncio.to_thread(knowledge), unanswered=unanswered_log(rt.engine)
+        questions = Questions(
+            knowledge=await asyncio.to_thread(knowledge),
+            unanswered=SqlUnansweredLog(rt.engine),
+            source="chat",
         )
+        app[CHAT] = LocalChat(questions=questions)
         app[OUTBOX] = LocalOutbox(engine=rt.engine)
         yield
 

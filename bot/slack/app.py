@@ -32,7 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.dialog import CertificateReader, Knowledge
 from bot.escalation import Escalations
-from bot.knowledge import unanswered_log
+from bot.questions import Questions
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack.background import BackgroundTasks
@@ -40,6 +40,7 @@ from bot.slack.dedup import EventLedger
 from bot.slack.desk import Desk
 from bot.slack.listeners import register_all
 from bot.slack.staff import StaffDirectory
+from bot.unanswered import SqlUnansweredLog
 from enrollment.queries import EnrollmentQueries
 
 log = logging.getLogger(__name__)
@@ -186,8 +187,11 @@ def add_slack(
                 service=rt.service,
                 queries=EnrollmentQueries(engine=rt.engine),
                 escalations=Escalations(engine=rt.engine),
-                unanswered=unanswered_log(rt.engine),
-                knowledge=await asyncio.to_thread(knowledge),
+                questions=Questions(
+                    knowledge=await asyncio.to_thread(knowledge),
+                    unanswered=SqlUnansweredLog(rt.engine),
+                    source="slack",
+                ),
                 read_certificate_file=certificate_reader,
                 staff=StaffDirectory(settings.ra_staff),
                 tasks=BackgroundTasks(),

@@ -27,15 +27,16 @@ from bot.dialog import (
     Button,
     CertificateReader,
     GiveLink,
-    Knowledge,
     Reply,
 )
-from bot.escalation import Escalations, EscalationView, UnansweredLog
+from bot.escalation import Escalations, EscalationView
 from bot.messages import Lang
+from bot.questions import Questions
 from bot.settings import Settings
 from bot.slack import blocks
 from bot.slack.background import BackgroundTasks
 from bot.slack.staff import StaffDirectory
+from bot.unanswered import UnansweredLog
 from enrollment.errors import CertdeskError
 from enrollment.queries import EnrollmentQueries
 from enrollment.service import EnrollmentCreate, EnrollmentService
@@ -77,14 +78,17 @@ class Desk:
     service: EnrollmentService
     queries: EnrollmentQueries
     escalations: Escalations
-    unanswered: UnansweredLog
-    knowledge: Knowledge | None
+    questions: Questions
     read_certificate_file: CertificateReader | None
     staff: StaffDirectory
     tasks: BackgroundTasks
     http: aiohttp.ClientSession
     _users: dict[str, tuple[float, SlackUser]] = field(default_factory=dict)
     _dm_channels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def unanswered(self) -> UnansweredLog:
+        return self.questions.unanswered
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -181,25 +185,10 @@ class Desk:
     # -- questions -----------------------------------------------------------------------
 
     async def answer(self, text: str, lang: Lang) -> Reply:
-        """A knowledge answer; the questions it cannot answer are kept for RA staff."""
-        question = text.strip()
-        if dialog.is_greeting(question):
-            return dialog.welcome(lang)
-        if self.knowledge is None:
-            await self.unanswered.record(
-                question, lang=lang, best_id=None, score=0.0, source="slack"
-            )
-            return Reply(messages.not_understood(lang), (dialog.talk_to_ra_button(lang, question),))
-        result = self.knowledge.ask(question, language=lang)
-        if result.id is None:  # not confident, or only "did you mean"
-            await self.unanswered.record(
-                question, lang=lang, best_id=result.best_id, score=result.score, source="slack"
-            )
-        return dialog.answer(question, result, lang)
+        return await self.questions.answer(text, lang)
 
     def suggestion(self, entry_id: str, lang: Lang) -> Reply:
-        entry = self.knowledge.entries.get(entry_id) if self.knowledge is not None else None
-        return dialog.entry_answer(entry, lang)
+        return self.questions.suggestion(entry_id, lang)
 
     async def feedback(self, user_id: str, *, helpful: bool, value: str, lang: Lang) -> Reply:
         await self.audit(
@@ -208,11 +197,7 @@ class Desk:
             target=value[:128] if helpful else None,
             detail={"helpful": helpful},
         )
-        if not helpful and value:
-            await self.unanswered.record(
-                value, lang=lang, best_id=None, score=0.0, source="slack:not-helpful"
-            )
-        return dialog.feedback(helpful, value, lang)
+        return await self.questions.feedback(helpful=helpful, value=value, lang=lang)
 
     # -- download ------------------------------------------------------------------------
 
