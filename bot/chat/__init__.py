@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
@@ -30,8 +30,13 @@ from bot.outbox import LocalOutbox
 from bot.questions import Questions
 from bot.runtime import Runtime
 from bot.unanswered import SqlUnansweredLog
+from common.errors import CertdeskError
+from enrollment.errors import RequestInvalid, RequestTooLarge
+from enrollment.web.body import read_body
 
 log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_TEXT = 2000
@@ -113,17 +118,34 @@ async def static(request: web.Request) -> web.Response:
     return secured(response)
 
 
+def error_response(error: CertdeskError) -> web.Response:
+    """The chat's JSON error: ``{"error": {"code", "message"}}`` with the error's status."""
+    return secured(web.json_response(error.to_json(), status=error.status))
+
+
 def bad_request(message: str) -> web.Response:
-    return secured(
-        web.json_response({"error": {"code": "request_invalid", "message": message}}, status=400)
-    )
+    return error_response(RequestInvalid(message))
+
+
+@web.middleware
+async def chat_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The chat's error boundary, the middleware of the ``/chat/`` sub-application: a domain
+    error escaping a chat handler becomes the chat's JSON error, never an enrollment page."""
+    try:
+        return await handler(request)
+    except CertdeskError as exc:
+        log.info("chat request refused", extra={"code": exc.code})
+        return error_response(exc)
 
 
 async def message(request: web.Request) -> web.Response:
     if request.content_type != "application/json":
         return bad_request("Send JSON (Content-Type: application/json).")
-    body = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
+    try:
+        body = await read_body(
+            request.content, limit=MAX_BODY_BYTES, declared=request.content_length
+        )
+    except RequestTooLarge:
         return bad_request("The message is too long.")
     try:
         data = json.loads(body)
@@ -131,7 +153,7 @@ async def message(request: web.Request) -> web.Response:
         return bad_request("The body is not valid JSON.")
     if not isinstance(data, dict):
         return bad_request("The body must be a JSON object.")
-    chat = request.app[CHAT]
+    chat = request.config_dict[CHAT]
     text, action, value = data.get("text"), data.get("action"), data.get("value", "")
     hint = data.get("lang")
     lang: Lang = hint if hint in messages.LANGS else header_language(request)
@@ -152,7 +174,7 @@ async def message(request: web.Request) -> web.Response:
 
 
 async def reminders(request: web.Request) -> web.Response:
-    rows = await request.app[OUTBOX].recent(limit=REMINDERS_SHOWN)
+    rows = await request.config_dict[OUTBOX].recent(limit=REMINDERS_SHOWN)
     return secured(
         web.json_response(
             {
@@ -195,12 +217,21 @@ def add_chat(
 
     app.cleanup_ctx.append(chat_ctx)
     app.router.add_get("/", index)
-    app.router.add_get("/chat/static/{name}", static)
-    app.router.add_post("/chat/message", message)
-    app.router.add_get("/chat/reminders", reminders)
+    app.add_subapp("/chat/", chat_app(with_messages=True))
 
 
 def add_slack_notice(app: web.Application) -> None:
     """With Slack on, ``/`` only says where to find the bot."""
     app.router.add_get("/", slack_home)
-    app.router.add_get("/chat/static/{name}", static)
+    app.add_subapp("/chat/", chat_app(with_messages=False))
+
+
+def chat_app(*, with_messages: bool) -> web.Application:
+    """``/chat/``: the page's files and, with Slack off, its JSON endpoints, behind their own
+    error boundary (:func:`chat_errors`)."""
+    chat = web.Application(middlewares=[chat_errors])
+    chat.router.add_get("/static/{name}", static)
+    if with_messages:
+        chat.router.add_post("/message", message)
+        chat.router.add_get("/reminders", reminders)
+    return chat

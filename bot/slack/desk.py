@@ -37,10 +37,11 @@ from bot.slack import blocks
 from bot.slack.background import BackgroundTasks
 from bot.slack.staff import StaffDirectory
 from bot.unanswered import UnansweredLog
-from enrollment.errors import CertdeskError
+from enrollment.errors import CertdeskError, RequestTooLarge
 from enrollment.queries import EnrollmentQueries
 from enrollment.service import EnrollmentCreate, EnrollmentService
 from enrollment.types import utcnow
+from enrollment.web.body import read_body
 
 log = logging.getLogger(__name__)
 
@@ -411,11 +412,12 @@ class Desk:
         if int(info.get("size") or 0) > MAX_FILE_BYTES:
             return Reply(messages.file_too_large(lang, name))
         url = str(info.get("url_private_download") or info.get("url_private") or "")
-        data = await self._download(url)
+        try:
+            data = await self._download(url)
+        except RequestTooLarge:
+            return Reply(messages.file_too_large(lang, name))
         if data is None:
             return Reply(messages.file_unreadable(lang, name))
-        if len(data) > MAX_FILE_BYTES:
-            return Reply(messages.file_too_large(lang, name))
         findings = self.read_certificate_file(data)
         return dialog.file_reply(name, findings, lang)
 
@@ -429,6 +431,7 @@ class Desk:
         return parts.netloc in allowed and parts.scheme == "https"
 
     async def _download(self, url: str) -> bytes | None:
+        """The file, or None when it cannot be fetched; RequestTooLarge past the limit."""
         token = self.settings.slack_bot_token
         if not url or token is None or not self._file_host_allowed(url):
             log.warning("refusing to fetch a file from an unexpected host")
@@ -441,7 +444,9 @@ class Desk:
                 if response.status != 200:
                     log.warning("file download failed", extra={"status": response.status})
                     return None
-                return await response.content.read(MAX_FILE_BYTES + 1)
+                return await read_body(
+                    response.content, limit=MAX_FILE_BYTES, declared=response.content_length
+                )
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("file download failed", extra={"error": str(exc)})
             return None
