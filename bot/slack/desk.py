@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -45,6 +45,8 @@ from enrollment.web.body import read_body
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 USER_CACHE_SECONDS = 3600.0
 MAX_FILE_BYTES = 256 * 1024
 SLACK_FILE_HOSTS = frozenset({"files.slack.com"})
@@ -64,6 +66,14 @@ def validation_problems(exc: ValidationError) -> str:
         f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg'].removeprefix('Value error, ')}"
         for e in exc.errors()
     )
+
+
+async def refused_as_reply(call: Awaitable[T], lang: Lang) -> T | Reply:
+    """``call``'s result, or, when the service refuses, its message with a "talk to RA" button."""
+    try:
+        return await call
+    except CertdeskError as exc:
+        return Reply(exc.message, (dialog.talk_to_ra_button(lang),))
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,12 +236,12 @@ class Desk:
     async def _link_or_reply(self, user_id: str, decision: Reply | GiveLink, lang: Lang) -> Reply:
         if isinstance(decision, Reply):
             return decision
-        try:
-            link = await self.service.new_enrollment_link(
-                decision.reference_number, actor=actor(user_id)
-            )
-        except CertdeskError as exc:
-            return Reply(exc.message, (dialog.talk_to_ra_button(lang),))
+        link = await refused_as_reply(
+            self.service.new_enrollment_link(decision.reference_number, actor=actor(user_id)),
+            lang,
+        )
+        if isinstance(link, Reply):
+            return link
         return dialog.download_link(
             reference=decision.reference_number, url=link.url, expires_at=link.expires_at, lang=lang
         )
@@ -251,12 +261,11 @@ class Desk:
         if isinstance(decision, Reply):
             return decision
         assert certificate is not None
-        try:
-            renewal = await self.service.create_renewal_link(
-                certificate.serial, actor=actor(user_id)
-            )
-        except CertdeskError as exc:
-            return Reply(exc.message, (dialog.talk_to_ra_button(lang),))
+        renewal = await refused_as_reply(
+            self.service.create_renewal_link(certificate.serial, actor=actor(user_id)), lang
+        )
+        if isinstance(renewal, Reply):
+            return renewal
         return dialog.renewal_link(
             certificate,
             url=renewal.link.url,

@@ -103,6 +103,22 @@ def optional_str(data: dict[str, Any], name: str, *, max_length: int = 64) -> st
     return require_str(data, name, max_length=max_length)
 
 
+def enrollment_codes(data: dict[str, Any]) -> dict[str, str]:
+    """What redeems an enrollment link: its reference number and authorization code."""
+    return {
+        "reference_number": require_str(data, "reference_number", max_length=64),
+        "authorization_code": require_str(data, "authorization_code", max_length=64),
+    }
+
+
+def renewal_codes(data: dict[str, Any]) -> dict[str, str]:
+    """What redeems a renewal link: the certificate's serial and the verification code."""
+    return {
+        "serial": require_str(data, "serial", max_length=128),
+        "verification_code": require_str(data, "verification_code", max_length=64),
+    }
+
+
 def server_key(data: dict[str, Any]) -> ServerKey:
     password = data.get("password")
     if not isinstance(password, str):
@@ -144,8 +160,7 @@ async def enroll(request: web.Request) -> web.Response:
     data = await read_json(request)
     issued = await request.config_dict[SERVICE].redeem_enrollment_link(
         request.match_info["token"],
-        reference_number=require_str(data, "reference_number", max_length=64),
-        authorization_code=require_str(data, "authorization_code", max_length=64),
+        **enrollment_codes(data),
         csr=require_str(data, "csr", max_length=MAX_CSR_BYTES),
         delivery=optional_str(data, "delivery") or "csr",
     )
@@ -156,8 +171,7 @@ async def enroll_pkcs12(request: web.Request) -> web.Response:
     data = await read_json(request)
     package = await request.config_dict[SERVICE].redeem_enrollment_link_pkcs12(
         request.match_info["token"],
-        reference_number=require_str(data, "reference_number", max_length=64),
-        authorization_code=require_str(data, "authorization_code", max_length=64),
+        **enrollment_codes(data),
         server_key=server_key(data),
     )
     return pkcs12_response(package)
@@ -167,8 +181,7 @@ async def renew(request: web.Request) -> web.Response:
     data = await read_json(request)
     issued = await request.config_dict[SERVICE].redeem_renewal_link(
         request.match_info["token"],
-        serial=require_str(data, "serial", max_length=128),
-        verification_code=require_str(data, "verification_code", max_length=64),
+        **renewal_codes(data),
         csr=require_str(data, "csr", max_length=MAX_CSR_BYTES),
         delivery=optional_str(data, "delivery"),
     )
@@ -191,8 +204,7 @@ async def renew_pkcs12(request: web.Request) -> web.Response:
     data = await read_json(request)
     package = await request.config_dict[SERVICE].redeem_renewal_link_pkcs12(
         request.match_info["token"],
-        serial=require_str(data, "serial", max_length=128),
-        verification_code=require_str(data, "verification_code", max_length=64),
+        **renewal_codes(data),
         server_key=server_key(data),
     )
     return pkcs12_response(package)
