@@ -1,6 +1,6 @@
 """The Slack side of certdesk: the dependencies the listeners share and the flows they run.
 
-Listeners (``bot/slack/listeners``) acknowledge, then call a flow here. A flow asks the dialog
+Listeners (``bot/slack/listeners``) call a flow here once Slack has its acknowledgement. A flow asks the dialog
 what to say, does the I/O (database, enrollment service, Slack Web API) and returns a
 :class:`~bot.dialog.Reply` or sends one. Links are only ever created for the Slack user an
 enrollment or certificate belongs to, and only ever sent to that user (their DM, or an
@@ -104,7 +104,8 @@ class Desk:
     # -- plumbing ------------------------------------------------------------------------
 
     def later(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
-        """Run ``work`` after the acknowledgement; failures are logged."""
+        """Run ``work`` after the acknowledgement (command, action and view listeners; events
+        are already dispatched after theirs); failures are logged."""
         self.tasks.spawn(work, name=name)
 
     async def user(self, client: AsyncWebClient, user_id: str) -> SlackUser | None:
