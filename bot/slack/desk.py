@@ -1,10 +1,10 @@
 """The Slack side of certdesk: the dependencies the listeners share and the flows they run.
 
-Listeners (``bot/slack/listeners``) call a flow here once Slack has its acknowledgement. A flow asks the dialog
-what to say, does the I/O (database, enrollment service, Slack Web API) and returns a
-:class:`~bot.dialog.Reply` or sends one. Links are only ever created for the Slack user an
-enrollment or certificate belongs to, and only ever sent to that user (their DM, or an
-ephemeral reply only they can see).
+Listeners (``bot/slack/listeners``) call a flow here once Slack has its acknowledgement. A
+flow asks the dialog what to say, does the I/O (database, enrollment service, Slack Web API)
+and returns a :class:`~bot.dialog.Reply` or sends one. Links are only ever created for the
+Slack user an enrollment or certificate belongs to, and only ever sent to that user (their DM,
+or an ephemeral reply only they can see).
 """
 
 from __future__ import annotations
