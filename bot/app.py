@@ -50,7 +50,10 @@ async def metrics(_request: web.Request) -> web.Response:
 
 def create_app(settings: Settings) -> web.Application:
     """Build the application; the runtime (DB, CA, services) starts in ``cleanup_ctx``."""
-    app = web.Application(middlewares=[enrollment_web.api_errors, enrollment_pages.page_errors])
+    # No global error middleware: each group owns its errors (the API and the chat as
+    # sub-applications with their own middleware, the pages behind pages.page_errors, CMP and
+    # EST answering in their protocols).
+    app = web.Application()
     app[SETTINGS] = settings
 
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -1,22 +1,17 @@
-"""The knowledge room (``faq/``) as the bot uses it: the knowledge base, the certificate
-inspector, and the store of questions it could not answer.
+"""The knowledge room (``faq/``) as the bot uses it: the knowledge base and the certificate
+inspector.
 
-The dialog codes against the protocols in :mod:`bot.dialog` and :mod:`bot.escalation`; this
-module adapts the knowledge room to them.
+The dialog codes against the protocols in :mod:`bot.dialog`; this module adapts the knowledge
+room to them. The questions it cannot answer are kept by :mod:`bot.unanswered`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from bot.dialog import CertificateReader, FileCertificate, FileFindings, Knowledge
-from bot.escalation import UnansweredLog, UnansweredView
 from bot.settings import Settings
-from bot.unanswered import SqlUnansweredSink
 from common.time import utcnow
 from faq import (
     InspectionError,
@@ -25,11 +20,8 @@ from faq import (
     WrongPassword,
     inspect_certificates,
 )
-from faq.models import UnansweredQuestionCreate
 
 log = logging.getLogger(__name__)
-
-MAX_QUESTION_LENGTH = 1000  # the knowledge room's limit for a stored question
 
 
 def knowledge_cache(settings: Settings) -> Path:
@@ -69,37 +61,3 @@ def certificate_reader() -> CertificateReader:
         )
 
     return read
-
-
-class SinkUnansweredLog:
-    """The knowledge room's ``UnansweredSink`` over the database, as an :class:`UnansweredLog`."""
-
-    def __init__(self, sink: SqlUnansweredSink) -> None:
-        self._sink = sink
-
-    async def record(
-        self, question: str, *, lang: str, best_id: str | None, score: float, source: str
-    ) -> None:
-        text = question.strip()[:MAX_QUESTION_LENGTH]
-        if not text:
-            return
-        await self._sink.record(
-            UnansweredQuestionCreate(
-                question=text,
-                language=lang,
-                best_id=best_id,
-                score=min(max(score, 0.0), 1.0),
-                source=source[:32],
-            )
-        )
-
-    async def pending(self, *, limit: int = 20) -> Sequence[UnansweredView]:
-        rows = await self._sink.pending(limit=limit)
-        return [
-            UnansweredView(question=row.question, lang=row.language, asked_at=row.asked_at)
-            for row in rows
-        ]
-
-
-def unanswered_log(engine: AsyncEngine) -> UnansweredLog:
-    return SinkUnansweredLog(SqlUnansweredSink(engine))

@@ -20,11 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.knowledge import knowledge_cache
 from bot.runtime import SchemaOutOfDate, prepare_schema
 from bot.settings import Settings
-from bot.unanswered import SqlUnansweredSink
+from bot.unanswered import SqlUnansweredLog
 from common.language import LANGUAGES, Lang
 from enrollment.db import create_engine
 from faq.knowledge import Answer, KnowledgeBase
-from faq.models import UnansweredQuestionCreate, unanswered
 
 SOURCE = "cli"
 
@@ -50,9 +49,8 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
         for question in _questions(args.question):
             answer = kb.ask(question, language=language)
             print(_format(answer, as_json=args.json, batch=args.question == "-"), flush=True)
-            record = unanswered(answer, source=SOURCE)
-            if record is not None:
-                store.record(record)
+            if answer.id is None and answer.question.strip():  # not confident or "did you mean"
+                store.record(answer)
     return 0
 
 
@@ -78,7 +76,7 @@ class _Store:
         self._settings = settings
         self._runner = runner
         self._engine: AsyncEngine | None = None
-        self._sink: SqlUnansweredSink | None = None
+        self._store: SqlUnansweredLog | None = None
         self._broken = False
 
     def __enter__(self) -> _Store:
@@ -88,19 +86,25 @@ class _Store:
         if self._engine is not None:
             self._runner.run(self._engine.dispose())
 
-    def record(self, question: UnansweredQuestionCreate) -> None:
+    def record(self, answer: Answer) -> None:
         if self._broken:
             return
         try:
-            self._runner.run(self._record(question))
+            self._runner.run(self._record(answer))
         except (SchemaOutOfDate, SQLAlchemyError, OSError) as exc:
             self._broken = True
             print(f"certdesk: could not store the unanswered question: {exc}", file=sys.stderr)
 
-    async def _record(self, question: UnansweredQuestionCreate) -> None:
-        if self._sink is None:
+    async def _record(self, answer: Answer) -> None:
+        if self._store is None:
             self._settings.data_dir.mkdir(parents=True, exist_ok=True)
             self._engine = create_engine(self._settings.database_url)
             await prepare_schema(self._settings, self._engine)
-            self._sink = SqlUnansweredSink(self._engine)
-        await self._sink.record(question)
+            self._store = SqlUnansweredLog(self._engine)
+        await self._store.record(
+            answer.question,
+            lang=answer.language,
+            best_id=answer.best_id,
+            score=answer.score,
+            source=SOURCE,
+        )

@@ -14,7 +14,8 @@ from typing import Any
 
 from bot import messages
 from bot.dialog import Act, Button, Reply, effective_status, renewable
-from bot.escalation import EscalationView, UnansweredView
+from bot.escalation import EscalationView
+from bot.models import UnansweredQuestionPublic
 from common.language import Lang
 from enrollment.ca.profiles import DEFAULT_PROFILE, PROFILES
 from enrollment.queries import CertificateView, EnrollmentView
@@ -117,7 +118,7 @@ class StaffOverview:
     pending: Sequence[EnrollmentView]
     locked: Sequence[EnrollmentView]
     escalations: Sequence[EscalationView]
-    unanswered: Sequence[UnansweredView]
+    unanswered: Sequence[UnansweredQuestionPublic]
 
 
 def home_view(

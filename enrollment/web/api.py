@@ -20,8 +20,9 @@ from common.language import negotiate
 from common.links import FRIENDLY_NAME_HEADER
 from enrollment.ca.csr import MAX_CSR_BYTES
 from enrollment.ca.pkcs12 import parse_key_type
-from enrollment.errors import RequestInvalid, RequestTooLarge
+from enrollment.errors import RequestInvalid
 from enrollment.service import EnrollmentService, IssuedCertificate, Pkcs12Package, ServerKey
+from enrollment.web.body import read_body as read_stream
 from enrollment.web.messages import error_message
 from enrollment.web.openapi import openapi_document
 
@@ -44,16 +45,17 @@ def error_json(error: CertdeskError, request: web.Request | None = None) -> web.
 
 @web.middleware
 async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """On ``/api/`` and protocol paths, every error is JSON; a 5xx is logged as a bug."""
+    """The JSON API's error boundary, the middleware of the ``/api/`` sub-application (so it
+    sees only the API's requests): a domain error, and any 4xx such as an unknown path (404)
+    or a wrong method (405, its Allow header kept), becomes ``{"error": {"code", "message"}}``
+    with its status. Anything else propagates: aiohttp answers 500 and logs it, a bug."""
     try:
         return await handler(request)
     except CertdeskError as exc:
-        if not request.path.startswith("/api/"):
-            raise
         log.info("request refused", extra={"code": exc.code, "path_kind": request.path[:12]})
         return error_json(exc, request)
     except web.HTTPException as exc:
-        if not request.path.startswith("/api/") or exc.status < 400:
+        if exc.status < 400:
             raise
         code = exc.reason.lower().replace(" ", "_")
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
@@ -63,17 +65,8 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
 
 
 async def read_body(request: web.Request, *, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The request's body, refusing bodies over ``limit`` without reading them whole."""
-    if request.content_length is not None and request.content_length > limit:
-        raise RequestTooLarge(
-            f"The request body is over {limit // 1024} KiB; a CSR is far smaller."
-        )
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise RequestTooLarge(
-            f"The request body is over {limit // 1024} KiB; a CSR is far smaller."
-        )
-    return body
+    """The request's whole body, refusing bodies over ``limit`` (see :mod:`.body`)."""
+    return await read_stream(request.content, limit=limit, declared=request.content_length)
 
 
 async def read_json(request: web.Request, *, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
@@ -112,6 +105,22 @@ def optional_str(data: dict[str, Any], name: str, *, max_length: int = 64) -> st
     return require_str(data, name, max_length=max_length)
 
 
+def enrollment_codes(data: dict[str, Any]) -> dict[str, str]:
+    """What redeems an enrollment link: its reference number and authorization code."""
+    return {
+        "reference_number": require_str(data, "reference_number", max_length=64),
+        "authorization_code": require_str(data, "authorization_code", max_length=64),
+    }
+
+
+def renewal_codes(data: dict[str, Any]) -> dict[str, str]:
+    """What redeems a renewal link: the certificate's serial and the verification code."""
+    return {
+        "serial": require_str(data, "serial", max_length=128),
+        "verification_code": require_str(data, "verification_code", max_length=64),
+    }
+
+
 def server_key(data: dict[str, Any]) -> ServerKey:
     password = data.get("password")
     if not isinstance(password, str):
@@ -148,10 +157,9 @@ def pkcs12_response(package: Pkcs12Package) -> web.Response:
 
 async def enroll(request: web.Request) -> web.Response:
     data = await read_json(request)
-    issued = await request.app[SERVICE].redeem_enrollment_link(
+    issued = await request.config_dict[SERVICE].redeem_enrollment_link(
         request.match_info["token"],
-        reference_number=require_str(data, "reference_number", max_length=64),
-        authorization_code=require_str(data, "authorization_code", max_length=64),
+        **enrollment_codes(data),
         csr=require_str(data, "csr", max_length=MAX_CSR_BYTES),
         delivery=optional_str(data, "delivery") or "csr",
     )
@@ -160,10 +168,9 @@ async def enroll(request: web.Request) -> web.Response:
 
 async def enroll_pkcs12(request: web.Request) -> web.Response:
     data = await read_json(request)
-    package = await request.app[SERVICE].redeem_enrollment_link_pkcs12(
+    package = await request.config_dict[SERVICE].redeem_enrollment_link_pkcs12(
         request.match_info["token"],
-        reference_number=require_str(data, "reference_number", max_length=64),
-        authorization_code=require_str(data, "authorization_code", max_length=64),
+        **enrollment_codes(data),
         server_key=server_key(data),
     )
     return pkcs12_response(package)
@@ -171,10 +178,9 @@ async def enroll_pkcs12(request: web.Request) -> web.Response:
 
 async def renew(request: web.Request) -> web.Response:
     data = await read_json(request)
-    issued = await request.app[SERVICE].redeem_renewal_link(
+    issued = await request.config_dict[SERVICE].redeem_renewal_link(
         request.match_info["token"],
-        serial=require_str(data, "serial", max_length=128),
-        verification_code=require_str(data, "verification_code", max_length=64),
+        **renewal_codes(data),
         csr=require_str(data, "csr", max_length=MAX_CSR_BYTES),
         delivery=optional_str(data, "delivery"),
     )
@@ -195,10 +201,9 @@ def renewed_response(issued: IssuedCertificate) -> web.Response:
 
 async def renew_pkcs12(request: web.Request) -> web.Response:
     data = await read_json(request)
-    package = await request.app[SERVICE].redeem_renewal_link_pkcs12(
+    package = await request.config_dict[SERVICE].redeem_renewal_link_pkcs12(
         request.match_info["token"],
-        serial=require_str(data, "serial", max_length=128),
-        verification_code=require_str(data, "verification_code", max_length=64),
+        **renewal_codes(data),
         server_key=server_key(data),
     )
     return pkcs12_response(package)
@@ -211,7 +216,7 @@ MAX_SIGNATURE_CHARS = 2048
 async def renew_challenge(request: web.Request) -> web.Response:
     """A one-time challenge for renewal by possession (``certdesk token renew``)."""
     data = await read_json(request)
-    challenge = await request.app[SERVICE].create_renewal_challenge(
+    challenge = await request.config_dict[SERVICE].create_renewal_challenge(
         require_str(data, "certificate", max_length=MAX_CERTIFICATE_CHARS)
     )
     body = {"challenge": challenge.challenge, "expires_at": challenge.expires_at.isoformat()}
@@ -221,7 +226,7 @@ async def renew_challenge(request: web.Request) -> web.Response:
 async def renew_by_possession(request: web.Request) -> web.Response:
     """Renewal without a link: the current key signs the challenge, certificate and CSR."""
     data = await read_json(request)
-    issued = await request.app[SERVICE].renew_by_possession(
+    issued = await request.config_dict[SERVICE].renew_by_possession(
         certificate=require_str(data, "certificate", max_length=MAX_CERTIFICATE_CHARS),
         csr=require_str(data, "csr", max_length=MAX_CSR_BYTES),
         challenge=require_str(data, "challenge", max_length=128),
@@ -232,7 +237,7 @@ async def renew_by_possession(request: web.Request) -> web.Response:
 
 async def ca_pem(request: web.Request) -> web.Response:
     return web.Response(
-        body=request.app[SERVICE].ca.chain_pem(),
+        body=request.config_dict[SERVICE].ca.chain_pem(),
         content_type="application/x-pem-file",
         headers={"Cache-Control": "public, max-age=300"},
     )
@@ -240,23 +245,31 @@ async def ca_pem(request: web.Request) -> web.Response:
 
 async def crl(request: web.Request) -> web.Response:
     return web.Response(
-        body=await request.app[SERVICE].current_crl(),
+        body=await request.config_dict[SERVICE].current_crl(),
         content_type="application/pkix-crl",
         headers={"Cache-Control": "no-cache"},
     )
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document(request.app[SERVICE].config.public_url))
+    return web.json_response(openapi_document(request.config_dict[SERVICE].config.public_url))
+
+
+def api_app() -> web.Application:
+    """The JSON API as a sub-application, mounted at ``/api/``, with its own error boundary."""
+    api = web.Application(middlewares=[api_errors])
+    api.router.add_post("/v1/enroll/{token}", enroll)
+    api.router.add_post("/v1/enroll/{token}/pkcs12", enroll_pkcs12)
+    api.router.add_post("/v1/renew/{token}", renew)
+    api.router.add_post("/v1/renew/{token}/pkcs12", renew_pkcs12)
+    api.router.add_post("/v1/renew-challenge", renew_challenge)
+    api.router.add_post("/v1/renew", renew_by_possession)
+    api.router.add_get("/openapi.json", openapi)
+    return api
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/api/v1/enroll/{token}", enroll)
-    app.router.add_post("/api/v1/enroll/{token}/pkcs12", enroll_pkcs12)
-    app.router.add_post("/api/v1/renew/{token}", renew)
-    app.router.add_post("/api/v1/renew/{token}/pkcs12", renew_pkcs12)
-    app.router.add_post("/api/v1/renew-challenge", renew_challenge)
-    app.router.add_post("/api/v1/renew", renew_by_possession)
-    app.router.add_get("/api/openapi.json", openapi)
+    """The API under ``/api/`` (a sub-application) and the CA's ``/ca.pem`` and ``/crl``."""
+    app.add_subapp("/api/", api_app())
     app.router.add_get("/ca.pem", ca_pem)
     app.router.add_get("/crl", crl)

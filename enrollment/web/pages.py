@@ -7,6 +7,7 @@ what to do next, in the language the reader asked for.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -131,16 +132,19 @@ def error_page(request: web.Request, error: CertdeskError) -> web.Response:
     )
 
 
-@web.middleware
-async def page_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Domain errors on pages (not ``/api/``) become an HTML page in the reader's language."""
-    try:
-        return await handler(request)
-    except CertdeskError as exc:
-        if request.path.startswith("/api/"):
-            raise
-        log.info("page refused", extra={"code": exc.code})
-        return error_page(request, exc)
+def page_errors(handler: Handler) -> Handler:
+    """The pages' error boundary, wrapped around each page handler: a domain error becomes an
+    HTML page in the reader's language that says what happened and what to do next."""
+
+    @functools.wraps(handler)
+    async def page(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except CertdeskError as exc:
+            log.info("page refused", extra={"code": exc.code})
+            return error_page(request, exc)
+
+    return page
 
 
 def _expires(expires_at: datetime, lang: Lang) -> str:
@@ -224,7 +228,7 @@ def _common(lang: Lang) -> dict[str, Markup]:
 async def enroll_page(request: web.Request) -> web.Response:
     lang = page_language(request)
     token = request.match_info["token"]
-    view = await request.app[SERVICE].inspect_link(token, purpose=LinkPurpose.ENROLL)
+    view = await request.config_dict[SERVICE].inspect_link(token, purpose=LinkPurpose.ENROLL)
     enrollment = view.enrollment
     assert enrollment is not None
     if enrollment.locked_at is not None:
@@ -245,7 +249,7 @@ async def enroll_page(request: web.Request) -> web.Response:
         _radio("delivery", value, text(key, lang), text(f"{key}.hint", lang), checked=checked)
         for value, key, checked in choices
     )
-    link = link_url(request.app[SERVICE].config.public_url, "enroll", token)
+    link = link_url(request.config_dict[SERVICE].config.public_url, "enroll", token)
     content = render(
         "enroll.html",
         translate=lambda key: text(key, lang),
@@ -281,7 +285,7 @@ def _default_key_type(cert: Certificate) -> str:
 async def renew_page(request: web.Request) -> web.Response:
     lang = page_language(request)
     token = request.match_info["token"]
-    view = await request.app[SERVICE].renewal_view(token)
+    view = await request.config_dict[SERVICE].renewal_view(token)
     title = text("renew.title", lang)
     translate = lambda key: text(key, lang)  # noqa: E731
     if not view.renewable:
@@ -328,11 +332,9 @@ async def renew_page(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    """Register the pages, their static files and the security headers on ``app``.
-
-    ``page_errors`` must be among the application's middlewares (after ``api_errors``).
-    """
-    app.router.add_get("/enroll/{token}", enroll_page)
-    app.router.add_get("/renew/{token}", renew_page)
+    """Register the pages (each behind :func:`page_errors`), their static files and the
+    security headers on ``app``."""
+    app.router.add_get("/enroll/{token}", page_errors(enroll_page))
+    app.router.add_get("/renew/{token}", page_errors(renew_page))
     app.router.add_static("/static", STATIC_DIR, append_version=False)
     app.on_response_prepare.append(security_headers)

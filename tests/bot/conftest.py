@@ -212,7 +212,7 @@ async def start_harness(
     server = await aiohttp_server(app)
     url = str(server.make_url("")).rstrip("/")
     harness = SlackHarness(app=app, url=url, fake=fake, send=SlackSender(url, fake))
-    harness.desk.knowledge = FakeKnowledge()
+    harness.desk.questions.knowledge = FakeKnowledge()
     return harness
 
 

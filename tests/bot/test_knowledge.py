@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.knowledge import SinkUnansweredLog, certificate_reader, load_knowledge, unanswered_log
+from bot.knowledge import certificate_reader, load_knowledge
 from bot.runtime import Runtime
 from bot.settings import Settings
 from enrollment.service import EnrollmentCreate
@@ -47,12 +47,3 @@ async def test_certificate_reader_reads_pem_and_recognises_pkcs12(
     )  # fmt: skip
     assert p12.returncode == 0, p12.stderr
     assert reader(p12.stdout).has_private_key
-
-
-async def test_unanswered_questions_are_stored_trimmed(runtime: Runtime) -> None:
-    log = unanswered_log(runtime.engine)
-    assert isinstance(log, SinkUnansweredLog)
-    await log.record("x" * 5000, lang="en", best_id=None, score=1.7, source="slack")
-    await log.record("   ", lang="en", best_id=None, score=0.1, source="slack")
-    [kept] = await log.pending()
-    assert len(kept.question) == 1000

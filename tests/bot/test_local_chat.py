@@ -32,7 +32,7 @@ def local_settings(slack_settings: Settings) -> Settings:
 @pytest.fixture
 async def chat(local_settings: Settings, aiohttp_client: Callable[..., Any]) -> Client:
     client: Client = await aiohttp_client(create_app(local_settings))
-    client.app[CHAT].knowledge = FakeKnowledge()
+    client.app[CHAT].questions.knowledge = FakeKnowledge()
     return client
 
 
@@ -163,7 +163,7 @@ async def test_chat_page_works_in_a_browser(
     executable = system.chromium()
     app = create_app(local_settings)
     server = await aiohttp_server(app)
-    app[CHAT].knowledge = FakeKnowledge()
+    app[CHAT].questions.knowledge = FakeKnowledge()
     await LocalOutbox(engine=app[RUNTIME].engine).add(
         recipient=None, certificate_serial="ab12", kind="30d", text="Your certificate expires soon"
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import update
 from sqlmodel import col
 
-from bot.escalation import Escalations, MemoryUnansweredLog
+from bot.escalation import Escalations
 from bot.models import SlackEvent
 from bot.runtime import Runtime
 from bot.slack.dedup import EventLedger
@@ -99,14 +99,6 @@ async def test_escalations_abandon_frees_the_user(runtime: Runtime) -> None:
     assert started is not None
     await escalations.abandon(started.id)
     assert await escalations.open_for_user("U2") is None
-
-
-async def test_memory_unanswered_log_keeps_the_latest_oldest_first() -> None:
-    unanswered = MemoryUnansweredLog(keep=2)
-    for question in ("first", "第二", "third"):
-        await unanswered.record(question, lang="en", best_id=None, score=0.1, source="slack")
-    assert [q.question for q in await unanswered.pending()] == ["第二", "third"]
-    assert [q.question for q in await unanswered.pending(limit=1)] == ["第二"]
 
 
 async def test_queries_follow_enrollments_and_certificates(

@@ -29,6 +29,7 @@ from enrollment.errors import (
     EnrollmentNotPending,
     KeyNotAllowed,
     PolicyError,
+    RequestTooLarge,
     WrongCredentials,
 )
 from enrollment.models import Certificate, CertificateStatus
@@ -36,6 +37,7 @@ from enrollment.protocols.cmp import wire as cmp
 from enrollment.protocols.cmp.wire import CmpError, FailInfo
 from enrollment.service import EnrollmentService, ProvenKey
 from enrollment.web.api import SERVICE
+from enrollment.web.body import read_body
 
 log = logging.getLogger(__name__)
 
@@ -290,9 +292,9 @@ async def cmp_endpoint(request: web.Request) -> web.Response:
             415,
         )
     limit = cmp.MAX_MESSAGE_BYTES
-    too_large = request.content_length is not None and request.content_length > limit
-    body = b"" if too_large else await request.content.read(limit + 1)
-    if too_large or len(body) > limit:
+    try:
+        body = await read_body(request.content, limit=limit, declared=request.content_length)
+    except RequestTooLarge:
         return _answer(
             responder.rejection(
                 None, FailInfo.BAD_DATA_FORMAT, f"The CMP message is over {limit // 1024} KiB."
