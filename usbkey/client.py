@@ -44,12 +44,12 @@ from usbkey.pkcs11.errors import (
     ServerUnreachable,
     SeveralCertificates,
 )
+from usbkey.pkcs11.key_types import TokenKeyType
 from usbkey.pkcs11.session import (
     PENDING_LABEL,
     CertificateOnToken,
     TokenInfo,
     TokenKeyPair,
-    TokenKeyType,
     authority_id,
     certificates_on,
     choose_token,
@@ -70,7 +70,6 @@ if TYPE_CHECKING:
 
 TIMEOUT_SECONDS = 60
 FRIENDLY_NAME_HEADER = "certdesk-friendly-name"  # headers are looked up lower-case
-PinSource = Callable[[], str]
 
 
 # -- the link and the API ----------------------------------------------------------------------

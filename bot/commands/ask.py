@@ -9,27 +9,29 @@ confident. Questions without a confident answer are stored for RA staff to revie
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from bot.commands.shared import SubParsers
+from common.language import LANGUAGES
 
-from bot.knowledge import knowledge_cache
-from bot.runtime import SchemaOutOfDate, prepare_schema
-from bot.settings import Settings
-from bot.unanswered import SqlUnansweredSink
-from enrollment.db import create_engine
-from faq.knowledge import Answer, KnowledgeBase
-from faq.models import UnansweredQuestionCreate, unanswered
-from faq.text import LANGUAGES, Language
+if TYPE_CHECKING:
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from bot.settings import Settings
+    from bot.unanswered import SqlUnansweredSink
+    from faq.knowledge import Answer
+    from faq.models import UnansweredQuestionCreate
+    from faq.text import Language
 
 SOURCE = "cli"
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: SubParsers) -> None:
     parser = sub.add_parser("ask", help="answer a question from the knowledge base")
     parser.add_argument(
         "question",
@@ -44,15 +46,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_ask(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from bot.knowledge import knowledge_cache
+    from faq.knowledge import KnowledgeBase
+
     kb = KnowledgeBase.load(cache_dir=knowledge_cache(settings))
     language: Language | None = args.language
     with asyncio.Runner() as runner, _Store(settings, runner) as store:
         for question in _questions(args.question):
             answer = kb.ask(question, language=language)
             print(_format(answer, as_json=args.json, batch=args.question == "-"), flush=True)
-            record = unanswered(answer, source=SOURCE)
-            if record is not None:
-                store.record(record)
+            store.record(answer)
     return 0
 
 
@@ -71,8 +76,9 @@ def _format(answer: Answer, *, as_json: bool, batch: bool) -> str:
 
 
 class _Store:
-    """Opens the database on the first unanswered question; a failure to store is reported on
-    standard error once and does not stop the answers."""
+    """Keeps the questions answered without confidence. Opens the database (and imports it) on
+    the first one; a failure to store is reported on standard error once and does not stop the
+    answers."""
 
     def __init__(self, settings: Settings, runner: asyncio.Runner) -> None:
         self._settings = settings
@@ -88,8 +94,16 @@ class _Store:
         if self._engine is not None:
             self._runner.run(self._engine.dispose())
 
-    def record(self, question: UnansweredQuestionCreate) -> None:
-        if self._broken:
+    def record(self, answer: Answer) -> None:
+        if self._broken or answer.confident:
+            return  # nothing to keep, so nothing to import
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from bot.runtime import SchemaOutOfDate
+        from faq.models import unanswered
+
+        question = unanswered(answer, source=SOURCE)
+        if question is None:
             return
         try:
             self._runner.run(self._record(question))
@@ -98,6 +112,10 @@ class _Store:
             print(f"certdesk: could not store the unanswered question: {exc}", file=sys.stderr)
 
     async def _record(self, question: UnansweredQuestionCreate) -> None:
+        from bot.runtime import prepare_schema
+        from bot.unanswered import SqlUnansweredSink
+        from enrollment.db import create_engine
+
         if self._sink is None:
             self._settings.data_dir.mkdir(parents=True, exist_ok=True)
             self._engine = create_engine(self._settings.database_url)
