@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -32,15 +31,10 @@ log = logging.getLogger(__name__)
 MAX_QUESTION_LENGTH = 1000  # the knowledge room's limit for a stored question
 
 
-def knowledge_cache(settings: Settings) -> Path:
-    """Where the knowledge base keeps its fitted classifier between processes."""
-    return settings.data_dir / "cache"
-
-
 def load_knowledge(settings: Settings) -> Knowledge:
     """The knowledge base shipped with certdesk (blocking: it builds its index, and fits its
     classifier unless an earlier process left it in the data directory's cache)."""
-    knowledge: Knowledge = KnowledgeBase.load(cache_dir=knowledge_cache(settings))
+    knowledge: Knowledge = KnowledgeBase.load(cache_dir=settings.cache_dir)
     return knowledge
 
 

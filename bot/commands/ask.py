@@ -48,10 +48,9 @@ def register(sub: SubParsers) -> None:
 def run_ask(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
-    from bot.knowledge import knowledge_cache
     from faq.knowledge import KnowledgeBase
 
-    kb = KnowledgeBase.load(cache_dir=knowledge_cache(settings))
+    kb = KnowledgeBase.load(cache_dir=settings.cache_dir)
     language: Language | None = args.language
     with asyncio.Runner() as runner, _Store(settings, runner) as store:
         for question in _questions(args.question):
