@@ -110,7 +110,7 @@ def test_inspect_imports_no_server_database_or_knowledge_library(cli: Cli, tmp_p
     loaded = _imports(
         cli,
         [["inspect", str(pem), "--json"]],
-        (*SERVER_AND_DATA, "alembic", "numpy", "pkcs11"),
+        (*SERVER_AND_DATA, "alembic", "numpy", "pkcs11", "rapidfuzz", "faq.knowledge"),
         tmp_path / "loaded.json",
     )
     assert loaded == {f"inspect {pem} --json": {"code": 0, "loaded": []}}
