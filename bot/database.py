@@ -8,6 +8,7 @@ already current starts without it.
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version"  # Alembic's default, which env.py keeps
+_REVISION = re.compile(r"""^revision(?:: *str)? *= *['"]([^'"]+)['"]""", re.MULTILINE)
+_DOWN_REVISION = re.compile(r"""^down_revision(?:: *[\w |]+)? *= *['"]([^'"]+)['"]""", re.MULTILINE)
 
 
 def alembic_config(url: str) -> Config:
@@ -43,14 +46,18 @@ async def upgrade_async(url: str) -> None:
 
 
 def head_revision() -> str:
-    """The newest revision, read from the file names: each migration is ``NNNN_what.py`` with
-    revision ``"NNNN"`` and down-revision the one before (tests/bot/test_migrations.py checks
-    this against Alembic's own reading)."""
-    names = sorted(
-        path.name for path in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")
-    )
-    assert names, f"no migrations in {MIGRATIONS / 'versions'}"
-    return names[-1][:4]
+    """The newest revision: the one no other migration names as its ``down_revision``. Read
+    from the scripts' text without importing Alembic (tests/bot/test_migrations.py checks it
+    against Alembic's own reading)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in (MIGRATIONS / "versions").glob("*.py"):
+        source = script.read_text(encoding="utf-8")
+        revisions.update(_REVISION.findall(source))
+        parents.update(_DOWN_REVISION.findall(source))
+    heads = revisions - parents
+    assert len(heads) == 1, f"the migrations have {len(heads)} heads: {sorted(heads)}"
+    return heads.pop()
 
 
 def _revision_of(connection: Connection) -> str | None:
