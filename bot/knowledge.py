@@ -8,7 +8,6 @@ room to them. The questions it cannot answer are kept by :mod:`bot.unanswered`.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from bot.dialog import CertificateReader, FileCertificate, FileFindings, Knowledge
 from bot.settings import Settings
@@ -24,15 +23,10 @@ from faq import (
 log = logging.getLogger(__name__)
 
 
-def knowledge_cache(settings: Settings) -> Path:
-    """Where the knowledge base keeps its fitted classifier between processes."""
-    return settings.data_dir / "cache"
-
-
 def load_knowledge(settings: Settings) -> Knowledge:
     """The knowledge base shipped with certdesk (blocking: it builds its index, and fits its
     classifier unless an earlier process left it in the data directory's cache)."""
-    knowledge: Knowledge = KnowledgeBase.load(cache_dir=knowledge_cache(settings))
+    knowledge: Knowledge = KnowledgeBase.load(cache_dir=settings.cache_dir)
     return knowledge
 
 

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.database import current_revision, head_revision, upgrade_async
 from bot.settings import Settings
 from enrollment.ca.authority import IssuingCA, load_or_create_local_ca
-from enrollment.ca.hsm import HsmConfig, load_or_create_hsm_ca, open_hsm_key
 from enrollment.codes import Pepper
 from enrollment.db import create_engine
 from enrollment.service import EnrollmentConfig, EnrollmentService
@@ -71,11 +70,13 @@ def load_pepper(settings: Settings) -> Pepper:
 
 
 async def prepare_schema(settings: Settings, engine: AsyncEngine) -> None:
-    """Embedded SQLite migrates itself; a shared database must be migrated by `db upgrade`."""
-    if settings.is_embedded_sqlite:
-        await upgrade_async(settings.database_url)
-        return
+    """Embedded SQLite migrates itself (when it is not at the newest revision yet); a shared
+    database must be migrated by `db upgrade`."""
     current = await current_revision(engine)
+    if settings.is_embedded_sqlite:
+        if current != head_revision():
+            await upgrade_async(settings.database_url)
+        return
     if current != head_revision():
         raise SchemaOutOfDate(
             f"The database schema is at {current or 'nothing'}, this certdesk needs "
@@ -126,6 +127,8 @@ async def open_ca(settings: Settings) -> AsyncIterator[IssuingCA]:
         )
         return
     assert settings.ca_pkcs11_pin is not None  # Settings refuses a module without a PIN
+    from enrollment.ca.hsm import HsmConfig, load_or_create_hsm_ca, open_hsm_key  # PKCS#11
+
     config = HsmConfig(
         module=settings.ca_pkcs11_module,
         token_label=settings.ca_pkcs11_token_label,

@@ -46,12 +46,12 @@ from usbkey.pkcs11.errors import (
     ServerUnreachable,
     SeveralCertificates,
 )
+from usbkey.pkcs11.key_types import TokenKeyType
 from usbkey.pkcs11.session import (
     PENDING_LABEL,
     CertificateOnToken,
     TokenInfo,
     TokenKeyPair,
-    TokenKeyType,
     authority_id,
     certificates_on,
     choose_token,
@@ -71,7 +71,6 @@ if TYPE_CHECKING:
     from pkcs11._pkcs11 import lib as Pkcs11Library
 
 TIMEOUT_SECONDS = 60
-PinSource = Callable[[], str]
 
 
 # -- the link and the API ----------------------------------------------------------------------

@@ -9,26 +9,27 @@ confident. Questions without a confident answer are stored for RA staff to revie
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from bot.knowledge import knowledge_cache
-from bot.runtime import SchemaOutOfDate, prepare_schema
-from bot.settings import Settings
-from bot.unanswered import SqlUnansweredLog
+from bot.commands.shared import SubParsers
 from common.language import LANGUAGES, Lang
-from enrollment.db import create_engine
-from faq.knowledge import Answer, KnowledgeBase
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from bot.settings import Settings
+    from bot.unanswered import SqlUnansweredLog
+    from faq.knowledge import Answer
 
 SOURCE = "cli"
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: SubParsers) -> None:
     parser = sub.add_parser("ask", help="answer a question from the knowledge base")
     parser.add_argument(
         "question",
@@ -43,7 +44,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_ask(args: argparse.Namespace, settings: Settings) -> int:
-    kb = KnowledgeBase.load(cache_dir=knowledge_cache(settings))
+    import asyncio
+
+    from faq.knowledge import KnowledgeBase
+
+    kb = KnowledgeBase.load(cache_dir=settings.cache_dir)
     language: Lang | None = args.language
     with asyncio.Runner() as runner, _Store(settings, runner) as store:
         for question in _questions(args.question):
@@ -89,6 +94,10 @@ class _Store:
     def record(self, answer: Answer) -> None:
         if self._broken:
             return
+        from sqlalchemy.exc import SQLAlchemyError  # only now: a confident answer stores nothing
+
+        from bot.runtime import SchemaOutOfDate
+
         try:
             self._runner.run(self._record(answer))
         except (SchemaOutOfDate, SQLAlchemyError, OSError) as exc:
@@ -96,6 +105,10 @@ class _Store:
             print(f"certdesk: could not store the unanswered question: {exc}", file=sys.stderr)
 
     async def _record(self, answer: Answer) -> None:
+        from bot.runtime import prepare_schema
+        from bot.unanswered import SqlUnansweredLog
+        from enrollment.db import create_engine
+
         if self._store is None:
             self._settings.data_dir.mkdir(parents=True, exist_ok=True)
             self._engine = create_engine(self._settings.database_url)

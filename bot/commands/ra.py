@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
-from bot.runtime import open_runtime
-from bot.settings import Settings
+from bot.commands.shared import SubParsers
 from common.errors import CertdeskError
 from enrollment.ca.crl import REASON_NAMES, parse_reason
 from enrollment.ca.profiles import DEFAULT_PROFILE, PROFILES
-from enrollment.service import EnrollmentCreate
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: SubParsers) -> None:
     parser = sub.add_parser("ra", help="RA staff operations")
     ra_sub = parser.add_subparsers(dest="ra_command", required=True, metavar="ACTION")
 
@@ -62,6 +61,13 @@ def fail(message: str) -> int:
 
 
 def run_issue(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from pydantic import ValidationError
+
+    from bot.runtime import open_runtime
+    from enrollment.service import EnrollmentCreate
+
     try:
         request = EnrollmentCreate(
             cn=args.cn,
@@ -102,6 +108,10 @@ def run_issue(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_unlock(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from bot.runtime import open_runtime
+
     async def go() -> int:
         async with open_runtime(settings) as runtime:
             try:
@@ -115,6 +125,10 @@ def run_unlock(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from bot.runtime import open_runtime
+
     try:
         parse_reason(args.reason)  # refuse a bad reason before touching the store
     except CertdeskError as exc:

@@ -9,11 +9,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 
-from enrollment.ca.authority import IssuingCA, signature_hash
 from enrollment.errors import RevocationReasonInvalid
+
+if TYPE_CHECKING:
+    from enrollment.ca.authority import IssuingCA
 
 # The RFC 5280 reasons that make sense for an end-entity certificate revoked by RA staff.
 REVOCATION_REASONS: tuple[x509.ReasonFlags, ...] = (
@@ -72,6 +75,8 @@ def build_crl(
     next_update: datetime,
 ) -> x509.CertificateRevocationList:
     """A CRL of the issuing CA, signed by its key. Blocking (may call an HSM)."""
+    from enrollment.ca.authority import signature_hash  # the reasons alone stay light (CLI)
+
     if next_update <= this_update:
         raise ValueError("next_update must come after this_update")
     ski = ca.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)

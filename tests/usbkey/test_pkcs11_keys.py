@@ -16,8 +16,8 @@ from pkcs11 import Attribute
 
 from common.time import utcnow
 from tests.support.softhsm import PIN, SoftHsm, process_softhsm
+from usbkey.pkcs11.key_types import TokenKeyType
 from usbkey.pkcs11.session import (
-    TokenKeyType,
     choose_token,
     generate_key_pair,
     logged_in,

@@ -28,8 +28,6 @@ from collections.abc import Sequence
 from common.errors import CertdeskError
 from usbkey.pkcs11.models import TOKEN_MODELS
 
-MODELS_HINT_SOURCE = "enrollment/token_models.py"
-
 
 def _platform_column() -> str:
     if sys.platform.startswith("win"):

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pkcs11
 from cryptography import x509
@@ -39,6 +39,7 @@ from usbkey.pkcs11.errors import (
     TokenOperationFailed,
     WrongModule,
 )
+from usbkey.pkcs11.key_types import TokenKeyType
 from usbkey.pkcs11.keys import (
     TokenECPrivateKey,
     TokenPublicKey,
@@ -47,8 +48,6 @@ from usbkey.pkcs11.keys import (
     token_private_key,
 )
 
-TokenKeyType = Literal["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"]
-TOKEN_KEY_TYPES: tuple[TokenKeyType, ...] = ("ec-p256", "ec-p384", "rsa-2048", "rsa-3072")
 PENDING_LABEL = "certdesk pending"  # a key pair whose certificate has not arrived (yet)
 
 
