@@ -15,7 +15,7 @@ from bot.settings import Settings
 from enrollment.ca.crl import REASON_NAMES, parse_reason
 from enrollment.ca.profiles import DEFAULT_PROFILE, PROFILES
 from enrollment.errors import CertdeskError
-from enrollment.service import EnrollmentCreate
+from enrollment.services import EnrollmentCreate
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -79,7 +79,7 @@ def run_issue(args: argparse.Namespace, settings: Settings) -> int:
 
     async def go() -> int:
         async with open_runtime(settings) as runtime:
-            created = await runtime.service.create_enrollment(request, actor=actor())
+            created = await runtime.services.ra.create_enrollment(request, actor=actor())
         if args.json:
             print(
                 json.dumps(
@@ -105,7 +105,7 @@ def run_unlock(args: argparse.Namespace, settings: Settings) -> int:
     async def go() -> int:
         async with open_runtime(settings) as runtime:
             try:
-                enrollment = await runtime.service.unlock(args.reference, actor=actor())
+                enrollment = await runtime.services.ra.unlock(args.reference, actor=actor())
             except CertdeskError as exc:
                 return fail(exc.message)
         print(f"Enrollment {enrollment.reference_number} is unlocked; wrong-code count reset.")
@@ -123,7 +123,9 @@ def run_revoke(args: argparse.Namespace, settings: Settings) -> int:
     async def go() -> int:
         async with open_runtime(settings) as runtime:
             try:
-                cert = await runtime.service.revoke(args.serial, reason=args.reason, actor=actor())
+                cert = await runtime.services.revocation.revoke(
+                    args.serial, reason=args.reason, actor=actor()
+                )
             except CertdeskError as exc:
                 return fail(exc.message)
         print(

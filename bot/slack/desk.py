@@ -1,7 +1,7 @@
 """The Slack side of certdesk: the dependencies the listeners share and the flows they run.
 
 Listeners (``bot/slack/listeners``) acknowledge, then call a flow here. A flow asks the dialog
-what to say, does the I/O (database, enrollment service, Slack Web API) and returns a
+what to say, does the I/O (database, enrollment use cases, Slack Web API) and returns a
 :class:`~bot.dialog.Reply` or sends one. Links are only ever created for the Slack user an
 enrollment or certificate belongs to, and only ever sent to that user (their DM, or an
 ephemeral reply only they can see).
@@ -38,7 +38,10 @@ from bot.slack.background import BackgroundTasks
 from bot.slack.staff import StaffDirectory
 from enrollment.errors import CertdeskError
 from enrollment.queries import EnrollmentQueries
-from enrollment.service import EnrollmentCreate, EnrollmentService
+from enrollment.services import EnrollmentCreate
+from enrollment.services.ra import RaOperations
+from enrollment.services.renewal import LinkRenewal
+from enrollment.services.revocation import Revocation
 from enrollment.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -74,7 +77,9 @@ class SlackUser:
 @dataclass(kw_only=True)
 class Desk:
     settings: Settings
-    service: EnrollmentService
+    ra: RaOperations
+    renewal: LinkRenewal
+    revocation: Revocation
     queries: EnrollmentQueries
     escalations: Escalations
     unanswered: UnansweredLog
@@ -174,7 +179,7 @@ class Desk:
         outcome: str = "ok",
         detail: dict[str, Any] | None = None,
     ) -> None:
-        await self.service.audit(
+        await self.ra.audit(
             actor=actor(user_id), action=action, target=target, outcome=outcome, detail=detail
         )
 
@@ -241,7 +246,7 @@ class Desk:
         if isinstance(decision, Reply):
             return decision
         try:
-            link = await self.service.new_enrollment_link(
+            link = await self.ra.new_enrollment_link(
                 decision.reference_number, actor=actor(user_id)
             )
         except CertdeskError as exc:
@@ -266,7 +271,7 @@ class Desk:
             return decision
         assert certificate is not None
         try:
-            renewal = await self.service.create_renewal_link(
+            renewal = await self.renewal.create_renewal_link(
                 certificate.serial, actor=actor(user_id)
             )
         except CertdeskError as exc:
@@ -513,7 +518,7 @@ class Desk:
             )
         except ValidationError as exc:
             return messages.ra_invalid(lang, validation_problems(exc))
-        created = await self.service.create_enrollment(request, actor=actor(staff_user))
+        created = await self.ra.create_enrollment(request, actor=actor(staff_user))
         out_of_band = self.settings.code_delivery == "out-of-band"
         text = messages.issued_dm(
             known.lang,
