@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from sqlmodel import col, select
 
+from bot.runtime import Runtime
 from enrollment.ca.authority import IssuingCA
 from enrollment.ca.pkcs12 import build_pkcs12, generate_server_key
 from enrollment.db import session_factory
@@ -30,28 +31,29 @@ from enrollment.errors import (
     VerificationFailed,
 )
 from enrollment.models import AuditEvent, Certificate, OneTimeLink, RevocationList
-from enrollment.service import EnrollmentCreate, EnrollmentService, ServerKey
+from enrollment.queries import EnrollmentQueries
+from enrollment.services import EnrollmentCreate, Services
+from enrollment.services.results import ServerKey
 from tests.enrollment.conftest import HOLDER, Issued, enroll_and_issue
 from tests.enrollment.test_service import snapshot
 from tests.support.pki import make_csr
+from tests.support.store import certificate_row, certificate_view, count_rows
 
 
 def read_tree(root: Path) -> list[tuple[Path, bytes]]:
     return [(path, path.read_bytes()) for path in root.rglob("*") if path.is_file()]
 
 
-async def audit_actions(service: EnrollmentService) -> list[str]:
-    async with session_factory(service._engine)() as session:
+async def audit_actions(runtime: Runtime) -> list[str]:
+    async with session_factory(runtime.engine)() as session:
         events = (await session.execute(select(AuditEvent))).scalars().all()
         return [e.action for e in events]
 
 
-async def renew(
-    service: EnrollmentService, issued: Issued, directory: Path, *, code: str | None = None
-):
-    renewal = await service.create_renewal_link(issued.serial, actor="U0HOLDER")
+async def renew(services: Services, issued: Issued, directory: Path, *, code: str | None = None):
+    renewal = await services.renewal.create_renewal_link(issued.serial, actor="U0HOLDER")
     _, csr = make_csr(directory, key="rsa2048")
-    return await service.redeem_renewal_link(
+    return await services.renewal.redeem_renewal_link(
         renewal.link.token,
         serial=issued.serial,
         verification_code=code or renewal.verification_code,
@@ -60,63 +62,63 @@ async def renew(
 
 
 async def test_create_renewal_link_stores_only_hashes(
-    service: EnrollmentService, issued: Issued
+    runtime: Runtime, services: Services, issued: Issued
 ) -> None:
-    renewal = await service.create_renewal_link(issued.serial, actor="test")
+    renewal = await services.renewal.create_renewal_link(issued.serial, actor="test")
     assert renewal.link.url.startswith("http://certdesk.test/renew/")
-    dumped = repr(await snapshot(service))
+    dumped = repr(await snapshot(runtime))
     assert renewal.link.token not in dumped
     assert renewal.verification_code.replace("-", "") not in dumped
     assert renewal.verification_code not in dumped
 
 
 async def test_renew_keeps_subject_and_friendly_name_and_supersedes_old(
-    service: EnrollmentService, issued: Issued, tmp_path: Path
+    runtime: Runtime, services: Services, issued: Issued, tmp_path: Path
 ) -> None:
-    renewed = await renew(service, issued, tmp_path)
+    renewed = await renew(services, issued, tmp_path)
     assert renewed.certificate.subject == issued.issued.certificate.subject
     assert renewed.serial != issued.serial
     assert renewed.replaces == issued.serial
     assert renewed.friendly_name == issued.issued.friendly_name
     assert renewed.delivery == "browser"  # the way the old one was delivered
-    old = await service.get_certificate(issued.serial)
+    old = await certificate_row(runtime.engine, issued.serial)
     assert old.status == "superseded"
     assert old.superseded_by == renewed.serial
-    new = await service.get_certificate(renewed.serial)
+    new = await certificate_row(runtime.engine, renewed.serial)
     assert new.status == "active"
     assert new.key_type == "RSA-2048"
     assert new.owner_slack_user == "U0HOLDER"
-    assert "certificate.renew" in await audit_actions(service)
+    assert "certificate.renew" in await audit_actions(runtime)
 
 
-async def test_renewal_link_works_once(
-    service: EnrollmentService, issued: Issued, tmp_path: Path
-) -> None:
-    renewal = await service.create_renewal_link(issued.serial, actor="test")
+async def test_renewal_link_works_once(services: Services, issued: Issued, tmp_path: Path) -> None:
+    renewal = await services.renewal.create_renewal_link(issued.serial, actor="test")
     _, csr = make_csr(tmp_path)
     args = {"serial": issued.serial, "verification_code": renewal.verification_code, "csr": csr}
-    await service.redeem_renewal_link(renewal.link.token, **args)
+    await services.renewal.redeem_renewal_link(renewal.link.token, **args)
     with pytest.raises(LinkUsed):
-        await service.redeem_renewal_link(renewal.link.token, **args)
+        await services.renewal.redeem_renewal_link(renewal.link.token, **args)
 
 
 async def test_renew_superseded_certificate_is_refused(
-    service: EnrollmentService, issued: Issued, tmp_path: Path
+    services: Services, issued: Issued, tmp_path: Path
 ) -> None:
-    await renew(service, issued, tmp_path)
+    await renew(services, issued, tmp_path)
     with pytest.raises(CertificateNotActive):
-        await service.create_renewal_link(issued.serial, actor="test")
+        await services.renewal.create_renewal_link(issued.serial, actor="test")
 
 
 async def test_concurrent_renewals_of_one_certificate_yield_one(
-    service: EnrollmentService, issued: Issued, tmp_path: Path
+    runtime: Runtime, services: Services, issued: Issued, tmp_path: Path
 ) -> None:
     """Two links for one certificate, used at once: one renewal, one clear refusal."""
-    links = [await service.create_renewal_link(issued.serial, actor="test") for _ in range(4)]
+    links = [
+        await services.renewal.create_renewal_link(issued.serial, actor="test") for _ in range(4)
+    ]
     _, csr = make_csr(tmp_path)
     results = await asyncio.gather(
         *(
-            service.redeem_renewal_link(
+            services.renewal.redeem_renewal_link(
                 r.link.token, serial=issued.serial, verification_code=r.verification_code, csr=csr
             )
             for r in links
@@ -127,81 +129,82 @@ async def test_concurrent_renewals_of_one_certificate_yield_one(
     refused = [r for r in results if isinstance(r, CertificateNotActive)]
     assert len(renewed) == 1, results
     assert len(refused) == 3, results
-    assert await service.count(Certificate) == 2
+    assert await count_rows(runtime.engine, Certificate) == 2
 
 
 async def test_wrong_verification_codes_lock_the_renewal_link(
-    service: EnrollmentService, issued: Issued, tmp_path: Path
+    runtime: Runtime, services: Services, issued: Issued, tmp_path: Path
 ) -> None:
-    renewal = await service.create_renewal_link(issued.serial, actor="test")
+    renewal = await services.renewal.create_renewal_link(issued.serial, actor="test")
     _, csr = make_csr(tmp_path)
-    limit = service.config.max_failed_attempts
+    limit = services.config.max_failed_attempts
     for attempt in range(1, limit):
         with pytest.raises(VerificationFailed) as info:
-            await service.redeem_renewal_link(
+            await services.renewal.redeem_renewal_link(
                 renewal.link.token, serial=issued.serial, verification_code="WRONG", csr=csr
             )
         assert info.value.attempts_left == limit - attempt
     with pytest.raises(LinkLocked):
-        await service.redeem_renewal_link(
+        await services.renewal.redeem_renewal_link(
             renewal.link.token, serial=issued.serial, verification_code="WRONG", csr=csr
         )
     with pytest.raises(LinkLocked, match="new renewal link"):
-        await service.redeem_renewal_link(
+        await services.renewal.redeem_renewal_link(
             renewal.link.token,
             serial=issued.serial,
             verification_code=renewal.verification_code,
             csr=csr,
         )
     with pytest.raises(LinkLocked):
-        await service.renewal_view(renewal.link.token)
-    assert "link.lock" in await audit_actions(service)
+        await services.renewal.renewal_view(renewal.link.token)
+    assert "link.lock" in await audit_actions(runtime)
 
 
 async def test_renew_refuses_another_owners_certificate(
-    service: EnrollmentService, issued: Issued, tmp_path: Path
+    services: Services, issued: Issued, tmp_path: Path
 ) -> None:
     other = await enroll_and_issue(
-        service, tmp_path, request=HOLDER.model_copy(update={"slack_user": "U0OTHER"})
+        services, tmp_path, request=HOLDER.model_copy(update={"slack_user": "U0OTHER"})
     )
-    renewal = await service.create_renewal_link(issued.serial, actor="test")
+    renewal = await services.renewal.create_renewal_link(issued.serial, actor="test")
     _, csr = make_csr(tmp_path)
     with pytest.raises(CertificateNotFound, match="not one this link may renew"):
-        await service.redeem_renewal_link(
+        await services.renewal.redeem_renewal_link(
             renewal.link.token,
             serial=other.serial,
             verification_code=renewal.verification_code,
             csr=csr,
         )
-    view = await service.renewal_view(renewal.link.token)
+    view = await services.renewal.renewal_view(renewal.link.token)
     assert [c.serial for c in view.certificates] == [issued.serial]
 
 
 async def test_renewal_view_lists_the_owners_certificates_newest_first(
-    service: EnrollmentService, issued: Issued, tmp_path: Path
+    runtime: Runtime, services: Services, issued: Issued, tmp_path: Path
 ) -> None:
-    second = await enroll_and_issue(service, tmp_path)
-    renewal = await service.create_renewal_link(issued.serial, actor="test")
-    view = await service.renewal_view(renewal.link.token)
+    second = await enroll_and_issue(services, tmp_path)
+    renewal = await services.renewal.create_renewal_link(issued.serial, actor="test")
+    view = await services.renewal.renewal_view(renewal.link.token)
     assert [c.serial for c in view.certificates] == [second.serial, issued.serial]
     assert view.preselected == issued.serial
-    listed = await service.list_certificates(slack_user="U0HOLDER")
+    queries = EnrollmentQueries(engine=runtime.engine)  # the bot's "My certificates"
+    listed = await queries.certificates_of("U0HOLDER")
     assert [c.serial for c in listed] == [second.serial, issued.serial]
-    assert await service.list_certificates(slack_user="U0NOBODY") == []
+    assert await queries.certificates_of("U0NOBODY") == []
 
 
 async def test_revoke_lists_serial_in_signed_crl(
-    service: EnrollmentService, issued: Issued
+    runtime: Runtime, services: Services, issued: Issued
 ) -> None:
-    first = x509.load_der_x509_crl(await service.current_crl())
-    revoked = await service.revoke(
+    first = x509.load_der_x509_crl(await services.revocation.current_crl())
+    revoked = await services.revocation.revoke(
         "serial=" + issued.serial.upper(), reason="key-compromise", actor="cli:ra"
     )
     assert revoked.status == "revoked"
     assert revoked.revocation_reason == "keyCompromise"
     assert revoked.revoked_at is not None
-    crl = x509.load_der_x509_crl(await service.current_crl())
-    assert crl.is_signature_valid(service.ca.certificate.public_key())
+    crl = x509.load_der_x509_crl(await services.revocation.current_crl())
+    assert crl.is_signature_valid(services.ca.certificate.public_key())
     entry = crl.get_revoked_certificate_by_serial_number(int(issued.serial, 16))
     assert entry is not None
     reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
@@ -210,30 +213,30 @@ async def test_revoke_lists_serial_in_signed_crl(
     first_number = first.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
     assert number > first_number
     assert crl.next_update_utc is not None
-    assert crl.next_update_utc - crl.last_update_utc == service.config.crl_validity
-    assert "certificate.revoke" in await audit_actions(service)
+    assert crl.next_update_utc - crl.last_update_utc == services.config.crl_validity
+    assert "certificate.revoke" in await audit_actions(runtime)
 
 
 async def test_revoke_refuses_twice_unknown_serial_and_bad_reason(
-    service: EnrollmentService, issued: Issued
+    services: Services, issued: Issued
 ) -> None:
     with pytest.raises(RevocationReasonInvalid, match="keyCompromise"):
-        await service.revoke(issued.serial, reason="bored", actor="test")
+        await services.revocation.revoke(issued.serial, reason="bored", actor="test")
     with pytest.raises(CertificateNotFound):
-        await service.revoke("abcdef", reason="superseded", actor="test")
-    await service.revoke(issued.serial, reason="superseded", actor="test")
+        await services.revocation.revoke("abcdef", reason="superseded", actor="test")
+    await services.revocation.revoke(issued.serial, reason="superseded", actor="test")
     with pytest.raises(CertificateNotActive, match="already revoked"):
-        await service.revoke(issued.serial, reason="superseded", actor="test")
+        await services.revocation.revoke(issued.serial, reason="superseded", actor="test")
 
 
 async def test_revoked_certificate_cannot_be_renewed(
-    service: EnrollmentService, issued: Issued, tmp_path: Path
+    services: Services, issued: Issued, tmp_path: Path
 ) -> None:
-    renewal = await service.create_renewal_link(issued.serial, actor="test")
-    await service.revoke(issued.serial, reason="affiliationChanged", actor="test")
+    renewal = await services.renewal.create_renewal_link(issued.serial, actor="test")
+    await services.revocation.revoke(issued.serial, reason="affiliationChanged", actor="test")
     _, csr = make_csr(tmp_path)
     with pytest.raises(CertificateNotActive):
-        await service.redeem_renewal_link(
+        await services.renewal.redeem_renewal_link(
             renewal.link.token,
             serial=issued.serial,
             verification_code=renewal.verification_code,
@@ -242,51 +245,51 @@ async def test_revoked_certificate_cannot_be_renewed(
 
 
 async def test_crl_is_reused_until_refresh_then_signed_again(
-    service: EnrollmentService,
+    runtime: Runtime,
+    services: Services,
 ) -> None:
-    first = await service.current_crl()
-    assert await service.current_crl() == first
-    async with session_factory(service._engine)() as session, session.begin():
+    first = await services.revocation.current_crl()
+    assert await services.revocation.current_crl() == first
+    async with session_factory(runtime.engine)() as session, session.begin():
         for row in (await session.execute(select(RevocationList))).scalars():
-            row.this_update -= service.config.crl_refresh
+            row.this_update -= services.config.crl_refresh
             session.add(row)
-    fresh = x509.load_der_x509_crl(await service.current_crl())
+    fresh = x509.load_der_x509_crl(await services.revocation.current_crl())
     assert fresh.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 2
 
 
-async def test_concurrent_revocations_all_reach_the_crl(
-    service: EnrollmentService, tmp_path: Path
-) -> None:
-    certs = [await enroll_and_issue(service, tmp_path) for _ in range(3)]
+async def test_concurrent_revocations_all_reach_the_crl(services: Services, tmp_path: Path) -> None:
+    certs = [await enroll_and_issue(services, tmp_path) for _ in range(3)]
     await asyncio.gather(
-        *(service.revoke(c.serial, reason="superseded", actor="test") for c in certs)
+        *(services.revocation.revoke(c.serial, reason="superseded", actor="test") for c in certs)
     )
-    crl = x509.load_der_x509_crl(await service.current_crl())
+    crl = x509.load_der_x509_crl(await services.revocation.current_crl())
     assert {format(r.serial_number, "x") for r in crl} == {c.serial for c in certs}
 
 
 async def test_server_key_refused_when_profile_forbids(
-    service: EnrollmentService,
+    runtime: Runtime,
+    services: Services,
 ) -> None:
-    created = await service.create_enrollment(HOLDER, actor="test")
-    before = await snapshot(service)
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
+    before = await snapshot(runtime)
     with pytest.raises(PolicyError, match="does not allow"):
-        await service.redeem_enrollment_link_pkcs12(
+        await services.links.redeem_enrollment_link_pkcs12(
             created.link.token,
             reference_number=created.reference_number,
             authorization_code=created.authorization_code,
             server_key=ServerKey(password="correct horse"),
         )
-    assert await snapshot(service) == before
+    assert await snapshot(runtime) == before
 
 
 async def test_server_key_pkcs12_opens_and_key_is_stored_nowhere(
-    service: EnrollmentService, data_dir: Path
+    runtime: Runtime, services: Services, data_dir: Path
 ) -> None:
-    created = await service.create_enrollment(
+    created = await services.ra.create_enrollment(
         HOLDER.model_copy(update={"profile": "client-keygen"}), actor="test"
     )
-    package = await service.redeem_enrollment_link_pkcs12(
+    package = await services.links.redeem_enrollment_link_pkcs12(
         created.link.token,
         reference_number=created.reference_number,
         authorization_code=created.authorization_code,
@@ -298,9 +301,9 @@ async def test_server_key_pkcs12_opens_and_key_is_stored_nowhere(
     assert cert is not None
     assert cert.public_key() == key.public_key()
     assert cert.serial_number == package.issued.certificate.serial_number
-    assert [c.subject for c in extra] == [c.subject for c in service.ca.chain]
+    assert [c.subject for c in extra] == [c.subject for c in services.ca.chain]
     assert package.filename == "Test-Holder-01-" + created.reference_number + ".p12"
-    record = await service.get_certificate(package.issued.serial)
+    record = await certificate_row(runtime.engine, package.issued.serial)
     assert record.delivery == "server"
 
     secret = key.private_numbers().private_value.to_bytes(32, "big")
@@ -312,7 +315,7 @@ async def test_server_key_pkcs12_opens_and_key_is_stored_nowhere(
     for path, content in await asyncio.to_thread(read_tree, data_dir):
         assert secret not in content, path
         assert pkcs8 not in content, path
-    dumped = repr(await snapshot(service))
+    dumped = repr(await snapshot(runtime))
     assert secret.hex() not in dumped
 
 
@@ -325,19 +328,20 @@ def test_server_key_request_is_validated() -> None:
 
 
 async def test_renew_server_key_certificate_with_server_key(
-    service: EnrollmentService,
+    runtime: Runtime,
+    services: Services,
 ) -> None:
-    created = await service.create_enrollment(
+    created = await services.ra.create_enrollment(
         HOLDER.model_copy(update={"profile": "client-keygen"}), actor="test"
     )
-    first = await service.redeem_enrollment_link_pkcs12(
+    first = await services.links.redeem_enrollment_link_pkcs12(
         created.link.token,
         reference_number=created.reference_number,
         authorization_code=created.authorization_code,
         server_key=ServerKey(password="correct horse"),
     )
-    renewal = await service.create_renewal_link(first.issued.serial, actor="test")
-    second = await service.redeem_renewal_link_pkcs12(
+    renewal = await services.renewal.create_renewal_link(first.issued.serial, actor="test")
+    second = await services.renewal.redeem_renewal_link_pkcs12(
         renewal.link.token,
         serial=first.issued.serial,
         verification_code=renewal.verification_code,
@@ -347,18 +351,20 @@ async def test_renew_server_key_certificate_with_server_key(
     assert cert is not None
     assert cert.subject == first.issued.certificate.subject
     assert second.issued.friendly_name == first.issued.friendly_name
-    assert (await service.get_certificate(first.issued.serial)).status == "superseded"
+    assert (await certificate_view(runtime.engine, first.issued.serial)).status == "superseded"
 
 
-async def test_expired_renewal_link_is_refused(service: EnrollmentService, issued: Issued) -> None:
-    renewal = await service.create_renewal_link(issued.serial, actor="test")
-    async with session_factory(service._engine)() as session, session.begin():
+async def test_expired_renewal_link_is_refused(
+    runtime: Runtime, services: Services, issued: Issued
+) -> None:
+    renewal = await services.renewal.create_renewal_link(issued.serial, actor="test")
+    async with session_factory(runtime.engine)() as session, session.begin():
         query = select(OneTimeLink).where(col(OneTimeLink.certificate_id).is_not(None))
         for link in (await session.execute(query)).scalars():
             link.expires_at -= timedelta(days=30)
             session.add(link)
     with pytest.raises(LinkExpired):
-        await service.renewal_view(renewal.link.token)
+        await services.renewal.renewal_view(renewal.link.token)
 
 
 def test_enrollment_create_default_profile_has_no_server_keygen() -> None:
@@ -366,12 +372,12 @@ def test_enrollment_create_default_profile_has_no_server_keygen() -> None:
 
 
 async def test_server_key_work_runs_off_the_event_loop(
-    service: EnrollmentService, monkeypatch: pytest.MonkeyPatch
+    services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Key generation, signing and PKCS#12 encryption never stall the loop (made slow here)."""
     import time
 
-    import enrollment.service as service_module
+    import enrollment.services._store as store_module
 
     def slow(function: Any) -> Any:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -380,10 +386,10 @@ async def test_server_key_work_runs_off_the_event_loop(
 
         return wrapper
 
-    monkeypatch.setattr(service_module, "generate_server_key", slow(generate_server_key))
-    monkeypatch.setattr(service_module, "build_pkcs12", slow(build_pkcs12))
+    monkeypatch.setattr(store_module, "generate_server_key", slow(generate_server_key))
+    monkeypatch.setattr(store_module, "build_pkcs12", slow(build_pkcs12))
     monkeypatch.setattr(IssuingCA, "issue", slow(IssuingCA.issue))
-    created = await service.create_enrollment(
+    created = await services.ra.create_enrollment(
         HOLDER.model_copy(update={"profile": "client-keygen"}), actor="test"
     )
     gaps: list[float] = []
@@ -399,7 +405,7 @@ async def test_server_key_work_runs_off_the_event_loop(
 
     beat = asyncio.create_task(heartbeat())
     started = time.monotonic()
-    await service.redeem_enrollment_link_pkcs12(
+    await services.links.redeem_enrollment_link_pkcs12(
         created.link.token,
         reference_number=created.reference_number,
         authorization_code=created.authorization_code,
