@@ -1,6 +1,6 @@
 """``POST /.well-known/cmp``: CMP over HTTP (RFC 6712) for ``openssl cmp`` and other clients.
 
-Thin: the message work is in :mod:`enrollment.protocols.cmp.wire` (pure), the RA's behind
+Thin: the message work is in :mod:`enrollment.protocols.cmp` (pure), the RA's behind
 :class:`CmpDomain`, which names only the calls made here. Every answer is a DER PKIMessage: a
 CMP-level refusal is PKIStatusInfo ``rejection`` with HTTP 200 (so clients read it); an
 HTTP-level one (wrong content type, body too large, not DER) the same message with 415 / 413 /
@@ -35,8 +35,8 @@ from enrollment.errors import (
     WrongCredentials,
 )
 from enrollment.models import Certificate, CertificateStatus, Delivery, Enrollment
-from enrollment.protocols.cmp import wire as cmp
-from enrollment.protocols.cmp.wire import CmpError, FailInfo
+from enrollment.protocols import cmp
+from enrollment.protocols.cmp import CmpError, FailInfo
 from enrollment.services.by_reference import CodeProof
 from enrollment.services.results import IssuedCertificate, KeyMaterial, ProvenKey
 from enrollment.types import utcnow

@@ -40,8 +40,8 @@ from enrollment.errors import (
     WrongCredentials,
 )
 from enrollment.models import AuditEvent, Certificate, Enrollment, OneTimeLink
-from enrollment.protocols.cmp import wire as cmp
-from enrollment.protocols.cmp.wire import CmpError, FailInfo
+from enrollment.protocols import cmp
+from enrollment.protocols.cmp import CmpError, FailInfo
 from enrollment.services import Services
 from enrollment.services.results import ProvenKey
 from enrollment.types import utcnow

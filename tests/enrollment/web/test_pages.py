@@ -118,7 +118,7 @@ async def test_expired_link_page_says_expired_and_what_next(
     runtime = app_runtime(client)
     services = runtime.services
     created = await services.ra.create_enrollment(HOLDER, actor="test")
-    await expire_links(services)
+    await expire_links(runtime.engine)
     response, html = await get_page(client, f"/enroll/{created.link.token}", lang=lang)
     assert response.status == 410
     assert 'data-error-code="link_expired"' in html
