@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -304,28 +305,9 @@ class Store:
         if link is not None:
             await self.claim(session, link)
         await self._claim_enrollment(session, enrollment, now=utcnow())
-        cert = await self._sign(
-            public_key,
-            cn=enrollment.subject_cn,
-            ous=enrollment.subject_ous,
-            o=enrollment.subject_o,
-            profile=profile,
-            email=enrollment.email,
+        cert, record = await self._certify(
+            session, _Holder.of_enrollment(enrollment), public_key, profile, delivery
         )
-        record = _record(
-            cert,
-            delivery=delivery,
-            key=key_description(public_key),
-            enrollment_id=enrollment.id,
-            subject_cn=enrollment.subject_cn,
-            subject_ous=list(enrollment.subject_ous),
-            subject_o=enrollment.subject_o,
-            profile=enrollment.profile,
-            friendly_name=f"{enrollment.subject_cn} ({enrollment.reference_number})",
-            owner_slack_user=enrollment.slack_user,
-            owner_email=enrollment.email,
-        )
-        session.add(record)
         audit(
             session,
             actor=enrollment.slack_user or f"ref:{enrollment.reference_number}",
@@ -364,28 +346,9 @@ class Store:
         public_key, private_key = await self._obtain_key(profile, key)
         if claim is not None:
             await self.claim(session, claim)
-        cert = await self._sign(
-            public_key,
-            cn=old.subject_cn,
-            ous=old.subject_ous,
-            o=old.subject_o,
-            profile=profile,
-            email=old.owner_email,
+        cert, record = await self._certify(
+            session, _Holder.of_certificate(old), public_key, profile, delivery
         )
-        record = _record(
-            cert,
-            delivery=delivery,
-            key=key_description(public_key),
-            enrollment_id=old.enrollment_id,
-            subject_cn=old.subject_cn,
-            subject_ous=list(old.subject_ous),
-            subject_o=old.subject_o,
-            profile=old.profile,
-            friendly_name=old.friendly_name,
-            owner_slack_user=old.owner_slack_user,
-            owner_email=old.owner_email,
-        )
-        session.add(record)
         superseded = await session.execute(
             update(Certificate)
             .where(
@@ -434,23 +397,44 @@ class Store:
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise not_pending(enrollment)
 
-    async def _sign(
+    async def _certify(
         self,
+        session: AsyncSession,
+        holder: _Holder,
         public_key: CertificateIssuerPublicKeyTypes,
-        *,
-        cn: str,
-        ous: list[str],
-        o: str | None,
         profile: Profile,
-        email: str | None,
-    ) -> x509.Certificate:
-        return await asyncio.to_thread(
+        delivery: Delivery,
+    ) -> tuple[x509.Certificate, Certificate]:
+        """Sign ``public_key`` for ``holder`` and add the certificate's row to ``session``."""
+        cert = await asyncio.to_thread(
             self.ca.issue,
             public_key=public_key,
-            subject=build_subject(cn=cn, ous=ous, o=o),
+            subject=build_subject(cn=holder.cn, ous=holder.ous, o=holder.o),
             profile=profile,
-            email=email,
+            email=holder.email,
         )
+        record = Certificate(
+            serial=format(cert.serial_number, "x"),
+            subject=cert.subject.rfc4514_string(),
+            issuer=cert.issuer.rfc4514_string(),
+            not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc,
+            fingerprint_sha256=fingerprint(cert),
+            pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key_type=key_description(public_key),
+            delivery=delivery,
+            status=CertificateStatus.ACTIVE,
+            enrollment_id=holder.enrollment_id,
+            subject_cn=holder.cn,
+            subject_ous=list(holder.ous),
+            subject_o=holder.o,
+            profile=holder.profile,
+            friendly_name=holder.friendly_name,
+            owner_slack_user=holder.slack_user,
+            owner_email=holder.email,
+        )
+        session.add(record)
+        return cert, record
 
     @staticmethod
     async def _obtain_key(
@@ -490,38 +474,42 @@ class Store:
         )
 
 
-def _record(
-    cert: x509.Certificate,
-    *,
-    delivery: Delivery,
-    key: str,
-    enrollment_id: int | None,
-    subject_cn: str,
-    subject_ous: list[str],
-    subject_o: str | None,
-    profile: str,
-    friendly_name: str | None,
-    owner_slack_user: str | None,
-    owner_email: str | None,
-) -> Certificate:
-    """The database row of a freshly issued certificate."""
-    return Certificate(
-        serial=format(cert.serial_number, "x"),
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
-        not_before=cert.not_valid_before_utc,
-        not_after=cert.not_valid_after_utc,
-        fingerprint_sha256=fingerprint(cert),
-        pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
-        key_type=key,
-        delivery=delivery,
-        status=CertificateStatus.ACTIVE,
-        enrollment_id=enrollment_id,
-        subject_cn=subject_cn,
-        subject_ous=subject_ous,
-        subject_o=subject_o,
-        profile=profile,
-        friendly_name=friendly_name,
-        owner_slack_user=owner_slack_user,
-        owner_email=owner_email,
-    )
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Holder:
+    """Whom a certificate is issued to, under which name: the enrollment's, or for a renewal
+    the name, profile and owner of the certificate it replaces."""
+
+    enrollment_id: int | None
+    cn: str
+    ous: list[str]
+    o: str | None
+    profile: str
+    friendly_name: str | None
+    slack_user: str | None
+    email: str | None
+
+    @classmethod
+    def of_enrollment(cls, enrollment: Enrollment) -> _Holder:
+        return cls(
+            enrollment_id=enrollment.id,
+            cn=enrollment.subject_cn,
+            ous=enrollment.subject_ous,
+            o=enrollment.subject_o,
+            profile=enrollment.profile,
+            friendly_name=f"{enrollment.subject_cn} ({enrollment.reference_number})",
+            slack_user=enrollment.slack_user,
+            email=enrollment.email,
+        )
+
+    @classmethod
+    def of_certificate(cls, old: Certificate) -> _Holder:
+        return cls(
+            enrollment_id=old.enrollment_id,
+            cn=old.subject_cn,
+            ous=old.subject_ous,
+            o=old.subject_o,
+            profile=old.profile,
+            friendly_name=old.friendly_name,
+            slack_user=old.owner_slack_user,
+            email=old.owner_email,
+        )

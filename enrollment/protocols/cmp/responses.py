@@ -108,26 +108,12 @@ class Responder:
         else:
             error = body["error"]
             error["pKIStatusInfo"] = status
-        return self._encode(
-            request,
-            body,
-            protection=protection,
-            sender_nonce=secrets.token_bytes(NONCE_BYTES),
-            implicit_confirm=False,
-            extra=(),
-        )
+        return self._encode(request, body, protection=protection)
 
     def pki_conf(self, request: CmpRequest, *, protection: Protection) -> bytes:
         body = rfc9480.PKIBody()
         body["pkiconf"] = body["pkiconf"].clone(univ.Null(""))
-        return self._encode(
-            request,
-            body,
-            protection=protection,
-            sender_nonce=secrets.token_bytes(NONCE_BYTES),
-            implicit_confirm=False,
-            extra=(),
-        )
+        return self._encode(request, body, protection=protection)
 
     def _encode(
         self,
@@ -135,10 +121,14 @@ class Responder:
         body: Any,
         *,
         protection: Protection | None,
-        sender_nonce: bytes,
-        implicit_confirm: bool,
-        extra: Sequence[x509.Certificate],
+        sender_nonce: bytes | None = None,
+        implicit_confirm: bool = False,
+        extra: Sequence[x509.Certificate] = (),
     ) -> bytes:
+        """The PKIMessage around ``body``: header (a fresh senderNonce unless given),
+        protection, extraCerts."""
+        if sender_nonce is None:
+            sender_nonce = secrets.token_bytes(NONCE_BYTES)
         header = rfc9480.PKIHeader()
         header["pvno"] = request.pvno if request is not None else 2
         header["sender"] = _general_name(self.sender)
