@@ -16,8 +16,8 @@ from cryptography.x509.oid import NameOID
 from bot.app import RUNTIME
 from enrollment.services import EnrollmentCreate
 from enrollment.services.ra import NewEnrollment
-from tests.enrollment.test_service import snapshot
 from tests.support.pki import make_csr
+from tests.support.store import snapshot
 
 Client = TestClient[Any, Any]
 

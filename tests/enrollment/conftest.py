@@ -77,3 +77,19 @@ async def expire_links(engine: AsyncEngine) -> None:
         for link in (await session.execute(select(OneTimeLink))).scalars():
             link.expires_at = utcnow() - timedelta(seconds=1)
             session.add(link)
+
+
+REQUEST = EnrollmentCreate(cn="Test Holder 01", ous=["Branch 01", "RA Shanghai"], o="Acme Bank")
+
+
+async def create(services: Services) -> NewEnrollment:
+    return await services.ra.create_enrollment(REQUEST, actor="test")
+
+
+async def redeem(services: Services, created: NewEnrollment, csr: str, code: str | None = None):
+    return await services.links.redeem_enrollment_link(
+        created.link.token,
+        reference_number=created.reference_number,
+        authorization_code=code or created.authorization_code,
+        csr=csr,
+    )

@@ -7,9 +7,10 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel, col, select
 
+from bot.runtime import Runtime
 from enrollment import codes
 from enrollment.db import session_factory
-from enrollment.models import Certificate, Enrollment
+from enrollment.models import AuditEvent, Certificate, Enrollment, OneTimeLink
 from enrollment.queries import CertificateView, EnrollmentQueries, EnrollmentView
 
 
@@ -41,3 +42,16 @@ async def enrollment_row(engine: AsyncEngine, reference: str) -> Enrollment:
 async def count_rows(engine: AsyncEngine, model: type[SQLModel]) -> int:
     async with session_factory(engine)() as session:
         return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+async def snapshot(runtime: Runtime) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table, to prove that a refused request changed nothing."""
+    sessions = session_factory(runtime.engine)
+    rows: dict[str, list[tuple[object, ...]]] = {}
+    async with sessions() as session:
+        for model in (Enrollment, Certificate, OneTimeLink, AuditEvent):
+            result = (await session.execute(select(model))).scalars()
+            rows[model.__name__] = sorted(
+                (tuple(sorted(r.model_dump().items(), key=str)) for r in result.all()), key=str
+            )
+    return rows

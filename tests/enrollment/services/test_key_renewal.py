@@ -1,5 +1,5 @@
-"""Renewal by possession of the current key (what `certdesk token renew` uses), on SQLite and
-PostgreSQL, with software keys standing in for the token's."""
+"""Renewal by proof of the current key: `certdesk token renew`'s challenge and signature, and
+the possession window CMP kur shares."""
 
 from __future__ import annotations
 
@@ -13,18 +13,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from bot.runtime import Runtime, load_pepper
-from enrollment.errors import (
-    CertificateNotActive,
-    CertificateNotFound,
-    KeyNotAllowed,
-    PolicyError,
-)
+from enrollment.errors import CertificateNotActive, CertificateNotFound, KeyNotAllowed, PolicyError
 from enrollment.models import CertificateStatus
-from enrollment.possession import (
-    ChallengeInvalid,
-    PossessionNotProven,
-    TooManyChallenges,
-)
+from enrollment.possession import ChallengeInvalid, PossessionNotProven, TooManyChallenges
 from enrollment.services import EnrollmentConfig, EnrollmentCreate, Services, open_services
 from tests.support.store import certificate_row, certificate_view
 from usbkey.possession import renewal_message, sign_renewal

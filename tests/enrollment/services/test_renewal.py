@@ -1,22 +1,16 @@
-"""Renewal, revocation, the CRL and server-generated keys, on SQLite and on PostgreSQL."""
+"""Renewal through a one-time renewal link and its verification code."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from sqlmodel import col, select
 
 from bot.runtime import Runtime
-from enrollment.ca.authority import IssuingCA
-from enrollment.ca.pkcs12 import build_pkcs12, generate_server_key
 from enrollment.db import session_factory
 from enrollment.errors import (
     CertificateNotActive,
@@ -24,24 +18,15 @@ from enrollment.errors import (
     LinkExpired,
     LinkLocked,
     LinkUsed,
-    PasswordInvalid,
-    PolicyError,
-    RequestInvalid,
-    RevocationReasonInvalid,
     VerificationFailed,
 )
-from enrollment.models import AuditEvent, Certificate, OneTimeLink, RevocationList
+from enrollment.models import AuditEvent, Certificate, OneTimeLink
 from enrollment.queries import EnrollmentQueries
-from enrollment.services import EnrollmentCreate, Services
+from enrollment.services import Services
 from enrollment.services.results import ServerKey
 from tests.enrollment.conftest import HOLDER, Issued, enroll_and_issue
-from tests.enrollment.test_service import snapshot
 from tests.support.pki import make_csr
-from tests.support.store import certificate_row, certificate_view, count_rows
-
-
-def read_tree(root: Path) -> list[tuple[Path, bytes]]:
-    return [(path, path.read_bytes()) for path in root.rglob("*") if path.is_file()]
+from tests.support.store import certificate_row, certificate_view, count_rows, snapshot
 
 
 async def audit_actions(runtime: Runtime) -> list[str]:
@@ -193,42 +178,6 @@ async def test_renewal_view_lists_the_owners_certificates_newest_first(
     assert await queries.certificates_of("U0NOBODY") == []
 
 
-async def test_revoke_lists_serial_in_signed_crl(
-    runtime: Runtime, services: Services, issued: Issued
-) -> None:
-    first = x509.load_der_x509_crl(await services.revocation.current_crl())
-    revoked = await services.revocation.revoke(
-        "serial=" + issued.serial.upper(), reason="key-compromise", actor="cli:ra"
-    )
-    assert revoked.status == "revoked"
-    assert revoked.revocation_reason == "keyCompromise"
-    assert revoked.revoked_at is not None
-    crl = x509.load_der_x509_crl(await services.revocation.current_crl())
-    assert crl.is_signature_valid(services.ca.certificate.public_key())
-    entry = crl.get_revoked_certificate_by_serial_number(int(issued.serial, 16))
-    assert entry is not None
-    reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
-    assert reason == x509.ReasonFlags.key_compromise
-    number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-    first_number = first.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-    assert number > first_number
-    assert crl.next_update_utc is not None
-    assert crl.next_update_utc - crl.last_update_utc == services.config.crl_validity
-    assert "certificate.revoke" in await audit_actions(runtime)
-
-
-async def test_revoke_refuses_twice_unknown_serial_and_bad_reason(
-    services: Services, issued: Issued
-) -> None:
-    with pytest.raises(RevocationReasonInvalid, match="keyCompromise"):
-        await services.revocation.revoke(issued.serial, reason="bored", actor="test")
-    with pytest.raises(CertificateNotFound):
-        await services.revocation.revoke("abcdef", reason="superseded", actor="test")
-    await services.revocation.revoke(issued.serial, reason="superseded", actor="test")
-    with pytest.raises(CertificateNotActive, match="already revoked"):
-        await services.revocation.revoke(issued.serial, reason="superseded", actor="test")
-
-
 async def test_revoked_certificate_cannot_be_renewed(
     services: Services, issued: Issued, tmp_path: Path
 ) -> None:
@@ -242,89 +191,6 @@ async def test_revoked_certificate_cannot_be_renewed(
             verification_code=renewal.verification_code,
             csr=csr,
         )
-
-
-async def test_crl_is_reused_until_refresh_then_signed_again(
-    runtime: Runtime,
-    services: Services,
-) -> None:
-    first = await services.revocation.current_crl()
-    assert await services.revocation.current_crl() == first
-    async with session_factory(runtime.engine)() as session, session.begin():
-        for row in (await session.execute(select(RevocationList))).scalars():
-            row.this_update -= services.config.crl_refresh
-            session.add(row)
-    fresh = x509.load_der_x509_crl(await services.revocation.current_crl())
-    assert fresh.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 2
-
-
-async def test_concurrent_revocations_all_reach_the_crl(services: Services, tmp_path: Path) -> None:
-    certs = [await enroll_and_issue(services, tmp_path) for _ in range(3)]
-    await asyncio.gather(
-        *(services.revocation.revoke(c.serial, reason="superseded", actor="test") for c in certs)
-    )
-    crl = x509.load_der_x509_crl(await services.revocation.current_crl())
-    assert {format(r.serial_number, "x") for r in crl} == {c.serial for c in certs}
-
-
-async def test_server_key_refused_when_profile_forbids(
-    runtime: Runtime,
-    services: Services,
-) -> None:
-    created = await services.ra.create_enrollment(HOLDER, actor="test")
-    before = await snapshot(runtime)
-    with pytest.raises(PolicyError, match="does not allow"):
-        await services.links.redeem_enrollment_link_pkcs12(
-            created.link.token,
-            reference_number=created.reference_number,
-            authorization_code=created.authorization_code,
-            server_key=ServerKey(password="correct horse"),
-        )
-    assert await snapshot(runtime) == before
-
-
-async def test_server_key_pkcs12_opens_and_key_is_stored_nowhere(
-    runtime: Runtime, services: Services, data_dir: Path
-) -> None:
-    created = await services.ra.create_enrollment(
-        HOLDER.model_copy(update={"profile": "client-keygen"}), actor="test"
-    )
-    package = await services.links.redeem_enrollment_link_pkcs12(
-        created.link.token,
-        reference_number=created.reference_number,
-        authorization_code=created.authorization_code,
-        server_key=ServerKey(password="correct horse", key_type="ec-p256"),
-    )
-    assert "correct horse" not in repr(package)
-    key, cert, extra = pkcs12.load_key_and_certificates(package.data, b"correct horse")
-    assert isinstance(key, ec.EllipticCurvePrivateKey)
-    assert cert is not None
-    assert cert.public_key() == key.public_key()
-    assert cert.serial_number == package.issued.certificate.serial_number
-    assert [c.subject for c in extra] == [c.subject for c in services.ca.chain]
-    assert package.filename == "Test-Holder-01-" + created.reference_number + ".p12"
-    record = await certificate_row(runtime.engine, package.issued.serial)
-    assert record.delivery == "server"
-
-    secret = key.private_numbers().private_value.to_bytes(32, "big")
-    pkcs8 = key.private_bytes(
-        serialization.Encoding.DER,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    for path, content in await asyncio.to_thread(read_tree, data_dir):
-        assert secret not in content, path
-        assert pkcs8 not in content, path
-    dumped = repr(await snapshot(runtime))
-    assert secret.hex() not in dumped
-
-
-def test_server_key_request_is_validated() -> None:
-    with pytest.raises(PasswordInvalid, match="at least 8"):
-        ServerKey(password="short")
-    with pytest.raises(RequestInvalid, match="not offered"):
-        ServerKey(password="long enough", key_type="rsa-1024")  # type: ignore[arg-type]
-    assert "long enough" not in repr(ServerKey(password="long enough"))
 
 
 async def test_renew_server_key_certificate_with_server_key(
@@ -365,54 +231,3 @@ async def test_expired_renewal_link_is_refused(
             session.add(link)
     with pytest.raises(LinkExpired):
         await services.renewal.renewal_view(renewal.link.token)
-
-
-def test_enrollment_create_default_profile_has_no_server_keygen() -> None:
-    assert EnrollmentCreate(cn="x").profile == "client"
-
-
-async def test_server_key_work_runs_off_the_event_loop(
-    services: Services, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Key generation, signing and PKCS#12 encryption never stall the loop (made slow here)."""
-    import time
-
-    import enrollment.services._store as store_module
-
-    def slow(function: Any) -> Any:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            time.sleep(0.3)  # blocking on purpose: fatal if this ran on the loop
-            return function(*args, **kwargs)
-
-        return wrapper
-
-    monkeypatch.setattr(store_module, "generate_server_key", slow(generate_server_key))
-    monkeypatch.setattr(store_module, "build_pkcs12", slow(build_pkcs12))
-    monkeypatch.setattr(IssuingCA, "issue", slow(IssuingCA.issue))
-    created = await services.ra.create_enrollment(
-        HOLDER.model_copy(update={"profile": "client-keygen"}), actor="test"
-    )
-    gaps: list[float] = []
-    done = asyncio.Event()
-
-    async def heartbeat() -> None:
-        last = time.monotonic()
-        while not done.is_set():
-            await asyncio.sleep(0.01)
-            now = time.monotonic()
-            gaps.append(now - last)
-            last = now
-
-    beat = asyncio.create_task(heartbeat())
-    started = time.monotonic()
-    await services.links.redeem_enrollment_link_pkcs12(
-        created.link.token,
-        reference_number=created.reference_number,
-        authorization_code=created.authorization_code,
-        server_key=ServerKey(password="correct horse"),
-    )
-    elapsed = time.monotonic() - started
-    done.set()
-    await beat
-    assert elapsed >= 0.9  # the three slow steps really ran
-    assert max(gaps) < 0.25, max(gaps)

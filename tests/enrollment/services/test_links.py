@@ -1,76 +1,48 @@
-"""The enrollment services on SQLite and on PostgreSQL."""
+"""Redeeming a one-time enrollment link: with a CSR or a server-made key (PKCS#12), once."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 from sqlmodel import select
 
 from bot.runtime import Runtime
+from enrollment.ca.authority import IssuingCA
+from enrollment.ca.pkcs12 import build_pkcs12, generate_server_key
 from enrollment.db import session_factory
 from enrollment.errors import (
-    CredentialsRefused,
     CsrMalformed,
     CsrSignatureInvalid,
-    EnrollmentLocked,
     EnrollmentNotPending,
     KeyNotAllowed,
     LinkExpired,
     LinkUnknown,
     LinkUsed,
+    PasswordInvalid,
+    PolicyError,
+    RequestInvalid,
     WrongCredentials,
 )
-from enrollment.models import AuditEvent, Certificate, Enrollment, OneTimeLink
-from enrollment.services import EnrollmentCreate, Services
-from enrollment.services.ra import NewEnrollment
+from enrollment.models import Certificate, OneTimeLink
+from enrollment.services import Services
+from enrollment.services.results import ServerKey
 from enrollment.types import utcnow
+from tests.enrollment.conftest import HOLDER, create, redeem
 from tests.support.pki import make_csr
-from tests.support.store import count_rows, enrollment_view
-
-REQUEST = EnrollmentCreate(cn="Test Holder 01", ous=["Branch 01", "RA Shanghai"], o="Acme Bank")
+from tests.support.store import certificate_row, count_rows, enrollment_view, snapshot
 
 
-async def create(services: Services) -> NewEnrollment:
-    return await services.ra.create_enrollment(REQUEST, actor="test")
-
-
-async def redeem(services: Services, created: NewEnrollment, csr: str, code: str | None = None):
-    return await services.links.redeem_enrollment_link(
-        created.link.token,
-        reference_number=created.reference_number,
-        authorization_code=code or created.authorization_code,
-        csr=csr,
-    )
-
-
-async def snapshot(runtime: Runtime) -> dict[str, list[tuple[object, ...]]]:
-    """Every row of every table, to prove that a refused request changed nothing."""
-    sessions = session_factory(runtime.engine)
-    rows: dict[str, list[tuple[object, ...]]] = {}
-    async with sessions() as session:
-        for model in (Enrollment, Certificate, OneTimeLink, AuditEvent):
-            result = (await session.execute(select(model))).scalars()
-            rows[model.__name__] = sorted(
-                (tuple(sorted(r.model_dump().items(), key=str)) for r in result.all()), key=str
-            )
-    return rows
-
-
-async def test_create_enrollment_stores_only_hashes(runtime: Runtime, services: Services) -> None:
-    created = await create(services)
-    assert created.reference_number.isdigit()
-    assert len(created.reference_number) == 10
-    assert created.link.url.startswith("http://certdesk.test/enroll/")
-    rows = await snapshot(runtime)
-    dumped = repr(rows)
-    assert created.authorization_code not in dumped
-    assert created.authorization_code.replace("-", "") not in dumped
-    assert created.link.token not in dumped
+def read_tree(root: Path) -> list[tuple[Path, bytes]]:
+    return [(path, path.read_bytes()) for path in root.rglob("*") if path.is_file()]
 
 
 async def test_redeem_issues_certificate_with_enrollment_subject(
@@ -152,30 +124,6 @@ async def test_weak_key_and_broken_signature_are_refused(
     assert await snapshot(runtime) == before
 
 
-async def test_wrong_codes_lock_after_limit_then_unlock(
-    runtime: Runtime, services: Services, tmp_path: Path
-) -> None:
-    created = await create(services)
-    _, csr = make_csr(tmp_path)
-    limit = services.config.max_failed_attempts
-    for attempt in range(1, limit):
-        with pytest.raises(WrongCredentials) as info:
-            await redeem(services, created, csr, code="AAAA-BBBB-CCCC-DDDD")
-        assert info.value.attempts_left == limit - attempt
-    with pytest.raises(EnrollmentLocked):
-        await redeem(services, created, csr, code="AAAA-BBBB-CCCC-DDDD")
-    with pytest.raises(EnrollmentLocked, match="Ask RA staff"):
-        await redeem(services, created, csr)
-    await services.ra.unlock(created.reference_number, actor="ra-officer")
-    issued = await redeem(services, created, csr)
-    assert issued.serial
-    sessions = session_factory(runtime.engine)
-    async with sessions() as session:
-        actions = [e.action for e in (await session.execute(select(AuditEvent))).scalars().all()]
-    assert "enrollment.lock" in actions
-    assert "enrollment.unlock" in actions
-
-
 async def test_wrong_reference_number_counts_as_wrong_credentials(
     services: Services, tmp_path: Path
 ) -> None:
@@ -235,36 +183,108 @@ async def test_concurrent_redemptions_of_two_links_of_one_enrollment_yield_one_c
     assert await count_rows(runtime.engine, Certificate) == 1
 
 
-async def test_redeem_by_reference_for_another_protocol_audits_its_name(
-    runtime: Runtime, services: Services, tmp_path: Path
+async def test_server_key_refused_when_profile_forbids(
+    runtime: Runtime,
+    services: Services,
 ) -> None:
-    """What CMP reuses: unknown and wrong look alike, ``via`` lands in the audit event."""
-    created = await create(services)
-    _, csr = make_csr(tmp_path)
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
     before = await snapshot(runtime)
-    with pytest.raises(CredentialsRefused) as unknown:
-        await services.by_reference.redeem_by_reference(
-            "12", authorization_code="X", csr=csr, via="cmp"
+    with pytest.raises(PolicyError, match="does not allow"):
+        await services.links.redeem_enrollment_link_pkcs12(
+            created.link.token,
+            reference_number=created.reference_number,
+            authorization_code=created.authorization_code,
+            server_key=ServerKey(password="correct horse"),
         )
     assert await snapshot(runtime) == before
-    with pytest.raises(CredentialsRefused) as wrong:
-        await services.by_reference.redeem_by_reference(
-            created.reference_number, authorization_code="X", csr=csr, via="cmp"
-        )
-    assert unknown.value.message == wrong.value.message
-    issued = await services.by_reference.redeem_by_reference(
-        created.reference_number,
-        authorization_code=created.authorization_code.lower().replace("-", " "),
-        csr=csr,
-        via="cmp",
+
+
+async def test_server_key_pkcs12_opens_and_key_is_stored_nowhere(
+    runtime: Runtime, services: Services, data_dir: Path
+) -> None:
+    created = await services.ra.create_enrollment(
+        HOLDER.model_copy(update={"profile": "client-keygen"}), actor="test"
     )
-    assert issued.delivery == "csr"
-    async with session_factory(runtime.engine)() as session:
-        events = (
-            await session.execute(
-                select(AuditEvent).where(AuditEvent.action == "certificate.issue")
-            )
-        ).scalars()
-        assert [e.detail["via"] for e in events] == ["cmp"]
-    with pytest.raises(EnrollmentNotPending):
-        await redeem(services, created, csr)
+    package = await services.links.redeem_enrollment_link_pkcs12(
+        created.link.token,
+        reference_number=created.reference_number,
+        authorization_code=created.authorization_code,
+        server_key=ServerKey(password="correct horse", key_type="ec-p256"),
+    )
+    assert "correct horse" not in repr(package)
+    key, cert, extra = pkcs12.load_key_and_certificates(package.data, b"correct horse")
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    assert cert is not None
+    assert cert.public_key() == key.public_key()
+    assert cert.serial_number == package.issued.certificate.serial_number
+    assert [c.subject for c in extra] == [c.subject for c in services.ca.chain]
+    assert package.filename == "Test-Holder-01-" + created.reference_number + ".p12"
+    record = await certificate_row(runtime.engine, package.issued.serial)
+    assert record.delivery == "server"
+
+    secret = key.private_numbers().private_value.to_bytes(32, "big")
+    pkcs8 = key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    for path, content in await asyncio.to_thread(read_tree, data_dir):
+        assert secret not in content, path
+        assert pkcs8 not in content, path
+    dumped = repr(await snapshot(runtime))
+    assert secret.hex() not in dumped
+
+
+def test_server_key_request_is_validated() -> None:
+    with pytest.raises(PasswordInvalid, match="at least 8"):
+        ServerKey(password="short")
+    with pytest.raises(RequestInvalid, match="not offered"):
+        ServerKey(password="long enough", key_type="rsa-1024")  # type: ignore[arg-type]
+    assert "long enough" not in repr(ServerKey(password="long enough"))
+
+
+async def test_server_key_work_runs_off_the_event_loop(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Key generation, signing and PKCS#12 encryption never stall the loop (made slow here)."""
+    import time
+
+    import enrollment.services._store as store_module
+
+    def slow(function: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            time.sleep(0.3)  # blocking on purpose: fatal if this ran on the loop
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(store_module, "generate_server_key", slow(generate_server_key))
+    monkeypatch.setattr(store_module, "build_pkcs12", slow(build_pkcs12))
+    monkeypatch.setattr(IssuingCA, "issue", slow(IssuingCA.issue))
+    created = await services.ra.create_enrollment(
+        HOLDER.model_copy(update={"profile": "client-keygen"}), actor="test"
+    )
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def heartbeat() -> None:
+        last = time.monotonic()
+        while not done.is_set():
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    beat = asyncio.create_task(heartbeat())
+    started = time.monotonic()
+    await services.links.redeem_enrollment_link_pkcs12(
+        created.link.token,
+        reference_number=created.reference_number,
+        authorization_code=created.authorization_code,
+        server_key=ServerKey(password="correct horse"),
+    )
+    elapsed = time.monotonic() - started
+    done.set()
+    await beat
+    assert elapsed >= 0.9  # the three slow steps really ran
+    assert max(gaps) < 0.25, max(gaps)
