@@ -60,8 +60,8 @@ _WHITESPACE = re.compile(rb"\s+")
 
 
 class EstEnrollment(Protocol):
-    """What EST needs from the enrollment domain (:class:`~enrollment.services.by_reference.
-    ReferenceRedemption` provides it)."""
+    """The one call EST makes to the enrollment domain; ``ReferenceRedemption`` in
+    :mod:`enrollment.services.by_reference` provides it."""
 
     async def redeem_by_reference(
         self,

@@ -1,9 +1,9 @@
 """The enrollment endpoint's API: one-time link redemption, renewal, the CA chain and CRL.
 
-The handlers are thin: they parse the request, call the use case behind their app key
-(:mod:`enrollment.services`), and map domain
-errors to JSON ``{"error": {"code", "message"}}`` with a 4xx status. The message is English, or
-Chinese when the request's Accept-Language prefers it (the pages' script sends the page's).
+The handlers are thin: they parse the request, call the use case behind their app key (one of
+:mod:`enrollment.services`), and map domain errors to JSON ``{"error": {"code", "message"}}``
+with a 4xx status. The message is English, or Chinese when the request's Accept-Language
+prefers it (the pages' script sends the page's).
 """
 
 from __future__ import annotations
