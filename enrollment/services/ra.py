@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import field_validator, model_validator
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
 from enrollment import codes, metrics
@@ -107,13 +108,7 @@ class RaOperations:
                     )
                     session.add(enrollment)
                     await session.flush()
-                    assert enrollment.id is not None
-                    link = store.add_link(
-                        session,
-                        purpose=LinkPurpose.ENROLL,
-                        enrollment_id=enrollment.id,
-                        owner=request.slack_user,
-                    )
+                    link = self._enrollment_link(session, enrollment)
                     audit(
                         session,
                         actor=actor,
@@ -124,6 +119,7 @@ class RaOperations:
             except IntegrityError:
                 continue  # reference number collision: draw another
             metrics.ENROLLMENTS_CREATED.inc()
+            assert enrollment.id is not None
             return NewEnrollment(
                 enrollment_id=enrollment.id,
                 reference_number=reference,
@@ -142,13 +138,7 @@ class RaOperations:
                     f"Enrollment {reference_number} is {enrollment.status}; a new link is only "
                     "given for pending enrollments. Ask RA staff if you need a new certificate."
                 )
-            assert enrollment.id is not None
-            link = store.add_link(
-                session,
-                purpose=LinkPurpose.ENROLL,
-                enrollment_id=enrollment.id,
-                owner=enrollment.slack_user,
-            )
+            link = self._enrollment_link(session, enrollment)
             audit(session, actor=actor, action="link.create", target=reference_number)
             return link
 
@@ -169,6 +159,16 @@ class RaOperations:
                 detail={"was_locked": was_locked},
             )
             return enrollment
+
+    def _enrollment_link(self, session: AsyncSession, enrollment: Enrollment) -> NewLink:
+        """A one-time download link for ``enrollment``, owned by its holder."""
+        assert enrollment.id is not None
+        return self._store.add_link(
+            session,
+            purpose=LinkPurpose.ENROLL,
+            enrollment_id=enrollment.id,
+            owner=enrollment.slack_user,
+        )
 
     async def audit(
         self,
