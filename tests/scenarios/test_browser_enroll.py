@@ -137,7 +137,7 @@ def issue_for_renewal(desk: Desk, tmp_path: Path) -> tuple[Issued, str, str]:
 
 
 def test_browser_renewal_saves_new_p12_and_old_shows_superseded(
-    runtime: Runtime, desk: Desk, watched: Watched, tmp_path: Path
+    desk: Desk, watched: Watched, tmp_path: Path
 ) -> None:
     """Acceptance 2: same flow for renewal; same subject; old certificate superseded."""
     page = watched.page
