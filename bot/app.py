@@ -48,6 +48,25 @@ async def metrics(_request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+def provide_enrollment(app: web.Application, runtime: Runtime) -> None:
+    """Each enrollment handler gets the use case it calls, not the whole set."""
+    services = runtime.services
+    app[enrollment_web.ISSUING_CA] = services.ca
+    app[enrollment_web.ENROLLMENT_CONFIG] = services.config
+    app[enrollment_web.LINKS] = services.links
+    app[enrollment_web.RENEWAL] = services.renewal
+    app[enrollment_web.KEY_RENEWAL] = services.key_renewal
+    app[enrollment_web.REVOCATION] = services.revocation
+    app[enrollment_est.ENROLLMENT] = services.by_reference
+    app[enrollment_cmp.DOMAIN] = enrollment_cmp.CmpDomain(
+        ca=services.ca,
+        max_failed_attempts=services.config.max_failed_attempts,
+        enrollment=services.by_reference,
+        renewal=services.key_renewal,
+        revocation=services.revocation,
+    )
+
+
 def create_app(settings: Settings) -> web.Application:
     """Build the application; the runtime (DB, CA, services) starts in ``cleanup_ctx``."""
     # No global error middleware: each group owns its errors (the API and the chat as
@@ -59,7 +78,7 @@ def create_app(settings: Settings) -> web.Application:
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         async with open_runtime(settings) as runtime:
             app[RUNTIME] = runtime
-            app[enrollment_web.SERVICE] = runtime.service
+            provide_enrollment(app, runtime)
             log.info(
                 "certdesk started",
                 extra={"public_url": settings.public_url, "slack": settings.slack_enabled},

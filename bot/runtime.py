@@ -1,4 +1,4 @@
-"""Wiring: from Settings to a running store, CA and enrollment service."""
+"""Wiring: from Settings to a running store, CA and the enrollment use cases."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from bot.settings import Settings
 from enrollment.ca.authority import IssuingCA, load_or_create_local_ca
 from enrollment.codes import Pepper
 from enrollment.db import create_engine
-from enrollment.service import EnrollmentConfig, EnrollmentService
+from enrollment.services import EnrollmentConfig, Services, open_services
 from usbkey.pkcs11.errors import (
     NoToken,
     PinIncorrect,
@@ -46,7 +46,7 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     ca: IssuingCA
-    service: EnrollmentService
+    services: Services
 
 
 def load_pepper(settings: Settings) -> Pepper:
@@ -92,7 +92,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     try:
         await prepare_schema(settings, engine)
         ca = await stack.enter_async_context(open_ca(settings))
-        service = EnrollmentService(
+        services = open_services(
             engine=engine,
             ca=ca,
             pepper=load_pepper(settings),
@@ -107,7 +107,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 ),
             ),
         )
-        yield Runtime(settings=settings, engine=engine, ca=ca, service=service)
+        yield Runtime(settings=settings, engine=engine, ca=ca, services=services)
     finally:
         await stack.aclose()  # closes the HSM session, if any
         await engine.dispose()

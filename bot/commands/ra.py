@@ -66,7 +66,7 @@ def run_issue(args: argparse.Namespace, settings: Settings) -> int:
     from pydantic import ValidationError
 
     from bot.runtime import open_runtime
-    from enrollment.service import EnrollmentCreate
+    from enrollment.services import EnrollmentCreate
 
     try:
         request = EnrollmentCreate(
@@ -85,7 +85,7 @@ def run_issue(args: argparse.Namespace, settings: Settings) -> int:
 
     async def go() -> int:
         async with open_runtime(settings) as runtime:
-            created = await runtime.service.create_enrollment(request, actor=actor())
+            created = await runtime.services.ra.create_enrollment(request, actor=actor())
         if args.json:
             print(
                 json.dumps(
@@ -115,7 +115,7 @@ def run_unlock(args: argparse.Namespace, settings: Settings) -> int:
     async def go() -> int:
         async with open_runtime(settings) as runtime:
             try:
-                enrollment = await runtime.service.unlock(args.reference, actor=actor())
+                enrollment = await runtime.services.ra.unlock(args.reference, actor=actor())
             except CertdeskError as exc:
                 return fail(exc.message)
         print(f"Enrollment {enrollment.reference_number} is unlocked; wrong-code count reset.")
@@ -137,7 +137,9 @@ def run_revoke(args: argparse.Namespace, settings: Settings) -> int:
     async def go() -> int:
         async with open_runtime(settings) as runtime:
             try:
-                cert = await runtime.service.revoke(args.serial, reason=args.reason, actor=actor())
+                cert = await runtime.services.revocation.revoke(
+                    args.serial, reason=args.reason, actor=actor()
+                )
             except CertdeskError as exc:
                 return fail(exc.message)
         print(

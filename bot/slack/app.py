@@ -219,7 +219,9 @@ def add_slack(
         async with aiohttp.ClientSession() as http:
             desk = Desk(
                 settings=settings,
-                service=rt.service,
+                ra=rt.services.ra,
+                renewal=rt.services.renewal,
+                revocation=rt.services.revocation,
                 queries=EnrollmentQueries(engine=rt.engine),
                 escalations=Escalations(engine=rt.engine),
                 questions=Questions(

@@ -1,10 +1,10 @@
 """The Slack side of certdesk: the dependencies the listeners share and the flows they run.
 
-Listeners (``bot/slack/listeners``) call a flow here once Slack has its acknowledgement. A
-flow asks the dialog what to say, does the I/O (database, enrollment service, Slack Web API)
-and returns a :class:`~bot.dialog.Reply` or sends one. Links are only ever created for the
-Slack user an enrollment or certificate belongs to, and only ever sent to that user (their DM,
-or an ephemeral reply only they can see).
+Listeners (``bot/slack/listeners``) acknowledge, then call a flow here. A flow asks the dialog
+what to say, does the I/O (database, enrollment use cases, Slack Web API) and returns a
+:class:`~bot.dialog.Reply` or sends one. Links are only ever created for the Slack user an
+enrollment or certificate belongs to, and only ever sent to that user (their DM, or an
+ephemeral reply only they can see).
 """
 
 from __future__ import annotations
@@ -41,7 +41,10 @@ from common.language import Lang, detect_language, locale_language
 from common.time import utcnow
 from enrollment.errors import RequestTooLarge
 from enrollment.queries import EnrollmentQueries
-from enrollment.service import EnrollmentCreate, EnrollmentService
+from enrollment.services import EnrollmentCreate
+from enrollment.services.ra import RaOperations
+from enrollment.services.renewal import LinkRenewal
+from enrollment.services.revocation import Revocation
 from enrollment.web.body import read_body
 
 log = logging.getLogger(__name__)
@@ -87,7 +90,9 @@ class SlackUser:
 @dataclass(kw_only=True)
 class Desk:
     settings: Settings
-    service: EnrollmentService
+    ra: RaOperations
+    renewal: LinkRenewal
+    revocation: Revocation
     queries: EnrollmentQueries
     escalations: Escalations
     questions: Questions
@@ -191,7 +196,7 @@ class Desk:
         outcome: str = "ok",
         detail: dict[str, Any] | None = None,
     ) -> None:
-        await self.service.audit(
+        await self.ra.audit(
             actor=actor(user_id), action=action, target=target, outcome=outcome, detail=detail
         )
 
@@ -239,7 +244,7 @@ class Desk:
         if isinstance(decision, Reply):
             return decision
         link = await refused_as_reply(
-            self.service.new_enrollment_link(decision.reference_number, actor=actor(user_id)),
+            self.ra.new_enrollment_link(decision.reference_number, actor=actor(user_id)),
             lang,
         )
         if isinstance(link, Reply):
@@ -264,7 +269,7 @@ class Desk:
             return decision
         assert certificate is not None
         renewal = await refused_as_reply(
-            self.service.create_renewal_link(certificate.serial, actor=actor(user_id)), lang
+            self.renewal.create_renewal_link(certificate.serial, actor=actor(user_id)), lang
         )
         if isinstance(renewal, Reply):
             return renewal
@@ -514,7 +519,7 @@ class Desk:
             )
         except ValidationError as exc:
             return messages.ra_invalid(lang, validation_problems(exc))
-        created = await self.service.create_enrollment(request, actor=actor(staff_user))
+        created = await self.ra.create_enrollment(request, actor=actor(staff_user))
         out_of_band = self.settings.code_delivery == "out-of-band"
         text = messages.issued_dm(
             known.lang,

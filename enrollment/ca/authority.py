@@ -98,30 +98,16 @@ class IssuingCA:
         not_after = min(now + profile.validity, self.certificate.not_valid_after_utc)
         is_rsa = isinstance(public_key, rsa.RSAPublicKey)
         builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(self.certificate.subject)
-            .public_key(public_key)
-            .serial_number(random_serial())
-            .not_valid_before(now - BACKDATE)
-            .not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=is_rsa,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
+            _builder(
+                subject=subject,
+                issuer=self.certificate.subject,
+                public_key=public_key,
+                not_before=now - BACKDATE,
+                not_after=not_after,
+                ca=False,
+                key_encipherment=is_rsa,
             )
             .add_extension(x509.ExtendedKeyUsage(list(profile.extended_key_usages)), critical=False)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
             .add_extension(self._authority_key_identifier(), critical=False)
         )
         if email:
@@ -161,33 +147,59 @@ def _ca_certificate(
     now: datetime,
 ) -> x509.Certificate:
     return (
+        _builder(
+            subject=subject,
+            issuer=issuer,
+            public_key=public_key,
+            not_before=now - BACKDATE,
+            not_after=now + validity,
+            ca=True,
+            path_length=path_length,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public_key), critical=False
+        )
+        .sign(signing_key, signature_hash(signing_key))
+    )
+
+
+def _builder(
+    *,
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key: CertificateIssuerPublicKeyTypes,
+    not_before: datetime,
+    not_after: datetime,
+    ca: bool,
+    path_length: int | None = None,
+    key_encipherment: bool = False,
+) -> x509.CertificateBuilder:
+    """What every certdesk certificate has: names, key, a random serial, validity, basic
+    constraints, key usage (signing; certificates and CRLs for a CA) and subject key id."""
+    return (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer)
         .public_key(public_key)
         .serial_number(random_serial())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + validity)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
                 content_commitment=False,
-                key_encipherment=False,
+                key_encipherment=key_encipherment,
                 data_encipherment=False,
                 key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
+                key_cert_sign=ca,
+                crl_sign=ca,
                 encipher_only=False,
                 decipher_only=False,
             ),
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public_key), critical=False
-        )
-        .sign(signing_key, signature_hash(signing_key))
     )
 
 

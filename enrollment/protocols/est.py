@@ -3,7 +3,8 @@
 Authentication is HTTP Basic (RFC 7030 §3.2.3) with certdesk's own credential: user name = the
 enrollment's reference number, password = its authorization code. Every check behind it (lock,
 wrong-code counting, "issued once", the CSR rules, the subject from the record) is the
-service's :meth:`EnrollmentService.redeem_by_reference`; this module only speaks EST.
+domain's ``redeem_by_reference`` (:class:`EstEnrollment`, all this module asks of it); this
+module only speaks EST.
 
 The first half is pure (bodies in, bytes out, no aiohttp); the second half is the handlers.
 Errors are the API's JSON ``{"error": {"code", "message"}}`` with a 4xx status (EST clients show
@@ -22,6 +23,7 @@ import binascii
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 from aiohttp import web
 from cryptography import x509
@@ -36,7 +38,8 @@ from enrollment.errors import (
     NotImplementedHere,
     UnsupportedMediaType,
 )
-from enrollment.web.api import SERVICE, error_json, read_body
+from enrollment.services.results import IssuedCertificate
+from enrollment.web.api import ISSUING_CA, error_json, read_body
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,25 @@ OPERATIONS = {
 }
 
 _WHITESPACE = re.compile(rb"\s+")
+
+
+class EstEnrollment(Protocol):
+    """The one call EST makes to the enrollment domain; ``ReferenceRedemption`` in
+    :mod:`enrollment.services.by_reference` provides it."""
+
+    async def redeem_by_reference(
+        self,
+        reference_number: str,
+        *,
+        authorization_code: str,
+        csr: str | bytes,
+        delivery: str = ...,
+        via: str = ...,
+        profile: str | None = ...,
+    ) -> IssuedCertificate: ...
+
+
+ENROLLMENT = web.AppKey[EstEnrollment]("est_enrollment")
 
 # -- pure: EST bodies and headers ----------------------------------------------------------
 
@@ -179,7 +201,7 @@ def _est(handler: Handler) -> Handler:
 async def cacerts(request: web.Request) -> web.Response:
     check_label(request.match_info.get("label"))
     return web.Response(
-        body=certs_only(request.app[SERVICE].ca.chain),
+        body=certs_only(request.app[ISSUING_CA].chain),
         headers={"Content-Type": CACERTS_TYPE, "Content-Transfer-Encoding": "base64"},
     )
 
@@ -197,7 +219,7 @@ async def simpleenroll(request: web.Request) -> web.Response:
         )
     csr = decode_pkcs10(await read_body(request))
     reference_number, authorization_code = credentials
-    issued = await request.app[SERVICE].redeem_by_reference(
+    issued = await request.app[ENROLLMENT].redeem_by_reference(
         reference_number,
         authorization_code=authorization_code,
         csr=csr,

@@ -1,8 +1,9 @@
 """The enrollment endpoint's API: one-time link redemption, renewal, the CA chain and CRL.
 
-The handlers are thin: they parse the request, call :class:`EnrollmentService`, and map domain
-errors to JSON ``{"error": {"code", "message"}}`` with a 4xx status. The message is English, or
-Chinese when the request's Accept-Language prefers it (the pages' script sends the page's).
+The handlers are thin: they parse the request, call the use case behind their app key (one of
+:mod:`enrollment.services`), and map domain errors to JSON ``{"error": {"code", "message"}}``
+with a 4xx status. The message is English, or Chinese when the request's Accept-Language
+prefers it (the pages' script sends the page's).
 """
 
 from __future__ import annotations
@@ -18,17 +19,29 @@ from aiohttp import web
 from common.errors import CertdeskError
 from common.language import negotiate
 from common.links import FRIENDLY_NAME_HEADER
+from enrollment.ca.authority import IssuingCA
 from enrollment.ca.csr import MAX_CSR_BYTES
 from enrollment.ca.pkcs12 import parse_key_type
 from enrollment.errors import RequestInvalid
-from enrollment.service import EnrollmentService, IssuedCertificate, Pkcs12Package, ServerKey
+from enrollment.services.config import EnrollmentConfig
+from enrollment.services.key_renewal import KeyRenewal
+from enrollment.services.links import LinkRedemption
+from enrollment.services.renewal import LinkRenewal
+from enrollment.services.results import IssuedCertificate, Pkcs12Package, ServerKey
+from enrollment.services.revocation import Revocation
 from enrollment.web.body import read_body as read_stream
 from enrollment.web.messages import error_message
 from enrollment.web.openapi import openapi_document
 
 log = logging.getLogger(__name__)
 
-SERVICE = web.AppKey("enrollment_service", EnrollmentService)
+# What the endpoint's handlers use, each set by the composition root.
+ISSUING_CA = web.AppKey("issuing_ca", IssuingCA)
+ENROLLMENT_CONFIG = web.AppKey("enrollment_config", EnrollmentConfig)
+LINKS = web.AppKey("link_redemption", LinkRedemption)
+RENEWAL = web.AppKey("link_renewal", LinkRenewal)
+KEY_RENEWAL = web.AppKey("key_renewal", KeyRenewal)
+REVOCATION = web.AppKey("revocation", Revocation)
 MAX_BODY_BYTES = 64 * 1024
 PKCS12_TYPE = "application/x-pkcs12"
 
@@ -157,7 +170,7 @@ def pkcs12_response(package: Pkcs12Package) -> web.Response:
 
 async def enroll(request: web.Request) -> web.Response:
     data = await read_json(request)
-    issued = await request.config_dict[SERVICE].redeem_enrollment_link(
+    issued = await request.config_dict[LINKS].redeem_enrollment_link(
         request.match_info["token"],
         **enrollment_codes(data),
         csr=require_str(data, "csr", max_length=MAX_CSR_BYTES),
@@ -168,7 +181,7 @@ async def enroll(request: web.Request) -> web.Response:
 
 async def enroll_pkcs12(request: web.Request) -> web.Response:
     data = await read_json(request)
-    package = await request.config_dict[SERVICE].redeem_enrollment_link_pkcs12(
+    package = await request.config_dict[LINKS].redeem_enrollment_link_pkcs12(
         request.match_info["token"],
         **enrollment_codes(data),
         server_key=server_key(data),
@@ -178,7 +191,7 @@ async def enroll_pkcs12(request: web.Request) -> web.Response:
 
 async def renew(request: web.Request) -> web.Response:
     data = await read_json(request)
-    issued = await request.config_dict[SERVICE].redeem_renewal_link(
+    issued = await request.config_dict[RENEWAL].redeem_renewal_link(
         request.match_info["token"],
         **renewal_codes(data),
         csr=require_str(data, "csr", max_length=MAX_CSR_BYTES),
@@ -201,7 +214,7 @@ def renewed_response(issued: IssuedCertificate) -> web.Response:
 
 async def renew_pkcs12(request: web.Request) -> web.Response:
     data = await read_json(request)
-    package = await request.config_dict[SERVICE].redeem_renewal_link_pkcs12(
+    package = await request.config_dict[RENEWAL].redeem_renewal_link_pkcs12(
         request.match_info["token"],
         **renewal_codes(data),
         server_key=server_key(data),
@@ -216,7 +229,7 @@ MAX_SIGNATURE_CHARS = 2048
 async def renew_challenge(request: web.Request) -> web.Response:
     """A one-time challenge for renewal by possession (``certdesk token renew``)."""
     data = await read_json(request)
-    challenge = await request.config_dict[SERVICE].create_renewal_challenge(
+    challenge = await request.config_dict[KEY_RENEWAL].create_renewal_challenge(
         require_str(data, "certificate", max_length=MAX_CERTIFICATE_CHARS)
     )
     body = {"challenge": challenge.challenge, "expires_at": challenge.expires_at.isoformat()}
@@ -226,7 +239,7 @@ async def renew_challenge(request: web.Request) -> web.Response:
 async def renew_by_possession(request: web.Request) -> web.Response:
     """Renewal without a link: the current key signs the challenge, certificate and CSR."""
     data = await read_json(request)
-    issued = await request.config_dict[SERVICE].renew_by_possession(
+    issued = await request.config_dict[KEY_RENEWAL].renew_by_possession(
         certificate=require_str(data, "certificate", max_length=MAX_CERTIFICATE_CHARS),
         csr=require_str(data, "csr", max_length=MAX_CSR_BYTES),
         challenge=require_str(data, "challenge", max_length=128),
@@ -237,7 +250,7 @@ async def renew_by_possession(request: web.Request) -> web.Response:
 
 async def ca_pem(request: web.Request) -> web.Response:
     return web.Response(
-        body=request.config_dict[SERVICE].ca.chain_pem(),
+        body=request.config_dict[ISSUING_CA].chain_pem(),
         content_type="application/x-pem-file",
         headers={"Cache-Control": "public, max-age=300"},
     )
@@ -245,14 +258,14 @@ async def ca_pem(request: web.Request) -> web.Response:
 
 async def crl(request: web.Request) -> web.Response:
     return web.Response(
-        body=await request.config_dict[SERVICE].current_crl(),
+        body=await request.config_dict[REVOCATION].current_crl(),
         content_type="application/pkix-crl",
         headers={"Cache-Control": "no-cache"},
     )
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document(request.config_dict[SERVICE].config.public_url))
+    return web.json_response(openapi_document(request.config_dict[ENROLLMENT_CONFIG].public_url))
 
 
 def api_app() -> web.Application:

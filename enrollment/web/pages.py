@@ -28,7 +28,7 @@ from enrollment.models import (
     EnrollmentStatus,
     LinkPurpose,
 )
-from enrollment.web.api import SERVICE
+from enrollment.web.api import ENROLLMENT_CONFIG, LINKS, RENEWAL
 from enrollment.web.html import AttrValue, Markup, element, join, render
 from enrollment.web.messages import error_message, error_title, script_texts, text
 from usbkey.pkcs11.models import TOKEN_MODELS
@@ -228,7 +228,7 @@ def _common(lang: Lang) -> dict[str, Markup]:
 async def enroll_page(request: web.Request) -> web.Response:
     lang = page_language(request)
     token = request.match_info["token"]
-    view = await request.config_dict[SERVICE].inspect_link(token, purpose=LinkPurpose.ENROLL)
+    view = await request.config_dict[LINKS].inspect_link(token, purpose=LinkPurpose.ENROLL)
     enrollment = view.enrollment
     assert enrollment is not None
     if enrollment.locked_at is not None:
@@ -249,7 +249,7 @@ async def enroll_page(request: web.Request) -> web.Response:
         _radio("delivery", value, text(key, lang), text(f"{key}.hint", lang), checked=checked)
         for value, key, checked in choices
     )
-    link = link_url(request.config_dict[SERVICE].config.public_url, "enroll", token)
+    link = link_url(request.config_dict[ENROLLMENT_CONFIG].public_url, "enroll", token)
     content = render(
         "enroll.html",
         translate=lambda key: text(key, lang),
@@ -285,7 +285,7 @@ def _default_key_type(cert: Certificate) -> str:
 async def renew_page(request: web.Request) -> web.Response:
     lang = page_language(request)
     token = request.match_info["token"]
-    view = await request.config_dict[SERVICE].renewal_view(token)
+    view = await request.config_dict[RENEWAL].renewal_view(token)
     title = text("renew.title", lang)
     translate = lambda key: text(key, lang)  # noqa: E731
     if not view.renewable:

@@ -7,7 +7,7 @@ from pathlib import Path
 from bot.knowledge import certificate_reader, load_knowledge
 from bot.runtime import Runtime
 from bot.settings import Settings
-from enrollment.service import EnrollmentCreate
+from enrollment.services import EnrollmentCreate
 from tests.support.pki import make_csr, openssl
 
 
@@ -25,13 +25,13 @@ async def test_certificate_reader_reads_pem_and_recognises_pkcs12(
 ) -> None:
     reader = certificate_reader()
     assert reader is not None
-    service = runtime.service
-    created = await service.create_enrollment(
+    services = runtime.services
+    created = await services.ra.create_enrollment(
         EnrollmentCreate(cn="Holder", ous=["Branch 01", "RA Shanghai"], o="Acme Bank"),
         actor="test",
     )
     key, csr = make_csr(tmp_path)
-    issued = await service.redeem_enrollment_link(
+    issued = await services.links.redeem_enrollment_link(
         created.link.token,
         reference_number=created.reference_number,
         authorization_code=created.authorization_code,

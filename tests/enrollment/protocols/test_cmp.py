@@ -1,4 +1,4 @@
-"""CMP: the pure message code with hand-built requests, the service's derived-code redemption on
+"""CMP: the pure message code with hand-built requests, the services's derived-code redemption on
 SQLite and PostgreSQL, and the real `certdesk serve` with the real `openssl cmp` as the client."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pyasn1.codec.der import encoder
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from bot.runtime import open_runtime
+from bot.runtime import Runtime, load_pepper, open_runtime
 from bot.settings import Settings
 from common.time import utcnow
 from enrollment import codes
@@ -41,13 +41,15 @@ from enrollment.errors import (
     WrongCredentials,
 )
 from enrollment.models import AuditEvent, Certificate, Enrollment, OneTimeLink
-from enrollment.protocols.cmp import wire as cmp
-from enrollment.protocols.cmp.wire import CmpError, FailInfo
-from enrollment.service import EnrollmentService, ProvenKey
-from tests.enrollment.conftest import HOLDER, app_service
+from enrollment.protocols import cmp
+from enrollment.protocols.cmp import CmpError, FailInfo
+from enrollment.services import Services
+from enrollment.services.results import ProvenKey
+from tests.enrollment.conftest import HOLDER, app_runtime
 from tests.support import cmp_messages, system
 from tests.support.pki import make_csr, openssl
 from tests.support.processes import Cli, LiveServer, base_env, live_server
+from tests.support.store import certificate_row, count_rows, enrollment_row, enrollment_view
 
 T = TypeVar("T")
 SECRET = b"ABCD-EFGH-JKMN-PQRS"
@@ -264,7 +266,7 @@ def test_derive_code_stable_keyed_and_well_formed() -> None:
     assert set("".join(groups)) <= set(codes.CODE_ALPHABET)
 
 
-# -- the service: derived codes and redemption by reference number ---------------------------
+# -- the services: derived codes and redemption by reference number ---------------------------
 
 
 def proof_of(code: str) -> Callable[[str], bool]:
@@ -272,48 +274,52 @@ def proof_of(code: str) -> Callable[[str], bool]:
 
 
 async def test_create_enrollment_code_derived_from_pepper_and_salt(
-    service: EnrollmentService,
+    runtime: Runtime,
+    services: Services,
 ) -> None:
-    created = await service.create_enrollment(HOLDER, actor="test")
-    enrollment = await service.get_enrollment(created.reference_number)
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
+    enrollment = await enrollment_row(runtime.engine, created.reference_number)
     assert enrollment.code_salt is not None
-    derived = service._pepper.derive_code(created.reference_number, enrollment.code_salt)
+    derived = load_pepper(runtime.settings).derive_code(
+        created.reference_number, enrollment.code_salt
+    )
     assert derived == created.authorization_code
-    assert service._pepper.code_matches(
+    assert load_pepper(runtime.settings).code_matches(
         created.authorization_code, enrollment.authorization_code_hash
     )
     assert created.authorization_code not in enrollment.model_dump_json()
 
 
 async def test_redeem_with_derived_code_issues_once_and_the_link_refuses_afterwards(
-    service: EnrollmentService,
+    runtime: Runtime,
+    services: Services,
 ) -> None:
-    created = await service.create_enrollment(HOLDER, actor="test")
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
     key = new_key()
-    issued = await service.redeem_with_derived_code(
+    issued = await services.by_reference.redeem_with_derived_code(
         created.reference_number,
         proves_code=proof_of(created.authorization_code),
         key=ProvenKey(public_key=key.public_key()),
     )
     assert issued.certificate.subject == build_subject(cn=HOLDER.cn, ous=HOLDER.ous, o=HOLDER.o)
     assert issued.certificate.public_key() == key.public_key()
-    record = await service.get_certificate(issued.serial)
+    record = await certificate_row(runtime.engine, issued.serial)
     assert record.delivery == "cmp"
     with pytest.raises(EnrollmentNotPending):
-        await service.redeem_with_derived_code(
+        await services.by_reference.redeem_with_derived_code(
             created.reference_number,
             proves_code=proof_of(created.authorization_code),
             key=ProvenKey(public_key=new_key().public_key()),
         )
     _, csr = make_csr_in_memory()
     with pytest.raises(EnrollmentNotPending):
-        await service.redeem_enrollment_link(
+        await services.links.redeem_enrollment_link(
             created.link.token,
             reference_number=created.reference_number,
             authorization_code=created.authorization_code,
             csr=csr,
         )
-    async with session_factory(service._engine)() as session:
+    async with session_factory(runtime.engine)() as session:
         events = (
             await session.execute(
                 select(AuditEvent).where(col(AuditEvent.action) == "certificate.issue")
@@ -322,7 +328,7 @@ async def test_redeem_with_derived_code_issues_once_and_the_link_refuses_afterwa
         assert [e.detail["via"] for e in events] == ["cmp"]
         links = (await session.execute(select(OneTimeLink))).scalars().all()
         assert [link.used_at for link in links] == [None]  # the status check refuses it
-    assert await service.count(Certificate) == 1
+    assert await count_rows(runtime.engine, Certificate) == 1
 
 
 def make_csr_in_memory() -> tuple[ec.EllipticCurvePrivateKey, str]:
@@ -336,28 +342,28 @@ def make_csr_in_memory() -> tuple[ec.EllipticCurvePrivateKey, str]:
 
 
 async def test_cmp_est_and_links_racing_for_one_enrollment_issue_exactly_one_certificate(
-    service: EnrollmentService, tmp_path: Path
+    runtime: Runtime, services: Services, tmp_path: Path
 ) -> None:
     """CMP, EST and the link path share one issuing core: whatever wins, the others refuse."""
-    created = await service.create_enrollment(HOLDER, actor="test")
-    second = await service.new_enrollment_link(created.reference_number, actor="test")
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
+    second = await services.ra.new_enrollment_link(created.reference_number, actor="test")
     _, csr = make_csr(tmp_path)
     code = created.authorization_code
 
     async def via_cmp() -> object:
-        return await service.redeem_with_derived_code(
+        return await services.by_reference.redeem_with_derived_code(
             created.reference_number,
             proves_code=proof_of(code),
             key=ProvenKey(public_key=new_key().public_key()),
         )
 
     async def via_est() -> object:
-        return await service.redeem_by_reference(
+        return await services.by_reference.redeem_by_reference(
             created.reference_number, authorization_code=code, csr=csr
         )
 
     async def via_link(token: str) -> object:
-        return await service.redeem_enrollment_link(
+        return await services.links.redeem_enrollment_link(
             token, reference_number=created.reference_number, authorization_code=code, csr=csr
         )
 
@@ -370,35 +376,39 @@ async def test_cmp_est_and_links_racing_for_one_enrollment_issue_exactly_one_cer
     issued = [r for r in results if hasattr(r, "certificate")]
     assert len(issued) == 1, results
     assert all(isinstance(r, EnrollmentNotPending | LinkUsed) for r in results if r not in issued)
-    assert await service.count(Certificate) == 1
+    assert await count_rows(runtime.engine, Certificate) == 1
 
 
 async def test_redeem_with_derived_code_wrong_proofs_counted_then_locked(
     migrated: Settings, settings_factory: Callable[..., Settings]
 ) -> None:
     async with open_runtime(settings_factory(max_failed_attempts=2)) as runtime:
-        service = runtime.service
-        created = await service.create_enrollment(HOLDER, actor="test")
+        services = runtime.services
+        created = await services.ra.create_enrollment(HOLDER, actor="test")
         key = ProvenKey(public_key=new_key().public_key())
         reference = created.reference_number
         with pytest.raises(WrongCredentials):
-            await service.redeem_with_derived_code(reference, proves_code=proof_of("no"), key=key)
-        assert (await service.get_enrollment(reference)).failed_attempts == 1
+            await services.by_reference.redeem_with_derived_code(
+                reference, proves_code=proof_of("no"), key=key
+            )
+        assert (await enrollment_view(runtime.engine, reference)).failed_attempts == 1
         with pytest.raises(EnrollmentLocked):
-            await service.redeem_with_derived_code(reference, proves_code=proof_of("no"), key=key)
+            await services.by_reference.redeem_with_derived_code(
+                reference, proves_code=proof_of("no"), key=key
+            )
         with pytest.raises(EnrollmentLocked):  # the right code does not help any more
-            await service.redeem_with_derived_code(
+            await services.by_reference.redeem_with_derived_code(
                 reference, proves_code=proof_of(created.authorization_code), key=key
             )
-        await service.unlock(reference, actor="staff")
-        issued = await service.redeem_with_derived_code(
+        await services.ra.unlock(reference, actor="staff")
+        issued = await services.by_reference.redeem_with_derived_code(
             reference, proves_code=proof_of(created.authorization_code), key=key
         )
         assert issued.serial
 
 
 async def test_redeem_with_derived_code_unknown_reference_does_the_same_work(
-    service: EnrollmentService,
+    services: Services,
 ) -> None:
     tried: list[str] = []
 
@@ -407,40 +417,42 @@ async def test_redeem_with_derived_code_unknown_reference_does_the_same_work(
         return False
 
     with pytest.raises(EnrollmentNotFound):
-        await service.redeem_with_derived_code(
+        await services.by_reference.redeem_with_derived_code(
             "1111111111", proves_code=proof, key=ProvenKey(public_key=new_key().public_key())
         )
     assert len(tried) == 1  # a proof was computed, as for a known reference number
 
 
 async def test_redeem_with_derived_code_enrollment_without_salt_refused(
-    service: EnrollmentService,
+    runtime: Runtime,
+    services: Services,
 ) -> None:
     """Enrollments made before derived codes cannot be checked: a clear error, nothing counted."""
-    created = await service.create_enrollment(HOLDER, actor="test")
-    async with session_factory(service._engine)() as session, session.begin():
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
+    async with session_factory(runtime.engine)() as session, session.begin():
         await session.execute(update(Enrollment).values(code_salt=None))
     with pytest.raises(CodeNotDerivable, match="one-time download link"):
-        await service.redeem_with_derived_code(
+        await services.by_reference.redeem_with_derived_code(
             created.reference_number,
             proves_code=proof_of(created.authorization_code),
             key=ProvenKey(public_key=new_key().public_key()),
         )
-    assert (await service.get_enrollment(created.reference_number)).failed_attempts == 0
+    assert (await enrollment_view(runtime.engine, created.reference_number)).failed_attempts == 0
 
 
 async def test_renew_page_offers_a_csr_for_a_certificate_issued_over_cmp(
     client: TestClient[Any, Any],
 ) -> None:
     """The renewal page has no "cmp" mode: a CMP holder renews with a CSR (or with kur)."""
-    service = app_service(client)
-    created = await service.create_enrollment(HOLDER, actor="test")
-    issued = await service.redeem_with_derived_code(
+    runtime = app_runtime(client)
+    services = runtime.services
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
+    issued = await services.by_reference.redeem_with_derived_code(
         created.reference_number,
         proves_code=proof_of(created.authorization_code),
         key=ProvenKey(public_key=new_key().public_key()),
     )
-    renewal = await service.create_renewal_link(issued.serial, actor="test")
+    renewal = await services.renewal.create_renewal_link(issued.serial, actor="test")
     response = await client.get(f"/renew/{renewal.link.token}")
     html = await response.text()
     radio = re.search(rf'<input[^>]*value="{issued.serial}"[^>]*>', html)
@@ -476,10 +488,10 @@ class Desk:
             slack_app_token=None,
         )
 
-    def call(self, work: Callable[[EnrollmentService], Awaitable[T]]) -> T:
+    def call(self, work: Callable[[Runtime], Awaitable[T]]) -> T:
         async def go() -> T:
             async with open_runtime(self.settings()) as runtime:
-                return await work(runtime.service)
+                return await work(runtime)
 
         with ThreadPoolExecutor(1) as pool:
             return pool.submit(asyncio.run, go()).result()
@@ -494,7 +506,7 @@ class Desk:
         return data
 
     def enrollment(self, reference: str) -> Enrollment:
-        return self.call(lambda service: service.get_enrollment(reference))
+        return self.call(lambda runtime: enrollment_row(runtime.engine, reference))
 
     def openssl_cmp(self, *args: str) -> CmpRun:
         """`openssl cmp` against the desk; its messages (stdout and stderr) in one text."""
@@ -574,7 +586,7 @@ def test_cmp_ir_with_certconf_issues_the_record_subject(desk: Desk, tmp_path: Pa
     assert cert.public_key() == key.public_key()
     enrollment = desk.enrollment(created["reference_number"])
     assert enrollment.status == "issued"
-    record = desk.call(lambda s: s.get_certificate(format(cert.serial_number, "x")))
+    record = desk.call(lambda r: certificate_row(r.engine, format(cert.serial_number, "x")))
     assert record.delivery == "cmp"
     assert created["authorization_code"] not in desk.server.log()
 
@@ -672,7 +684,7 @@ def test_cmp_second_ir_refused(desk: Desk, tmp_path: Path) -> None:
     assert "already been used to issue a certificate" in output
     assert not (tmp_path / "cert.pem").exists()
     _, certificates = desk.call(
-        lambda s: s.authenticate_with_derived_code(
+        lambda r: r.services.by_reference.authenticate_with_derived_code(
             created["reference_number"], proves_code=proof_of(created["authorization_code"])
         )
     )
@@ -708,7 +720,7 @@ def test_cmp_certconf_rejection_revokes_the_certificate(desk: Desk, tmp_path: Pa
     assert result.returncode != 0
     assert "sending CERTCONF" in result.output
     certificates = desk.call(
-        lambda s: s.authenticate_with_derived_code(
+        lambda r: r.services.by_reference.authenticate_with_derived_code(
             created["reference_number"], proves_code=proof_of(created["authorization_code"])
         )
     )[1]
@@ -758,7 +770,7 @@ def test_cmp_kur_renews_an_active_certificate_once(desk: Desk, tmp_path: Path) -
         "-untrusted", str(tmp_path / "chain.pem"), str(tmp_path / "new.pem"),
     )  # fmt: skip
     assert verified.returncode == 0, verified.stderr
-    old_record = desk.call(lambda s: s.get_certificate(format(old.serial_number, "x")))
+    old_record = desk.call(lambda r: certificate_row(r.engine, format(old.serial_number, "x")))
     assert old_record.status == "superseded"
     assert old_record.superseded_by == format(new.serial_number, "x")
 
@@ -792,11 +804,11 @@ def test_cmp_kur_foreign_certificate_refused(desk: Desk, tmp_path: Path) -> None
             serialization.NoEncryption(),
         )
     )
-    before = desk.call(lambda s: s.count(Certificate))
+    before = desk.call(lambda r: count_rows(r.engine, Certificate))
     output = refusal(kur(desk, tmp_path, tmp_path / "foreign.pem", tmp_path / "foreign.key"))
     assert "signerNotTrusted" in output
     assert "not issued by this certdesk CA" in output
-    assert desk.call(lambda s: s.count(Certificate)) == before
+    assert desk.call(lambda r: count_rows(r.engine, Certificate)) == before
 
 
 def test_cmp_kur_with_mac_refused(desk: Desk, tmp_path: Path) -> None:
@@ -828,11 +840,11 @@ def test_cmp_http_level_errors_answer_cmp_messages_and_change_nothing(desk: Desk
     url = f"{desk.server.url}/.well-known/cmp"
 
     def counts() -> tuple[int, int, int]:
-        async def work(service: EnrollmentService) -> tuple[int, int, int]:
+        async def work(runtime: Runtime) -> tuple[int, int, int]:
             return (
-                await service.count(Enrollment),
-                await service.count(Certificate),
-                await service.count(AuditEvent),
+                await count_rows(runtime.engine, Enrollment),
+                await count_rows(runtime.engine, Certificate),
+                await count_rows(runtime.engine, AuditEvent),
             )
 
         return desk.call(work)

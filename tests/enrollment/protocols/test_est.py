@@ -16,14 +16,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from sqlmodel import select
 
+from bot.runtime import Runtime
 from enrollment.db import session_factory
 from enrollment.errors import CsrMalformed
 from enrollment.models import AuditEvent, Certificate, Enrollment
 from enrollment.protocols import est
-from enrollment.service import EnrollmentService, NewEnrollment
-from tests.enrollment.conftest import HOLDER, app_service
+from enrollment.services.ra import NewEnrollment
+from tests.enrollment.conftest import HOLDER, app_runtime
 from tests.support.pki import make_csr, openssl, subject_line, verify
 from tests.support.processes import Cli
+from tests.support.store import certificate_row, count_rows, enrollment_view
 
 ENROLL = "/.well-known/est/simpleenroll"
 PKCS10_TYPE = "application/pkcs10"
@@ -66,18 +68,18 @@ async def ca_file(client: TestClient[Any, Any], directory: Path) -> Path:
     return path
 
 
-async def snapshot(service: EnrollmentService) -> tuple[Any, ...]:
-    async with session_factory(service._engine)() as session:
+async def snapshot(runtime: Runtime) -> tuple[Any, ...]:
+    async with session_factory(runtime.engine)() as session:
         enrollments = (await session.execute(select(Enrollment))).scalars().all()
     return (
-        await service.count(Certificate),
-        await service.count(AuditEvent),
+        await count_rows(runtime.engine, Certificate),
+        await count_rows(runtime.engine, AuditEvent),
         sorted((e.reference_number, e.status, e.failed_attempts) for e in enrollments),
     )
 
 
-async def audit_events(service: EnrollmentService, action: str) -> list[AuditEvent]:
-    async with session_factory(service._engine)() as session:
+async def audit_events(runtime: Runtime, action: str) -> list[AuditEvent]:
+    async with session_factory(runtime.engine)() as session:
         query = select(AuditEvent).where(AuditEvent.action == action)
         return list((await session.execute(query)).scalars().all())
 
@@ -163,8 +165,9 @@ async def test_simpleenroll_issues_certificate_with_subject_from_record(
     client: TestClient[Any, Any], tmp_path: Path
 ) -> None:
     """The CSR asks for CN=Mallory, O=Evil; the certificate carries the enrollment's subject."""
-    service = app_service(client)
-    created = await service.create_enrollment(HOLDER, actor="test")
+    runtime = app_runtime(client)
+    services = runtime.services
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
     body = der_csr_b64(tmp_path, subject="/CN=Mallory/O=Evil")
     response = await client.post(ENROLL, data=body, headers=auth(created))
     assert response.status == 200, await response.text()
@@ -173,17 +176,17 @@ async def test_simpleenroll_issues_certificate_with_subject_from_record(
     assert verify(await ca_file(client, tmp_path), leaf).returncode == 0
     assert subject_line(leaf) == "subject=CN=Test Holder 01,OU=RA Shanghai,OU=Branch 01,O=Acme Bank"
     cert = x509.load_pem_x509_certificate(leaf.read_bytes())
-    record = await service.get_certificate(format(cert.serial_number, "x"))
+    record = await certificate_row(runtime.engine, format(cert.serial_number, "x"))
     assert record.delivery == "csr"
-    assert (await service.get_enrollment(created.reference_number)).status == "issued"
-    issue_events = await audit_events(service, "certificate.issue")
+    assert (await enrollment_view(runtime.engine, created.reference_number)).status == "issued"
+    issue_events = await audit_events(runtime, "certificate.issue")
     assert [e.detail["via"] for e in issue_events] == ["est"]
 
 
 async def test_simpleenroll_accepts_pem_and_label_of_the_enrollments_profile(
     client: TestClient[Any, Any], tmp_path: Path
 ) -> None:
-    created = await app_service(client).create_enrollment(HOLDER, actor="test")
+    created = await app_runtime(client).services.ra.create_enrollment(HOLDER, actor="test")
     _, pem = make_csr(tmp_path, key="rsa2048")
     response = await client.post(
         "/.well-known/est/client/simpleenroll", data=pem, headers=auth(created)
@@ -194,10 +197,11 @@ async def test_simpleenroll_accepts_pem_and_label_of_the_enrollments_profile(
 async def test_simpleenroll_label_of_another_profile_is_refused_and_changes_nothing(
     client: TestClient[Any, Any], tmp_path: Path
 ) -> None:
-    service = app_service(client)
-    created = await service.create_enrollment(HOLDER, actor="test")
+    runtime = app_runtime(client)
+    services = runtime.services
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
     body = der_csr_b64(tmp_path)
-    before = await snapshot(service)
+    before = await snapshot(runtime)
     other = await client.post(
         "/.well-known/est/client-keygen/simpleenroll", data=body, headers=auth(created)
     )
@@ -208,14 +212,15 @@ async def test_simpleenroll_label_of_another_profile_is_refused_and_changes_noth
     )
     assert unknown.status == 404
     assert "client-keygen" in (await unknown.json())["error"]["message"]
-    assert await snapshot(service) == before
+    assert await snapshot(runtime) == before
 
 
 async def test_simpleenroll_second_request_is_refused_as_already_issued(
     client: TestClient[Any, Any], tmp_path: Path
 ) -> None:
-    service = app_service(client)
-    created = await service.create_enrollment(HOLDER, actor="test")
+    runtime = app_runtime(client)
+    services = runtime.services
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
     first = await client.post(ENROLL, data=der_csr_b64(tmp_path), headers=auth(created))
     assert first.status == 200
     second = await client.post(ENROLL, data=der_csr_b64(tmp_path), headers=auth(created))
@@ -223,15 +228,16 @@ async def test_simpleenroll_second_request_is_refused_as_already_issued(
     error = (await second.json())["error"]
     assert error["code"] == "enrollment_not_pending"
     assert "already been used to issue a certificate" in error["message"]
-    assert await service.count(Certificate) == 1
+    assert await count_rows(runtime.engine, Certificate) == 1
 
 
 async def test_simpleenroll_tells_issued_only_to_whoever_has_the_code(
     client: TestClient[Any, Any], tmp_path: Path
 ) -> None:
     """Without the right code, an issued enrollment answers like any wrong code (401)."""
-    service = app_service(client)
-    created = await service.create_enrollment(HOLDER, actor="test")
+    runtime = app_runtime(client)
+    services = runtime.services
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
     first = await client.post(ENROLL, data=der_csr_b64(tmp_path), headers=auth(created))
     assert first.status == 200
     guess = await client.post(
@@ -244,8 +250,9 @@ async def test_simpleenroll_tells_issued_only_to_whoever_has_the_code(
 async def test_simpleenroll_makes_the_unused_link_unusable(
     client: TestClient[Any, Any], tmp_path: Path
 ) -> None:
-    service = app_service(client)
-    created = await service.create_enrollment(HOLDER, actor="test")
+    runtime = app_runtime(client)
+    services = runtime.services
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
     issued = await client.post(ENROLL, data=der_csr_b64(tmp_path), headers=auth(created))
     assert issued.status == 200
     _, csr = make_csr(tmp_path)
@@ -262,14 +269,15 @@ async def test_simpleenroll_makes_the_unused_link_unusable(
     page = await client.get(f"/enroll/{created.link.token}")
     assert page.status == 409
     assert "already been issued" in await page.text()
-    assert await service.count(Certificate) == 1
+    assert await count_rows(runtime.engine, Certificate) == 1
 
 
 async def test_simpleenroll_wrong_codes_count_and_lock_until_ra_unlock(
     client: TestClient[Any, Any], cli: Cli, database_url: str, tmp_path: Path
 ) -> None:
-    service = app_service(client)
-    created = await service.create_enrollment(HOLDER, actor="test")
+    runtime = app_runtime(client)
+    services = runtime.services
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
     body = der_csr_b64(tmp_path)
     wrong = auth(created, "AAAA-BBBB-CCCC-DDDD")
     statuses = []
@@ -284,8 +292,8 @@ async def test_simpleenroll_wrong_codes_count_and_lock_until_ra_unlock(
     error = (await refused.json())["error"]
     assert error["code"] == "enrollment_locked"
     assert f"certdesk ra unlock {created.reference_number}" in error["message"]
-    assert len(await audit_events(service, "enrollment.wrong_code")) == 5
-    assert await service.count(Certificate) == 0
+    assert len(await audit_events(runtime, "enrollment.wrong_code")) == 5
+    assert await count_rows(runtime.engine, Certificate) == 0
 
     unlocked = cli(
         "ra", "unlock", created.reference_number, env={"CERTDESK_DATABASE_URL": database_url}
@@ -299,15 +307,16 @@ async def test_simpleenroll_unknown_reference_answers_like_a_wrong_code(
     client: TestClient[Any, Any], tmp_path: Path
 ) -> None:
     """No user enumeration: same status, headers and body; nothing is written for it."""
-    service = app_service(client)
-    created = await service.create_enrollment(HOLDER, actor="test")
+    runtime = app_runtime(client)
+    services = runtime.services
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
     body = der_csr_b64(tmp_path)
     unknown_reference = "1" if created.reference_number != "1111111111" else "2"
-    before = await snapshot(service)
+    before = await snapshot(runtime)
     unknown = await client.post(
         ENROLL, data=body, headers=basic(unknown_reference * 10, "ABCD-EFGH")
     )
-    assert await snapshot(service) == before
+    assert await snapshot(runtime) == before
     wrong = await client.post(ENROLL, data=body, headers=auth(created, "ABCD-EFGH"))
     assert unknown.status == wrong.status == 401
     assert await unknown.json() == await wrong.json()
@@ -344,31 +353,37 @@ async def test_simpleenroll_without_usable_basic_auth_is_401_with_challenge(
     ],
 )  # fmt: skip
 async def test_simpleenroll_bad_bodies_are_4xx_and_change_nothing(
-    client: TestClient[Any, Any], body: bytes, content_type: str, status: int, code: str
+    client: TestClient[Any, Any],
+    body: bytes,
+    content_type: str,
+    status: int,
+    code: str,
 ) -> None:
-    service = app_service(client)
-    created = await service.create_enrollment(HOLDER, actor="test")
-    before = await snapshot(service)
+    runtime = app_runtime(client)
+    services = runtime.services
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
+    before = await snapshot(runtime)
     response = await client.post(
         ENROLL, data=body, headers={**auth(created), "Content-Type": content_type}
     )
     assert response.status == status
     assert (await response.json())["error"]["code"] == code
-    assert await snapshot(service) == before
+    assert await snapshot(runtime) == before
 
 
 async def test_simpleenroll_weak_key_is_refused_and_enrollment_stays_pending(
     client: TestClient[Any, Any], tmp_path: Path
 ) -> None:
-    service = app_service(client)
-    created = await service.create_enrollment(HOLDER, actor="test")
-    before = await snapshot(service)
+    runtime = app_runtime(client)
+    services = runtime.services
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
+    before = await snapshot(runtime)
     weak = await client.post(
         ENROLL, data=der_csr_b64(tmp_path, key="rsa1024"), headers=auth(created)
     )
     assert weak.status == 400
     assert (await weak.json())["error"]["code"] == "key_not_allowed"
-    assert await snapshot(service) == before
+    assert await snapshot(runtime) == before
     good = await client.post(ENROLL, data=der_csr_b64(tmp_path), headers=auth(created))
     assert good.status == 200
 
@@ -376,8 +391,9 @@ async def test_simpleenroll_weak_key_is_refused_and_enrollment_stays_pending(
 async def test_simpleenroll_concurrent_requests_issue_exactly_one_certificate(
     client: TestClient[Any, Any], tmp_path: Path
 ) -> None:
-    service = app_service(client)
-    created = await service.create_enrollment(HOLDER, actor="test")
+    runtime = app_runtime(client)
+    services = runtime.services
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
     bodies = [der_csr_b64(tmp_path) for _ in range(10)]
 
     async def enroll(body: bytes) -> int:
@@ -387,17 +403,19 @@ async def test_simpleenroll_concurrent_requests_issue_exactly_one_certificate(
 
     statuses = await asyncio.gather(*(enroll(body) for body in bodies))
     assert sorted(statuses) == [200] + [409] * 9
-    assert await service.count(Certificate) == 1
+    assert await count_rows(runtime.engine, Certificate) == 1
 
 
 async def test_simpleenroll_racing_the_link_issues_exactly_one_certificate(
     client: TestClient[Any, Any], tmp_path: Path
 ) -> None:
     """EST locks the enrollment, the link path the link: the enrollment claim decides."""
-    service = app_service(client)
-    created = await service.create_enrollment(HOLDER, actor="test")
+    runtime = app_runtime(client)
+    services = runtime.services
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
     extra_links = [
-        await service.new_enrollment_link(created.reference_number, actor="test") for _ in range(4)
+        await services.ra.new_enrollment_link(created.reference_number, actor="test")
+        for _ in range(4)
     ]
     _, csr = make_csr(tmp_path)
     body = der_csr_b64(tmp_path)
@@ -425,7 +443,7 @@ async def test_simpleenroll_racing_the_link_issues_exactly_one_certificate(
     )
     assert len([s for s in statuses if s in (200, 201)]) == 1, statuses
     assert set(statuses) <= {200, 201, 409}, statuses
-    assert await service.count(Certificate) == 1
+    assert await count_rows(runtime.engine, Certificate) == 1
 
 
 async def test_simplereenroll_is_501_and_points_to_the_renewal_link(

@@ -11,16 +11,17 @@ from aiohttp.test_utils import TestClient
 from cryptography import x509
 from sqlmodel import select
 
+from bot.runtime import Runtime
 from enrollment.db import session_factory
 from enrollment.models import AuditEvent
-from enrollment.service import EnrollmentService
-from tests.enrollment.conftest import HOLDER, app_service, enroll_and_issue
+from tests.enrollment.conftest import HOLDER, app_runtime, enroll_and_issue
 from tests.support.pki import make_csr, openssl, verify
 from tests.support.processes import Cli
+from tests.support.store import certificate_row, certificate_view
 
 
-async def audit_actions(service: EnrollmentService) -> list[str]:
-    async with session_factory(service._engine)() as session:
+async def audit_actions(runtime: Runtime) -> list[str]:
+    async with session_factory(runtime.engine)() as session:
         return [e.action for e in (await session.execute(select(AuditEvent))).scalars().all()]
 
 
@@ -33,8 +34,9 @@ async def ca_file(client: TestClient[Any, Any], directory: Path) -> Path:
 async def test_enroll_with_csr_returns_chain_and_friendly_name(
     client: TestClient[Any, Any], tmp_path: Path
 ) -> None:
-    service = app_service(client)
-    created = await service.create_enrollment(HOLDER, actor="test")
+    runtime = app_runtime(client)
+    services = runtime.services
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
     _, csr = make_csr(tmp_path)
     response = await client.post(
         f"/api/v1/enroll/{created.link.token}",
@@ -50,7 +52,7 @@ async def test_enroll_with_csr_returns_chain_and_friendly_name(
     assert set(body) == {"certificate", "chain", "serial", "not_after"}  # the contract, exactly
     name = f"Test Holder 01 ({created.reference_number})"
     assert unquote(response.headers["Certdesk-Friendly-Name"]) == name
-    record = await service.get_certificate(body["serial"])
+    record = await certificate_row(runtime.engine, body["serial"])
     assert record.delivery == "browser"
     cert_path = tmp_path / "cert.pem"
     cert_path.write_text(body["certificate"])
@@ -63,7 +65,7 @@ async def test_enroll_with_csr_returns_chain_and_friendly_name(
 async def test_enroll_refuses_unknown_delivery(
     client: TestClient[Any, Any], tmp_path: Path
 ) -> None:
-    created = await app_service(client).create_enrollment(HOLDER, actor="test")
+    created = await app_runtime(client).services.ra.create_enrollment(HOLDER, actor="test")
     _, csr = make_csr(tmp_path)
     response = await client.post(
         f"/api/v1/enroll/{created.link.token}",
@@ -81,8 +83,9 @@ async def test_enroll_refuses_unknown_delivery(
 async def test_server_pkcs12_opens_with_openssl_and_chains_to_ca(
     client: TestClient[Any, Any], tmp_path: Path
 ) -> None:
-    service = app_service(client)
-    created = await service.create_enrollment(
+    runtime = app_runtime(client)
+    services = runtime.services
+    created = await services.ra.create_enrollment(
         HOLDER.model_copy(update={"profile": "client-keygen"}), actor="test"
     )
     response = await client.post(
@@ -111,7 +114,7 @@ async def test_server_pkcs12_opens_with_openssl_and_chains_to_ca(
     assert verify(await ca_file(client, tmp_path), leaf).returncode == 0
     cert = x509.load_pem_x509_certificate(leaf.read_bytes())
     assert format(cert.serial_number, "x") == response.headers["Certdesk-Serial"]
-    record = await service.get_certificate(response.headers["Certdesk-Serial"])
+    record = await certificate_row(runtime.engine, response.headers["Certdesk-Serial"])
     assert record.delivery == "server"
     assert record.key_type == "RSA-2048"
 
@@ -119,7 +122,7 @@ async def test_server_pkcs12_opens_with_openssl_and_chains_to_ca(
 async def test_server_pkcs12_refused_by_policy_and_short_password(
     client: TestClient[Any, Any],
 ) -> None:
-    created = await app_service(client).create_enrollment(HOLDER, actor="test")
+    created = await app_runtime(client).services.ra.create_enrollment(HOLDER, actor="test")
     body = {
         "reference_number": created.reference_number,
         "authorization_code": created.authorization_code,
@@ -138,9 +141,10 @@ async def test_server_pkcs12_refused_by_policy_and_short_password(
 async def test_renew_api_supersedes_and_keeps_subject(
     client: TestClient[Any, Any], tmp_path: Path
 ) -> None:
-    service = app_service(client)
-    issued = await enroll_and_issue(service, tmp_path, delivery="csr")
-    renewal = await service.create_renewal_link(issued.serial, actor="test")
+    runtime = app_runtime(client)
+    services = runtime.services
+    issued = await enroll_and_issue(services, tmp_path, delivery="csr")
+    renewal = await services.renewal.create_renewal_link(issued.serial, actor="test")
     _, csr = make_csr(tmp_path, key="ed25519")
     response = await client.post(
         f"/api/v1/renew/{renewal.link.token}",
@@ -157,15 +161,16 @@ async def test_renew_api_supersedes_and_keeps_subject(
     assert body["friendly_name"] == issued.issued.friendly_name
     new = x509.load_pem_x509_certificate(body["certificate"].encode())
     assert new.subject == issued.issued.certificate.subject
-    assert (await service.get_certificate(issued.serial)).status == "superseded"
+    assert (await certificate_view(runtime.engine, issued.serial)).status == "superseded"
 
 
 async def test_wrong_verification_code_answers_attempts_left_in_chinese(
     client: TestClient[Any, Any], tmp_path: Path
 ) -> None:
-    service = app_service(client)
-    issued = await enroll_and_issue(service, tmp_path)
-    renewal = await service.create_renewal_link(issued.serial, actor="test")
+    runtime = app_runtime(client)
+    services = runtime.services
+    issued = await enroll_and_issue(services, tmp_path)
+    renewal = await services.renewal.create_renewal_link(issued.serial, actor="test")
     response = await client.post(
         f"/api/v1/renew/{renewal.link.token}",
         json={"serial": issued.serial, "verification_code": "NOPE", "csr": "x"},
@@ -174,16 +179,17 @@ async def test_wrong_verification_code_answers_attempts_left_in_chinese(
     assert response.status == 403
     error = (await response.json())["error"]
     assert error["code"] == "wrong_verification_code"
-    assert f"{service.config.max_failed_attempts - 1} 次" in error["message"]
+    assert f"{services.config.max_failed_attempts - 1} 次" in error["message"]
 
 
 async def test_five_wrong_codes_lock_until_ra_unlock(
     client: TestClient[Any, Any], cli: Cli, database_url: str, tmp_path: Path
 ) -> None:
     """Acceptance 4: the right code is refused with "locked, ask RA" until `ra unlock`."""
-    service = app_service(client)
-    assert service.config.max_failed_attempts == 5
-    created = await service.create_enrollment(HOLDER, actor="test")
+    runtime = app_runtime(client)
+    services = runtime.services
+    assert services.config.max_failed_attempts == 5
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
     _, csr = make_csr(tmp_path)
     url = f"/api/v1/enroll/{created.link.token}"
     right = {
@@ -210,7 +216,7 @@ async def test_five_wrong_codes_lock_until_ra_unlock(
     assert unlocked.returncode == 0, unlocked.stderr
     accepted = await client.post(url, json=right)
     assert accepted.status == 201
-    actions = await audit_actions(service)
+    actions = await audit_actions(runtime)
     assert actions.count("enrollment.wrong_code") == 5
     assert "enrollment.lock" in actions
     assert "enrollment.unlock" in actions
@@ -220,9 +226,10 @@ async def test_revoked_serial_is_in_crl_that_openssl_verifies(
     client: TestClient[Any, Any], cli: Cli, database_url: str, tmp_path: Path
 ) -> None:
     """Acceptance 3: `ra revoke`, then /crl lists the serial and verifies against /ca.pem."""
-    service = app_service(client)
-    issued = await enroll_and_issue(service, tmp_path)
-    kept = await enroll_and_issue(service, tmp_path)
+    runtime = app_runtime(client)
+    services = runtime.services
+    issued = await enroll_and_issue(services, tmp_path)
+    kept = await enroll_and_issue(services, tmp_path)
     before = await client.get("/crl")
     assert before.status == 200
     assert before.content_type == "application/pkix-crl"

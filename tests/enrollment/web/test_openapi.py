@@ -18,7 +18,10 @@ import requests
 import schemathesis
 from schemathesis.core.warnings import SchemathesisWarning
 
-from enrollment.service import EnrollmentCreate, EnrollmentService, NewEnrollment, RenewalLink
+from bot.runtime import Runtime
+from enrollment.services import EnrollmentCreate
+from enrollment.services.ra import NewEnrollment
+from enrollment.services.renewal import RenewalLink
 from tests.scenarios.conftest import Desk
 from tests.support.pki import make_csr
 from tests.support.processes import LiveServer, base_env, live_server
@@ -121,8 +124,8 @@ def test_successful_responses_match_the_schema(
     desk = Desk(server=api_server, data_dir=api_server.log_path.parent)
     request = EnrollmentCreate(cn="Schema Holder", slack_user="U0SCHEMA", profile="client-keygen")
 
-    async def create(service: EnrollmentService) -> NewEnrollment:
-        return await service.create_enrollment(request, actor="test")
+    async def create(runtime: Runtime) -> NewEnrollment:
+        return await runtime.services.ra.create_enrollment(request, actor="test")
 
     created = desk.call(create)
     _, csr = make_csr(tmp_path)
@@ -154,8 +157,8 @@ def test_successful_responses_match_the_schema(
 
     serial = enroll.json()["serial"]
 
-    async def renewal_link(service: EnrollmentService) -> RenewalLink:
-        return await service.create_renewal_link(serial, actor="test")
+    async def renewal_link(runtime: Runtime) -> RenewalLink:
+        return await runtime.services.renewal.create_renewal_link(serial, actor="test")
 
     renewal = desk.call(renewal_link)
     renew = requests.post(

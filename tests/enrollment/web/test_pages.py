@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from enrollment.service import EnrollmentService
 from enrollment.web.pages import CONTENT_SECURITY_POLICY
-from tests.enrollment.conftest import HOLDER, app_service, enroll_and_issue, expire_links
+from tests.enrollment.conftest import HOLDER, app_runtime, enroll_and_issue, expire_links
 
 LABELS_EN = [
     "Reference number",
@@ -44,8 +43,9 @@ async def get_page(client: TestClient[Any, Any], path: str, lang: str | None = N
 async def test_enroll_page_has_labelled_form_and_security_headers(
     client: TestClient[Any, Any],
 ) -> None:
-    service = app_service(client)
-    created = await service.create_enrollment(HOLDER, actor="test")
+    runtime = app_runtime(client)
+    services = runtime.services
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
     response, html = await get_page(client, f"/enroll/{created.link.token}")
     assert response.status == 200
     assert response.content_type == "text/html"
@@ -62,8 +62,9 @@ async def test_enroll_page_has_labelled_form_and_security_headers(
 async def test_enroll_page_offers_server_keys_only_when_profile_allows(
     client: TestClient[Any, Any],
 ) -> None:
-    service = app_service(client)
-    created = await service.create_enrollment(
+    runtime = app_runtime(client)
+    services = runtime.services
+    created = await services.ra.create_enrollment(
         HOLDER.model_copy(update={"profile": "client-keygen"}), actor="test"
     )
     _, html = await get_page(client, f"/enroll/{created.link.token}")
@@ -73,7 +74,7 @@ async def test_enroll_page_offers_server_keys_only_when_profile_allows(
 async def test_enroll_page_speaks_chinese_by_header_and_by_switch(
     client: TestClient[Any, Any],
 ) -> None:
-    created = await app_service(client).create_enrollment(HOLDER, actor="test")
+    created = await app_runtime(client).services.ra.create_enrollment(HOLDER, actor="test")
     path = f"/enroll/{created.link.token}"
     _, html = await get_page(client, path, lang="zh-CN,zh;q=0.9")
     assert '<html lang="zh-CN">' in html
@@ -114,9 +115,10 @@ async def test_unknown_link_page_says_unknown_and_what_next(
 async def test_expired_link_page_says_expired_and_what_next(
     client: TestClient[Any, Any], lang: str, expected: list[str]
 ) -> None:
-    service = app_service(client)
-    created = await service.create_enrollment(HOLDER, actor="test")
-    await expire_links(service)
+    runtime = app_runtime(client)
+    services = runtime.services
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
+    await expire_links(runtime.engine)
     response, html = await get_page(client, f"/enroll/{created.link.token}", lang=lang)
     assert response.status == 410
     assert 'data-error-code="link_expired"' in html
@@ -134,7 +136,7 @@ async def test_expired_link_page_says_expired_and_what_next(
 async def test_used_link_page_says_used_and_what_next(
     client: TestClient[Any, Any], tmp_path: Path, lang: str, expected: list[str]
 ) -> None:
-    issued = await enroll_and_issue(app_service(client), tmp_path)
+    issued = await enroll_and_issue(app_runtime(client).services, tmp_path)
     response, html = await get_page(client, f"/enroll/{issued.created.link.token}", lang=lang)
     assert response.status == 410
     assert 'data-error-code="link_used"' in html
@@ -145,9 +147,10 @@ async def test_used_link_page_says_used_and_what_next(
 async def test_locked_enrollment_page_says_ask_ra(
     client: TestClient[Any, Any],
 ) -> None:
-    service = app_service(client)
-    created = await service.create_enrollment(HOLDER, actor="test")
-    for _ in range(service.config.max_failed_attempts):
+    runtime = app_runtime(client)
+    services = runtime.services
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
+    for _ in range(services.config.max_failed_attempts):
         await client.post(
             f"/api/v1/enroll/{created.link.token}",
             json={"reference_number": "1", "authorization_code": "x", "csr": "x"},
@@ -161,11 +164,12 @@ async def test_locked_enrollment_page_says_ask_ra(
 async def test_renew_page_lists_owner_certificates_with_status(
     client: TestClient[Any, Any], tmp_path: Path
 ) -> None:
-    service = app_service(client)
-    first = await enroll_and_issue(service, tmp_path)
-    second = await enroll_and_issue(service, tmp_path, delivery="csr")
-    await service.revoke(second.serial, reason="superseded", actor="test")
-    renewal = await service.create_renewal_link(first.serial, actor="test")
+    runtime = app_runtime(client)
+    services = runtime.services
+    first = await enroll_and_issue(services, tmp_path)
+    second = await enroll_and_issue(services, tmp_path, delivery="csr")
+    await services.revocation.revoke(second.serial, reason="superseded", actor="test")
+    renewal = await services.renewal.create_renewal_link(first.serial, actor="test")
     response, html = await get_page(client, f"/renew/{renewal.link.token}")
     assert response.status == 200
     assert_security_headers(response.headers)
@@ -186,11 +190,12 @@ async def test_renew_page_lists_owner_certificates_with_status(
 async def test_renew_page_escapes_certificate_names(
     client: TestClient[Any, Any], tmp_path: Path
 ) -> None:
-    service = app_service(client)
+    runtime = app_runtime(client)
+    services = runtime.services
     issued = await enroll_and_issue(
-        service, tmp_path, request=HOLDER.model_copy(update={"cn": "<script>x</script>"})
+        services, tmp_path, request=HOLDER.model_copy(update={"cn": "<script>x</script>"})
     )
-    renewal = await service.create_renewal_link(issued.serial, actor="test")
+    renewal = await services.renewal.create_renewal_link(issued.serial, actor="test")
     _, html = await get_page(client, f"/renew/{renewal.link.token}")
     assert "<script>x</script>" not in html
     assert "&lt;script&gt;x&lt;/script&gt;" in html
@@ -199,10 +204,10 @@ async def test_renew_page_escapes_certificate_names(
 async def test_renew_page_without_active_certificate_says_what_next(
     client: TestClient[Any, Any], tmp_path: Path
 ) -> None:
-    service: EnrollmentService = app_service(client)
-    issued = await enroll_and_issue(service, tmp_path)
-    renewal = await service.create_renewal_link(issued.serial, actor="test")
-    await service.revoke(issued.serial, reason="keyCompromise", actor="test")
+    services = app_runtime(client).services
+    issued = await enroll_and_issue(services, tmp_path)
+    renewal = await services.renewal.create_renewal_link(issued.serial, actor="test")
+    await services.revocation.revoke(issued.serial, reason="keyCompromise", actor="test")
     response, html = await get_page(client, f"/renew/{renewal.link.token}", lang="zh")
     assert response.status == 200
     assert "没有可更新的有效证书" in html
@@ -211,7 +216,7 @@ async def test_renew_page_without_active_certificate_says_what_next(
 async def test_renew_page_unknown_and_enroll_token_are_unknown(
     client: TestClient[Any, Any],
 ) -> None:
-    created = await app_service(client).create_enrollment(HOLDER, actor="test")
+    created = await app_runtime(client).services.ra.create_enrollment(HOLDER, actor="test")
     response, html = await get_page(client, f"/renew/{created.link.token}")
     assert response.status == 404
     assert "Unknown link" in html

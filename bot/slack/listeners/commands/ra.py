@@ -114,7 +114,7 @@ async def resend(call: RaCall) -> str:
     holder_lang: Lang = known.lang if known else "en"
     sent: list[str] = []
     for enrollment in pending:
-        link = await desk.service.new_enrollment_link(
+        link = await desk.ra.new_enrollment_link(
             enrollment.reference_number, actor=actor(call.staff)
         )
         reply = dialog.download_link(
@@ -143,7 +143,7 @@ async def unlock(call: RaCall) -> str:
     if before is None:
         await desk.audit(call.staff, "enrollment.unlock", target=call.args[:128], outcome="error")
         return messages.ra_not_found(lang, call.args)
-    await desk.service.unlock(before.reference_number, actor=actor(call.staff))
+    await desk.ra.unlock(before.reference_number, actor=actor(call.staff))
     if before.locked and before.slack_user:
         known = await desk.user(call.client, before.slack_user)
         holder_lang: Lang = known.lang if known else "en"
@@ -160,7 +160,7 @@ async def unlock(call: RaCall) -> str:
 async def revoke(call: RaCall) -> str:
     desk, lang = call.desk, call.lang
     serial, reason = parse_revoke(call.args)
-    revoked = await desk.service.revoke(serial, reason=reason, actor=actor(call.staff))
+    revoked = await desk.revocation.revoke(serial, reason=reason, actor=actor(call.staff))
     owner = revoked.owner_slack_user
     if owner:
         known = await desk.user(call.client, owner)

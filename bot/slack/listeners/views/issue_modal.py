@@ -16,7 +16,7 @@ from bot.dialog import Reply
 from bot.slack import blocks
 from bot.slack.desk import Desk
 from common.language import Lang
-from enrollment.service import EnrollmentCreate
+from enrollment.services import EnrollmentCreate
 
 FIELD_BLOCKS = {"cn": "cn", "ous": "ous", "o": "o", "email": "email", "profile": "profile"}
 

@@ -1,5 +1,5 @@
-"""Renewal by possession of the current key (what `certdesk token renew` uses), on SQLite and
-PostgreSQL, with software keys standing in for the token's."""
+"""Renewal by proof of the current key: `certdesk token renew`'s challenge and signature, and
+the possession window CMP kur shares."""
 
 from __future__ import annotations
 
@@ -13,19 +13,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from bot.runtime import Runtime, load_pepper
-from enrollment.errors import (
-    CertificateNotActive,
-    CertificateNotFound,
-    KeyNotAllowed,
-    PolicyError,
-)
+from enrollment.errors import CertificateNotActive, CertificateNotFound, KeyNotAllowed, PolicyError
 from enrollment.models import CertificateStatus
-from enrollment.possession import (
-    ChallengeInvalid,
-    PossessionNotProven,
-    TooManyChallenges,
-)
-from enrollment.service import EnrollmentConfig, EnrollmentCreate, EnrollmentService
+from enrollment.possession import ChallengeInvalid, PossessionNotProven, TooManyChallenges
+from enrollment.services import EnrollmentConfig, EnrollmentCreate, Services, open_services
+from tests.support.store import certificate_row, certificate_view
 from usbkey.possession import renewal_message, sign_renewal
 
 HOLDER = EnrollmentCreate(cn="Key Holder", ous=["Branch 01"], o="Acme Bank", slack_user="U0KEY")
@@ -50,10 +42,10 @@ class OnToken:
         return format(self.certificate.serial_number, "x")
 
 
-async def issue(service: EnrollmentService, delivery: str = "token") -> OnToken:
+async def issue(services: Services, delivery: str = "token") -> OnToken:
     key = ec.generate_private_key(ec.SECP256R1())
-    created = await service.create_enrollment(HOLDER, actor="test")
-    issued = await service.redeem_enrollment_link(
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
+    issued = await services.links.redeem_enrollment_link(
         created.link.token,
         reference_number=created.reference_number,
         authorization_code=created.authorization_code,
@@ -64,7 +56,7 @@ async def issue(service: EnrollmentService, delivery: str = "token") -> OnToken:
 
 
 async def request(
-    service: EnrollmentService,
+    services: Services,
     current: OnToken,
     *,
     new_key: ec.EllipticCurvePrivateKey | None = None,
@@ -75,7 +67,9 @@ async def request(
     """A renewal request as the client builds it; the keyword arguments spoil one part."""
     csr = csr_for(new_key or ec.generate_private_key(ec.SECP256R1()))
     if challenge is None:
-        challenge = (await service.create_renewal_challenge(pem(current.certificate))).challenge
+        challenge = (
+            await services.key_renewal.create_renewal_challenge(pem(current.certificate))
+        ).challenge
     message = renewal_message(
         challenge=challenge,
         certificate=current.certificate,
@@ -90,98 +84,108 @@ async def request(
 
 
 async def test_renew_by_possession_supersedes_old_certificate_with_same_subject(
-    service: EnrollmentService,
+    runtime: Runtime,
+    services: Services,
 ) -> None:
-    current = await issue(service)
+    current = await issue(services)
     new_key = ec.generate_private_key(ec.SECP256R1())
-    renewed = await service.renew_by_possession(**await request(service, current, new_key=new_key))
+    renewed = await services.key_renewal.renew_by_possession(
+        **await request(services, current, new_key=new_key)
+    )
     assert renewed.replaces == current.serial
     assert renewed.delivery == "token"
     assert renewed.certificate.subject == current.certificate.subject
     assert renewed.certificate.public_key() == new_key.public_key()
-    old = await service.get_certificate(current.serial)
+    old = await certificate_row(runtime.engine, current.serial)
     assert old.status == CertificateStatus.SUPERSEDED
     assert old.superseded_by == renewed.serial
 
 
-async def test_renew_by_possession_replayed_request_is_refused(service: EnrollmentService) -> None:
-    current = await issue(service)
-    body = await request(service, current)
-    await service.renew_by_possession(**body)
+async def test_renew_by_possession_replayed_request_is_refused(services: Services) -> None:
+    current = await issue(services)
+    body = await request(services, current)
+    await services.key_renewal.renew_by_possession(**body)
     with pytest.raises(ChallengeInvalid):
-        await service.renew_by_possession(**body)
+        await services.key_renewal.renew_by_possession(**body)
 
 
 async def test_renew_by_possession_signature_of_another_key_is_refused_and_costs_the_challenge(
-    service: EnrollmentService,
+    runtime: Runtime,
+    services: Services,
 ) -> None:
-    current = await issue(service)
-    body = await request(service, current, signer=ec.generate_private_key(ec.SECP256R1()))
+    current = await issue(services)
+    body = await request(services, current, signer=ec.generate_private_key(ec.SECP256R1()))
     with pytest.raises(PossessionNotProven):
-        await service.renew_by_possession(**body)
-    fixed = await request(service, current, challenge=body["challenge"])
+        await services.key_renewal.renew_by_possession(**body)
+    fixed = await request(services, current, challenge=body["challenge"])
     with pytest.raises(ChallengeInvalid):
-        await service.renew_by_possession(**fixed)
-    assert (await service.get_certificate(current.serial)).status == CertificateStatus.ACTIVE
+        await services.key_renewal.renew_by_possession(**fixed)
+    assert (
+        await certificate_view(runtime.engine, current.serial)
+    ).status == CertificateStatus.ACTIVE
 
 
 async def test_renew_by_possession_signature_over_another_csr_is_refused(
-    service: EnrollmentService,
+    services: Services,
 ) -> None:
     """The signature binds the CSR: a swapped-in CSR (an attacker's key) is not certified."""
-    current = await issue(service)
+    current = await issue(services)
     signed = csr_for(ec.generate_private_key(ec.SECP256R1()))
-    body = await request(service, current, signed_csr=signed)
+    body = await request(services, current, signed_csr=signed)
     with pytest.raises(PossessionNotProven):
-        await service.renew_by_possession(**body)
+        await services.key_renewal.renew_by_possession(**body)
 
 
 async def test_renew_by_possession_challenge_of_another_certificate_is_refused(
-    service: EnrollmentService,
+    services: Services,
 ) -> None:
-    first = await issue(service)
-    second = await issue(service)
-    challenge = (await service.create_renewal_challenge(pem(first.certificate))).challenge
-    body = await request(service, second, challenge=challenge)
+    first = await issue(services)
+    second = await issue(services)
+    challenge = (
+        await services.key_renewal.create_renewal_challenge(pem(first.certificate))
+    ).challenge
+    body = await request(services, second, challenge=challenge)
     with pytest.raises(ChallengeInvalid):
-        await service.renew_by_possession(**body)
+        await services.key_renewal.renew_by_possession(**body)
 
 
 async def test_renew_by_possession_with_the_current_key_is_refused(
-    service: EnrollmentService,
+    services: Services,
 ) -> None:
-    current = await issue(service)
+    current = await issue(services)
     with pytest.raises(KeyNotAllowed, match="new key pair"):
-        await service.renew_by_possession(**await request(service, current, new_key=current.key))
+        await services.key_renewal.renew_by_possession(
+            **await request(services, current, new_key=current.key)
+        )
 
 
 async def test_renewal_challenge_for_certificate_not_on_a_token_is_refused(
-    service: EnrollmentService,
+    services: Services,
 ) -> None:
-    current = await issue(service, delivery="browser")
+    current = await issue(services, delivery="browser")
     with pytest.raises(PolicyError, match="not on a USB key"):
-        await service.create_renewal_challenge(pem(current.certificate))
+        await services.key_renewal.create_renewal_challenge(pem(current.certificate))
 
 
 async def test_renewal_challenge_for_revoked_or_superseded_certificate_is_refused(
-    service: EnrollmentService,
+    services: Services,
 ) -> None:
-    revoked = await issue(service)
-    await service.revoke(revoked.serial, reason="keyCompromise", actor="test")
+    revoked = await issue(services)
+    await services.revocation.revoke(revoked.serial, reason="keyCompromise", actor="test")
     with pytest.raises(CertificateNotActive, match="revoked"):
-        await service.create_renewal_challenge(pem(revoked.certificate))
-    renewed = await issue(service)
-    body = await request(service, renewed)
-    await service.renew_by_possession(**body)
+        await services.key_renewal.create_renewal_challenge(pem(revoked.certificate))
+    renewed = await issue(services)
+    body = await request(services, renewed)
+    await services.key_renewal.renew_by_possession(**body)
     with pytest.raises(CertificateNotActive, match="superseded"):
-        await service.create_renewal_challenge(pem(renewed.certificate))
+        await services.key_renewal.create_renewal_challenge(pem(renewed.certificate))
 
 
 async def test_renewal_challenge_for_foreign_certificate_is_refused(
-    service: EnrollmentService,
+    services: Services,
 ) -> None:
     """A certificate with a known serial but other content (not this CA's) gets nothing."""
-    current = await issue(service)
+    current = await issue(services)
     key = ec.generate_private_key(ec.SECP256R1())
     forged = (
         x509.CertificateBuilder()
@@ -194,23 +198,23 @@ async def test_renewal_challenge_for_foreign_certificate_is_refused(
         .sign(key, hashes.SHA256())
     )
     with pytest.raises(CertificateNotFound):
-        await service.create_renewal_challenge(pem(forged))
+        await services.key_renewal.create_renewal_challenge(pem(forged))
     with pytest.raises(CertificateNotFound):
-        await service.create_renewal_challenge("not a certificate")
+        await services.key_renewal.create_renewal_challenge("not a certificate")
 
 
 async def test_renewal_challenge_limits_open_challenges_per_certificate(
-    service: EnrollmentService,
+    services: Services,
 ) -> None:
-    current = await issue(service)
+    current = await issue(services)
     for _ in range(5):
-        await service.create_renewal_challenge(pem(current.certificate))
+        await services.key_renewal.create_renewal_challenge(pem(current.certificate))
     with pytest.raises(TooManyChallenges):
-        await service.create_renewal_challenge(pem(current.certificate))
+        await services.key_renewal.create_renewal_challenge(pem(current.certificate))
 
 
 async def test_renewal_challenge_outside_renewal_window_is_refused(runtime: Runtime) -> None:
-    windowed = EnrollmentService(
+    windowed = open_services(
         engine=runtime.engine,
         ca=runtime.ca,
         pepper=load_pepper(runtime.settings),
@@ -221,7 +225,7 @@ async def test_renewal_challenge_outside_renewal_window_is_refused(runtime: Runt
     )
     current = await issue(windowed)
     with pytest.raises(PolicyError, match="can be renewed from"):
-        await windowed.create_renewal_challenge(pem(current.certificate))
+        await windowed.key_renewal.create_renewal_challenge(pem(current.certificate))
     # CMP kur proves possession the same way, so the same window applies to it.
     new_key = ec.generate_private_key(ec.SECP256R1())
     csr = (
@@ -230,5 +234,7 @@ async def test_renewal_challenge_outside_renewal_window_is_refused(runtime: Runt
         .sign(new_key, hashes.SHA256())
     )
     with pytest.raises(PolicyError, match="can be renewed from"):
-        await windowed.renew_by_certificate(current.certificate, key=pem(csr))
-    assert (await windowed.get_certificate(current.serial)).status == CertificateStatus.ACTIVE
+        await windowed.key_renewal.renew_by_certificate(current.certificate, key=pem(csr))
+    assert (
+        await certificate_view(runtime.engine, current.serial)
+    ).status == CertificateStatus.ACTIVE
