@@ -281,8 +281,18 @@ def api_app() -> web.Application:
     return api
 
 
+def json_errors(handler: Handler) -> Handler:
+    """The API's error boundary around one handler of the main application."""
+
+    async def bounded(request: web.Request) -> web.StreamResponse:
+        return await api_errors(request, handler)
+
+    return bounded
+
+
 def add_routes(app: web.Application) -> None:
-    """The API under ``/api/`` (a sub-application) and the CA's ``/ca.pem`` and ``/crl``."""
+    """The API under ``/api/`` (a sub-application) and the CA's ``/ca.pem`` and ``/crl`` (their
+    errors, an unusable HSM key signing the CRL say, answer as the API's do)."""
     app.add_subapp("/api/", api_app())
-    app.router.add_get("/ca.pem", ca_pem)
-    app.router.add_get("/crl", crl)
+    app.router.add_get("/ca.pem", json_errors(ca_pem))
+    app.router.add_get("/crl", json_errors(crl))
