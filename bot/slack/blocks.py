@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from bot import messages
-from bot.dialog import Act, Button, Reply, effective_status, renewable
+from bot.dialog import Act, Button, Reply, certificate_line, renewable
 from bot.escalation import EscalationView
 from bot.models import UnansweredQuestionPublic
 from common.language import Lang
@@ -138,16 +138,7 @@ def home_view(
         blocks.extend(section(messages.home_no_certificates(lang)))
     active = {c.serial for c in renewable(certificates, now)}
     for index, cert in enumerate(certificates[:HOME_LIST_LIMIT]):
-        block: Block = section(
-            messages.certificate_line(
-                lang,
-                cn=cert.cn,
-                serial=cert.serial,
-                status=effective_status(cert, now),
-                not_after=cert.not_after,
-                days_left=cert.days_left(now),
-            )
-        )[0]
+        block: Block = section(certificate_line(cert, now=now, lang=lang))[0]
         if cert.serial in active:
             block["block_id"] = f"certdesk:{lang}:cert{index}"
             block["accessory"] = button(

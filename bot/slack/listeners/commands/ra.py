@@ -89,18 +89,7 @@ async def status(call: RaCall) -> str:
     await desk.audit(call.staff, "ra.status", target=call.args[:128])
     if enrollment is None:
         return messages.ra_not_found(lang, call.args)
-    return messages.ra_status_enrollment(
-        lang,
-        reference=enrollment.reference_number,
-        cn=enrollment.cn,
-        ous=enrollment.ous,
-        o=enrollment.o,
-        user=enrollment.slack_user,
-        status=enrollment.status,
-        locked=enrollment.locked,
-        failed_attempts=enrollment.failed_attempts,
-        created_at=enrollment.created_at,
-    )
+    return messages.ra_status_enrollment(lang, enrollment)
 
 
 async def resend(call: RaCall) -> str:
