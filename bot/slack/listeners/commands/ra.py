@@ -60,18 +60,7 @@ async def issue(call: RaCall) -> str | None:
             view=blocks.issue_modal(call.lang, private_metadata=call.channel_id or ""),
         )
         return None
-    args = parse_issue(call.args)
-    return await call.desk.issue(
-        call.client,
-        call.staff,
-        holder=args.user,
-        cn=args.cn,
-        ous=list(args.ous),
-        o=args.o,
-        email=args.email,
-        profile=args.profile,
-        lang=call.lang,
-    )
+    return await call.desk.issue(call.client, call.staff, parse_issue(call.args), lang=call.lang)
 
 
 async def status(call: RaCall) -> str:
