@@ -14,6 +14,7 @@ from bot import dialog, messages
 from bot.dialog import Reply
 from bot.slack import blocks
 from bot.slack.desk import Desk
+from bot.slack.listeners.commands import answer_privately
 from bot.slack.syntax import split_command
 from common.language import Lang
 
@@ -62,11 +63,6 @@ def register(app: AsyncApp, desk: Desk) -> None:
             reply, lang = await cert_reply(
                 desk, client, command["user_id"], command.get("text") or ""
             )
-            await respond(
-                text=blocks.fallback_text(reply.text),
-                blocks=blocks.reply_blocks(reply, lang),
-                response_type="ephemeral",
-                replace_original=False,
-            )
+            await answer_privately(respond, reply.text, blocks.reply_blocks(reply, lang))
 
         desk.later(work(), name="cert")

@@ -22,6 +22,7 @@ from bot import dialog, messages
 from bot.dialog import Reply
 from bot.slack import blocks
 from bot.slack.desk import Desk, actor, slack_error_code
+from bot.slack.listeners.commands import answer_privately
 from bot.slack.syntax import (
     CommandSyntaxError,
     parse_issue,
@@ -225,11 +226,6 @@ def register(app: AsyncApp, desk: Desk) -> None:
         async def work() -> None:
             answer = await run(desk, client, command)
             if answer:
-                await respond(
-                    text=blocks.fallback_text(answer),
-                    blocks=blocks.section(answer),
-                    response_type="ephemeral",
-                    replace_original=False,
-                )
+                await answer_privately(respond, answer, blocks.section(answer))
 
         desk.later(work(), name="ra")
