@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.context.ack.async_ack import AsyncAck
-from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -22,7 +20,7 @@ from bot import dialog, messages
 from bot.dialog import Reply
 from bot.slack import blocks
 from bot.slack.desk import Desk, actor, slack_error_code
-from bot.slack.listeners.commands import answer_privately
+from bot.slack.listeners.commands import Answer, answered_privately
 from bot.slack.syntax import (
     CommandSyntaxError,
     parse_issue,
@@ -218,14 +216,7 @@ async def run(desk: Desk, client: AsyncWebClient, command: dict[str, Any]) -> st
 
 def register(app: AsyncApp, desk: Desk) -> None:
     @app.command("/ra")
-    async def ra(
-        ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
-    ) -> None:
-        await ack()
-
-        async def work() -> None:
-            answer = await run(desk, client, command)
-            if answer:
-                await answer_privately(respond, answer, blocks.section(answer))
-
-        desk.later(work(), name="ra")
+    @answered_privately(desk, name="ra")
+    async def ra(client: AsyncWebClient, command: dict[str, Any]) -> Answer | None:
+        text = await run(desk, client, command)
+        return (text, blocks.section(text)) if text else None
