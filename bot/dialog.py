@@ -18,6 +18,7 @@ from typing import Literal, Protocol
 from bot import messages
 from common.language import Lang
 from enrollment.queries import CertificateView, EnrollmentView
+from faq.inspector import CertificateInfo
 
 # -- the knowledge module, as the dialog sees it ------------------------------------------
 
@@ -177,6 +178,11 @@ def talk_to_ra_button(lang: Lang, question: str = "") -> Button:
     return Button(Act.TALK_TO_RA, messages.label_talk_to_ra(lang), question[:BUTTON_VALUE_LIMIT])
 
 
+def choose(text: str, act: Act, options: Sequence[tuple[str, str]]) -> Reply:
+    """Ask which one: a button per ``(label, value)`` option, all doing ``act``."""
+    return Reply(text, tuple(Button(act, label, value) for label, value in options))
+
+
 _ACTION_BUTTONS = {
     "download": Act.DOWNLOAD,
     "renew": Act.RENEW,
@@ -268,16 +274,13 @@ def download(
         )
     if len(pending) == 1:
         return download_enrollment(pending[0], user=user, lang=lang)
-    return Reply(
+    return choose(
         messages.choose_enrollment(lang),
-        tuple(
-            Button(
-                Act.DOWNLOAD_ENROLLMENT,
-                messages.label_enrollment(lang, e.reference_number, e.cn),
-                e.reference_number,
-            )
+        Act.DOWNLOAD_ENROLLMENT,
+        [
+            (messages.label_enrollment(lang, e.reference_number, e.cn), e.reference_number)
             for e in pending
-        ),
+        ],
     )
 
 
@@ -326,16 +329,10 @@ def renew(
         )
     if len(active) == 1:
         return GiveRenewalLink(active[0].serial)
-    return Reply(
+    return choose(
         messages.choose_certificate(lang),
-        tuple(
-            Button(
-                Act.RENEW_CERTIFICATE,
-                messages.label_renew_certificate(lang, c.cn, c.not_after),
-                c.serial,
-            )
-            for c in active
-        ),
+        Act.RENEW_CERTIFICATE,
+        [(messages.label_renew_certificate(lang, c.cn, c.not_after), c.serial) for c in active],
     )
 
 
@@ -384,6 +381,18 @@ def effective_status(certificate: CertificateView, now: datetime) -> str:
     return certificate.status
 
 
+def certificate_line(certificate: CertificateView, *, now: datetime, lang: Lang) -> str:
+    """One line of "My certificates" (the reply and the App Home)."""
+    return messages.certificate_line(
+        lang,
+        cn=certificate.cn,
+        serial=certificate.serial,
+        status=effective_status(certificate, now),
+        not_after=certificate.not_after,
+        days_left=certificate.days_left(now),
+    )
+
+
 def my_certificates(
     certificates: Sequence[CertificateView],
     pending: Sequence[EnrollmentView],
@@ -396,17 +405,7 @@ def my_certificates(
     parts: list[str] = []
     if certificates:
         parts.append(messages.my_certificates_header(lang))
-        parts.extend(
-            messages.certificate_line(
-                lang,
-                cn=c.cn,
-                serial=c.serial,
-                status=effective_status(c, now),
-                not_after=c.not_after,
-                days_left=c.days_left(now),
-            )
-            for c in certificates
-        )
+        parts.extend(certificate_line(c, now=now, lang=lang) for c in certificates)
     if pending:
         parts.append(messages.my_enrollments_header(lang))
         parts.extend(
@@ -425,21 +424,10 @@ def my_certificates(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class FileCertificate:
-    cn: str | None
-    ous: tuple[str, ...]
-    o: str | None
-    issuer: str
-    serial: str
-    not_after: datetime
-    days_left: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class FileFindings:
     """What a shared file turned out to hold. A private key means: tell them to delete it."""
 
-    certificates: tuple[FileCertificate, ...] = ()
+    certificates: tuple[CertificateInfo, ...] = ()
     has_private_key: bool = False
 
 
@@ -455,19 +443,7 @@ def file_reply(name: str, findings: FileFindings, lang: Lang) -> Reply:
         parts.append(messages.file_private_key_warning(lang))
     if findings.certificates:
         parts.append(messages.file_heading(lang, name, len(findings.certificates)))
-        parts.extend(
-            messages.file_certificate(
-                lang,
-                cn=c.cn,
-                ous=c.ous,
-                o=c.o,
-                issuer=c.issuer,
-                serial=c.serial,
-                not_after=c.not_after,
-                days_left=c.days_left,
-            )
-            for c in findings.certificates
-        )
+        parts.extend(messages.file_certificate(lang, c) for c in findings.certificates)
     elif not findings.has_private_key:
         parts.append(messages.file_not_certificate(lang, name))
     return Reply("\n\n".join(parts))

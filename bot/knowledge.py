@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.dialog import CertificateReader, FileCertificate, FileFindings, Knowledge
+from bot.dialog import CertificateReader, FileFindings, Knowledge
 from bot.settings import Settings
 from common.time import utcnow
 from faq import (
@@ -39,19 +39,7 @@ def certificate_reader() -> CertificateReader:
         except InspectionError:
             return FileFindings()
         return FileFindings(
-            certificates=tuple(
-                FileCertificate(
-                    cn=info.common_name,
-                    ous=tuple(info.organizational_units),
-                    o=info.organization,
-                    issuer=info.issuer,
-                    serial=info.serial_hex,
-                    not_after=info.not_after,
-                    days_left=info.days_left,
-                )
-                for info in inspection.certificates
-            ),
-            has_private_key=bool(inspection.has_private_key),
+            certificates=inspection.certificates, has_private_key=inspection.has_private_key
         )
 
     return read

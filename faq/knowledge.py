@@ -315,26 +315,15 @@ class KnowledgeBase:
                 text=entry.answer(reply_language),
                 action=entry.action,
             )
-        if decision.outcome is Outcome.DID_YOU_MEAN:
-            suggestions = tuple(
-                Suggestion(
-                    candidate.entry_id,
-                    self._entries[candidate.entry_id].title(reply_language),
-                    candidate.score,
-                )
-                for candidate in decision.suggestions
+        suggestions = tuple(
+            Suggestion(
+                candidate.entry_id,
+                self._entries[candidate.entry_id].title(reply_language),
+                candidate.score,
             )
-            return Answer(
-                question=question,
-                id=None,
-                best_id=decision.best_id,
-                score=decision.score,
-                outcome=decision.outcome,
-                language=reply_language,
-                text=messages.did_you_mean([s.title for s in suggestions], reply_language),
-                action=None,
-                suggestions=suggestions,
-            )
+            for candidate in decision.suggestions
+        )
+        did_you_mean = decision.outcome is Outcome.DID_YOU_MEAN
         return Answer(
             question=question,
             id=None,
@@ -342,6 +331,9 @@ class KnowledgeBase:
             score=decision.score,
             outcome=decision.outcome,
             language=reply_language,
-            text=messages.not_confident(reply_language),
-            action=Action.ESCALATE,
+            text=messages.did_you_mean([s.title for s in suggestions], reply_language)
+            if did_you_mean
+            else messages.not_confident(reply_language),
+            action=None if did_you_mean else Action.ESCALATE,
+            suggestions=suggestions,  # only "did you mean" has any
         )

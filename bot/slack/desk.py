@@ -35,6 +35,7 @@ from bot.settings import Settings
 from bot.slack import blocks
 from bot.slack.background import BackgroundTasks
 from bot.slack.staff import StaffDirectory
+from bot.slack.syntax import IssueArgs
 from bot.unanswered import UnansweredLog
 from common.errors import CertdeskError
 from common.language import Lang, detect_language, locale_language
@@ -69,6 +70,18 @@ def validation_problems(exc: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg'].removeprefix('Value error, ')}"
         for e in exc.errors()
+    )
+
+
+def enrollment_request(args: IssueArgs) -> EnrollmentCreate:
+    """The enrollment ``/ra issue`` (command or modal) asks for; raises ``ValidationError``."""
+    return EnrollmentCreate(
+        cn=args.cn,
+        ous=list(args.ous),
+        o=args.o,
+        email=args.email,
+        slack_user=args.user or None,
+        **({"profile": args.profile} if args.profile else {}),
     )
 
 
@@ -492,16 +505,12 @@ class Desk:
         self,
         client: AsyncWebClient,
         staff_user: str,
+        args: IssueArgs,
         *,
-        holder: str,
-        cn: str | None,
-        ous: list[str],
-        o: str | None,
-        email: str | None,
-        profile: str | None,
         lang: Lang,
     ) -> str:
-        """Create an enrollment for ``holder`` and DM them; returns the text for the staff."""
+        """Create the enrollment ``args`` ask for and DM its holder; returns the staff's text."""
+        holder = args.user
         known = await self.user(client, holder)
         if known is None or known.is_bot or known.deleted:
             reason = "user_not_found" if known is None else "cannot_dm_bot"
@@ -509,14 +518,7 @@ class Desk:
                 reason = "user_disabled"
             return messages.ra_invalid(lang, messages.slack_error(lang, reason))
         try:
-            request = EnrollmentCreate(
-                cn=cn or "",
-                ous=ous,
-                o=o,
-                email=email,
-                slack_user=holder,
-                **({"profile": profile} if profile else {}),
-            )
+            request = enrollment_request(args)
         except ValidationError as exc:
             return messages.ra_invalid(lang, validation_problems(exc))
         created = await self.ra.create_enrollment(request, actor=actor(staff_user))

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 
 from bot import dialog
-from bot.dialog import Act, FileCertificate, FileFindings, GiveLink, GiveRenewalLink, Reply
+from bot.dialog import Act, FileFindings, GiveLink, GiveRenewalLink, Reply
+from faq.inspector import CertificateInfo
 from tests.bot.conftest import NOW, FakeKnowledge, certificate, enrollment
 
 
@@ -222,14 +223,20 @@ def test_my_certificates_empty_offers_human() -> None:
 def test_file_reply_lists_cn_ous_and_o_copyably() -> None:
     findings = FileFindings(
         certificates=(
-            FileCertificate(
-                cn="Test Holder 01",
-                ous=("Branch 01", "RA Shanghai"),
-                o="Acme Bank",
+            CertificateInfo(
+                common_name="Test Holder 01",
+                organizational_units=("Branch 01", "RA Shanghai"),
+                organization="Acme Bank",
+                subject="CN=Test Holder 01,OU=RA Shanghai,OU=Branch 01,O=Acme Bank",
                 issuer="CN=Issuing CA",
-                serial="0a1b",
+                serial_hex="0a1b",
+                not_before=NOW - timedelta(days=265),
                 not_after=NOW + timedelta(days=10),
                 days_left=10,
+                key_type="EC",
+                key_size=256,
+                curve="secp256r1",
+                sha256_fingerprint="00" * 32,
             ),
         )
     )

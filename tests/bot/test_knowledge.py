@@ -38,7 +38,8 @@ async def test_certificate_reader_reads_pem_and_recognises_pkcs12(
         csr=csr,
     )
     [found] = reader(issued.certificate_pem().encode()).certificates
-    assert (found.cn, found.ous, found.o) == ("Holder", ("Branch 01", "RA Shanghai"), "Acme Bank")
+    subject = (found.common_name, found.organizational_units, found.organization)
+    assert subject == ("Holder", ("Branch 01", "RA Shanghai"), "Acme Bank")
     assert reader(b"not a certificate").certificates == ()
     (tmp_path / "cert.pem").write_text(issued.certificate_pem())
     p12 = openssl(
