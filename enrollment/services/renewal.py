@@ -166,7 +166,6 @@ class LinkRenewal:
                     key=key,
                     delivery=delivery,
                     claim=link,
-                    actor=old.owner_slack_user or f"renewal:{old.serial}",
                 )
         if failure is not None:
             metrics.ENROLLMENT_FAILURES.labels(code=failure.code).inc()

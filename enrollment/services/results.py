@@ -15,6 +15,7 @@ from enrollment.ca.authority import KeyType
 from enrollment.ca.pkcs12 import check_password, parse_key_type
 from enrollment.errors import RequestInvalid
 from enrollment.models import Delivery
+from usbkey.certificates import HoldsCertificate
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,20 +56,12 @@ def csr_delivery(value: str) -> Delivery:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class IssuedCertificate:
+class IssuedCertificate(HoldsCertificate):
     certificate: x509.Certificate
     chain: tuple[x509.Certificate, ...]
     friendly_name: str | None = None
     delivery: Delivery = Delivery.CSR
     replaces: str | None = None
-
-    @property
-    def serial(self) -> str:
-        return format(self.certificate.serial_number, "x")
-
-    @property
-    def not_after(self) -> datetime:
-        return self.certificate.not_valid_after_utc
 
     def certificate_pem(self) -> str:
         return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
