@@ -8,7 +8,7 @@ import asyncio
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Unpack
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -52,6 +52,7 @@ from enrollment.models import (
 )
 from enrollment.services.config import EnrollmentConfig
 from enrollment.services.results import (
+    AuditFacts,
     IssuedCertificate,
     KeyMaterial,
     NewLink,
@@ -65,19 +66,9 @@ def fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
-def audit(
-    session: AsyncSession,
-    *,
-    actor: str,
-    action: str,
-    target: str | None = None,
-    outcome: str = "ok",
-    detail: dict[str, Any] | None = None,
-) -> None:
+def audit(session: AsyncSession, *, actor: str, action: str, **facts: Unpack[AuditFacts]) -> None:
     """Add one audit row to ``session`` (written with the change it records)."""
-    session.add(
-        AuditEvent(actor=actor, action=action, target=target, outcome=outcome, detail=detail or {})
-    )
+    session.add(AuditEvent(actor=actor, action=action, **facts))
 
 
 def not_pending(enrollment: Enrollment) -> EnrollmentNotPending:

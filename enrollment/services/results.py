@@ -1,11 +1,12 @@
 """What several use cases take and return: a new link, the key material of a request, an
-issued certificate, a PKCS#12 package."""
+issued certificate, a PKCS#12 package, the optional facts of an audit row."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypedDict
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -94,3 +95,12 @@ class ProvenKey:
 
 
 KeyMaterial = str | bytes | ServerKey | ProvenKey
+
+
+class AuditFacts(TypedDict, total=False):
+    """What an audit row may add to who did what; left out, the audit row's defaults
+    (no target, outcome ``ok``, no detail)."""
+
+    target: str | None
+    outcome: str
+    detail: dict[str, Any]
