@@ -78,6 +78,13 @@ class Pkcs12Package:
     data: bytes
     issued: IssuedCertificate
 
+    @classmethod
+    def of(cls, redeemed: tuple[IssuedCertificate, bytes | None]) -> Pkcs12Package:
+        """The package a redemption with a server key returns beside its certificate."""
+        issued, data = redeemed
+        assert data is not None
+        return cls(data=data, issued=issued)
+
     def __repr__(self) -> str:
         return f"Pkcs12Package(<{len(self.data)} bytes>, serial={self.issued.serial})"
 
