@@ -38,9 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
+from common.language import LANGUAGES
 from faq.knowledge import Entry, KnowledgeBase, LocalizedEntry, load_entries
 from faq.retrieval import Candidate, Outcome, RankingParams, Signals, Thresholds, decide, mix
-from faq.text import LANGUAGES
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "faq" / "data"
 TUNE = tuple(sorted(DATA.glob("tune*.jsonl")))

@@ -27,9 +27,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bot.database import upgrade_async
+from common.time import utcnow
 from enrollment.db import create_engine
 from enrollment.models import Certificate
-from enrollment.types import utcnow
 from scheduler.policy import Reminder
 from scheduler.run import PassReport, ReminderRunner, Result, RunConfig
 

@@ -18,10 +18,10 @@ from bot.reminders import reminder_clock, run_config
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from bot.slack.app import add_slack
-from enrollment import cmp_http as enrollment_cmp
-from enrollment import est as enrollment_est
-from enrollment import pages as enrollment_pages
-from enrollment import web as enrollment_web
+from enrollment.protocols import est as enrollment_est
+from enrollment.protocols.cmp import http as enrollment_cmp
+from enrollment.web import api as enrollment_web
+from enrollment.web import pages as enrollment_pages
 from scheduler.clock import ReminderClock
 from scheduler.run import ReminderRunner
 
@@ -48,15 +48,37 @@ async def metrics(_request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+def provide_enrollment(app: web.Application, runtime: Runtime) -> None:
+    """Each enrollment handler gets the use case it calls, not the whole set."""
+    services = runtime.services
+    app[enrollment_web.ISSUING_CA] = services.ca
+    app[enrollment_web.ENROLLMENT_CONFIG] = services.config
+    app[enrollment_web.LINKS] = services.links
+    app[enrollment_web.RENEWAL] = services.renewal
+    app[enrollment_web.KEY_RENEWAL] = services.key_renewal
+    app[enrollment_web.REVOCATION] = services.revocation
+    app[enrollment_est.ENROLLMENT] = services.by_reference
+    app[enrollment_cmp.DOMAIN] = enrollment_cmp.CmpDomain(
+        ca=services.ca,
+        max_failed_attempts=services.config.max_failed_attempts,
+        enrollment=services.by_reference,
+        renewal=services.key_renewal,
+        revocation=services.revocation,
+    )
+
+
 def create_app(settings: Settings) -> web.Application:
     """Build the application; the runtime (DB, CA, services) starts in ``cleanup_ctx``."""
-    app = web.Application(middlewares=[enrollment_web.api_errors, enrollment_pages.page_errors])
+    # No global error middleware: each group owns its errors (the API and the chat as
+    # sub-applications with their own middleware, the pages behind pages.page_errors, CMP and
+    # EST answering in their protocols).
+    app = web.Application()
     app[SETTINGS] = settings
 
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         async with open_runtime(settings) as runtime:
             app[RUNTIME] = runtime
-            app[enrollment_web.SERVICE] = runtime.service
+            provide_enrollment(app, runtime)
             log.info(
                 "certdesk started",
                 extra={"public_url": settings.public_url, "slack": settings.slack_enabled},

@@ -1,6 +1,10 @@
 """The ``certdesk`` command line. Each command group lives in ``bot/commands/<name>.py`` and
 registers itself with ``register(subparsers)``; its handler takes (args, settings) and returns
-the exit code."""
+the exit code.
+
+Only argparse is imported before the arguments are parsed; the settings and each handler's
+dependencies are imported once a command is chosen, so ``--help`` answers at once.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pydantic import ValidationError
-
 from bot.commands import COMMAND_MODULES
-from bot.logs import configure_logging
-from bot.runtime import CaUnavailable, SchemaOutOfDate
-from bot.settings import Settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+
+    from pydantic import ValidationError
+
+    from bot.logs import configure_logging
+    from bot.settings import Settings
+
     try:
         settings = Settings()
     except ValidationError as exc:
@@ -36,13 +41,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     try:
         code: int = args.handler(args, settings)
-    except SchemaOutOfDate as exc:
-        print(f"certdesk: {exc}", file=sys.stderr)
-        return 2
-    except CaUnavailable as exc:
-        print(f"certdesk: cannot start the issuing CA: {exc}", file=sys.stderr)
+    except Exception as exc:
+        problem = startup_problem(exc)
+        if problem is None:
+            raise
+        print(f"certdesk: {problem}", file=sys.stderr)
         return 2
     return code
+
+
+def startup_problem(exc: Exception) -> str | None:
+    """What to print for an exception that means the store or the CA cannot start, or None.
+
+    Both errors come from :mod:`bot.runtime`, which only the commands that open the store or
+    the CA import: when it is not loaded, ``exc`` is neither.
+    """
+    if "bot.runtime" not in sys.modules:
+        return None
+    from bot.runtime import CaUnavailable, SchemaOutOfDate
+
+    if isinstance(exc, SchemaOutOfDate):
+        return str(exc)
+    if isinstance(exc, CaUnavailable):
+        return f"cannot start the issuing CA: {exc}"
+    return None
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ and the adapter creates the link for the user the dialog has already checked own
 from __future__ import annotations
 
 import enum
-import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,32 +16,9 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from bot import messages
-from bot.messages import Lang
+from common.language import Lang
 from enrollment.queries import CertificateView, EnrollmentView
-
-# -- language -----------------------------------------------------------------------------
-
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
-
-
-def detect_language(text: str, *, fallback: Lang = "en") -> Lang:
-    """``zh`` when Chinese characters outnumber Latin words, else ``en``.
-
-    >>> detect_language("我的 certificate 过期了"), detect_language("My CN is 张三, renew?")
-    ('zh', 'en')
-    """
-    han = len(_HAN.findall(text))
-    words = len(_LATIN_WORD.findall(text))
-    if han == 0 and words == 0:
-        return fallback
-    return "zh" if han >= words else "en"
-
-
-def locale_language(locale: str | None) -> Lang:
-    """Slack's user locale (``zh-CN``, ``en-US``) as a dialog language."""
-    return "zh" if locale and locale.lower().startswith("zh") else "en"
-
+from faq.inspector import CertificateInfo
 
 # -- the knowledge module, as the dialog sees it ------------------------------------------
 
@@ -202,6 +178,11 @@ def talk_to_ra_button(lang: Lang, question: str = "") -> Button:
     return Button(Act.TALK_TO_RA, messages.label_talk_to_ra(lang), question[:BUTTON_VALUE_LIMIT])
 
 
+def choose(text: str, act: Act, options: Sequence[tuple[str, str]]) -> Reply:
+    """Ask which one: a button per ``(label, value)`` option, all doing ``act``."""
+    return Reply(text, tuple(Button(act, label, value) for label, value in options))
+
+
 _ACTION_BUTTONS = {
     "download": Act.DOWNLOAD,
     "renew": Act.RENEW,
@@ -293,16 +274,13 @@ def download(
         )
     if len(pending) == 1:
         return download_enrollment(pending[0], user=user, lang=lang)
-    return Reply(
+    return choose(
         messages.choose_enrollment(lang),
-        tuple(
-            Button(
-                Act.DOWNLOAD_ENROLLMENT,
-                messages.label_enrollment(lang, e.reference_number, e.cn),
-                e.reference_number,
-            )
+        Act.DOWNLOAD_ENROLLMENT,
+        [
+            (messages.label_enrollment(lang, e.reference_number, e.cn), e.reference_number)
             for e in pending
-        ),
+        ],
     )
 
 
@@ -351,16 +329,10 @@ def renew(
         )
     if len(active) == 1:
         return GiveRenewalLink(active[0].serial)
-    return Reply(
+    return choose(
         messages.choose_certificate(lang),
-        tuple(
-            Button(
-                Act.RENEW_CERTIFICATE,
-                messages.label_renew_certificate(lang, c.cn, c.not_after),
-                c.serial,
-            )
-            for c in active
-        ),
+        Act.RENEW_CERTIFICATE,
+        [(messages.label_renew_certificate(lang, c.cn, c.not_after), c.serial) for c in active],
     )
 
 
@@ -409,6 +381,18 @@ def effective_status(certificate: CertificateView, now: datetime) -> str:
     return certificate.status
 
 
+def certificate_line(certificate: CertificateView, *, now: datetime, lang: Lang) -> str:
+    """One line of "My certificates" (the reply and the App Home)."""
+    return messages.certificate_line(
+        lang,
+        cn=certificate.cn,
+        serial=certificate.serial,
+        status=effective_status(certificate, now),
+        not_after=certificate.not_after,
+        days_left=certificate.days_left(now),
+    )
+
+
 def my_certificates(
     certificates: Sequence[CertificateView],
     pending: Sequence[EnrollmentView],
@@ -421,17 +405,7 @@ def my_certificates(
     parts: list[str] = []
     if certificates:
         parts.append(messages.my_certificates_header(lang))
-        parts.extend(
-            messages.certificate_line(
-                lang,
-                cn=c.cn,
-                serial=c.serial,
-                status=effective_status(c, now),
-                not_after=c.not_after,
-                days_left=c.days_left(now),
-            )
-            for c in certificates
-        )
+        parts.extend(certificate_line(c, now=now, lang=lang) for c in certificates)
     if pending:
         parts.append(messages.my_enrollments_header(lang))
         parts.extend(
@@ -450,21 +424,10 @@ def my_certificates(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class FileCertificate:
-    cn: str | None
-    ous: tuple[str, ...]
-    o: str | None
-    issuer: str
-    serial: str
-    not_after: datetime
-    days_left: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class FileFindings:
     """What a shared file turned out to hold. A private key means: tell them to delete it."""
 
-    certificates: tuple[FileCertificate, ...] = ()
+    certificates: tuple[CertificateInfo, ...] = ()
     has_private_key: bool = False
 
 
@@ -480,19 +443,7 @@ def file_reply(name: str, findings: FileFindings, lang: Lang) -> Reply:
         parts.append(messages.file_private_key_warning(lang))
     if findings.certificates:
         parts.append(messages.file_heading(lang, name, len(findings.certificates)))
-        parts.extend(
-            messages.file_certificate(
-                lang,
-                cn=c.cn,
-                ous=c.ous,
-                o=c.o,
-                issuer=c.issuer,
-                serial=c.serial,
-                not_after=c.not_after,
-                days_left=c.days_left,
-            )
-            for c in findings.certificates
-        )
+        parts.extend(messages.file_certificate(lang, c) for c in findings.certificates)
     elif not findings.has_private_key:
         parts.append(messages.file_not_certificate(lang, name))
     return Reply("\n\n".join(parts))

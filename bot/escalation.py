@@ -1,5 +1,4 @@
-"""Escalations: a user's question handed to RA staff, and the thread that carries the talk;
-and the questions the bot could not answer, kept for staff to review.
+"""Escalations: a user's question handed to RA staff, and the thread that carries the talk.
 
 The question is posted to the RA channel as a new message; that message's thread and the user's
 DM are linked by a row in ``escalation``. Staff replies in the thread are relayed to the DM and
@@ -9,11 +8,8 @@ open escalation (a partial unique index holds that even when two clicks race).
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
@@ -22,8 +18,8 @@ from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.models import Escalation, EscalationStatus
+from common.time import utcnow
 from enrollment.db import session_factory
-from enrollment.types import utcnow
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,38 +138,3 @@ class Escalations:
         async with self._sessions() as session:
             row = (await session.execute(statement)).scalars().first()
         return EscalationView.of(row) if row is not None else None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class UnansweredView:
-    question: str
-    lang: str
-    asked_at: datetime
-
-
-class UnansweredLog(Protocol):
-    """Where questions without a confident answer go, for RA staff to review (the knowledge
-    room's store when it is installed, see ``bot.knowledge.unanswered_log``)."""
-
-    async def record(
-        self, question: str, *, lang: str, best_id: str | None, score: float, source: str
-    ) -> None: ...
-
-    async def pending(self, *, limit: int = 20) -> Sequence[UnansweredView]:
-        """Questions not reviewed yet, oldest first."""
-        ...
-
-
-class MemoryUnansweredLog:
-    """This process's most recent unanswered questions (used without the knowledge room)."""
-
-    def __init__(self, *, keep: int = 200) -> None:
-        self._questions: deque[UnansweredView] = deque(maxlen=keep)
-
-    async def record(
-        self, question: str, *, lang: str, best_id: str | None, score: float, source: str
-    ) -> None:
-        self._questions.append(UnansweredView(question=question, lang=lang, asked_at=utcnow()))
-
-    async def pending(self, *, limit: int = 20) -> list[UnansweredView]:
-        return list(self._questions)[:limit]

@@ -1,7 +1,7 @@
 """Structured logging: one JSON object a line when stderr is not a terminal.
 
-Link tokens in request paths are redacted from access logs; secrets are never passed to a
-logger in the first place.
+Link tokens in request paths are redacted from access logs (:mod:`bot.access_log`); secrets are
+never passed to a logger in the first place. Imports no aiohttp: every command configures logging.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
+from common.links import LINK_KINDS
 
-_TOKEN_PATH = re.compile(r"^(/(?:api/v1/)?(?:enroll|renew)/)[^/?]+")
+_TOKEN_PATH = re.compile(rf"^(/(?:api/v1/)?(?:{'|'.join(LINK_KINDS)})/)[^/?]+")
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
@@ -54,19 +53,3 @@ def configure_logging(*, level: str, fmt: str, stream: TextIO | None = None) -> 
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
-
-
-class AccessLogger(AbstractAccessLogger):
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        self.logger.info(
-            "%s %s %s",
-            request.method,
-            redact_path(request.path),
-            response.status,
-            extra={
-                "method": request.method,
-                "path": redact_path(request.path),
-                "status": response.status,
-                "duration_ms": round(time * 1000, 2),
-            },
-        )

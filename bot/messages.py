@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING
 
-Lang = Literal["en", "zh"]
-LANGS: tuple[Lang, ...] = ("en", "zh")
+from common.language import Lang
+
+if TYPE_CHECKING:
+    from enrollment.queries import EnrollmentView
+    from faq.inspector import CertificateInfo
 
 
 def _t(lang: Lang, en: str, zh: str) -> str:
@@ -300,7 +303,7 @@ def status_word(lang: Lang, status: str) -> str:
 def certificate_line(
     lang: Lang, *, cn: str, serial: str, status: str, not_after: datetime, days_left: int
 ) -> str:
-    if status == "active" and days_left >= 0:
+    if status == "active" and days_left > 0:
         expiry = _t(
             lang,
             f"expires {day(not_after)} (in {days_left} days)",
@@ -415,10 +418,6 @@ def ra_invalid(lang: Lang, problem: str) -> str:
     return _t(lang, f"I could not do that: {problem}", f"无法执行：{problem}")
 
 
-def ra_working(lang: Lang) -> str:
-    return _t(lang, "Working on it…", "处理中……")
-
-
 def ra_issue_done(
     lang: Lang, *, reference: str, user: str, out_of_band_code: str | None, dm_sent: bool
 ) -> str:
@@ -530,22 +529,13 @@ def ra_not_found(lang: Lang, what: str) -> str:
     return _t(lang, f"Nothing found for {what}.", f"没有找到 {what}。")
 
 
-def ra_status_enrollment(
-    lang: Lang,
-    *,
-    reference: str,
-    cn: str,
-    ous: Sequence[str],
-    o: str | None,
-    user: str | None,
-    status: str,
-    locked: bool,
-    failed_attempts: int,
-    created_at: datetime,
-) -> str:
+def ra_status_enrollment(lang: Lang, enrollment: EnrollmentView) -> str:
+    cn, ous, o = enrollment.cn, enrollment.ous, enrollment.o
     subject = ", ".join([f"CN={cn}", *(f"OU={ou}" for ou in ous), *([f"O={o}"] if o else [])])
-    holder = mention(user) if user else "—"
-    state = status_word(lang, "locked" if locked else status)
+    holder = mention(enrollment.slack_user) if enrollment.slack_user else "—"
+    state = status_word(lang, "locked" if enrollment.locked else enrollment.status)
+    reference, failed_attempts = enrollment.reference_number, enrollment.failed_attempts
+    created_at = enrollment.created_at
     return _t(
         lang,
         f"*Enrollment {reference}*: {state}\nSubject: `{subject}`\nHolder: {holder}\n"
@@ -710,17 +700,9 @@ def file_heading(lang: Lang, name: str, count: int) -> str:
     return _t(lang, f"*{name}* holds {count} certificates:", f"*{name}* 中有 {count} 张证书：")
 
 
-def file_certificate(
-    lang: Lang,
-    *,
-    cn: str | None,
-    ous: Sequence[str],
-    o: str | None,
-    issuer: str,
-    serial: str,
-    not_after: datetime,
-    days_left: int,
-) -> str:
+def file_certificate(lang: Lang, certificate: CertificateInfo) -> str:
+    cn, ous, o = certificate.common_name, certificate.organizational_units, certificate.organization
+    not_after, days_left = certificate.not_after, certificate.days_left
     lines = [f"CN: `{cn or '—'}`"]
     for index, ou in enumerate(ous, start=1):
         note = _t(lang, " (RA institution)", "（RA 机构）") if index == 2 else ""
@@ -734,9 +716,10 @@ def file_certificate(
             f"valid until {day(not_after)} ({days_left} days left)",
             f"有效期至 {day(not_after)}（还剩 {days_left} 天）",
         )
-        if days_left >= 0
+        if days_left > 0
         else _t(lang, f"expired on {day(not_after)}", f"已于 {day(not_after)} 过期")
     )
+    issuer, serial = certificate.issuer, certificate.serial_hex
     lines.append(_t(lang, f"Issuer: {issuer}", f"颁发者：{issuer}"))
     lines.append(_t(lang, f"Serial: `{serial}` · {validity}", f"序列号：`{serial}` · {validity}"))
     return "\n".join(lines)

@@ -3,7 +3,9 @@
 ``slack_event`` makes Slack's retries harmless: the first process to insert an event's ID
 handles it, every later delivery (a retry, or the same event reaching another process) finds
 the row and is dropped. ``escalation`` links a user's DM to the thread in the RA channel
-where staff answer them.
+where staff answer them. ``unanswered_question`` keeps the questions the knowledge module
+could not answer confidently, for RA staff to review (see :mod:`bot.unanswered`); it follows
+SQLModel's Base / Create / Public / table pattern.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from enrollment.types import UTCDateTime, utcnow
+from common.time import utcnow
+from enrollment.types import UTCDateTime
 
 
 class SlackEvent(SQLModel, table=True):
@@ -56,3 +59,34 @@ class Escalation(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     resolved_by: str | None = Field(default=None, max_length=32)
+
+
+MAX_QUESTION_LENGTH = 1000
+
+
+class UnansweredQuestionBase(SQLModel):
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_LENGTH)
+    language: str = Field(max_length=8)
+    best_id: str | None = Field(default=None, max_length=64)
+    score: float = Field(ge=0, le=1)
+    source: str = Field(max_length=32)
+
+
+class UnansweredQuestionCreate(UnansweredQuestionBase):
+    """What is stored: the question, its language, the best guess and where it came from."""
+
+
+class UnansweredQuestion(UnansweredQuestionBase, table=True):
+    __tablename__ = "unanswered_question"
+
+    id: int | None = Field(default=None, primary_key=True)
+    asked_at: datetime = Field(
+        default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
+    )
+    reviewed: bool = Field(default=False, index=True)
+
+
+class UnansweredQuestionPublic(UnansweredQuestionBase):
+    id: int
+    asked_at: datetime
+    reviewed: bool

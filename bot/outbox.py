@@ -13,8 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel, col, select
 
+from common.time import utcnow
 from enrollment.db import session_factory
-from enrollment.types import UTCDateTime, utcnow
+from enrollment.types import UTCDateTime
 
 
 class LocalNotification(SQLModel, table=True):

@@ -1,4 +1,4 @@
-"""Wiring: from Settings to a running store, CA and enrollment service."""
+"""Wiring: from Settings to a running store, CA and the enrollment use cases."""
 
 from __future__ import annotations
 
@@ -16,12 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.database import current_revision, head_revision, upgrade_async
 from bot.settings import Settings
-from enrollment.ca import IssuingCA, load_or_create_local_ca
+from enrollment.ca.authority import IssuingCA, load_or_create_local_ca
 from enrollment.codes import Pepper
 from enrollment.db import create_engine
-from enrollment.hsm import HsmConfig, load_or_create_hsm_ca, open_hsm_key
-from enrollment.service import EnrollmentConfig, EnrollmentService
-from enrollment.token_errors import (
+from enrollment.services import EnrollmentConfig, Services, open_services
+from usbkey.pkcs11.errors import (
     NoToken,
     PinIncorrect,
     PinLocked,
@@ -47,7 +46,7 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     ca: IssuingCA
-    service: EnrollmentService
+    services: Services
 
 
 def load_pepper(settings: Settings) -> Pepper:
@@ -71,11 +70,13 @@ def load_pepper(settings: Settings) -> Pepper:
 
 
 async def prepare_schema(settings: Settings, engine: AsyncEngine) -> None:
-    """Embedded SQLite migrates itself; a shared database must be migrated by `db upgrade`."""
-    if settings.is_embedded_sqlite:
-        await upgrade_async(settings.database_url)
-        return
+    """Embedded SQLite migrates itself (when it is not at the newest revision yet); a shared
+    database must be migrated by `db upgrade`."""
     current = await current_revision(engine)
+    if settings.is_embedded_sqlite:
+        if current != head_revision():
+            await upgrade_async(settings.database_url)
+        return
     if current != head_revision():
         raise SchemaOutOfDate(
             f"The database schema is at {current or 'nothing'}, this certdesk needs "
@@ -91,7 +92,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     try:
         await prepare_schema(settings, engine)
         ca = await stack.enter_async_context(open_ca(settings))
-        service = EnrollmentService(
+        services = open_services(
             engine=engine,
             ca=ca,
             pepper=load_pepper(settings),
@@ -106,7 +107,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 ),
             ),
         )
-        yield Runtime(settings=settings, engine=engine, ca=ca, service=service)
+        yield Runtime(settings=settings, engine=engine, ca=ca, services=services)
     finally:
         await stack.aclose()  # closes the HSM session, if any
         await engine.dispose()
@@ -126,6 +127,8 @@ async def open_ca(settings: Settings) -> AsyncIterator[IssuingCA]:
         )
         return
     assert settings.ca_pkcs11_pin is not None  # Settings refuses a module without a PIN
+    from enrollment.ca.hsm import HsmConfig, load_or_create_hsm_ca, open_hsm_key  # PKCS#11
+
     config = HsmConfig(
         module=settings.ca_pkcs11_module,
         token_label=settings.ca_pkcs11_token_label,

@@ -158,6 +158,11 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'certdesk.db'}"
 
     @property
+    def cache_dir(self) -> Path:
+        """What later processes reuse: the knowledge base's fitted classifier."""
+        return self.data_dir / "cache"
+
+    @property
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None
 

@@ -7,5 +7,4 @@ def import_all_tables() -> None:
     import bot.models
     import bot.outbox  # noqa: F401
     import enrollment.models  # noqa: F401
-    import faq.models  # noqa: F401
     import scheduler.models  # noqa: F401

@@ -1,28 +1,75 @@
-"""The database side of the knowledge room's :class:`~faq.models.UnansweredSink`: questions the
-bot could not answer confidently, kept for RA staff to review."""
+"""The unanswered-question store: questions the bot (Slack, the local chat, ``certdesk ask``)
+could not answer confidently, kept in the ``unanswered_question`` table for RA staff to review.
+
+The flows code against :class:`UnansweredLog`; :class:`SqlUnansweredLog` is the one store.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
+from bot.models import (
+    MAX_QUESTION_LENGTH,
+    UnansweredQuestion,
+    UnansweredQuestionCreate,
+    UnansweredQuestionPublic,
+)
 from enrollment.db import session_factory
-from faq.models import UnansweredQuestion, UnansweredQuestionCreate, UnansweredQuestionPublic
+
+MAX_SOURCE_LENGTH = 32
 
 
-class SqlUnansweredSink:
-    """Stores unanswered questions in the ``unanswered_question`` table."""
+class UnansweredLog(Protocol):
+    """Where questions without a confident answer go, for RA staff to review."""
+
+    async def record(
+        self, question: str, *, lang: str, best_id: str | None, score: float, source: str
+    ) -> None:
+        """Keep ``question`` (trimmed, at most 1000 characters; a blank one is not kept)."""
+        ...
+
+    async def pending(self, *, limit: int = 20) -> Sequence[UnansweredQuestionPublic]:
+        """Questions not reviewed yet, oldest first."""
+        ...
+
+
+def unanswered_record(
+    question: str, *, lang: str, best_id: str | None, score: float, source: str
+) -> UnansweredQuestionCreate | None:
+    """The row to keep for ``question``, or ``None`` when it is blank."""
+    text = question.strip()[:MAX_QUESTION_LENGTH]
+    if not text:
+        return None
+    return UnansweredQuestionCreate(
+        question=text,
+        language=lang,
+        best_id=best_id,
+        score=min(max(score, 0.0), 1.0),
+        source=source[:MAX_SOURCE_LENGTH],
+    )
+
+
+class SqlUnansweredLog:
+    """The store over the database."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = session_factory(engine)
 
-    async def record(self, question: UnansweredQuestionCreate) -> None:
+    async def record(
+        self, question: str, *, lang: str, best_id: str | None, score: float, source: str
+    ) -> None:
+        row = unanswered_record(question, lang=lang, best_id=best_id, score=score, source=source)
+        if row is None:
+            return
         async with self._sessions() as session:
-            session.add(UnansweredQuestion.model_validate(question))
+            session.add(UnansweredQuestion.model_validate(row))
             await session.commit()
 
-    async def pending(self, *, limit: int = 100) -> list[UnansweredQuestionPublic]:
-        """Not yet reviewed questions, oldest first."""
+    async def pending(self, *, limit: int = 20) -> list[UnansweredQuestionPublic]:
         async with self._sessions() as session:
             result = await session.execute(
                 select(UnansweredQuestion)

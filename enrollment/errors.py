@@ -3,7 +3,7 @@
 Every error carries a stable machine ``code`` (the API's ``error.code``), the HTTP status the
 API answers with, and a message that says what happened and what to do next::
 
-    CertdeskError
+    CertdeskError (common.errors)
     ├── LinkError
     │   ├── LinkUnknown          404 link_unknown
     │   ├── LinkExpired          410 link_expired
@@ -35,23 +35,7 @@ API answers with, and a message that says what happened and what to do next::
 
 from __future__ import annotations
 
-
-class CertdeskError(Exception):
-    """Base of every certdesk domain error."""
-
-    code: str = "error"
-    status: int = 400
-
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-        if status is not None:
-            self.status = status
-
-    def to_json(self) -> dict[str, dict[str, str]]:
-        return {"error": {"code": self.code, "message": self.message}}
+from common.errors import CertdeskError
 
 
 class LinkError(CertdeskError):
@@ -61,45 +45,37 @@ class LinkError(CertdeskError):
 class LinkUnknown(LinkError):
     code = "link_unknown"
     status = 404
-
-    def __init__(self) -> None:
-        super().__init__(
-            "This link is not known. Check that you copied the whole link, or ask the certdesk "
-            'bot in Slack for a new one ("Download my certificate").'
-        )
+    message = (
+        "This link is not known. Check that you copied the whole link, or ask the certdesk "
+        'bot in Slack for a new one ("Download my certificate").'
+    )
 
 
 class LinkExpired(LinkError):
     code = "link_expired"
     status = 410
-
-    def __init__(self) -> None:
-        super().__init__(
-            "This link has expired. Ask the certdesk bot in Slack for a new link "
-            '("Download my certificate"); your reference number stays the same.'
-        )
+    message = (
+        "This link has expired. Ask the certdesk bot in Slack for a new link "
+        '("Download my certificate"); your reference number stays the same.'
+    )
 
 
 class LinkUsed(LinkError):
     code = "link_used"
     status = 410
-
-    def __init__(self) -> None:
-        super().__init__(
-            "This link has already been used, and each link works only once. If you did not "
-            "receive your certificate, ask the certdesk bot in Slack for a new link."
-        )
+    message = (
+        "This link has already been used, and each link works only once. If you did not "
+        "receive your certificate, ask the certdesk bot in Slack for a new link."
+    )
 
 
 class LinkLocked(LinkError):
     code = "link_locked"
     status = 423
-
-    def __init__(self) -> None:
-        super().__init__(
-            "This link no longer works: the verification code was entered wrongly too many "
-            'times. Ask the certdesk bot in Slack for a new renewal link ("Renew my certificate").'
-        )
+    message = (
+        "This link no longer works: the verification code was entered wrongly too many "
+        'times. Ask the certdesk bot in Slack for a new renewal link ("Renew my certificate").'
+    )
 
 
 class EnrollmentError(CertdeskError):

@@ -9,7 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from enrollment.types import UTCDateTime, utcnow
+from common.time import utcnow
+from enrollment.types import UTCDateTime
 
 
 class EnrollmentStatus(enum.StrEnum):

@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from common.time import days_left, utcnow
 from enrollment import codes
 from enrollment.db import session_factory
 from enrollment.models import Certificate, CertificateStatus, Enrollment, EnrollmentStatus
-from enrollment.types import utcnow
 
 DEFAULT_LIMIT = 50
 
@@ -77,7 +77,7 @@ class CertificateView:
         )
 
     def days_left(self, now: datetime) -> int:
-        return (self.not_after - now) // timedelta(days=1)
+        return days_left(self.not_after, now)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

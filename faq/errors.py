@@ -1,29 +1,28 @@
-"""The knowledge room's errors.
+"""The knowledge room's errors, under certdesk's one error root.
 
 Every error carries a stable machine ``code`` and a message that says what happened and what to
 do next (English; the Chinese wording lives in :mod:`faq.messages`)::
 
-    FaqError
-    ├── EntryInvalid          entry_invalid       a knowledge entry file is malformed
-    └── InspectionError
-        ├── NotACertificate   not_a_certificate   the bytes hold no certificate we can read
-        ├── PasswordRequired  password_required   a PKCS#12 file needs its password
-        └── WrongPassword     wrong_password      the PKCS#12 password does not open the file
+    CertdeskError (common.errors)
+    └── FaqError                  faq_error
+        ├── EntryInvalid          entry_invalid       a knowledge entry file is malformed
+        └── InspectionError
+            ├── NotACertificate   not_a_certificate   the bytes hold no certificate we can read
+            ├── PasswordRequired  password_required   a PKCS#12 file needs its password
+            └── WrongPassword     wrong_password      the PKCS#12 password does not open the file
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from common.errors import CertdeskError
 
-class FaqError(Exception):
+
+class FaqError(CertdeskError):
     """Base of every error raised by the knowledge room."""
 
-    code: str = "faq_error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    code = "faq_error"
 
 
 class EntryInvalid(FaqError):
@@ -58,19 +57,11 @@ class PasswordRequired(InspectionError):
     """A PKCS#12 file was given without its password."""
 
     code = "password_required"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "This is a password-protected PKCS#12 (.p12/.pfx) file: give its password to read it."
-        )
+    message = "This is a password-protected PKCS#12 (.p12/.pfx) file: give its password to read it."
 
 
 class WrongPassword(InspectionError):
     """The password does not open the PKCS#12 file."""
 
     code = "wrong_password"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "The password does not open this PKCS#12 (.p12/.pfx) file. Check it and try again."
-        )
+    message = "The password does not open this PKCS#12 (.p12/.pfx) file. Check it and try again."

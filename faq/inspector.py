@@ -13,11 +13,10 @@ old user guide has it. (Windows' certificate dialog shows the subject in reverse
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
 from cryptography import x509
@@ -26,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509.oid import NameOID
 
+from common.time import days_left
 from faq.errors import NotACertificate, PasswordRequired, WrongPassword
 
 _PEM_LABEL = re.compile(rb"-----BEGIN ([A-Z0-9 #]+)-----")
@@ -69,7 +69,7 @@ class CertificateInfo:
 
     @property
     def expired(self) -> bool:
-        return self.days_left < 0
+        return self.days_left <= 0
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -152,7 +152,7 @@ def describe(certificate: x509.Certificate, now: datetime) -> CertificateInfo:
         serial_hex=_hex(certificate.serial_number),
         not_before=certificate.not_valid_before_utc,
         not_after=not_after,
-        days_left=_days_left(not_after, now),
+        days_left=days_left(not_after, now),
         key_type=key_type,
         key_size=key_size,
         curve=curve,
@@ -162,20 +162,34 @@ def describe(certificate: x509.Certificate, now: datetime) -> CertificateInfo:
     )
 
 
+# PEM labels -> how to read them, the format reported, and what to say when they are damaged.
+_PEM_READERS: tuple[
+    tuple[frozenset[str], Callable[[bytes], list[x509.Certificate]], ContainerFormat, str], ...
+] = (
+    (
+        _PEM_PKCS7_LABELS,
+        pkcs7.load_pem_pkcs7_certificates,
+        ContainerFormat.PKCS7,
+        "the PKCS#7 data is damaged",
+    ),
+    (
+        _PEM_CERTIFICATE_LABELS,
+        x509.load_pem_x509_certificates,
+        ContainerFormat.PEM,
+        "a PEM certificate block is damaged",
+    ),
+)
+
+
 def _from_pem(data: bytes, now: datetime) -> Inspection:
     labels = {match.decode("ascii") for match in _PEM_LABEL.findall(data)}
-    if labels & _PEM_PKCS7_LABELS:
-        try:
-            certificates = pkcs7.load_pem_pkcs7_certificates(data)
-        except ValueError as error:
-            raise NotACertificate("the PKCS#7 data is damaged") from error
-        return _inspection(ContainerFormat.PKCS7, certificates, now)
-    if labels & _PEM_CERTIFICATE_LABELS:
-        try:
-            certificates = x509.load_pem_x509_certificates(data)
-        except ValueError as error:
-            raise NotACertificate("a PEM certificate block is damaged") from error
-        return _inspection(ContainerFormat.PEM, certificates, now)
+    for wanted, load, container, damaged in _PEM_READERS:
+        if labels & wanted:
+            try:
+                certificates = load(data)
+            except ValueError as error:
+                raise NotACertificate(damaged) from error
+            return _inspection(container, certificates, now)
     raise NotACertificate(_what_pem_holds(labels))
 
 
@@ -259,10 +273,6 @@ def _text(value: str | bytes) -> str:
 def _hex(serial: int) -> str:
     digits = f"{serial:X}"
     return digits if len(digits) % 2 == 0 else f"0{digits}"
-
-
-def _days_left(not_after: datetime, now: datetime) -> int:
-    return math.floor((not_after - now) / timedelta(days=1))
 
 
 def _key_description(certificate: x509.Certificate) -> tuple[str, int | None, str | None]:

@@ -30,6 +30,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from common.language import LANGUAGES, Lang, detect_language
 from faq import messages
 from faq.errors import EntryInvalid
 from faq.retrieval import (
@@ -43,7 +44,6 @@ from faq.retrieval import (
     Thresholds,
     decide,
 )
-from faq.text import LANGUAGES, Language, detect_language
 
 REQUIRED_IDS: tuple[str, ...] = (
     "prerequisites",
@@ -84,11 +84,11 @@ class LocalizedEntry:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Entry:
-    """One topic: texts in every language of :data:`faq.text.LANGUAGES` and an optional action."""
+    """One topic: texts in every language of :data:`~common.language.LANGUAGES`, maybe an action."""
 
     id: str
     action: Action | None
-    texts: Mapping[Language, LocalizedEntry]
+    texts: Mapping[Lang, LocalizedEntry]
 
     def __post_init__(self) -> None:
         if not _ID.fullmatch(self.id):
@@ -106,16 +106,16 @@ class Entry:
                 )
         object.__setattr__(self, "texts", MappingProxyType(dict(self.texts)))
 
-    def title(self, language: Language) -> str:
+    def title(self, language: Lang) -> str:
         return self.texts[language].title
 
-    def answer(self, language: Language) -> str:
+    def answer(self, language: Lang) -> str:
         return self.texts[language].answer
 
-    def questions(self, language: Language) -> tuple[str, ...]:
+    def questions(self, language: Lang) -> tuple[str, ...]:
         return self.texts[language].questions
 
-    def keywords(self, language: Language) -> tuple[str, ...]:
+    def keywords(self, language: Lang) -> tuple[str, ...]:
         return self.texts[language].keywords
 
 
@@ -143,7 +143,7 @@ def _string(table: Mapping[str, Any], key: str) -> str:
     return value
 
 
-def _localized(data: Mapping[str, Any], language: Language) -> LocalizedEntry:
+def _localized(data: Mapping[str, Any], language: Lang) -> LocalizedEntry:
     table = data.get(language)
     if not isinstance(table, dict):
         raise ValueError(f"missing table [{language}]")
@@ -155,7 +155,7 @@ def _localized(data: Mapping[str, Any], language: Language) -> LocalizedEntry:
     )
 
 
-def _strings(table: Mapping[str, Any], key: str, language: Language) -> tuple[str, ...]:
+def _strings(table: Mapping[str, Any], key: str, language: Lang) -> tuple[str, ...]:
     values = table.get(key)
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         raise TypeError(f"[{language}] {key} must be a list of strings")
@@ -197,7 +197,7 @@ class Answer:
     best_id: str | None
     score: float
     outcome: Outcome
-    language: Language
+    language: Lang
     text: str
     action: Action | None
     suggestions: tuple[Suggestion, ...] = ()
@@ -298,7 +298,7 @@ class KnowledgeBase:
         """The ranking's signals before mixing, for tuning (see :func:`faq.retrieval.mix`)."""
         return self._retriever.signals(question)
 
-    def ask(self, question: str, *, language: Language | None = None) -> Answer:
+    def ask(self, question: str, *, language: Lang | None = None) -> Answer:
         """Answer ``question`` in ``language`` (default: the question's own language)."""
         reply_language = language or detect_language(question)
         decision = decide(self._retriever.rank(question), self.thresholds)
@@ -315,26 +315,15 @@ class KnowledgeBase:
                 text=entry.answer(reply_language),
                 action=entry.action,
             )
-        if decision.outcome is Outcome.DID_YOU_MEAN:
-            suggestions = tuple(
-                Suggestion(
-                    candidate.entry_id,
-                    self._entries[candidate.entry_id].title(reply_language),
-                    candidate.score,
-                )
-                for candidate in decision.suggestions
+        suggestions = tuple(
+            Suggestion(
+                candidate.entry_id,
+                self._entries[candidate.entry_id].title(reply_language),
+                candidate.score,
             )
-            return Answer(
-                question=question,
-                id=None,
-                best_id=decision.best_id,
-                score=decision.score,
-                outcome=decision.outcome,
-                language=reply_language,
-                text=messages.did_you_mean([s.title for s in suggestions], reply_language),
-                action=None,
-                suggestions=suggestions,
-            )
+            for candidate in decision.suggestions
+        )
+        did_you_mean = decision.outcome is Outcome.DID_YOU_MEAN
         return Answer(
             question=question,
             id=None,
@@ -342,6 +331,9 @@ class KnowledgeBase:
             score=decision.score,
             outcome=decision.outcome,
             language=reply_language,
-            text=messages.not_confident(reply_language),
-            action=Action.ESCALATE,
+            text=messages.did_you_mean([s.title for s in suggestions], reply_language)
+            if did_you_mean
+            else messages.not_confident(reply_language),
+            action=None if did_you_mean else Action.ESCALATE,
+            suggestions=suggestions,  # only "did you mean" has any
         )

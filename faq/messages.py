@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from common.language import Lang, Texts, translate
 from faq.errors import FaqError, NotACertificate, PasswordRequired, WrongPassword
-from faq.text import Language
 
 
-def did_you_mean(titles: Sequence[str], language: Language) -> str:
+def did_you_mean(titles: Sequence[str], language: Lang) -> str:
     if language == "zh":
         lines = "\n".join(f"• {title}" for title in titles)
         return f"我不太确定你问的是哪一个。你是想问：\n{lines}"
@@ -16,13 +16,13 @@ def did_you_mean(titles: Sequence[str], language: Language) -> str:
     return f"I'm not sure which one you mean. Did you mean:\n{lines}"
 
 
-def not_confident(language: Language) -> str:
+def not_confident(language: Lang) -> str:
     if language == "zh":
         return "抱歉，这个问题我还不会回答。我可以把你的问题转给 RA 工作人员。"
     return "Sorry, I don't know the answer to that yet. I can pass your question on to RA staff."
 
 
-def error_message(error: FaqError, language: Language) -> str:
+def error_message(error: FaqError, language: Lang) -> str:
     """``error``'s message in ``language`` (English is the error's own message)."""
     if language == "en":
         return error.message
@@ -60,7 +60,7 @@ def _zh_detail(detail: str) -> str:
 
 
 # Labels of the inspector's text rendering.
-_LABELS: dict[str, dict[Language, str]] = {
+_LABELS: Texts = {
     "certificate": {"en": "Certificate {index} of {total}", "zh": "证书 {index} / {total}"},
     "format": {"en": "File format", "zh": "文件格式"},
     "private_key": {
@@ -84,5 +84,5 @@ _LABELS: dict[str, dict[Language, str]] = {
 }
 
 
-def label(key: str, language: Language, **values: object) -> str:
-    return _LABELS[key][language].format(**values)
+def label(key: str, language: Lang, **values: object) -> str:
+    return translate(_LABELS, key, language, **values)

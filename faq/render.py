@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from common.language import Lang
 from faq.inspector import CertificateInfo, ContainerFormat, Inspection
 from faq.messages import label
-from faq.text import Language
 
 _FORMAT_NAMES = {
     ContainerFormat.PEM: "PEM",
@@ -16,7 +16,7 @@ _FORMAT_NAMES = {
 }
 
 
-def render_inspection(inspection: Inspection, *, language: Language = "en") -> str:
+def render_inspection(inspection: Inspection, *, language: Lang = "en") -> str:
     """Every certificate as aligned ``label: value`` lines; the second OU marked RA institution."""
     total = len(inspection.certificates)
     blocks = [f"{label('format', language)}: {_FORMAT_NAMES[inspection.format]}"]
@@ -28,7 +28,7 @@ def render_inspection(inspection: Inspection, *, language: Language = "en") -> s
     return "\n\n".join(blocks)
 
 
-def _render_certificate(info: CertificateInfo, language: Language) -> str:
+def _render_certificate(info: CertificateInfo, language: Lang) -> str:
     none = label("none", language)
     rows: list[tuple[str, str]] = [(label("cn", language), info.common_name or none)]
     if not info.organizational_units:

@@ -1,4 +1,4 @@
-"""Text handling for retrieval: normalisation, language detection and the two tokenisers.
+"""Text handling for retrieval: normalisation and the two tokenisers.
 
 Questions arrive in English, Chinese or a mix ("USB Key 的 PIN 码锁了"), with typos and with the
 vocabulary of the old platform. Everything here is pure and deterministic:
@@ -21,13 +21,10 @@ from typing import Literal
 
 import snowballstemmer
 
-Language = Literal["en", "zh"]
-LANGUAGES: tuple[Language, ...] = ("en", "zh")
+from common.language import HAN as _HAN
 
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _HAN_RUN = re.compile(f"[{_HAN}]+")
 _SEGMENT = re.compile(f"(?P<han>[{_HAN}]+)|(?P<word>[a-z\u00df-\u024f]+|[0-9]+)")
-_LATIN_WORD = re.compile("[a-z\u00df-\u024f]+")
 
 # Spelling variants of the same thing, rewritten before tokenising (applied in order).
 _VARIANTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -94,20 +91,6 @@ def normalize(text: str) -> str:
     return " ".join(folded.split())
 
 
-def detect_language(text: str) -> Language:
-    """``"zh"`` when Chinese characters carry the question, else ``"en"``.
-
-    A mixed question counts as Chinese when it has at least as many Chinese characters as Latin
-    words ("USB Key 的密码忘了" -> zh, "how to 下载 certificate" -> en).
-    """
-    folded = unicodedata.normalize("NFKC", text)
-    han = sum(len(run) for run in _HAN_RUN.findall(folded))
-    if han == 0:
-        return "en"
-    latin_words = len(_LATIN_WORD.findall(folded.casefold()))
-    return "zh" if han >= latin_words else "en"
-
-
 @lru_cache(maxsize=8192)
 def stem(word: str) -> str:
     stemmed: str = _stemmer.stemWord(word)
@@ -166,7 +149,3 @@ def char_ngrams(normalized: str) -> list[str]:
                 else:
                     grams.extend(phrase[i : i + 2] for i in range(len(phrase) - 1))
     return grams
-
-
-def is_latin_word(token: str) -> bool:
-    return _LATIN_WORD.fullmatch(token) is not None

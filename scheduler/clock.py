@@ -22,7 +22,7 @@ from typing import Any, Self
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from enrollment.types import utcnow
+from common.time import utcnow
 
 log = logging.getLogger(__name__)
 

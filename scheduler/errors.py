@@ -1,13 +1,13 @@
 """The scheduler room's errors::
 
-CertdeskError (enrollment.errors)
+CertdeskError (common.errors)
 └── DeliveryError            delivery_failed: a notifier could not deliver a reminder
                              (``permanent=True``: retrying cannot help, e.g. no such user)
 """
 
 from __future__ import annotations
 
-from enrollment.errors import CertdeskError
+from common.errors import CertdeskError
 
 
 class DeliveryError(CertdeskError):

@@ -15,7 +15,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from enrollment.types import UTCDateTime, utcnow
+from common.time import utcnow
+from enrollment.types import UTCDateTime
 from scheduler.policy import Outcome
 
 

@@ -32,12 +32,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from common.time import DAY, days_left
 from enrollment.models import CertificateStatus
 
 EXPIRED_NOTICE = 0
 """The ``threshold_days`` of the final notice sent once a certificate has expired."""
-
-DAY = timedelta(days=1)
 
 
 class ReminderKind(enum.StrEnum):
@@ -162,11 +161,6 @@ class ReminderPolicy:
         if record.outcome == Outcome.PENDING:
             return now >= record.updated_at + self.claim_lease
         return False
-
-
-def days_left(not_after: datetime, as_of: datetime) -> int:
-    """Whole days until expiry, rounded up (6 days 2 hours -> 7); 0 or less once expired."""
-    return -((as_of - not_after) // DAY)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

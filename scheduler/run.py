@@ -56,9 +56,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col
 
+from common.time import utcnow
 from enrollment.db import session_factory
 from enrollment.models import Certificate, CertificateStatus
-from enrollment.types import utcnow
 from scheduler import metrics
 from scheduler.errors import DeliveryError
 from scheduler.models import ReminderSent

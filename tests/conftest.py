@@ -13,7 +13,7 @@ from bot.app import create_app
 from bot.database import upgrade_async
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
-from enrollment.service import EnrollmentService
+from enrollment.services import Services
 from tests.support import system
 from tests.support.postgres import PostgresServer
 from tests.support.processes import Cli, LiveServer, base_env, live_server
@@ -85,8 +85,8 @@ async def runtime(migrated: Settings) -> AsyncIterator[Runtime]:
 
 
 @pytest.fixture
-def service(runtime: Runtime) -> EnrollmentService:
-    return runtime.service
+def services(runtime: Runtime) -> Services:
+    return runtime.services
 
 
 @pytest.fixture

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLOWED = {
-    "bot": {"bot", "scheduler", "enrollment", "faq"},
-    "scheduler": {"scheduler", "enrollment"},
-    "enrollment": {"enrollment"},
-    "faq": {"faq"},
+    "bot": {"bot", "scheduler", "enrollment", "faq", "usbkey", "common"},
+    "scheduler": {"scheduler", "enrollment", "common"},
+    "enrollment": {"enrollment", "usbkey", "common"},
+    "faq": {"faq", "common"},
+    "usbkey": {"usbkey", "common"},
+    "common": {"common"},
 }
 
 
@@ -38,7 +41,7 @@ def test_room_imports_only_allowed_rooms(room: str) -> None:
     assert offenders == {}
 
 
-@pytest.mark.parametrize("room", ["scheduler", "enrollment", "faq"])
+@pytest.mark.parametrize("room", ["scheduler", "enrollment", "faq", "usbkey", "common"])
 def test_only_bot_reads_the_environment(room: str) -> None:
     readers = [
         str(path.relative_to(ROOT))
@@ -46,3 +49,36 @@ def test_only_bot_reads_the_environment(room: str) -> None:
         if "os.environ" in path.read_text() or "getenv(" in path.read_text()
     ]
     assert readers == []
+
+
+def imported_top_levels(path: Path) -> set[str]:
+    tops: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            tops.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            tops.add(node.module.split(".")[0])
+    return tops
+
+
+# ARCHITECTURE.md: common is standard library only; usbkey ships to holders with python-pkcs11
+# and cryptography, nothing of the server.
+THIRD_PARTY_ALLOWED = {"common": set(), "usbkey": {"pkcs11", "cryptography"}}
+
+
+@pytest.mark.parametrize("room", sorted(THIRD_PARTY_ALLOWED))
+def test_holder_side_rooms_import_only_what_they_ship_with(room: str) -> None:
+    allowed = set(sys.stdlib_module_names) | set(ALLOWED[room]) | {"__future__"}
+    allowed |= THIRD_PARTY_ALLOWED[room]
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(imported_top_levels(path) - allowed)
+        for path in (ROOT / room).rglob("*.py")
+        if imported_top_levels(path) - allowed
+    }
+    assert offenders == {}
+
+
+def test_architecture_map_names_every_room() -> None:
+    """ARCHITECTURE.md is the map of record: every room in ALLOWED has its entry there."""
+    text = (ROOT / "ARCHITECTURE.md").read_text()
+    assert all(f"{room}/" in text for room in ALLOWED)

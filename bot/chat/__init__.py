@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
@@ -25,13 +25,18 @@ from aiohttp import web
 
 from bot import dialog, messages
 from bot.dialog import Act, Knowledge, Reply
-from bot.escalation import UnansweredLog
-from bot.knowledge import unanswered_log
-from bot.messages import Lang
 from bot.outbox import LocalOutbox
+from bot.questions import Questions
 from bot.runtime import Runtime
+from bot.unanswered import SqlUnansweredLog
+from common.errors import CertdeskError
+from common.language import Lang, detect_language, negotiate
+from enrollment.errors import RequestInvalid, RequestTooLarge
+from enrollment.web.body import read_body
 
 log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_TEXT = 2000
@@ -60,12 +65,6 @@ def secured(response: web.Response) -> web.Response:
     return response
 
 
-def header_language(request: web.Request) -> Lang:
-    accept = request.headers.get("Accept-Language", "")
-    first = accept.split(",")[0].strip().lower()
-    return "zh" if first.startswith("zh") else "en"
-
-
 def reply_json(reply: Reply) -> dict[str, Any]:
     return {
         "text": reply.text,
@@ -78,36 +77,17 @@ def reply_json(reply: Reply) -> dict[str, Any]:
 class LocalChat:
     """The dialog without Slack: knowledge answers, feedback, suggestions; no identity."""
 
-    def __init__(self, *, knowledge: Knowledge | None, unanswered: UnansweredLog) -> None:
-        self.knowledge = knowledge
-        self.unanswered = unanswered
+    def __init__(self, *, questions: Questions) -> None:
+        self.questions = questions
 
     async def message(self, text: str, lang: Lang) -> Reply:
-        question = text.strip()
-        if not question or dialog.is_greeting(question):
-            return dialog.welcome(lang)
-        if self.knowledge is None:
-            await self.unanswered.record(
-                question, lang=lang, best_id=None, score=0.0, source="chat"
-            )
-            return Reply(messages.not_understood(lang), (dialog.talk_to_ra_button(lang, question),))
-        result = self.knowledge.ask(question, language=lang)
-        if result.id is None:
-            await self.unanswered.record(
-                question, lang=lang, best_id=result.best_id, score=result.score, source="chat"
-            )
-        return dialog.answer(question, result, lang)
+        return await self.questions.answer(text, lang)
 
     async def action(self, act: Act, value: str, lang: Lang) -> Reply:
         if act is Act.SUGGESTION:
-            entry = self.knowledge.entries.get(value) if self.knowledge is not None else None
-            return dialog.entry_answer(entry, lang)
+            return self.questions.suggestion(value, lang)
         if act in (Act.HELPFUL, Act.NOT_HELPFUL):
-            if act is Act.NOT_HELPFUL and value:
-                await self.unanswered.record(
-                    value, lang=lang, best_id=None, score=0.0, source="chat:not-helpful"
-                )
-            return dialog.feedback(act is Act.HELPFUL, value, lang)
+            return await self.questions.feedback(helpful=act is Act.HELPFUL, value=value, lang=lang)
         if act is Act.TALK_TO_RA:
             return Reply(messages.local_chat_no_staff(lang))
         if act is Act.HELP:
@@ -132,17 +112,34 @@ async def static(request: web.Request) -> web.Response:
     return secured(response)
 
 
+def error_response(error: CertdeskError) -> web.Response:
+    """The chat's JSON error: ``{"error": {"code", "message"}}`` with the error's status."""
+    return secured(web.json_response(error.to_json(), status=error.status))
+
+
 def bad_request(message: str) -> web.Response:
-    return secured(
-        web.json_response({"error": {"code": "request_invalid", "message": message}}, status=400)
-    )
+    return error_response(RequestInvalid(message))
+
+
+@web.middleware
+async def chat_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The chat's error boundary, the middleware of the ``/chat/`` sub-application: a domain
+    error escaping a chat handler becomes the chat's JSON error, never an enrollment page."""
+    try:
+        return await handler(request)
+    except CertdeskError as exc:
+        log.info("chat request refused", extra={"code": exc.code})
+        return error_response(exc)
 
 
 async def message(request: web.Request) -> web.Response:
     if request.content_type != "application/json":
         return bad_request("Send JSON (Content-Type: application/json).")
-    body = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
+    try:
+        body = await read_body(
+            request.content, limit=MAX_BODY_BYTES, declared=request.content_length
+        )
+    except RequestTooLarge:
         return bad_request("The message is too long.")
     try:
         data = json.loads(body)
@@ -150,14 +147,15 @@ async def message(request: web.Request) -> web.Response:
         return bad_request("The body is not valid JSON.")
     if not isinstance(data, dict):
         return bad_request("The body must be a JSON object.")
-    chat = request.app[CHAT]
+    chat = request.config_dict[CHAT]
     text, action, value = data.get("text"), data.get("action"), data.get("value", "")
     hint = data.get("lang")
-    lang: Lang = hint if hint in messages.LANGS else header_language(request)
+    accept = request.headers.get("Accept-Language")
+    lang = negotiate(accept, hint if isinstance(hint, str) else None)
     if isinstance(text, str):
         if len(text) > MAX_TEXT:
             return bad_request(f"A question can have at most {MAX_TEXT} characters.")
-        lang = dialog.detect_language(text, fallback=lang)
+        lang = detect_language(text, fallback=lang)
         reply = await chat.message(text, lang)
     elif isinstance(action, str) and isinstance(value, str):
         try:
@@ -171,7 +169,7 @@ async def message(request: web.Request) -> web.Response:
 
 
 async def reminders(request: web.Request) -> web.Response:
-    rows = await request.app[OUTBOX].recent(limit=REMINDERS_SHOWN)
+    rows = await request.config_dict[OUTBOX].recent(limit=REMINDERS_SHOWN)
     return secured(
         web.json_response(
             {
@@ -203,20 +201,32 @@ def add_chat(
 
     async def chat_ctx(app: web.Application) -> Any:
         rt = app[runtime]
-        app[CHAT] = LocalChat(
-            knowledge=await asyncio.to_thread(knowledge), unanswered=unanswered_log(rt.engine)
+        questions = Questions(
+            knowledge=await asyncio.to_thread(knowledge),
+            unanswered=SqlUnansweredLog(rt.engine),
+            source="chat",
         )
+        app[CHAT] = LocalChat(questions=questions)
         app[OUTBOX] = LocalOutbox(engine=rt.engine)
         yield
 
     app.cleanup_ctx.append(chat_ctx)
     app.router.add_get("/", index)
-    app.router.add_get("/chat/static/{name}", static)
-    app.router.add_post("/chat/message", message)
-    app.router.add_get("/chat/reminders", reminders)
+    app.add_subapp("/chat/", chat_app(with_messages=True))
 
 
 def add_slack_notice(app: web.Application) -> None:
     """With Slack on, ``/`` only says where to find the bot."""
     app.router.add_get("/", slack_home)
-    app.router.add_get("/chat/static/{name}", static)
+    app.add_subapp("/chat/", chat_app(with_messages=False))
+
+
+def chat_app(*, with_messages: bool) -> web.Application:
+    """``/chat/``: the page's files and, with Slack off, its JSON endpoints, behind their own
+    error boundary (:func:`chat_errors`)."""
+    chat = web.Application(middlewares=[chat_errors])
+    chat.router.add_get("/static/{name}", static)
+    if with_messages:
+        chat.router.add_post("/message", message)
+        chat.router.add_get("/reminders", reminders)
+    return chat

@@ -1,16 +1,14 @@
-"""CLI command groups; each module has ``register(subparsers)``."""
+"""CLI command groups; each module has ``register(subparsers)``.
+
+Registering a group imports nothing but argparse and small constant tables: a handler imports
+what it needs when it runs, so ``certdesk --help`` and the commands that need no database start
+without loading the server (tests/bot/test_cli_imports.py holds this).
+"""
 
 from __future__ import annotations
 
-import argparse
 from types import ModuleType
-from typing import Protocol
 
 from bot.commands import ask, clock, db, inspect, ra, reminders, serve, token
-
-
-class CommandModule(Protocol):
-    def register(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
-
 
 COMMAND_MODULES: tuple[ModuleType, ...] = (serve, db, ra, reminders, clock, ask, inspect, token)

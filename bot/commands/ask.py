@@ -9,27 +9,27 @@ confident. Questions without a confident answer are stored for RA staff to revie
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from bot.commands.shared import SubParsers
+from common.language import LANGUAGES, Lang
 
-from bot.knowledge import knowledge_cache
-from bot.runtime import SchemaOutOfDate, prepare_schema
-from bot.settings import Settings
-from bot.unanswered import SqlUnansweredSink
-from enrollment.db import create_engine
-from faq.knowledge import Answer, KnowledgeBase
-from faq.models import UnansweredQuestionCreate, unanswered
-from faq.text import LANGUAGES, Language
+if TYPE_CHECKING:
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from bot.settings import Settings
+    from bot.unanswered import SqlUnansweredLog
+    from faq.knowledge import Answer
 
 SOURCE = "cli"
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: SubParsers) -> None:
     parser = sub.add_parser("ask", help="answer a question from the knowledge base")
     parser.add_argument(
         "question",
@@ -44,15 +44,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_ask(args: argparse.Namespace, settings: Settings) -> int:
-    kb = KnowledgeBase.load(cache_dir=knowledge_cache(settings))
-    language: Language | None = args.language
+    import asyncio
+
+    from faq.knowledge import KnowledgeBase
+
+    kb = KnowledgeBase.load(cache_dir=settings.cache_dir)
+    language: Lang | None = args.language
     with asyncio.Runner() as runner, _Store(settings, runner) as store:
         for question in _questions(args.question):
             answer = kb.ask(question, language=language)
             print(_format(answer, as_json=args.json, batch=args.question == "-"), flush=True)
-            record = unanswered(answer, source=SOURCE)
-            if record is not None:
-                store.record(record)
+            if answer.id is None and answer.question.strip():  # not confident or "did you mean"
+                store.record(answer)
     return 0
 
 
@@ -78,7 +81,7 @@ class _Store:
         self._settings = settings
         self._runner = runner
         self._engine: AsyncEngine | None = None
-        self._sink: SqlUnansweredSink | None = None
+        self._store: SqlUnansweredLog | None = None
         self._broken = False
 
     def __enter__(self) -> _Store:
@@ -88,19 +91,33 @@ class _Store:
         if self._engine is not None:
             self._runner.run(self._engine.dispose())
 
-    def record(self, question: UnansweredQuestionCreate) -> None:
+    def record(self, answer: Answer) -> None:
         if self._broken:
             return
+        from sqlalchemy.exc import SQLAlchemyError  # only now: a confident answer stores nothing
+
+        from bot.runtime import SchemaOutOfDate
+
         try:
-            self._runner.run(self._record(question))
+            self._runner.run(self._record(answer))
         except (SchemaOutOfDate, SQLAlchemyError, OSError) as exc:
             self._broken = True
             print(f"certdesk: could not store the unanswered question: {exc}", file=sys.stderr)
 
-    async def _record(self, question: UnansweredQuestionCreate) -> None:
-        if self._sink is None:
+    async def _record(self, answer: Answer) -> None:
+        from bot.runtime import prepare_schema
+        from bot.unanswered import SqlUnansweredLog
+        from enrollment.db import create_engine
+
+        if self._store is None:
             self._settings.data_dir.mkdir(parents=True, exist_ok=True)
             self._engine = create_engine(self._settings.database_url)
             await prepare_schema(self._settings, self._engine)
-            self._sink = SqlUnansweredSink(self._engine)
-        await self._sink.record(question)
+            self._store = SqlUnansweredLog(self._engine)
+        await self._store.record(
+            answer.question,
+            lang=answer.language,
+            best_id=answer.best_id,
+            score=answer.score,
+            source=SOURCE,
+        )

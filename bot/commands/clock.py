@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
-import signal
+from typing import TYPE_CHECKING
 
-from bot.reminders import open_reminders, reminder_clock
-from bot.settings import Settings
+from bot.commands.shared import SubParsers
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: SubParsers) -> None:
     parser = sub.add_parser(
         "clock",
         help="run the renewal reminder clock alone (the Procfile's clock: process)",
@@ -25,17 +23,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(_args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     asyncio.run(run_clock(settings))
     return 0
 
 
 async def run_clock(settings: Settings) -> None:
+    import asyncio
+    import logging
+    import signal
+
+    from bot.reminders import open_reminders, reminder_clock
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     async with open_reminders(settings) as runner, reminder_clock(settings, runner):
-        log.info(
+        logging.getLogger(__name__).info(
             "certdesk clock running",
             extra={
                 "interval_minutes": settings.reminder_interval_minutes,

@@ -10,16 +10,17 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bot.settings import Settings
-from faq.errors import InspectionError, PasswordRequired
-from faq.inspector import Inspection, inspect_certificates
-from faq.messages import error_message
-from faq.render import render_inspection
-from faq.text import LANGUAGES
+from bot.commands.shared import SubParsers, fail
+from common.language import LANGUAGES
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from faq.inspector import Inspection
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: SubParsers) -> None:
     parser = sub.add_parser(
         "inspect", help="show who a certificate file is for, who issued it and until when"
     )
@@ -34,12 +35,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(handler=run_inspect)
 
 
-def fail(message: str) -> int:
-    print(f"certdesk: {message}", file=sys.stderr)
-    return 1
-
-
 def run_inspect(args: argparse.Namespace, settings: Settings) -> int:
+    from faq.errors import InspectionError
+    from faq.messages import error_message
+    from faq.render import render_inspection
+
     try:
         data = args.file.read_bytes()
     except OSError as exc:
@@ -61,6 +61,9 @@ def run_inspect(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _inspect(data: bytes, password: str | None, *, may_prompt: bool) -> Inspection:
+    from faq.errors import PasswordRequired
+    from faq.inspector import inspect_certificates
+
     now = datetime.now(UTC)
     try:
         return inspect_certificates(data, now=now, password=password)

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
+from bot.commands.shared import SubParsers
+from common.errors import CertdeskError
+from enrollment.ca.crl import REASON_NAMES, parse_reason
+from enrollment.ca.profiles import DEFAULT_PROFILE, PROFILES
 
-from bot.runtime import open_runtime
-from bot.settings import Settings
-from enrollment.crl import REASON_NAMES, parse_reason
-from enrollment.errors import CertdeskError
-from enrollment.profiles import DEFAULT_PROFILE, PROFILES
-from enrollment.service import EnrollmentCreate
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: SubParsers) -> None:
     parser = sub.add_parser("ra", help="RA staff operations")
     ra_sub = parser.add_subparsers(dest="ra_command", required=True, metavar="ACTION")
 
@@ -62,6 +61,13 @@ def fail(message: str) -> int:
 
 
 def run_issue(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from pydantic import ValidationError
+
+    from bot.runtime import open_runtime
+    from enrollment.services import EnrollmentCreate
+
     try:
         request = EnrollmentCreate(
             cn=args.cn,
@@ -79,7 +85,7 @@ def run_issue(args: argparse.Namespace, settings: Settings) -> int:
 
     async def go() -> int:
         async with open_runtime(settings) as runtime:
-            created = await runtime.service.create_enrollment(request, actor=actor())
+            created = await runtime.services.ra.create_enrollment(request, actor=actor())
         if args.json:
             print(
                 json.dumps(
@@ -102,10 +108,14 @@ def run_issue(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_unlock(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from bot.runtime import open_runtime
+
     async def go() -> int:
         async with open_runtime(settings) as runtime:
             try:
-                enrollment = await runtime.service.unlock(args.reference, actor=actor())
+                enrollment = await runtime.services.ra.unlock(args.reference, actor=actor())
             except CertdeskError as exc:
                 return fail(exc.message)
         print(f"Enrollment {enrollment.reference_number} is unlocked; wrong-code count reset.")
@@ -115,6 +125,10 @@ def run_unlock(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from bot.runtime import open_runtime
+
     try:
         parse_reason(args.reason)  # refuse a bad reason before touching the store
     except CertdeskError as exc:
@@ -123,7 +137,9 @@ def run_revoke(args: argparse.Namespace, settings: Settings) -> int:
     async def go() -> int:
         async with open_runtime(settings) as runtime:
             try:
-                cert = await runtime.service.revoke(args.serial, reason=args.reason, actor=actor())
+                cert = await runtime.services.revocation.revoke(
+                    args.serial, reason=args.reason, actor=actor()
+                )
             except CertdeskError as exc:
                 return fail(exc.message)
         print(

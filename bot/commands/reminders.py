@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import textwrap
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from bot.reminders import open_reminders
-from bot.settings import Settings
-from scheduler.run import PassReport, Result
+from bot.commands.shared import SubParsers, command_group
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from scheduler.run import PassReport
 
 EPILOG = textwrap.dedent(
     """\
@@ -52,9 +54,8 @@ def parse_as_of(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("reminders", help="renewal reminders")
-    reminders_sub = parser.add_subparsers(dest="reminders_command", required=True, metavar="ACTION")
+def register(sub: SubParsers) -> None:
+    reminders_sub = command_group(sub, "reminders", help="renewal reminders")
     once = reminders_sub.add_parser(
         "run-once",
         help="run one reminder pass now (or as if at --as-of)",
@@ -79,6 +80,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_once(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from bot.reminders import open_reminders
+
     async def go() -> PassReport:
         async with open_reminders(settings) as runner:
             return await runner.run_pass(as_of=args.as_of, dry_run=args.dry_run)
@@ -92,6 +97,8 @@ def run_once(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def print_report(report: PassReport) -> None:
+    from scheduler.run import Result
+
     print(
         f"As of {report.as_of:%Y-%m-%d %H:%M} UTC: {report.candidates} certificate(s) near "
         f"expiry, {len(report.results)} reminder(s) due"

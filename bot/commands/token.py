@@ -12,28 +12,26 @@ import getpass
 import os
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from bot.settings import Settings
-from enrollment.errors import CertdeskError
-from enrollment.token import TOKEN_KEY_TYPES
-from enrollment.token_client import (
-    StoredCertificate,
-    enroll,
-    inventory,
-    parse_link,
-    renew,
-    select_token,
-)
-from enrollment.token_errors import InputMissing, ServerRefused
+from bot.commands.shared import SubParsers, command_group, fail
+from common.errors import CertdeskError
+from common.time import days_left, utcnow
+from usbkey.pkcs11.errors import InputMissing, ServerRefused
+from usbkey.pkcs11.key_types import TOKEN_KEY_TYPES
+
+if TYPE_CHECKING:
+    import pkcs11
+
+    from bot.settings import Settings
+    from usbkey.client import StoredCertificate
 
 EXIT_STATUS = """exit status: 0 done; 1 refused or failed (the message says why and what to do
 next; a key pair made for a refused request is deleted again); 2 bad arguments."""
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("token", help="USB key (PKCS#11): enroll, renew, list")
-    token_sub = parser.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+def register(sub: SubParsers) -> None:
+    token_sub = command_group(sub, "token", help="USB key (PKCS#11): enroll, renew, list")
 
     enroll_parser = token_sub.add_parser(
         "enroll",
@@ -87,11 +85,6 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def fail(message: str) -> int:
-    print(f"certdesk: {message}", file=sys.stderr)
-    return 1
-
-
 def _report_error(exc: CertdeskError) -> int:
     if isinstance(exc, ServerRefused):
         return fail(f"the server refused ({exc.code}): {exc.message}")
@@ -124,7 +117,7 @@ def _reference(given: str | None) -> str:
 
 def _print_stored(stored: StoredCertificate, verb: str) -> None:
     cert = stored.certificate
-    days = (cert.not_valid_after_utc - datetime.now(UTC)).days
+    days = days_left(cert.not_valid_after_utc, utcnow())
     print(f"Certificate {verb} on the USB key {stored.token_label!r}.")
     print(f"  Label:       {stored.label}")
     print(f"  Subject:     {cert.subject.rfc4514_string()}")
@@ -138,8 +131,24 @@ def _print_stored(stored: StoredCertificate, verb: str) -> None:
         )
 
 
-def run_enroll(args: argparse.Namespace, settings: Settings) -> int:
+def _pin(args: argparse.Namespace, token: pkcs11.Token) -> str:
+    return _secret(args.pin_env, f"PIN of USB key {token.label!r}: ", "PIN", "--pin-env VAR")()
+
+
+def _write(verb: str, write: Callable[[], StoredCertificate]) -> int:
+    """Put a certificate on the key; print what is stored there now, or why nothing is."""
     try:
+        stored = write()
+    except CertdeskError as exc:
+        return _report_error(exc)
+    _print_stored(stored, verb)
+    return 0
+
+
+def run_enroll(args: argparse.Namespace, settings: Settings) -> int:
+    from usbkey.client import enroll, parse_link, select_token
+
+    def write() -> StoredCertificate:
         parse_link(args.link)
         token = select_token(args.module, args.token_label)
         reference = _reference(args.reference_number)
@@ -149,35 +158,37 @@ def run_enroll(args: argparse.Namespace, settings: Settings) -> int:
             "authorization code",
             "--authorization-code-env VAR",
         )()
-        pin = _secret(args.pin_env, f"PIN of USB key {token.label!r}: ", "PIN", "--pin-env VAR")()
-        stored = enroll(
+        return enroll(
             token=token,
             link=args.link,
-            pin=pin,
+            pin=_pin(args, token),
             reference_number=reference,
             authorization_code=code,
             key_type=args.key_type or "ec-p256",
         )
-    except CertdeskError as exc:
-        return _report_error(exc)
-    _print_stored(stored, "stored")
-    return 0
+
+    return _write("stored", write)
 
 
 def run_renew(args: argparse.Namespace, settings: Settings) -> int:
-    try:
+    from usbkey.client import renew, select_token
+
+    def write() -> StoredCertificate:
         token = select_token(args.module, args.token_label)
-        pin = _secret(args.pin_env, f"PIN of USB key {token.label!r}: ", "PIN", "--pin-env VAR")()
-        stored = renew(
-            token=token, pin=pin, label=args.label, server=args.server, key_type=args.key_type
+        return renew(
+            token=token,
+            pin=_pin(args, token),
+            label=args.label,
+            server=args.server,
+            key_type=args.key_type,
         )
-    except CertdeskError as exc:
-        return _report_error(exc)
-    _print_stored(stored, "renewed")
-    return 0
+
+    return _write("renewed", write)
 
 
 def run_list(args: argparse.Namespace, settings: Settings) -> int:
+    from usbkey.client import inventory
+
     try:
         tokens = inventory(args.module)
     except CertdeskError as exc:
@@ -185,7 +196,7 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
     if not tokens:
         print(f"No initialised USB key found through {args.module}.")
         return 0
-    now = datetime.now(UTC)
+    now = utcnow()
     for item in tokens:
         info = item.info
         print(
@@ -195,8 +206,8 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
         if not item.certificates:
             print("  no certificates")
         for found in item.certificates:
-            days = (found.not_after - now).days
-            state = f"{days} days left" if days >= 0 else "expired"
+            days = days_left(found.not_after, now)
+            state = f"{days} days left" if days > 0 else "expired"
             kind = " [CA]" if found.is_ca else ""
             print(
                 f"  {found.label!r}{kind}: CN={found.common_name}, serial {found.serial}, "

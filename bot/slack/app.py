@@ -2,16 +2,26 @@
 application at ``POST /slack/events`` (HTTP mode) and/or connected over Socket Mode when
 ``SLACK_APP_TOKEN`` is set.
 
-Bolt checks every HTTP request's signature (5-minute window, 401 otherwise) and answers
-``url_verification``; the event ledger drops Slack's retries; the Web API client waits out
-429 answers (``Retry-After``) with slack-sdk's retry handlers.
+Every request enters through one door, :func:`accept`, whichever transport brought it:
+
+- over HTTP, :func:`slack_events` reads the body and checks its signature on the raw bytes
+  (5-minute window, 401 otherwise) -- the only signature check; bolt's own is off;
+- over Socket Mode, the WebSocket is already authenticated by the app token;
+- :func:`accept` acknowledges an event (``event_callback``) at once and dispatches it in the
+  background -- the only move to the background for events, so event listeners do their work
+  inline; commands, actions and views are dispatched now, their listeners ``ack()`` and hand
+  slow work to ``desk.later``.
+
+Bolt answers ``url_verification``; the event ledger (a bolt middleware) drops Slack's retries by
+event_id; the Web API client waits out 429 answers (``Retry-After``) with slack-sdk's retry
+handlers.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +29,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
-from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.adapter.socket_mode.async_internals import send_async_response
+from slack_bolt.adapter.socket_mode.internals import build_headers
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
@@ -28,11 +39,13 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
 )
 from slack_sdk.signature import SignatureVerifier
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.dialog import CertificateReader, Knowledge
 from bot.escalation import Escalations
-from bot.knowledge import unanswered_log
+from bot.questions import Questions
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack.background import BackgroundTasks
@@ -40,7 +53,10 @@ from bot.slack.dedup import EventLedger
 from bot.slack.desk import Desk
 from bot.slack.listeners import register_all
 from bot.slack.staff import StaffDirectory
+from bot.unanswered import SqlUnansweredLog
+from enrollment.errors import RequestTooLarge
 from enrollment.queries import EnrollmentQueries
+from enrollment.web.body import read_body
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +69,7 @@ RATE_LIMIT_RETRIES = 3
 class SlackBot:
     bolt: AsyncApp
     desk: Desk
-    socket_mode: AsyncSocketModeHandler | None
+    socket_mode: SocketModeClient | None
     verifier: SignatureVerifier | None
 
 
@@ -78,16 +94,15 @@ def web_client(settings: Settings, session: aiohttp.ClientSession) -> AsyncWebCl
 def build_bolt_app(
     settings: Settings, desk: Desk, client: AsyncWebClient, *, ledger: EventLedger
 ) -> AsyncApp:
-    secret = settings.slack_signing_secret
     app = AsyncApp(
         name="certdesk",
         client=client,
-        signing_secret=secret.get_secret_value() if secret is not None else "",
-        # Without a signing secret only Socket Mode runs, and its requests need no signature.
-        request_verification_enabled=secret is not None,
+        signing_secret="",
+        # slack_events has checked the signature before bolt sees an HTTP request.
+        request_verification_enabled=False,
         logger=logging.getLogger("bot.slack.bolt"),
-        # Listeners only ack and hand slow work to Desk.tasks, so running them before the
-        # response costs nothing; events are dispatched after their ack (see slack_events).
+        # Events reach bolt after their ack (see accept); the other listeners only ack and
+        # hand slow work to Desk.tasks, so running them before the response costs nothing.
         process_before_response=True,
     )
     app.middleware(ledger.middleware)
@@ -105,55 +120,76 @@ def build_bolt_app(
 
 
 async def slack_events(request: web.Request) -> web.StreamResponse:
-    """``POST /slack/events``: the aiohttp request as a bolt request, and back."""
+    """``POST /slack/events``: the signature checked on the raw body, then :func:`accept`."""
     bot = request.app[SLACK]
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+    try:
+        body = await read_body(
+            request.content, limit=MAX_BODY_BYTES, declared=request.content_length
+        )
+    except RequestTooLarge:
         return web.json_response({"error": "request too large"}, status=413)
-    body = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        return web.json_response({"error": "request too large"}, status=413)
+    timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+    signature = request.headers.get("X-Slack-Signature", "")
+    if (
+        bot.verifier is None
+        or not timestamp.isdigit()
+        or not bot.verifier.is_valid(body, timestamp, signature)
+    ):
+        return web.json_response({"error": "invalid request"}, status=401)
     # Bolt reads its lazy-listener switches from headers; outside callers may not set them.
     headers: dict[str, str | Sequence[str]] = {
         key.lower(): value
         for key, value in request.headers.items()
         if not key.lower().startswith("x-slack-bolt-")
     }
-    timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
-    if not timestamp.isdigit():
-        return web.json_response({"error": "invalid request"}, status=401)
     bolt_request = AsyncBoltRequest(
         body=body.decode("utf-8", errors="replace"),
         query=request.query_string,
         headers=headers,
     )
-    signature = request.headers.get("X-Slack-Signature", "")
-    if (
-        bot.verifier is not None
-        and is_event_callback(body)
-        and bot.verifier.is_valid(body, timestamp, signature)
-    ):
-        # Events need nothing but a 200, and their handling starts with a database write
-        # (the event ledger) that can queue under load: ack first, dispatch after.
-        bot.desk.tasks.spawn(dispatch_event(bot.bolt, bolt_request), name="slack-event")
-        return web.Response(status=200)
-    response: BoltResponse = await bot.bolt.async_dispatch(bolt_request)
-    return await to_aiohttp_response(response)
+    return await to_aiohttp_response(await accept(bot.bolt, bot.desk.tasks, bolt_request))
 
 
-def is_event_callback(body: bytes) -> bool:
-    if not body.startswith(b"{"):
-        return False
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return False
-    return isinstance(payload, dict) and payload.get("type") == "event_callback"
+async def accept(bolt: AsyncApp, tasks: BackgroundTasks, request: AsyncBoltRequest) -> BoltResponse:
+    """The door for every authenticated Slack request, HTTP or Socket Mode.
+
+    Events need nothing but a 200, and their handling starts with a database write (the event
+    ledger) that can queue under load: they are acknowledged first and dispatched after.
+    """
+    if request.body.get("type") == "event_callback":
+        tasks.spawn(dispatch_event(bolt, request), name="slack-event")
+        return BoltResponse(status=200, body="")
+    return await bolt.async_dispatch(request)
 
 
 async def dispatch_event(bolt: AsyncApp, request: AsyncBoltRequest) -> None:
     response = await bolt.async_dispatch(request)
     if response.status >= 500:
         log.warning("Slack event failed", extra={"status": response.status})
+
+
+def socket_mode_client(
+    settings: Settings, bolt: AsyncApp, tasks: BackgroundTasks, client: AsyncWebClient
+) -> SocketModeClient:
+    """The Socket Mode connection, its requests going through :func:`accept` like HTTP's."""
+    assert settings.slack_app_token is not None
+    socket = SocketModeClient(
+        app_token=settings.slack_app_token.get_secret_value(),
+        logger=logging.getLogger("bot.slack.socket_mode"),
+        web_client=client,
+        ping_interval=10,
+    )
+
+    async def on_request(socket: SocketModeClient, request: SocketModeRequest) -> None:
+        started = time.time()
+        bolt_request = AsyncBoltRequest(
+            mode="socket_mode", body=request.payload, headers=build_headers(request)
+        )
+        response = await accept(bolt, tasks, bolt_request)
+        await send_async_response(socket, request, response, started)
+
+    socket.socket_mode_request_listeners.append(on_request)  # type: ignore[arg-type]
+    return socket
 
 
 QUIET_LOGGERS = ("slack_sdk", "slack_bolt", "bot.slack.bolt", "bot.slack.socket_mode")
@@ -183,11 +219,16 @@ def add_slack(
         async with aiohttp.ClientSession() as http:
             desk = Desk(
                 settings=settings,
-                service=rt.service,
+                ra=rt.services.ra,
+                renewal=rt.services.renewal,
+                revocation=rt.services.revocation,
                 queries=EnrollmentQueries(engine=rt.engine),
                 escalations=Escalations(engine=rt.engine),
-                unanswered=unanswered_log(rt.engine),
-                knowledge=await asyncio.to_thread(knowledge),
+                questions=Questions(
+                    knowledge=await asyncio.to_thread(knowledge),
+                    unanswered=SqlUnansweredLog(rt.engine),
+                    source="slack",
+                ),
                 read_certificate_file=certificate_reader,
                 staff=StaffDirectory(settings.ra_staff),
                 tasks=BackgroundTasks(),
@@ -197,14 +238,8 @@ def add_slack(
             bolt = build_bolt_app(settings, desk, client, ledger=EventLedger(engine=rt.engine))
             socket_mode = None
             if settings.slack_socket_mode:
-                assert settings.slack_app_token is not None
-                socket_mode = AsyncSocketModeHandler(
-                    bolt,
-                    app_token=settings.slack_app_token.get_secret_value(),
-                    web_client=client,
-                    logger=logging.getLogger("bot.slack.socket_mode"),
-                )
-                await socket_mode.client.connect()  # type: ignore[no-untyped-call]
+                socket_mode = socket_mode_client(settings, bolt, desk.tasks, client)
+                await socket_mode.connect()  # type: ignore[no-untyped-call]
             secret = settings.slack_signing_secret
             app[SLACK] = SlackBot(
                 bolt=bolt,
@@ -217,7 +252,7 @@ def add_slack(
                 yield
             finally:
                 if socket_mode is not None:
-                    await socket_mode.client.close()  # type: ignore[no-untyped-call]
+                    await socket_mode.close()  # type: ignore[no-untyped-call]
                 await desk.tasks.close()
 
     app.cleanup_ctx.append(slack_ctx)

@@ -13,10 +13,12 @@ from datetime import datetime
 from typing import Any
 
 from bot import messages
-from bot.dialog import Act, Button, Reply, effective_status, renewable
-from bot.escalation import EscalationView, UnansweredView
-from bot.messages import Lang
-from enrollment.profiles import DEFAULT_PROFILE, PROFILES
+from bot.dialog import Act, Button, Reply, certificate_line, renewable
+from bot.escalation import EscalationView
+from bot.models import UnansweredQuestionPublic
+from bot.slack.syntax import IssueArgs
+from common.language import Lang
+from enrollment.ca.profiles import DEFAULT_PROFILE, PROFILES
 from enrollment.queries import CertificateView, EnrollmentView
 
 Block = dict[str, Any]
@@ -117,7 +119,7 @@ class StaffOverview:
     pending: Sequence[EnrollmentView]
     locked: Sequence[EnrollmentView]
     escalations: Sequence[EscalationView]
-    unanswered: Sequence[UnansweredView]
+    unanswered: Sequence[UnansweredQuestionPublic]
 
 
 def home_view(
@@ -137,16 +139,7 @@ def home_view(
         blocks.extend(section(messages.home_no_certificates(lang)))
     active = {c.serial for c in renewable(certificates, now)}
     for index, cert in enumerate(certificates[:HOME_LIST_LIMIT]):
-        block: Block = section(
-            messages.certificate_line(
-                lang,
-                cn=cert.cn,
-                serial=cert.serial,
-                status=effective_status(cert, now),
-                not_after=cert.not_after,
-                days_left=cert.days_left(now),
-            )
-        )[0]
+        block: Block = section(certificate_line(cert, now=now, lang=lang))[0]
         if cert.serial in active:
             block["block_id"] = f"certdesk:{lang}:cert{index}"
             block["accessory"] = button(
@@ -274,8 +267,8 @@ def issue_modal(lang: Lang, *, private_metadata: str = "") -> dict[str, Any]:
     }
 
 
-def issue_modal_values(view: dict[str, Any]) -> dict[str, Any]:
-    """The submitted modal's fields: holder, cn, ous (list), o, email, profile."""
+def issue_modal_values(view: dict[str, Any]) -> IssueArgs:
+    """The submitted modal's fields, as ``/ra issue`` takes them (holder and CN "" if empty)."""
     state = view.get("state", {}).get("values", {})
 
     def value(block: str) -> Any:
@@ -288,11 +281,11 @@ def issue_modal_values(view: dict[str, Any]) -> dict[str, Any]:
         return element.get("value")
 
     ous_text = value("ous") or ""
-    return {
-        "holder": value("holder"),
-        "cn": value("cn"),
-        "ous": [line.strip() for line in ous_text.splitlines() if line.strip()],
-        "o": value("o") or None,
-        "email": value("email") or None,
-        "profile": value("profile") or DEFAULT_PROFILE,
-    }
+    return IssueArgs(
+        user=value("holder") or "",
+        cn=value("cn") or "",
+        ous=tuple(line.strip() for line in ous_text.splitlines() if line.strip()),
+        o=value("o") or None,
+        email=value("email") or None,
+        profile=value("profile") or DEFAULT_PROFILE,
+    )

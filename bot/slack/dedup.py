@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
 from bot.models import SlackEvent
+from common.time import utcnow
 from enrollment.db import session_factory
-from enrollment.types import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The Slack side of certdesk: the dependencies the listeners share and the flows they run.
 
 Listeners (``bot/slack/listeners``) acknowledge, then call a flow here. A flow asks the dialog
-what to say, does the I/O (database, enrollment service, Slack Web API) and returns a
+what to say, does the I/O (database, enrollment use cases, Slack Web API) and returns a
 :class:`~bot.dialog.Reply` or sends one. Links are only ever created for the Slack user an
 enrollment or certificate belongs to, and only ever sent to that user (their DM, or an
 ephemeral reply only they can see).
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, Unpack
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -27,21 +27,31 @@ from bot.dialog import (
     Button,
     CertificateReader,
     GiveLink,
-    Knowledge,
     Reply,
 )
-from bot.escalation import Escalations, EscalationView, UnansweredLog
-from bot.messages import Lang
+from bot.escalation import Escalations, EscalationView
+from bot.questions import Questions
 from bot.settings import Settings
 from bot.slack import blocks
 from bot.slack.background import BackgroundTasks
 from bot.slack.staff import StaffDirectory
-from enrollment.errors import CertdeskError
+from bot.slack.syntax import IssueArgs
+from bot.unanswered import UnansweredLog
+from common.errors import CertdeskError
+from common.language import Lang, detect_language, locale_language
+from common.time import utcnow
+from enrollment.errors import RequestTooLarge
 from enrollment.queries import EnrollmentQueries
-from enrollment.service import EnrollmentCreate, EnrollmentService
-from enrollment.types import utcnow
+from enrollment.services import EnrollmentCreate
+from enrollment.services.ra import RaOperations
+from enrollment.services.renewal import LinkRenewal
+from enrollment.services.results import AuditFacts
+from enrollment.services.revocation import Revocation
+from enrollment.web.body import read_body
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 USER_CACHE_SECONDS = 3600.0
 MAX_FILE_BYTES = 256 * 1024
@@ -64,6 +74,26 @@ def validation_problems(exc: ValidationError) -> str:
     )
 
 
+def enrollment_request(args: IssueArgs) -> EnrollmentCreate:
+    """The enrollment ``/ra issue`` (command or modal) asks for; raises ``ValidationError``."""
+    return EnrollmentCreate(
+        cn=args.cn,
+        ous=list(args.ous),
+        o=args.o,
+        email=args.email,
+        slack_user=args.user or None,
+        **({"profile": args.profile} if args.profile else {}),
+    )
+
+
+async def refused_as_reply(call: Awaitable[T], lang: Lang) -> T | Reply:
+    """``call``'s result, or, when the service refuses, its message with a "talk to RA" button."""
+    try:
+        return await call
+    except CertdeskError as exc:
+        return Reply(exc.message, (dialog.talk_to_ra_button(lang),))
+
+
 @dataclass(frozen=True, slots=True)
 class SlackUser:
     lang: Lang
@@ -74,11 +104,12 @@ class SlackUser:
 @dataclass(kw_only=True)
 class Desk:
     settings: Settings
-    service: EnrollmentService
+    ra: RaOperations
+    renewal: LinkRenewal
+    revocation: Revocation
     queries: EnrollmentQueries
     escalations: Escalations
-    unanswered: UnansweredLog
-    knowledge: Knowledge | None
+    questions: Questions
     read_certificate_file: CertificateReader | None
     staff: StaffDirectory
     tasks: BackgroundTasks
@@ -86,10 +117,15 @@ class Desk:
     _users: dict[str, tuple[float, SlackUser]] = field(default_factory=dict)
     _dm_channels: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def unanswered(self) -> UnansweredLog:
+        return self.questions.unanswered
+
     # -- plumbing ------------------------------------------------------------------------
 
     def later(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
-        """Run ``work`` after the acknowledgement; failures are logged."""
+        """Run ``work`` after the acknowledgement (command, action and view listeners; events
+        are already dispatched after theirs); failures are logged."""
         self.tasks.spawn(work, name=name)
 
     async def user(self, client: AsyncWebClient, user_id: str) -> SlackUser | None:
@@ -106,7 +142,7 @@ class Desk:
             return None
         data = response.get("user") or {}
         found = SlackUser(
-            lang=dialog.locale_language(data.get("locale")),
+            lang=locale_language(data.get("locale")),
             is_bot=bool(data.get("is_bot")) or bool(data.get("is_app_user")),
             deleted=bool(data.get("deleted")),
         )
@@ -124,7 +160,7 @@ class Desk:
         """The language to answer in: the message's own, the clicked message's, the locale's."""
         if text and text.strip():
             known = await self.user(client, user_id)
-            return dialog.detect_language(text, fallback=known.lang if known else "en")
+            return detect_language(text, fallback=known.lang if known else "en")
         from_block = blocks.block_language(block_id)
         if from_block is not None:
             return from_block
@@ -165,41 +201,16 @@ class Desk:
     async def is_staff(self, client: AsyncWebClient, user_id: str) -> bool:
         return await self.staff.is_staff(client, user_id)
 
-    async def audit(
-        self,
-        user_id: str,
-        action: str,
-        *,
-        target: str | None = None,
-        outcome: str = "ok",
-        detail: dict[str, Any] | None = None,
-    ) -> None:
-        await self.service.audit(
-            actor=actor(user_id), action=action, target=target, outcome=outcome, detail=detail
-        )
+    async def audit(self, user_id: str, action: str, **facts: Unpack[AuditFacts]) -> None:
+        await self.ra.audit(actor=actor(user_id), action=action, **facts)
 
     # -- questions -----------------------------------------------------------------------
 
     async def answer(self, text: str, lang: Lang) -> Reply:
-        """A knowledge answer; the questions it cannot answer are kept for RA staff."""
-        question = text.strip()
-        if dialog.is_greeting(question):
-            return dialog.welcome(lang)
-        if self.knowledge is None:
-            await self.unanswered.record(
-                question, lang=lang, best_id=None, score=0.0, source="slack"
-            )
-            return Reply(messages.not_understood(lang), (dialog.talk_to_ra_button(lang, question),))
-        result = self.knowledge.ask(question, language=lang)
-        if result.id is None:  # not confident, or only "did you mean"
-            await self.unanswered.record(
-                question, lang=lang, best_id=result.best_id, score=result.score, source="slack"
-            )
-        return dialog.answer(question, result, lang)
+        return await self.questions.answer(text, lang)
 
     def suggestion(self, entry_id: str, lang: Lang) -> Reply:
-        entry = self.knowledge.entries.get(entry_id) if self.knowledge is not None else None
-        return dialog.entry_answer(entry, lang)
+        return self.questions.suggestion(entry_id, lang)
 
     async def feedback(self, user_id: str, *, helpful: bool, value: str, lang: Lang) -> Reply:
         await self.audit(
@@ -208,11 +219,7 @@ class Desk:
             target=value[:128] if helpful else None,
             detail={"helpful": helpful},
         )
-        if not helpful and value:
-            await self.unanswered.record(
-                value, lang=lang, best_id=None, score=0.0, source="slack:not-helpful"
-            )
-        return dialog.feedback(helpful, value, lang)
+        return await self.questions.feedback(helpful=helpful, value=value, lang=lang)
 
     # -- download ------------------------------------------------------------------------
 
@@ -240,12 +247,12 @@ class Desk:
     async def _link_or_reply(self, user_id: str, decision: Reply | GiveLink, lang: Lang) -> Reply:
         if isinstance(decision, Reply):
             return decision
-        try:
-            link = await self.service.new_enrollment_link(
-                decision.reference_number, actor=actor(user_id)
-            )
-        except CertdeskError as exc:
-            return Reply(exc.message, (dialog.talk_to_ra_button(lang),))
+        link = await refused_as_reply(
+            self.ra.new_enrollment_link(decision.reference_number, actor=actor(user_id)),
+            lang,
+        )
+        if isinstance(link, Reply):
+            return link
         return dialog.download_link(
             reference=decision.reference_number, url=link.url, expires_at=link.expires_at, lang=lang
         )
@@ -265,12 +272,11 @@ class Desk:
         if isinstance(decision, Reply):
             return decision
         assert certificate is not None
-        try:
-            renewal = await self.service.create_renewal_link(
-                certificate.serial, actor=actor(user_id)
-            )
-        except CertdeskError as exc:
-            return Reply(exc.message, (dialog.talk_to_ra_button(lang),))
+        renewal = await refused_as_reply(
+            self.renewal.create_renewal_link(certificate.serial, actor=actor(user_id)), lang
+        )
+        if isinstance(renewal, Reply):
+            return renewal
         return dialog.renewal_link(
             certificate,
             url=renewal.link.url,
@@ -426,11 +432,12 @@ class Desk:
         if int(info.get("size") or 0) > MAX_FILE_BYTES:
             return Reply(messages.file_too_large(lang, name))
         url = str(info.get("url_private_download") or info.get("url_private") or "")
-        data = await self._download(url)
+        try:
+            data = await self._download(url)
+        except RequestTooLarge:
+            return Reply(messages.file_too_large(lang, name))
         if data is None:
             return Reply(messages.file_unreadable(lang, name))
-        if len(data) > MAX_FILE_BYTES:
-            return Reply(messages.file_too_large(lang, name))
         findings = self.read_certificate_file(data)
         return dialog.file_reply(name, findings, lang)
 
@@ -444,6 +451,7 @@ class Desk:
         return parts.netloc in allowed and parts.scheme == "https"
 
     async def _download(self, url: str) -> bytes | None:
+        """The file, or None when it cannot be fetched; RequestTooLarge past the limit."""
         token = self.settings.slack_bot_token
         if not url or token is None or not self._file_host_allowed(url):
             log.warning("refusing to fetch a file from an unexpected host")
@@ -456,7 +464,9 @@ class Desk:
                 if response.status != 200:
                     log.warning("file download failed", extra={"status": response.status})
                     return None
-                return await response.content.read(MAX_FILE_BYTES + 1)
+                return await read_body(
+                    response.content, limit=MAX_FILE_BYTES, declared=response.content_length
+                )
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("file download failed", extra={"error": str(exc)})
             return None
@@ -486,16 +496,12 @@ class Desk:
         self,
         client: AsyncWebClient,
         staff_user: str,
+        args: IssueArgs,
         *,
-        holder: str,
-        cn: str | None,
-        ous: list[str],
-        o: str | None,
-        email: str | None,
-        profile: str | None,
         lang: Lang,
     ) -> str:
-        """Create an enrollment for ``holder`` and DM them; returns the text for the staff."""
+        """Create the enrollment ``args`` ask for and DM its holder; returns the staff's text."""
+        holder = args.user
         known = await self.user(client, holder)
         if known is None or known.is_bot or known.deleted:
             reason = "user_not_found" if known is None else "cannot_dm_bot"
@@ -503,17 +509,10 @@ class Desk:
                 reason = "user_disabled"
             return messages.ra_invalid(lang, messages.slack_error(lang, reason))
         try:
-            request = EnrollmentCreate(
-                cn=cn or "",
-                ous=ous,
-                o=o,
-                email=email,
-                slack_user=holder,
-                **({"profile": profile} if profile else {}),
-            )
+            request = enrollment_request(args)
         except ValidationError as exc:
             return messages.ra_invalid(lang, validation_problems(exc))
-        created = await self.service.create_enrollment(request, actor=actor(staff_user))
+        created = await self.ra.create_enrollment(request, actor=actor(staff_user))
         out_of_band = self.settings.code_delivery == "out-of-band"
         text = messages.issued_dm(
             known.lang,

@@ -4,6 +4,7 @@ When Slack cannot tell us, the answer is "no" (fail closed)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterable
@@ -23,6 +24,7 @@ class StaffDirectory:
         self.group_ids = tuple(m for m in members if m.startswith("S"))
         self._ttl = ttl
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+        self._lock = asyncio.Lock()  # one lookup at a time: concurrent misses share its answer
 
     async def is_staff(self, client: AsyncWebClient, user_id: str) -> bool:
         if user_id in self.user_ids:
@@ -33,6 +35,10 @@ class StaffDirectory:
         return False
 
     async def _members(self, client: AsyncWebClient, group: str) -> frozenset[str]:
+        async with self._lock:
+            return await self._read_members(client, group)
+
+    async def _read_members(self, client: AsyncWebClient, group: str) -> frozenset[str]:
         cached = self._groups.get(group)
         if cached is not None and time.monotonic() - cached[0] < self._ttl:
             return cached[1]

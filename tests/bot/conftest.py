@@ -13,11 +13,11 @@ import pytest
 from aiohttp import web
 
 from bot.app import RUNTIME, create_app
-from bot.messages import Lang
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack.app import SLACK
 from bot.slack.desk import Desk
+from common.language import Lang
 from enrollment.queries import CertificateView, EnrollmentView
 from tests.conftest import PUBLIC_URL
 from tests.support.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, SlackSender
@@ -212,7 +212,7 @@ async def start_harness(
     server = await aiohttp_server(app)
     url = str(server.make_url("")).rstrip("/")
     harness = SlackHarness(app=app, url=url, fake=fake, send=SlackSender(url, fake))
-    harness.desk.knowledge = FakeKnowledge()
+    harness.desk.questions.knowledge = FakeKnowledge()
     return harness
 
 

@@ -14,16 +14,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from bot.app import RUNTIME
-from enrollment.service import EnrollmentCreate, NewEnrollment
-from tests.enrollment.test_service import snapshot
+from enrollment.services import EnrollmentCreate
+from enrollment.services.ra import NewEnrollment
 from tests.support.pki import make_csr
+from tests.support.store import snapshot
 
 Client = TestClient[Any, Any]
 
 
 async def new_enrollment(client: Client) -> NewEnrollment:
-    service = client.app[RUNTIME].service
-    return await service.create_enrollment(
+    services = client.app[RUNTIME].services
+    return await services.ra.create_enrollment(
         EnrollmentCreate(cn="Test Holder 01", ous=["Branch 01", "RA Shanghai"], o="Acme Bank"),
         actor="test",
     )
@@ -118,8 +119,8 @@ async def test_enroll_bad_request_gets_json_error_and_changes_nothing(
         del payload["authorization_code"]
     elif case == "wrong-code":
         payload["authorization_code"] = "2222-3333-4444-5555"
-    service = client.app[RUNTIME].service
-    before = await snapshot(service)
+    runtime = client.app[RUNTIME]
+    before = await snapshot(runtime)
     url = f"/api/v1/enroll/{created.link.token}"
     if raw is not None:
         response = await client.post(url, data=raw, headers={"Content-Type": "application/json"})
@@ -131,7 +132,7 @@ async def test_enroll_bad_request_gets_json_error_and_changes_nothing(
     error = (await response.json())["error"]
     assert error["code"] == code
     assert words in error["message"]
-    after = await snapshot(service)
+    after = await snapshot(runtime)
     if case == "wrong-code":
         assert after["Enrollment"] != before["Enrollment"]  # the attempt is counted
         assert after["OneTimeLink"] == before["OneTimeLink"]  # the link stays usable

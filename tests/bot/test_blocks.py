@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.dialog import Act, Button, Reply
 from bot.slack import blocks
+from bot.slack.syntax import IssueArgs
 from tests.bot.conftest import NOW, certificate, enrollment
 
 
@@ -78,11 +79,6 @@ def test_issue_modal_values_read_every_field() -> None:
             }
         }
     )
-    assert values == {
-        "holder": "U2",
-        "cn": "A",
-        "ous": ["X", "Y"],
-        "o": None,
-        "email": None,
-        "profile": "smime",
-    }
+    assert values == IssueArgs(
+        user="U2", cn="A", ous=("X", "Y"), o=None, email=None, profile="smime"
+    )

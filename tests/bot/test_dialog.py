@@ -7,37 +7,14 @@ from datetime import timedelta
 import pytest
 
 from bot import dialog
-from bot.dialog import Act, FileCertificate, FileFindings, GiveLink, GiveRenewalLink, Reply
+from bot.dialog import Act, FileFindings, GiveLink, GiveRenewalLink, Reply
+from faq.inspector import CertificateInfo
 from tests.bot.conftest import NOW, FakeKnowledge, certificate, enrollment
 
 
 def acts(reply: Reply | object) -> list[Act]:
     assert isinstance(reply, Reply)
     return [b.act for b in reply.buttons]
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("how do I find the CN of my certificate", "en"),
-        ("怎么查看证书的 CN", "zh"),
-        ("我的 certificate 过期了", "zh"),
-        ("My CN is 张三, how do I renew?", "en"),
-        ("123", "en"),
-    ],
-)
-def test_detect_language_follows_the_majority_script(text: str, expected: str) -> None:
-    assert dialog.detect_language(text) == expected
-
-
-def test_detect_language_without_letters_uses_fallback() -> None:
-    assert dialog.detect_language("???", fallback="zh") == "zh"
-
-
-def test_locale_language_maps_slack_locales() -> None:
-    assert dialog.locale_language("zh-CN") == "zh"
-    assert dialog.locale_language("en-US") == "en"
-    assert dialog.locale_language(None) == "en"
 
 
 @pytest.mark.parametrize("text", ["hi", "Hello!", "help", "你好", "帮助", "？"])
@@ -246,14 +223,20 @@ def test_my_certificates_empty_offers_human() -> None:
 def test_file_reply_lists_cn_ous_and_o_copyably() -> None:
     findings = FileFindings(
         certificates=(
-            FileCertificate(
-                cn="Test Holder 01",
-                ous=("Branch 01", "RA Shanghai"),
-                o="Acme Bank",
+            CertificateInfo(
+                common_name="Test Holder 01",
+                organizational_units=("Branch 01", "RA Shanghai"),
+                organization="Acme Bank",
+                subject="CN=Test Holder 01,OU=RA Shanghai,OU=Branch 01,O=Acme Bank",
                 issuer="CN=Issuing CA",
-                serial="0a1b",
+                serial_hex="0a1b",
+                not_before=NOW - timedelta(days=265),
                 not_after=NOW + timedelta(days=10),
                 days_left=10,
+                key_type="EC",
+                key_size=256,
+                curve="secp256r1",
+                sha256_fingerprint="00" * 32,
             ),
         )
     )

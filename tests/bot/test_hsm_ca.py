@@ -18,13 +18,14 @@ from pkcs11 import Attribute, ObjectClass
 from bot.database import upgrade_async
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
-from enrollment.pkcs11_keys import TokenECPrivateKey
-from enrollment.service import EnrollmentCreate, IssuedCertificate
-from enrollment.token import choose_token, logged_in, open_module
+from enrollment.services import EnrollmentCreate
+from enrollment.services.results import IssuedCertificate
 from tests.support.pki import make_csr, openssl, verify
 from tests.support.postgres import free_port
 from tests.support.processes import Cli
 from tests.support.softhsm import PIN, SoftHsm, process_softhsm
+from usbkey.pkcs11.keys import TokenECPrivateKey
+from usbkey.pkcs11.session import choose_token, logged_in, open_module
 
 KEY_LABEL = "certdesk issuing CA"
 
@@ -54,9 +55,9 @@ async def hsm_settings(
 
 
 async def issue(runtime: Runtime, tmp_path: Path, cn: str = "HSM Holder") -> IssuedCertificate:
-    created = await runtime.service.create_enrollment(EnrollmentCreate(cn=cn), actor="test")
+    created = await runtime.services.ra.create_enrollment(EnrollmentCreate(cn=cn), actor="test")
     _, csr = make_csr(tmp_path)
-    return await runtime.service.redeem_enrollment_link(
+    return await runtime.services.links.redeem_enrollment_link(
         created.link.token,
         reference_number=created.reference_number,
         authorization_code=created.authorization_code,
@@ -87,8 +88,10 @@ async def test_hsm_ca_signs_crl_that_openssl_verifies(
 ) -> None:
     async with open_runtime(hsm_settings) as runtime:
         issued = await issue(runtime, tmp_path)
-        await runtime.service.revoke(issued.serial, reason="keyCompromise", actor="test")
-        der = await runtime.service.current_crl()
+        await runtime.services.revocation.revoke(
+            issued.serial, reason="keyCompromise", actor="test"
+        )
+        der = await runtime.services.revocation.current_crl()
         chain = write(tmp_path / "chain.pem", *runtime.ca.chain)
     (tmp_path / "crl.der").write_bytes(der)
     result = openssl(

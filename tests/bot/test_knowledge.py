@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.knowledge import SinkUnansweredLog, certificate_reader, load_knowledge, unanswered_log
+from bot.knowledge import certificate_reader, load_knowledge
 from bot.runtime import Runtime
 from bot.settings import Settings
-from enrollment.service import EnrollmentCreate
+from enrollment.services import EnrollmentCreate
 from tests.support.pki import make_csr, openssl
 
 
@@ -25,20 +25,21 @@ async def test_certificate_reader_reads_pem_and_recognises_pkcs12(
 ) -> None:
     reader = certificate_reader()
     assert reader is not None
-    service = runtime.service
-    created = await service.create_enrollment(
+    services = runtime.services
+    created = await services.ra.create_enrollment(
         EnrollmentCreate(cn="Holder", ous=["Branch 01", "RA Shanghai"], o="Acme Bank"),
         actor="test",
     )
     key, csr = make_csr(tmp_path)
-    issued = await service.redeem_enrollment_link(
+    issued = await services.links.redeem_enrollment_link(
         created.link.token,
         reference_number=created.reference_number,
         authorization_code=created.authorization_code,
         csr=csr,
     )
     [found] = reader(issued.certificate_pem().encode()).certificates
-    assert (found.cn, found.ous, found.o) == ("Holder", ("Branch 01", "RA Shanghai"), "Acme Bank")
+    subject = (found.common_name, found.organizational_units, found.organization)
+    assert subject == ("Holder", ("Branch 01", "RA Shanghai"), "Acme Bank")
     assert reader(b"not a certificate").certificates == ()
     (tmp_path / "cert.pem").write_text(issued.certificate_pem())
     p12 = openssl(
@@ -47,12 +48,3 @@ async def test_certificate_reader_reads_pem_and_recognises_pkcs12(
     )  # fmt: skip
     assert p12.returncode == 0, p12.stderr
     assert reader(p12.stdout).has_private_key
-
-
-async def test_unanswered_questions_are_stored_trimmed(runtime: Runtime) -> None:
-    log = unanswered_log(runtime.engine)
-    assert isinstance(log, SinkUnansweredLog)
-    await log.record("x" * 5000, lang="en", best_id=None, score=1.7, source="slack")
-    await log.record("   ", lang="en", best_id=None, score=0.1, source="slack")
-    [kept] = await log.pending()
-    assert len(kept.question) == 1000

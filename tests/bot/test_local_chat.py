@@ -32,7 +32,7 @@ def local_settings(slack_settings: Settings) -> Settings:
 @pytest.fixture
 async def chat(local_settings: Settings, aiohttp_client: Callable[..., Any]) -> Client:
     client: Client = await aiohttp_client(create_app(local_settings))
-    client.app[CHAT].knowledge = FakeKnowledge()
+    client.app[CHAT].questions.knowledge = FakeKnowledge()
     return client
 
 
@@ -88,6 +88,18 @@ async def test_chinese_question_answered_in_chinese(chat: Client) -> None:
     data = await ask(chat, {"text": "怎么更新证书"})
     assert data["lang"] == "zh"
     assert data["replies"][0]["text"] == "点击更新证书。"
+
+
+async def test_action_reply_language_follows_accept_language_quality(chat: Client) -> None:
+    """Without a ``lang`` hint the best supported Accept-Language entry wins, not the first."""
+    response = await chat.post(
+        "/chat/message",
+        json={"action": "help", "value": ""},
+        headers={"Accept-Language": "fr-FR, zh;q=0.8, en;q=0.5"},
+    )
+    assert (await response.json())["lang"] == "zh"
+    hinted = await ask(chat, {"action": "help", "value": "", "lang": "en"})
+    assert hinted["lang"] == "en"
 
 
 async def test_links_are_never_handed_out_anonymously(chat: Client) -> None:
@@ -151,7 +163,7 @@ async def test_chat_page_works_in_a_browser(
     executable = system.chromium()
     app = create_app(local_settings)
     server = await aiohttp_server(app)
-    app[CHAT].knowledge = FakeKnowledge()
+    app[CHAT].questions.knowledge = FakeKnowledge()
     await LocalOutbox(engine=app[RUNTIME].engine).add(
         recipient=None, certificate_serial="ab12", kind="30d", text="Your certificate expires soon"
     )

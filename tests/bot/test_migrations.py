@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel
 
-from bot.database import downgrade_async, head_revision, upgrade_async
+from bot.database import (
+    alembic_config,
+    current_revision,
+    downgrade_async,
+    head_revision,
+    upgrade_async,
+)
+from bot.runtime import prepare_schema
+from bot.settings import Settings
 from bot.tables import import_all_tables
 from enrollment.db import create_engine
 
@@ -33,3 +44,48 @@ async def test_migrations_downgrade_to_base_and_up_again(database_url: str) -> N
     await upgrade_async(database_url)
     await downgrade_async(database_url, "base")
     await upgrade_async(database_url)
+
+
+def test_head_revision_is_alembics_head() -> None:
+    """The head read from the file names is the one Alembic reads from the scripts."""
+    assert (
+        head_revision()
+        == ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    )
+
+
+def _embedded(tmp_path: Path) -> Settings:
+    return Settings(_env_file=None, data_dir=tmp_path, database_url_=None)
+
+
+async def _revision(settings: Settings) -> str | None:
+    engine = create_engine(settings.database_url)
+    try:
+        return await current_revision(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_prepare_schema_creates_a_new_embedded_database(tmp_path: Path) -> None:
+    settings = _embedded(tmp_path)
+    assert await _revision(settings) is None
+    engine = create_engine(settings.database_url)
+    try:
+        await prepare_schema(settings, engine)
+    finally:
+        await engine.dispose()
+    assert await _revision(settings) == head_revision()
+
+
+async def test_prepare_schema_upgrades_an_old_embedded_database(tmp_path: Path) -> None:
+    """The cheap revision check still lets an older schema be migrated to the newest."""
+    settings = _embedded(tmp_path)
+    await upgrade_async(settings.database_url)
+    await downgrade_async(settings.database_url, "0004")
+    assert await _revision(settings) == "0004"
+    engine = create_engine(settings.database_url)
+    try:
+        await prepare_schema(settings, engine)
+    finally:
+        await engine.dispose()
+    assert await _revision(settings) == head_revision()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+from bot import dialog
 from bot.reminder_messages import reminder_log_summary, reminder_text
+from enrollment.queries import CertificateView
 from scheduler.policy import CertificateFacts, Reminder
 
 AS_OF = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
@@ -70,3 +72,26 @@ def test_reminder_text_escapes_slack_control_characters_in_cn() -> None:
 def test_reminder_log_summary_is_one_plain_line() -> None:
     summary = reminder_log_summary(reminder(expires_in=timedelta(days=7)))
     assert summary == "certificate ab12 (Test Holder 01) expires in 7 days"
+
+
+def test_reminder_and_my_certificates_count_the_same_days_at_a_boundary() -> None:
+    """6 days 2 hours left: the reminder and "My certificates" both say 7 (one rule, rounded up)."""
+    expires_in = timedelta(days=6, hours=2)
+    sent = reminder_text(reminder(expires_in=expires_in))
+    view = CertificateView(
+        serial="ab12",
+        cn="Test Holder 01",
+        ous=(),
+        o=None,
+        owner_slack_user="U1",
+        status="active",
+        not_before=AS_OF - timedelta(days=365),
+        not_after=AS_OF + expires_in,
+        friendly_name=None,
+    )
+    listing = dialog.my_certificates([view], [], now=AS_OF, lang="en").text
+    assert "in 7 days" in sent
+    assert "(in 7 days)" in listing
+    zh = dialog.my_certificates([view], [], now=AS_OF, lang="zh").text
+    assert "还剩 7 天" in reminder_text(reminder(expires_in=expires_in))
+    assert "还有 7 天" in zh

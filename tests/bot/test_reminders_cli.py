@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from bot.outbox import LocalOutbox
-from enrollment.types import utcnow
+from common.time import utcnow
 from tests.scheduler.fake_slack import start_fake_slack
 from tests.scheduler.support import add_certificates, certdesk, migrated_engine, reminder_rows
 from tests.support.processes import Cli

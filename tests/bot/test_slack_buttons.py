@@ -9,7 +9,8 @@ from sqlmodel import select
 
 from enrollment.db import session_factory
 from enrollment.models import AuditEvent
-from enrollment.service import EnrollmentCreate, NewEnrollment
+from enrollment.services import EnrollmentCreate
+from enrollment.services.ra import NewEnrollment
 from tests.bot.conftest import CHINESE, HOLDER, OTHER, SlackHarness
 from tests.support.fake_slack import dm
 from tests.support.pki import make_csr
@@ -20,7 +21,7 @@ LINK = re.compile(r"http://certdesk\.test/enroll/[A-Za-z0-9_\-]+")
 async def enroll(
     slack: SlackHarness, user: str = HOLDER, cn: str = "Test Holder 02"
 ) -> NewEnrollment:
-    return await slack.runtime.service.create_enrollment(
+    return await slack.runtime.services.ra.create_enrollment(
         EnrollmentCreate(cn=cn, ous=["Branch 7"], o="Acme Bank", slack_user=user), actor="test"
     )
 
@@ -52,7 +53,7 @@ async def test_download_gives_holder_a_new_working_link(
     assert link.group(0) != created.link.url
     assert "certdesk token enroll" in answer
     _, csr = make_csr(tmp_path)
-    issued = await slack.runtime.service.redeem_enrollment_link(
+    issued = await slack.runtime.services.links.redeem_enrollment_link(
         link.group(0).rsplit("/", 1)[1],
         reference_number=created.reference_number,
         authorization_code=created.authorization_code,
@@ -105,7 +106,7 @@ async def test_choosing_someone_elses_enrollment_is_refused_and_audited(
 async def test_my_certificates_lists_status_and_expiry(slack: SlackHarness, tmp_path: Path) -> None:
     created = await enroll(slack)
     _, csr = make_csr(tmp_path)
-    await slack.runtime.service.redeem_enrollment_link(
+    await slack.runtime.services.links.redeem_enrollment_link(
         created.link.token,
         reference_number=created.reference_number,
         authorization_code=created.authorization_code,

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from bot.dialog import FileCertificate, FileFindings
-from enrollment.types import utcnow
+from bot.dialog import FileFindings
+from common.time import utcnow
+from faq.inspector import CertificateInfo
 from tests.bot.conftest import HOLDER, SlackHarness
 from tests.support.fake_slack import dm
 
@@ -24,14 +25,20 @@ class RecordingReader:
             return FileFindings()
         return FileFindings(
             certificates=(
-                FileCertificate(
-                    cn="Test Holder 01",
-                    ous=("Branch 01", "RA Shanghai"),
-                    o="Acme Bank",
+                CertificateInfo(
+                    common_name="Test Holder 01",
+                    organizational_units=("Branch 01", "RA Shanghai"),
+                    organization="Acme Bank",
+                    subject="CN=Test Holder 01,OU=RA Shanghai,OU=Branch 01,O=Acme Bank",
                     issuer="CN=certdesk Issuing CA",
-                    serial="0a1b2c",
+                    serial_hex="0a1b2c",
+                    not_before=utcnow() - timedelta(days=265),
                     not_after=utcnow() + timedelta(days=100),
                     days_left=100,
+                    key_type="EC",
+                    key_size=256,
+                    curve="secp256r1",
+                    sha256_fingerprint="00" * 32,
                 ),
             )
         )

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from enrollment.service import EnrollmentCreate
+from enrollment.services import EnrollmentCreate
 from tests.bot.conftest import HOLDER, STAFF, SlackHarness
 from tests.support.fake_slack import dm
 from tests.support.pki import make_csr
@@ -19,18 +19,18 @@ def home_opened(user: str) -> dict[str, Any]:
 async def test_home_lists_certificates_with_renew_and_pending(
     slack: SlackHarness, tmp_path: Path
 ) -> None:
-    service = slack.runtime.service
-    issued = await service.create_enrollment(
+    services = slack.runtime.services
+    issued = await services.ra.create_enrollment(
         EnrollmentCreate(cn="Holder Active", slack_user=HOLDER), actor="test"
     )
     _, csr = make_csr(tmp_path)
-    certificate = await service.redeem_enrollment_link(
+    certificate = await services.links.redeem_enrollment_link(
         issued.link.token,
         reference_number=issued.reference_number,
         authorization_code=issued.authorization_code,
         csr=csr,
     )
-    waiting = await service.create_enrollment(
+    waiting = await services.ra.create_enrollment(
         EnrollmentCreate(cn="Holder Waiting", slack_user=HOLDER), actor="test"
     )
     await slack.send.event(home_opened(HOLDER))
@@ -49,7 +49,7 @@ async def test_home_lists_certificates_with_renew_and_pending(
 
 
 async def test_home_for_staff_shows_the_overview(slack: SlackHarness) -> None:
-    await slack.runtime.service.create_enrollment(
+    await slack.runtime.services.ra.create_enrollment(
         EnrollmentCreate(cn="Someone Waiting", slack_user=HOLDER), actor="test"
     )
     await slack.send.event(dm(HOLDER, "what's the weather"))

@@ -76,8 +76,8 @@ async def test_mention_is_answered_in_a_thread(slack: SlackHarness) -> None:
     [message] = slack.fake.messages_to("C0GENERAL")
     assert message.params["thread_ts"] == "1700000000.000200"
     assert "Open the certificate's Subject." in message.text
-    assert slack.desk.knowledge is not None
-    assert slack.desk.knowledge.asked == ["how do I find the CN of my certificate?"]  # type: ignore[attr-defined]
+    assert slack.desk.questions.knowledge is not None
+    assert slack.desk.questions.knowledge.asked == ["how do I find the CN of my certificate?"]  # type: ignore[attr-defined]
 
 
 async def test_rate_limited_post_is_delivered_once_after_retry_after(slack: SlackHarness) -> None:

@@ -67,7 +67,7 @@ async def test_staff_issue_inline_dms_holder_a_working_link(
         HOLDER,
     )
     _, csr = make_csr(tmp_path)
-    issued = await slack.runtime.service.redeem_enrollment_link(
+    issued = await slack.runtime.services.links.redeem_enrollment_link(
         link.rsplit("/", 1)[1], reference_number=reference, authorization_code=code, csr=csr
     )
     assert issued.serial
@@ -204,15 +204,15 @@ async def test_staff_from_user_group(
 
 
 async def test_status_resend_unlock_stats(slack: SlackHarness, tmp_path: Path) -> None:
-    service = slack.runtime.service
+    services = slack.runtime.services
     await slack.send.command("/ra", f"issue {ISSUE}", user=STAFF)
     await slack.idle()
     [first_dm] = slack.fake.messages_to(f"D{HOLDER}")
     link, reference, _ = parse_dm(first_dm)
     _, csr = make_csr(tmp_path)
-    for _ in range(service.config.max_failed_attempts):
+    for _ in range(services.config.max_failed_attempts):
         with pytest.raises((WrongCredentials, EnrollmentLocked)):
-            await service.redeem_enrollment_link(
+            await services.links.redeem_enrollment_link(
                 link.rsplit("/", 1)[1],
                 reference_number=reference,
                 authorization_code="AAAA-BBBB-CCCC-DDDD",

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from enrollment.queries import EnrollmentQueries
-from enrollment.service import EnrollmentCreate
+from enrollment.services import EnrollmentCreate
 from tests.bot.conftest import HOLDER, OTHER, STAFF, SlackHarness
 from tests.support.fake_slack import dm
 from tests.support.pki import make_csr
@@ -16,13 +16,13 @@ CODE = re.compile(r"`([2-9A-Z]{4}(?:-[2-9A-Z]{4}){3})`")
 
 
 async def certify(slack: SlackHarness, tmp_path: Path, user: str = HOLDER) -> str:
-    service = slack.runtime.service
-    created = await service.create_enrollment(
+    services = slack.runtime.services
+    created = await services.ra.create_enrollment(
         EnrollmentCreate(cn="Renew Holder", ous=["Branch 7"], o="Acme Bank", slack_user=user),
         actor="test",
     )
     _, csr = make_csr(tmp_path)
-    issued = await service.redeem_enrollment_link(
+    issued = await services.links.redeem_enrollment_link(
         created.link.token,
         reference_number=created.reference_number,
         authorization_code=created.authorization_code,
@@ -49,7 +49,7 @@ async def test_renew_gives_the_owner_a_working_link_and_code(
     assert link is not None, text
     assert code is not None, text
     _, csr = make_csr(tmp_path)
-    renewed = await slack.runtime.service.redeem_renewal_link(  # type: ignore[attr-defined]
+    renewed = await slack.runtime.services.renewal.redeem_renewal_link(  # type: ignore[attr-defined]
         link.group(1), serial=serial, verification_code=code.group(1), csr=csr
     )
     assert renewed.serial != serial

@@ -9,15 +9,15 @@ from pathlib import Path
 from sqlalchemy import update
 from sqlmodel import col
 
-from bot.escalation import Escalations, MemoryUnansweredLog
+from bot.escalation import Escalations
 from bot.models import SlackEvent
 from bot.runtime import Runtime
 from bot.slack.dedup import EventLedger
+from common.time import utcnow
 from enrollment.db import session_factory
 from enrollment.models import Enrollment
 from enrollment.queries import EnrollmentQueries
-from enrollment.service import EnrollmentCreate
-from enrollment.types import utcnow
+from enrollment.services import EnrollmentCreate
 from tests.support.pki import make_csr
 
 
@@ -101,31 +101,23 @@ async def test_escalations_abandon_frees_the_user(runtime: Runtime) -> None:
     assert await escalations.open_for_user("U2") is None
 
 
-async def test_memory_unanswered_log_keeps_the_latest_oldest_first() -> None:
-    unanswered = MemoryUnansweredLog(keep=2)
-    for question in ("first", "第二", "third"):
-        await unanswered.record(question, lang="en", best_id=None, score=0.1, source="slack")
-    assert [q.question for q in await unanswered.pending()] == ["第二", "third"]
-    assert [q.question for q in await unanswered.pending(limit=1)] == ["第二"]
-
-
 async def test_queries_follow_enrollments_and_certificates(
     runtime: Runtime, tmp_path: Path
 ) -> None:
-    service = runtime.service
+    services = runtime.services
     queries = EnrollmentQueries(engine=runtime.engine)
-    issued = await service.create_enrollment(
+    issued = await services.ra.create_enrollment(
         EnrollmentCreate(cn="Holder A", ous=["Branch 7"], o="Acme Bank", slack_user="U2"),
         actor="test",
     )
-    pending = await service.create_enrollment(
+    pending = await services.ra.create_enrollment(
         EnrollmentCreate(cn="Holder B", slack_user="U2"), actor="test"
     )
-    locked = await service.create_enrollment(
+    locked = await services.ra.create_enrollment(
         EnrollmentCreate(cn="Holder C", slack_user="U3"), actor="test"
     )
     _, csr = make_csr(tmp_path)
-    certificate = await service.redeem_enrollment_link(
+    certificate = await services.links.redeem_enrollment_link(
         issued.link.token,
         reference_number=issued.reference_number,
         authorization_code=issued.authorization_code,

@@ -9,13 +9,17 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
+from bot.app import RUNTIME
+from bot.runtime import Runtime
+from common.time import utcnow
 from enrollment.db import session_factory
 from enrollment.models import OneTimeLink
-from enrollment.service import EnrollmentCreate, EnrollmentService, IssuedCertificate, NewEnrollment
-from enrollment.types import utcnow
-from enrollment.web import SERVICE
+from enrollment.services import EnrollmentCreate, Services
+from enrollment.services.ra import NewEnrollment
+from enrollment.services.results import IssuedCertificate
 from tests.support.pki import make_csr
 
 HOLDER = EnrollmentCreate(
@@ -39,15 +43,15 @@ class Issued:
 
 
 async def enroll_and_issue(
-    service: EnrollmentService,
+    services: Services,
     directory: Path,
     *,
     request: EnrollmentCreate = HOLDER,
     delivery: str = "browser",
 ) -> Issued:
-    created = await service.create_enrollment(request, actor="test")
+    created = await services.ra.create_enrollment(request, actor="test")
     key_path, csr = make_csr(directory)
-    issued = await service.redeem_enrollment_link(
+    issued = await services.links.redeem_enrollment_link(
         created.link.token,
         reference_number=created.reference_number,
         authorization_code=created.authorization_code,
@@ -58,18 +62,34 @@ async def enroll_and_issue(
 
 
 @pytest.fixture
-async def issued(service: EnrollmentService, tmp_path: Path) -> Issued:
+async def issued(services: Services, tmp_path: Path) -> Issued:
     """An active certificate of U0HOLDER, delivered to the browser."""
-    return await enroll_and_issue(service, tmp_path)
+    return await enroll_and_issue(services, tmp_path)
 
 
-def app_service(client: TestClient[Any, Any]) -> EnrollmentService:
-    """The service inside the in-process application of the ``client`` fixture."""
-    return client.app[SERVICE]
+def app_runtime(client: TestClient[Any, Any]) -> Runtime:
+    """The runtime inside the in-process application of the ``client`` fixture."""
+    return client.app[RUNTIME]
 
 
-async def expire_links(service: EnrollmentService) -> None:
-    async with session_factory(service._engine)() as session, session.begin():
+async def expire_links(engine: AsyncEngine) -> None:
+    async with session_factory(engine)() as session, session.begin():
         for link in (await session.execute(select(OneTimeLink))).scalars():
             link.expires_at = utcnow() - timedelta(seconds=1)
             session.add(link)
+
+
+REQUEST = EnrollmentCreate(cn="Test Holder 01", ous=["Branch 01", "RA Shanghai"], o="Acme Bank")
+
+
+async def create(services: Services) -> NewEnrollment:
+    return await services.ra.create_enrollment(REQUEST, actor="test")
+
+
+async def redeem(services: Services, created: NewEnrollment, csr: str, code: str | None = None):
+    return await services.links.redeem_enrollment_link(
+        created.link.token,
+        reference_number=created.reference_number,
+        authorization_code=code or created.authorization_code,
+        csr=csr,
+    )

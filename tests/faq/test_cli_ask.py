@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from bot.unanswered import SqlUnansweredSink
+from bot.models import UnansweredQuestionPublic
+from bot.unanswered import SqlUnansweredLog
 from enrollment.db import create_engine
 from faq.knowledge import KnowledgeBase
-from faq.models import UnansweredQuestionPublic
 from tests.support.processes import Cli
 
 
 async def _pending(data_dir: Path) -> list[UnansweredQuestionPublic]:
     engine = create_engine(f"sqlite+aiosqlite:///{data_dir / 'certdesk.db'}")
     try:
-        return await SqlUnansweredSink(engine).pending()
+        return await SqlUnansweredLog(engine).pending(limit=100)
     finally:
         await engine.dispose()
 

@@ -41,7 +41,7 @@ def test_inspect_validity_is_utc_and_days_left_counts_from_now(pki: Pki) -> None
     assert leaf.not_after == end
     assert leaf.not_after.tzinfo is UTC
     assert leaf.not_before < leaf.not_after
-    assert leaf.days_left == 42
+    assert leaf.days_left == 43  # 42 days 3 hours, rounded up
     assert not leaf.expired
 
 
@@ -126,7 +126,7 @@ def test_inspect_expired_certificate_has_negative_days_left(
 ) -> None:
     pem = expired_ed25519.public_bytes(serialization.Encoding.PEM)
     (info,) = inspect_certificates(pem, now=NOW).certificates
-    assert info.days_left == -11
+    assert info.days_left == -10  # expired 10 days 1 hour ago
     assert info.expired
     assert (info.key_type, info.key_size) == ("Ed25519", 256)
     assert info.organizational_units == ()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from common.language import LANGUAGES, Lang
 from faq.errors import EntryInvalid
 from faq.knowledge import (
     REQUIRED_IDS,
@@ -15,7 +16,6 @@ from faq.knowledge import (
     parse_entry,
 )
 from faq.retrieval import Outcome, Thresholds
-from faq.text import LANGUAGES, Language
 
 VALID = """
 id = "sample"
@@ -38,7 +38,7 @@ def test_entries_every_required_id_exists(kb: KnowledgeBase) -> None:
 @pytest.mark.parametrize("entry_id", REQUIRED_IDS)
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_ask_every_id_answers_its_own_examples(
-    kb: KnowledgeBase, entry_id: str, language: Language
+    kb: KnowledgeBase, entry_id: str, language: Lang
 ) -> None:
     """Acceptance 1: each example question (and title) gets its own entry, in its language."""
     entry = kb.entries[entry_id]

@@ -10,8 +10,8 @@ from collections import Counter
 
 import pytest
 
+from common.language import detect_language
 from faq.knowledge import REQUIRED_IDS, KnowledgeBase
-from faq.text import detect_language
 from tests.faq.conftest import read_labelled
 
 SPLITS = ("tune", "tune2", "heldout", "heldout2")

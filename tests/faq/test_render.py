@@ -57,8 +57,8 @@ def test_render_shows_serial_fingerprint_validity_and_key(pki: Pki) -> None:
 def test_render_expired_certificate_says_so(expired_ed25519: x509.Certificate) -> None:
     pem = expired_ed25519.public_bytes(serialization.Encoding.PEM)
     inspection = inspect_certificates(pem, now=NOW)
-    assert "expired 11 days ago" in render_inspection(inspection)
-    assert "已过期 11 天" in render_inspection(inspection, language="zh")
+    assert "expired 10 days ago" in render_inspection(inspection)
+    assert "已过期 10 天" in render_inspection(inspection, language="zh")
     assert _line(render_inspection(inspection), "OU").endswith("(none)")
 
 

@@ -1,10 +1,10 @@
-"""Normalisation, language detection and tokenisation."""
+"""Normalisation and tokenisation (language detection: tests/common/test_language.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from faq.text import char_ngrams, detect_language, normalize, word_tokens
+from faq.text import char_ngrams, normalize, word_tokens
 
 
 def test_normalize_folds_full_width_and_case() -> None:
@@ -15,23 +15,6 @@ def test_normalize_folds_full_width_and_case() -> None:
 @pytest.mark.parametrize("variant", ["U盾", "ukey", "USB-Key", "usb token", "USBKEY"])
 def test_normalize_unifies_usb_key_spellings(variant: str) -> None:
     assert "usbkey" in normalize(variant).split()
-
-
-@pytest.mark.parametrize(
-    ("text", "language"),
-    [
-        ("How do I renew my certificate?", "en"),
-        ("证书什么时候到期？", "zh"),
-        ("USB Key 的密码忘了", "zh"),
-        ("how to 下载 the certificate to my computer", "en"),
-        ("证书 expire 了怎么办", "zh"),
-        ("你好", "zh"),
-        ("", "en"),
-        ("1234", "en"),
-    ],
-)
-def test_detect_language(text: str, language: str) -> None:
-    assert detect_language(text) == language
 
 
 def test_word_tokens_stem_english_and_drop_stop_words() -> None:

@@ -13,9 +13,8 @@ from typing import Any, TypeVar
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
 
-from bot.runtime import open_runtime
+from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
-from enrollment.service import EnrollmentService
 from tests.support import system
 from tests.support.processes import LiveServer, base_env, live_server
 
@@ -34,7 +33,7 @@ CHROMIUM_ARGS = [
 
 @dataclass
 class Desk:
-    """The running server, and its enrollment service reachable from the test."""
+    """The running server, and its store and enrollment use cases reachable from the test."""
 
     server: LiveServer
     data_dir: Path
@@ -54,12 +53,12 @@ class Desk:
             slack_app_token=None,
         )
 
-    def call(self, work: Callable[[EnrollmentService], Awaitable[T]]) -> T:
+    def call(self, work: Callable[[Runtime], Awaitable[T]]) -> T:
         """Run ``work`` against the server's store, on a loop of its own thread."""
 
         async def go() -> T:
             async with open_runtime(self.settings()) as runtime:
-                return await work(runtime.service)
+                return await work(runtime)
 
         with ThreadPoolExecutor(1) as pool:
             return pool.submit(asyncio.run, go()).result()

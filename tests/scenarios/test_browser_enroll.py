@@ -8,18 +8,21 @@ from pathlib import Path
 from cryptography.hazmat.primitives.serialization import pkcs12
 from playwright.sync_api import Page, expect
 
-from enrollment.service import EnrollmentCreate, EnrollmentService, NewEnrollment
+from bot.runtime import Runtime
+from enrollment.services import EnrollmentCreate
+from enrollment.services.ra import NewEnrollment
 from tests.enrollment.conftest import HOLDER, Issued, enroll_and_issue
 from tests.scenarios.conftest import Desk, Watched
 from tests.support.pki import make_csr, openssl, verify
+from tests.support.store import certificate_view
 
 PASSWORD = "correct horse battery"
 ZHANG_SAN = HOLDER.model_copy(update={"cn": "张三", "slack_user": "U0ZHANG"})
 
 
 def create(desk: Desk, request: EnrollmentCreate = HOLDER) -> NewEnrollment:
-    async def work(service: EnrollmentService) -> NewEnrollment:
-        return await service.create_enrollment(request, actor="test")
+    async def work(runtime: Runtime) -> NewEnrollment:
+        return await runtime.services.ra.create_enrollment(request, actor="test")
 
     created = desk.call(work)
     assert created.link.url.startswith(desk.url)
@@ -123,9 +126,11 @@ def test_browser_enroll_saves_p12_that_openssl_opens(
 
 
 def issue_for_renewal(desk: Desk, tmp_path: Path) -> tuple[Issued, str, str]:
-    async def work(service: EnrollmentService) -> tuple[Issued, str, str]:
-        issued = await enroll_and_issue(service, tmp_path, request=ZHANG_SAN, delivery="browser")
-        renewal = await service.create_renewal_link(issued.serial, actor="test")
+    async def work(runtime: Runtime) -> tuple[Issued, str, str]:
+        issued = await enroll_and_issue(
+            runtime.services, tmp_path, request=ZHANG_SAN, delivery="browser"
+        )
+        renewal = await runtime.services.renewal.create_renewal_link(issued.serial, actor="test")
         return issued, renewal.link.url, renewal.verification_code
 
     return desk.call(work)
@@ -174,9 +179,9 @@ def test_browser_renewal_saves_new_p12_and_old_shows_superseded(
     )
     expect(page.locator(f'input[value="{issued.serial}"]')).to_be_disabled()
 
-    async def statuses(service: EnrollmentService) -> tuple[str, str]:
-        old = await service.get_certificate(issued.serial)
-        new = await service.get_certificate(new_serial)
+    async def statuses(runtime: Runtime) -> tuple[str, str]:
+        old = await certificate_view(runtime.engine, issued.serial)
+        new = await certificate_view(runtime.engine, new_serial)
         return old.status, new.status
 
     assert desk.call(statuses) == ("superseded", "active")

@@ -12,7 +12,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from tests.enrollment.test_ca import lint
+from tests.enrollment.ca.test_ca import lint
 from tests.support import system
 from tests.support.pki import openssl
 from tests.support.processes import ROOT, Cli, LiveServer

@@ -9,7 +9,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from enrollment.service import EnrollmentCreate, EnrollmentService, NewEnrollment
+from bot.runtime import Runtime
+from enrollment.services import EnrollmentCreate
+from enrollment.services.ra import NewEnrollment
 from tests.scenarios.conftest import Desk
 from tests.support import system
 from tests.support.pki import openssl, subject_line, verify
@@ -30,8 +32,8 @@ def test_est_with_curl_and_openssl_as_in_the_readme(desk: Desk, tmp_path: Path) 
     curl = system.binary("curl", "curl")
     request = EnrollmentCreate(cn="EST Holder", ous=["Branch 7"], o="Acme Bank")
 
-    async def create(service: EnrollmentService) -> NewEnrollment:
-        return await service.create_enrollment(request, actor="test")
+    async def create(runtime: Runtime) -> NewEnrollment:
+        return await runtime.services.ra.create_enrollment(request, actor="test")
 
     created = desk.call(create)
     made = openssl(

@@ -11,7 +11,7 @@ import aiohttp
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from tests.enrollment.test_ca import lint
+from tests.enrollment.ca.test_ca import lint
 from tests.support.pki import make_csr, openssl
 from tests.support.postgres import PostgresServer
 from tests.support.processes import Cli, LiveServer, base_env, live_server

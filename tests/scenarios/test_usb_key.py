@@ -13,12 +13,15 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from bot.runtime import Runtime
 from enrollment.models import Certificate, CertificateStatus
-from enrollment.service import EnrollmentCreate, EnrollmentService, NewEnrollment
+from enrollment.services import EnrollmentCreate
+from enrollment.services.ra import NewEnrollment
 from tests.scenarios.conftest import Desk
 from tests.support.pki import verify
 from tests.support.processes import Cli, base_env
 from tests.support.softhsm import PIN, SoftHsm, make_softhsm
+from tests.support.store import certificate_row
 
 
 @pytest.fixture
@@ -36,15 +39,15 @@ def holder_cli(tmp_path: Path) -> Cli:
 def new_enrollment(desk: Desk, cn: str) -> NewEnrollment:
     request = EnrollmentCreate(cn=cn, ous=["Branch 01", "RA Shanghai"], o="Acme Bank")
 
-    async def create(service: EnrollmentService) -> NewEnrollment:
-        return await service.create_enrollment(request, actor="test")
+    async def create(runtime: Runtime) -> NewEnrollment:
+        return await runtime.services.ra.create_enrollment(request, actor="test")
 
     return desk.call(create)
 
 
 def stored_certificate(desk: Desk, serial: str) -> Certificate:
-    async def get(service: EnrollmentService) -> Certificate:
-        return await service.get_certificate(serial)
+    async def get(runtime: Runtime) -> Certificate:
+        return await certificate_row(runtime.engine, serial)
 
     return desk.call(get)
 

@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from bot.database import upgrade_async
+from common.time import utcnow
 from enrollment.db import create_engine, session_factory
 from enrollment.models import Certificate
-from enrollment.types import utcnow
 from scheduler.errors import DeliveryError
 from scheduler.models import ReminderSent
 from scheduler.policy import Reminder

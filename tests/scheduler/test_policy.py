@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from common.time import DAY
 from scheduler.policy import (
-    DAY,
     EXPIRED_NOTICE,
     CertificateFacts,
     Outcome,
@@ -17,7 +17,6 @@ from scheduler.policy import (
     ReminderKind,
     ReminderPolicy,
     ReminderRecord,
-    days_left,
     due_reminders,
 )
 
@@ -294,21 +293,6 @@ def test_certificate_facts_refuses_naive_datetimes() -> None:
 def test_due_reminders_refuses_naive_as_of() -> None:
     with pytest.raises(ValueError, match="as_of must be timezone-aware"):
         due_reminders([], [], policy=POLICY, as_of=datetime(2027, 1, 1))
-
-
-@pytest.mark.parametrize(
-    ("remaining", "expected"),
-    [
-        (timedelta(days=7), 7),
-        (timedelta(days=6, hours=2), 7),
-        (timedelta(seconds=1), 1),
-        (timedelta(0), 0),
-        (-timedelta(hours=5), 0),
-        (-timedelta(days=2, hours=1), -2),
-    ],
-)
-def test_days_left_rounds_up(remaining: timedelta, expected: int) -> None:
-    assert days_left(NOW + remaining, NOW) == expected
 
 
 # -- properties -----------------------------------------------------------------------------

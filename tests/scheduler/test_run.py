@@ -12,8 +12,8 @@ from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
+from common.time import utcnow
 from enrollment.db import create_engine, session_factory
-from enrollment.types import utcnow
 from scheduler.models import ReminderSent
 from scheduler.policy import Outcome, Reminder, ReminderPolicy
 from scheduler.run import ReminderRunner, Result, RunConfig

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import faq.models
+import enrollment.types
 
 
 revision: str = "0003"
@@ -29,7 +29,7 @@ def upgrade() -> None:
     sa.Column('score', sa.Float(), nullable=False),
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('asked_at', faq.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('asked_at', enrollment.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('reviewed', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )

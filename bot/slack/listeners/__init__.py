@@ -1,7 +1,8 @@
 """Bolt listeners, one feature per module, each with ``register(app, desk)``.
 
-Every listener acknowledges first and leaves slow work to ``desk.later`` (after the ack), so
-Slack always gets its answer within 3 seconds.
+Slack always gets its answer within 3 seconds: events are acknowledged before bolt dispatches
+them (``bot.slack.app.accept``), and the command, action and view listeners acknowledge first
+and leave slow work to ``desk.later`` (after the ack).
 """
 
 from __future__ import annotations

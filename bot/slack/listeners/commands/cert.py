@@ -6,16 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.context.ack.async_ack import AsyncAck
-from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import dialog, messages
 from bot.dialog import Reply
-from bot.messages import Lang
 from bot.slack import blocks
 from bot.slack.desk import Desk
+from bot.slack.listeners.commands import Answer, answered_privately
 from bot.slack.syntax import split_command
+from common.language import Lang
 
 ALIASES = {
     "": "help",
@@ -53,20 +52,7 @@ async def cert_reply(
 
 def register(app: AsyncApp, desk: Desk) -> None:
     @app.command("/cert")
-    async def cert(
-        ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
-    ) -> None:
-        await ack()
-
-        async def work() -> None:
-            reply, lang = await cert_reply(
-                desk, client, command["user_id"], command.get("text") or ""
-            )
-            await respond(
-                text=blocks.fallback_text(reply.text),
-                blocks=blocks.reply_blocks(reply, lang),
-                response_type="ephemeral",
-                replace_original=False,
-            )
-
-        desk.later(work(), name="cert")
+    @answered_privately(desk, name="cert")
+    async def cert(client: AsyncWebClient, command: dict[str, Any]) -> Answer:
+        reply, lang = await cert_reply(desk, client, command["user_id"], command.get("text") or "")
+        return reply.text, blocks.reply_blocks(reply, lang)

@@ -13,16 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.context.ack.async_ack import AsyncAck
-from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import dialog, messages
 from bot.dialog import Reply
-from bot.messages import Lang
 from bot.slack import blocks
 from bot.slack.desk import Desk, actor, slack_error_code
+from bot.slack.listeners.commands import Answer, answered_privately
 from bot.slack.syntax import (
     CommandSyntaxError,
     parse_issue,
@@ -31,8 +29,9 @@ from bot.slack.syntax import (
     split_command,
     user_id,
 )
-from enrollment.errors import CertdeskError
-from enrollment.types import utcnow
+from common.errors import CertdeskError
+from common.language import Lang
+from common.time import utcnow
 
 SUBCOMMANDS = ("issue", "status", "resend", "unlock", "revoke", "stats", "help")
 
@@ -60,18 +59,7 @@ async def issue(call: RaCall) -> str | None:
             view=blocks.issue_modal(call.lang, private_metadata=call.channel_id or ""),
         )
         return None
-    args = parse_issue(call.args)
-    return await call.desk.issue(
-        call.client,
-        call.staff,
-        holder=args.user,
-        cn=args.cn,
-        ous=list(args.ous),
-        o=args.o,
-        email=args.email,
-        profile=args.profile,
-        lang=call.lang,
-    )
+    return await call.desk.issue(call.client, call.staff, parse_issue(call.args), lang=call.lang)
 
 
 async def status(call: RaCall) -> str:
@@ -89,18 +77,7 @@ async def status(call: RaCall) -> str:
     await desk.audit(call.staff, "ra.status", target=call.args[:128])
     if enrollment is None:
         return messages.ra_not_found(lang, call.args)
-    return messages.ra_status_enrollment(
-        lang,
-        reference=enrollment.reference_number,
-        cn=enrollment.cn,
-        ous=enrollment.ous,
-        o=enrollment.o,
-        user=enrollment.slack_user,
-        status=enrollment.status,
-        locked=enrollment.locked,
-        failed_attempts=enrollment.failed_attempts,
-        created_at=enrollment.created_at,
-    )
+    return messages.ra_status_enrollment(lang, enrollment)
 
 
 async def resend(call: RaCall) -> str:
@@ -114,7 +91,7 @@ async def resend(call: RaCall) -> str:
     holder_lang: Lang = known.lang if known else "en"
     sent: list[str] = []
     for enrollment in pending:
-        link = await desk.service.new_enrollment_link(
+        link = await desk.ra.new_enrollment_link(
             enrollment.reference_number, actor=actor(call.staff)
         )
         reply = dialog.download_link(
@@ -143,7 +120,7 @@ async def unlock(call: RaCall) -> str:
     if before is None:
         await desk.audit(call.staff, "enrollment.unlock", target=call.args[:128], outcome="error")
         return messages.ra_not_found(lang, call.args)
-    await desk.service.unlock(before.reference_number, actor=actor(call.staff))
+    await desk.ra.unlock(before.reference_number, actor=actor(call.staff))
     if before.locked and before.slack_user:
         known = await desk.user(call.client, before.slack_user)
         holder_lang: Lang = known.lang if known else "en"
@@ -160,7 +137,7 @@ async def unlock(call: RaCall) -> str:
 async def revoke(call: RaCall) -> str:
     desk, lang = call.desk, call.lang
     serial, reason = parse_revoke(call.args)
-    revoked = await desk.service.revoke(serial, reason=reason, actor=actor(call.staff))
+    revoked = await desk.revocation.revoke(serial, reason=reason, actor=actor(call.staff))
     owner = revoked.owner_slack_user
     if owner:
         known = await desk.user(call.client, owner)
@@ -239,19 +216,7 @@ async def run(desk: Desk, client: AsyncWebClient, command: dict[str, Any]) -> st
 
 def register(app: AsyncApp, desk: Desk) -> None:
     @app.command("/ra")
-    async def ra(
-        ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
-    ) -> None:
-        await ack()
-
-        async def work() -> None:
-            answer = await run(desk, client, command)
-            if answer:
-                await respond(
-                    text=blocks.fallback_text(answer),
-                    blocks=blocks.section(answer),
-                    response_type="ephemeral",
-                    replace_original=False,
-                )
-
-        desk.later(work(), name="ra")
+    @answered_privately(desk, name="ra")
+    async def ra(client: AsyncWebClient, command: dict[str, Any]) -> Answer | None:
+        text = await run(desk, client, command)
+        return (text, blocks.section(text)) if text else None

@@ -1,5 +1,7 @@
-"""Event listeners. Bolt acknowledges events before a listener runs; the work goes to
-``desk.later``. Messages from bots (our own, which bolt drops, and any other) are ignored."""
+"""Event listeners. An event reaches them after Slack already has its 200:
+:func:`bot.slack.app.accept` acknowledges every event at once (over HTTP and Socket Mode) and
+dispatches it in the background, so these listeners do their work inline (no ``desk.later``).
+Messages from bots (our own, which bolt drops, and any other) are ignored."""
 
 from __future__ import annotations
 

@@ -16,4 +16,4 @@ def register(app: AsyncApp, desk: Desk) -> None:
     async def app_home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
         if event.get("tab", "home") != "home":
             return
-        desk.later(desk.publish_home(client, event["user"]), name="home")
+        await desk.publish_home(client, event["user"])

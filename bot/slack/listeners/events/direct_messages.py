@@ -45,7 +45,7 @@ def register(app: AsyncApp, desk: Desk) -> None:
         if from_bot(event):
             return
         if event.get("channel_type") == "im":
-            desk.later(direct_message(desk, client, event), name="dm")
+            await direct_message(desk, client, event)
             return
         thread_ts = event.get("thread_ts")
         if (
@@ -53,4 +53,4 @@ def register(app: AsyncApp, desk: Desk) -> None:
             and thread_ts != event.get("ts")
             and event.get("channel") == desk.settings.ra_channel
         ):
-            desk.later(thread_reply(desk, client, event), name="escalation-thread")
+            await thread_reply(desk, client, event)

@@ -29,6 +29,6 @@ def register(app: AsyncApp, desk: Desk) -> None:
         if from_bot(event):
             return
         if event.get("channel_type") == "im":
-            desk.later(shared_files(desk, client, event), name="file")
+            await shared_files(desk, client, event)
         elif event.get("thread_ts") and event.get("channel") == desk.settings.ra_channel:
-            desk.later(thread_reply(desk, client, event), name="escalation-thread")
+            await thread_reply(desk, client, event)

@@ -30,4 +30,4 @@ def register(app: AsyncApp, desk: Desk) -> None:
     async def app_mention(event: dict[str, Any], client: AsyncWebClient) -> None:
         if from_bot(event):
             return
-        desk.later(mention(desk, client, event), name="mention")
+        await mention(desk, client, event)

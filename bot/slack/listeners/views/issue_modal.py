@@ -13,25 +13,18 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
 from bot.dialog import Reply
-from bot.messages import Lang
 from bot.slack import blocks
-from bot.slack.desk import Desk
-from enrollment.service import EnrollmentCreate
+from bot.slack.desk import Desk, enrollment_request
+from bot.slack.syntax import IssueArgs
+from common.language import Lang
 
 FIELD_BLOCKS = {"cn": "cn", "ous": "ous", "o": "o", "email": "email", "profile": "profile"}
 
 
-def field_errors(values: dict[str, Any]) -> dict[str, str]:
+def field_errors(args: IssueArgs) -> dict[str, str]:
     """Slack's ``response_action: errors`` map (block ID -> message) for invalid fields."""
     try:
-        EnrollmentCreate(
-            cn=values["cn"] or "",
-            ous=values["ous"],
-            o=values["o"],
-            email=values["email"],
-            slack_user=values["holder"],
-            profile=values["profile"],
-        )
+        enrollment_request(args)
     except ValidationError as exc:
         errors: dict[str, str] = {}
         for error in exc.errors():
@@ -52,22 +45,12 @@ async def refuse(desk: Desk, client: AsyncWebClient, staff: str) -> None:
     await tell(desk, client, staff, messages.ra_refused(lang), lang)
 
 
-async def submit(desk: Desk, client: AsyncWebClient, staff: str, values: dict[str, Any]) -> None:
+async def submit(desk: Desk, client: AsyncWebClient, staff: str, args: IssueArgs) -> None:
     if not await desk.is_staff(client, staff):
         await refuse(desk, client, staff)
         return
     lang = await desk.language(client, staff)
-    answer = await desk.issue(
-        client,
-        staff,
-        holder=values["holder"],
-        cn=values["cn"],
-        ous=values["ous"],
-        o=values["o"],
-        email=values["email"],
-        profile=values["profile"],
-        lang=lang,
-    )
+    answer = await desk.issue(client, staff, args, lang=lang)
     await tell(desk, client, staff, answer, lang)
 
 
@@ -77,12 +60,12 @@ def register(app: AsyncApp, desk: Desk) -> None:
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
         # Only pure checks before the acknowledgement: the staff check may need the Web API.
-        values = blocks.issue_modal_values(view)
-        errors = field_errors(values)
-        if not values["holder"]:
+        args = blocks.issue_modal_values(view)
+        errors = field_errors(args)
+        if not args.user:
             errors["holder"] = "Choose the holder / 请选择持有人"
         if errors:
             await ack(response_action="errors", errors=errors)
             return
         await ack()
-        desk.later(submit(desk, client, body["user"]["id"], values), name="ra-issue-modal")
+        desk.later(submit(desk, client, body["user"]["id"], args), name="ra-issue-modal")

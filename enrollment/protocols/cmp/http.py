@@ -1,0 +1,374 @@
+"""``POST /.well-known/cmp``: CMP over HTTP (RFC 6712) for ``openssl cmp`` and other clients.
+
+Thin: the message work is in :mod:`enrollment.protocols.cmp` (pure), the RA's behind
+:class:`CmpDomain`, which names only the calls made here. Every answer is a DER PKIMessage: a
+CMP-level refusal is PKIStatusInfo ``rejection`` with HTTP 200 (so clients read it); an
+HTTP-level one (wrong content type, body too large, not DER) the same message with 415 / 413 /
+400.
+Answers to requests that did not authenticate are unprotected (a MAC under the real code must
+not be handed to someone who does not know it); all others carry the client's own protection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from aiohttp import web
+from cryptography import x509
+
+from common.errors import CertdeskError
+from common.time import utcnow
+from enrollment.ca.authority import IssuingCA
+from enrollment.errors import (
+    CertificateNotActive,
+    CertificateNotFound,
+    CodeNotDerivable,
+    CsrMalformed,
+    CsrSignatureInvalid,
+    EnrollmentLocked,
+    EnrollmentNotFound,
+    EnrollmentNotPending,
+    KeyNotAllowed,
+    PolicyError,
+    RequestTooLarge,
+    WrongCredentials,
+)
+from enrollment.models import Certificate, CertificateStatus, Delivery, Enrollment
+from enrollment.protocols import cmp
+from enrollment.protocols.cmp import CmpError, FailInfo
+from enrollment.services.by_reference import CodeProof
+from enrollment.services.results import IssuedCertificate, KeyMaterial, ProvenKey
+from enrollment.web.body import read_body
+
+log = logging.getLogger(__name__)
+
+PATH = "/.well-known/cmp"
+
+
+class CmpEnrollment(Protocol):
+    """First certificates for clients that prove the enrollment's derived code (ir/cr/p10cr)."""
+
+    async def redeem_with_derived_code(
+        self,
+        reference_number: str,
+        *,
+        proves_code: CodeProof,
+        key: KeyMaterial,
+        delivery: Delivery = ...,
+        via: str = ...,
+    ) -> IssuedCertificate: ...
+
+    async def authenticate_with_derived_code(
+        self, reference_number: str, *, proves_code: CodeProof
+    ) -> tuple[Enrollment, list[Certificate]]: ...
+
+    def transaction_nonce(self, transaction_id: bytes, serial: str) -> bytes: ...
+
+
+class CmpRenewal(Protocol):
+    """Key update (kur) and its certConf."""
+
+    async def renew_by_certificate(
+        self, certificate: x509.Certificate, *, key: KeyMaterial, delivery: Delivery = ...
+    ) -> IssuedCertificate: ...
+
+    async def successor_of(self, certificate: x509.Certificate) -> Certificate | None: ...
+
+
+class CmpRevocation(Protocol):
+    """Revoking a certificate its client rejected in the certConf."""
+
+    async def revoke(self, serial: str, *, reason: str, actor: str) -> Certificate: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CmpDomain:
+    """All the CMP endpoint asks of the enrollment domain."""
+
+    ca: IssuingCA
+    max_failed_attempts: int
+    enrollment: CmpEnrollment
+    renewal: CmpRenewal
+    revocation: CmpRevocation
+
+
+DOMAIN = web.AppKey("cmp_domain", CmpDomain)
+
+
+def _answer(der: bytes, status: int = 200) -> web.Response:
+    return web.Response(
+        body=der,
+        status=status,
+        content_type=cmp.CONTENT_TYPE,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _responder(domain: CmpDomain) -> cmp.Responder:
+    return cmp.Responder(sender=domain.ca.certificate.subject, chain=domain.ca.chain)
+
+
+def _wrong_credentials(domain: CmpDomain) -> CmpError:
+    # The same answer for an unknown reference number and a wrong code (no enumeration).
+    return CmpError(
+        FailInfo.BAD_MESSAGE_CHECK,
+        "The reference number (-ref) or the authorization code (-secret pass:…) is wrong. "
+        "Check both against the message from your RA; after "
+        f"{domain.max_failed_attempts} wrong codes the enrollment locks.",
+    )
+
+
+def _locked(reference: str) -> CmpError:
+    return CmpError(
+        FailInfo.NOT_AUTHORIZED,
+        f"Enrollment {reference} is locked after too many wrong authorization codes. "
+        f"RA staff must run `certdesk ra unlock {reference}` (or `/ra unlock {reference}` in "
+        "Slack) before you try again.",
+    )
+
+
+# What the domain raises when a request did not prove the authorization code: answered
+# unprotected, before any other error (which may carry the client's own protection).
+NOT_PROVEN = (EnrollmentNotFound, WrongCredentials, EnrollmentLocked, CodeNotDerivable)
+
+
+def _refused(
+    domain: CmpDomain,
+    error: EnrollmentNotFound | WrongCredentials | EnrollmentLocked | CodeNotDerivable,
+) -> CmpError:
+    if isinstance(error, EnrollmentLocked):
+        return _locked(error.reference_number)
+    if isinstance(error, CodeNotDerivable):
+        return CmpError(FailInfo.NOT_AUTHORIZED, error.message)
+    return _wrong_credentials(domain)
+
+
+def _fail_info(error: CertdeskError) -> FailInfo:
+    if isinstance(error, CsrSignatureInvalid):
+        return FailInfo.BAD_POP
+    if isinstance(error, CsrMalformed):
+        return FailInfo.BAD_DATA_FORMAT
+    if isinstance(error, KeyNotAllowed):
+        return FailInfo.BAD_CERT_TEMPLATE
+    if isinstance(error, EnrollmentNotPending | PolicyError):
+        return FailInfo.NOT_AUTHORIZED
+    if isinstance(error, CertificateNotFound):
+        return FailInfo.SIGNER_NOT_TRUSTED
+    if isinstance(error, CertificateNotActive):
+        return FailInfo.CERT_REVOKED
+    return FailInfo.BAD_REQUEST
+
+
+def _reference(message: cmp.CmpRequest) -> str:
+    reference = message.reference
+    if not reference:
+        raise CmpError(
+            FailInfo.BAD_MESSAGE_CHECK,
+            "The request names no reference number: run openssl cmp with -ref REFERENCE "
+            "-secret pass:AUTHORIZATION-CODE.",
+        )
+    return reference
+
+
+def _protection(message: cmp.CmpRequest, check: cmp.MacCheck) -> cmp.Protection:
+    return cmp.Protection(secret=check.secret, pbm=message.mac_parameters)
+
+
+async def _enroll(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
+    reference = _reference(message)
+    check = cmp.MacCheck(message)
+    request = cmp.cert_request(message)  # POPO checked before anything is looked up
+    key: ProvenKey | bytes
+    if request.public_key is not None:
+        key = ProvenKey(public_key=request.public_key)
+    else:
+        assert request.csr is not None
+        key = request.csr
+    responder = _responder(domain)
+    try:
+        issued = await domain.enrollment.redeem_with_derived_code(
+            reference, proves_code=check, key=key
+        )
+    except NOT_PROVEN as exc:
+        raise _refused(domain, exc) from None
+    except CertdeskError as exc:  # the sender proved the code: a protected answer
+        return responder.rejection(
+            message, _fail_info(exc), exc.message, protection=_protection(message, check)
+        )
+    return responder.certificate(
+        message,
+        certificate=issued.certificate,
+        cert_req_id=request.cert_req_id,
+        sender_nonce=domain.enrollment.transaction_nonce(message.transaction_id, issued.serial),
+        protection=_protection(message, check),
+    )
+
+
+def _signed_by_ca(domain: CmpDomain) -> cmp.Protection:
+    return cmp.Protection(signer=domain.ca.private_key, signer_chain=domain.ca.chain)
+
+
+async def _key_update(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
+    """kur: signed with the current certificate's key; the answer is signed by the CA."""
+    if message.mac_protected:
+        raise CmpError(
+            FailInfo.BAD_MESSAGE_CHECK,
+            "Key update must be signed with the current certificate's key: openssl cmp -cmd kur "
+            "-cert cert.pem -key key.pem (not -secret).",
+        )
+    signer = cmp.verify_signature_protection(message)
+    cmp.check_message_time(message, utcnow())
+    request = cmp.cert_request(message)
+    if request.old_cert_serial is not None and request.old_cert_serial != signer.serial_number:
+        raise CmpError(
+            FailInfo.BAD_CERT_ID, "The oldCertID is not the certificate that signed the request."
+        )
+    assert request.public_key is not None
+    responder = _responder(domain)
+    protection = _signed_by_ca(domain)
+    try:
+        issued = await domain.renewal.renew_by_certificate(
+            signer, key=ProvenKey(public_key=request.public_key)
+        )
+    except CertdeskError as exc:
+        return await asyncio.to_thread(
+            responder.rejection, message, _fail_info(exc), exc.message, protection=protection
+        )
+    return await asyncio.to_thread(
+        responder.certificate,
+        message,
+        certificate=issued.certificate,
+        cert_req_id=request.cert_req_id,
+        sender_nonce=domain.enrollment.transaction_nonce(message.transaction_id, issued.serial),
+        protection=protection,
+    )
+
+
+async def _confirm_signed(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
+    """certConf after a kur, signed (like the kur) with the replaced certificate's key."""
+    signer = cmp.verify_signature_protection(message)
+    successor = await domain.renewal.successor_of(signer)
+    return await _confirmed(
+        domain, message, [successor] if successor else [], _signed_by_ca(domain), actor="kur"
+    )
+
+
+async def _confirmed(
+    domain: CmpDomain,
+    message: cmp.CmpRequest,
+    certificates: list[Certificate],
+    protection: cmp.Protection,
+    *,
+    actor: str,
+) -> bytes:
+    responder = _responder(domain)
+    by_hash = {
+        cmp.cert_hash(x509.load_pem_x509_certificate(c.pem.encode())): c for c in certificates
+    }
+    for confirmation in cmp.confirmations(message):
+        record = by_hash.get(confirmation.cert_hash)
+        if record is None:
+            return await asyncio.to_thread(
+                responder.rejection,
+                message,
+                FailInfo.BAD_CERT_ID,
+                "The certConf's certHash matches no certificate of this transaction.",
+                protection=protection,
+            )
+        expected = domain.enrollment.transaction_nonce(message.transaction_id, record.serial)
+        if message.recip_nonce != expected:
+            return await asyncio.to_thread(
+                responder.rejection,
+                message,
+                FailInfo.BAD_RECIPIENT_NONCE,
+                "The certConf's recipNonce or transactionID does not belong to this "
+                "certificate's transaction.",
+                protection=protection,
+            )
+        if not confirmation.accepted and record.status == CertificateStatus.ACTIVE:
+            # The client rejected the certificate (RFC 4210 5.3.18): it must not stay valid.
+            await domain.revocation.revoke(
+                record.serial, reason="cessationOfOperation", actor=actor
+            )
+    return await asyncio.to_thread(responder.pki_conf, message, protection=protection)
+
+
+async def _confirm(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
+    if not message.mac_protected and message.protection is not None:
+        return await _confirm_signed(domain, message)
+    reference = _reference(message)
+    check = cmp.MacCheck(message)
+    cmp.confirmations(message)  # malformed content is refused before the database is asked
+    try:
+        enrollment, certificates = await domain.enrollment.authenticate_with_derived_code(
+            reference, proves_code=check
+        )
+    except NOT_PROVEN as exc:
+        raise _refused(domain, exc) from None
+    return await _confirmed(
+        domain,
+        message,
+        certificates,
+        _protection(message, check),
+        actor=f"cmp:{enrollment.reference_number}",
+    )
+
+
+async def _dispatch(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
+    kind = message.body_type
+    if kind in ("ir", "cr", "p10cr"):
+        return await _enroll(domain, message)
+    if kind == "certConf":
+        return await _confirm(domain, message)
+    if kind == "kur":
+        return await _key_update(domain, message)
+    if kind == "rr":
+        raise CmpError(
+            FailInfo.NOT_AUTHORIZED,
+            "certdesk does not revoke over CMP: ask RA staff (`certdesk ra revoke SERIAL`).",
+        )
+    raise CmpError(
+        FailInfo.BAD_REQUEST,
+        f"The CMP message type {kind} is not supported here: certdesk answers ir, cr, p10cr, "
+        "kur and certConf.",
+    )
+
+
+async def cmp_endpoint(request: web.Request) -> web.Response:
+    domain = request.app[DOMAIN]
+    responder = _responder(domain)
+    if request.content_type != cmp.CONTENT_TYPE:
+        return _answer(
+            responder.rejection(
+                None,
+                FailInfo.BAD_DATA_FORMAT,
+                f"The content type must be {cmp.CONTENT_TYPE} (RFC 6712).",
+            ),
+            415,
+        )
+    limit = cmp.MAX_MESSAGE_BYTES
+    try:
+        body = await read_body(request.content, limit=limit, declared=request.content_length)
+    except RequestTooLarge:
+        return _answer(
+            responder.rejection(
+                None, FailInfo.BAD_DATA_FORMAT, f"The CMP message is over {limit // 1024} KiB."
+            ),
+            413,
+        )
+    try:
+        message = cmp.parse(body)
+    except CmpError as exc:
+        return _answer(responder.rejection(None, exc.fail_info, exc.text), exc.http_status)
+    try:
+        return _answer(await _dispatch(domain, message))
+    except CmpError as exc:
+        log.info("cmp request refused", extra={"fail_info": exc.fail_info.name})
+        return _answer(responder.rejection(message, exc.fail_info, exc.text), exc.http_status)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post(PATH, cmp_endpoint)

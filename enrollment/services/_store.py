@@ -1,0 +1,509 @@
+"""What the use cases share: the store and CA they work on, and the steps several of them take
+(links, claims, failure counting, lookups, audit rows, issuing a first certificate or a
+successor). Internal to :mod:`enrollment.services`."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Unpack
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPublicKeyTypes
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlmodel import col, select
+
+from common.errors import CertdeskError
+from common.links import LinkKind, link_url
+from common.time import utcnow
+from enrollment import codes, metrics
+from enrollment.ca.authority import IssuingCA, build_subject
+from enrollment.ca.crl import normalize_serial
+from enrollment.ca.csr import check_public_key, key_description, validated_public_key
+from enrollment.ca.pkcs12 import ServerPrivateKey, build_pkcs12, generate_server_key
+from enrollment.ca.profiles import Profile, get_profile
+from enrollment.db import session_factory
+from enrollment.errors import (
+    CertificateNotActive,
+    CertificateNotFound,
+    EnrollmentLocked,
+    EnrollmentNotFound,
+    EnrollmentNotPending,
+    LinkExpired,
+    LinkLocked,
+    LinkUnknown,
+    LinkUsed,
+    PolicyError,
+    WrongCredentials,
+)
+from enrollment.models import (
+    AuditEvent,
+    Certificate,
+    CertificateStatus,
+    Delivery,
+    Enrollment,
+    EnrollmentStatus,
+    LinkPurpose,
+    OneTimeLink,
+)
+from enrollment.services.config import EnrollmentConfig
+from enrollment.services.results import (
+    AuditFacts,
+    IssuedCertificate,
+    KeyMaterial,
+    NewLink,
+    ProvenKey,
+    ServerKey,
+)
+from usbkey.certificates import serial_hex
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def audit(session: AsyncSession, *, actor: str, action: str, **facts: Unpack[AuditFacts]) -> None:
+    """Add one audit row to ``session`` (written with the change it records)."""
+    session.add(AuditEvent(actor=actor, action=action, **facts))
+
+
+def not_pending(enrollment: Enrollment) -> EnrollmentNotPending:
+    return EnrollmentNotPending(
+        f"Enrollment {enrollment.reference_number} has already been used to issue a "
+        "certificate. To get another one, ask the certdesk bot to renew it or ask RA staff."
+    )
+
+
+class Store:
+    """The database, CA, secret key and configuration every use case works with."""
+
+    def __init__(
+        self, *, engine: AsyncEngine, ca: IssuingCA, pepper: codes.Pepper, config: EnrollmentConfig
+    ) -> None:
+        self.engine = engine
+        self.sessions = session_factory(engine)
+        self.ca = ca
+        self.pepper = pepper
+        self.config = config
+
+    # -- one-time links ------------------------------------------------------------------
+
+    async def usable_link(
+        self, session: AsyncSession, token: str, purpose: LinkPurpose, *, lock: bool = False
+    ) -> OneTimeLink:
+        """The link behind ``token``, or the error saying why it cannot be used.
+
+        ``lock`` takes the row lock (PostgreSQL ``FOR UPDATE``; SQLite's transactions are
+        already serialized), so racing redemptions queue here and later ones see the link used.
+        """
+        if not token or len(token) > 128:
+            raise LinkUnknown()
+        query = select(OneTimeLink).where(
+            col(OneTimeLink.token_hash) == self.pepper.hash_token(token)
+        )
+        result = await session.execute(query.with_for_update() if lock else query)
+        link = result.scalars().first()
+        if link is None or link.purpose != purpose:
+            raise LinkUnknown()
+        if link.used_at is not None:
+            raise LinkUsed()
+        if link.failed_attempts >= self.config.max_failed_attempts:
+            raise LinkLocked()
+        if link.expires_at <= utcnow():
+            raise LinkExpired()
+        return link
+
+    @staticmethod
+    async def claim(session: AsyncSession, link: OneTimeLink) -> None:
+        """Mark the link used; exactly one of several concurrent claims succeeds."""
+        result = await session.execute(
+            update(OneTimeLink)
+            .where(col(OneTimeLink.id) == link.id, col(OneTimeLink.used_at).is_(None))
+            .values(used_at=utcnow())
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise LinkUsed()
+
+    def add_link(
+        self,
+        session: AsyncSession,
+        *,
+        purpose: LinkPurpose,
+        enrollment_id: int | None = None,
+        certificate_id: int | None = None,
+        owner: str | None,
+        verification_code_hash: str | None = None,
+        ttl: timedelta | None = None,
+    ) -> NewLink:
+        token = codes.new_link_token()
+        expires_at = utcnow() + (ttl or self.config.link_ttl)
+        session.add(
+            OneTimeLink(
+                token_hash=self.pepper.hash_token(token),
+                purpose=purpose,
+                enrollment_id=enrollment_id,
+                certificate_id=certificate_id,
+                owner_slack_user=owner,
+                verification_code_hash=verification_code_hash,
+                expires_at=expires_at,
+            )
+        )
+        kind: LinkKind = "enroll" if purpose == LinkPurpose.ENROLL else "renew"
+        return NewLink(
+            token=token, url=link_url(self.config.public_url, kind, token), expires_at=expires_at
+        )
+
+    # -- enrollments -------------------------------------------------------------------
+
+    async def enrollment_by_reference(
+        self, session: AsyncSession, reference: str, *, lock: bool = False
+    ) -> Enrollment | None:
+        """The enrollment named by ``reference`` (``lock``: with its row lock held), or None."""
+        normalized = codes.normalize_reference(reference)
+        if not normalized or len(normalized) > 20:  # the column's length
+            return None
+        query = select(Enrollment).where(col(Enrollment.reference_number) == normalized)
+        result = await session.execute(query.with_for_update() if lock else query)
+        return result.scalars().first()
+
+    async def existing_enrollment(self, session: AsyncSession, reference: str) -> Enrollment:
+        enrollment = await self.enrollment_by_reference(session, reference)
+        if enrollment is None:
+            raise EnrollmentNotFound(
+                f"No enrollment has the reference number {reference!r}. Check the number."
+            )
+        return enrollment
+
+    @staticmethod
+    def check_credentials_precondition(enrollment: Enrollment) -> None:
+        if enrollment.locked_at is not None:
+            metrics.ENROLLMENT_FAILURES.labels(code=EnrollmentLocked.code).inc()
+            raise EnrollmentLocked(enrollment.reference_number)
+        if enrollment.status != EnrollmentStatus.PENDING:
+            raise not_pending(enrollment)
+
+    async def count_failure(
+        self, session: AsyncSession, enrollment: Enrollment
+    ) -> EnrollmentLocked | WrongCredentials:
+        """Count a wrong code towards the enrollment's lock; the refusal to raise once the
+        transaction is committed."""
+        now = utcnow()
+        limit = self.config.max_failed_attempts
+        await session.execute(
+            update(Enrollment)
+            .where(col(Enrollment.id) == enrollment.id)
+            .values(failed_attempts=Enrollment.failed_attempts + 1, updated_at=now)
+        )
+        locked = await session.execute(
+            update(Enrollment)
+            .where(
+                col(Enrollment.id) == enrollment.id,
+                col(Enrollment.failed_attempts) >= limit,
+                col(Enrollment.locked_at).is_(None),
+            )
+            .values(locked_at=now)
+        )
+        attempts = (
+            await session.execute(
+                select(Enrollment.failed_attempts).where(col(Enrollment.id) == enrollment.id)
+            )
+        ).scalar_one()
+        reference = enrollment.reference_number
+        if locked.rowcount:  # type: ignore[attr-defined]
+            audit(
+                session,
+                actor="system",
+                action="enrollment.lock",
+                target=reference,
+                detail={"failed_attempts": attempts},
+            )
+        audit(
+            session,
+            actor="anonymous",
+            action="enrollment.wrong_code",
+            target=reference,
+            outcome="refused",
+        )
+        if attempts >= limit:
+            return EnrollmentLocked(reference)
+        return WrongCredentials(attempts_left=limit - attempts)
+
+    # -- certificates --------------------------------------------------------------------
+
+    @staticmethod
+    async def certificate_by_serial(session: AsyncSession, serial: str) -> Certificate:
+        normalized = normalize_serial(serial)
+        cert = None
+        if normalized:
+            result = await session.execute(
+                select(Certificate).where(col(Certificate.serial) == normalized)
+            )
+            cert = result.scalars().first()
+        if cert is None:
+            raise CertificateNotFound(
+                f"No certificate has the serial number {serial!r}. Check the number "
+                "(hexadecimal, as `certdesk inspect` shows it)."
+            )
+        return cert
+
+    @staticmethod
+    async def stored_certificate(
+        session: AsyncSession, presented: x509.Certificate, *, lock: bool = False
+    ) -> Certificate | None:
+        """The row of exactly ``presented`` (serial and fingerprint), or None if it is not ours.
+        ``lock`` takes the row lock (PostgreSQL ``FOR UPDATE``)."""
+        serial = serial_hex(presented)
+        query = select(Certificate).where(col(Certificate.serial) == serial)
+        row = (await session.execute(query.with_for_update() if lock else query)).scalars().first()
+        if row is None or not hmac.compare_digest(row.fingerprint_sha256, fingerprint(presented)):
+            return None
+        return row
+
+    @staticmethod
+    async def certificates_of(session: AsyncSession, slack_user: str) -> list[Certificate]:
+        result = await session.execute(
+            select(Certificate)
+            .where(col(Certificate.owner_slack_user) == slack_user)
+            .order_by(col(Certificate.created_at).desc(), col(Certificate.id).desc())
+        )
+        return list(result.scalars().all())
+
+    # -- issuing -------------------------------------------------------------------------
+
+    async def issue_for_enrollment(
+        self,
+        session: AsyncSession,
+        enrollment: Enrollment,
+        *,
+        key: KeyMaterial,
+        delivery: Delivery,
+        via: str,
+        link: OneTimeLink | None = None,
+    ) -> tuple[IssuedCertificate, bytes | None, Profile]:
+        """Issue ``enrollment``'s certificate inside the caller's transaction: the one path
+        for a first certificate (link, EST, CMP).
+
+        The caller has checked the credentials and holds the enrollment's row lock. Here: the
+        key (from a checked CSR, a key the protocol proved, or one made here), the link claimed
+        (if any), the enrollment claimed (``pending`` -> ``issued``, exactly one of several
+        racing transactions succeeds, whatever they locked), then the certificate signed,
+        recorded and audited (``via``). Anything raised rolls the whole thing back.
+        """
+        profile = get_profile(enrollment.profile)
+        public_key, private_key = await self._obtain_key(profile, key)
+        if link is not None:
+            await self.claim(session, link)
+        await self._claim_enrollment(session, enrollment, now=utcnow())
+        cert, record = await self._certify(
+            session, _Holder.of_enrollment(enrollment), public_key, profile, delivery
+        )
+        audit(
+            session,
+            actor=enrollment.slack_user or f"ref:{enrollment.reference_number}",
+            action="certificate.issue",
+            target=record.serial,
+            detail={"reference_number": enrollment.reference_number, "via": via},
+        )
+        issued = IssuedCertificate(
+            certificate=cert,
+            chain=self.ca.chain,
+            friendly_name=record.friendly_name,
+            delivery=delivery,
+        )
+        # Inside the transaction: if packaging failed, the link would stay usable.
+        package = await self._package(private_key, issued, key)
+        return issued, package, profile
+
+    async def issue_successor(
+        self,
+        session: AsyncSession,
+        *,
+        old: Certificate,
+        key: KeyMaterial,
+        delivery: Delivery,
+        claim: OneTimeLink | None,
+        unowned_actor: str = "renewal",
+        detail: dict[str, Any] | None = None,
+    ) -> tuple[IssuedCertificate, bytes | None]:
+        """Certify ``key`` as ``old``'s successor and mark ``old`` superseded, in ``session``:
+        the one path for renewal link, possession and CMP kur.
+
+        Same subject, profile, owner and friendly name as ``old``. ``claim`` (a renewal link)
+        is used up just before signing, once the key has passed its checks. The audit names
+        ``old``'s Slack owner, else ``{unowned_actor}:{old.serial}``.
+        """
+        profile = get_profile(old.profile)
+        public_key, private_key = await self._obtain_key(profile, key)
+        if claim is not None:
+            await self.claim(session, claim)
+        cert, record = await self._certify(
+            session, _Holder.of_certificate(old), public_key, profile, delivery
+        )
+        superseded = await session.execute(
+            update(Certificate)
+            .where(
+                col(Certificate.id) == old.id,
+                col(Certificate.status) == CertificateStatus.ACTIVE,
+            )
+            .values(status=CertificateStatus.SUPERSEDED, superseded_by=record.serial)
+        )
+        if superseded.rowcount != 1:  # type: ignore[attr-defined]
+            raise CertificateNotActive(
+                f"Certificate {old.serial} was renewed or revoked a moment ago. "
+                "Ask the certdesk bot in Slack for your current certificates."
+            )
+        audit(
+            session,
+            actor=old.owner_slack_user or f"{unowned_actor}:{old.serial}",
+            action="certificate.renew",
+            target=record.serial,
+            detail={"replaces": old.serial, "via": delivery, **(detail or {})},
+        )
+        issued = IssuedCertificate(
+            certificate=cert,
+            chain=self.ca.chain,
+            friendly_name=record.friendly_name,
+            delivery=delivery,
+            replaces=old.serial,
+        )
+        return issued, await self._package(private_key, issued, key)
+
+    @staticmethod
+    async def _claim_enrollment(
+        session: AsyncSession, enrollment: Enrollment, *, now: datetime
+    ) -> None:
+        """Mark the enrollment issued; exactly one of several concurrent claims succeeds."""
+        result = await session.execute(
+            update(Enrollment)
+            .where(
+                col(Enrollment.id) == enrollment.id,
+                col(Enrollment.status) == EnrollmentStatus.PENDING,
+            )
+            .values(
+                status=EnrollmentStatus.ISSUED, issued_at=now, updated_at=now, failed_attempts=0
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise not_pending(enrollment)
+
+    async def _certify(
+        self,
+        session: AsyncSession,
+        holder: _Holder,
+        public_key: CertificateIssuerPublicKeyTypes,
+        profile: Profile,
+        delivery: Delivery,
+    ) -> tuple[x509.Certificate, Certificate]:
+        """Sign ``public_key`` for ``holder`` and add the certificate's row to ``session``."""
+        cert = await asyncio.to_thread(
+            self.ca.issue,
+            public_key=public_key,
+            subject=build_subject(cn=holder.cn, ous=holder.ous, o=holder.o),
+            profile=profile,
+            email=holder.email,
+        )
+        record = Certificate(
+            serial=serial_hex(cert),
+            subject=cert.subject.rfc4514_string(),
+            issuer=cert.issuer.rfc4514_string(),
+            not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc,
+            fingerprint_sha256=fingerprint(cert),
+            pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key_type=key_description(public_key),
+            delivery=delivery,
+            status=CertificateStatus.ACTIVE,
+            enrollment_id=holder.enrollment_id,
+            subject_cn=holder.cn,
+            subject_ous=list(holder.ous),
+            subject_o=holder.o,
+            profile=holder.profile,
+            friendly_name=holder.friendly_name,
+            owner_slack_user=holder.slack_user,
+            owner_email=holder.email,
+        )
+        session.add(record)
+        return cert, record
+
+    @staticmethod
+    async def _obtain_key(
+        profile: Profile, key: KeyMaterial
+    ) -> tuple[CertificateIssuerPublicKeyTypes, ServerPrivateKey | None]:
+        """The public key to certify: from a checked CSR, a proven key, or a key made here."""
+        if isinstance(key, ServerKey):
+            if not profile.allow_server_keygen:
+                metrics.ENROLLMENT_FAILURES.labels(code=PolicyError.code).inc()
+                raise PolicyError(
+                    f"The profile {profile.name!r} does not allow the server to generate keys. "
+                    'Choose "This browser", "USB key" or "My own CSR" instead.'
+                )
+            private_key = await asyncio.to_thread(generate_server_key, key.key_type)
+            return private_key.public_key(), private_key
+        try:
+            if isinstance(key, ProvenKey):
+                return check_public_key(key.public_key), None
+            return await asyncio.to_thread(validated_public_key, key), None
+        except CertdeskError as exc:
+            metrics.ENROLLMENT_FAILURES.labels(code=exc.code).inc()
+            raise
+
+    @staticmethod
+    async def _package(
+        private_key: ServerPrivateKey | None, issued: IssuedCertificate, key: KeyMaterial
+    ) -> bytes | None:
+        if private_key is None or not isinstance(key, ServerKey):
+            return None
+        return await asyncio.to_thread(
+            build_pkcs12,
+            key=private_key,
+            certificate=issued.certificate,
+            chain=issued.chain,
+            friendly_name=issued.friendly_name or "certdesk",
+            password=key.password,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Holder:
+    """Whom a certificate is issued to, under which name: the enrollment's, or for a renewal
+    the name, profile and owner of the certificate it replaces."""
+
+    enrollment_id: int | None
+    cn: str
+    ous: list[str]
+    o: str | None
+    profile: str
+    friendly_name: str | None
+    slack_user: str | None
+    email: str | None
+
+    @classmethod
+    def of_enrollment(cls, enrollment: Enrollment) -> _Holder:
+        return cls(
+            enrollment_id=enrollment.id,
+            cn=enrollment.subject_cn,
+            ous=enrollment.subject_ous,
+            o=enrollment.subject_o,
+            profile=enrollment.profile,
+            friendly_name=f"{enrollment.subject_cn} ({enrollment.reference_number})",
+            slack_user=enrollment.slack_user,
+            email=enrollment.email,
+        )
+
+    @classmethod
+    def of_certificate(cls, old: Certificate) -> _Holder:
+        return cls(
+            enrollment_id=old.enrollment_id,
+            cn=old.subject_cn,
+            ous=old.subject_ous,
+            o=old.subject_o,
+            profile=old.profile,
+            friendly_name=old.friendly_name,
+            slack_user=old.owner_slack_user,
+            email=old.owner_email,
+        )

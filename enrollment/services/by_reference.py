@@ -1,0 +1,237 @@
+"""Redemption by reference number, without a link: EST sends the authorization code, CMP
+proves it (a MAC keyed with the code derived for the enrollment)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from common.errors import CertdeskError
+from enrollment import codes, metrics
+from enrollment.errors import (
+    CodeNotDerivable,
+    CredentialsRefused,
+    EnrollmentLocked,
+    EnrollmentNotFound,
+    PolicyError,
+    WrongCredentials,
+)
+from enrollment.models import Certificate, Delivery, Enrollment
+from enrollment.services._store import Store
+from enrollment.services.results import IssuedCertificate, KeyMaterial, csr_delivery
+
+# Compared against when a reference number is unknown, so that case costs what a wrong code does.
+_NO_CODE_HASH = "0" * 64
+
+# Checks a protocol message's proof of the authorization code (e.g. a CMP MAC). Blocking.
+CodeProof = Callable[[str], bool]
+# Checks the authorization code against an enrollment found by its reference number; called
+# with None for an unknown reference number, where it does the same work and answers False.
+CodeCheck = Callable[[Enrollment | None], Awaitable[bool]]
+# Why a reference number and code were refused (the protocol chooses what to answer).
+_CodeRefusal = EnrollmentNotFound | EnrollmentLocked | WrongCredentials
+
+
+class ReferenceRedemption:
+    """Issuance to protocols that name the enrollment by its reference number (EST, CMP)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def redeem_by_reference(
+        self,
+        reference_number: str,
+        *,
+        authorization_code: str,
+        csr: str | bytes,
+        delivery: str = "csr",
+        via: str = "est",
+        profile: str | None = None,
+    ) -> IssuedCertificate:
+        """Issue a pending enrollment's certificate without a link: the reference number names
+        the enrollment, the authorization code (sent as is, e.g. EST's HTTP Basic password)
+        proves the right to it.
+
+        The protocol adapter passes the reference number and authorization code exactly as the
+        client sent them; they are checked here, in this order, inside one transaction that
+        holds the enrollment's row lock (PostgreSQL ``FOR UPDATE``; SQLite serializes anyway):
+
+        1. unknown reference number -> :class:`CredentialsRefused`, nothing written;
+        2. locked enrollment -> :class:`EnrollmentLocked` (the right code does not help);
+        3. wrong code -> counted towards the lock like on the link path, then
+           :class:`CredentialsRefused` (or :class:`EnrollmentLocked` on the last attempt);
+        4. enrollment not pending (already issued, also through a link) ->
+           :class:`EnrollmentNotPending`, only now that the caller has proved the code;
+        5. ``profile`` given and not the enrollment's -> :class:`PolicyError`;
+        6. the CSR (self-signature, allowed key): :class:`CsrError`, nothing written.
+
+        Steps 1 and 3 raise the same error with the same message, so a caller that maps
+        :class:`CredentialsRefused` to one answer does not tell unknown reference numbers from
+        wrong codes. Then the certificate is issued exactly as for a link (subject from the
+        enrollment, never from the CSR); the enrollment becomes ``issued``, so its one-time
+        links stop working (they answer :class:`EnrollmentNotPending`). ``delivery`` is
+        ``browser``, ``csr`` or ``token`` as for links; ``via`` names the protocol in the audit
+        event ``certificate.issue`` (``{"via": "est"}``).
+        """
+        checked_delivery = csr_delivery(delivery)
+        pepper = self._store.pepper
+
+        async def check(enrollment: Enrollment | None) -> bool:
+            stored = _NO_CODE_HASH if enrollment is None else enrollment.authorization_code_hash
+            return pepper.code_matches(authorization_code, stored) and enrollment is not None
+
+        def refuse(failure: _CodeRefusal) -> EnrollmentLocked | CredentialsRefused:
+            if isinstance(failure, EnrollmentLocked):
+                return failure
+            return CredentialsRefused(self._store.config.max_failed_attempts)
+
+        return await self._redeem(
+            reference_number,
+            check=check,
+            refuse=refuse,
+            key=csr,
+            delivery=checked_delivery,
+            via=via,
+            profile=profile,
+        )
+
+    async def redeem_with_derived_code(
+        self,
+        reference_number: str,
+        *,
+        proves_code: CodeProof,
+        key: KeyMaterial,
+        delivery: Delivery = Delivery.CMP,
+        via: str = "cmp",
+    ) -> IssuedCertificate:
+        """Issue an enrollment's certificate to a protocol client that proves the code.
+
+        For protocols whose messages prove knowledge of the authorization code instead of
+        sending it (CMP's MAC): ``proves_code(code)`` is called (in a thread) with the code
+        derived for the enrollment. The same checks, in the same order and under the same row
+        lock, as :meth:`redeem_by_reference`, except that an unknown reference number raises
+        :class:`EnrollmentNotFound` (after the same work) and a wrong proof
+        :class:`WrongCredentials` (counted), which the adapter answers alike; an enrollment
+        made before derived codes raises :class:`CodeNotDerivable` (nothing counted).
+        """
+        return await self._redeem(
+            reference_number,
+            check=self._derived_code_check(proves_code),
+            refuse=lambda failure: failure,
+            key=key,
+            delivery=delivery,
+            via=via,
+        )
+
+    async def authenticate_with_derived_code(
+        self, reference_number: str, *, proves_code: CodeProof
+    ) -> tuple[Enrollment, list[Certificate]]:
+        """The enrollment whose code ``proves_code`` accepts, and its certificates (newest
+        first); the same checks and counting as :meth:`redeem_with_derived_code`, no issuance.
+        For follow-up messages such as CMP's certConf."""
+        failure: _CodeRefusal | None = None
+        async with self._store.sessions() as session, session.begin():
+            enrollment, failure = await self._authenticate(
+                session, reference_number, self._derived_code_check(proves_code)
+            )
+            if failure is None:
+                assert enrollment is not None
+                rows = await session.execute(
+                    select(Certificate)
+                    .where(col(Certificate.enrollment_id) == enrollment.id)
+                    .order_by(col(Certificate.created_at).desc(), col(Certificate.id).desc())
+                )
+                certificates = list(rows.scalars().all())
+        if failure is not None:
+            metrics.ENROLLMENT_FAILURES.labels(code=failure.code).inc()
+            raise failure
+        assert enrollment is not None
+        return enrollment, certificates
+
+    def transaction_nonce(self, transaction_id: bytes, serial: str) -> bytes:
+        """A nonce bound to a protocol transaction and a certificate, recomputable by every
+        process (CMP: the ip's senderNonce, which the certConf must echo)."""
+        digest = self._store.pepper.digest("cmp-nonce", f"{transaction_id.hex()}:{serial}")
+        return bytes.fromhex(digest)[:16]
+
+    async def _redeem(
+        self,
+        reference_number: str,
+        *,
+        check: CodeCheck,
+        refuse: Callable[[_CodeRefusal], CertdeskError],
+        key: KeyMaterial,
+        delivery: Delivery,
+        via: str,
+        profile: str | None = None,
+    ) -> IssuedCertificate:
+        """The shared path of :meth:`redeem_by_reference` and :meth:`redeem_with_derived_code`:
+        authenticate (``check``), then issue as for a link. ``refuse`` turns a refusal
+        (unknown reference number, wrong code, lock) into what the protocol raises; a counted
+        wrong code is committed before it is raised."""
+        store = self._store
+        failure: _CodeRefusal | None = None
+        async with store.sessions() as session, session.begin():
+            enrollment, failure = await self._authenticate(session, reference_number, check)
+            if failure is None:
+                assert enrollment is not None
+                store.check_credentials_precondition(enrollment)
+                if profile is not None and enrollment.profile != profile:
+                    metrics.ENROLLMENT_FAILURES.labels(code=PolicyError.code).inc()
+                    raise PolicyError(
+                        f"Enrollment {enrollment.reference_number} is for the profile "
+                        f"{enrollment.profile!r}, not {profile!r}. Enroll without a label "
+                        f"or with the label {enrollment.profile!r}."
+                    )
+                issued, _, used_profile = await store.issue_for_enrollment(
+                    session, enrollment, key=key, delivery=delivery, via=via
+                )
+        if failure is not None:
+            refusal = refuse(failure)
+            metrics.ENROLLMENT_FAILURES.labels(code=refusal.code).inc()
+            raise refusal
+        metrics.CERTIFICATES_ISSUED.labels(profile=used_profile.name, delivery=delivery).inc()
+        return issued
+
+    async def _authenticate(
+        self, session: AsyncSession, reference_number: str, check: CodeCheck
+    ) -> tuple[Enrollment | None, _CodeRefusal | None]:
+        """The enrollment named by ``reference_number``, row-locked, if ``check`` accepts the
+        code; else the refusal to raise once the transaction is committed.
+
+        An unknown reference number costs the same work (``check(None)``) and writes nothing;
+        a locked enrollment raises :class:`EnrollmentLocked` before the code is looked at; a
+        wrong code is counted towards the lock.
+        """
+        store = self._store
+        enrollment = await store.enrollment_by_reference(session, reference_number, lock=True)
+        if enrollment is None:
+            await check(None)
+            return None, EnrollmentNotFound(
+                f"No enrollment has the reference number {reference_number!r}. Check the number."
+            )
+        if enrollment.locked_at is not None:
+            metrics.ENROLLMENT_FAILURES.labels(code=EnrollmentLocked.code).inc()
+            raise EnrollmentLocked(enrollment.reference_number)
+        if not await check(enrollment):
+            return enrollment, await store.count_failure(session, enrollment)  # committed
+        return enrollment, None
+
+    def _derived_code_check(self, proves_code: CodeProof) -> CodeCheck:
+        """A :data:`CodeCheck` that gives ``proves_code`` the enrollment's derived code."""
+        pepper = self._store.pepper
+
+        async def check(enrollment: Enrollment | None) -> bool:
+            if enrollment is None:
+                await asyncio.to_thread(proves_code, codes.new_authorization_code())  # same work
+                return False
+            if enrollment.code_salt is None:
+                metrics.ENROLLMENT_FAILURES.labels(code=CodeNotDerivable.code).inc()
+                raise CodeNotDerivable(enrollment.reference_number)
+            code = pepper.derive_code(enrollment.reference_number, enrollment.code_salt)
+            return await asyncio.to_thread(proves_code, code)
+
+        return check

@@ -1,0 +1,226 @@
+"""Renewal by proof of the current key: `certdesk token renew` (a signed challenge) and CMP's
+key update (kur, signed with the current certificate's key); and the successor a kur made."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPublicKeyTypes,
+    CertificatePublicKeyTypes,
+)
+from sqlalchemy import delete, func, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from common.time import utcnow
+from enrollment import metrics
+from enrollment.ca.csr import parse_csr, validated_public_key
+from enrollment.errors import (
+    CertificateNotActive,
+    CertificateNotFound,
+    KeyNotAllowed,
+    LinkError,
+    PolicyError,
+)
+from enrollment.models import Certificate, CertificateStatus, Delivery, LinkPurpose, OneTimeLink
+from enrollment.possession import (
+    ChallengeInvalid,
+    TooManyChallenges,
+    load_certificate,
+    verify_renewal,
+)
+from enrollment.services._store import Store
+from enrollment.services.results import IssuedCertificate, KeyMaterial
+from usbkey.possession import renewal_message
+
+CHALLENGE_TTL = timedelta(minutes=5)
+MAX_OPEN_CHALLENGES = 5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenewalChallenge:
+    """A one-time challenge for renewal by possession, bound to one certificate."""
+
+    challenge: str
+    expires_at: datetime
+
+
+def _spki(key: CertificateIssuerPublicKeyTypes | CertificatePublicKeyTypes) -> bytes:
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+class KeyRenewal:
+    """Renewal for holders who prove possession of the current certificate's key."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def create_renewal_challenge(self, certificate: str | bytes) -> RenewalChallenge:
+        """A challenge for renewing ``certificate`` without a link (see ``possession.py``).
+
+        Only an active, unexpired certificate of this CA delivered to a USB key gets one. It is
+        stored as a keyed hash, bound to the certificate, works once and for 5 minutes; at most
+        :data:`MAX_OPEN_CHALLENGES` may be open per certificate.
+        """
+        presented = load_certificate(certificate)
+        store = self._store
+        async with store.sessions() as session, session.begin():
+            old = await self._possession_renewable(session, presented)
+            now = utcnow()
+            open_challenges = (
+                await session.execute(
+                    select(func.count())
+                    .select_from(OneTimeLink)
+                    .where(
+                        col(OneTimeLink.purpose) == LinkPurpose.CHALLENGE,
+                        col(OneTimeLink.certificate_id) == old.id,
+                        col(OneTimeLink.used_at).is_(None),
+                        col(OneTimeLink.expires_at) > now,
+                    )
+                )
+            ).scalar_one()
+            if open_challenges >= MAX_OPEN_CHALLENGES:
+                raise TooManyChallenges()
+            await session.execute(
+                delete(OneTimeLink).where(
+                    col(OneTimeLink.purpose) == LinkPurpose.CHALLENGE,
+                    col(OneTimeLink.certificate_id) == old.id,
+                    or_(col(OneTimeLink.used_at).is_not(None), col(OneTimeLink.expires_at) <= now),
+                )
+            )
+            link = store.add_link(
+                session,
+                purpose=LinkPurpose.CHALLENGE,
+                certificate_id=old.id,
+                owner=None,
+                ttl=CHALLENGE_TTL,
+            )
+        return RenewalChallenge(challenge=link.token, expires_at=link.expires_at)
+
+    async def renew_by_possession(
+        self, *, certificate: str | bytes, csr: str | bytes, challenge: str, signature: str
+    ) -> IssuedCertificate:
+        """Renew ``certificate`` for ``csr``, proven by a signature of the certificate's key.
+
+        ``signature`` is the current key's over :func:`usbkey.possession.renewal_message`
+        (challenge, certificate, CSR). The challenge is checked and used up first, in its own
+        transaction, so every attempt costs one challenge whatever happens next (an unknown
+        challenge is refused before anything else is even parsed). Then, in one transaction:
+        the certificate must still be renewable, the challenge bound to it, the signature valid,
+        the CSR valid with a NEW key; the successor is issued (same subject, profile, friendly
+        name, delivered to the token) and the old certificate superseded.
+        """
+        store = self._store
+        async with store.sessions() as session, session.begin():
+            try:
+                link = await store.usable_link(session, challenge, LinkPurpose.CHALLENGE, lock=True)
+                await store.claim(session, link)
+            except LinkError:
+                raise ChallengeInvalid() from None
+        presented = load_certificate(certificate)
+        csr_der = parse_csr(csr).public_bytes(serialization.Encoding.DER)
+        async with store.sessions() as session, session.begin():
+            old = await self._possession_renewable(session, presented, lock=True)
+            if link.certificate_id != old.id:
+                raise ChallengeInvalid()
+            message = renewal_message(challenge=challenge, certificate=presented, csr_der=csr_der)
+            verify_renewal(presented.public_key(), signature, message)
+            new_key = await asyncio.to_thread(validated_public_key, csr_der)
+            if _spki(new_key) == _spki(presented.public_key()):
+                raise KeyNotAllowed(
+                    "The CSR uses the current certificate's key. A renewal needs a new key "
+                    "pair; `certdesk token renew` makes one on the USB key."
+                )
+            issued, _ = await store.issue_successor(
+                session,
+                old=old,
+                key=csr_der,
+                delivery=Delivery.TOKEN,
+                claim=None,
+                unowned_actor="possession",
+                detail={"proof": "possession"},
+            )
+        metrics.CERTIFICATES_RENEWED.labels(delivery=Delivery.TOKEN).inc()
+        return issued
+
+    async def renew_by_certificate(
+        self, certificate: x509.Certificate, *, key: KeyMaterial, delivery: Delivery = Delivery.CMP
+    ) -> IssuedCertificate:
+        """Renew ``certificate`` for a holder who proved possession of its key (CMP kur's
+        signature, checked by the caller): same subject, profile and owner, the old one
+        superseded. It must be exactly a certificate this CA issued, active and unexpired
+        (:meth:`_renewable_by_key`); unlike `certdesk token renew`, any delivery."""
+        store = self._store
+        async with store.sessions() as session, session.begin():
+            old = await self._renewable_by_key(session, certificate, lock=True)
+            issued, _ = await store.issue_successor(
+                session,
+                old=old,
+                key=key,
+                delivery=delivery,
+                claim=None,
+            )
+        metrics.CERTIFICATES_RENEWED.labels(delivery=delivery).inc()
+        return issued
+
+    async def successor_of(self, certificate: x509.Certificate) -> Certificate | None:
+        """The certificate that superseded ``certificate`` (exactly one of ours), if any."""
+        store = self._store
+        async with store.sessions() as session:
+            old = await store.stored_certificate(session, certificate)
+            if old is None or old.superseded_by is None:
+                return None
+            return await store.certificate_by_serial(session, old.superseded_by)
+
+    async def _possession_renewable(
+        self, session: AsyncSession, presented: x509.Certificate, *, lock: bool = False
+    ) -> Certificate:
+        """The stored row of ``presented`` if `certdesk token renew` may renew it, else raise:
+        what :meth:`_renewable_by_key` checks, and delivered to a USB key."""
+        row = await self._renewable_by_key(session, presented, lock=lock)
+        if row.delivery != Delivery.TOKEN:
+            raise PolicyError(
+                f"Certificate {row.serial} is not on a USB key, so it is renewed with a renewal "
+                'link, not by `certdesk token renew`. Ask the certdesk bot in Slack ("Renew").'
+            )
+        return row
+
+    async def _renewable_by_key(
+        self, session: AsyncSession, presented: x509.Certificate, *, lock: bool = False
+    ) -> Certificate:
+        """The stored row of ``presented`` if a holder who proves its key may renew it: exactly
+        a certificate this CA issued (serial and fingerprint), active and unexpired, and (if
+        configured) within the possession renewal window; `certdesk token renew` and CMP kur
+        alike. ``lock`` takes the row lock (PostgreSQL ``FOR UPDATE``)."""
+        row = await self._store.stored_certificate(session, presented, lock=lock)
+        if row is None:
+            raise CertificateNotFound(
+                f"Certificate {format(presented.serial_number, 'x')} was not issued by this "
+                "certdesk CA, so it cannot be renewed here. Check the server, or ask RA staff."
+            )
+        if row.status != CertificateStatus.ACTIVE:
+            detail = f" by {row.superseded_by}" if row.superseded_by else ""
+            raise CertificateNotActive(
+                f"Certificate {row.serial} is {row.status}{detail}; only active certificates "
+                "can be renewed. Ask the certdesk bot in Slack for your current certificates."
+            )
+        if row.not_after <= utcnow():
+            raise CertificateNotActive(
+                f"Certificate {row.serial} expired on {row.not_after:%Y-%m-%d %H:%M} UTC; an "
+                'expired certificate cannot be renewed by its key. Ask the certdesk bot ("Renew") '
+                "or RA staff."
+            )
+        window = self._store.config.possession_renewal_window
+        if window is not None and row.not_after - window > utcnow():
+            raise PolicyError(
+                f"Certificate {row.serial} can be renewed from "
+                f"{row.not_after - window:%Y-%m-%d} on ({window.days} days before it expires)."
+            )
+        return row

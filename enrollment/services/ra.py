@@ -1,0 +1,176 @@
+"""RA operations: create an enrollment, give it a new link, unlock it, audit what staff do."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Unpack
+
+from pydantic import field_validator, model_validator
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field, SQLModel
+
+from common.time import utcnow
+from enrollment import codes, metrics
+from enrollment.ca.profiles import get_profile
+from enrollment.errors import EnrollmentNotPending
+from enrollment.models import Enrollment, EnrollmentStatus, LinkPurpose
+from enrollment.services._store import Store, audit
+from enrollment.services.results import AuditFacts, NewLink
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class EnrollmentCreate(SQLModel):
+    """What RA staff give to create an enrollment. Validated at construction."""
+
+    cn: str = Field(min_length=1, max_length=64)
+    ous: list[str] = Field(default_factory=list, max_length=8)
+    o: str | None = Field(default=None, max_length=64)
+    email: str | None = Field(default=None, max_length=254)
+    slack_user: str | None = Field(default=None, max_length=32)
+    profile: str = "client"
+
+    @field_validator("cn", "o")
+    @classmethod
+    def _strip(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be blank")
+        return value
+
+    @field_validator("ous")
+    @classmethod
+    def _check_ous(cls, value: list[str]) -> list[str]:
+        cleaned = [ou.strip() for ou in value]
+        for ou in cleaned:
+            if not ou or len(ou) > 64:
+                raise ValueError("each OU must have 1 to 64 characters")
+        return cleaned
+
+    @field_validator("email")
+    @classmethod
+    def _check_email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value):
+            raise ValueError(f"{value!r} is not an e-mail address")
+        return value
+
+    @field_validator("profile")
+    @classmethod
+    def _check_profile(cls, value: str) -> str:
+        get_profile(value)
+        return value
+
+    @model_validator(mode="after")
+    def _email_if_required(self) -> EnrollmentCreate:
+        if get_profile(self.profile).requires_email and not self.email:
+            raise ValueError(f"profile {self.profile!r} needs an e-mail address")
+        return self
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewEnrollment:
+    enrollment_id: int
+    reference_number: str
+    authorization_code: str
+    link: NewLink
+
+
+class RaOperations:
+    """What RA staff do to enrollments (Slack `/ra`, `certdesk ra`); every change audited."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def create_enrollment(self, request: EnrollmentCreate, *, actor: str) -> NewEnrollment:
+        """Create a pending enrollment with a fresh code and one-time download link."""
+        store = self._store
+        for _ in range(10):
+            reference = codes.new_reference_number()
+            salt = codes.new_code_salt()
+            code = store.pepper.derive_code(reference, salt)
+            try:
+                async with store.sessions() as session, session.begin():
+                    enrollment = Enrollment(
+                        reference_number=reference,
+                        authorization_code_hash=store.pepper.hash_code(code),
+                        code_salt=salt,
+                        subject_cn=request.cn,
+                        subject_ous=list(request.ous),
+                        subject_o=request.o,
+                        email=request.email,
+                        slack_user=request.slack_user,
+                        profile=request.profile,
+                        created_by=actor,
+                    )
+                    session.add(enrollment)
+                    await session.flush()
+                    link = self._enrollment_link(session, enrollment)
+                    audit(
+                        session,
+                        actor=actor,
+                        action="enrollment.create",
+                        target=reference,
+                        detail={"cn": request.cn, "profile": request.profile},
+                    )
+            except IntegrityError:
+                continue  # reference number collision: draw another
+            metrics.ENROLLMENTS_CREATED.inc()
+            assert enrollment.id is not None
+            return NewEnrollment(
+                enrollment_id=enrollment.id,
+                reference_number=reference,
+                authorization_code=code,
+                link=link,
+            )
+        raise RuntimeError("could not draw a free reference number in 10 tries")
+
+    async def new_enrollment_link(self, reference_number: str, *, actor: str) -> NewLink:
+        """A fresh one-time link for a pending enrollment (earlier links stay valid)."""
+        store = self._store
+        async with store.sessions() as session, session.begin():
+            enrollment = await store.existing_enrollment(session, reference_number)
+            if enrollment.status != EnrollmentStatus.PENDING:
+                raise EnrollmentNotPending(
+                    f"Enrollment {reference_number} is {enrollment.status}; a new link is only "
+                    "given for pending enrollments. Ask RA staff if you need a new certificate."
+                )
+            link = self._enrollment_link(session, enrollment)
+            audit(session, actor=actor, action="link.create", target=reference_number)
+            return link
+
+    async def unlock(self, reference_number: str, *, actor: str) -> Enrollment:
+        store = self._store
+        async with store.sessions() as session, session.begin():
+            enrollment = await store.existing_enrollment(session, reference_number)
+            was_locked = enrollment.locked_at is not None
+            enrollment.locked_at = None
+            enrollment.failed_attempts = 0
+            enrollment.updated_at = utcnow()
+            session.add(enrollment)
+            audit(
+                session,
+                actor=actor,
+                action="enrollment.unlock",
+                target=reference_number,
+                detail={"was_locked": was_locked},
+            )
+            return enrollment
+
+    def _enrollment_link(self, session: AsyncSession, enrollment: Enrollment) -> NewLink:
+        """A one-time download link for ``enrollment``, owned by its holder."""
+        assert enrollment.id is not None
+        return self._store.add_link(
+            session,
+            purpose=LinkPurpose.ENROLL,
+            enrollment_id=enrollment.id,
+            owner=enrollment.slack_user,
+        )
+
+    async def audit(self, *, actor: str, action: str, **facts: Unpack[AuditFacts]) -> None:
+        """Record what staff looked at or were refused (changes audit themselves)."""
+        async with self._store.sessions() as session, session.begin():
+            audit(session, actor=actor, action=action, **facts)

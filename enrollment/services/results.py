@@ -1,0 +1,113 @@
+"""What several use cases take and return: a new link, the key material of a request, an
+issued certificate, a PKCS#12 package, the optional facts of an audit row."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypedDict
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
+from enrollment.ca.authority import KeyType
+from enrollment.ca.pkcs12 import check_password, parse_key_type
+from enrollment.errors import RequestInvalid
+from enrollment.models import Delivery
+from usbkey.certificates import HoldsCertificate
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewLink:
+    token: str
+    url: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerKey:
+    """Ask the server to generate the key and return it once, inside a PKCS#12 file."""
+
+    password: str
+    key_type: KeyType = "ec-p256"
+
+    def __post_init__(self) -> None:
+        check_password(self.password)
+        parse_key_type(self.key_type)
+
+    def __repr__(self) -> str:
+        return f"ServerKey(password=<hidden>, key_type={self.key_type!r})"
+
+
+CSR_DELIVERIES = (Delivery.BROWSER, Delivery.CSR, Delivery.TOKEN)
+
+
+def csr_delivery(value: str) -> Delivery:
+    """The delivery a CSR-based request may claim: browser, csr or token."""
+    try:
+        delivery = Delivery(value)
+    except ValueError:
+        delivery = None
+    if delivery not in CSR_DELIVERIES:
+        allowed = ", ".join(d.value for d in CSR_DELIVERIES)
+        raise RequestInvalid(f"The delivery {value!r} is not one of: {allowed}.")
+    return delivery
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IssuedCertificate(HoldsCertificate):
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+    friendly_name: str | None = None
+    delivery: Delivery = Delivery.CSR
+    replaces: str | None = None
+
+    def certificate_pem(self) -> str:
+        return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+    def chain_pem(self) -> str:
+        return "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in self.chain)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pkcs12Package:
+    """A server-generated key and its certificate, encrypted; the only copy of the key."""
+
+    data: bytes
+    issued: IssuedCertificate
+
+    @classmethod
+    def of(cls, redeemed: tuple[IssuedCertificate, bytes | None]) -> Pkcs12Package:
+        """The package a redemption with a server key returns beside its certificate."""
+        issued, data = redeemed
+        assert data is not None
+        return cls(data=data, issued=issued)
+
+    def __repr__(self) -> str:
+        return f"Pkcs12Package(<{len(self.data)} bytes>, serial={self.issued.serial})"
+
+    @property
+    def filename(self) -> str:
+        base = re.sub(r"[^A-Za-z0-9._-]+", "-", self.issued.friendly_name or "").strip("-._")
+        return f"{base or 'certificate'}.p12"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProvenKey:
+    """A public key whose possession the protocol has already proven (CMP's POPO signature)."""
+
+    public_key: PublicKeyTypes
+
+
+KeyMaterial = str | bytes | ServerKey | ProvenKey
+
+
+class AuditFacts(TypedDict, total=False):
+    """What an audit row may add to who did what; left out, the audit row's defaults
+    (no target, outcome ``ok``, no detail)."""
+
+    target: str | None
+    outcome: str
+    detail: dict[str, Any]

@@ -1,0 +1,47 @@
+"""Each group of paths owns its errors: the chat and the API answer JSON, the pages a page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from bot.chat import CHAT
+from common.language import Lang
+from enrollment.errors import EnrollmentLocked
+from tests.bot.conftest import FakeKnowledge
+
+Client = TestClient[Any, Any]
+
+
+class LockedKnowledge(FakeKnowledge):
+    """A knowledge module whose every question fails with a domain error."""
+
+    def ask(self, question: str, *, language: Lang | None = None) -> Any:
+        raise EnrollmentLocked("0042")
+
+
+async def test_domain_error_in_the_chat_handler_is_the_chats_json_error(client: Client) -> None:
+    client.app[CHAT].questions.knowledge = LockedKnowledge()
+    response = await client.post("/chat/message", json={"text": "what is my CN?"})
+    assert response.status == EnrollmentLocked.status
+    assert response.content_type == "application/json"
+    error = (await response.json())["error"]
+    assert error == {"code": EnrollmentLocked.code, "message": EnrollmentLocked("0042").message}
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+
+
+async def test_api_errors_stay_json(client: Client) -> None:
+    unknown_link = await client.post("/api/v1/enroll/no-such-token", json={})
+    assert unknown_link.content_type == "application/json"
+    assert "error" in await unknown_link.json()
+    unknown_path = await client.get("/api/v1/nothing-here")
+    assert unknown_path.status == 404
+    assert (await unknown_path.json())["error"]["code"] == "not_found"
+
+
+async def test_page_errors_stay_pages(client: Client) -> None:
+    response = await client.get("/enroll/no-such-token")
+    assert 400 <= response.status < 500
+    assert response.content_type == "text/html"
+    assert "<html" in (await response.text()).lower()

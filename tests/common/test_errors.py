@@ -1,0 +1,46 @@
+"""One error root: every room's errors hang under common.errors.CertdeskError."""
+
+from __future__ import annotations
+
+import pytest
+
+from common.errors import CertdeskError
+from enrollment.errors import LinkExpired
+from enrollment.possession import PossessionNotProven
+from faq.errors import EntryInvalid, FaqError, NotACertificate
+from scheduler.errors import DeliveryError
+from usbkey.pkcs11.errors import TokenError
+
+
+def test_every_room_errors_under_the_one_root() -> None:
+    for cls in (LinkExpired, PossessionNotProven, FaqError, DeliveryError, TokenError):
+        assert issubclass(cls, CertdeskError), cls
+
+
+def test_faq_errors_keep_their_codes_and_messages() -> None:
+    invalid = EntryInvalid("renewal.toml", "no title")
+    assert (invalid.code, invalid.message) == (
+        "entry_invalid",
+        "knowledge entry renewal.toml: no title",
+    )
+    assert str(invalid) == invalid.message
+    assert NotACertificate("empty").code == "not_a_certificate"
+    assert FaqError("x").code == "faq_error"
+    assert invalid.to_json() == {"error": {"code": "entry_invalid", "message": invalid.message}}
+
+
+def test_delivery_error_keeps_its_code_status_and_permanence() -> None:
+    error = DeliveryError("no such user", permanent=True)
+    assert (error.code, error.status, error.permanent) == ("delivery_failed", 502, True)
+
+
+def test_fixed_text_error_uses_its_class_message_unless_given_one() -> None:
+    """An error that takes no parameters raises with the text its class declares."""
+    assert str(LinkExpired()) == LinkExpired.message
+    assert LinkExpired().to_json()["error"]["message"] == LinkExpired.message
+    assert LinkExpired("other").message == "other"
+
+
+def test_error_without_any_message_is_refused_at_construction() -> None:
+    with pytest.raises(TypeError, match="CertdeskError needs a message"):
+        CertdeskError()

@@ -1,0 +1,240 @@
+"""Renewal by proof of the current key: `certdesk token renew`'s challenge and signature, and
+the possession window CMP kur shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from bot.runtime import Runtime, load_pepper
+from enrollment.errors import CertificateNotActive, CertificateNotFound, KeyNotAllowed, PolicyError
+from enrollment.models import CertificateStatus
+from enrollment.possession import ChallengeInvalid, PossessionNotProven, TooManyChallenges
+from enrollment.services import EnrollmentConfig, EnrollmentCreate, Services, open_services
+from tests.support.store import certificate_row, certificate_view
+from usbkey.possession import renewal_message, sign_renewal
+
+HOLDER = EnrollmentCreate(cn="Key Holder", ous=["Branch 01"], o="Acme Bank", slack_user="U0KEY")
+
+
+def csr_for(key: ec.EllipticCurvePrivateKey) -> x509.CertificateSigningRequest:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ignored")])
+    return x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+
+
+def pem(item: x509.Certificate | x509.CertificateSigningRequest) -> str:
+    return item.public_bytes(serialization.Encoding.PEM).decode()
+
+
+@dataclass
+class OnToken:
+    certificate: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+
+    @property
+    def serial(self) -> str:
+        return format(self.certificate.serial_number, "x")
+
+
+async def issue(services: Services, delivery: str = "token") -> OnToken:
+    key = ec.generate_private_key(ec.SECP256R1())
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
+    issued = await services.links.redeem_enrollment_link(
+        created.link.token,
+        reference_number=created.reference_number,
+        authorization_code=created.authorization_code,
+        csr=pem(csr_for(key)),
+        delivery=delivery,
+    )
+    return OnToken(certificate=issued.certificate, key=key)
+
+
+async def request(
+    services: Services,
+    current: OnToken,
+    *,
+    new_key: ec.EllipticCurvePrivateKey | None = None,
+    signer: ec.EllipticCurvePrivateKey | None = None,
+    signed_csr: x509.CertificateSigningRequest | None = None,
+    challenge: str | None = None,
+) -> dict[str, str]:
+    """A renewal request as the client builds it; the keyword arguments spoil one part."""
+    csr = csr_for(new_key or ec.generate_private_key(ec.SECP256R1()))
+    if challenge is None:
+        challenge = (
+            await services.key_renewal.create_renewal_challenge(pem(current.certificate))
+        ).challenge
+    message = renewal_message(
+        challenge=challenge,
+        certificate=current.certificate,
+        csr_der=(signed_csr or csr).public_bytes(serialization.Encoding.DER),
+    )
+    return {
+        "certificate": pem(current.certificate),
+        "csr": pem(csr),
+        "challenge": challenge,
+        "signature": sign_renewal(signer or current.key, message),
+    }
+
+
+async def test_renew_by_possession_supersedes_old_certificate_with_same_subject(
+    runtime: Runtime,
+    services: Services,
+) -> None:
+    current = await issue(services)
+    new_key = ec.generate_private_key(ec.SECP256R1())
+    renewed = await services.key_renewal.renew_by_possession(
+        **await request(services, current, new_key=new_key)
+    )
+    assert renewed.replaces == current.serial
+    assert renewed.delivery == "token"
+    assert renewed.certificate.subject == current.certificate.subject
+    assert renewed.certificate.public_key() == new_key.public_key()
+    old = await certificate_row(runtime.engine, current.serial)
+    assert old.status == CertificateStatus.SUPERSEDED
+    assert old.superseded_by == renewed.serial
+
+
+async def test_renew_by_possession_replayed_request_is_refused(services: Services) -> None:
+    current = await issue(services)
+    body = await request(services, current)
+    await services.key_renewal.renew_by_possession(**body)
+    with pytest.raises(ChallengeInvalid):
+        await services.key_renewal.renew_by_possession(**body)
+
+
+async def test_renew_by_possession_signature_of_another_key_is_refused_and_costs_the_challenge(
+    runtime: Runtime,
+    services: Services,
+) -> None:
+    current = await issue(services)
+    body = await request(services, current, signer=ec.generate_private_key(ec.SECP256R1()))
+    with pytest.raises(PossessionNotProven):
+        await services.key_renewal.renew_by_possession(**body)
+    fixed = await request(services, current, challenge=body["challenge"])
+    with pytest.raises(ChallengeInvalid):
+        await services.key_renewal.renew_by_possession(**fixed)
+    assert (
+        await certificate_view(runtime.engine, current.serial)
+    ).status == CertificateStatus.ACTIVE
+
+
+async def test_renew_by_possession_signature_over_another_csr_is_refused(
+    services: Services,
+) -> None:
+    """The signature binds the CSR: a swapped-in CSR (an attacker's key) is not certified."""
+    current = await issue(services)
+    signed = csr_for(ec.generate_private_key(ec.SECP256R1()))
+    body = await request(services, current, signed_csr=signed)
+    with pytest.raises(PossessionNotProven):
+        await services.key_renewal.renew_by_possession(**body)
+
+
+async def test_renew_by_possession_challenge_of_another_certificate_is_refused(
+    services: Services,
+) -> None:
+    first = await issue(services)
+    second = await issue(services)
+    challenge = (
+        await services.key_renewal.create_renewal_challenge(pem(first.certificate))
+    ).challenge
+    body = await request(services, second, challenge=challenge)
+    with pytest.raises(ChallengeInvalid):
+        await services.key_renewal.renew_by_possession(**body)
+
+
+async def test_renew_by_possession_with_the_current_key_is_refused(
+    services: Services,
+) -> None:
+    current = await issue(services)
+    with pytest.raises(KeyNotAllowed, match="new key pair"):
+        await services.key_renewal.renew_by_possession(
+            **await request(services, current, new_key=current.key)
+        )
+
+
+async def test_renewal_challenge_for_certificate_not_on_a_token_is_refused(
+    services: Services,
+) -> None:
+    current = await issue(services, delivery="browser")
+    with pytest.raises(PolicyError, match="not on a USB key"):
+        await services.key_renewal.create_renewal_challenge(pem(current.certificate))
+
+
+async def test_renewal_challenge_for_revoked_or_superseded_certificate_is_refused(
+    services: Services,
+) -> None:
+    revoked = await issue(services)
+    await services.revocation.revoke(revoked.serial, reason="keyCompromise", actor="test")
+    with pytest.raises(CertificateNotActive, match="revoked"):
+        await services.key_renewal.create_renewal_challenge(pem(revoked.certificate))
+    renewed = await issue(services)
+    body = await request(services, renewed)
+    await services.key_renewal.renew_by_possession(**body)
+    with pytest.raises(CertificateNotActive, match="superseded"):
+        await services.key_renewal.create_renewal_challenge(pem(renewed.certificate))
+
+
+async def test_renewal_challenge_for_foreign_certificate_is_refused(
+    services: Services,
+) -> None:
+    """A certificate with a known serial but other content (not this CA's) gets nothing."""
+    current = await issue(services)
+    key = ec.generate_private_key(ec.SECP256R1())
+    forged = (
+        x509.CertificateBuilder()
+        .subject_name(current.certificate.subject)
+        .issuer_name(current.certificate.issuer)
+        .public_key(key.public_key())
+        .serial_number(current.certificate.serial_number)
+        .not_valid_before(current.certificate.not_valid_before_utc)
+        .not_valid_after(current.certificate.not_valid_after_utc)
+        .sign(key, hashes.SHA256())
+    )
+    with pytest.raises(CertificateNotFound):
+        await services.key_renewal.create_renewal_challenge(pem(forged))
+    with pytest.raises(CertificateNotFound):
+        await services.key_renewal.create_renewal_challenge("not a certificate")
+
+
+async def test_renewal_challenge_limits_open_challenges_per_certificate(
+    services: Services,
+) -> None:
+    current = await issue(services)
+    for _ in range(5):
+        await services.key_renewal.create_renewal_challenge(pem(current.certificate))
+    with pytest.raises(TooManyChallenges):
+        await services.key_renewal.create_renewal_challenge(pem(current.certificate))
+
+
+async def test_renewal_challenge_outside_renewal_window_is_refused(runtime: Runtime) -> None:
+    windowed = open_services(
+        engine=runtime.engine,
+        ca=runtime.ca,
+        pepper=load_pepper(runtime.settings),
+        config=EnrollmentConfig(
+            public_url=runtime.settings.public_url,
+            possession_renewal_window=timedelta(days=30),
+        ),
+    )
+    current = await issue(windowed)
+    with pytest.raises(PolicyError, match="can be renewed from"):
+        await windowed.key_renewal.create_renewal_challenge(pem(current.certificate))
+    # CMP kur proves possession the same way, so the same window applies to it.
+    new_key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ignored")]))
+        .sign(new_key, hashes.SHA256())
+    )
+    with pytest.raises(PolicyError, match="can be renewed from"):
+        await windowed.key_renewal.renew_by_certificate(current.certificate, key=pem(csr))
+    assert (
+        await certificate_view(runtime.engine, current.serial)
+    ).status == CertificateStatus.ACTIVE

@@ -1,0 +1,290 @@
+"""Redeeming a one-time enrollment link: with a CSR or a server-made key (PKCS#12), once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
+from sqlmodel import select
+
+from bot.runtime import Runtime
+from common.time import utcnow
+from enrollment.ca.authority import IssuingCA
+from enrollment.ca.pkcs12 import build_pkcs12, generate_server_key
+from enrollment.db import session_factory
+from enrollment.errors import (
+    CsrMalformed,
+    CsrSignatureInvalid,
+    EnrollmentNotPending,
+    KeyNotAllowed,
+    LinkExpired,
+    LinkUnknown,
+    LinkUsed,
+    PasswordInvalid,
+    PolicyError,
+    RequestInvalid,
+    WrongCredentials,
+)
+from enrollment.models import Certificate, OneTimeLink
+from enrollment.services import Services
+from enrollment.services.results import ServerKey
+from tests.enrollment.conftest import HOLDER, create, redeem
+from tests.support.pki import make_csr
+from tests.support.store import certificate_row, count_rows, enrollment_view, snapshot
+
+
+def read_tree(root: Path) -> list[tuple[Path, bytes]]:
+    return [(path, path.read_bytes()) for path in root.rglob("*") if path.is_file()]
+
+
+async def test_redeem_issues_certificate_with_enrollment_subject(
+    runtime: Runtime, services: Services, tmp_path: Path
+) -> None:
+    created = await create(services)
+    _, csr = make_csr(tmp_path, key="rsa2048", subject="/CN=Mallory/O=Evil Corp")
+    issued = await redeem(
+        services, created, csr, code=created.authorization_code.lower().replace("-", " ")
+    )
+    subject = issued.certificate.subject
+    assert subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "Test Holder 01"
+    assert [a.value for a in subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)] == [
+        "Branch 01",
+        "RA Shanghai",
+    ]
+    assert subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "Acme Bank"
+    assert issued.certificate.serial_number.bit_length() >= 128
+    enrollment = await enrollment_view(runtime.engine, created.reference_number)
+    assert enrollment.status == "issued"
+
+
+async def test_redeem_twice_refuses_used_link(services: Services, tmp_path: Path) -> None:
+    created = await create(services)
+    _, csr = make_csr(tmp_path)
+    await redeem(services, created, csr)
+    with pytest.raises(LinkUsed):
+        await redeem(services, created, csr)
+
+
+async def test_concurrent_redemptions_yield_exactly_one_certificate(
+    runtime: Runtime, services: Services, tmp_path: Path
+) -> None:
+    created = await create(services)
+    _, csr = make_csr(tmp_path)
+    results = await asyncio.gather(
+        *(redeem(services, created, csr) for _ in range(20)), return_exceptions=True
+    )
+    issued = [r for r in results if isinstance(r, object) and hasattr(r, "certificate")]
+    refused = [r for r in results if isinstance(r, LinkUsed)]
+    assert len(issued) == 1, results
+    assert len(refused) == 19, results
+    assert await count_rows(runtime.engine, Certificate) == 1
+
+
+@pytest.mark.parametrize(
+    ("csr", "error"),
+    [
+        ("garbage", CsrMalformed),
+        ("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", CsrMalformed),
+    ],
+)
+async def test_bad_csr_changes_nothing(
+    runtime: Runtime, services: Services, csr: str, error: type[Exception]
+) -> None:
+    created = await create(services)
+    before = await snapshot(runtime)
+    with pytest.raises(error):
+        await redeem(services, created, csr)
+    assert await snapshot(runtime) == before
+
+
+async def test_weak_key_and_broken_signature_are_refused(
+    runtime: Runtime, services: Services, tmp_path: Path
+) -> None:
+    created = await create(services)
+    before = await snapshot(runtime)
+    _, weak = make_csr(tmp_path, key="rsa1024")
+    with pytest.raises(KeyNotAllowed, match="RSA-1024"):
+        await redeem(services, created, weak)
+    _, good = make_csr(tmp_path)
+    csr = x509.load_pem_x509_csr(good.encode())
+    der = bytearray(
+        csr.public_bytes(__import__("cryptography").hazmat.primitives.serialization.Encoding.DER)
+    )
+    der[-5] ^= 0x01  # flip a bit inside the signature
+    with pytest.raises(CsrSignatureInvalid):
+        await redeem(services, created, bytes(der))
+    assert await snapshot(runtime) == before
+
+
+async def test_wrong_reference_number_counts_as_wrong_credentials(
+    services: Services, tmp_path: Path
+) -> None:
+    created = await create(services)
+    _, csr = make_csr(tmp_path)
+    with pytest.raises(WrongCredentials):
+        await services.links.redeem_enrollment_link(
+            created.link.token,
+            reference_number="1234567890",
+            authorization_code=created.authorization_code,
+            csr=csr,
+        )
+
+
+async def test_unknown_and_expired_links_are_refused(
+    runtime: Runtime, services: Services, tmp_path: Path
+) -> None:
+    created = await create(services)
+    _, csr = make_csr(tmp_path)
+    with pytest.raises(LinkUnknown):
+        await services.links.redeem_enrollment_link(
+            "no-such-token",
+            reference_number=created.reference_number,
+            authorization_code=created.authorization_code,
+            csr=csr,
+        )
+    sessions = session_factory(runtime.engine)
+    async with sessions() as session, session.begin():
+        link = (await session.execute(select(OneTimeLink))).scalars().one()
+        link.expires_at = utcnow() - timedelta(seconds=1)
+        session.add(link)
+    with pytest.raises(LinkExpired):
+        await redeem(services, created, csr)
+
+
+async def test_concurrent_redemptions_of_two_links_of_one_enrollment_yield_one_certificate(
+    runtime: Runtime, services: Services, tmp_path: Path
+) -> None:
+    """Each link is claimed by its own row; the enrollment claim makes the second refuse."""
+    created = await create(services)
+    second = await services.ra.new_enrollment_link(created.reference_number, actor="test")
+    _, csr = make_csr(tmp_path)
+
+    async def via(token: str) -> object:
+        return await services.links.redeem_enrollment_link(
+            token,
+            reference_number=created.reference_number,
+            authorization_code=created.authorization_code,
+            csr=csr,
+        )
+
+    tokens = [created.link.token, second.token] * 5
+    results = await asyncio.gather(*(via(t) for t in tokens), return_exceptions=True)
+    issued = [r for r in results if hasattr(r, "certificate")]
+    assert len(issued) == 1, results
+    assert all(isinstance(r, LinkUsed | EnrollmentNotPending) for r in results if r not in issued)
+    assert await count_rows(runtime.engine, Certificate) == 1
+
+
+async def test_server_key_refused_when_profile_forbids(
+    runtime: Runtime,
+    services: Services,
+) -> None:
+    created = await services.ra.create_enrollment(HOLDER, actor="test")
+    before = await snapshot(runtime)
+    with pytest.raises(PolicyError, match="does not allow"):
+        await services.links.redeem_enrollment_link_pkcs12(
+            created.link.token,
+            reference_number=created.reference_number,
+            authorization_code=created.authorization_code,
+            server_key=ServerKey(password="correct horse"),
+        )
+    assert await snapshot(runtime) == before
+
+
+async def test_server_key_pkcs12_opens_and_key_is_stored_nowhere(
+    runtime: Runtime, services: Services, data_dir: Path
+) -> None:
+    created = await services.ra.create_enrollment(
+        HOLDER.model_copy(update={"profile": "client-keygen"}), actor="test"
+    )
+    package = await services.links.redeem_enrollment_link_pkcs12(
+        created.link.token,
+        reference_number=created.reference_number,
+        authorization_code=created.authorization_code,
+        server_key=ServerKey(password="correct horse", key_type="ec-p256"),
+    )
+    assert "correct horse" not in repr(package)
+    key, cert, extra = pkcs12.load_key_and_certificates(package.data, b"correct horse")
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    assert cert is not None
+    assert cert.public_key() == key.public_key()
+    assert cert.serial_number == package.issued.certificate.serial_number
+    assert [c.subject for c in extra] == [c.subject for c in services.ca.chain]
+    assert package.filename == "Test-Holder-01-" + created.reference_number + ".p12"
+    record = await certificate_row(runtime.engine, package.issued.serial)
+    assert record.delivery == "server"
+
+    secret = key.private_numbers().private_value.to_bytes(32, "big")
+    pkcs8 = key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    for path, content in await asyncio.to_thread(read_tree, data_dir):
+        assert secret not in content, path
+        assert pkcs8 not in content, path
+    dumped = repr(await snapshot(runtime))
+    assert secret.hex() not in dumped
+
+
+def test_server_key_request_is_validated() -> None:
+    with pytest.raises(PasswordInvalid, match="at least 8"):
+        ServerKey(password="short")
+    with pytest.raises(RequestInvalid, match="not offered"):
+        ServerKey(password="long enough", key_type="rsa-1024")  # type: ignore[arg-type]
+    assert "long enough" not in repr(ServerKey(password="long enough"))
+
+
+async def test_server_key_work_runs_off_the_event_loop(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Key generation, signing and PKCS#12 encryption never stall the loop (made slow here)."""
+    import time
+
+    import enrollment.services._store as store_module
+
+    def slow(function: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            time.sleep(0.3)  # blocking on purpose: fatal if this ran on the loop
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(store_module, "generate_server_key", slow(generate_server_key))
+    monkeypatch.setattr(store_module, "build_pkcs12", slow(build_pkcs12))
+    monkeypatch.setattr(IssuingCA, "issue", slow(IssuingCA.issue))
+    created = await services.ra.create_enrollment(
+        HOLDER.model_copy(update={"profile": "client-keygen"}), actor="test"
+    )
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def heartbeat() -> None:
+        last = time.monotonic()
+        while not done.is_set():
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    beat = asyncio.create_task(heartbeat())
+    started = time.monotonic()
+    await services.links.redeem_enrollment_link_pkcs12(
+        created.link.token,
+        reference_number=created.reference_number,
+        authorization_code=created.authorization_code,
+        server_key=ServerKey(password="correct horse"),
+    )
+    elapsed = time.monotonic() - started
+    done.set()
+    await beat
+    assert elapsed >= 0.9  # the three slow steps really ran
+    assert max(gaps) < 0.25, max(gaps)

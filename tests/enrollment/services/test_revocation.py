@@ -1,0 +1,82 @@
+"""Revocation and the CRL."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from sqlmodel import select
+
+from bot.runtime import Runtime
+from enrollment.db import session_factory
+from enrollment.errors import CertificateNotActive, CertificateNotFound, RevocationReasonInvalid
+from enrollment.models import AuditEvent, RevocationList
+from enrollment.services import Services
+from tests.enrollment.conftest import Issued, enroll_and_issue
+
+
+async def audit_actions(runtime: Runtime) -> list[str]:
+    async with session_factory(runtime.engine)() as session:
+        events = (await session.execute(select(AuditEvent))).scalars().all()
+        return [e.action for e in events]
+
+
+async def test_revoke_lists_serial_in_signed_crl(
+    runtime: Runtime, services: Services, issued: Issued
+) -> None:
+    first = x509.load_der_x509_crl(await services.revocation.current_crl())
+    revoked = await services.revocation.revoke(
+        "serial=" + issued.serial.upper(), reason="key-compromise", actor="cli:ra"
+    )
+    assert revoked.status == "revoked"
+    assert revoked.revocation_reason == "keyCompromise"
+    assert revoked.revoked_at is not None
+    crl = x509.load_der_x509_crl(await services.revocation.current_crl())
+    assert crl.is_signature_valid(services.ca.certificate.public_key())
+    entry = crl.get_revoked_certificate_by_serial_number(int(issued.serial, 16))
+    assert entry is not None
+    reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+    assert reason == x509.ReasonFlags.key_compromise
+    number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    first_number = first.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    assert number > first_number
+    assert crl.next_update_utc is not None
+    assert crl.next_update_utc - crl.last_update_utc == services.config.crl_validity
+    assert "certificate.revoke" in await audit_actions(runtime)
+
+
+async def test_revoke_refuses_twice_unknown_serial_and_bad_reason(
+    services: Services, issued: Issued
+) -> None:
+    with pytest.raises(RevocationReasonInvalid, match="keyCompromise"):
+        await services.revocation.revoke(issued.serial, reason="bored", actor="test")
+    with pytest.raises(CertificateNotFound):
+        await services.revocation.revoke("abcdef", reason="superseded", actor="test")
+    await services.revocation.revoke(issued.serial, reason="superseded", actor="test")
+    with pytest.raises(CertificateNotActive, match="already revoked"):
+        await services.revocation.revoke(issued.serial, reason="superseded", actor="test")
+
+
+async def test_crl_is_reused_until_refresh_then_signed_again(
+    runtime: Runtime,
+    services: Services,
+) -> None:
+    first = await services.revocation.current_crl()
+    assert await services.revocation.current_crl() == first
+    async with session_factory(runtime.engine)() as session, session.begin():
+        for row in (await session.execute(select(RevocationList))).scalars():
+            row.this_update -= services.config.crl_refresh
+            session.add(row)
+    fresh = x509.load_der_x509_crl(await services.revocation.current_crl())
+    assert fresh.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 2
+
+
+async def test_concurrent_revocations_all_reach_the_crl(services: Services, tmp_path: Path) -> None:
+    certs = [await enroll_and_issue(services, tmp_path) for _ in range(3)]
+    await asyncio.gather(
+        *(services.revocation.revoke(c.serial, reason="superseded", actor="test") for c in certs)
+    )
+    crl = x509.load_der_x509_crl(await services.revocation.current_crl())
+    assert {format(r.serial_number, "x") for r in crl} == {c.serial for c in certs}
