@@ -11,6 +11,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 
+from bot.access import bearer_matches, peer_address, peer_in, refused
 from bot.chat import add_chat, add_slack_notice
 from bot.knowledge import certificate_reader, load_knowledge
 from bot.notify import build_notifier
@@ -43,7 +44,23 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "database": "ok"})
 
 
-async def metrics(_request: web.Request) -> web.Response:
+async def metrics(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    token, networks = settings.metrics_token, settings.metrics_allow
+    restricted = token is not None or bool(networks)
+    if restricted and not (bearer_matches(request, token) or peer_in(request, networks)):
+        log.info("metrics refused", extra={"peer": peer_address(request)})
+        if token is not None:
+            return refused(
+                code="metrics_unauthorized",
+                message="Metrics need the header Authorization: Bearer <CERTDESK_METRICS_TOKEN>.",
+                status=401,
+            )
+        return refused(
+            code="metrics_forbidden",
+            message="Metrics are served only to the networks in CERTDESK_METRICS_ALLOW.",
+            status=403,
+        )
     body = generate_latest(REGISTRY)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -110,7 +127,12 @@ def create_app(settings: Settings) -> web.Application:
         )
         add_slack_notice(app)
     else:
-        add_chat(app, runtime=RUNTIME, knowledge=partial(load_knowledge, settings))
+        add_chat(
+            app,
+            runtime=RUNTIME,
+            knowledge=partial(load_knowledge, settings),
+            operator_token=settings.operator_token,
+        )
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     enrollment_web.add_routes(app)
