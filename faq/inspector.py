@@ -20,6 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
@@ -139,7 +140,15 @@ def inspect_certificates(
 
 
 def describe(certificate: x509.Certificate, now: datetime) -> CertificateInfo:
-    """The :class:`CertificateInfo` of one parsed certificate."""
+    """The :class:`CertificateInfo` of one parsed certificate; :class:`NotACertificate` when a
+    field is damaged (cryptography reads the fields only when asked)."""
+    try:
+        return _describe(certificate, now)
+    except ValueError as error:
+        raise NotACertificate("a field of the certificate is damaged") from error
+
+
+def _describe(certificate: x509.Certificate, now: datetime) -> CertificateInfo:
     subject = certificate.subject
     key_type, key_size, curve = _key_description(certificate)
     not_after = certificate.not_valid_after_utc
@@ -276,7 +285,10 @@ def _hex(serial: int) -> str:
 
 
 def _key_description(certificate: x509.Certificate) -> tuple[str, int | None, str | None]:
-    key = certificate.public_key()
+    try:
+        key = certificate.public_key()
+    except UnsupportedAlgorithm:
+        return "unknown", None, None
     if isinstance(key, rsa.RSAPublicKey):
         return "RSA", key.key_size, None
     if isinstance(key, ec.EllipticCurvePublicKey):
