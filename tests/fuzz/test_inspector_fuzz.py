@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -14,6 +15,7 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given
 
 from common.time import utcnow
+from faq.errors import NotACertificate
 from faq.inspector import inspect_certificates
 from tests.fuzz.mutations import (
     FUZZ,
@@ -22,6 +24,7 @@ from tests.fuzz.mutations import (
     damaged,
     defined_error,
 )
+from tests.support.pki import openssl
 
 NOW = utcnow()
 
@@ -95,3 +98,33 @@ def test_inspector_damaged_der_and_pkcs7_give_defined_errors(data: bytes) -> Non
 @given(damaged(P12_OPEN, P12_LOCKED))
 def test_inspector_damaged_pkcs12_gives_defined_errors(data: bytes) -> None:
     check(data)
+
+
+@pytest.fixture(scope="module")
+def costly_pkcs12(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A 1 KB PKCS#12 file, empty password, whose key derivation asks for 1,000,000 rounds
+    (made by real OpenSSL; reading it took 1.8 s per password tried)."""
+    directory = tmp_path_factory.mktemp("costly-p12")
+    (directory / "cert.pem").write_bytes(PEM)
+    (directory / "key.pem").write_bytes(
+        KEY.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    made = openssl(
+        "pkcs12", "-export", "-in", str(directory / "cert.pem"), "-inkey",
+        str(directory / "key.pem"), "-passout", "pass:", "-iter", "1000000",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return made.stdout
+
+
+def test_inspector_refuses_costly_pkcs12_at_once(costly_pkcs12: bytes) -> None:
+    """A file that asks for more key-derivation rounds than any exporter uses is refused
+    before any round is computed: it cannot hold the bot's event loop."""
+    with pytest.raises(NotACertificate, match="1000000 key-derivation rounds"):
+        inspect_certificates(costly_pkcs12, now=NOW)
+    slow = blocks_when_repeated(lambda: inspect_certificates(costly_pkcs12, now=NOW))
+    assert slow is None, f"inspecting the file took {slow * 1000:.0f} ms every time"
