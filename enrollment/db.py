@@ -53,6 +53,8 @@ def _report_storage_failures(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "handle_error")
     def _on_error(context: ExceptionContext) -> BaseException | None:
+        if context.is_pre_ping:  # the pool replaces a stale connection itself
+            return None
         return storage_failure(context.original_exception, disconnect=context.is_disconnect)
 
     @event.listens_for(engine.sync_engine, "do_connect")

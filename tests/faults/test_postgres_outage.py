@@ -118,3 +118,18 @@ def test_postgres_outage_answers_503_and_recovers(outage: Outage) -> None:
     status, body = enroll(url, holder)
     assert status == 201, body
     assert outage.server.process.poll() is None  # the same process served throughout
+
+
+def test_postgres_restart_between_requests_is_invisible(outage: Outage) -> None:
+    """Pooled connections that went stale in a restart are replaced (pre-ping), not reported:
+    the first requests after it succeed."""
+    url = outage.server.url
+    holder = outage.issue()
+    for _ in range(12):  # connections into the pool
+        assert call("GET", f"{url}/healthz")[0] == 200
+    outage.postgres.halt()
+    outage.postgres.resume()
+    statuses = [call("GET", f"{url}/healthz")[0] for _ in range(12)]
+    assert statuses == [200] * 12, statuses
+    status, body = enroll(url, holder)
+    assert status == 201, body
