@@ -91,6 +91,12 @@ class Holder:
         return {"Authorization": "Basic " + base64.b64encode(user.encode()).decode()}
 
 
+@pytest.fixture
+def holder(client: TestClient[Any, Any]) -> Holder:
+    """One holder for all the examples of a test (the client is shared by them too)."""
+    return Holder(client)
+
+
 async def post(holder: Holder, body: bytes, content_type: str) -> tuple[int, Any]:
     headers = {**(await holder.credentials()), "Content-Type": content_type}
     response = await holder.client.post(ENROLL, data=body, headers=headers)
@@ -104,9 +110,8 @@ async def post(holder: Holder, body: bytes, content_type: str) -> tuple[int, Any
 @FUZZ
 @given(body=damaged(BASE64, PEM, DER), content_type=CONTENT_TYPES)
 async def test_est_damaged_bodies_give_json_4xx(
-    client: TestClient[Any, Any], slow_callbacks: SlowCallbacks, body: bytes, content_type: str
+    holder: Holder, slow_callbacks: SlowCallbacks, body: bytes, content_type: str
 ) -> None:
-    holder = Holder(client)
     for attempt in range(3):
         slow_callbacks.seen.clear()
         status, answer = await post(holder, body, content_type)
