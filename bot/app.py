@@ -19,6 +19,8 @@ from bot.reminders import reminder_clock, run_config
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from bot.slack.app import add_slack
+from enrollment.db import UNAVAILABLE, storage_failure
+from enrollment.errors import StorageUnavailable
 from enrollment.protocols import est as enrollment_est
 from enrollment.protocols.cmp import http as enrollment_cmp
 from enrollment.web import api as enrollment_web
@@ -39,8 +41,10 @@ async def healthz(request: web.Request) -> web.Response:
         async with runtime.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
     except Exception as exc:  # the check reports any database failure
-        log.warning("health check failed", extra={"error": str(exc)})
-        return web.json_response({"status": "error", "database": "unreachable"}, status=503)
+        log.warning("health check failed", extra={"error": type(exc).__name__})
+        failure = storage_failure(exc) or StorageUnavailable(UNAVAILABLE)
+        body = {"status": "error", "database": "unreachable", **failure.to_json()}
+        return web.json_response(body, status=503)
     return web.json_response({"status": "ok", "database": "ok"})
 
 

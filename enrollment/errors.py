@@ -30,7 +30,9 @@ API answers with, and a message that says what happened and what to do next::
     ├── PolicyError              403 policy_forbidden
     ├── CertificateNotFound      404 certificate_not_found
     ├── CertificateNotActive     409 certificate_not_active
-    └── NotImplementedHere       501 not_implemented (EST re-enrollment)
+    ├── NotImplementedHere       501 not_implemented (EST re-enrollment)
+    └── StorageUnavailable       503 database_unavailable (nothing was changed)
+        └── StorageFull          503 disk_full (the database's disk is full)
 """
 
 from __future__ import annotations
@@ -233,3 +235,14 @@ class NotImplementedHere(CertdeskError):
 
     code = "not_implemented"
     status = 501
+
+
+class StorageUnavailable(CertdeskError):
+    """The database cannot be reached or written (:func:`enrollment.db.storage_failure`)."""
+
+    code = "database_unavailable"
+    status = 503
+
+
+class StorageFull(StorageUnavailable):
+    code = "disk_full"

@@ -9,6 +9,7 @@ ephemeral reply only they can see).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Coroutine
@@ -447,7 +448,7 @@ class Desk:
             return Reply(messages.file_too_large(lang, name))
         if data is None:
             return Reply(messages.file_unreadable(lang, name))
-        findings = self.read_certificate_file(data)
+        findings = await asyncio.to_thread(self.read_certificate_file, data)  # PKCS#12 KDFs
         return dialog.file_reply(name, findings, lang)
 
     def _file_host_allowed(self, url: str) -> bool:

@@ -269,6 +269,8 @@ ERROR_ZH: dict[str, str] = {
     "not_implemented": "certdesk 不提供此 EST 操作。更新证书请在 Slack 中向 certdesk 机器人索取更新链接"
     "（“更新我的证书”）。",
     "request_too_large": "请求内容过大；CSR 远比这小。请检查粘贴的内容。",
+    "database_unavailable": "数据库暂时无法访问，未做任何更改。请一分钟后重试；如果问题持续，请联系管理员。",
+    "disk_full": "数据库所在磁盘已满，无法写入，未做任何更改。请稍后重试；管理员须释放数据目录的空间。",
     "password_invalid": "证书文件的密码需要 8 到 128 个字符。",
     "revocation_reason_invalid": "无效的吊销原因。",
     "csr_invalid": "无法使用此 CSR。请重新生成。",
