@@ -1,7 +1,9 @@
 """The root of every error certdesk raises on purpose.
 
 Every error carries a stable machine ``code`` (the API's ``error.code``), the HTTP status an API
-answers with, and a message that says what happened and what to do next. Each room hangs its own
+answers with, and a message that says what happened and what to do next. An error whose text
+never varies declares it once as its class's ``message``; one whose text names a value builds it
+in ``__init__`` and passes it up. Each room hangs its own
 tree under this one root (the leaves are drawn in each room's ``errors`` module)::
 
     CertdeskError                 error
@@ -21,8 +23,16 @@ class CertdeskError(Exception):
 
     code: str = "error"
     status: int = 400
+    message: str = ""
+    """The fixed text of an error that takes no parameters; used when no message is passed."""
 
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+    def __init__(
+        self, message: str | None = None, *, code: str | None = None, status: int | None = None
+    ):
+        if message is None:
+            message = self.message
+        if not message:
+            raise TypeError(f"{type(self).__name__} needs a message: pass one or declare it")
         super().__init__(message)
         self.message = message
         if code is not None:

@@ -47,45 +47,37 @@ class LinkError(CertdeskError):
 class LinkUnknown(LinkError):
     code = "link_unknown"
     status = 404
-
-    def __init__(self) -> None:
-        super().__init__(
-            "This link is not known. Check that you copied the whole link, or ask the certdesk "
-            'bot in Slack for a new one ("Download my certificate").'
-        )
+    message = (
+        "This link is not known. Check that you copied the whole link, or ask the certdesk "
+        'bot in Slack for a new one ("Download my certificate").'
+    )
 
 
 class LinkExpired(LinkError):
     code = "link_expired"
     status = 410
-
-    def __init__(self) -> None:
-        super().__init__(
-            "This link has expired. Ask the certdesk bot in Slack for a new link "
-            '("Download my certificate"); your reference number stays the same.'
-        )
+    message = (
+        "This link has expired. Ask the certdesk bot in Slack for a new link "
+        '("Download my certificate"); your reference number stays the same.'
+    )
 
 
 class LinkUsed(LinkError):
     code = "link_used"
     status = 410
-
-    def __init__(self) -> None:
-        super().__init__(
-            "This link has already been used, and each link works only once. If you did not "
-            "receive your certificate, ask the certdesk bot in Slack for a new link."
-        )
+    message = (
+        "This link has already been used, and each link works only once. If you did not "
+        "receive your certificate, ask the certdesk bot in Slack for a new link."
+    )
 
 
 class LinkLocked(LinkError):
     code = "link_locked"
     status = 423
-
-    def __init__(self) -> None:
-        super().__init__(
-            "This link no longer works: the verification code was entered wrongly too many "
-            'times. Ask the certdesk bot in Slack for a new renewal link ("Renew my certificate").'
-        )
+    message = (
+        "This link no longer works: the verification code was entered wrongly too many "
+        'times. Ask the certdesk bot in Slack for a new renewal link ("Renew my certificate").'
+    )
 
 
 class EnrollmentError(CertdeskError):

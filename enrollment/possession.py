@@ -17,35 +17,29 @@ from usbkey.possession import signature_valid
 class PossessionNotProven(CertdeskError):
     code = "possession_not_proven"
     status = 403
-
-    def __init__(self) -> None:
-        super().__init__(
-            "The signature does not prove possession of the certificate's key for this "
-            "challenge, certificate and CSR. Run `certdesk token renew` again; it asks for a "
-            "new challenge."
-        )
+    message = (
+        "The signature does not prove possession of the certificate's key for this "
+        "challenge, certificate and CSR. Run `certdesk token renew` again; it asks for a "
+        "new challenge."
+    )
 
 
 class ChallengeInvalid(CertdeskError):
     code = "challenge_invalid"
     status = 403
-
-    def __init__(self) -> None:
-        super().__init__(
-            "The renewal challenge is unknown, used, expired or for another certificate. "
-            "Run `certdesk token renew` again; it asks for a new challenge."
-        )
+    message = (
+        "The renewal challenge is unknown, used, expired or for another certificate. "
+        "Run `certdesk token renew` again; it asks for a new challenge."
+    )
 
 
 class TooManyChallenges(CertdeskError):
     code = "too_many_challenges"
     status = 429
-
-    def __init__(self) -> None:
-        super().__init__(
-            "Too many renewal challenges are open for this certificate. Wait 5 minutes and "
-            "run `certdesk token renew` again."
-        )
+    message = (
+        "Too many renewal challenges are open for this certificate. Wait 5 minutes and "
+        "run `certdesk token renew` again."
+    )
 
 
 def load_certificate(data: str | bytes) -> x509.Certificate:

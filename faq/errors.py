@@ -57,19 +57,11 @@ class PasswordRequired(InspectionError):
     """A PKCS#12 file was given without its password."""
 
     code = "password_required"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "This is a password-protected PKCS#12 (.p12/.pfx) file: give its password to read it."
-        )
+    message = "This is a password-protected PKCS#12 (.p12/.pfx) file: give its password to read it."
 
 
 class WrongPassword(InspectionError):
     """The password does not open the PKCS#12 file."""
 
     code = "wrong_password"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "The password does not open this PKCS#12 (.p12/.pfx) file. Check it and try again."
-        )
+    message = "The password does not open this PKCS#12 (.p12/.pfx) file. Check it and try again."

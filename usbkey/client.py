@@ -39,6 +39,7 @@ from cryptography.x509.oid import NameOID
 
 from common import links
 from common.links import FRIENDLY_NAME_HEADER, Link
+from usbkey.certificates import HoldsCertificate
 from usbkey.pkcs11.errors import (
     LinkMalformed,
     NoCertificateToRenew,
@@ -139,7 +140,7 @@ def _refusal(exc: urllib.error.HTTPError) -> ServerRefused:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class StoredCertificate:
+class StoredCertificate(HoldsCertificate):
     """What ``enroll`` and ``renew`` wrote to the token."""
 
     certificate: x509.Certificate
@@ -148,10 +149,6 @@ class StoredCertificate:
     key_id: bytes
     token_label: str
     replaces: str | None = None
-
-    @property
-    def serial(self) -> str:
-        return format(self.certificate.serial_number, "x")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -46,6 +46,7 @@ from enrollment.queries import EnrollmentQueries
 from enrollment.services import EnrollmentCreate
 from enrollment.services.ra import RaOperations
 from enrollment.services.renewal import LinkRenewal
+from enrollment.services.results import AuditFacts
 from enrollment.services.revocation import Revocation
 from enrollment.web.body import read_body
 
@@ -201,18 +202,8 @@ class Desk:
     async def is_staff(self, client: AsyncWebClient, user_id: str) -> bool:
         return await self.staff.is_staff(client, user_id)
 
-    async def audit(
-        self,
-        user_id: str,
-        action: str,
-        *,
-        target: str | None = None,
-        outcome: str = "ok",
-        detail: dict[str, Any] | None = None,
-    ) -> None:
-        await self.ra.audit(
-            actor=actor(user_id), action=action, target=target, outcome=outcome, detail=detail
-        )
+    async def audit(self, user_id: str, action: str, **facts: Unpack[AuditFacts]) -> None:
+        await self.ra.audit(actor=actor(user_id), action=action, **facts)
 
     # -- questions -----------------------------------------------------------------------
 

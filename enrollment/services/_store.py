@@ -8,7 +8,7 @@ import asyncio
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Unpack
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -52,31 +52,23 @@ from enrollment.models import (
 )
 from enrollment.services.config import EnrollmentConfig
 from enrollment.services.results import (
+    AuditFacts,
     IssuedCertificate,
     KeyMaterial,
     NewLink,
     ProvenKey,
     ServerKey,
 )
+from usbkey.certificates import serial_hex
 
 
 def fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
-def audit(
-    session: AsyncSession,
-    *,
-    actor: str,
-    action: str,
-    target: str | None = None,
-    outcome: str = "ok",
-    detail: dict[str, Any] | None = None,
-) -> None:
+def audit(session: AsyncSession, *, actor: str, action: str, **facts: Unpack[AuditFacts]) -> None:
     """Add one audit row to ``session`` (written with the change it records)."""
-    session.add(
-        AuditEvent(actor=actor, action=action, target=target, outcome=outcome, detail=detail or {})
-    )
+    session.add(AuditEvent(actor=actor, action=action, **facts))
 
 
 def not_pending(enrollment: Enrollment) -> EnrollmentNotPending:
@@ -264,7 +256,7 @@ class Store:
     ) -> Certificate | None:
         """The row of exactly ``presented`` (serial and fingerprint), or None if it is not ours.
         ``lock`` takes the row lock (PostgreSQL ``FOR UPDATE``)."""
-        serial = format(presented.serial_number, "x")
+        serial = serial_hex(presented)
         query = select(Certificate).where(col(Certificate.serial) == serial)
         row = (await session.execute(query.with_for_update() if lock else query)).scalars().first()
         if row is None or not hmac.compare_digest(row.fingerprint_sha256, fingerprint(presented)):
@@ -334,14 +326,15 @@ class Store:
         key: KeyMaterial,
         delivery: Delivery,
         claim: OneTimeLink | None,
-        actor: str,
+        unowned_actor: str = "renewal",
         detail: dict[str, Any] | None = None,
     ) -> tuple[IssuedCertificate, bytes | None]:
         """Certify ``key`` as ``old``'s successor and mark ``old`` superseded, in ``session``:
         the one path for renewal link, possession and CMP kur.
 
         Same subject, profile, owner and friendly name as ``old``. ``claim`` (a renewal link)
-        is used up just before signing, once the key has passed its checks.
+        is used up just before signing, once the key has passed its checks. The audit names
+        ``old``'s Slack owner, else ``{unowned_actor}:{old.serial}``.
         """
         profile = get_profile(old.profile)
         public_key, private_key = await self._obtain_key(profile, key)
@@ -365,7 +358,7 @@ class Store:
             )
         audit(
             session,
-            actor=actor,
+            actor=old.owner_slack_user or f"{unowned_actor}:{old.serial}",
             action="certificate.renew",
             target=record.serial,
             detail={"replaces": old.serial, "via": delivery, **(detail or {})},
@@ -415,7 +408,7 @@ class Store:
             email=holder.email,
         )
         record = Certificate(
-            serial=format(cert.serial_number, "x"),
+            serial=serial_hex(cert),
             subject=cert.subject.rfc4514_string(),
             issuer=cert.issuer.rfc4514_string(),
             not_before=cert.not_valid_before_utc,

@@ -144,7 +144,7 @@ class KeyRenewal:
                 key=csr_der,
                 delivery=Delivery.TOKEN,
                 claim=None,
-                actor=old.owner_slack_user or f"possession:{old.serial}",
+                unowned_actor="possession",
                 detail={"proof": "possession"},
             )
         metrics.CERTIFICATES_RENEWED.labels(delivery=Delivery.TOKEN).inc()
@@ -166,7 +166,6 @@ class KeyRenewal:
                 key=key,
                 delivery=delivery,
                 claim=None,
-                actor=old.owner_slack_user or f"renewal:{old.serial}",
             )
         metrics.CERTIFICATES_RENEWED.labels(delivery=delivery).inc()
         return issued

@@ -88,15 +88,15 @@ class LinkRedemption:
         The key is generated off the event loop and leaves only inside the encrypted PKCS#12;
         it is never written to disk or to the database.
         """
-        issued, package = await self._redeem(
-            token,
-            reference_number=reference_number,
-            authorization_code=authorization_code,
-            key=server_key,
-            delivery=Delivery.SERVER,
+        return Pkcs12Package.of(
+            await self._redeem(
+                token,
+                reference_number=reference_number,
+                authorization_code=authorization_code,
+                key=server_key,
+                delivery=Delivery.SERVER,
+            )
         )
-        assert package is not None
-        return Pkcs12Package(data=package, issued=issued)
 
     async def _redeem(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Unpack
 
 from pydantic import field_validator, model_validator
 from sqlalchemy.exc import IntegrityError
@@ -17,7 +17,7 @@ from enrollment.ca.profiles import get_profile
 from enrollment.errors import EnrollmentNotPending
 from enrollment.models import Enrollment, EnrollmentStatus, LinkPurpose
 from enrollment.services._store import Store, audit
-from enrollment.services.results import NewLink
+from enrollment.services.results import AuditFacts, NewLink
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -170,17 +170,7 @@ class RaOperations:
             owner=enrollment.slack_user,
         )
 
-    async def audit(
-        self,
-        *,
-        actor: str,
-        action: str,
-        target: str | None = None,
-        outcome: str = "ok",
-        detail: dict[str, Any] | None = None,
-    ) -> None:
+    async def audit(self, *, actor: str, action: str, **facts: Unpack[AuditFacts]) -> None:
         """Record what staff looked at or were refused (changes audit themselves)."""
         async with self._store.sessions() as session, session.begin():
-            audit(
-                session, actor=actor, action=action, target=target, outcome=outcome, detail=detail
-            )
+            audit(session, actor=actor, action=action, **facts)

@@ -130,15 +130,15 @@ class LinkRenewal:
         self, token: str, *, serial: str, verification_code: str, server_key: ServerKey
     ) -> Pkcs12Package:
         """Renew with a server-generated key (if the profile allows), returned once as PKCS#12."""
-        issued, package = await self._redeem(
-            token,
-            serial=serial,
-            verification_code=verification_code,
-            key=server_key,
-            delivery=Delivery.SERVER,
+        return Pkcs12Package.of(
+            await self._redeem(
+                token,
+                serial=serial,
+                verification_code=verification_code,
+                key=server_key,
+                delivery=Delivery.SERVER,
+            )
         )
-        assert package is not None
-        return Pkcs12Package(data=package, issued=issued)
 
     async def _redeem(
         self,
@@ -166,7 +166,6 @@ class LinkRenewal:
                     key=key,
                     delivery=delivery,
                     claim=link,
-                    actor=old.owner_slack_user or f"renewal:{old.serial}",
                 )
         if failure is not None:
             metrics.ENROLLMENT_FAILURES.labels(code=failure.code).inc()

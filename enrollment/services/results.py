@@ -1,11 +1,12 @@
 """What several use cases take and return: a new link, the key material of a request, an
-issued certificate, a PKCS#12 package."""
+issued certificate, a PKCS#12 package, the optional facts of an audit row."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypedDict
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -15,6 +16,7 @@ from enrollment.ca.authority import KeyType
 from enrollment.ca.pkcs12 import check_password, parse_key_type
 from enrollment.errors import RequestInvalid
 from enrollment.models import Delivery
+from usbkey.certificates import HoldsCertificate
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,20 +57,12 @@ def csr_delivery(value: str) -> Delivery:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class IssuedCertificate:
+class IssuedCertificate(HoldsCertificate):
     certificate: x509.Certificate
     chain: tuple[x509.Certificate, ...]
     friendly_name: str | None = None
     delivery: Delivery = Delivery.CSR
     replaces: str | None = None
-
-    @property
-    def serial(self) -> str:
-        return format(self.certificate.serial_number, "x")
-
-    @property
-    def not_after(self) -> datetime:
-        return self.certificate.not_valid_after_utc
 
     def certificate_pem(self) -> str:
         return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
@@ -83,6 +77,13 @@ class Pkcs12Package:
 
     data: bytes
     issued: IssuedCertificate
+
+    @classmethod
+    def of(cls, redeemed: tuple[IssuedCertificate, bytes | None]) -> Pkcs12Package:
+        """The package a redemption with a server key returns beside its certificate."""
+        issued, data = redeemed
+        assert data is not None
+        return cls(data=data, issued=issued)
 
     def __repr__(self) -> str:
         return f"Pkcs12Package(<{len(self.data)} bytes>, serial={self.issued.serial})"
@@ -101,3 +102,12 @@ class ProvenKey:
 
 
 KeyMaterial = str | bytes | ServerKey | ProvenKey
+
+
+class AuditFacts(TypedDict, total=False):
+    """What an audit row may add to who did what; left out, the audit row's defaults
+    (no target, outcome ``ok``, no detail)."""
+
+    target: str | None
+    outcome: str
+    detail: dict[str, Any]

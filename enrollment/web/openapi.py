@@ -11,6 +11,7 @@ from typing import Any
 from enrollment.ca.crl import REASON_NAMES
 from enrollment.ca.pkcs12 import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, SERVER_KEY_TYPES
 from enrollment.ca.profiles import PROFILES
+from enrollment.services.results import CSR_DELIVERIES
 
 JSON = "application/json"
 MAX_PEM_CSR_CHARS = 16 * 1024
@@ -157,6 +158,14 @@ _PASSWORD = {
 _KEY_TYPE = {"type": "string", "enum": list(SERVER_KEY_TYPES), "default": "ec-p256"}
 
 
+def _delivery(description: str, *, default: str | None = None) -> dict[str, Any]:
+    """The deliveries a CSR-based request may claim (browser, csr, token)."""
+    schema: dict[str, Any] = {"type": "string", "enum": [d.value for d in CSR_DELIVERIES]}
+    if default is not None:
+        schema["default"] = default
+    return {**schema, "description": description}
+
+
 def _object(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "required": required, "properties": properties}
 
@@ -182,12 +191,9 @@ SCHEMAS: dict[str, Any] = {
         {
             **_CREDENTIALS,
             "csr": _CSR,
-            "delivery": {
-                "type": "string",
-                "enum": ["browser", "csr", "token"],
-                "default": "csr",
-                "description": "Where the key lives; a renewal delivers the same way.",
-            },
+            "delivery": _delivery(
+                "Where the key lives; a renewal delivers the same way.", default="csr"
+            ),
         },
     ),
     "ServerKeyEnrollRequest": _object(
@@ -199,11 +205,7 @@ SCHEMAS: dict[str, Any] = {
         {
             **_RENEWAL,
             "csr": _CSR,
-            "delivery": {
-                "type": "string",
-                "enum": ["browser", "csr", "token"],
-                "description": "Defaults to how the old certificate was delivered.",
-            },
+            "delivery": _delivery("Defaults to how the old certificate was delivered."),
         },
     ),
     "ServerKeyRenewRequest": _object(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from common.errors import CertdeskError
 from enrollment.errors import LinkExpired
 from enrollment.possession import PossessionNotProven
@@ -30,3 +32,15 @@ def test_faq_errors_keep_their_codes_and_messages() -> None:
 def test_delivery_error_keeps_its_code_status_and_permanence() -> None:
     error = DeliveryError("no such user", permanent=True)
     assert (error.code, error.status, error.permanent) == ("delivery_failed", 502, True)
+
+
+def test_fixed_text_error_uses_its_class_message_unless_given_one() -> None:
+    """An error that takes no parameters raises with the text its class declares."""
+    assert str(LinkExpired()) == LinkExpired.message
+    assert LinkExpired().to_json()["error"]["message"] == LinkExpired.message
+    assert LinkExpired("other").message == "other"
+
+
+def test_error_without_any_message_is_refused_at_construction() -> None:
+    with pytest.raises(TypeError, match="CertdeskError needs a message"):
+        CertdeskError()

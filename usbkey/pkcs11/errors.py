@@ -96,24 +96,20 @@ class SeveralTokens(TokenError):
 
 class PinIncorrect(TokenError):
     code = "pin_incorrect"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "The USB key's PIN is wrong. Nothing was changed on the key. Check Caps Lock and "
-            "the keyboard layout before you try again: the key locks itself after a few wrong "
-            "PINs."
-        )
+    message = (
+        "The USB key's PIN is wrong. Nothing was changed on the key. Check Caps Lock and "
+        "the keyboard layout before you try again: the key locks itself after a few wrong "
+        "PINs."
+    )
 
 
 class PinLocked(TokenError):
     code = "pin_locked"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "The USB key's PIN is locked after too many wrong tries. Only the key's "
-            "administrator (with the SO PIN) can unlock or reset it: ask your IT or RA staff. "
-            "Nothing was changed on the key, and your link still works."
-        )
+    message = (
+        "The USB key's PIN is locked after too many wrong tries. Only the key's "
+        "administrator (with the SO PIN) can unlock or reset it: ask your IT or RA staff. "
+        "Nothing was changed on the key, and your link still works."
+    )
 
 
 class InputMissing(TokenError):

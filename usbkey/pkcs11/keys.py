@@ -19,7 +19,7 @@ call into the token takes the ``lock`` given at construction (one lock per sessi
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol, Self, cast
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, Protocol, Self, TypeVar, cast
 
 import pkcs11
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -98,8 +98,30 @@ def public_key_of(key: pkcs11.PublicKey | pkcs11.PrivateKey) -> TokenPublicKey:
     raise ValueError(f"unsupported key type {key.key_type!r}")
 
 
-class _KeptOnToken:
-    """What both token keys share: nothing leaves the token, and a copy is the same key."""
+_Public = TypeVar("_Public", ec.EllipticCurvePublicKey, rsa.RSAPublicKey)
+
+
+class _KeptOnToken(Generic[_Public]):
+    """What both token keys share: the token key, its public half and the session's lock;
+    signing through the token; nothing leaves the token, and a copy is the same key."""
+
+    def __init__(
+        self, key: pkcs11.PrivateKey, public_key: _Public, *, lock: threading.Lock
+    ) -> None:
+        self._key = key
+        self._public_key: _Public = public_key
+        self._lock = lock
+
+    def _sign_on_token(self, data: bytes, mechanism: Mechanism) -> bytes:
+        with self._lock:
+            return _token_sign(self._key, data, mechanism)
+
+    def public_key(self) -> _Public:
+        return self._public_key
+
+    @property
+    def key_size(self) -> int:
+        return self._public_key.key_size
 
     def private_bytes(
         self,
@@ -116,41 +138,22 @@ class _KeptOnToken:
         return self
 
 
-class TokenECPrivateKey(_KeptOnToken, ec.EllipticCurvePrivateKey):
+class TokenECPrivateKey(_KeptOnToken[ec.EllipticCurvePublicKey], ec.EllipticCurvePrivateKey):
     """An EC private key on a token: signs through ``CKM_ECDSA``; cannot be exported."""
-
-    def __init__(
-        self,
-        key: pkcs11.PrivateKey,
-        public_key: ec.EllipticCurvePublicKey,
-        *,
-        lock: threading.Lock,
-    ) -> None:
-        self._key = key
-        self._public_key = public_key
-        self._lock = lock
 
     def sign(self, data: Buffer, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
         if not isinstance(signature_algorithm, ec.ECDSA):
             raise UnsupportedAlgorithm("only ECDSA signatures are supported")
         digest = _digest(data, signature_algorithm.algorithm)
-        with self._lock:
-            raw = _token_sign(self._key, digest, Mechanism.ECDSA)
+        raw = self._sign_on_token(digest, Mechanism.ECDSA)
         half = len(raw) // 2
         return encode_dss_signature(
             int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big")
         )
 
-    def public_key(self) -> ec.EllipticCurvePublicKey:
-        return self._public_key
-
     @property
     def curve(self) -> ec.EllipticCurve:
         return self._public_key.curve
-
-    @property
-    def key_size(self) -> int:
-        return self._public_key.key_size
 
     def exchange(self, algorithm: ec.ECDH, peer_public_key: ec.EllipticCurvePublicKey) -> bytes:
         raise UnsupportedAlgorithm("this token key is for signing only")
@@ -162,19 +165,8 @@ class TokenECPrivateKey(_KeptOnToken, ec.EllipticCurvePrivateKey):
         return f"<TokenECPrivateKey {self.curve.name} on a PKCS#11 token>"
 
 
-class TokenRSAPrivateKey(_KeptOnToken, rsa.RSAPrivateKey):
+class TokenRSAPrivateKey(_KeptOnToken[rsa.RSAPublicKey], rsa.RSAPrivateKey):
     """An RSA private key on a token: PKCS#1 v1.5 signatures through ``CKM_RSA_PKCS``."""
-
-    def __init__(
-        self,
-        key: pkcs11.PrivateKey,
-        public_key: rsa.RSAPublicKey,
-        *,
-        lock: threading.Lock,
-    ) -> None:
-        self._key = key
-        self._public_key = public_key
-        self._lock = lock
 
     def sign(
         self,
@@ -190,18 +182,10 @@ class TokenRSAPrivateKey(_KeptOnToken, rsa.RSAPrivateKey):
         if prefix is None:
             raise UnsupportedAlgorithm(f"hash {algorithm.name} is not supported on the token")
         digest_info = prefix + _digest(data, algorithm)
-        with self._lock:
-            return _token_sign(self._key, digest_info, Mechanism.RSA_PKCS)
+        return self._sign_on_token(digest_info, Mechanism.RSA_PKCS)
 
     def decrypt(self, ciphertext: bytes, padding: AsymmetricPadding) -> bytes:
         raise UnsupportedAlgorithm("this token key is used for signing here")
-
-    def public_key(self) -> rsa.RSAPublicKey:
-        return self._public_key
-
-    @property
-    def key_size(self) -> int:
-        return self._public_key.key_size
 
     def private_numbers(self) -> rsa.RSAPrivateNumbers:
         _no_export()

@@ -17,7 +17,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import pkcs11
@@ -30,6 +29,7 @@ from pkcs11.util.ec import encode_named_curve_parameters
 if TYPE_CHECKING:
     from pkcs11._pkcs11 import lib as Pkcs11Library
 
+from usbkey.certificates import HoldsCertificate
 from usbkey.pkcs11.errors import (
     NoToken,
     PinIncorrect,
@@ -283,7 +283,7 @@ def delete_key_pair(session: pkcs11.Session, identifier: bytes) -> None:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CertificateOnToken:
+class CertificateOnToken(HoldsCertificate):
     label: str
     id: bytes
     certificate: x509.Certificate
@@ -292,14 +292,6 @@ class CertificateOnToken:
     def common_name(self) -> str:
         names = self.certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
         return str(names[0].value) if names else self.certificate.subject.rfc4514_string()
-
-    @property
-    def serial(self) -> str:
-        return format(self.certificate.serial_number, "x")
-
-    @property
-    def not_after(self) -> datetime:
-        return self.certificate.not_valid_after_utc
 
     @property
     def is_ca(self) -> bool:
