@@ -14,6 +14,10 @@ from sqlalchemy.ext.asyncio import (
 )
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+_READ_ONLY = "certdesk_read_only"
+# ``await session.connection(execution_options=READ_ONLY)`` first: a transaction that only
+# reads, so on SQLite it begins without the write lock (it must not write).
+READ_ONLY: dict[str, Any] = {_READ_ONLY: True}
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
@@ -45,7 +49,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(_READ_ONLY):
+            connection.exec_driver_sql("BEGIN")  # deferred: a WAL reader takes no write lock
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
