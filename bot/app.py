@@ -18,6 +18,7 @@ from bot.reminders import reminder_clock, run_config
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from bot.slack.app import add_slack
+from enrollment.db import READ_ONLY
 from enrollment.protocols import est as enrollment_est
 from enrollment.protocols.cmp import http as enrollment_cmp
 from enrollment.web import api as enrollment_web
@@ -36,6 +37,8 @@ async def healthz(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     try:
         async with runtime.engine.connect() as connection:
+            # read-only: on SQLite no write lock, so it does not queue behind writers
+            connection = await connection.execution_options(**READ_ONLY)
             await connection.execute(text("SELECT 1"))
     except Exception as exc:  # the check reports any database failure
         log.warning("health check failed", extra={"error": str(exc)})

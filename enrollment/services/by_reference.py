@@ -228,8 +228,8 @@ class ReferenceRedemption:
 
         The salt is read in a read-only transaction (on SQLite without the write lock). An
         unknown reference number costs the same work on a random code, then raises
-        :class:`EnrollmentNotFound` with nothing written; a locked enrollment does no work (the
-        transaction refuses it); no salt raises :class:`CodeNotDerivable`. The locked
+        :class:`EnrollmentNotFound` with nothing written; a locked enrollment raises
+        :class:`EnrollmentLocked` with no work; no salt raises :class:`CodeNotDerivable`. The locked
         transaction accepts the proof only for the salt it was made with.
         """
         store = self._store
@@ -246,10 +246,11 @@ class ReferenceRedemption:
         if salt is None:
             metrics.ENROLLMENT_FAILURES.labels(code=CodeNotDerivable.code).inc()
             raise CodeNotDerivable(enrollment.reference_number)
-        proven = False
-        if enrollment.locked_at is None:
-            code = store.pepper.derive_code(enrollment.reference_number, salt)
-            proven = await asyncio.to_thread(proves_code, code)
+        if enrollment.locked_at is not None:  # refused with no proof and no write lock
+            metrics.ENROLLMENT_FAILURES.labels(code=EnrollmentLocked.code).inc()
+            raise EnrollmentLocked(enrollment.reference_number)
+        code = store.pepper.derive_code(enrollment.reference_number, salt)
+        proven = await asyncio.to_thread(proves_code, code)
 
         async def check(locked: Enrollment | None) -> bool:
             return proven and locked is not None and locked.code_salt == salt

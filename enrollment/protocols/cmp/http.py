@@ -17,9 +17,12 @@ a thread, never on the event loop; the database is asked only afterwards.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ParamSpec, Protocol, TypeVar
 
 from aiohttp import web
 from cryptography import x509
@@ -49,6 +52,26 @@ from enrollment.services.results import IssuedCertificate, KeyMaterial, ProvenKe
 from enrollment.web.body import read_body
 
 log = logging.getLogger(__name__)
+
+# The CMP message work (pyasn1 decoding and encoding, signatures, the PBM) is pure Python: run
+# in one worker thread, a flood of CMP requests queues there instead of taking the GIL from the
+# event loop in several threads at once (on one core, each extra CPU-bound thread makes every
+# loop step wait longer for the GIL).
+_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cmp")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+async def _off_loop(work: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R:
+    return await asyncio.get_running_loop().run_in_executor(
+        _WORKER, functools.partial(work, *args, **kwargs)
+    )
+
+
+def _in_worker(check: cmp.MacCheck) -> Callable[[str], bool]:
+    """The MAC check, run in the CMP worker (the domain calls it from its own thread)."""
+    return lambda code: _WORKER.submit(check, code).result()
+
 
 PATH = "/.well-known/cmp"
 
@@ -101,6 +124,10 @@ class CmpDomain:
 
 
 DOMAIN = web.AppKey("cmp_domain", CmpDomain)
+# CMP messages handled at once (the rest wait their turn, bodies read): a flood of anonymous
+# CMP requests then costs the event loop and the GIL a bounded share, whatever it sends.
+MAX_IN_FLIGHT = 1
+_IN_FLIGHT = web.AppKey("cmp_in_flight", asyncio.Semaphore)
 
 
 def _answer(der: bytes, status: int = 200) -> web.Response:
@@ -187,7 +214,7 @@ async def _enroll(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
     reference = _reference(message)
     check = cmp.MacCheck(message)
     # POPO checked (in a thread: a signature verification) before anything is looked up
-    request = await asyncio.to_thread(cmp.cert_request, message)
+    request = await _off_loop(cmp.cert_request, message)
     key: ProvenKey | bytes
     if request.public_key is not None:
         key = ProvenKey(public_key=request.public_key)
@@ -197,19 +224,19 @@ async def _enroll(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
     responder = _responder(domain)
     try:
         issued = await domain.enrollment.redeem_with_derived_code(
-            reference, proves_code=check, key=key
+            reference, proves_code=_in_worker(check), key=key
         )
     except NOT_PROVEN as exc:
         raise _refused(domain, exc) from None
     except CertdeskError as exc:  # the sender proved the code: a protected answer
-        return await asyncio.to_thread(
+        return await _off_loop(
             responder.rejection,
             message,
             _fail_info(exc),
             exc.message,
             protection=_protection(message, check),
         )
-    return await asyncio.to_thread(
+    return await _off_loop(
         responder.certificate,
         message,
         certificate=issued.certificate,
@@ -231,9 +258,9 @@ async def _key_update(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
             "Key update must be signed with the current certificate's key: openssl cmp -cmd kur "
             "-cert cert.pem -key key.pem (not -secret).",
         )
-    signer = await asyncio.to_thread(cmp.verify_signature_protection, message)
+    signer = await _off_loop(cmp.verify_signature_protection, message)
     cmp.check_message_time(message, utcnow())
-    request = await asyncio.to_thread(cmp.cert_request, message)
+    request = await _off_loop(cmp.cert_request, message)
     if request.old_cert_serial is not None and request.old_cert_serial != signer.serial_number:
         raise CmpError(
             FailInfo.BAD_CERT_ID, "The oldCertID is not the certificate that signed the request."
@@ -248,10 +275,10 @@ async def _key_update(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
     except CertificateNotFound as exc:  # signed by a key that is not one of ours: unproven
         raise CmpError(FailInfo.SIGNER_NOT_TRUSTED, exc.message) from None
     except CertdeskError as exc:
-        return await asyncio.to_thread(
+        return await _off_loop(
             responder.rejection, message, _fail_info(exc), exc.message, protection=protection
         )
-    return await asyncio.to_thread(
+    return await _off_loop(
         responder.certificate,
         message,
         certificate=issued.certificate,
@@ -263,7 +290,7 @@ async def _key_update(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
 
 async def _confirm_signed(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
     """certConf after a kur, signed (like the kur) with the replaced certificate's key."""
-    signer = await asyncio.to_thread(cmp.verify_signature_protection, message)
+    signer = await _off_loop(cmp.verify_signature_protection, message)
     successor = await domain.renewal.successor_of(signer)
     if successor is None:  # not one of ours, or nothing renewed it: unproven, unprotected
         raise CmpError(
@@ -289,7 +316,7 @@ async def _confirmed(
     for confirmation in cmp.confirmations(message):
         record = by_hash.get(confirmation.cert_hash)
         if record is None:
-            return await asyncio.to_thread(
+            return await _off_loop(
                 responder.rejection,
                 message,
                 FailInfo.BAD_CERT_ID,
@@ -298,7 +325,7 @@ async def _confirmed(
             )
         expected = domain.enrollment.transaction_nonce(message.transaction_id, record.serial)
         if message.recip_nonce != expected:
-            return await asyncio.to_thread(
+            return await _off_loop(
                 responder.rejection,
                 message,
                 FailInfo.BAD_RECIPIENT_NONCE,
@@ -311,7 +338,7 @@ async def _confirmed(
             await domain.revocation.revoke(
                 record.serial, reason="cessationOfOperation", actor=actor
             )
-    return await asyncio.to_thread(responder.pki_conf, message, protection=protection)
+    return await _off_loop(responder.pki_conf, message, protection=protection)
 
 
 async def _confirm(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
@@ -320,10 +347,10 @@ async def _confirm(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
     reference = _reference(message)
     check = cmp.MacCheck(message)
     # malformed content is refused before the database is asked
-    await asyncio.to_thread(cmp.confirmations, message)
+    await _off_loop(cmp.confirmations, message)
     try:
         enrollment, certificates = await domain.enrollment.authenticate_with_derived_code(
-            reference, proves_code=check
+            reference, proves_code=_in_worker(check)
         )
     except NOT_PROVEN as exc:
         raise _refused(domain, exc) from None
@@ -359,7 +386,7 @@ async def _dispatch(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
 async def _unprotected(
     responder: cmp.Responder, message: cmp.CmpRequest | None, error: CmpError
 ) -> web.Response:
-    answer = await asyncio.to_thread(responder.rejection, message, error.fail_info, error.text)
+    answer = await _off_loop(responder.rejection, message, error.fail_info, error.text)
     return _answer(answer, error.http_status)
 
 
@@ -383,8 +410,13 @@ async def cmp_endpoint(request: web.Request) -> web.Response:
             http_status=413,
         )
         return await _unprotected(responder, None, error)
+    async with request.app[_IN_FLIGHT]:  # bodies are read outside: a slow sender holds no turn
+        return await _handle(domain, responder, body)
+
+
+async def _handle(domain: CmpDomain, responder: cmp.Responder, body: bytes) -> web.Response:
     try:
-        message = await asyncio.to_thread(cmp.parse, body)
+        message = await _off_loop(cmp.parse, body)
     except CmpError as exc:
         return await _unprotected(responder, None, exc)
     try:
@@ -395,4 +427,5 @@ async def cmp_endpoint(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    app[_IN_FLIGHT] = asyncio.Semaphore(MAX_IN_FLIGHT)
     app.router.add_post(PATH, cmp_endpoint)
