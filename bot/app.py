@@ -19,7 +19,7 @@ from bot.reminders import reminder_clock, run_config
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from bot.slack.app import add_slack
-from enrollment.db import UNAVAILABLE, storage_failure
+from enrollment.db import READ_ONLY, UNAVAILABLE, storage_failure
 from enrollment.errors import StorageUnavailable
 from enrollment.protocols import est as enrollment_est
 from enrollment.protocols.cmp import http as enrollment_cmp
@@ -39,6 +39,8 @@ async def healthz(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     try:
         async with runtime.engine.connect() as connection:
+            # read-only: on SQLite no write lock, so it does not queue behind writers
+            connection = await connection.execution_options(**READ_ONLY)
             await connection.execute(text("SELECT 1"))
     except Exception as exc:  # the check reports any database failure
         log.warning("health check failed", extra={"error": type(exc).__name__})

@@ -68,6 +68,12 @@ def _report_storage_failures(engine: AsyncEngine) -> None:
             raise failure from exc
 
 
+_READ_ONLY = "certdesk_read_only"
+# ``await session.connection(execution_options=READ_ONLY)`` first: a transaction that only
+# reads, so on SQLite it begins without the write lock (it must not write).
+READ_ONLY: dict[str, Any] = {_READ_ONLY: True}
+
+
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An engine for ``url``; on SQLite every transaction is ``BEGIN IMMEDIATE``.
 
@@ -100,7 +106,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(_READ_ONLY):
+            connection.exec_driver_sql("BEGIN")  # deferred: a WAL reader takes no write lock
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

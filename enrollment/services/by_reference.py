@@ -11,6 +11,7 @@ from sqlmodel import col, select
 
 from common.errors import CertdeskError
 from enrollment import codes, metrics
+from enrollment.db import READ_ONLY
 from enrollment.errors import (
     CodeNotDerivable,
     CredentialsRefused,
@@ -111,15 +112,16 @@ class ReferenceRedemption:
 
         For protocols whose messages prove knowledge of the authorization code instead of
         sending it (CMP's MAC): ``proves_code(code)`` is called (in a thread) with the code
-        derived for the enrollment. The same checks, in the same order and under the same row
-        lock, as :meth:`redeem_by_reference`, except that an unknown reference number raises
-        :class:`EnrollmentNotFound` (after the same work) and a wrong proof
+        derived for the enrollment, outside any transaction (:meth:`_prove_derived_code`);
+        then the same checks, in the same order and under the same row lock, as
+        :meth:`redeem_by_reference`, except that an unknown reference number raises
+        :class:`EnrollmentNotFound` (after the same work, nothing written) and a wrong proof
         :class:`WrongCredentials` (counted), which the adapter answers alike; an enrollment
         made before derived codes raises :class:`CodeNotDerivable` (nothing counted).
         """
         return await self._redeem(
             reference_number,
-            check=self._derived_code_check(proves_code),
+            check=await self._prove_derived_code(reference_number, proves_code),
             refuse=lambda failure: failure,
             key=key,
             delivery=delivery,
@@ -133,10 +135,9 @@ class ReferenceRedemption:
         first); the same checks and counting as :meth:`redeem_with_derived_code`, no issuance.
         For follow-up messages such as CMP's certConf."""
         failure: _CodeRefusal | None = None
+        check = await self._prove_derived_code(reference_number, proves_code)
         async with self._store.sessions() as session, session.begin():
-            enrollment, failure = await self._authenticate(
-                session, reference_number, self._derived_code_check(proves_code)
-            )
+            enrollment, failure = await self._authenticate(session, reference_number, check)
             if failure is None:
                 assert enrollment is not None
                 rows = await session.execute(
@@ -220,18 +221,38 @@ class ReferenceRedemption:
             return enrollment, await store.count_failure(session, enrollment)  # committed
         return enrollment, None
 
-    def _derived_code_check(self, proves_code: CodeProof) -> CodeCheck:
-        """A :data:`CodeCheck` that gives ``proves_code`` the enrollment's derived code."""
-        pepper = self._store.pepper
+    async def _prove_derived_code(self, reference_number: str, proves_code: CodeProof) -> CodeCheck:
+        """Run ``proves_code`` (in a thread) on the enrollment's derived code, with no write
+        lock and no transaction held (a CMP MAC costs thousands of hashes); the answer is a
+        :data:`CodeCheck` for the locked transaction that then counts a failure or issues.
 
-        async def check(enrollment: Enrollment | None) -> bool:
-            if enrollment is None:
-                await asyncio.to_thread(proves_code, codes.new_authorization_code())  # same work
-                return False
-            if enrollment.code_salt is None:
-                metrics.ENROLLMENT_FAILURES.labels(code=CodeNotDerivable.code).inc()
-                raise CodeNotDerivable(enrollment.reference_number)
-            code = pepper.derive_code(enrollment.reference_number, enrollment.code_salt)
-            return await asyncio.to_thread(proves_code, code)
+        The salt is read in a read-only transaction (on SQLite without the write lock). An
+        unknown reference number costs the same work on a random code, then raises
+        :class:`EnrollmentNotFound` with nothing written; a locked enrollment raises
+        :class:`EnrollmentLocked` with no work; no salt raises :class:`CodeNotDerivable`. The locked
+        transaction accepts the proof only for the salt it was made with.
+        """
+        store = self._store
+        async with store.sessions() as session:
+            await session.connection(execution_options=READ_ONLY)
+            enrollment = await store.enrollment_by_reference(session, reference_number)
+        if enrollment is None:
+            await asyncio.to_thread(proves_code, codes.new_authorization_code())  # same work
+            metrics.ENROLLMENT_FAILURES.labels(code=EnrollmentNotFound.code).inc()
+            raise EnrollmentNotFound(
+                f"No enrollment has the reference number {reference_number!r}. Check the number."
+            )
+        salt = enrollment.code_salt
+        if salt is None:
+            metrics.ENROLLMENT_FAILURES.labels(code=CodeNotDerivable.code).inc()
+            raise CodeNotDerivable(enrollment.reference_number)
+        if enrollment.locked_at is not None:  # refused with no proof and no write lock
+            metrics.ENROLLMENT_FAILURES.labels(code=EnrollmentLocked.code).inc()
+            raise EnrollmentLocked(enrollment.reference_number)
+        code = store.pepper.derive_code(enrollment.reference_number, salt)
+        proven = await asyncio.to_thread(proves_code, code)
+
+        async def check(locked: Enrollment | None) -> bool:
+            return proven and locked is not None and locked.code_salt == salt
 
         return check

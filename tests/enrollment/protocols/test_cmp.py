@@ -127,11 +127,9 @@ def test_parse_reads_header_facts() -> None:
     assert request.mac_parameters.iterations == 500
 
 
-@pytest.mark.parametrize(
-    "typed", ["ABCD-EFGH-JKMN-PQRS", "ABCDEFGHJKMNPQRS", "abcd-efgh-jkmn-pqrs", "abcdefghjkmnpqrs"]
-)
+@pytest.mark.parametrize("typed", ["ABCD-EFGH-JKMN-PQRS", "ABCDEFGHJKMNPQRS"])
 def test_mac_check_code_spellings_accepted(typed: str) -> None:
-    """The holder may give the code as printed, without dashes, or in lower case."""
+    """The holder may give the code as printed or without dashes."""
     check = cmp.MacCheck(cmp.parse(ir(secret=typed.encode())))
     assert check("ABCD-EFGH-JKMN-PQRS") is True
     assert check.secret == typed.encode()
@@ -162,7 +160,8 @@ def test_mac_parameters_excessive_iterations_refused() -> None:
     """A client must not make the server hash millions of times per request."""
     with pytest.raises(CmpError) as caught:
         cmp.MacCheck(cmp.parse(ir(iterations=cmp.MAX_PBM_ITERATIONS + 1)))
-    assert caught.value.fail_info == FailInfo.BAD_ALG
+    assert caught.value.fail_info == FailInfo.BAD_MESSAGE_CHECK
+    assert f"limit of {cmp.MAX_PBM_ITERATIONS}" in caught.value.text
 
 
 def test_cert_request_signature_popo_gives_template_key() -> None:
@@ -639,7 +638,7 @@ def test_cmp_p10cr_issues_certificate_for_the_csr_key(desk: Desk, tmp_path: Path
     (tmp_path / "req.pem").write_text(csr)
     result = desk.openssl_cmp(
         "-cmd", "p10cr", "-ref", created["reference_number"],
-        "-secret", f"pass:{created['authorization_code'].replace('-', '').lower()}",
+        "-secret", f"pass:{created['authorization_code'].replace('-', '')}",
         "-csr", str(tmp_path / "req.pem"), "-certout", str(tmp_path / "cert.pem"),
     )  # fmt: skip
     assert result.returncode == 0, result.output
