@@ -142,11 +142,18 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
         for key, value in request.headers.items()
         if not key.lower().startswith("x-slack-bolt-")
     }
-    bolt_request = AsyncBoltRequest(
-        body=body.decode("utf-8", errors="replace"),
-        query=request.query_string,
-        headers=headers,
-    )
+    try:
+        bolt_request = AsyncBoltRequest(
+            body=body.decode("utf-8", errors="replace"),
+            query=request.query_string,
+            headers=headers,
+        )
+    except (ValueError, RecursionError, TypeError, AttributeError, KeyError, IndexError):
+        # Signed, yet not a payload bolt can read (not JSON, nested too deeply, odd shapes).
+        return web.json_response({"error": "unreadable payload"}, status=400)
+    payload: object = bolt_request.body
+    if not isinstance(payload, dict):
+        return web.json_response({"error": "unreadable payload"}, status=400)
     return await to_aiohttp_response(await accept(bot.bolt, bot.desk.tasks, bolt_request))
 
 

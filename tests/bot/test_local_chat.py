@@ -185,3 +185,14 @@ async def test_chat_page_works_in_a_browser(
         await page.get_by_text("doesn't know who you are").wait_for()
         await browser.close()
     assert violations == []
+
+
+async def test_deeply_nested_json_is_a_400(chat: Client) -> None:
+    """Finding 4: 30,000 brackets at /chat/message are the chat's JSON error, not a 500."""
+    response = await chat.post(
+        "/chat/message",
+        data="[" * 30_000 + "]" * 30_000,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status == 400, await response.text()
+    assert (await response.json())["error"]["code"] == "request_invalid"
