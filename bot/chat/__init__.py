@@ -168,7 +168,7 @@ async def message(request: web.Request) -> web.Response:
         return bad_request("The message is too long.")
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return bad_request("The body is not valid JSON.")
     if not isinstance(data, dict):
         return bad_request("The body must be a JSON object.")

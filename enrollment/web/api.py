@@ -44,6 +44,9 @@ KEY_RENEWAL = web.AppKey("key_renewal", KeyRenewal)
 REVOCATION = web.AppKey("revocation", Revocation)
 MAX_BODY_BYTES = 64 * 1024
 PKCS12_TYPE = "application/x-pkcs12"
+NESTED_TOO_DEEPLY = (
+    "The request body is not valid JSON: it is nested too deeply. Send a flat object."
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -89,6 +92,8 @@ async def read_json(request: web.Request, *, limit: int = MAX_BODY_BYTES) -> dic
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RequestInvalid(f"The request body is not valid JSON: {exc}.") from None
+    except RecursionError:
+        raise RequestInvalid(NESTED_TOO_DEEPLY) from None
     if not isinstance(data, dict):
         raise RequestInvalid("The request body must be a JSON object.")
     return data

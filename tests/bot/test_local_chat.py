@@ -186,3 +186,16 @@ async def test_chat_page_works_in_a_browser(
         assert await page.get_by_text("Your certificate expires soon").count() == 0
         await browser.close()
     assert violations == []
+
+
+async def test_deeply_nested_json_is_a_400(chat: Client) -> None:
+    """Finding 4: deeply nested JSON at /chat/message is the chat's JSON error, not a 500
+    (5,000 brackets fit in its 16 KiB; 30,000 are refused as too long)."""
+    for depth in (5_000, 30_000):
+        response = await chat.post(
+            "/chat/message",
+            data="[" * depth + "]" * depth,
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status == 400, await response.text()
+        assert (await response.json())["error"]["code"] == "request_invalid"
