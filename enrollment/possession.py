@@ -88,17 +88,17 @@ def _challenge_mac(pepper: Pepper, certificate: x509.Certificate, issued: str, n
 
 
 def new_challenge(pepper: Pepper, certificate: x509.Certificate, *, now: datetime) -> str:
-    """A challenge bound to ``certificate`` and issued ``now``: ``TIME.NONCE.MAC``, where the
+    """A challenge bound to ``certificate`` and issued ``now``: ``TIME-NONCE-MAC``, where the
     MAC is the pepper's over the certificate's fingerprint, the time and the nonce. Nothing is
     stored: :func:`check_challenge` recomputes the MAC (any process sharing the secret key)."""
     issued = str(int(now.timestamp()))
-    nonce = secrets.token_urlsafe(12)
-    return f"{issued}.{nonce}.{_challenge_mac(pepper, certificate, issued, nonce)}"
+    nonce = secrets.token_hex(12)
+    return f"{issued}-{nonce}-{_challenge_mac(pepper, certificate, issued, nonce)}"
 
 
 def challenge_expiry(challenge: str) -> datetime:
     """When a challenge made by :func:`new_challenge` stops working."""
-    return datetime.fromtimestamp(int(challenge.split(".", 1)[0]), UTC) + CHALLENGE_TTL
+    return datetime.fromtimestamp(int(challenge.split("-", 1)[0]), UTC) + CHALLENGE_TTL
 
 
 def check_challenge(
@@ -107,8 +107,8 @@ def check_challenge(
     """Raise :class:`ChallengeInvalid` unless ``challenge`` is one of ours, for
     ``certificate``, and under :data:`CHALLENGE_TTL` old. It works once because the renewal
     it allows supersedes the certificate (the successor check), not because it is stored."""
-    issued, _, rest = challenge.partition(".")
-    nonce, _, mac = rest.partition(".")
+    issued, _, rest = challenge.partition("-")
+    nonce, _, mac = rest.partition("-")
     if not (issued.isascii() and issued.isdigit() and len(issued) <= 12 and nonce and mac):
         raise ChallengeInvalid()
     expected = _challenge_mac(pepper, certificate, issued, nonce)

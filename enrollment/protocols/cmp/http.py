@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol
 
 from aiohttp import web
@@ -26,6 +27,7 @@ from enrollment.errors import (
     CertificateNotActive,
     CertificateNotFound,
     CodeNotDerivable,
+    CredentialsRefused,
     CsrMalformed,
     CsrSignatureInvalid,
     EnrollmentLocked,
@@ -39,6 +41,7 @@ from enrollment.errors import (
 from enrollment.models import Certificate, CertificateStatus, Delivery, Enrollment
 from enrollment.protocols import cmp
 from enrollment.protocols.cmp import CmpError, FailInfo
+from enrollment.ratelimit import WindowLimiter
 from enrollment.services.by_reference import CodeProof
 from enrollment.services.results import IssuedCertificate, KeyMaterial, ProvenKey
 from enrollment.web.body import read_body
@@ -96,6 +99,15 @@ class CmpDomain:
 
 
 DOMAIN = web.AppKey("cmp_domain", CmpDomain)
+# Requests that did not prove a code, per source address (in memory, per process; see
+# enrollment/ratelimit.py): past the limit, 429 with Retry-After before any work is done.
+FAILURES_PER_SOURCE = 20
+FAILURE_WINDOW = timedelta(minutes=15)
+SOURCE_FAILURES = web.AppKey("cmp_source_failures", WindowLimiter)
+
+
+class CodeNotProven(CmpError):
+    """The one answer to an unknown reference number, a wrong code and a locked enrollment."""
 
 
 def _answer(der: bytes, status: int = 200) -> web.Response:
@@ -113,11 +125,12 @@ def _responder(domain: CmpDomain) -> cmp.Responder:
 
 def _wrong_credentials(domain: CmpDomain) -> CmpError:
     # The same answer for an unknown reference number and a wrong code (no enumeration).
-    return CmpError(
+    return CodeNotProven(
         FailInfo.BAD_MESSAGE_CHECK,
         "The reference number (-ref) or the authorization code (-secret pass:…) is wrong. "
         "Check both against the message from your RA; after "
-        f"{domain.max_failed_attempts} wrong codes the enrollment locks.",
+        f"{domain.max_failed_attempts} wrong codes, this reference number is refused for 15 "
+        "minutes.",
     )
 
 
@@ -132,12 +145,22 @@ def _locked(reference: str) -> CmpError:
 
 # What the domain raises when a request did not prove the authorization code: answered
 # unprotected, before any other error (which may carry the client's own protection).
-NOT_PROVEN = (EnrollmentNotFound, WrongCredentials, EnrollmentLocked, CodeNotDerivable)
+NOT_PROVEN = (
+    CredentialsRefused,
+    EnrollmentNotFound,
+    WrongCredentials,
+    EnrollmentLocked,
+    CodeNotDerivable,
+)
 
 
 def _refused(
     domain: CmpDomain,
-    error: EnrollmentNotFound | WrongCredentials | EnrollmentLocked | CodeNotDerivable,
+    error: CredentialsRefused
+    | EnrollmentNotFound
+    | WrongCredentials
+    | EnrollmentLocked
+    | CodeNotDerivable,
 ) -> CmpError:
     if isinstance(error, EnrollmentLocked):
         return _locked(error.reference_number)
@@ -359,6 +382,17 @@ async def cmp_endpoint(request: web.Request) -> web.Response:
             ),
             413,
         )
+    failures = request.app[SOURCE_FAILURES]
+    source = request.remote or "unknown"
+    retry_after = failures.retry_after(source)
+    if retry_after is not None:
+        text = (
+            "Too many wrong reference numbers or codes from your address. Wait "
+            f"{retry_after} seconds, then check both against the message from your RA."
+        )
+        response = _answer(responder.rejection(None, FailInfo.NOT_AUTHORIZED, text), 429)
+        response.headers["Retry-After"] = str(retry_after)
+        return response
     try:
         message = cmp.parse(body)
     except CmpError as exc:
@@ -366,9 +400,12 @@ async def cmp_endpoint(request: web.Request) -> web.Response:
     try:
         return _answer(await _dispatch(domain, message))
     except CmpError as exc:
+        if isinstance(exc, CodeNotProven):
+            failures.hit(source)
         log.info("cmp request refused", extra={"fail_info": exc.fail_info.name})
         return _answer(responder.rejection(message, exc.fail_info, exc.text), exc.http_status)
 
 
 def add_routes(app: web.Application) -> None:
+    app[SOURCE_FAILURES] = WindowLimiter(limit=FAILURES_PER_SOURCE, window=FAILURE_WINDOW)
     app.router.add_post(PATH, cmp_endpoint)

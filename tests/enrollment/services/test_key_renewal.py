@@ -133,7 +133,7 @@ async def test_renew_by_possession_signature_of_another_key_is_refused_and_chang
     "spoil",
     [
         lambda c: c[:-1] + ("0" if c[-1] != "0" else "1"),  # another MAC
-        lambda c: str(int(c.split(".")[0]) - 301) + c[c.index(".") :],  # older than 5 minutes
+        lambda c: str(int(c.split("-")[0]) - 301) + c[c.index("-") :],  # older than 5 minutes
         lambda c: "x" + c,
         lambda c: "",
         lambda c: "1.2.3",
