@@ -124,8 +124,8 @@ class CredentialsRefused(EnrollmentError):
     def __init__(self, max_failed_attempts: int) -> None:
         super().__init__(
             "The reference number or authorization code is wrong. Check both against the "
-            f"message from your RA; after {max_failed_attempts} wrong codes the enrollment "
-            "locks and RA staff must unlock it."
+            f"message from your RA; after {max_failed_attempts} wrong codes, this reference "
+            "number is refused for 15 minutes (your one-time link keeps working)."
         )
         self.max_failed_attempts = max_failed_attempts
 

@@ -23,6 +23,7 @@ from enrollment.ca.authority import IssuingCA
 from enrollment.ca.csr import MAX_CSR_BYTES
 from enrollment.ca.pkcs12 import parse_key_type
 from enrollment.errors import RequestInvalid
+from enrollment.ratelimit import RateLimited
 from enrollment.services.config import EnrollmentConfig
 from enrollment.services.key_renewal import KeyRenewal
 from enrollment.services.links import LinkRedemption
@@ -56,7 +57,8 @@ def error_json(error: CertdeskError, request: web.Request | None = None) -> web.
     if request is not None:
         lang = negotiate(request.headers.get("Accept-Language"))
         body["error"]["message"] = error_message(error, lang)
-    return web.json_response(body, status=error.status)
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
+    return web.json_response(body, status=error.status, headers=headers)
 
 
 @web.middleware
@@ -235,7 +237,8 @@ async def renew_challenge(request: web.Request) -> web.Response:
     """A one-time challenge for renewal by possession (``certdesk token renew``)."""
     data = await read_json(request)
     challenge = await request.config_dict[KEY_RENEWAL].create_renewal_challenge(
-        require_str(data, "certificate", max_length=MAX_CERTIFICATE_CHARS)
+        require_str(data, "certificate", max_length=MAX_CERTIFICATE_CHARS),
+        client=request.remote,
     )
     body = {"challenge": challenge.challenge, "expires_at": challenge.expires_at.isoformat()}
     return web.json_response(body, status=201)

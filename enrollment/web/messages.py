@@ -254,7 +254,7 @@ ERROR_ZH: dict[str, str] = {
     "wrong_credentials": "参考号或授权码错误。请对照 RA 发给您的信息检查两者；在申请被锁定前还可尝试 "
     "{attempts_left} 次。",
     "credentials_refused": "参考号或授权码错误。请对照 RA 发给您的信息检查两者；授权码输错 "
-    "{max_failed_attempts} 次后申请将被锁定，需由 RA 工作人员解锁。",
+    "{max_failed_attempts} 次后，此参考号将被拒绝 15 分钟（您的一次性链接仍然有效）。",
     "enrollment_not_pending": "此申请已签发过证书。如需新证书，请让 certdesk 机器人为您更新，"
     "或联系 RA 工作人员。",
     "code_not_derivable": "申请 {reference_number} 创建于 certdesk 支持 CMP 之前，无法通过 CMP 使用。"

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import ParamSpec, Protocol, TypeVar
 
 from aiohttp import web
@@ -34,6 +35,7 @@ from enrollment.errors import (
     CertificateNotActive,
     CertificateNotFound,
     CodeNotDerivable,
+    CredentialsRefused,
     CsrMalformed,
     CsrSignatureInvalid,
     EnrollmentLocked,
@@ -47,6 +49,7 @@ from enrollment.errors import (
 from enrollment.models import Certificate, CertificateStatus, Delivery, Enrollment
 from enrollment.protocols import cmp
 from enrollment.protocols.cmp import CmpError, FailInfo
+from enrollment.ratelimit import WindowLimiter
 from enrollment.services.by_reference import CodeProof
 from enrollment.services.results import IssuedCertificate, KeyMaterial, ProvenKey
 from enrollment.web.body import read_body
@@ -128,6 +131,15 @@ DOMAIN = web.AppKey("cmp_domain", CmpDomain)
 # CMP requests then costs the event loop and the GIL a bounded share, whatever it sends.
 MAX_IN_FLIGHT = 1
 _IN_FLIGHT = web.AppKey("cmp_in_flight", asyncio.Semaphore)
+# Requests that did not prove a code, per source address (in memory, per process; see
+# enrollment/ratelimit.py): past the limit, 429 with Retry-After before any work is done.
+FAILURES_PER_SOURCE = 20
+FAILURE_WINDOW = timedelta(minutes=15)
+SOURCE_FAILURES = web.AppKey("cmp_source_failures", WindowLimiter)
+
+
+class CodeNotProven(CmpError):
+    """The one answer to an unknown reference number, a wrong code and a locked enrollment."""
 
 
 def _answer(der: bytes, status: int = 200) -> web.Response:
@@ -145,12 +157,13 @@ def _responder(domain: CmpDomain) -> cmp.Responder:
 
 def _wrong_credentials(domain: CmpDomain) -> CmpError:
     # The same answer for an unknown reference number and a wrong code (no enumeration).
-    return CmpError(
+    return CodeNotProven(
         FailInfo.BAD_MESSAGE_CHECK,
         "The reference number (-ref) or the authorization code (-secret pass:…) is wrong. "
         "Check both against the message from your RA (the code in capitals, as printed; the "
         "dashes may be left out); after "
-        f"{domain.max_failed_attempts} wrong codes the enrollment locks.",
+        f"{domain.max_failed_attempts} wrong codes, this reference number is refused for 15 "
+        "minutes.",
     )
 
 
@@ -165,12 +178,22 @@ def _locked(reference: str) -> CmpError:
 
 # What the domain raises when a request did not prove the authorization code: answered
 # unprotected, before any other error (which may carry the client's own protection).
-NOT_PROVEN = (EnrollmentNotFound, WrongCredentials, EnrollmentLocked, CodeNotDerivable)
+NOT_PROVEN = (
+    CredentialsRefused,
+    EnrollmentNotFound,
+    WrongCredentials,
+    EnrollmentLocked,
+    CodeNotDerivable,
+)
 
 
 def _refused(
     domain: CmpDomain,
-    error: EnrollmentNotFound | WrongCredentials | EnrollmentLocked | CodeNotDerivable,
+    error: CredentialsRefused
+    | EnrollmentNotFound
+    | WrongCredentials
+    | EnrollmentLocked
+    | CodeNotDerivable,
 ) -> CmpError:
     if isinstance(error, EnrollmentLocked):
         return _locked(error.reference_number)
@@ -410,8 +433,26 @@ async def cmp_endpoint(request: web.Request) -> web.Response:
             http_status=413,
         )
         return await _unprotected(responder, None, error)
+    failures = request.app[SOURCE_FAILURES]
+    source = request.remote or "unknown"
+    retry_after = failures.retry_after(source)
+    if retry_after is not None:
+        text = (
+            "Too many wrong reference numbers or codes from your address. Wait "
+            f"{retry_after} seconds, then check both against the message from your RA."
+        )
+        error = CmpError(FailInfo.NOT_AUTHORIZED, text, http_status=429)
+        response = await _unprotected(responder, None, error)
+        response.headers["Retry-After"] = str(retry_after)
+        return response
     async with request.app[_IN_FLIGHT]:  # bodies are read outside: a slow sender holds no turn
-        return await _handle(domain, responder, body)
+        response = await _handle(domain, responder, body)
+    if response.get(_CODE_NOT_PROVEN):
+        failures.hit(source)
+    return response
+
+
+_CODE_NOT_PROVEN = "certdesk_code_not_proven"
 
 
 async def _handle(domain: CmpDomain, responder: cmp.Responder, body: bytes) -> web.Response:
@@ -423,9 +464,12 @@ async def _handle(domain: CmpDomain, responder: cmp.Responder, body: bytes) -> w
         return _answer(await _dispatch(domain, message))
     except CmpError as exc:
         log.info("cmp request refused", extra={"fail_info": exc.fail_info.name})
-        return await _unprotected(responder, message, exc)
+        response = await _unprotected(responder, message, exc)
+        response[_CODE_NOT_PROVEN] = isinstance(exc, CodeNotProven)
+        return response
 
 
 def add_routes(app: web.Application) -> None:
     app[_IN_FLIGHT] = asyncio.Semaphore(MAX_IN_FLIGHT)
+    app[SOURCE_FAILURES] = WindowLimiter(limit=FAILURES_PER_SOURCE, window=FAILURE_WINDOW)
     app.router.add_post(PATH, cmp_endpoint)

@@ -313,3 +313,18 @@ async def test_deeply_nested_json_is_a_400(client: TestClient[Any, Any], path: s
         error = (await response.json())["error"]
         assert error["code"] == "request_invalid"
         assert "nested too deeply" in error["message"]
+
+
+async def test_renew_challenge_limit_per_client_answers_429_with_retry_after(
+    client: TestClient[Any, Any],
+) -> None:
+    """Finding 5 through HTTP: the per-client limit is a JSON 429 with Retry-After."""
+    from enrollment.services.key_renewal import CHALLENGES_PER_CLIENT
+
+    body = {"certificate": "not a certificate"}
+    for _ in range(CHALLENGES_PER_CLIENT):
+        assert (await client.post("/api/v1/renew-challenge", json=body)).status == 404
+    limited = await client.post("/api/v1/renew-challenge", json=body)
+    assert limited.status == 429
+    assert 0 < int(limited.headers["Retry-After"]) <= 300
+    assert (await limited.json())["error"]["code"] == "too_many_challenges"
