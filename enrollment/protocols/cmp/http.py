@@ -452,7 +452,7 @@ async def cmp_endpoint(request: web.Request) -> web.Response:
     return response
 
 
-_CODE_NOT_PROVEN = "certdesk_code_not_proven"
+_CODE_NOT_PROVEN = web.ResponseKey("cmp_code_not_proven", bool)
 
 
 async def _handle(domain: CmpDomain, responder: cmp.Responder, body: bytes) -> web.Response:
