@@ -11,6 +11,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 
+from bot.access import bearer_matches, peer_address, peer_in, refused
 from bot.chat import add_chat, add_slack_notice
 from bot.knowledge import certificate_reader, load_knowledge
 from bot.notify import build_notifier
@@ -18,6 +19,8 @@ from bot.reminders import reminder_clock, run_config
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from bot.slack.app import add_slack
+from enrollment.db import READ_ONLY, UNAVAILABLE, storage_failure
+from enrollment.errors import StorageUnavailable
 from enrollment.protocols import est as enrollment_est
 from enrollment.protocols.cmp import http as enrollment_cmp
 from enrollment.web import api as enrollment_web
@@ -36,14 +39,34 @@ async def healthz(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     try:
         async with runtime.engine.connect() as connection:
+            # read-only: on SQLite no write lock, so it does not queue behind writers
+            connection = await connection.execution_options(**READ_ONLY)
             await connection.execute(text("SELECT 1"))
     except Exception as exc:  # the check reports any database failure
-        log.warning("health check failed", extra={"error": str(exc)})
-        return web.json_response({"status": "error", "database": "unreachable"}, status=503)
+        log.warning("health check failed", extra={"error": type(exc).__name__})
+        failure = storage_failure(exc) or StorageUnavailable(UNAVAILABLE)
+        body = {"status": "error", "database": "unreachable", **failure.to_json()}
+        return web.json_response(body, status=503)
     return web.json_response({"status": "ok", "database": "ok"})
 
 
-async def metrics(_request: web.Request) -> web.Response:
+async def metrics(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    token, networks = settings.metrics_token, settings.metrics_allow
+    restricted = token is not None or bool(networks)
+    if restricted and not (bearer_matches(request, token) or peer_in(request, networks)):
+        log.info("metrics refused", extra={"peer": peer_address(request)})
+        if token is not None:
+            return refused(
+                code="metrics_unauthorized",
+                message="Metrics need the header Authorization: Bearer <CERTDESK_METRICS_TOKEN>.",
+                status=401,
+            )
+        return refused(
+            code="metrics_forbidden",
+            message="Metrics are served only to the networks in CERTDESK_METRICS_ALLOW.",
+            status=403,
+        )
     body = generate_latest(REGISTRY)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -110,7 +133,12 @@ def create_app(settings: Settings) -> web.Application:
         )
         add_slack_notice(app)
     else:
-        add_chat(app, runtime=RUNTIME, knowledge=partial(load_knowledge, settings))
+        add_chat(
+            app,
+            runtime=RUNTIME,
+            knowledge=partial(load_knowledge, settings),
+            operator_token=settings.operator_token,
+        )
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     enrollment_web.add_routes(app)

@@ -11,8 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bot.commands import COMMAND_MODULES
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        print(f"certdesk: configuration error:\n{exc}", file=sys.stderr)
+        print(f"certdesk: configuration error: {configuration_problem(exc)}", file=sys.stderr)
         return 2
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     try:
@@ -50,6 +54,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def configuration_problem(exc: ValidationError) -> str:
+    """One line naming each wrong variable and what it needs, never the value it was given
+    (it may be a secret): pydantic's own text quotes the input."""
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False, include_context=False):
+        message = str(error["msg"]).removeprefix("Value error, ")
+        names = [str(part) for part in error["loc"]]
+        if names and not any(name in message for name in names):
+            message = f"{'.'.join(names)}: {message}"
+        problems.append(" ".join(message.split()))
+    return "; ".join(problems) + " (fix it in the environment or the .env file)"
+
+
 def startup_problem(exc: Exception) -> str | None:
     """What to print for an exception that means the store or the CA cannot start, or None.
 
@@ -58,9 +75,9 @@ def startup_problem(exc: Exception) -> str | None:
     """
     if "bot.runtime" not in sys.modules:
         return None
-    from bot.runtime import CaUnavailable, SchemaOutOfDate
+    from bot.runtime import CannotListen, CaUnavailable, SchemaOutOfDate
 
-    if isinstance(exc, SchemaOutOfDate):
+    if isinstance(exc, SchemaOutOfDate | CannotListen):
         return str(exc)
     if isinstance(exc, CaUnavailable):
         return f"cannot start the issuing CA: {exc}"

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+from bot.datadir import prepare_data_dir
 from bot.notify import build_notifier
 from bot.runtime import prepare_schema
 from bot.settings import Settings
@@ -29,7 +30,7 @@ def run_config(settings: Settings) -> RunConfig:
 @asynccontextmanager
 async def open_reminders(settings: Settings) -> AsyncIterator[ReminderRunner]:
     """A runner on its own engine, for the CLI (``reminders run-once``, ``clock``)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings.data_dir, database_url=settings.database_url)
     engine = create_engine(settings.database_url)
     try:
         await prepare_schema(settings, engine)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -15,6 +13,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.database import current_revision, head_revision, upgrade_async
+from bot.datadir import prepare_data_dir, read_or_create_secret_key
 from bot.settings import Settings
 from enrollment.ca.authority import IssuingCA, load_or_create_local_ca
 from enrollment.codes import Pepper
@@ -37,6 +36,11 @@ class SchemaOutOfDate(RuntimeError):
     pass
 
 
+class CannotListen(RuntimeError):
+    """``certdesk serve`` cannot listen where it should (the port is taken); the message says
+    what to do."""
+
+
 class CaUnavailable(RuntimeError):
     """The issuing CA cannot start (its HSM key is unusable); the message names the setting."""
 
@@ -56,17 +60,7 @@ def load_pepper(settings: Settings) -> Pepper:
         if len(key) < 32:
             raise ValueError("CERTDESK_SECRET_KEY must be at least 32 characters long")
         return Pepper(key)
-    path = settings.data_dir / "secret.key"
-    if not path.exists():
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(secrets.token_bytes(32))
-    return Pepper(path.read_bytes())
+    return Pepper(read_or_create_secret_key(settings.data_dir))
 
 
 async def prepare_schema(settings: Settings, engine: AsyncEngine) -> None:
@@ -86,7 +80,7 @@ async def prepare_schema(settings: Settings, engine: AsyncEngine) -> None:
 
 @asynccontextmanager
 async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings.data_dir, database_url=settings.database_url)
     engine = create_engine(settings.database_url)
     stack = AsyncExitStack()
     try:

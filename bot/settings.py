@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIN_SECRET_KEY = 32
+MIN_ACCESS_TOKEN = 16
 
 
 class Settings(BaseSettings):
@@ -79,6 +83,60 @@ class Settings(BaseSettings):
         default=30, validation_alias="CERTDESK_REMINDER_EXPIRED_NOTICE_DAYS", ge=0, le=365
     )
     serve_reminders: bool = Field(default=True, validation_alias="CERTDESK_SERVE_REMINDERS")
+
+    # Who may read /metrics: unset = anyone; a bearer token and/or networks (either suffices).
+    metrics_token: SecretStr | None = Field(default=None, validation_alias="CERTDESK_METRICS_TOKEN")
+    metrics_allow: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = Field(
+        default=(), validation_alias="CERTDESK_METRICS_ALLOW"
+    )
+    # Who may read operator views (the local outbox at /chat/reminders) from elsewhere than
+    # the machine itself.
+    operator_token: SecretStr | None = Field(
+        default=None, validation_alias="CERTDESK_OPERATOR_TOKEN"
+    )
+
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_KEY:
+            raise ValueError(
+                f"CERTDESK_SECRET_KEY must be at least {MIN_SECRET_KEY} characters long: set it "
+                "to a random value, e.g. the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return value
+
+    @field_validator("metrics_token", "operator_token", mode="before")
+    @classmethod
+    def _blank_token_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("metrics_token", "operator_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_ACCESS_TOKEN:
+            name = f"CERTDESK_{str(info.field_name).upper()}"
+            raise ValueError(
+                f"{name} must be at least {MIN_ACCESS_TOKEN} characters long: set it to a "
+                "random value, or unset it"
+            )
+        return value
+
+    @field_validator("metrics_allow", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        networks = []
+        for part in value.replace(",", " ").split():
+            try:
+                networks.append(ip_network(part, strict=False))
+            except ValueError:
+                raise ValueError(
+                    "CERTDESK_METRICS_ALLOW must list IP addresses or networks separated by "
+                    f"commas, e.g. 127.0.0.1,10.0.0.0/8; {part!r} is neither"
+                ) from None
+        return tuple(networks)
 
     @field_validator("ra_staff", mode="before")
     @classmethod

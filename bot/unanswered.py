@@ -6,9 +6,11 @@ The flows code against :class:`UnansweredLog`; :class:`SqlUnansweredLog` is the 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Protocol
 
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
@@ -20,7 +22,12 @@ from bot.models import (
 )
 from enrollment.db import session_factory
 
+log = logging.getLogger(__name__)
+
 MAX_SOURCE_LENGTH = 32
+# Questions waiting for review, at most: past it, new ones are dropped (and logged) until staff
+# review some, so an anonymous page cannot fill the disk.
+MAX_PENDING = 2000
 
 
 class UnansweredLog(Protocol):
@@ -29,7 +36,8 @@ class UnansweredLog(Protocol):
     async def record(
         self, question: str, *, lang: str, best_id: str | None, score: float, source: str
     ) -> None:
-        """Keep ``question`` (trimmed, at most 1000 characters; a blank one is not kept)."""
+        """Keep ``question`` (whitespace collapsed, at most 1000 characters; a blank one, one
+        already waiting for review, or any past :data:`MAX_PENDING` waiting is not kept)."""
         ...
 
     async def pending(self, *, limit: int = 20) -> Sequence[UnansweredQuestionPublic]:
@@ -41,7 +49,7 @@ def unanswered_record(
     question: str, *, lang: str, best_id: str | None, score: float, source: str
 ) -> UnansweredQuestionCreate | None:
     """The row to keep for ``question``, or ``None`` when it is blank."""
-    text = question.strip()[:MAX_QUESTION_LENGTH]
+    text = " ".join(question.split())[:MAX_QUESTION_LENGTH]
     if not text:
         return None
     return UnansweredQuestionCreate(
@@ -56,8 +64,9 @@ def unanswered_record(
 class SqlUnansweredLog:
     """The store over the database."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, max_pending: int = MAX_PENDING) -> None:
         self._sessions = session_factory(engine)
+        self._max_pending = max_pending
 
     async def record(
         self, question: str, *, lang: str, best_id: str | None, score: float, source: str
@@ -65,7 +74,25 @@ class SqlUnansweredLog:
         row = unanswered_record(question, lang=lang, best_id=best_id, score=score, source=source)
         if row is None:
             return
+        waiting = col(UnansweredQuestion.reviewed).is_(False)
         async with self._sessions() as session:
+            same = await session.execute(
+                select(col(UnansweredQuestion.id))
+                .where(waiting)
+                .where(func.lower(col(UnansweredQuestion.question)) == row.question.lower())
+                .limit(1)
+            )
+            if same.first() is not None:
+                return  # already waiting for review: one row per question
+            count = await session.execute(
+                select(func.count()).select_from(UnansweredQuestion).where(waiting)
+            )
+            if count.scalar_one() >= self._max_pending:
+                log.warning(
+                    "unanswered question dropped: too many are waiting for review",
+                    extra={"pending": self._max_pending, "source": row.source},
+                )
+                return
             session.add(UnansweredQuestion.model_validate(row))
             await session.commit()
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -13,7 +14,64 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from enrollment.errors import StorageFull, StorageUnavailable
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+UNAVAILABLE = (
+    "The database is unavailable right now, so nothing was changed. Try again in a minute; "
+    "if it lasts, tell the operator (GET /healthz shows the database's state)."
+)
+FULL = (
+    "The database cannot write: the disk of the data directory is full, so nothing was "
+    "changed. Try again later; the operator must free space there."
+)
+# SQLSTATE classes of a lost or refused connection (08) and of a server shutting down (57).
+_UNAVAILABLE_SQLSTATES = ("08", "57")
+
+
+def storage_failure(error: BaseException, *, disconnect: bool = False) -> StorageUnavailable | None:
+    """The certdesk error for a database that cannot be reached or written, or None when
+    ``error`` is another failure (a bug, a constraint) that must keep its own course."""
+    if isinstance(error, StorageUnavailable):
+        return error
+    if isinstance(error, sqlite3.OperationalError):
+        text = str(error).lower()
+        if "disk is full" in text or "disk i/o error" in text:
+            return StorageFull(FULL)
+        if "unable to open database" in text or "readonly database" in text:
+            return StorageUnavailable(UNAVAILABLE)
+        return None
+    sqlstate = str(getattr(error, "sqlstate", None) or "")
+    if disconnect or isinstance(error, OSError) or sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+        return StorageUnavailable(UNAVAILABLE)
+    return None
+
+
+def _report_storage_failures(engine: AsyncEngine) -> None:
+    """Unreachable or full storage raises :class:`StorageUnavailable` (a 503 with a clear
+    message at every HTTP boundary) instead of a driver exception (a 500)."""
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> BaseException | None:
+        if context.is_pre_ping:  # the pool replaces a stale connection itself
+            return None
+        return storage_failure(context.original_exception, disconnect=context.is_disconnect)
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _on_connect(dialect: Dialect, _record: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except Exception as exc:  # the driver's own refusal: OSError, asyncpg, sqlite3
+            failure = storage_failure(exc)
+            if failure is None:
+                raise
+            raise failure from exc
+
+
+_READ_ONLY = "certdesk_read_only"
+# ``await session.connection(execution_options=READ_ONLY)`` first: a transaction that only
+# reads, so on SQLite it begins without the write lock (it must not write).
+READ_ONLY: dict[str, Any] = {_READ_ONLY: True}
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
@@ -28,8 +86,11 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         )
         _configure_sqlite(engine)
+        _report_storage_failures(engine)
         return engine
-    return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    _report_storage_failures(engine)
+    return engine
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -45,7 +106,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(_READ_ONLY):
+            connection.exec_driver_sql("BEGIN")  # deferred: a WAL reader takes no write lock
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -30,7 +30,9 @@ API answers with, and a message that says what happened and what to do next::
     ├── PolicyError              403 policy_forbidden
     ├── CertificateNotFound      404 certificate_not_found
     ├── CertificateNotActive     409 certificate_not_active
-    └── NotImplementedHere       501 not_implemented (EST re-enrollment)
+    ├── NotImplementedHere       501 not_implemented (EST re-enrollment)
+    └── StorageUnavailable       503 database_unavailable (nothing was changed)
+        └── StorageFull          503 disk_full (the database's disk is full)
 """
 
 from __future__ import annotations
@@ -122,8 +124,8 @@ class CredentialsRefused(EnrollmentError):
     def __init__(self, max_failed_attempts: int) -> None:
         super().__init__(
             "The reference number or authorization code is wrong. Check both against the "
-            f"message from your RA; after {max_failed_attempts} wrong codes the enrollment "
-            "locks and RA staff must unlock it."
+            f"message from your RA; after {max_failed_attempts} wrong codes, this reference "
+            "number is refused for 15 minutes (your one-time link keeps working)."
         )
         self.max_failed_attempts = max_failed_attempts
 
@@ -225,3 +227,14 @@ class NotImplementedHere(CertdeskError):
 
     code = "not_implemented"
     status = 501
+
+
+class StorageUnavailable(CertdeskError):
+    """The database cannot be reached or written (:func:`enrollment.db.storage_failure`)."""
+
+    code = "database_unavailable"
+    status = 503
+
+
+class StorageFull(StorageUnavailable):
+    code = "disk_full"

@@ -20,6 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
@@ -33,6 +34,10 @@ _PEM_CERTIFICATE_LABELS = frozenset({"CERTIFICATE", "X509 CERTIFICATE", "TRUSTED
 _PEM_PKCS7_LABELS = frozenset({"PKCS7", "PKCS #7 SIGNED DATA", "CMS"})
 # DER of OID 1.2.840.113549.1.7 (PKCS#7 content types) without the last arc.
 _PKCS7_OID_PREFIX = bytes.fromhex("06092a864886f70d0107")
+# Key-derivation rounds a PKCS#12 file may ask for (OpenSSL and Windows export 2,048-10,000):
+# each round is paid for every password tried, so a 1 KB file must not buy seconds of CPU.
+MAX_PKCS12_ITERATIONS = 100_000
+_MAX_DER_DEPTH = 24
 
 
 class ContainerFormat(StrEnum):
@@ -139,7 +144,15 @@ def inspect_certificates(
 
 
 def describe(certificate: x509.Certificate, now: datetime) -> CertificateInfo:
-    """The :class:`CertificateInfo` of one parsed certificate."""
+    """The :class:`CertificateInfo` of one parsed certificate; :class:`NotACertificate` when a
+    field is damaged (cryptography reads the fields only when asked)."""
+    try:
+        return _describe(certificate, now)
+    except ValueError as error:
+        raise NotACertificate("a field of the certificate is damaged") from error
+
+
+def _describe(certificate: x509.Certificate, now: datetime) -> CertificateInfo:
     subject = certificate.subject
     key_type, key_size, curve = _key_description(certificate)
     not_after = certificate.not_valid_after_utc
@@ -215,7 +228,51 @@ def _looks_like_pkcs12(data: bytes) -> bool:
     )
 
 
+def _der_items(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
+    """(tag, content start, content end) of the DER items in ``data[start:end]``; [] when the
+    bytes are not DER."""
+    items: list[tuple[int, int, int]] = []
+    at = start
+    while at < end:
+        if at + 2 > end:
+            return []
+        tag, length, at = data[at], data[at + 1], at + 2
+        if length & 0x80:
+            octets = length & 0x7F
+            if octets == 0 or octets > 4 or at + octets > end:
+                return []
+            length, at = int.from_bytes(data[at : at + octets], "big"), at + octets
+        if at + length > end:
+            return []
+        items.append((tag, at, at + length))
+        at += length
+    return items
+
+
+def _largest_iteration_count(data: bytes, start: int, end: int, depth: int = 0) -> int:
+    """The largest INTEGER that follows an OCTET STRING in a SEQUENCE: the shape of every
+    iteration count in a PKCS#12 file (MacData, PBKDF2-params, pkcs-12PbeParams). Nested DER
+    inside OCTET STRINGs (the authenticated safe's contents) is searched too."""
+    if depth > _MAX_DER_DEPTH:
+        return 0
+    largest = 0
+    items = _der_items(data, start, end)
+    for index, (tag, content_start, content_end) in enumerate(items):
+        if tag == 0x02 and index and items[index - 1][0] == 0x04:
+            largest = max(largest, int.from_bytes(data[content_start:content_end], "big"))
+        if tag & 0x20 or tag == 0x04:  # constructed, or an OCTET STRING that may hold DER
+            inner = _largest_iteration_count(data, content_start, content_end, depth + 1)
+            largest = max(largest, inner)
+    return largest
+
+
 def _from_pkcs12(data: bytes, password: str | bytes | None, now: datetime) -> Inspection:
+    iterations = _largest_iteration_count(data, 0, len(data))
+    if iterations > MAX_PKCS12_ITERATIONS:
+        raise NotACertificate(
+            f"its PKCS#12 protection asks for {iterations} key-derivation rounds, more than the "
+            f"{MAX_PKCS12_ITERATIONS} certdesk reads; export it again with the usual settings"
+        )
     given = password.encode("utf-8") if isinstance(password, str) else password
     attempts: list[bytes | None] = [None, b""] if given is None else [given, None, b""]
     for attempt in attempts:
@@ -276,7 +333,10 @@ def _hex(serial: int) -> str:
 
 
 def _key_description(certificate: x509.Certificate) -> tuple[str, int | None, str | None]:
-    key = certificate.public_key()
+    try:
+        key = certificate.public_key()
+    except UnsupportedAlgorithm:
+        return "unknown", None, None
     if isinstance(key, rsa.RSAPublicKey):
         return "RSA", key.key_size, None
     if isinstance(key, ec.EllipticCurvePublicKey):

@@ -5,7 +5,8 @@ current certificate's private key. The server hands out a one-time challenge bou
 certificate; the client signs, with the CURRENT key, a message that binds together
 
 - a fixed context string (so the signature cannot be replayed as anything else),
-- the challenge (freshness: each challenge is stored, works once and for 5 minutes),
+- the challenge (freshness: a keyed MAC over the certificate and the time, 5 minutes; it
+  renews once, since the renewal supersedes the certificate),
 - the SHA-256 of the current certificate's DER (which certificate is being renewed),
 - the SHA-256 of the new CSR's DER (which new key is to be certified).
 

@@ -6,7 +6,10 @@ Content-Security-Policy allows nothing else), and ``POST /chat/message`` takes
 ``{"text": "…"}`` or ``{"action": "…", "value": "…"}`` and answers
 ``{"lang": "en"|"zh", "replies": [{"text": "…", "buttons": [{"action", "label", "value"}]}]}``.
 ``GET /chat/reminders`` lists the renewal reminders sent while Slack is off (the local outbox),
-newest first: ``{"reminders": [{"text", "certificate_serial", "kind", "created_at"}]}``.
+newest first: ``{"reminders": [{"text", "certificate_serial", "kind", "created_at"}]}``. It is
+the operator's view (holders' names and serials): it answers only a request from the machine
+itself or one with ``Authorization: Bearer <CERTDESK_OPERATOR_TOKEN>``; the page never links it.
+Each client may send :data:`limits.MESSAGES_PER_MINUTE` messages a minute (429 past it).
 
 The page is anonymous: it answers questions, but it cannot know whose certificate is whose, so
 it never hands out download or renewal links (those need Slack, where people are known).
@@ -18,12 +21,16 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 from aiohttp import web
+from pydantic import SecretStr
 
 from bot import dialog, messages
+from bot.access import bearer_matches, is_local, peer_address, refused
+from bot.chat.limits import ClientLimiter
 from bot.dialog import Act, Knowledge, Reply
 from bot.outbox import LocalOutbox
 from bot.questions import Questions
@@ -95,8 +102,17 @@ class LocalChat:
         return Reply(messages.local_chat_no_identity(lang))
 
 
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """Who may read the outbox from elsewhere than the machine itself."""
+
+    token: SecretStr | None = None
+
+
 CHAT = web.AppKey("local_chat", LocalChat)
 OUTBOX = web.AppKey("local_outbox", LocalOutbox)
+OPERATOR = web.AppKey("chat_operator", Operator)
+LIMITER = web.AppKey("chat_limiter", ClientLimiter)
 REMINDERS_SHOWN = 20
 
 
@@ -133,6 +149,15 @@ async def chat_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 async def message(request: web.Request) -> web.Response:
+    if not request.config_dict[LIMITER].allow(peer_address(request) or "unknown"):
+        log.info("chat message refused: rate limit", extra={"peer": peer_address(request)})
+        return secured(
+            refused(
+                code="rate_limited",
+                message="Too many messages in a minute: wait a minute, then ask again.",
+                status=429,
+            )
+        )
     if request.content_type != "application/json":
         return bad_request("Send JSON (Content-Type: application/json).")
     try:
@@ -143,7 +168,7 @@ async def message(request: web.Request) -> web.Response:
         return bad_request("The message is too long.")
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return bad_request("The body is not valid JSON.")
     if not isinstance(data, dict):
         return bad_request("The body must be a JSON object.")
@@ -169,6 +194,23 @@ async def message(request: web.Request) -> web.Response:
 
 
 async def reminders(request: web.Request) -> web.Response:
+    token = request.config_dict[OPERATOR].token
+    if not (is_local(request) or bearer_matches(request, token)):
+        log.info("outbox refused", extra={"peer": peer_address(request)})
+        return secured(
+            refused(
+                code="operator_only",
+                message=(
+                    "The reminders outbox is for the operator: open it on the server itself"
+                    + (
+                        ", or send Authorization: Bearer <CERTDESK_OPERATOR_TOKEN>."
+                        if token
+                        else "."
+                    )
+                ),
+                status=401 if token else 403,
+            )
+        )
     rows = await request.config_dict[OUTBOX].recent(limit=REMINDERS_SHOWN)
     return secured(
         web.json_response(
@@ -196,6 +238,7 @@ def add_chat(
     *,
     runtime: web.AppKey[Runtime],
     knowledge: Callable[[], Knowledge | None],
+    operator_token: SecretStr | None = None,
 ) -> None:
     """Serve the local chat at ``/`` (Slack is off)."""
 
@@ -212,6 +255,8 @@ def add_chat(
 
     app.cleanup_ctx.append(chat_ctx)
     app.router.add_get("/", index)
+    app[OPERATOR] = Operator(operator_token)
+    app[LIMITER] = ClientLimiter()
     app.add_subapp("/chat/", chat_app(with_messages=True))
 
 

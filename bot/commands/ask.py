@@ -97,10 +97,11 @@ class _Store:
         from sqlalchemy.exc import SQLAlchemyError  # only now: a confident answer stores nothing
 
         from bot.runtime import SchemaOutOfDate
+        from enrollment.errors import StorageUnavailable
 
         try:
             self._runner.run(self._record(answer))
-        except (SchemaOutOfDate, SQLAlchemyError, OSError) as exc:
+        except (SchemaOutOfDate, StorageUnavailable, SQLAlchemyError, OSError) as exc:
             self._broken = True
             print(f"certdesk: could not store the unanswered question: {exc}", file=sys.stderr)
 

@@ -21,8 +21,9 @@ def register(sub: SubParsers) -> None:
 
 def run_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     from bot.database import upgrade
+    from bot.datadir import prepare_data_dir
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings.data_dir, database_url=settings.database_url)
     upgrade(settings.database_url, args.revision)
     print(f"database schema is at {args.revision}", file=sys.stderr)
     return 0

@@ -20,6 +20,7 @@ handlers.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -52,6 +53,7 @@ from bot.slack.background import BackgroundTasks
 from bot.slack.dedup import EventLedger
 from bot.slack.desk import Desk
 from bot.slack.listeners import register_all
+from bot.slack.payloads import malformed
 from bot.slack.staff import StaffDirectory
 from bot.unanswered import SqlUnansweredLog
 from enrollment.errors import RequestTooLarge
@@ -142,20 +144,36 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
         for key, value in request.headers.items()
         if not key.lower().startswith("x-slack-bolt-")
     }
-    bolt_request = AsyncBoltRequest(
-        body=body.decode("utf-8", errors="replace"),
-        query=request.query_string,
-        headers=headers,
-    )
+    try:
+        bolt_request = AsyncBoltRequest(
+            body=body.decode("utf-8", errors="replace"),
+            query=request.query_string,
+            headers=headers,
+        )
+    except (ValueError, RecursionError, TypeError, AttributeError, KeyError, IndexError):
+        # Signed, yet not a payload bolt can read (not JSON, nested too deeply, odd shapes).
+        return web.json_response({"error": "unreadable payload"}, status=400)
+    payload: object = bolt_request.body
+    if not isinstance(payload, dict):
+        return web.json_response({"error": "unreadable payload"}, status=400)
     return await to_aiohttp_response(await accept(bot.bolt, bot.desk.tasks, bolt_request))
 
 
 async def accept(bolt: AsyncApp, tasks: BackgroundTasks, request: AsyncBoltRequest) -> BoltResponse:
     """The door for every authenticated Slack request, HTTP or Socket Mode.
 
-    Events need nothing but a 200, and their handling starts with a database write (the event
+    A payload whose fields have the wrong types (:mod:`.payloads`) is a 400. Events need
+    nothing but a 200, and their handling starts with a database write (the event
     ledger) that can queue under load: they are acknowledged first and dispatched after.
     """
+    problem = malformed(request.body)
+    if problem is not None:
+        log.warning("Slack payload refused", extra={"field": problem})
+        return BoltResponse(
+            status=400,
+            body=json.dumps({"error": "unreadable payload", "field": problem}),
+            headers={"content-type": "application/json"},
+        )
     if request.body.get("type") == "event_callback":
         tasks.spawn(dispatch_event(bolt, request), name="slack-event")
         return BoltResponse(status=200, body="")

@@ -6,6 +6,7 @@ click is answered in the language of the message it was on.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +42,14 @@ def block_language(block_id: str | None) -> Lang | None:
     if match is None:
         return None
     return "zh" if match.group(1) == "zh" else "en"
+
+
+def inert(text: str) -> str:
+    """A user's text, as it may appear in a message to others: Slack's control characters
+    ``&``, ``<`` and ``>`` escaped (Slack's own entities read first, so none is doubled), so
+    ``<!channel>``, ``<!here>``, ``<!everyone>``, ``<!subteam^…>`` and ``<@U…>`` show as text
+    and ping no one."""
+    return html.unescape(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def plain(text: str, limit: int = 150) -> dict[str, Any]:

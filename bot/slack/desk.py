@@ -9,6 +9,7 @@ ephemeral reply only they can see).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Coroutine
@@ -324,7 +325,7 @@ class Desk:
         )
         if escalation is None:
             return Reply(messages.escalation_already_open(lang))
-        text = messages.escalation_ra_post(user=user_id, question=question)
+        text = messages.escalation_ra_post(user=user_id, question=blocks.inert(question))
         try:
             response = await client.chat_postMessage(
                 channel=ra_channel,
@@ -346,6 +347,7 @@ class Desk:
                     ),
                 ],
                 unfurl_links=False,
+                link_names=False,
             )
         except SlackApiError as exc:
             await self.escalations.abandon(escalation.id)
@@ -365,8 +367,11 @@ class Desk:
             await client.chat_postMessage(
                 channel=escalation.ra_channel,
                 thread_ts=escalation.thread_ts,
-                text=messages.escalation_relay_to_thread(user=escalation.user_id, text=text),
+                text=messages.escalation_relay_to_thread(
+                    user=escalation.user_id, text=blocks.inert(text)
+                ),
                 unfurl_links=False,
+                link_names=False,
             )
         except SlackApiError as exc:
             log.error(
@@ -402,7 +407,7 @@ class Desk:
         )
         resolved = messages.escalation_resolved_thread(staff_user=staff_user)
         original = messages.escalation_ra_post(
-            user=escalation.user_id, question=escalation.question
+            user=escalation.user_id, question=blocks.inert(escalation.question)
         )
         if message_ts:
             await client.chat_update(
@@ -438,7 +443,7 @@ class Desk:
             return Reply(messages.file_too_large(lang, name))
         if data is None:
             return Reply(messages.file_unreadable(lang, name))
-        findings = self.read_certificate_file(data)
+        findings = await asyncio.to_thread(self.read_certificate_file, data)  # PKCS#12 KDFs
         return dialog.file_reply(name, findings, lang)
 
     def _file_host_allowed(self, url: str) -> bool:
@@ -459,7 +464,10 @@ class Desk:
         headers = {"Authorization": f"Bearer {token.get_secret_value()}"}
         try:
             async with self.http.get(
-                url, headers=headers, timeout=aiohttp.ClientTimeout(total=20)
+                url,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=20),
+                allow_redirects=False,  # the bot token goes to Slack's file host, nowhere else
             ) as response:
                 if response.status != 200:
                     log.warning("file download failed", extra={"status": response.status})

@@ -23,6 +23,7 @@ import binascii
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import Protocol
 
 from aiohttp import web
@@ -34,10 +35,12 @@ from common.errors import CertdeskError
 from enrollment.ca.profiles import PROFILES
 from enrollment.errors import (
     AuthenticationRequired,
+    CredentialsRefused,
     CsrMalformed,
     NotImplementedHere,
     UnsupportedMediaType,
 )
+from enrollment.ratelimit import RateLimited, WindowLimiter
 from enrollment.services.results import IssuedCertificate
 from enrollment.web.api import ISSUING_CA, error_json, read_body
 
@@ -76,6 +79,10 @@ class EstEnrollment(Protocol):
 
 
 ENROLLMENT = web.AppKey[EstEnrollment]("est_enrollment")
+# Refused credentials per source address (in memory, per process; see enrollment/ratelimit.py).
+FAILURES_PER_SOURCE = 20
+FAILURE_WINDOW = timedelta(minutes=15)
+SOURCE_FAILURES = web.AppKey("est_source_failures", WindowLimiter)
 
 # -- pure: EST bodies and headers ----------------------------------------------------------
 
@@ -219,14 +226,27 @@ async def simpleenroll(request: web.Request) -> web.Response:
         )
     csr = decode_pkcs10(await read_body(request))
     reference_number, authorization_code = credentials
-    issued = await request.app[ENROLLMENT].redeem_by_reference(
-        reference_number,
-        authorization_code=authorization_code,
-        csr=csr,
-        delivery="csr",
-        via="est",
-        profile=profile,
-    )
+    failures = request.app[SOURCE_FAILURES]
+    source = request.remote or "unknown"
+    retry_after = failures.retry_after(source)
+    if retry_after is not None:
+        raise RateLimited(
+            f"Too many wrong reference numbers or codes from your address. Wait {retry_after} "
+            "seconds, then check both against the message from your RA and try again.",
+            retry_after=retry_after,
+        )
+    try:
+        issued = await request.app[ENROLLMENT].redeem_by_reference(
+            reference_number,
+            authorization_code=authorization_code,
+            csr=csr,
+            delivery="csr",
+            via="est",
+            profile=profile,
+        )
+    except CredentialsRefused:
+        failures.hit(source)
+        raise
     return web.Response(
         body=certs_only([issued.certificate]),
         headers={"Content-Type": CERTS_ONLY_TYPE, "Content-Transfer-Encoding": "base64"},
@@ -260,6 +280,7 @@ async def unknown_operation(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     """``/.well-known/est/{operation}`` and ``/.well-known/est/{label}/{operation}``."""
+    app[SOURCE_FAILURES] = WindowLimiter(limit=FAILURES_PER_SOURCE, window=FAILURE_WINDOW)
     for prefix in (PREFIX, PREFIX + "/{label}"):
         app.router.add_get(f"{prefix}/cacerts", cacerts)
         app.router.add_post(f"{prefix}/simpleenroll", simpleenroll)

@@ -4,24 +4,29 @@ proves it (a MAC keyed with the code derived for the enrollment)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from common.errors import CertdeskError
 from enrollment import codes, metrics
+from enrollment.db import READ_ONLY
 from enrollment.errors import (
     CodeNotDerivable,
     CredentialsRefused,
     EnrollmentLocked,
-    EnrollmentNotFound,
     PolicyError,
-    WrongCredentials,
 )
 from enrollment.models import Certificate, Delivery, Enrollment
+from enrollment.ratelimit import WindowLimiter
 from enrollment.services._store import Store
 from enrollment.services.results import IssuedCertificate, KeyMaterial, csr_delivery
+
+log = logging.getLogger(__name__)
+
+PROTOCOL_FAILURE_WINDOW = timedelta(minutes=15)
 
 # Compared against when a reference number is unknown, so that case costs what a wrong code does.
 _NO_CODE_HASH = "0" * 64
@@ -32,7 +37,7 @@ CodeProof = Callable[[str], bool]
 # with None for an unknown reference number, where it does the same work and answers False.
 CodeCheck = Callable[[Enrollment | None], Awaitable[bool]]
 # Why a reference number and code were refused (the protocol chooses what to answer).
-_CodeRefusal = EnrollmentNotFound | EnrollmentLocked | WrongCredentials
+_CodeRefusal = CredentialsRefused
 
 
 class ReferenceRedemption:
@@ -40,6 +45,12 @@ class ReferenceRedemption:
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        # Wrong codes on the protocol paths, per reference number: in memory (per process),
+        # apart from the holder's link, so a stranger who knows a reference number cannot
+        # lock the holder's enrollment; past the limit the reference is refused for the window.
+        self._failures = WindowLimiter(
+            limit=store.config.max_failed_attempts, window=PROTOCOL_FAILURE_WINDOW
+        )
 
     async def redeem_by_reference(
         self,
@@ -59,18 +70,17 @@ class ReferenceRedemption:
         client sent them; they are checked here, in this order, inside one transaction that
         holds the enrollment's row lock (PostgreSQL ``FOR UPDATE``; SQLite serializes anyway):
 
-        1. unknown reference number -> :class:`CredentialsRefused`, nothing written;
-        2. locked enrollment -> :class:`EnrollmentLocked` (the right code does not help);
-        3. wrong code -> counted towards the lock like on the link path, then
-           :class:`CredentialsRefused` (or :class:`EnrollmentLocked` on the last attempt);
-        4. enrollment not pending (already issued, also through a link) ->
+        1. unknown reference number, wrong code, a wrong code on a locked enrollment, or a
+           reference number over its limit -> :class:`CredentialsRefused`: the same answer
+           after the same work, nothing written (protocol failures are counted in memory per
+           reference number, apart from the holder's link, which they never lock);
+        2. the right code on a locked enrollment -> :class:`EnrollmentLocked`;
+        3. enrollment not pending (already issued, also through a link) ->
            :class:`EnrollmentNotPending`, only now that the caller has proved the code;
-        5. ``profile`` given and not the enrollment's -> :class:`PolicyError`;
-        6. the CSR (self-signature, allowed key): :class:`CsrError`, nothing written.
+        4. ``profile`` given and not the enrollment's -> :class:`PolicyError`;
+        5. the CSR (self-signature, allowed key): :class:`CsrError`, nothing written.
 
-        Steps 1 and 3 raise the same error with the same message, so a caller that maps
-        :class:`CredentialsRefused` to one answer does not tell unknown reference numbers from
-        wrong codes. Then the certificate is issued exactly as for a link (subject from the
+        Then the certificate is issued exactly as for a link (subject from the
         enrollment, never from the CSR); the enrollment becomes ``issued``, so its one-time
         links stop working (they answer :class:`EnrollmentNotPending`). ``delivery`` is
         ``browser``, ``csr`` or ``token`` as for links; ``via`` names the protocol in the audit
@@ -83,15 +93,9 @@ class ReferenceRedemption:
             stored = _NO_CODE_HASH if enrollment is None else enrollment.authorization_code_hash
             return pepper.code_matches(authorization_code, stored) and enrollment is not None
 
-        def refuse(failure: _CodeRefusal) -> EnrollmentLocked | CredentialsRefused:
-            if isinstance(failure, EnrollmentLocked):
-                return failure
-            return CredentialsRefused(self._store.config.max_failed_attempts)
-
         return await self._redeem(
             reference_number,
             check=check,
-            refuse=refuse,
             key=csr,
             delivery=checked_delivery,
             via=via,
@@ -111,16 +115,15 @@ class ReferenceRedemption:
 
         For protocols whose messages prove knowledge of the authorization code instead of
         sending it (CMP's MAC): ``proves_code(code)`` is called (in a thread) with the code
-        derived for the enrollment. The same checks, in the same order and under the same row
-        lock, as :meth:`redeem_by_reference`, except that an unknown reference number raises
-        :class:`EnrollmentNotFound` (after the same work) and a wrong proof
-        :class:`WrongCredentials` (counted), which the adapter answers alike; an enrollment
-        made before derived codes raises :class:`CodeNotDerivable` (nothing counted).
+        derived for the enrollment, outside any transaction (:meth:`_prove_derived_code`);
+        then the same checks, in the same order and under the same row lock, as
+        :meth:`redeem_by_reference` (the same :class:`CredentialsRefused` for unknown, wrong and
+        locked); an enrollment made before derived codes raises :class:`CodeNotDerivable`
+        (nothing counted).
         """
         return await self._redeem(
             reference_number,
-            check=self._derived_code_check(proves_code),
-            refuse=lambda failure: failure,
+            check=await self._prove_derived_code(reference_number, proves_code),
             key=key,
             delivery=delivery,
             via=via,
@@ -133,10 +136,9 @@ class ReferenceRedemption:
         first); the same checks and counting as :meth:`redeem_with_derived_code`, no issuance.
         For follow-up messages such as CMP's certConf."""
         failure: _CodeRefusal | None = None
+        check = await self._prove_derived_code(reference_number, proves_code)
         async with self._store.sessions() as session, session.begin():
-            enrollment, failure = await self._authenticate(
-                session, reference_number, self._derived_code_check(proves_code)
-            )
+            enrollment, failure = await self._authenticate(session, reference_number, check)
             if failure is None:
                 assert enrollment is not None
                 rows = await session.execute(
@@ -162,16 +164,13 @@ class ReferenceRedemption:
         reference_number: str,
         *,
         check: CodeCheck,
-        refuse: Callable[[_CodeRefusal], CertdeskError],
         key: KeyMaterial,
         delivery: Delivery,
         via: str,
         profile: str | None = None,
     ) -> IssuedCertificate:
         """The shared path of :meth:`redeem_by_reference` and :meth:`redeem_with_derived_code`:
-        authenticate (``check``), then issue as for a link. ``refuse`` turns a refusal
-        (unknown reference number, wrong code, lock) into what the protocol raises; a counted
-        wrong code is committed before it is raised."""
+        authenticate (``check``), then issue as for a link."""
         store = self._store
         failure: _CodeRefusal | None = None
         async with store.sessions() as session, session.begin():
@@ -190,9 +189,8 @@ class ReferenceRedemption:
                     session, enrollment, key=key, delivery=delivery, via=via
                 )
         if failure is not None:
-            refusal = refuse(failure)
-            metrics.ENROLLMENT_FAILURES.labels(code=refusal.code).inc()
-            raise refusal
+            metrics.ENROLLMENT_FAILURES.labels(code=failure.code).inc()
+            raise failure
         metrics.CERTIFICATES_ISSUED.labels(profile=used_profile.name, delivery=delivery).inc()
         return issued
 
@@ -200,38 +198,54 @@ class ReferenceRedemption:
         self, session: AsyncSession, reference_number: str, check: CodeCheck
     ) -> tuple[Enrollment | None, _CodeRefusal | None]:
         """The enrollment named by ``reference_number``, row-locked, if ``check`` accepts the
-        code; else the refusal to raise once the transaction is committed.
+        code; else the refusal to raise once the transaction is done.
 
-        An unknown reference number costs the same work (``check(None)``) and writes nothing;
-        a locked enrollment raises :class:`EnrollmentLocked` before the code is looked at; a
-        wrong code is counted towards the lock.
+        Unknown, wrong, locked-and-wrong and over-the-limit cost the same work (one ``check``)
+        and write nothing; each counts in memory towards the reference number's limit. Only
+        the right code hears that the enrollment is locked.
         """
         store = self._store
+        key = codes.normalize_reference(reference_number)[:20]
+        limited = self._failures.retry_after(key) is not None
         enrollment = await store.enrollment_by_reference(session, reference_number, lock=True)
-        if enrollment is None:
-            await check(None)
-            return None, EnrollmentNotFound(
-                f"No enrollment has the reference number {reference_number!r}. Check the number."
-            )
-        if enrollment.locked_at is not None:
+        proven = await check(enrollment)  # the same work for unknown, wrong, locked, limited
+        if enrollment is None or not proven or limited:
+            self._failures.hit(key)
+            log.info("protocol credentials refused", extra={"reference": key})
+            return enrollment, CredentialsRefused(store.config.max_failed_attempts)
+        if enrollment.locked_at is not None:  # only whoever proved the code learns this
             metrics.ENROLLMENT_FAILURES.labels(code=EnrollmentLocked.code).inc()
             raise EnrollmentLocked(enrollment.reference_number)
-        if not await check(enrollment):
-            return enrollment, await store.count_failure(session, enrollment)  # committed
         return enrollment, None
 
-    def _derived_code_check(self, proves_code: CodeProof) -> CodeCheck:
-        """A :data:`CodeCheck` that gives ``proves_code`` the enrollment's derived code."""
-        pepper = self._store.pepper
+    async def _prove_derived_code(self, reference_number: str, proves_code: CodeProof) -> CodeCheck:
+        """Run ``proves_code`` (in a thread) on the enrollment's derived code, with no write
+        lock and no transaction held (a CMP MAC costs thousands of hashes); the answer is a
+        :data:`CodeCheck` for the locked transaction that then refuses or issues.
 
-        async def check(enrollment: Enrollment | None) -> bool:
-            if enrollment is None:
-                await asyncio.to_thread(proves_code, codes.new_authorization_code())  # same work
-                return False
+        The salt is read in a read-only transaction (on SQLite without the write lock). An
+        unknown reference number costs the same work on a random code, and so does a locked
+        enrollment (only the right code hears that it is locked); no salt raises
+        :class:`CodeNotDerivable`. The locked transaction accepts the proof only for the salt it
+        was made with.
+        """
+        store = self._store
+        async with store.sessions() as session:
+            await session.connection(execution_options=READ_ONLY)
+            enrollment = await store.enrollment_by_reference(session, reference_number)
+        if enrollment is None:
+            salt = None
+            await asyncio.to_thread(proves_code, codes.new_authorization_code())  # same work
+            proven = False
+        else:
             if enrollment.code_salt is None:
                 metrics.ENROLLMENT_FAILURES.labels(code=CodeNotDerivable.code).inc()
                 raise CodeNotDerivable(enrollment.reference_number)
-            code = pepper.derive_code(enrollment.reference_number, enrollment.code_salt)
-            return await asyncio.to_thread(proves_code, code)
+            salt = enrollment.code_salt
+            code = store.pepper.derive_code(enrollment.reference_number, salt)
+            proven = await asyncio.to_thread(proves_code, code)
+
+        async def check(locked: Enrollment | None) -> bool:
+            return proven and locked is not None and locked.code_salt == salt
 
         return check

@@ -13,9 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPublicKeyTypes,
     CertificatePublicKeyTypes,
 )
-from sqlalchemy import delete, func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
 
 from common.time import utcnow
 from enrollment import metrics
@@ -24,22 +22,24 @@ from enrollment.errors import (
     CertificateNotActive,
     CertificateNotFound,
     KeyNotAllowed,
-    LinkError,
     PolicyError,
 )
-from enrollment.models import Certificate, CertificateStatus, Delivery, LinkPurpose, OneTimeLink
+from enrollment.models import Certificate, CertificateStatus, Delivery
 from enrollment.possession import (
-    ChallengeInvalid,
     TooManyChallenges,
+    challenge_expiry,
+    check_challenge,
     load_certificate,
+    new_challenge,
     verify_renewal,
 )
+from enrollment.ratelimit import WindowLimiter
 from enrollment.services._store import Store
 from enrollment.services.results import IssuedCertificate, KeyMaterial
 from usbkey.possession import renewal_message
 
-CHALLENGE_TTL = timedelta(minutes=5)
-MAX_OPEN_CHALLENGES = 5
+CHALLENGES_PER_CLIENT = 20
+CHALLENGE_WINDOW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,48 +61,33 @@ class KeyRenewal:
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._challenges_by_client = WindowLimiter(
+            limit=CHALLENGES_PER_CLIENT, window=CHALLENGE_WINDOW
+        )
 
-    async def create_renewal_challenge(self, certificate: str | bytes) -> RenewalChallenge:
+    async def create_renewal_challenge(
+        self, certificate: str | bytes, *, client: str | None = None
+    ) -> RenewalChallenge:
         """A challenge for renewing ``certificate`` without a link (see ``possession.py``).
 
-        Only an active, unexpired certificate of this CA delivered to a USB key gets one. It is
-        stored as a keyed hash, bound to the certificate, works once and for 5 minutes; at most
-        :data:`MAX_OPEN_CHALLENGES` may be open per certificate.
+        Only an active, unexpired certificate of this CA delivered to a USB key gets one. The
+        challenge is stateless (a keyed MAC over the certificate's fingerprint and the time,
+        :func:`enrollment.possession.new_challenge`): asking for one stores nothing, so anyone
+        holding only the public certificate can ask for as many as they like without using up
+        the holder's. It works for 5 minutes and renews once (the renewal supersedes the
+        certificate). ``client`` (the source address) may ask for at most
+        :data:`CHALLENGES_PER_CLIENT` per :data:`CHALLENGE_WINDOW` (in memory, per process).
         """
+        if client is not None:
+            retry_after = self._challenges_by_client.retry_after(client)
+            if retry_after is not None:
+                raise TooManyChallenges(retry_after)
+            self._challenges_by_client.hit(client)
         presented = load_certificate(certificate)
-        store = self._store
-        async with store.sessions() as session, session.begin():
-            old = await self._possession_renewable(session, presented)
-            now = utcnow()
-            open_challenges = (
-                await session.execute(
-                    select(func.count())
-                    .select_from(OneTimeLink)
-                    .where(
-                        col(OneTimeLink.purpose) == LinkPurpose.CHALLENGE,
-                        col(OneTimeLink.certificate_id) == old.id,
-                        col(OneTimeLink.used_at).is_(None),
-                        col(OneTimeLink.expires_at) > now,
-                    )
-                )
-            ).scalar_one()
-            if open_challenges >= MAX_OPEN_CHALLENGES:
-                raise TooManyChallenges()
-            await session.execute(
-                delete(OneTimeLink).where(
-                    col(OneTimeLink.purpose) == LinkPurpose.CHALLENGE,
-                    col(OneTimeLink.certificate_id) == old.id,
-                    or_(col(OneTimeLink.used_at).is_not(None), col(OneTimeLink.expires_at) <= now),
-                )
-            )
-            link = store.add_link(
-                session,
-                purpose=LinkPurpose.CHALLENGE,
-                certificate_id=old.id,
-                owner=None,
-                ttl=CHALLENGE_TTL,
-            )
-        return RenewalChallenge(challenge=link.token, expires_at=link.expires_at)
+        async with self._store.sessions() as session:
+            await self._possession_renewable(session, presented)
+        challenge = new_challenge(self._store.pepper, presented, now=utcnow())
+        return RenewalChallenge(challenge=challenge, expires_at=challenge_expiry(challenge))
 
     async def renew_by_possession(
         self, *, certificate: str | bytes, csr: str | bytes, challenge: str, signature: str
@@ -110,26 +95,19 @@ class KeyRenewal:
         """Renew ``certificate`` for ``csr``, proven by a signature of the certificate's key.
 
         ``signature`` is the current key's over :func:`usbkey.possession.renewal_message`
-        (challenge, certificate, CSR). The challenge is checked and used up first, in its own
-        transaction, so every attempt costs one challenge whatever happens next (an unknown
-        challenge is refused before anything else is even parsed). Then, in one transaction:
-        the certificate must still be renewable, the challenge bound to it, the signature valid,
-        the CSR valid with a NEW key; the successor is issued (same subject, profile, friendly
-        name, delivered to the token) and the old certificate superseded.
+        (challenge, certificate, CSR). The challenge is checked first, without the database
+        (ours, for this certificate, fresh). Then, in one transaction: the certificate must
+        still be renewable, the signature valid, the CSR valid with a NEW key; the successor is
+        issued (same subject, profile, friendly name, delivered to the token) and the old
+        certificate superseded, which is what makes the challenge work once: a replay finds
+        the certificate superseded.
         """
         store = self._store
-        async with store.sessions() as session, session.begin():
-            try:
-                link = await store.usable_link(session, challenge, LinkPurpose.CHALLENGE, lock=True)
-                await store.claim(session, link)
-            except LinkError:
-                raise ChallengeInvalid() from None
         presented = load_certificate(certificate)
+        check_challenge(store.pepper, challenge, presented, now=utcnow())
         csr_der = parse_csr(csr).public_bytes(serialization.Encoding.DER)
         async with store.sessions() as session, session.begin():
             old = await self._possession_renewable(session, presented, lock=True)
-            if link.certificate_id != old.id:
-                raise ChallengeInvalid()
             message = renewal_message(challenge=challenge, certificate=presented, csr_der=csr_der)
             verify_renewal(presented.public_key(), signature, message)
             new_key = await asyncio.to_thread(validated_public_key, csr_der)

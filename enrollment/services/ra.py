@@ -20,6 +20,36 @@ from enrollment.services._store import Store, audit
 from enrollment.services.results import AuditFacts, NewLink
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _ascii_email(value: str) -> str:
+    """``value`` as a certificate can carry it (RFC 5280 rfc822Name: ASCII), the domain's
+    U-labels turned into A-labels (``bü.example`` -> ``xn--b-xka.example``)."""
+    local, _, domain = value.rpartition("@")
+    problem = f"{value!r} cannot go into a certificate"
+    if not local.isascii() or _CONTROL.search(value):
+        raise ValueError(
+            f"{problem}: the part before the @ must be plain ASCII (RFC 5280). Use the "
+            "holder's ASCII address."
+        )
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise ValueError(
+            f"{problem}: the domain is not a valid internationalized domain name. Use the "
+            "holder's ASCII address."
+        ) from None
+    return f"{local}@{ascii_domain}"
+
+
+def _no_controls(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError(
+            "must not contain line breaks or other control characters; type the name on one line"
+        )
+    return value
 
 
 class EnrollmentCreate(SQLModel):
@@ -40,7 +70,7 @@ class EnrollmentCreate(SQLModel):
         value = value.strip()
         if not value:
             raise ValueError("must not be blank")
-        return value
+        return _no_controls(value)
 
     @field_validator("ous")
     @classmethod
@@ -49,14 +79,17 @@ class EnrollmentCreate(SQLModel):
         for ou in cleaned:
             if not ou or len(ou) > 64:
                 raise ValueError("each OU must have 1 to 64 characters")
+            _no_controls(ou)
         return cleaned
 
     @field_validator("email")
     @classmethod
     def _check_email(cls, value: str | None) -> str | None:
-        if value is not None and not _EMAIL.match(value):
+        if value is None:
+            return None
+        if not _EMAIL.match(value):
             raise ValueError(f"{value!r} is not an e-mail address")
-        return value
+        return _ascii_email(value)
 
     @field_validator("profile")
     @classmethod

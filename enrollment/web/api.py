@@ -23,6 +23,7 @@ from enrollment.ca.authority import IssuingCA
 from enrollment.ca.csr import MAX_CSR_BYTES
 from enrollment.ca.pkcs12 import parse_key_type
 from enrollment.errors import RequestInvalid
+from enrollment.ratelimit import RateLimited
 from enrollment.services.config import EnrollmentConfig
 from enrollment.services.key_renewal import KeyRenewal
 from enrollment.services.links import LinkRedemption
@@ -44,6 +45,9 @@ KEY_RENEWAL = web.AppKey("key_renewal", KeyRenewal)
 REVOCATION = web.AppKey("revocation", Revocation)
 MAX_BODY_BYTES = 64 * 1024
 PKCS12_TYPE = "application/x-pkcs12"
+NESTED_TOO_DEEPLY = (
+    "The request body is not valid JSON: it is nested too deeply. Send a flat object."
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -53,7 +57,8 @@ def error_json(error: CertdeskError, request: web.Request | None = None) -> web.
     if request is not None:
         lang = negotiate(request.headers.get("Accept-Language"))
         body["error"]["message"] = error_message(error, lang)
-    return web.json_response(body, status=error.status)
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
+    return web.json_response(body, status=error.status, headers=headers)
 
 
 @web.middleware
@@ -89,6 +94,8 @@ async def read_json(request: web.Request, *, limit: int = MAX_BODY_BYTES) -> dic
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RequestInvalid(f"The request body is not valid JSON: {exc}.") from None
+    except RecursionError:
+        raise RequestInvalid(NESTED_TOO_DEEPLY) from None
     if not isinstance(data, dict):
         raise RequestInvalid("The request body must be a JSON object.")
     return data
@@ -230,7 +237,8 @@ async def renew_challenge(request: web.Request) -> web.Response:
     """A one-time challenge for renewal by possession (``certdesk token renew``)."""
     data = await read_json(request)
     challenge = await request.config_dict[KEY_RENEWAL].create_renewal_challenge(
-        require_str(data, "certificate", max_length=MAX_CERTIFICATE_CHARS)
+        require_str(data, "certificate", max_length=MAX_CERTIFICATE_CHARS),
+        client=request.remote,
     )
     body = {"challenge": challenge.challenge, "expires_at": challenge.expires_at.isoformat()}
     return web.json_response(body, status=201)

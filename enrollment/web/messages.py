@@ -254,7 +254,7 @@ ERROR_ZH: dict[str, str] = {
     "wrong_credentials": "参考号或授权码错误。请对照 RA 发给您的信息检查两者；在申请被锁定前还可尝试 "
     "{attempts_left} 次。",
     "credentials_refused": "参考号或授权码错误。请对照 RA 发给您的信息检查两者；授权码输错 "
-    "{max_failed_attempts} 次后申请将被锁定，需由 RA 工作人员解锁。",
+    "{max_failed_attempts} 次后，此参考号将被拒绝 15 分钟（您的一次性链接仍然有效）。",
     "enrollment_not_pending": "此申请已签发过证书。如需新证书，请让 certdesk 机器人为您更新，"
     "或联系 RA 工作人员。",
     "code_not_derivable": "申请 {reference_number} 创建于 certdesk 支持 CMP 之前，无法通过 CMP 使用。"
@@ -269,6 +269,8 @@ ERROR_ZH: dict[str, str] = {
     "not_implemented": "certdesk 不提供此 EST 操作。更新证书请在 Slack 中向 certdesk 机器人索取更新链接"
     "（“更新我的证书”）。",
     "request_too_large": "请求内容过大；CSR 远比这小。请检查粘贴的内容。",
+    "database_unavailable": "数据库暂时无法访问，未做任何更改。请一分钟后重试；如果问题持续，请联系管理员。",
+    "disk_full": "数据库所在磁盘已满，无法写入，未做任何更改。请稍后重试；管理员须释放数据目录的空间。",
     "password_invalid": "证书文件的密码需要 8 到 128 个字符。",
     "revocation_reason_invalid": "无效的吊销原因。",
     "csr_invalid": "无法使用此 CSR。请重新生成。",

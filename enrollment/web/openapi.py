@@ -356,7 +356,7 @@ _POSSESSION_ERRORS = {
     "404": _error("The certificate was not issued by this certdesk."),
     "409": _error("The certificate is superseded, revoked or expired."),
     "413": _ERRORS["413"],
-    "429": _error("Too many open challenges for this certificate; wait 5 minutes."),
+    "429": _error("Too many challenges asked for from this address; wait (Retry-After)."),
 }
 SCHEMAS["RenewalChallengeRequest"] = _object(["certificate"], {"certificate": _CERTIFICATE})
 SCHEMAS["RenewalChallenge"] = {

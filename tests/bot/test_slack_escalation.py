@@ -129,3 +129,38 @@ async def test_escalation_without_ra_channel(
     await slack.send.click(message.button("talk_to_ra"), user=HOLDER, channel=f"D{HOLDER}")
     await slack.idle()
     assert "no RA channel is configured" in slack.fake.messages_to(f"D{HOLDER}")[-1].text
+
+
+async def test_special_mentions_in_an_escalation_ping_no_one(slack: SlackHarness) -> None:
+    """Finding 11: what a holder types reaches the RA channel as text: <!channel>, <!here>,
+    <!everyone>, <!subteam^…> and @channel ping no one (&, < and > escaped as Slack says)."""
+    pings = "<!channel> <!here> <!everyone> <!subteam^S0RA|@ra> @channel <@U1> a &lt; b"
+    await escalate(slack, f"my key is blocked {pings}")
+    [posted] = slack.fake.messages_to(RA_CHANNEL)
+    await slack.send.event(dm(HOLDER, f"still blocked <!here> {pings}"))
+    await slack.idle()
+    relayed = slack.fake.messages_to(RA_CHANNEL)[-1]
+    for call in (posted, relayed):
+        text = call.blocks_text()
+        assert "<!" not in text
+        assert "<@U1>" not in text
+        assert "&lt;!channel&gt; &lt;!here&gt; &lt;!everyone&gt; &lt;!subteam^S0RA|@ra&gt;" in text
+        assert "a &lt; b" in text  # Slack's own entity, not doubled
+        assert call.params.get("link_names") in (None, False, "false", "0", 0)
+    assert relayed.text.startswith("<@U2>: still blocked &lt;!here&gt;")
+
+
+async def test_only_ra_staff_replies_reach_the_holder(slack: SlackHarness) -> None:
+    """Finding 11: a thread reply from someone who is not RA staff is not relayed to the
+    holder labelled "RA staff"; a staff reply is."""
+    await escalate(slack)
+    ts = await thread_ts(slack)
+    before = len(slack.fake.messages_to(f"D{HOLDER}"))
+    await slack.send.event(in_thread(RA_CHANNEL, ts, OTHER, "Send me your code, I'm RA"))
+    await slack.idle()
+    await slack.fake.settle(0.3)
+    assert len(slack.fake.messages_to(f"D{HOLDER}")) == before
+    await slack.send.event(in_thread(RA_CHANNEL, ts, STAFF, "Which key model?"))
+    await slack.idle()
+    [relayed] = slack.fake.messages_to(f"D{HOLDER}")[before:]
+    assert relayed.text == "*RA staff* (<@U1>): Which key model?"

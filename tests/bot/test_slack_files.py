@@ -97,3 +97,31 @@ async def test_unknown_file_id(slack: SlackHarness) -> None:
     await slack.send.event(shared({"id": "FNOPE", "name": "gone.cer"}))
     await slack.idle()
     assert "could not fetch *gone.cer*" in slack.fake.messages_to(f"D{HOLDER}")[0].text
+
+
+async def test_five_megabyte_file_arriving_in_pieces_is_too_large(slack: SlackHarness) -> None:
+    """Finding 1: a 5 MB download (chunked, files.info silent on its size) is "too large",
+    not cut at the first read and called "not a certificate"."""
+    reader = RecordingReader()
+    slack.desk.read_certificate_file = reader
+    big = slack.fake.add_file("F5", "big.cer", b"x" * 5_000_000, size=0, streamed=True)
+    await slack.send.event(shared(big))
+    await slack.idle()
+    assert reader.seen == []
+    [answer] = slack.fake.messages_to(f"D{HOLDER}")
+    assert "too large" in answer.text
+
+
+async def test_redirected_download_is_not_followed(slack: SlackHarness) -> None:
+    """Finding 11: the bot token is not carried along a redirect; the holder hears that the
+    file could not be fetched."""
+    reader = RecordingReader()
+    slack.desk.read_certificate_file = reader
+    elsewhere = slack.fake.add_file("F7", "other.cer", PEM)
+    target = f"{slack.fake.url}/files/{elsewhere['id']}/download/other.cer"
+    await slack.send.event(shared(slack.fake.add_file("F6", "me.cer", PEM, redirect_to=target)))
+    await slack.idle()
+    assert reader.seen == []
+    assert [c.params["file"] for c in slack.fake.calls("file_download")] == ["F6"]
+    [answer] = slack.fake.messages_to(f"D{HOLDER}")
+    assert "could not fetch *me.cer*" in answer.text

@@ -7,11 +7,13 @@ import json
 import re
 import sqlite3
 import time
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from tests.bot.conftest import HOLDER, SlackHarness
-from tests.support.fake_slack import dm, event_callback
+from tests.support.fake_slack import SIGNING_SECRET, dm, event_callback, signature
+from tests.support.rawhttp import halves, post_in_parts
 
 
 async def test_url_verification_answers_the_challenge(slack: SlackHarness) -> None:
@@ -114,3 +116,52 @@ async def test_event_ack_does_not_wait_for_a_busy_database(slack: SlackHarness) 
         blocker.close()
     await slack.idle()
     assert len(slack.fake.messages_to(f"D{HOLDER}")) == 1
+
+
+async def test_signed_event_split_over_the_network_is_acknowledged(slack: SlackHarness) -> None:
+    """Finding 1: a signed event whose body arrives in two TCP writes 200 ms apart is read
+    whole, its signature holds, and it is acknowledged with 200 and answered."""
+    body = json.dumps(event_callback(dm(HOLDER, "hi"), event_id=slack.send.next_id("Ev")))
+    ts = str(int(time.time()))
+    url = urlsplit(slack.url)
+    assert url.hostname is not None
+    assert url.port is not None
+    status, _ = await post_in_parts(
+        url.hostname,
+        url.port,
+        "/slack/events",
+        halves(body.encode()),
+        headers={
+            "Content-Type": "application/json",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": signature(SIGNING_SECRET, ts, body),
+        },
+    )
+    assert status == 200
+    await slack.idle()
+    assert len(slack.fake.messages_to(f"D{HOLDER}")) == 1
+
+
+async def test_unsigned_truncated_json_is_refused_before_parsing(slack: SlackHarness) -> None:
+    """Finding 4: a broken, unsigned body is a 401 (the signature is checked on the raw bytes
+    before anything parses them), never a 500."""
+    truncated = json.dumps(event_callback(dm(HOLDER, "hi"), event_id="EvCut"))[:40]
+    async with aiohttp.ClientSession() as session:
+        for headers in (
+            {},
+            {"X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=00"},
+        ):
+            async with session.post(
+                f"{slack.url}/slack/events",
+                data=truncated,
+                headers={"Content-Type": "application/json", **headers},
+            ) as response:
+                assert response.status == 401
+
+
+async def test_signed_but_unreadable_payloads_are_refused(slack: SlackHarness) -> None:
+    """Finding 4: a correctly signed body that is not a payload (truncated, nested 30,000
+    deep, a JSON list) is a 400, never a 500."""
+    for body in ('{"type": "event_callback", "eve', "[" * 30_000 + "]" * 30_000, "[1, 2]"):
+        status, text = await slack.send.post(body, content_type="application/json")
+        assert (status, text) == (400, '{"error": "unreadable payload"}')

@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pyasn1.codec.der import decoder, encoder
-from pyasn1.type import univ, useful
+from pyasn1.type import char, univ, useful
 from pyasn1_alt_modules import rfc4210, rfc5280, rfc9480
 
 PBM = "1.2.840.113533.7.66.13"
@@ -90,8 +90,14 @@ def request(
     transaction_id: bytes | None = None,
     sender_nonce: bytes | None = None,
     recip_nonce: bytes | None = None,
+    free_text: tuple[str, ...] = (),
+    general_info: int = 0,
+    extra_certs: tuple[x509.Certificate, ...] = (),
+    signer: ec.EllipticCurvePrivateKey | None = None,
 ) -> bytes:
-    """A PKIMessage around ``body``, MAC-protected with ``secret`` (None: unprotected)."""
+    """A PKIMessage around ``body``, MAC-protected with ``secret`` (None: unprotected), or
+    signed by ``signer`` (ECDSA-SHA256; its certificate goes first in ``extra_certs``);
+    ``free_text`` strings, ``general_info`` more implicitConfirm entries."""
     header = rfc9480.PKIHeader()
     header["pvno"] = 2
     header["sender"] = _name("CN=Someone Else")
@@ -100,7 +106,9 @@ def request(
         useful.GeneralizedTime.fromDateTime(datetime.now(UTC).replace(microsecond=0))
     )
     salt = secrets.token_bytes(16)
-    if secret is not None:
+    if signer is not None:
+        header["protectionAlg"]["algorithm"] = univ.ObjectIdentifier(ECDSA_SHA256)
+    elif secret is not None:
         params = rfc4210.PBMParameter()
         params["salt"] = salt
         params["owf"]["algorithm"] = univ.ObjectIdentifier(SHA256)
@@ -115,21 +123,43 @@ def request(
     header["senderNonce"] = header["senderNonce"].clone(sender_nonce or secrets.token_bytes(16))
     if recip_nonce is not None:
         header["recipNonce"] = header["recipNonce"].clone(recip_nonce)
-    if implicit_confirm:
+    for _ in range(int(implicit_confirm) + general_info):
         info = rfc9480.InfoTypeAndValue()
         info["infoType"] = univ.ObjectIdentifier(IMPLICIT_CONFIRM)
         info["infoValue"] = encoder.encode(univ.Null(""))
         header["generalInfo"].append(info)
+    for text in free_text:
+        header["freeText"].append(char.UTF8String(text))
     protected = rfc9480.ProtectedPart()
     protected["header"] = header
     protected["body"] = body
     message = rfc9480.PKIMessage()
     message["header"] = header
     message["body"] = body
-    if secret is not None:
+    if signer is not None:
+        signature = signer.sign(encoder.encode(protected), ec.ECDSA(hashes.SHA256()))
+        message["protection"] = message["protection"].clone(
+            univ.BitString.fromOctetString(signature)
+        )
+    elif secret is not None:
         mac = pbm(secret, salt, iterations, encoder.encode(protected))
         message["protection"] = message["protection"].clone(univ.BitString.fromOctetString(mac))
+    for cert in extra_certs:
+        decoded, _ = decoder.decode(
+            cert.public_bytes(serialization.Encoding.DER), asn1Spec=rfc9480.CMPCertificate()
+        )
+        message["extraCerts"].append(decoded)
     return bytes(encoder.encode(message))
+
+
+def cert_conf_body(cert_hash: bytes) -> rfc9480.PKIBody:
+    """A certConf accepting the certificate whose certHash is ``cert_hash``."""
+    body = rfc9480.PKIBody()
+    status = rfc9480.CertStatus()
+    status["certHash"] = cert_hash
+    status["certReqId"] = 0
+    body["certConf"].append(status)
+    return body
 
 
 def decode(der: bytes) -> rfc9480.PKIMessage:

@@ -102,6 +102,8 @@ class FakeSlack:
     _faults: dict[str, list[_Fault]] = field(default_factory=dict)
     _files: dict[str, dict[str, Any]] = field(default_factory=dict)
     _file_bodies: dict[str, bytes] = field(default_factory=dict)
+    _file_streamed: set[str] = field(default_factory=set)
+    _file_redirects: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _loop: asyncio.AbstractEventLoop | None = None
@@ -154,12 +156,23 @@ class FakeSlack:
     def add_user(self, user_id: str, *, locale: str = "en-US", is_bot: bool = False) -> None:
         self.users[user_id] = {"id": user_id, "locale": locale, "is_bot": is_bot}
 
-    def add_file(self, file_id: str, name: str, content: bytes) -> dict[str, Any]:
-        """A file as Slack's event payload shows it (id and name); files.info has the rest."""
+    def add_file(
+        self,
+        file_id: str,
+        name: str,
+        content: bytes,
+        *,
+        size: int | None = None,
+        streamed: bool = False,
+        redirect_to: str | None = None,
+    ) -> dict[str, Any]:
+        """A file as Slack's event payload shows it (id and name); files.info has the rest
+        (``size`` as given, else the content's). A ``streamed`` file is sent chunked, in 64 KiB
+        writes, with no Content-Length; with ``redirect_to`` the download answers 302 there."""
         info = {
             "id": file_id,
             "name": name,
-            "size": len(content),
+            "size": len(content) if size is None else size,
             "mimetype": "application/octet-stream",
             "url_private": f"{self.url}/files/{file_id}/{name}",
             "url_private_download": f"{self.url}/files/{file_id}/download/{name}",
@@ -167,6 +180,10 @@ class FakeSlack:
         with self._lock:
             self._files[file_id] = info
             self._file_bodies[file_id] = content
+            if streamed:
+                self._file_streamed.add(file_id)
+            if redirect_to is not None:
+                self._file_redirects[file_id] = redirect_to
         return {"id": file_id, "name": name}
 
     def fail_next(
@@ -399,10 +416,21 @@ class FakeSlack:
         self._record("file_download", {"file": file_id}, request, 200)
         if request.headers.get("Authorization", "") != "Bearer xoxb-test":
             return web.Response(status=302, headers={"Location": "/login"})
+        if file_id in self._file_redirects:
+            return web.Response(status=302, headers={"Location": self._file_redirects[file_id]})
         body = self._file_bodies.get(file_id)
         if body is None:
             raise web.HTTPNotFound()
-        return web.Response(body=body, content_type="application/octet-stream")
+        if file_id not in self._file_streamed:
+            return web.Response(body=body, content_type="application/octet-stream")
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(body), 64 * 1024):
+            await response.write(body[start : start + 64 * 1024])
+            await asyncio.sleep(0.01)
+        await response.write_eof()
+        return response
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         socket = web.WebSocketResponse(autoping=True)

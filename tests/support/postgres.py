@@ -57,17 +57,22 @@ class PostgresServer:
             capture_output=True,
         )
         server = cls(bin_dir=bin_dir, root=root, port=free_port())
+        server.resume()
+        return server
+
+    def resume(self) -> None:
+        """Start the server on its data directory and port; returns when it accepts connections."""
         subprocess.run(
             _as_postgres(
                 [
-                    f"{bin_dir}/pg_ctl",
+                    f"{self.bin_dir}/pg_ctl",
                     "-D",
-                    str(data),
+                    str(self.root / "data"),
                     "-l",
-                    str(root / "server.log"),
+                    str(self.root / "server.log"),
                     "-w",
                     "-o",
-                    f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
+                    f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
                     "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
                     "start",
                 ]
@@ -78,13 +83,31 @@ class PostgresServer:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             ready = subprocess.run(
-                [f"{bin_dir}/pg_isready", "-h", "127.0.0.1", "-p", str(server.port)],
+                [f"{self.bin_dir}/pg_isready", "-h", "127.0.0.1", "-p", str(self.port)],
                 capture_output=True,
             )
             if ready.returncode == 0:
-                return server
+                return
             time.sleep(0.2)
-        raise RuntimeError(f"PostgreSQL did not start: {(root / 'server.log').read_text()}")
+        raise RuntimeError(f"PostgreSQL did not start: {(self.root / 'server.log').read_text()}")
+
+    def halt(self) -> None:
+        """Stop the server (fast shutdown) and keep its data, as an outage does; see resume."""
+        subprocess.run(
+            _as_postgres(
+                [
+                    f"{self.bin_dir}/pg_ctl",
+                    "-D",
+                    str(self.root / "data"),
+                    "-m",
+                    "fast",
+                    "-w",
+                    "stop",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
 
     def stop(self) -> None:
         subprocess.run(

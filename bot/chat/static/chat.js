@@ -99,31 +99,5 @@
     send({ text });
   });
 
-  async function showReminders() {
-    try {
-      const response = await fetch("/chat/reminders");
-      if (!response.ok) return;
-      const data = await response.json();
-      if (!data.reminders.length) return;
-      const box = document.getElementById("reminders");
-      const heading = document.createElement("h2");
-      heading.textContent = lang === "zh" ? "到期提醒" : "Reminders";
-      box.append(heading);
-      for (const reminder of data.reminders) {
-        const item = document.createElement("div");
-        item.className = "message bot reminder";
-        reminder.text.split("\n").forEach((line, index) => {
-          if (index > 0) item.append(document.createElement("br"));
-          appendInline(item, line);
-        });
-        box.append(item);
-      }
-      box.hidden = false;
-    } catch (error) {
-      // reminders are a convenience; the chat works without them
-    }
-  }
-
-  showReminders();
   send({ text: "help" });
 })();

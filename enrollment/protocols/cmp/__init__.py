@@ -20,7 +20,13 @@ What is supported:
 """
 
 from enrollment.protocols.cmp.authentication import MacCheck, verify_signature_protection
-from enrollment.protocols.cmp.errors import CONTENT_TYPE, MAX_MESSAGE_BYTES, CmpError, FailInfo
+from enrollment.protocols.cmp.errors import (
+    CONTENT_TYPE,
+    MAX_LIST_ELEMENTS,
+    MAX_MESSAGE_BYTES,
+    CmpError,
+    FailInfo,
+)
 from enrollment.protocols.cmp.parsing import (
     CertConfirmation,
     CertRequest,
@@ -36,6 +42,7 @@ from enrollment.protocols.cmp.responses import Responder
 
 __all__ = [
     "CONTENT_TYPE",
+    "MAX_LIST_ELEMENTS",
     "MAX_MESSAGE_BYTES",
     "MAX_PBM_ITERATIONS",
     "CertConfirmation",

@@ -13,16 +13,18 @@ from enrollment.protocols.cmp.protection import signature_valid
 
 
 def code_spellings(code: str) -> tuple[str, ...]:
-    """How a holder may type a code: ``K7QX-3MZP-…`` as printed, without dashes, lower case."""
-    plain = code.replace("-", "")
-    return (code, plain, code.lower(), plain.lower())
+    """How a holder may type a code: ``K7QX-3MZP-…`` as printed or without dashes, in capitals.
+
+    Each spelling costs one PasswordBasedMac key derivation, paid before the sender is known,
+    so there are only two (lower case is refused like a wrong code)."""
+    return (code, code.replace("-", ""))
 
 
 class MacCheck:
     """Checks a request's PasswordBasedMac against a candidate authorization code.
 
     Called by the enrollment domain with the code it derived for the reference number (blocking:
-    up to four PBM computations, run it in a thread). Remembers the spelling that matched, so the
+    up to two PBM computations, run it in a thread). Remembers the spelling that matched, so the
     answer is protected with the very secret the client used.
     """
 

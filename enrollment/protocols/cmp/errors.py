@@ -13,7 +13,13 @@ from pyasn1.error import PyAsn1Error
 from pyasn1.type import univ
 
 CONTENT_TYPE = "application/pkixcmp"
-MAX_MESSAGE_BYTES = 64 * 1024
+# A request is one certificate request with a key (RSA 4096: ~1 KiB) or a certConf, plus the
+# signer's certificate and chain for kur: a few KiB. pyasn1 decodes ~0.2 MB/s of tiny elements,
+# so the limit also bounds the decoding time (run off the event loop anyway).
+MAX_MESSAGE_BYTES = 16 * 1024
+# freeText strings, generalInfo entries, extraCerts, body entries: RFC 9483 clients send one or
+# two; more is refused before the message is decoded.
+MAX_LIST_ELEMENTS = 8
 NONCE_BYTES = 16
 MESSAGE_TIME_TOLERANCE = timedelta(minutes=10)
 IMPLICIT_CONFIRM = univ.ObjectIdentifier("1.3.6.1.5.5.7.4.13")

@@ -6,15 +6,24 @@ CMP-level refusal is PKIStatusInfo ``rejection`` with HTTP 200 (so clients read 
 HTTP-level one (wrong content type, body too large, not DER) the same message with 415 / 413 /
 400.
 Answers to requests that did not authenticate are unprotected (a MAC under the real code must
-not be handed to someone who does not know it); all others carry the client's own protection.
+not be handed to someone who does not know it, and the CA key signs nothing for a stranger: a
+kur or certConf signed by a certificate that is not ours is answered unprotected too); all
+others carry the client's own protection.
+
+The message work (decoding, the POPO signature, the MAC, encoding and signing answers) runs in
+a thread, never on the event loop; the database is asked only afterwards.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import timedelta
+from typing import ParamSpec, Protocol, TypeVar
 
 from aiohttp import web
 from cryptography import x509
@@ -26,6 +35,7 @@ from enrollment.errors import (
     CertificateNotActive,
     CertificateNotFound,
     CodeNotDerivable,
+    CredentialsRefused,
     CsrMalformed,
     CsrSignatureInvalid,
     EnrollmentLocked,
@@ -39,11 +49,32 @@ from enrollment.errors import (
 from enrollment.models import Certificate, CertificateStatus, Delivery, Enrollment
 from enrollment.protocols import cmp
 from enrollment.protocols.cmp import CmpError, FailInfo
+from enrollment.ratelimit import WindowLimiter
 from enrollment.services.by_reference import CodeProof
 from enrollment.services.results import IssuedCertificate, KeyMaterial, ProvenKey
 from enrollment.web.body import read_body
 
 log = logging.getLogger(__name__)
+
+# The CMP message work (pyasn1 decoding and encoding, signatures, the PBM) is pure Python: run
+# in one worker thread, a flood of CMP requests queues there instead of taking the GIL from the
+# event loop in several threads at once (on one core, each extra CPU-bound thread makes every
+# loop step wait longer for the GIL).
+_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cmp")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+async def _off_loop(work: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R:
+    return await asyncio.get_running_loop().run_in_executor(
+        _WORKER, functools.partial(work, *args, **kwargs)
+    )
+
+
+def _in_worker(check: cmp.MacCheck) -> Callable[[str], bool]:
+    """The MAC check, run in the CMP worker (the domain calls it from its own thread)."""
+    return lambda code: _WORKER.submit(check, code).result()
+
 
 PATH = "/.well-known/cmp"
 
@@ -96,6 +127,19 @@ class CmpDomain:
 
 
 DOMAIN = web.AppKey("cmp_domain", CmpDomain)
+# CMP messages handled at once (the rest wait their turn, bodies read): a flood of anonymous
+# CMP requests then costs the event loop and the GIL a bounded share, whatever it sends.
+MAX_IN_FLIGHT = 1
+_IN_FLIGHT = web.AppKey("cmp_in_flight", asyncio.Semaphore)
+# Requests that did not prove a code, per source address (in memory, per process; see
+# enrollment/ratelimit.py): past the limit, 429 with Retry-After before any work is done.
+FAILURES_PER_SOURCE = 20
+FAILURE_WINDOW = timedelta(minutes=15)
+SOURCE_FAILURES = web.AppKey("cmp_source_failures", WindowLimiter)
+
+
+class CodeNotProven(CmpError):
+    """The one answer to an unknown reference number, a wrong code and a locked enrollment."""
 
 
 def _answer(der: bytes, status: int = 200) -> web.Response:
@@ -113,11 +157,13 @@ def _responder(domain: CmpDomain) -> cmp.Responder:
 
 def _wrong_credentials(domain: CmpDomain) -> CmpError:
     # The same answer for an unknown reference number and a wrong code (no enumeration).
-    return CmpError(
+    return CodeNotProven(
         FailInfo.BAD_MESSAGE_CHECK,
         "The reference number (-ref) or the authorization code (-secret pass:…) is wrong. "
-        "Check both against the message from your RA; after "
-        f"{domain.max_failed_attempts} wrong codes the enrollment locks.",
+        "Check both against the message from your RA (the code in capitals, as printed; the "
+        "dashes may be left out); after "
+        f"{domain.max_failed_attempts} wrong codes, this reference number is refused for 15 "
+        "minutes.",
     )
 
 
@@ -132,12 +178,22 @@ def _locked(reference: str) -> CmpError:
 
 # What the domain raises when a request did not prove the authorization code: answered
 # unprotected, before any other error (which may carry the client's own protection).
-NOT_PROVEN = (EnrollmentNotFound, WrongCredentials, EnrollmentLocked, CodeNotDerivable)
+NOT_PROVEN = (
+    CredentialsRefused,
+    EnrollmentNotFound,
+    WrongCredentials,
+    EnrollmentLocked,
+    CodeNotDerivable,
+)
 
 
 def _refused(
     domain: CmpDomain,
-    error: EnrollmentNotFound | WrongCredentials | EnrollmentLocked | CodeNotDerivable,
+    error: CredentialsRefused
+    | EnrollmentNotFound
+    | WrongCredentials
+    | EnrollmentLocked
+    | CodeNotDerivable,
 ) -> CmpError:
     if isinstance(error, EnrollmentLocked):
         return _locked(error.reference_number)
@@ -180,7 +236,8 @@ def _protection(message: cmp.CmpRequest, check: cmp.MacCheck) -> cmp.Protection:
 async def _enroll(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
     reference = _reference(message)
     check = cmp.MacCheck(message)
-    request = cmp.cert_request(message)  # POPO checked before anything is looked up
+    # POPO checked (in a thread: a signature verification) before anything is looked up
+    request = await _off_loop(cmp.cert_request, message)
     key: ProvenKey | bytes
     if request.public_key is not None:
         key = ProvenKey(public_key=request.public_key)
@@ -190,15 +247,20 @@ async def _enroll(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
     responder = _responder(domain)
     try:
         issued = await domain.enrollment.redeem_with_derived_code(
-            reference, proves_code=check, key=key
+            reference, proves_code=_in_worker(check), key=key
         )
     except NOT_PROVEN as exc:
         raise _refused(domain, exc) from None
     except CertdeskError as exc:  # the sender proved the code: a protected answer
-        return responder.rejection(
-            message, _fail_info(exc), exc.message, protection=_protection(message, check)
+        return await _off_loop(
+            responder.rejection,
+            message,
+            _fail_info(exc),
+            exc.message,
+            protection=_protection(message, check),
         )
-    return responder.certificate(
+    return await _off_loop(
+        responder.certificate,
         message,
         certificate=issued.certificate,
         cert_req_id=request.cert_req_id,
@@ -219,9 +281,9 @@ async def _key_update(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
             "Key update must be signed with the current certificate's key: openssl cmp -cmd kur "
             "-cert cert.pem -key key.pem (not -secret).",
         )
-    signer = cmp.verify_signature_protection(message)
+    signer = await _off_loop(cmp.verify_signature_protection, message)
     cmp.check_message_time(message, utcnow())
-    request = cmp.cert_request(message)
+    request = await _off_loop(cmp.cert_request, message)
     if request.old_cert_serial is not None and request.old_cert_serial != signer.serial_number:
         raise CmpError(
             FailInfo.BAD_CERT_ID, "The oldCertID is not the certificate that signed the request."
@@ -233,11 +295,13 @@ async def _key_update(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
         issued = await domain.renewal.renew_by_certificate(
             signer, key=ProvenKey(public_key=request.public_key)
         )
+    except CertificateNotFound as exc:  # signed by a key that is not one of ours: unproven
+        raise CmpError(FailInfo.SIGNER_NOT_TRUSTED, exc.message) from None
     except CertdeskError as exc:
-        return await asyncio.to_thread(
+        return await _off_loop(
             responder.rejection, message, _fail_info(exc), exc.message, protection=protection
         )
-    return await asyncio.to_thread(
+    return await _off_loop(
         responder.certificate,
         message,
         certificate=issued.certificate,
@@ -249,11 +313,15 @@ async def _key_update(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
 
 async def _confirm_signed(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
     """certConf after a kur, signed (like the kur) with the replaced certificate's key."""
-    signer = cmp.verify_signature_protection(message)
+    signer = await _off_loop(cmp.verify_signature_protection, message)
     successor = await domain.renewal.successor_of(signer)
-    return await _confirmed(
-        domain, message, [successor] if successor else [], _signed_by_ca(domain), actor="kur"
-    )
+    if successor is None:  # not one of ours, or nothing renewed it: unproven, unprotected
+        raise CmpError(
+            FailInfo.BAD_CERT_ID,
+            "The certConf is signed by a certificate this CA has not renewed; confirm with the "
+            "certificate that signed the kur.",
+        )
+    return await _confirmed(domain, message, [successor], _signed_by_ca(domain), actor="kur")
 
 
 async def _confirmed(
@@ -271,7 +339,7 @@ async def _confirmed(
     for confirmation in cmp.confirmations(message):
         record = by_hash.get(confirmation.cert_hash)
         if record is None:
-            return await asyncio.to_thread(
+            return await _off_loop(
                 responder.rejection,
                 message,
                 FailInfo.BAD_CERT_ID,
@@ -280,7 +348,7 @@ async def _confirmed(
             )
         expected = domain.enrollment.transaction_nonce(message.transaction_id, record.serial)
         if message.recip_nonce != expected:
-            return await asyncio.to_thread(
+            return await _off_loop(
                 responder.rejection,
                 message,
                 FailInfo.BAD_RECIPIENT_NONCE,
@@ -293,7 +361,7 @@ async def _confirmed(
             await domain.revocation.revoke(
                 record.serial, reason="cessationOfOperation", actor=actor
             )
-    return await asyncio.to_thread(responder.pki_conf, message, protection=protection)
+    return await _off_loop(responder.pki_conf, message, protection=protection)
 
 
 async def _confirm(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
@@ -301,10 +369,11 @@ async def _confirm(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
         return await _confirm_signed(domain, message)
     reference = _reference(message)
     check = cmp.MacCheck(message)
-    cmp.confirmations(message)  # malformed content is refused before the database is asked
+    # malformed content is refused before the database is asked
+    await _off_loop(cmp.confirmations, message)
     try:
         enrollment, certificates = await domain.enrollment.authenticate_with_derived_code(
-            reference, proves_code=check
+            reference, proves_code=_in_worker(check)
         )
     except NOT_PROVEN as exc:
         raise _refused(domain, exc) from None
@@ -337,38 +406,70 @@ async def _dispatch(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
     )
 
 
+async def _unprotected(
+    responder: cmp.Responder, message: cmp.CmpRequest | None, error: CmpError
+) -> web.Response:
+    answer = await _off_loop(responder.rejection, message, error.fail_info, error.text)
+    return _answer(answer, error.http_status)
+
+
 async def cmp_endpoint(request: web.Request) -> web.Response:
     domain = request.app[DOMAIN]
     responder = _responder(domain)
     if request.content_type != cmp.CONTENT_TYPE:
-        return _answer(
-            responder.rejection(
-                None,
-                FailInfo.BAD_DATA_FORMAT,
-                f"The content type must be {cmp.CONTENT_TYPE} (RFC 6712).",
-            ),
-            415,
+        error = CmpError(
+            FailInfo.BAD_DATA_FORMAT,
+            f"The content type must be {cmp.CONTENT_TYPE} (RFC 6712).",
+            http_status=415,
         )
+        return await _unprotected(responder, None, error)
     limit = cmp.MAX_MESSAGE_BYTES
     try:
         body = await read_body(request.content, limit=limit, declared=request.content_length)
     except RequestTooLarge:
-        return _answer(
-            responder.rejection(
-                None, FailInfo.BAD_DATA_FORMAT, f"The CMP message is over {limit // 1024} KiB."
-            ),
-            413,
+        error = CmpError(
+            FailInfo.BAD_DATA_FORMAT,
+            f"The CMP message is over {limit // 1024} KiB.",
+            http_status=413,
         )
+        return await _unprotected(responder, None, error)
+    failures = request.app[SOURCE_FAILURES]
+    source = request.remote or "unknown"
+    retry_after = failures.retry_after(source)
+    if retry_after is not None:
+        text = (
+            "Too many wrong reference numbers or codes from your address. Wait "
+            f"{retry_after} seconds, then check both against the message from your RA."
+        )
+        error = CmpError(FailInfo.NOT_AUTHORIZED, text, http_status=429)
+        response = await _unprotected(responder, None, error)
+        response.headers["Retry-After"] = str(retry_after)
+        return response
+    async with request.app[_IN_FLIGHT]:  # bodies are read outside: a slow sender holds no turn
+        response = await _handle(domain, responder, body)
+    if response.get(_CODE_NOT_PROVEN):
+        failures.hit(source)
+    return response
+
+
+_CODE_NOT_PROVEN = web.ResponseKey("cmp_code_not_proven", bool)
+
+
+async def _handle(domain: CmpDomain, responder: cmp.Responder, body: bytes) -> web.Response:
     try:
-        message = cmp.parse(body)
+        message = await _off_loop(cmp.parse, body)
     except CmpError as exc:
-        return _answer(responder.rejection(None, exc.fail_info, exc.text), exc.http_status)
+        return await _unprotected(responder, None, exc)
     try:
         return _answer(await _dispatch(domain, message))
     except CmpError as exc:
         log.info("cmp request refused", extra={"fail_info": exc.fail_info.name})
-        return _answer(responder.rejection(message, exc.fail_info, exc.text), exc.http_status)
+        response = await _unprotected(responder, message, exc)
+        response[_CODE_NOT_PROVEN] = isinstance(exc, CodeNotProven)
+        return response
 
 
 def add_routes(app: web.Application) -> None:
+    app[_IN_FLIGHT] = asyncio.Semaphore(MAX_IN_FLIGHT)
+    app[SOURCE_FAILURES] = WindowLimiter(limit=FAILURES_PER_SOURCE, window=FAILURE_WINDOW)
     app.router.add_post(PATH, cmp_endpoint)

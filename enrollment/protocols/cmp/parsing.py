@@ -22,6 +22,7 @@ from pyasn1_alt_modules import rfc9480
 
 from enrollment.protocols.cmp.errors import (
     IMPLICIT_CONFIRM,
+    MAX_LIST_ELEMENTS,
     MAX_MESSAGE_BYTES,
     MESSAGE_TIME_TOLERANCE,
     CmpError,
@@ -97,8 +98,9 @@ def parse(data: bytes) -> CmpRequest:
             http_status=413,
         )
     try:
-        message, rest = der_decoder.decode(data, asn1Spec=rfc9480.PKIMessage())
         parts = children(data)
+        _check_list_sizes(parts)  # before pyasn1 decodes anything
+        message, rest = der_decoder.decode(data, asn1Spec=rfc9480.PKIMessage())
     except (PyAsn1Error, ValueError, TypeError):
         raise CmpError(
             FailInfo.BAD_DATA_FORMAT,
@@ -111,6 +113,36 @@ def parse(data: bytes) -> CmpRequest:
         )
     with well_formed("PKIMessage header"):
         return _request(message, parts)
+
+
+# Context-specific constructed tags of the lists a sender could inflate: in the header,
+# freeText [7] and generalInfo [8]; in the message, extraCerts [1].
+_HEADER_LISTS = {0xA7: "freeText strings", 0xA8: "generalInfo entries"}
+_MESSAGE_LISTS = {0xA1: "extraCerts"}
+
+
+def _check_list_sizes(parts: list[bytes]) -> None:
+    """Refuse a message with more than a handful of freeText / generalInfo / extraCerts / body
+    elements, by cutting the DER (cheap) before the full decode (not)."""
+    if len(parts) < 2:
+        return  # refused below as not a PKIMessage
+    lists = [(_HEADER_LISTS.get(e[0]), e) for e in children(parts[0])]
+    lists += [(_MESSAGE_LISTS.get(e[0]), e) for e in parts[2:]]
+    lists.append(("body entries", parts[1]))
+    for what, element in lists:
+        if what is None:
+            continue
+        inner = children(element)  # the explicit tag's one SEQUENCE (OF)
+        if not inner or inner[0][0] != 0x30:
+            continue  # not a list (e.g. pkiconf's NULL): the decoder judges it
+        count = len(children(inner[0]))
+        if count > MAX_LIST_ELEMENTS:
+            raise CmpError(
+                FailInfo.BAD_REQUEST,
+                f"The CMP message carries {count} {what}; certdesk accepts at most "
+                f"{MAX_LIST_ELEMENTS}. Send one request per message, without extra texts.",
+                http_status=400,
+            )
 
 
 def _request(message: Any, parts: list[bytes]) -> CmpRequest:

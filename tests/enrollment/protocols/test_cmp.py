@@ -34,11 +34,9 @@ from enrollment.ca.authority import build_subject
 from enrollment.db import session_factory
 from enrollment.errors import (
     CodeNotDerivable,
-    EnrollmentLocked,
-    EnrollmentNotFound,
+    CredentialsRefused,
     EnrollmentNotPending,
     LinkUsed,
-    WrongCredentials,
 )
 from enrollment.models import AuditEvent, Certificate, Enrollment, OneTimeLink
 from enrollment.protocols import cmp
@@ -127,11 +125,9 @@ def test_parse_reads_header_facts() -> None:
     assert request.mac_parameters.iterations == 500
 
 
-@pytest.mark.parametrize(
-    "typed", ["ABCD-EFGH-JKMN-PQRS", "ABCDEFGHJKMNPQRS", "abcd-efgh-jkmn-pqrs", "abcdefghjkmnpqrs"]
-)
+@pytest.mark.parametrize("typed", ["ABCD-EFGH-JKMN-PQRS", "ABCDEFGHJKMNPQRS"])
 def test_mac_check_code_spellings_accepted(typed: str) -> None:
-    """The holder may give the code as printed, without dashes, or in lower case."""
+    """The holder may give the code as printed or without dashes."""
     check = cmp.MacCheck(cmp.parse(ir(secret=typed.encode())))
     assert check("ABCD-EFGH-JKMN-PQRS") is True
     assert check.secret == typed.encode()
@@ -162,7 +158,8 @@ def test_mac_parameters_excessive_iterations_refused() -> None:
     """A client must not make the server hash millions of times per request."""
     with pytest.raises(CmpError) as caught:
         cmp.MacCheck(cmp.parse(ir(iterations=cmp.MAX_PBM_ITERATIONS + 1)))
-    assert caught.value.fail_info == FailInfo.BAD_ALG
+    assert caught.value.fail_info == FailInfo.BAD_MESSAGE_CHECK
+    assert f"limit of {cmp.MAX_PBM_ITERATIONS}" in caught.value.text
 
 
 def test_cert_request_signature_popo_gives_template_key() -> None:
@@ -379,30 +376,33 @@ async def test_cmp_est_and_links_racing_for_one_enrollment_issue_exactly_one_cer
     assert await count_rows(runtime.engine, Certificate) == 1
 
 
-async def test_redeem_with_derived_code_wrong_proofs_counted_then_locked(
+async def test_redeem_with_derived_code_wrong_proofs_refused_alike_and_never_lock(
     migrated: Settings, settings_factory: Callable[..., Settings]
 ) -> None:
+    """Finding 7: protocol failures are counted apart from the enrollment (in memory, per
+    reference number): past the limit the reference is refused, the enrollment never locks."""
     async with open_runtime(settings_factory(max_failed_attempts=2)) as runtime:
         services = runtime.services
         created = await services.ra.create_enrollment(HOLDER, actor="test")
         key = ProvenKey(public_key=new_key().public_key())
         reference = created.reference_number
-        with pytest.raises(WrongCredentials):
-            await services.by_reference.redeem_with_derived_code(
-                reference, proves_code=proof_of("no"), key=key
-            )
-        assert (await enrollment_view(runtime.engine, reference)).failed_attempts == 1
-        with pytest.raises(EnrollmentLocked):
-            await services.by_reference.redeem_with_derived_code(
-                reference, proves_code=proof_of("no"), key=key
-            )
-        with pytest.raises(EnrollmentLocked):  # the right code does not help any more
+        for _ in range(2):
+            with pytest.raises(CredentialsRefused):
+                await services.by_reference.redeem_with_derived_code(
+                    reference, proves_code=proof_of("no"), key=key
+                )
+        with pytest.raises(CredentialsRefused):  # over the limit: refused like a wrong code
             await services.by_reference.redeem_with_derived_code(
                 reference, proves_code=proof_of(created.authorization_code), key=key
             )
-        await services.ra.unlock(reference, actor="staff")
-        issued = await services.by_reference.redeem_with_derived_code(
-            reference, proves_code=proof_of(created.authorization_code), key=key
+        view = await enrollment_view(runtime.engine, reference)
+        assert (view.locked, view.failed_attempts) == (False, 0)
+        _, csr = make_csr_in_memory()
+        issued = await services.links.redeem_enrollment_link(
+            created.link.token,
+            reference_number=reference,
+            authorization_code=created.authorization_code,
+            csr=csr,
         )
         assert issued.serial
 
@@ -416,7 +416,7 @@ async def test_redeem_with_derived_code_unknown_reference_does_the_same_work(
         tried.append(code)
         return False
 
-    with pytest.raises(EnrollmentNotFound):
+    with pytest.raises(CredentialsRefused):
         await services.by_reference.redeem_with_derived_code(
             "1111111111", proves_code=proof, key=ProvenKey(public_key=new_key().public_key())
         )
@@ -639,7 +639,7 @@ def test_cmp_p10cr_issues_certificate_for_the_csr_key(desk: Desk, tmp_path: Path
     (tmp_path / "req.pem").write_text(csr)
     result = desk.openssl_cmp(
         "-cmd", "p10cr", "-ref", created["reference_number"],
-        "-secret", f"pass:{created['authorization_code'].replace('-', '').lower()}",
+        "-secret", f"pass:{created['authorization_code'].replace('-', '')}",
         "-csr", str(tmp_path / "req.pem"), "-certout", str(tmp_path / "cert.pem"),
     )  # fmt: skip
     assert result.returncode == 0, result.output
@@ -649,29 +649,54 @@ def test_cmp_p10cr_issues_certificate_for_the_csr_key(desk: Desk, tmp_path: Path
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "P10 Holder"
 
 
-def test_cmp_wrong_secret_refused_and_counted(desk: Desk, tmp_path: Path) -> None:
+def test_cmp_wrong_secret_refused_and_not_counted_on_the_enrollment(
+    desk: Desk, tmp_path: Path
+) -> None:
     created = desk.issue()
     output = refusal(desk.enroll(created, tmp_path, secret="WRNG-WRNG-WRNG-WRNG"))
     assert "badMessageCheck" in output
     assert "authorization code (-secret" in output
-    assert desk.enrollment(created["reference_number"]).failed_attempts == 1
+    assert desk.enrollment(created["reference_number"]).failed_attempts == 0
     result = desk.enroll(created, tmp_path)  # the right code still works
     assert result.returncode == 0, result.output
 
 
-def test_cmp_lock_after_max_attempts_names_the_unlock_command(desk: Desk, tmp_path: Path) -> None:
+def test_cmp_wrong_codes_never_lock_and_locked_answers_like_wrong(
+    desk: Desk, tmp_path: Path
+) -> None:
+    """Finding 7: many wrong codes do not lock the enrollment; a wrong code on a locked one
+    answers exactly like an unknown reference number; only the right code hears "locked"."""
     created = desk.issue()
     reference = created["reference_number"]
-    for _ in range(MAX_ATTEMPTS):
+    for _ in range(MAX_ATTEMPTS + 1):
         refusal(desk.enroll(created, tmp_path, secret="WRNG-WRNG-WRNG-WRNG"))
-    enrollment = desk.enrollment(reference)
-    assert enrollment.locked_at is not None
-    output = refusal(desk.enroll(created, tmp_path))
+    assert desk.enrollment(reference).locked_at is None
+
+    locked = desk.issue()
+    desk.call(lambda r: lock(r, locked["reference_number"]))
+    wrong_on_locked = refusal(desk.enroll(locked, tmp_path, secret="WRNG-WRNG-WRNG-WRNG"))
+    unknown = refusal(desk.enroll({**locked, "reference_number": "1000000001"}, tmp_path / ".."))
+
+    def status(stderr: str) -> list[str]:
+        return [line for line in stderr.splitlines() if "StatusString" in line or "ailure" in line]
+
+    assert status(wrong_on_locked) == status(unknown)
+    assert "badMessageCheck" in wrong_on_locked
+    output = refusal(desk.enroll(locked, tmp_path))
     assert "notAuthorized" in output
-    assert f"certdesk ra unlock {reference}" in output
-    assert desk.cli("ra", "unlock", reference).returncode == 0
-    result = desk.enroll(created, tmp_path)
+    assert f"certdesk ra unlock {locked['reference_number']}" in output
+    assert desk.cli("ra", "unlock", locked["reference_number"]).returncode == 0
+    result = desk.enroll(locked, tmp_path)
     assert result.returncode == 0, result.output
+
+
+async def lock(runtime: Runtime, reference: str) -> None:
+    async with session_factory(runtime.engine)() as session, session.begin():
+        await session.execute(
+            update(Enrollment)
+            .where(Enrollment.reference_number == reference)  # type: ignore[arg-type]
+            .values(locked_at=utcnow(), failed_attempts=MAX_ATTEMPTS)
+        )
 
 
 def test_cmp_second_ir_refused(desk: Desk, tmp_path: Path) -> None:
@@ -886,3 +911,30 @@ async def test_cmp_lifecycle_on_sqlite_and_postgresql(database_url: str, tmp_pat
             assert (enrollment.status, enrollment.failed_attempts) == ("issued", 0)
 
     await asyncio.to_thread(run)
+
+
+async def test_cmp_refusals_from_one_source_answer_alike_then_429_with_retry_after(
+    client: TestClient[Any, Any],
+) -> None:
+    """Finding 7: unknown reference and wrong code give the same status, text and failInfo;
+    after FAILURES_PER_SOURCE such refusals from one address, 429 with Retry-After."""
+    from enrollment.protocols.cmp import http as cmp_http
+
+    runtime = app_runtime(client)
+    created = await runtime.services.ra.create_enrollment(HOLDER, actor="test")
+    headers = {"Content-Type": cmp.CONTENT_TYPE}
+    answers = []
+    for n in range(cmp_http.FAILURES_PER_SOURCE):
+        reference = created.reference_number if n % 2 else f"{n + 1:010d}"
+        response = await client.post(
+            "/.well-known/cmp", data=ir(reference=reference.encode()), headers=headers
+        )
+        assert response.status == 200
+        answers.append(cmp_messages.status_text(await response.read()))
+    assert all(answer == answers[0] for answer in answers)
+    assert answers[0][2] == [FailInfo.BAD_MESSAGE_CHECK]
+    limited = await client.post("/.well-known/cmp", data=ir(), headers=headers)
+    assert limited.status == 429
+    assert 0 < int(limited.headers["Retry-After"]) <= 900
+    assert "Wait" in cmp_messages.status_text(await limited.read())[1]
+    assert (await enrollment_view(runtime.engine, created.reference_number)).failed_attempts == 0

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from sqlmodel import select
 
 from bot.runtime import Runtime
+from common.errors import CertdeskError
 from enrollment.db import session_factory
 from enrollment.errors import CsrMalformed
 from enrollment.models import AuditEvent, Certificate, Enrollment
@@ -272,35 +273,97 @@ async def test_simpleenroll_makes_the_unused_link_unusable(
     assert await count_rows(runtime.engine, Certificate) == 1
 
 
-async def test_simpleenroll_wrong_codes_count_and_lock_until_ra_unlock(
-    client: TestClient[Any, Any], cli: Cli, database_url: str, tmp_path: Path
+async def test_simpleenroll_wrong_codes_do_not_lock_the_holders_link(
+    client: TestClient[Any, Any], tmp_path: Path
 ) -> None:
+    """Finding 7: a stranger who knows the reference number cannot lock the holder out; past
+    the limit the reference is refused on EST (the same 401), and the link still enrolls."""
     runtime = app_runtime(client)
     services = runtime.services
     created = await services.ra.create_enrollment(HOLDER, actor="test")
     body = der_csr_b64(tmp_path)
     wrong = auth(created, "AAAA-BBBB-CCCC-DDDD")
-    statuses = []
-    for _ in range(5):
+    answers = []
+    for _ in range(8):
         response = await client.post(ENROLL, data=body, headers=wrong)
-        statuses.append(response.status)
-        if response.status == 401:
-            assert response.headers["WWW-Authenticate"].startswith('Basic realm="certdesk EST"')
-    assert statuses == [401, 401, 401, 401, 423]
-    refused = await client.post(ENROLL, data=body, headers=auth(created))
-    assert refused.status == 423
-    error = (await refused.json())["error"]
-    assert error["code"] == "enrollment_locked"
-    assert f"certdesk ra unlock {created.reference_number}" in error["message"]
-    assert len(await audit_events(runtime, "enrollment.wrong_code")) == 5
-    assert await count_rows(runtime.engine, Certificate) == 0
+        assert response.headers["WWW-Authenticate"].startswith('Basic realm="certdesk EST"')
+        answers.append((response.status, await response.json()))
+    assert all(answer == answers[0] for answer in answers)
+    assert answers[0][0] == 401
+    refused = await client.post(ENROLL, data=body, headers=auth(created))  # over the limit
+    assert (refused.status, await refused.json()) == answers[0]
+    view = await enrollment_view(runtime.engine, created.reference_number)
+    assert not view.locked
+    assert view.failed_attempts == 0
+    _, csr = make_csr(tmp_path)
+    issued = await services.links.redeem_enrollment_link(
+        created.link.token,
+        reference_number=created.reference_number,
+        authorization_code=created.authorization_code,
+        csr=csr,
+    )
+    assert issued.serial
 
+
+async def test_simpleenroll_unknown_wrong_and_locked_answer_alike(
+    client: TestClient[Any, Any], cli: Cli, database_url: str, tmp_path: Path
+) -> None:
+    """Finding 7: unknown reference, wrong code, wrong code on a locked enrollment: the same
+    status and body (once 401, 401 and 423)."""
+    runtime = app_runtime(client)
+    services = runtime.services
+    locked = await services.ra.create_enrollment(HOLDER, actor="test")
+    _, csr = make_csr(tmp_path)
+    for _ in range(services.config.max_failed_attempts):  # the link path locks
+        with pytest.raises(CertdeskError):
+            await services.links.redeem_enrollment_link(
+                locked.link.token,
+                reference_number=locked.reference_number,
+                authorization_code="AAAA-BBBB-CCCC-DDDD",
+                csr=csr,
+            )
+    assert (await enrollment_view(runtime.engine, locked.reference_number)).locked
+    known = await services.ra.create_enrollment(HOLDER, actor="test")
+    body = der_csr_b64(tmp_path)
+    unknown_reference = "1" if known.reference_number != "1111111111" else "2"
+    answers = []
+    for headers in (
+        basic(unknown_reference * 10, "ABCD-EFGH"),
+        auth(known, "ABCD-EFGH"),
+        auth(locked, "ABCD-EFGH"),
+    ):
+        response = await client.post(ENROLL, data=body, headers=headers)
+        answers.append(
+            (response.status, await response.json(), response.headers["WWW-Authenticate"])
+        )
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0][0] == 401
+    right = await client.post(ENROLL, data=body, headers=auth(locked))
+    assert right.status == 423  # only whoever has the code learns it is locked
     unlocked = cli(
-        "ra", "unlock", created.reference_number, env={"CERTDESK_DATABASE_URL": database_url}
+        "ra", "unlock", locked.reference_number, env={"CERTDESK_DATABASE_URL": database_url}
     )
     assert unlocked.returncode == 0, unlocked.stderr
-    accepted = await client.post(ENROLL, data=body, headers=auth(created))
+    accepted = await client.post(ENROLL, data=body, headers=auth(locked))
     assert accepted.status == 200
+
+
+async def test_simpleenroll_many_refusals_from_one_source_answer_429_with_retry_after(
+    client: TestClient[Any, Any], tmp_path: Path
+) -> None:
+    """Finding 7: refused credentials are limited per source address."""
+    body = der_csr_b64(tmp_path)
+    statuses = []
+    for n in range(est.FAILURES_PER_SOURCE):
+        response = await client.post(ENROLL, data=body, headers=basic(f"{n + 1:010d}", "ABCD-EFGH"))
+        statuses.append(response.status)
+    assert set(statuses) == {401}
+    limited = await client.post(ENROLL, data=body, headers=basic("1234567890", "ABCD-EFGH"))
+    assert limited.status == 429
+    assert 0 < int(limited.headers["Retry-After"]) <= 900
+    error = (await limited.json())["error"]
+    assert error["code"] == "rate_limited"
+    assert "Wait" in error["message"]
 
 
 async def test_simpleenroll_unknown_reference_answers_like_a_wrong_code(

@@ -3,6 +3,7 @@ the possession window CMP kur shares."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,6 +18,7 @@ from enrollment.errors import CertificateNotActive, CertificateNotFound, KeyNotA
 from enrollment.models import CertificateStatus
 from enrollment.possession import ChallengeInvalid, PossessionNotProven, TooManyChallenges
 from enrollment.services import EnrollmentConfig, EnrollmentCreate, Services, open_services
+from enrollment.services.key_renewal import CHALLENGES_PER_CLIENT
 from tests.support.store import certificate_row, certificate_view
 from usbkey.possession import renewal_message, sign_renewal
 
@@ -102,27 +104,49 @@ async def test_renew_by_possession_supersedes_old_certificate_with_same_subject(
 
 
 async def test_renew_by_possession_replayed_request_is_refused(services: Services) -> None:
+    """The challenge works once: the renewal supersedes the certificate it is bound to."""
     current = await issue(services)
     body = await request(services, current)
     await services.key_renewal.renew_by_possession(**body)
-    with pytest.raises(ChallengeInvalid):
+    with pytest.raises(CertificateNotActive):
         await services.key_renewal.renew_by_possession(**body)
 
 
-async def test_renew_by_possession_signature_of_another_key_is_refused_and_costs_the_challenge(
+async def test_renew_by_possession_signature_of_another_key_is_refused_and_changes_nothing(
     runtime: Runtime,
     services: Services,
 ) -> None:
+    """A stranger's failed try does not use up the holder's challenge."""
     current = await issue(services)
     body = await request(services, current, signer=ec.generate_private_key(ec.SECP256R1()))
     with pytest.raises(PossessionNotProven):
         await services.key_renewal.renew_by_possession(**body)
-    fixed = await request(services, current, challenge=body["challenge"])
-    with pytest.raises(ChallengeInvalid):
-        await services.key_renewal.renew_by_possession(**fixed)
     assert (
         await certificate_view(runtime.engine, current.serial)
     ).status == CertificateStatus.ACTIVE
+    fixed = await request(services, current, challenge=body["challenge"])
+    renewed = await services.key_renewal.renew_by_possession(**fixed)
+    assert renewed.replaces == current.serial
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda c: c[:-1] + ("0" if c[-1] != "0" else "1"),  # another MAC
+        lambda c: str(int(c.split("-")[0]) - 301) + c[c.index("-") :],  # older than 5 minutes
+        lambda c: "x" + c,
+        lambda c: "",
+        lambda c: "1.2.3",
+    ],
+)
+async def test_renew_by_possession_forged_or_stale_challenge_is_refused(
+    services: Services, spoil: Callable[[str], str]
+) -> None:
+    current = await issue(services)
+    good = (await services.key_renewal.create_renewal_challenge(pem(current.certificate))).challenge
+    body = await request(services, current, challenge=spoil(good))
+    with pytest.raises(ChallengeInvalid):
+        await services.key_renewal.renew_by_possession(**body)
 
 
 async def test_renew_by_possession_signature_over_another_csr_is_refused(
@@ -203,14 +227,27 @@ async def test_renewal_challenge_for_foreign_certificate_is_refused(
         await services.key_renewal.create_renewal_challenge("not a certificate")
 
 
-async def test_renewal_challenge_limits_open_challenges_per_certificate(
-    services: Services,
+async def test_renewal_challenge_stranger_asking_many_does_not_stop_the_holder(
+    runtime: Runtime, services: Services
 ) -> None:
+    """Finding 5: challenges are limited per client address, not per certificate, and asking
+    stores nothing, so a stranger with the public certificate cannot use up the holder's."""
     current = await issue(services)
-    for _ in range(5):
-        await services.key_renewal.create_renewal_challenge(pem(current.certificate))
-    with pytest.raises(TooManyChallenges):
-        await services.key_renewal.create_renewal_challenge(pem(current.certificate))
+    certificate = pem(current.certificate)
+    stranger = "203.0.113.9"
+    for _ in range(CHALLENGES_PER_CLIENT):  # far more than the 5 once open per certificate
+        await services.key_renewal.create_renewal_challenge(certificate, client=stranger)
+    with pytest.raises(TooManyChallenges) as limited:
+        await services.key_renewal.create_renewal_challenge(certificate, client=stranger)
+    assert 0 < limited.value.retry_after <= 300
+    assert limited.value.status == 429
+    challenge = await services.key_renewal.create_renewal_challenge(
+        certificate, client="198.51.100.7"
+    )
+    renewed = await services.key_renewal.renew_by_possession(
+        **await request(services, current, challenge=challenge.challenge)
+    )
+    assert renewed.replaces == current.serial
 
 
 async def test_renewal_challenge_outside_renewal_window_is_refused(runtime: Runtime) -> None:
@@ -238,3 +275,21 @@ async def test_renewal_challenge_outside_renewal_window_is_refused(runtime: Runt
     assert (
         await certificate_view(runtime.engine, current.serial)
     ).status == CertificateStatus.ACTIVE
+
+
+async def test_renewal_challenge_many_asked_for_one_certificate_leave_the_holders_working(
+    runtime: Runtime, services: Services
+) -> None:
+    """Finding 5: asking for a challenge stores nothing; the holder's renewal still works after
+    anyone with the public certificate asked for many (once limited to 5 open, then 429)."""
+    current = await issue(services)
+    challenges = [
+        (await services.key_renewal.create_renewal_challenge(pem(current.certificate))).challenge
+        for _ in range(10)
+    ]
+    assert len(set(challenges)) == 10
+    renewed = await services.key_renewal.renew_by_possession(
+        **await request(services, current, challenge=challenges[0])
+    )
+    assert renewed.replaces == current.serial
+    assert (await certificate_row(runtime.engine, current.serial)).superseded_by == renewed.serial

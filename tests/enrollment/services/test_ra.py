@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography import x509
+from pydantic import ValidationError
 from sqlmodel import select
 
 from bot.runtime import Runtime
@@ -14,6 +17,7 @@ from enrollment.models import AuditEvent
 from enrollment.services import EnrollmentCreate, Services
 from tests.enrollment.conftest import create, redeem
 from tests.support.pki import make_csr
+from tests.support.processes import Cli
 from tests.support.store import snapshot
 
 
@@ -55,3 +59,60 @@ async def test_wrong_codes_lock_after_limit_then_unlock(
         actions = [e.action for e in (await session.execute(select(AuditEvent))).scalars().all()]
     assert "enrollment.lock" in actions
     assert "enrollment.unlock" in actions
+
+
+@pytest.mark.parametrize("email", ["ü@example.com", "holder\n@example.com", "a@bad..例子"])
+def test_enrollment_create_refuses_an_address_a_certificate_cannot_carry(email: str) -> None:
+    """Finding 8: refused at creation with one clear message, not a 500 at redemption."""
+    with pytest.raises(ValidationError) as info:
+        EnrollmentCreate(cn="Mail Holder", email=email, profile="smime")
+    message = str(info.value)
+    assert "Traceback" not in message
+    assert ("ASCII" in message) or ("not an e-mail address" in message)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"cn": "Holder\r\nOU=Admins"},
+        {"cn": "Holder", "ous": ["Branch 01\nRA"]},
+        {"cn": "Holder", "o": "Acme\x00Bank"},
+        {"cn": "Holder\u2028Two"},
+    ],
+)
+def test_enrollment_create_refuses_line_breaks_and_controls_in_the_subject(
+    fields: dict[str, Any],
+) -> None:
+    with pytest.raises(ValidationError, match="line breaks or other control characters"):
+        EnrollmentCreate(**fields)
+
+
+async def test_idna_domain_becomes_a_labels_and_the_enrollment_redeems(
+    runtime: Runtime, services: Services, tmp_path: Path
+) -> None:
+    """A U-label domain is stored as its A-label, so the certificate can carry it."""
+    request = EnrollmentCreate(cn="Mail Holder", email="holder@Bücher.example", profile="smime")
+    assert request.email == "holder@xn--bcher-kva.example"
+    created = await services.ra.create_enrollment(request, actor="test")
+    _, csr = make_csr(tmp_path)
+    issued = await redeem(services, created, csr)
+    san = issued.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    assert san.value.get_values_for_type(x509.RFC822Name) == ["holder@xn--bcher-kva.example"]
+
+
+def test_ra_issue_refuses_non_ascii_email_with_one_clear_line(cli: Cli) -> None:
+    """Finding 8 through the CLI: `ra issue --profile smime --email ü@example.com`."""
+    result = cli(
+        "ra", "issue", "--cn", "Mail Holder", "--profile", "smime", "--email", "ü@example.com"
+    )
+    assert result.returncode == 1
+    assert "ASCII" in result.stderr
+    assert "Traceback" not in result.stderr
+    crlf = cli("ra", "issue", "--cn", "Holder\r\nOU=Admins")
+    assert crlf.returncode == 1
+    assert "line breaks" in crlf.stderr
+    assert "Traceback" not in crlf.stderr
+    idna = cli(
+        "ra", "issue", "--cn", "Mail Holder", "--profile", "smime", "--email", "a@bü.example"
+    )
+    assert idna.returncode == 0, idna.stderr

@@ -289,3 +289,42 @@ async def test_unknown_link_api_says_ask_bot(client: TestClient[Any, Any], path:
     response = await client.post(path, json=body)
     assert response.status == 404
     assert "certdesk bot" in (await response.json())["error"]["message"]
+
+
+DEEP = "[" * 30_000 + "]" * 30_000
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/enroll/x",
+        "/api/v1/enroll/x/pkcs12",
+        "/api/v1/renew/x",
+        "/api/v1/renew/x/pkcs12",
+        "/api/v1/renew-challenge",
+        "/api/v1/renew",
+    ],
+)
+async def test_deeply_nested_json_is_a_400(client: TestClient[Any, Any], path: str) -> None:
+    """Finding 4: 30,000 brackets are refused as invalid JSON, not a RecursionError's 500."""
+    for body in (DEEP, '{"a": ' + DEEP + "}"):
+        response = await client.post(path, data=body, headers={"Content-Type": "application/json"})
+        assert response.status == 400, await response.text()
+        error = (await response.json())["error"]
+        assert error["code"] == "request_invalid"
+        assert "nested too deeply" in error["message"]
+
+
+async def test_renew_challenge_limit_per_client_answers_429_with_retry_after(
+    client: TestClient[Any, Any],
+) -> None:
+    """Finding 5 through HTTP: the per-client limit is a JSON 429 with Retry-After."""
+    from enrollment.services.key_renewal import CHALLENGES_PER_CLIENT
+
+    body = {"certificate": "not a certificate"}
+    for _ in range(CHALLENGES_PER_CLIENT):
+        assert (await client.post("/api/v1/renew-challenge", json=body)).status == 404
+    limited = await client.post("/api/v1/renew-challenge", json=body)
+    assert limited.status == 429
+    assert 0 < int(limited.headers["Retry-After"]) <= 300
+    assert (await limited.json())["error"]["code"] == "too_many_challenges"

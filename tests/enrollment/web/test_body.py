@@ -1,14 +1,22 @@
-"""The one body reader: a body split by the network comes back whole; past the limit, refused."""
+"""The one body reader: a body split by the network comes back whole; past the limit, refused.
+Over a raw socket too: a body in two TCP writes with a pause between them is read whole."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import StreamReader
+from aiohttp.test_utils import TestClient
 
 from enrollment.errors import RequestTooLarge
 from enrollment.web.body import read_body
+from tests.enrollment.conftest import HOLDER, app_runtime
+from tests.support.pki import make_csr
+from tests.support.rawhttp import halves, post_in_parts
 
 
 class _Transport:
@@ -66,3 +74,28 @@ async def test_one_byte_past_the_limit_is_refused() -> None:
 async def test_a_declared_length_past_the_limit_is_refused_unread() -> None:
     with pytest.raises(RequestTooLarge):
         await read_body(_stream(b"", eof=False), limit=10, declared=11)
+
+
+async def test_enrollment_json_split_over_the_network_is_issued(
+    client: TestClient[Any, Any], tmp_path: Path
+) -> None:
+    """Finding 1: an enrollment body sent in two TCP writes 200 ms apart answers 201."""
+    created = await app_runtime(client).services.ra.create_enrollment(HOLDER, actor="test")
+    _, csr = make_csr(tmp_path)
+    body = json.dumps(
+        {
+            "reference_number": created.reference_number,
+            "authorization_code": created.authorization_code,
+            "csr": csr,
+            "delivery": "browser",
+        }
+    ).encode()
+    status, answer = await post_in_parts(
+        client.server.host,
+        client.server.port,  # type: ignore[arg-type]
+        f"/api/v1/enroll/{created.link.token}",
+        halves(body),
+        headers={"Content-Type": "application/json"},
+    )
+    assert status == 201, answer
+    assert json.loads(answer)["certificate"].startswith("-----BEGIN CERTIFICATE-----")

@@ -36,6 +36,8 @@ async def thread_reply(desk: Desk, client: AsyncWebClient, event: dict[str, Any]
     )
     if escalation is None or not escalation.is_open or event["user"] == escalation.user_id:
         return
+    if not await desk.is_staff(client, event["user"]):
+        return  # only RA staff speak for RA staff
     await desk.relay_to_user(client, escalation, event["user"], event.get("text") or "")
 
 

@@ -1,0 +1,73 @@
+"""Hypothesis strategies that damage valid inputs: truncations, flipped and inserted bytes,
+deleted spans, and bytes from nowhere. Each fuzz test draws from these with a bounded budget."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+from common.errors import CertdeskError
+
+# Bounded: the suite stays fast (the brief's ceiling is 200 examples per property).
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=True,
+)
+SLOW_CALL_SECONDS = 0.05
+
+
+@st.composite
+def mutated(draw: st.DrawFn, valid: bytes) -> bytes:
+    """``valid`` truncated, with bytes flipped, inserted or deleted (one to four edits)."""
+    data = bytearray(valid)
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["truncate", "flip", "insert", "delete", "duplicate"]))
+        at = draw(st.integers(0, max(len(data) - 1, 0)))
+        if kind == "truncate":
+            del data[at:]
+        elif kind == "flip" and data:
+            data[at] ^= draw(st.integers(1, 255))
+        elif kind == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=16))
+        elif kind == "delete":
+            del data[at : at + draw(st.integers(1, 16))]
+        elif kind == "duplicate":
+            data[at:at] = data[at : at + draw(st.integers(1, 64))]
+    return bytes(data)
+
+
+def damaged(*valid: bytes) -> st.SearchStrategy[bytes]:
+    """Mutations of any of ``valid``, or arbitrary bytes."""
+    return st.one_of(
+        *(mutated(sample) for sample in valid),
+        st.binary(max_size=512),
+    )
+
+
+def blocks_when_repeated(call: Callable[[], object], *, tries: int = 3) -> float | None:
+    """The fastest of ``tries`` runs of ``call`` in seconds, when every run is over the 50 ms
+    budget (a slow machine's one-off pause is not a finding); None otherwise."""
+    fastest = float("inf")
+    for _ in range(tries):
+        started = time.perf_counter()
+        with contextlib.suppress(Exception):  # the property checks the errors; this only times
+            call()
+        fastest = min(fastest, time.perf_counter() - started)
+        if fastest <= SLOW_CALL_SECONDS:
+            return None
+    return fastest
+
+
+def defined_error(call: Callable[[], object]) -> CertdeskError | None:
+    """The certdesk error ``call`` raised, or None; any other exception propagates (a finding)."""
+    try:
+        call()
+    except CertdeskError as error:
+        return error
+    return None
