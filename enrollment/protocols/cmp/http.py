@@ -446,16 +446,13 @@ async def cmp_endpoint(request: web.Request) -> web.Response:
         response.headers["Retry-After"] = str(retry_after)
         return response
     async with request.app[_IN_FLIGHT]:  # bodies are read outside: a slow sender holds no turn
-        response = await _handle(domain, responder, body)
-    if response.get(_CODE_NOT_PROVEN):
-        failures.hit(source)
-    return response
+        return await _handle(domain, responder, body, refused=lambda: failures.hit(source))
 
 
-_CODE_NOT_PROVEN = web.ResponseKey("cmp_code_not_proven", bool)
-
-
-async def _handle(domain: CmpDomain, responder: cmp.Responder, body: bytes) -> web.Response:
+async def _handle(
+    domain: CmpDomain, responder: cmp.Responder, body: bytes, *, refused: Callable[[], None]
+) -> web.Response:
+    """Parse and answer one message; ``refused()`` counts a request that proved no code."""
     try:
         message = await _off_loop(cmp.parse, body)
     except CmpError as exc:
@@ -463,10 +460,10 @@ async def _handle(domain: CmpDomain, responder: cmp.Responder, body: bytes) -> w
     try:
         return _answer(await _dispatch(domain, message))
     except CmpError as exc:
+        if isinstance(exc, CodeNotProven):
+            refused()
         log.info("cmp request refused", extra={"fail_info": exc.fail_info.name})
-        response = await _unprotected(responder, message, exc)
-        response[_CODE_NOT_PROVEN] = isinstance(exc, CodeNotProven)
-        return response
+        return await _unprotected(responder, message, exc)
 
 
 def add_routes(app: web.Application) -> None:
