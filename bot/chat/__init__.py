@@ -39,7 +39,7 @@ from bot.unanswered import SqlUnansweredLog
 from common.errors import CertdeskError
 from common.language import Lang, detect_language, negotiate
 from enrollment.errors import RequestInvalid, RequestTooLarge
-from enrollment.web.body import read_body
+from enrollment.web.body import read_request
 
 log = logging.getLogger(__name__)
 
@@ -161,9 +161,7 @@ async def message(request: web.Request) -> web.Response:
     if request.content_type != "application/json":
         return bad_request("Send JSON (Content-Type: application/json).")
     try:
-        body = await read_body(
-            request.content, limit=MAX_BODY_BYTES, declared=request.content_length
-        )
+        body = await read_request(request, limit=MAX_BODY_BYTES)
     except RequestTooLarge:
         return bad_request("The message is too long.")
     try:

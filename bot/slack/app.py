@@ -58,7 +58,7 @@ from bot.slack.staff import StaffDirectory
 from bot.unanswered import SqlUnansweredLog
 from enrollment.errors import RequestTooLarge
 from enrollment.queries import EnrollmentQueries
-from enrollment.web.body import read_body
+from enrollment.web.body import read_request
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +125,7 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
     """``POST /slack/events``: the signature checked on the raw body, then :func:`accept`."""
     bot = request.app[SLACK]
     try:
-        body = await read_body(
-            request.content, limit=MAX_BODY_BYTES, declared=request.content_length
-        )
+        body = await read_request(request, limit=MAX_BODY_BYTES)
     except RequestTooLarge:
         return web.json_response({"error": "request too large"}, status=413)
     timestamp = request.headers.get("X-Slack-Request-Timestamp", "")

@@ -42,7 +42,8 @@ from enrollment.errors import (
 )
 from enrollment.ratelimit import RateLimited, WindowLimiter
 from enrollment.services.results import IssuedCertificate
-from enrollment.web.api import ISSUING_CA, error_json, read_body
+from enrollment.web.api import ISSUING_CA, MAX_BODY_BYTES, error_json
+from enrollment.web.body import read_request
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +225,7 @@ async def simpleenroll(request: web.Request) -> web.Response:
             f"The body's content type is {request.content_type!r}; send the CSR with "
             "`Content-Type: application/pkcs10`, base64-encoded DER."
         )
-    csr = decode_pkcs10(await read_body(request))
+    csr = decode_pkcs10(await read_request(request, limit=MAX_BODY_BYTES))
     reference_number, authorization_code = credentials
     failures = request.app[SOURCE_FAILURES]
     source = request.remote or "unknown"

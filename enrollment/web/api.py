@@ -30,7 +30,7 @@ from enrollment.services.links import LinkRedemption
 from enrollment.services.renewal import LinkRenewal
 from enrollment.services.results import IssuedCertificate, Pkcs12Package, ServerKey
 from enrollment.services.revocation import Revocation
-from enrollment.web.body import read_body as read_stream
+from enrollment.web.body import read_request
 from enrollment.web.messages import error_message
 from enrollment.web.openapi import openapi_document
 
@@ -82,14 +82,9 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
         )
 
 
-async def read_body(request: web.Request, *, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The request's whole body, refusing bodies over ``limit`` (see :mod:`.body`)."""
-    return await read_stream(request.content, limit=limit, declared=request.content_length)
-
-
 async def read_json(request: web.Request, *, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
     """The request's JSON object, refusing bodies over ``limit`` without reading them whole."""
-    body = await read_body(request, limit=limit)
+    body = await read_request(request, limit=limit)
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -7,7 +7,7 @@ the body into.
 
 from __future__ import annotations
 
-from aiohttp import StreamReader
+from aiohttp import StreamReader, web
 
 from enrollment.errors import RequestTooLarge
 
@@ -32,3 +32,8 @@ async def read_body(stream: StreamReader, *, limit: int, declared: int | None = 
     if size > limit:
         raise too_large(limit)
     return b"".join(chunks)
+
+
+async def read_request(request: web.Request, *, limit: int) -> bytes:
+    """A request's whole body, up to ``limit`` bytes (its Content-Length checked first)."""
+    return await read_body(request.content, limit=limit, declared=request.content_length)

@@ -52,7 +52,7 @@ from enrollment.protocols.cmp import CmpError, FailInfo
 from enrollment.ratelimit import WindowLimiter
 from enrollment.services.by_reference import CodeProof
 from enrollment.services.results import IssuedCertificate, KeyMaterial, ProvenKey
-from enrollment.web.body import read_body
+from enrollment.web.body import read_request
 
 log = logging.getLogger(__name__)
 
@@ -425,7 +425,7 @@ async def cmp_endpoint(request: web.Request) -> web.Response:
         return await _unprotected(responder, None, error)
     limit = cmp.MAX_MESSAGE_BYTES
     try:
-        body = await read_body(request.content, limit=limit, declared=request.content_length)
+        body = await read_request(request, limit=limit)
     except RequestTooLarge:
         error = CmpError(
             FailInfo.BAD_DATA_FORMAT,
