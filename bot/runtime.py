@@ -54,12 +54,10 @@ class Runtime:
 
 
 def load_pepper(settings: Settings) -> Pepper:
-    """CERTDESK_SECRET_KEY if set (several processes must share it), else a key file."""
+    """CERTDESK_SECRET_KEY if set (several processes must share it; its length is checked when
+    the settings are read), else a key file."""
     if settings.secret_key is not None:
-        key = settings.secret_key.get_secret_value().encode()
-        if len(key) < 32:
-            raise ValueError("CERTDESK_SECRET_KEY must be at least 32 characters long")
-        return Pepper(key)
+        return Pepper(settings.secret_key.get_secret_value().encode())
     return Pepper(read_or_create_secret_key(settings.data_dir))
 
 
