@@ -15,27 +15,20 @@ import contextlib
 import dataclasses
 import fcntl
 import os
-import re
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from importlib import resources
 from pathlib import Path
+from typing import Protocol, Unpack
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from bot.models import UnansweredQuestionPublic
 from bot.settings import Settings
-from bot.unanswered import SqlUnansweredLog
+from bot.unanswered import UnansweredLog
 from common.errors import CertdeskError
 from common.language import Lang, detect_language
-from enrollment.db import session_factory
-from enrollment.models import AuditEvent
+from enrollment.services.results import AuditFacts
 from faq.knowledge import KnowledgeBase
-from faq.text import normalize
-
-_TRAILING = re.compile(r"[\s?？!！.。,，~～]+$")
+from faq.review import question_key
 
 
 class TeachRefused(CertdeskError):
@@ -43,70 +36,6 @@ class TeachRefused(CertdeskError):
 
     code = "teach_refused"
     status = 400
-
-
-def question_key(question: str) -> str:
-    """What groups spellings of one question: normalised, without trailing punctuation."""
-    return _TRAILING.sub("", normalize(question))
-
-
-@dataclass(frozen=True, slots=True)
-class QuestionGroup:
-    """Spellings of one unanswered question, with how often it was asked and the nearest entry."""
-
-    question: str  # the most asked spelling
-    key: str
-    count: int
-    ids: tuple[int, ...]
-    languages: tuple[str, ...]
-    sources: tuple[str, ...]
-    first_asked: datetime
-    last_asked: datetime
-    near_miss: str | None
-    near_miss_score: float
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "question": self.question,
-            "count": self.count,
-            "ids": list(self.ids),
-            "languages": list(self.languages),
-            "sources": list(self.sources),
-            "first_asked": self.first_asked.isoformat(),
-            "last_asked": self.last_asked.isoformat(),
-            "near_miss": self.near_miss,
-            "near_miss_score": round(self.near_miss_score, 4),
-        }
-
-
-def group_questions(
-    rows: Sequence[UnansweredQuestionPublic], kb: KnowledgeBase | None
-) -> list[QuestionGroup]:
-    """``rows`` grouped by :func:`question_key`, most asked first; the near miss is what the
-    current knowledge base ranks first (entries may have changed since the question was kept)."""
-    by_key: dict[str, list[UnansweredQuestionPublic]] = {}
-    for row in rows:
-        by_key.setdefault(question_key(row.question), []).append(row)
-    groups = []
-    for key, members in by_key.items():
-        top = max(members, key=lambda row: row.times_asked)
-        ranked = kb.rank(top.question) if kb is not None else []
-        groups.append(
-            QuestionGroup(
-                question=top.question,
-                key=key,
-                count=sum(row.times_asked for row in members),
-                ids=tuple(row.id for row in members),
-                languages=tuple(sorted({row.language for row in members})),
-                sources=tuple(sorted({row.source for row in members})),
-                first_asked=min(row.asked_at for row in members),
-                last_asked=max(row.last_asked_at or row.asked_at for row in members),
-                near_miss=ranked[0].entry_id if ranked else top.best_id,
-                near_miss_score=ranked[0].score if ranked else top.score,
-            )
-        )
-    groups.sort(key=lambda group: (-group.count, group.first_asked))
-    return groups
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,38 +117,50 @@ def teach_file(
     )
 
 
+class Auditor(Protocol):
+    async def audit(self, *, actor: str, action: str, **facts: Unpack[AuditFacts]) -> None: ...
+
+
 async def teach(
     settings: Settings,
-    engine: AsyncEngine,
     *,
+    unanswered: UnansweredLog,
+    auditor: Auditor,
     entry_id: str,
     question: str,
     actor: str,
     language: Lang | None = None,
 ) -> Taught:
-    """Teach, mark the matching unanswered questions reviewed, and audit it."""
-    taught = await asyncio.to_thread(teach_file, settings, entry_id, question, language=language)
-    store = SqlUnansweredLog(engine)
-    key = question_key(taught.question)
-    matching = [row.id for row in await store.waiting() if question_key(row.question) == key]
-    reviewed = await store.mark_reviewed(matching)
-    async with session_factory(engine)() as session:
-        session.add(
-            AuditEvent(
-                actor=actor[:64],
-                action="faq.teach",
-                target=entry_id,
-                detail={
-                    "question": taught.question,
-                    "language": taught.language,
-                    "file": taught.path.name,
-                    "copied": taught.copied,
-                    "answered_by": taught.answered_by,
-                    "reviewed": reviewed,
-                },
-            )
+    """Teach, mark the matching unanswered questions reviewed, and audit it (a refusal too)."""
+    try:
+        taught = await asyncio.to_thread(
+            teach_file, settings, entry_id, question, language=language
         )
-        await session.commit()
+    except TeachRefused as refused:
+        await auditor.audit(
+            actor=actor,
+            action="faq.teach",
+            target=entry_id[:128],
+            outcome="refused",
+            detail={"question": question[:1000], "reason": refused.message},
+        )
+        raise
+    key = question_key(taught.question)
+    matching = [row.id for row in await unanswered.waiting() if question_key(row.question) == key]
+    reviewed = await unanswered.mark_reviewed(matching)
+    await auditor.audit(
+        actor=actor,
+        action="faq.teach",
+        target=entry_id,
+        detail={
+            "question": taught.question,
+            "language": taught.language,
+            "file": taught.path.name,
+            "copied": taught.copied,
+            "answered_by": taught.answered_by,
+            "reviewed": reviewed,
+        },
+    )
     return dataclasses.replace(taught, reviewed=reviewed)
 
 

@@ -46,6 +46,20 @@ class UnansweredLog(Protocol):
         """Questions not reviewed yet, oldest first."""
         ...
 
+    async def waiting(
+        self, *, since: datetime | None = None, limit: int = ...
+    ) -> Sequence[UnansweredQuestionPublic]:
+        """Every question waiting for review (asked, or asked again, since ``since``)."""
+        ...
+
+    async def get(self, question_id: int) -> UnansweredQuestionPublic | None:
+        """One stored question, reviewed or not."""
+        ...
+
+    async def mark_reviewed(self, ids: Sequence[int]) -> int:
+        """Mark ``ids`` reviewed; how many were waiting."""
+        ...
+
 
 def unanswered_record(
     question: str, *, lang: str, best_id: str | None, score: float, source: str
@@ -118,6 +132,11 @@ class SqlUnansweredLog:
                 )
             )
             return [UnansweredQuestionPublic.model_validate(row) for row in result.scalars()]
+
+    async def get(self, question_id: int) -> UnansweredQuestionPublic | None:
+        async with self._sessions() as session:
+            row = await session.get(UnansweredQuestion, question_id)
+            return None if row is None else UnansweredQuestionPublic.model_validate(row)
 
     async def mark_reviewed(self, ids: Sequence[int]) -> int:
         """Mark the questions ``ids`` reviewed (taught, or dismissed); how many were waiting."""

@@ -115,8 +115,8 @@ def run_unanswered(args: argparse.Namespace, settings: Settings) -> int:
 
     from bot.knowledge import knowledge_base
     from bot.runtime import open_runtime
-    from bot.teaching import group_questions
     from bot.unanswered import SqlUnansweredLog
+    from faq.review import group_questions
 
     async def go() -> int:
         async with open_runtime(settings) as runtime:
@@ -148,6 +148,7 @@ def run_teach(args: argparse.Namespace, settings: Settings) -> int:
     from bot.commands.ra import actor
     from bot.runtime import open_runtime
     from bot.teaching import teach
+    from bot.unanswered import SqlUnansweredLog
     from common.errors import CertdeskError
 
     async def go() -> int:
@@ -155,7 +156,8 @@ def run_teach(args: argparse.Namespace, settings: Settings) -> int:
             try:
                 taught = await teach(
                     settings,
-                    runtime.engine,
+                    unanswered=SqlUnansweredLog(runtime.engine),
+                    auditor=runtime.services.ra,
                     entry_id=args.entry,
                     question=args.question,
                     actor=actor(),
