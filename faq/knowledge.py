@@ -134,11 +134,14 @@ def parse_entry(source: str, content: str, *, allow_untranslated: bool = False) 
     try:
         data = tomllib.loads(content)
     except tomllib.TOMLDecodeError as error:
-        where = _TOML_WHERE.search(str(error))  # tomllib says "… (at line 3, column 7)"
-        problem = _TOML_WHERE.sub("", str(error)) + (f" (column {where[2]})" if where else "")
-        raise EntryInvalid(
-            source, f"not valid TOML: {problem}", line=int(where[1]) if where else None
-        ) from error
+        # tomllib says "… (at line 3, column 7)" or "… (at end of document)"
+        where = _TOML_WHERE.search(str(error))
+        problem = _TOML_WHERE.sub("", str(error)).removesuffix(" (at end of document)")
+        if where:
+            problem, line = f"{problem} (column {where[2]})", int(where[1])
+        else:
+            problem, line = f"{problem} at the end of the file", max(1, len(content.splitlines()))
+        raise EntryInvalid(source, f"not valid TOML: {problem}", line=line) from error
     try:
         action = data.get("action")
         present = {
@@ -150,6 +153,9 @@ def parse_entry(source: str, content: str, *, allow_untranslated: bool = False) 
             raise _Problem("needs a table for at least one language: " + ", ".join(LANGUAGES))
         untranslated = tuple(language for language in LANGUAGES if language not in present)
         fallback = next(iter(present.values()))
+        if action is not None and action not in set(Action):
+            choices = ", ".join(Action)
+            raise _Problem(f"action {action!r} is not one of {choices}", key="action")
         return Entry(
             id=_string(data, "id"),
             action=None if action is None else Action(action),

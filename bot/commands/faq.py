@@ -78,7 +78,8 @@ def run_check(args: argparse.Namespace, settings: Settings) -> int:
 
     directory = args.directory or settings.knowledge_dir
     try:
-        kb = KnowledgeBase.load(operator_dir=directory, cache_dir=settings.cache_dir)
+        cache = settings.cache_dir if settings.data_dir.is_dir() else None  # create no data dir
+        kb = KnowledgeBase.load(operator_dir=directory, cache_dir=cache)
     except FaqError as error:
         print(f"certdesk: {error.message}")
         return 2
