@@ -60,6 +60,15 @@ REQUIRED_IDS: tuple[str, ...] = (
     "find-cn-ou-o",
     "lost-codes",
     "certificate-expiry",
+    # what holders ask once they have their certificate
+    "import-certificate-file",
+    "forgotten-file-password",
+    "revocation",
+    "certificate-not-trusted",
+    "use-certificate",
+    "move-certificate",
+    "usbkey-client-install",
+    "change-details",
 )
 MIN_QUESTIONS = 5
 _ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
