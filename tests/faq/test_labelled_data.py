@@ -14,8 +14,8 @@ from common.language import detect_language
 from faq.knowledge import REQUIRED_IDS, KnowledgeBase
 from tests.faq.conftest import read_labelled
 
-SPLITS = ("tune", "tune2", "heldout", "heldout2", "heldout3")
-HELD_OUT = ("heldout", "heldout2", "heldout3")
+SPLITS = ("tune", "tune2", "heldout", "heldout2", "heldout3", "heldout4")
+HELD_OUT = ("heldout", "heldout2", "heldout3", "heldout4")
 GOAL_TOP1 = 0.95
 GOAL_REJECTION = 0.90
 
