@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
-from functools import partial
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from bot.access import bearer_matches, peer_address, peer_in, refused
 from bot.chat import add_chat, add_slack_notice
-from bot.knowledge import certificate_reader, load_knowledge
+from bot.knowledge import LiveKnowledge, certificate_reader, watch_knowledge
 from bot.notify import build_notifier
 from bot.reminders import reminder_clock, run_config
 from bot.runtime import Runtime, open_runtime
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 SETTINGS = web.AppKey("settings", Settings)
 RUNTIME = web.AppKey("runtime", Runtime)
 REMINDER_CLOCK = web.AppKey("reminder_clock", ReminderClock)
+KNOWLEDGE = web.AppKey("knowledge", LiveKnowledge)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -98,6 +99,16 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application()
     app[SETTINGS] = settings
 
+    knowledge = LiveKnowledge(settings)
+    app[KNOWLEDGE] = knowledge
+
+    async def knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
+        """Load the entries first (a broken file stops the start before anything else runs),
+        then reread the RA's entries on a period and on SIGHUP."""
+        await asyncio.to_thread(knowledge.load)
+        async with watch_knowledge(knowledge, period=settings.knowledge_reload_seconds):
+            yield
+
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         async with open_runtime(settings) as runtime:
             app[RUNTIME] = runtime
@@ -121,6 +132,7 @@ def create_app(settings: Settings) -> web.Application:
             app[REMINDER_CLOCK] = clock
             yield
 
+    app.cleanup_ctx.append(knowledge_ctx)
     app.cleanup_ctx.append(runtime_ctx)
     app.cleanup_ctx.append(reminders_ctx)
     if settings.slack_enabled:
@@ -128,7 +140,7 @@ def create_app(settings: Settings) -> web.Application:
             app,
             settings,
             runtime=RUNTIME,
-            knowledge=partial(load_knowledge, settings),
+            knowledge=lambda: knowledge,
             certificate_reader=certificate_reader(),
         )
         add_slack_notice(app)
@@ -136,7 +148,7 @@ def create_app(settings: Settings) -> web.Application:
         add_chat(
             app,
             runtime=RUNTIME,
-            knowledge=partial(load_knowledge, settings),
+            knowledge=lambda: knowledge,
             operator_token=settings.operator_token,
         )
     app.router.add_get("/healthz", healthz)

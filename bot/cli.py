@@ -68,11 +68,19 @@ def configuration_problem(exc: ValidationError) -> str:
 
 
 def startup_problem(exc: Exception) -> str | None:
-    """What to print for an exception that means the store or the CA cannot start, or None.
+    """What to print for an exception that means the store, the CA or the knowledge entries
+    cannot start, or None.
 
-    Both errors come from :mod:`bot.runtime`, which only the commands that open the store or
-    the CA import: when it is not loaded, ``exc`` is neither.
+    The errors come from :mod:`bot.runtime` and :mod:`faq.errors`, which only the commands that
+    use them import: when a module is not loaded, ``exc`` is none of its errors.
     """
+    if "faq.errors" in sys.modules:
+        from faq.errors import EntryInvalid, KnowledgeDirMissing
+
+        if isinstance(exc, EntryInvalid):
+            return f"{exc} (fix the file, or unset CERTDESK_KNOWLEDGE_DIR)"
+        if isinstance(exc, KnowledgeDirMissing):
+            return f"{exc}: create it, or correct or unset CERTDESK_KNOWLEDGE_DIR"
     if "bot.runtime" not in sys.modules:
         return None
     from bot.runtime import CannotListen, CaUnavailable, SchemaOutOfDate

@@ -848,9 +848,61 @@ def home_escalation_line(lang: Lang, *, user: str, question: str, created_at: da
     return f"• {mention(user)} · {day(created_at)} · {short or '—'}"
 
 
-def home_unanswered_line(question: str, asked_at: datetime) -> str:
+def home_unanswered_line(
+    lang: Lang, *, question: str, count: int, last_asked: datetime, near_miss: str | None
+) -> str:
     short = question if len(question) <= 120 else question[:117] + "…"
-    return f"• {day(asked_at)} · {short}"
+    near = near_miss or _t(lang, "none", "无")
+    return _t(
+        lang,
+        f"*{count}×* {short}\n_last asked {day(last_asked)} · nearest entry: {near}_",
+        f"*{count} 次* {short}\n_最近 {day(last_asked)} · 最接近的条目：{near}_",
+    )
+
+
+def label_teach(lang: Lang) -> str:
+    return _t(lang, "Teach…", "教给条目…")
+
+
+def teach_modal_title(lang: Lang) -> str:
+    return _t(lang, "Teach a question", "教会一个问题")
+
+
+def teach_modal_submit(lang: Lang) -> str:
+    return _t(lang, "Teach", "确定")
+
+
+def teach_modal_question(lang: Lang, question: str) -> str:
+    return _t(lang, f"Holders asked: *{question}*", f"持有人问：*{question}*")
+
+
+def teach_modal_entry(lang: Lang) -> str:
+    return _t(lang, "Entry that should answer it", "应回答它的条目")
+
+
+def teach_gone(lang: Lang) -> str:
+    return _t(
+        lang,
+        "That question was already reviewed; open App Home again for the current list.",
+        "这个问题已经处理过了；重新打开 App 主页查看最新列表。",
+    )
+
+
+def taught(lang: Lang, *, question: str, entry_id: str, answered_by: str | None) -> str:
+    if answered_by == entry_id:
+        return _t(
+            lang,
+            f"Taught: “{question}” is now answered by *{entry_id}*.",
+            f"已教会：“{question}”现在由 *{entry_id}* 回答。",
+        )
+    now = answered_by or _t(lang, "no entry with confidence", "没有足够把握的条目")
+    return _t(
+        lang,
+        f"Added “{question}” to *{entry_id}*, but it is still answered by {now}: add more "
+        "examples like it (certdesk faq check shows collisions).",
+        f"已把“{question}”加入 *{entry_id}*，但它仍由 {now} 回答：请补充类似的示例"
+        "（certdesk faq check 会列出冲突）。",
+    )
 
 
 # -- Slack API trouble --------------------------------------------------------------------

@@ -84,6 +84,13 @@ class Settings(BaseSettings):
     )
     serve_reminders: bool = Field(default=True, validation_alias="CERTDESK_SERVE_REMINDERS")
 
+    # An RA's own knowledge entries, beside (or replacing) the shipped ones; a running server
+    # rereads them within CERTDESK_KNOWLEDGE_RELOAD_SECONDS, or at once on SIGHUP.
+    knowledge_dir: Path | None = Field(default=None, validation_alias="CERTDESK_KNOWLEDGE_DIR")
+    knowledge_reload_seconds: int = Field(
+        default=30, validation_alias="CERTDESK_KNOWLEDGE_RELOAD_SECONDS", ge=1, le=3600
+    )
+
     # Who may read /metrics: unset = anyone; a bearer token and/or networks (either suffices).
     metrics_token: SecretStr | None = Field(default=None, validation_alias="CERTDESK_METRICS_TOKEN")
     metrics_allow: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = Field(
@@ -106,7 +113,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("metrics_token", "operator_token", mode="before")
+    @field_validator("metrics_token", "operator_token", "knowledge_dir", mode="before")
     @classmethod
     def _blank_token_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

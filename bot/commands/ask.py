@@ -48,7 +48,7 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
 
     from faq.knowledge import KnowledgeBase
 
-    kb = KnowledgeBase.load(cache_dir=settings.cache_dir)
+    kb = KnowledgeBase.load(operator_dir=settings.knowledge_dir, cache_dir=settings.cache_dir)
     language: Lang | None = args.language
     with asyncio.Runner() as runner, _Store(settings, runner) as store:
         for question in _questions(args.question):

@@ -49,6 +49,7 @@ from enrollment.services.renewal import LinkRenewal
 from enrollment.services.results import AuditFacts
 from enrollment.services.revocation import Revocation
 from enrollment.web.body import read_body
+from faq.review import group_questions
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ T = TypeVar("T")
 
 USER_CACHE_SECONDS = 3600.0
 MAX_FILE_BYTES = 256 * 1024
+HOME_UNANSWERED_ROWS = 500  # waiting questions read for App Home's grouped list
 SLACK_FILE_HOSTS = frozenset({"files.slack.com"})
 
 
@@ -491,7 +493,10 @@ class Desk:
                 pending=await self.queries.pending_enrollments(),
                 locked=await self.queries.locked_enrollments(),
                 escalations=await self.escalations.open_escalations(),
-                unanswered=await self.unanswered.pending(),
+                unanswered=group_questions(
+                    await self.unanswered.waiting(limit=HOME_UNANSWERED_ROWS),
+                    self.questions.knowledge,
+                ),
             )
         view = blocks.home_view(
             certificates=certificates, pending=pending, staff=overview, now=utcnow(), lang=lang
