@@ -72,10 +72,15 @@ _NOT_ASCII_FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_FILE_STEM = 80
 
 
+def _dashes(name: str) -> str:
+    return re.sub(r"-{2,}", "-", name).strip("-._")
+
+
 def p12_filename(friendly_name: str | None) -> str:
     """``张三.p12``, ``Test-Holder-01-1234.p12``: letters and digits of any script, ``._-``;
-    anything else becomes ``-``. The page's ``fileName`` (static/page.js) keeps the same rule."""
-    stem = _UNSAFE_IN_FILE_NAMES.sub("-", friendly_name or "").strip("-._")[:MAX_FILE_STEM]
+    any run of anything else becomes one ``-``. The page's ``fileName`` (static/page.js) keeps
+    the same rule."""
+    stem = _dashes(_UNSAFE_IN_FILE_NAMES.sub("-", friendly_name or ""))[:MAX_FILE_STEM]
     return f"{stem.strip('-._') or 'certificate'}.p12"
 
 
@@ -83,7 +88,7 @@ def ascii_filename(filename: str) -> str:
     """The ASCII fallback of a file name (RFC 6266 ``filename=``): ``certificate.p12`` when
     nothing ASCII is left of the name."""
     stem, dot, extension = filename.rpartition(".")
-    ascii_stem = _NOT_ASCII_FILE_NAME.sub("-", stem).strip("-._")
+    ascii_stem = _dashes(_NOT_ASCII_FILE_NAME.sub("-", stem))
     return f"{ascii_stem or 'certificate'}{dot}{extension}"
 
 

@@ -194,11 +194,12 @@ export function friendlyNameOf(response) {
 
 // -- files --------------------------------------------------------------------------------------
 
-// Letters and digits of any script and "._-" (张三-1234.p12); anything else becomes "-". The
-// server's p12_filename (enrollment/ca/pkcs12.py) keeps the same rule.
+// Letters and digits of any script and "._-" (张三-1234.p12); any run of anything else becomes
+// one "-". The server's p12_filename (enrollment/ca/pkcs12.py) keeps the same rule.
 export function fileName(friendlyName, extension) {
   const trim = (text) => text.replace(/^[-._]+|[-._]+$/g, "");
-  const base = trim(trim((friendlyName ?? "").replace(/[^\p{L}\p{N}_.-]+/gu, "-")).slice(0, 80));
+  const dashes = (text) => trim(text.replace(/-{2,}/g, "-"));
+  const base = trim(dashes((friendlyName ?? "").replace(/[^\p{L}\p{N}_.-]+/gu, "-")).slice(0, 80));
   return `${base || "certificate"}.${extension}`;
 }
 
