@@ -433,7 +433,7 @@ IMPORT_SYSTEMS = ("windows", "macos", "firefox", "linux", "java")
 
 def import_steps(system: str, lang: Lang) -> list[str]:
     """The numbered import steps for ``system`` (one of :data:`IMPORT_SYSTEMS`), in order."""
-    steps = []
+    steps: list[str] = []
     while (key := f"import.{system}.{len(steps) + 1}") in PAGE:
         steps.append(text(key, lang))
     return steps
