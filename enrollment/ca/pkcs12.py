@@ -28,9 +28,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import PrivateFormat, pkcs12
-from pyasn1.codec.der import decoder, encoder
-from pyasn1.type import univ
-from pyasn1_alt_modules import rfc4055, rfc7292
 
 from enrollment.ca.authority import KeyType
 from enrollment.errors import PasswordInvalid, RequestInvalid
@@ -179,6 +176,12 @@ def _mac_key_sha256(password: str, salt: bytes, iterations: int) -> bytes:
 
 def _remac_sha256(data: bytes, password: str, iterations: int) -> bytes:
     """The PFX ``data`` with a new HMAC-SHA256 MacData over the same authenticated safe."""
+    # Imported here: the CLI's `ra issue` imports this module for the password rule and stays
+    # free of ASN.1 (tests/bot/test_cli_imports.py).
+    from pyasn1.codec.der import decoder, encoder
+    from pyasn1.type import univ
+    from pyasn1_alt_modules import rfc4055, rfc7292
+
     pfx, _ = decoder.decode(data, asn1Spec=rfc7292.PFX())
     safe, _ = decoder.decode(pfx["authSafe"]["content"], asn1Spec=univ.OctetString())
     salt = secrets.token_bytes(MAC_SALT_BYTES)
