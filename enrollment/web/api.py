@@ -136,12 +136,15 @@ def renewal_codes(data: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def server_key(data: dict[str, Any]) -> ServerKey:
+def server_key(data: dict[str, Any], request: web.Request) -> ServerKey:
+    """The key the server makes and the file it goes in: the body's fields, the format also as
+    ``?format=`` (the body's wins)."""
     password = data.get("password")
     if not isinstance(password, str):
         raise RequestInvalid("The field 'password' is missing or not a string.")
     key_type = parse_key_type(optional_str(data, "key_type") or "ec-p256")
-    file_format = parse_format(optional_str(data, "format") or "modern")
+    chosen = optional_str(data, "format") or request.query.get("format")
+    file_format = parse_format(chosen or "modern")
     return ServerKey(password=password, key_type=key_type, file_format=file_format)
 
 
@@ -195,7 +198,7 @@ async def enroll_pkcs12(request: web.Request) -> web.Response:
     package = await request.config_dict[LINKS].redeem_enrollment_link_pkcs12(
         request.match_info["token"],
         **enrollment_codes(data),
-        server_key=server_key(data),
+        server_key=server_key(data, request),
     )
     return pkcs12_response(package)
 
@@ -228,7 +231,7 @@ async def renew_pkcs12(request: web.Request) -> web.Response:
     package = await request.config_dict[RENEWAL].redeem_renewal_link_pkcs12(
         request.match_info["token"],
         **renewal_codes(data),
-        server_key=server_key(data),
+        server_key=server_key(data, request),
     )
     return pkcs12_response(package)
 

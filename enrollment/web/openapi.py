@@ -116,14 +116,20 @@ _PKCS12_RESPONSE = {
 
 
 def _post(
-    *, summary: str, description: str, body: str, created: dict[str, Any], operation_id: str
+    *,
+    summary: str,
+    description: str,
+    body: str,
+    created: dict[str, Any],
+    operation_id: str,
+    query: tuple[dict[str, Any], ...] = (),
 ) -> dict[str, Any]:
     return {
         "post": {
             "operationId": operation_id,
             "summary": summary,
             "description": description,
-            "parameters": [_TOKEN, _LANGUAGE],
+            "parameters": [_TOKEN, _LANGUAGE, *query],
             "requestBody": _json_body(body),
             "responses": {"201": created, **_ERRORS},
         }
@@ -171,6 +177,15 @@ _FORMAT = {
     "HMAC-SHA256 MAC, which OpenSSL 3, NSS, Java and Windows 10 1709 or later read. "
     "compatible: pbeWithSHAAnd3-KeyTripleDES-CBC and an HMAC-SHA1 MAC, 2,048 iterations, as "
     "`openssl pkcs12 -legacy` writes, for macOS Keychain and older Windows.",
+}
+
+
+_FORMAT_QUERY = {
+    "name": "format",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "enum": list(PKCS12_FORMATS)},
+    "description": "The PKCS#12 format, as the body's `format` (which wins when both are given).",
 }
 
 
@@ -466,6 +481,7 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                 description="Only for profiles that allow server key generation.",
                 body="ServerKeyEnrollRequest",
                 created=_PKCS12_RESPONSE,
+                query=(_FORMAT_QUERY,),
             ),
             "/api/v1/renew/{token}": _post(
                 operation_id="renew",
@@ -481,6 +497,7 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                 description="Only for profiles that allow server key generation.",
                 body="ServerKeyRenewRequest",
                 created=_PKCS12_RESPONSE,
+                query=(_FORMAT_QUERY,),
             ),
             **POSSESSION_PATHS,
             "/api/openapi.json": {

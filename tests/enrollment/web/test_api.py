@@ -170,6 +170,33 @@ async def test_server_pkcs12_compatible_is_3des_with_sha1_mac_and_imports(
     assert "PrivateKeyEntry" in java_import(path, "correct horse", tmp_path)
 
 
+async def test_server_pkcs12_format_also_as_query(
+    client: TestClient[Any, Any], tmp_path: Path
+) -> None:
+    """?format=compatible works like the body field; the body's field wins over the query."""
+    runtime = app_runtime(client)
+    for query, body, expected in [
+        ("compatible", None, assert_compatible),
+        ("compatible", "modern", assert_modern),
+    ]:
+        created = await runtime.services.ra.create_enrollment(
+            HOLDER.model_copy(update={"profile": "client-keygen"}), actor="test"
+        )
+        response = await client.post(
+            f"/api/v1/enroll/{created.link.token}/pkcs12?format={query}",
+            json={
+                "reference_number": created.reference_number,
+                "authorization_code": created.authorization_code,
+                "password": "correct horse",
+                **({"format": body} if body else {}),
+            },
+        )
+        assert response.status == 201, await response.text()
+        path = tmp_path / f"{query}-{body}.p12"
+        path.write_bytes(await response.read())
+        expected(p12_info(path, "correct horse"))
+
+
 async def test_server_pkcs12_unknown_format_is_a_400(client: TestClient[Any, Any]) -> None:
     runtime = app_runtime(client)
     created = await runtime.services.ra.create_enrollment(
