@@ -789,6 +789,40 @@ def local_chat_no_staff(lang: Lang) -> str:
     )
 
 
+def local_chat_welcome(lang: Lang) -> str:
+    return _t(
+        lang,
+        "Hi! I'm *certdesk*, the certificate helpdesk. Ask me anything about downloading, "
+        "renewing or reading your certificate, in English or Chinese. To download or renew, "
+        "use the link and codes your RA sent you. Or pick a question:",
+        "你好！我是证书服务台 *certdesk*。关于证书下载、更新或查看证书信息的问题都可以问我"
+        "（中文或英文）。下载或更新证书请使用 RA 发给你的链接和授权码。或者选择一个问题：",
+    )
+
+
+# The local chat page's own texts (bot/chat/static/index.html), by placeholder.
+LOCAL_CHAT_PAGE: dict[str, dict[Lang, str]] = {
+    "title": {"en": "certdesk — certificate helpdesk", "zh": "certdesk — 证书服务台"},
+    "intro": {
+        "en": "Ask about downloading, renewing or reading your certificate, in English or Chinese.",
+        "zh": "关于证书下载、更新或查看证书信息的问题都可以问我，中文或英文均可。",
+    },
+    "conversation": {"en": "Conversation", "zh": "对话"},
+    "question": {"en": "Your question", "zh": "你的问题"},
+    "placeholder": {"en": "How do I find the CN of my certificate?", "zh": "如何查看证书的 CN？"},
+    "send": {"en": "Send", "zh": "发送"},
+    "noscript": {
+        "en": "This page needs JavaScript. You can also ask from a terminal:",
+        "zh": "此页面需要 JavaScript。也可以在终端中提问：",
+    },
+    "unreachable": {
+        "en": "certdesk cannot be reached. Is it still running?",
+        "zh": "无法连接 certdesk，它是否仍在运行？",
+    },
+    "failed": {"en": "Something went wrong.", "zh": "出现问题。"},
+}
+
+
 # -- App Home -----------------------------------------------------------------------------
 
 

@@ -465,6 +465,7 @@ class Store:
             chain=issued.chain,
             friendly_name=issued.friendly_name or "certdesk",
             password=key.password,
+            file_format=key.file_format,
         )
 
 

@@ -21,7 +21,7 @@ from common.language import negotiate
 from common.links import FRIENDLY_NAME_HEADER
 from enrollment.ca.authority import IssuingCA
 from enrollment.ca.csr import MAX_CSR_BYTES
-from enrollment.ca.pkcs12 import parse_key_type
+from enrollment.ca.pkcs12 import ascii_filename, parse_format, parse_key_type
 from enrollment.errors import RequestInvalid
 from enrollment.ratelimit import RateLimited
 from enrollment.services.config import EnrollmentConfig
@@ -136,12 +136,16 @@ def renewal_codes(data: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def server_key(data: dict[str, Any]) -> ServerKey:
+def server_key(data: dict[str, Any], request: web.Request) -> ServerKey:
+    """The key the server makes and the file it goes in: the body's fields, the format also as
+    ``?format=`` (the body's wins)."""
     password = data.get("password")
     if not isinstance(password, str):
         raise RequestInvalid("The field 'password' is missing or not a string.")
     key_type = parse_key_type(optional_str(data, "key_type") or "ec-p256")
-    return ServerKey(password=password, key_type=key_type)
+    chosen = optional_str(data, "format") or request.query.get("format")
+    file_format = parse_format(chosen or "modern")
+    return ServerKey(password=password, key_type=key_type, file_format=file_format)
 
 
 def issued_json(issued: IssuedCertificate) -> dict[str, Any]:
@@ -159,9 +163,17 @@ def issued_headers(issued: IssuedCertificate) -> dict[str, str]:
     return {FRIENDLY_NAME_HEADER: quote(issued.friendly_name or "", safe="")}
 
 
+def attachment(filename: str) -> str:
+    """RFC 6266: an ASCII ``filename=`` for old clients, the UTF-8 name in ``filename*``."""
+    fallback = ascii_filename(filename)
+    if fallback == filename:
+        return f'attachment; filename="{filename}"'
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
 def pkcs12_response(package: Pkcs12Package) -> web.Response:
     headers = {
-        "Content-Disposition": f'attachment; filename="{package.filename}"',
+        "Content-Disposition": attachment(package.filename),
         "Certdesk-Serial": package.issued.serial,
         **issued_headers(package.issued),
     }
@@ -186,7 +198,7 @@ async def enroll_pkcs12(request: web.Request) -> web.Response:
     package = await request.config_dict[LINKS].redeem_enrollment_link_pkcs12(
         request.match_info["token"],
         **enrollment_codes(data),
-        server_key=server_key(data),
+        server_key=server_key(data, request),
     )
     return pkcs12_response(package)
 
@@ -219,7 +231,7 @@ async def renew_pkcs12(request: web.Request) -> web.Response:
     package = await request.config_dict[RENEWAL].redeem_renewal_link_pkcs12(
         request.match_info["token"],
         **renewal_codes(data),
-        server_key=server_key(data),
+        server_key=server_key(data, request),
     )
     return pkcs12_response(package)
 

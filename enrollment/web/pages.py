@@ -29,8 +29,16 @@ from enrollment.models import (
     LinkPurpose,
 )
 from enrollment.web.api import ENROLLMENT_CONFIG, LINKS, RENEWAL
-from enrollment.web.html import AttrValue, Markup, element, join, render
-from enrollment.web.messages import error_message, error_title, script_texts, text
+from enrollment.web.html import AttrValue, Markup, element, join, render, rich_text
+from enrollment.web.messages import (
+    IMPORT_SYSTEMS,
+    error_message,
+    error_title,
+    import_note,
+    import_steps,
+    script_texts,
+    text,
+)
 from usbkey.pkcs11.models import TOKEN_MODELS
 
 log = logging.getLogger(__name__)
@@ -125,7 +133,7 @@ def error_page(request: web.Request, error: CertdeskError) -> web.Response:
         translate=lambda key: text(key, lang),
         code=error.code,
         title=error_title(error, lang),
-        message=error_message(error, lang),
+        message=rich_text(error_message(error, lang)),
     )
     return _page(
         request, lang, title=error_title(error, lang), content=content, status=error.status
@@ -168,7 +176,7 @@ def _radio(name: str, value: str, label: str, hint: str | None, **attrs: AttrVal
     )
     parts: list[object] = [control, " ", element("label", {"for": control_id}, label)]
     if hint:
-        parts.append(element("small", {"class": "hint", "id": hint_id}, hint))
+        parts.append(element("small", {"class": "hint", "id": hint_id}, rich_text(hint)))
     return element("div", {"class": "choice"}, join(parts))
 
 
@@ -217,11 +225,39 @@ def _keyfile(
     )
 
 
+# Macs cannot follow the Keychain steps with a file in the default format: only its note shows.
+_STEPS_ONLY_FOR_COMPATIBLE = frozenset({"macos"})
+
+
+def _import_guides(lang: Lang) -> Markup:
+    """One collapsed section per system; the script opens the reader's and fills in the file
+    name, and shows the notes about the default format only for such a file."""
+    file_name = element("span", {"class": "file-name"})
+    guides = []
+    for system in IMPORT_SYSTEMS:
+        steps = join(
+            element("li", {}, rich_text(step, file=file_name))
+            for step in import_steps(system, lang)
+        )
+        only = "compatible" if system in _STEPS_ONLY_FOR_COMPATIBLE else None
+        parts: list[object] = [
+            element("summary", {}, text(f"import.{system}", lang)),
+            element("ol", {"data-format": only}, steps),
+        ]
+        if (note := import_note(system, lang)) is not None:
+            parts.append(
+                element("p", {"class": "format-note", "data-format": "modern"}, rich_text(note))
+            )
+        guides.append(element("details", {"data-system": system}, join(parts)))
+    return join(guides)
+
+
 def _common(lang: Lang) -> dict[str, Markup]:
     translate = lambda key: text(key, lang)  # noqa: E731
     return {
         "envcheck": render("envcheck.html", translate=translate),
-        "result": render("result.html", translate=translate),
+        "result": render("result.html", translate=translate, import_guides=_import_guides(lang)),
+        "status": render("status.html", translate=translate),
     }
 
 
