@@ -100,6 +100,13 @@ def private_keys(hsm: SoftHsm) -> int:
     return listing.stdout.count("Private Key Object")
 
 
+def token_objects(hsm: SoftHsm) -> str:
+    """Every object on the token, as pkcs11-tool lists them (logged in: keys included)."""
+    listing = hsm.pkcs11_tool("--login", "--pin", PIN, "--list-objects")
+    assert listing.returncode == 0, listing.stderr
+    return listing.stdout
+
+
 @pytest.fixture
 def enrolled(desk: Desk, hsm: SoftHsm, holder_cli: Cli) -> str:
     """A token 'holder' with an enrolled certificate; yields the CLI's output."""
@@ -146,7 +153,7 @@ def test_token_enroll_with_used_link_is_refused_and_deletes_the_new_key(
     assert enroll(holder_cli, hsm, created).returncode == 0
     keys_before = private_keys(hsm)
     again = enroll(holder_cli, hsm, created)
-    assert again.returncode == 1
+    assert again.returncode == 7  # server refused
     assert "the server refused (link_used): This link has already been used" in again.stderr
     assert private_keys(hsm) == keys_before
 
@@ -171,7 +178,7 @@ def test_token_enroll_with_unknown_link_is_refused(
         "AUTH_CODE",
         code=created.authorization_code,
     )
-    assert result.returncode == 1
+    assert result.returncode == 7  # server refused
     assert "(link_unknown): This link is not known" in result.stderr
     assert private_keys(hsm) == 0
 
@@ -182,9 +189,9 @@ def test_token_enroll_with_wrong_pin_changes_nothing(
     hsm.init_token("holder")
     created = new_enrollment(desk, "Wrong Pin Holder")
     result = enroll(holder_cli, hsm, created, pin="000000")
-    assert result.returncode == 1
+    assert result.returncode == 5  # PIN incorrect
     assert "PIN is wrong" in result.stderr
-    assert private_keys(hsm) == 0
+    assert token_objects(hsm) == ""
     assert enroll(holder_cli, hsm, created).returncode == 0  # the link was not used up
 
 
@@ -205,7 +212,7 @@ def test_token_list_with_wrong_module_explains_and_names_known_modules(
     elif not Path(module).exists():
         pytest.skip(f"{module} is not on this machine")
     result = token_cli(holder_cli, hsm, "list", "--module", module)
-    assert result.returncode == 1
+    assert result.returncode == 3  # module not loadable
     assert f"{module} cannot be used as a PKCS#11 module" in result.stderr
     assert "/usr/lib/softhsm/libsofthsm2.so" in result.stderr  # the table of known models
     assert "Traceback" not in result.stderr
@@ -218,7 +225,7 @@ def test_token_enroll_without_token_label_and_two_tokens_asks_to_choose(
     hsm.init_token("second")
     created = new_enrollment(desk, "Two Tokens Holder")
     result = enroll(holder_cli, hsm, created)
-    assert result.returncode == 1
+    assert result.returncode == 4  # no token or several tokens
     assert "Several USB keys are plugged in ('first', 'second')" in result.stderr
     chosen = enroll(holder_cli, hsm, created, "--token-label", "second")
     assert chosen.returncode == 0, chosen.stderr
@@ -230,7 +237,7 @@ def test_token_enroll_with_no_token_says_to_plug_it_in(
 ) -> None:
     created = new_enrollment(desk, "No Token Holder")
     result = enroll(holder_cli, hsm, created)
-    assert result.returncode == 1
+    assert result.returncode == 4  # no token or several tokens
     assert "No initialised USB key was found" in result.stderr
 
 
@@ -243,16 +250,39 @@ def test_token_list_shows_token_and_certificates(
     serial = field(enrolled, "Serial")
     line = next(line for line in result.stdout.splitlines() if serial in line)
     assert "CN=Token Holder" in line
-    assert re.search(r"valid until \d{4}-\d\d-\d\d \d\d:\d\d UTC \(\d+ days left\)", line)
-    assert "[CA]" in result.stdout
+    assert line.lstrip().startswith("* ")  # marked current
+    assert re.search(
+        r"valid until \d{4}-\d\d-\d\d \d\d:\d\d UTC \(current, \d+ days left\)", line
+    )
+    assert re.search(r"'[^']*Issuing CA[^']*':.*\(CA, \d+ days left\)", result.stdout)
 
 
-def test_token_renew_supersedes_old_certificate_and_stores_new_one(
+def renew(cli: Cli, hsm: SoftHsm, *extra: str) -> subprocess.CompletedProcess[str]:
+    return token_cli(cli, hsm, "renew", "--module", hsm.module, "--pin-env", "TOKEN_PIN", *extra)
+
+
+def holder_objects(hsm: SoftHsm) -> tuple[int, int, int]:
+    """(holder certificates, private keys, public keys) on the token; the CAs are not counted."""
+    listing = token_objects(hsm)
+    certificates = [
+        block
+        for block in listing.split("Certificate Object")[1:]
+        if not re.search(r"label:\s+.*(Issuing|Root) CA", block)
+    ]
+    return (
+        len(certificates),
+        listing.count("Private Key Object"),
+        listing.count("Public Key Object"),
+    )
+
+
+def test_token_renew_replaces_old_certificate_and_key_in_place(
     desk: Desk, hsm: SoftHsm, holder_cli: Cli, enrolled: str, tmp_path: Path
 ) -> None:
+    """The new pair replaces the old one; back-to-back renewals (same second) each work."""
     old_serial = field(enrolled, "Serial")
     old_id = field(enrolled, "Key ID")
-    result = token_cli(holder_cli, hsm, "renew", "--module", hsm.module, "--pin-env", "TOKEN_PIN")
+    result = renew(holder_cli, hsm)
     assert result.returncode == 0, result.stderr
     new_serial = field(result.stdout, "Serial")
     new_id = field(result.stdout, "Key ID")
@@ -275,8 +305,51 @@ def test_token_renew_supersedes_old_certificate_and_stores_new_one(
     )
     assert verify(desk.ca_file(tmp_path), cert_pem).returncode == 0
     listing = token_cli(holder_cli, hsm, "list", "--module", hsm.module).stdout
-    assert old_serial in listing  # the old one stays until it expires
+    assert old_serial not in listing  # deleted from the token
+    assert old_id not in token_objects(hsm)
     assert new_serial in listing
-    again = token_cli(holder_cli, hsm, "renew", "--module", hsm.module, "--pin-env", "TOKEN_PIN")
-    assert again.returncode == 0, again.stderr  # renews the newest one
+    assert holder_objects(hsm) == (1, 1, 1)
+    for _ in range(2):  # straight after: the same second as the first renewal
+        again = renew(holder_cli, hsm)
+        assert again.returncode == 0, again.stderr
+        assert field(again.stdout, "Replaces") == new_serial
+        new_serial = field(again.stdout, "Serial")
+    assert holder_objects(hsm) == (1, 1, 1)  # three renewals: one certificate, one key
+
+
+def test_token_renew_keep_old_keeps_the_old_pair_under_a_distinct_label(
+    desk: Desk, hsm: SoftHsm, holder_cli: Cli, enrolled: str
+) -> None:
+    """--keep-old keeps the old pair, relabelled; list marks it superseded; clean removes it."""
+    old_serial = field(enrolled, "Serial")
+    kept = renew(holder_cli, hsm, "--keep-old")
+    assert kept.returncode == 0, kept.stderr
+    new_serial = field(kept.stdout, "Serial")
+    assert holder_objects(hsm) == (2, 2, 2)
+    assert f"(superseded {old_serial})" in token_objects(hsm)  # a distinct label
+    listing = token_cli(holder_cli, hsm, "list", "--module", hsm.module).stdout
+    old_line = next(line for line in listing.splitlines() if old_serial in line)
+    new_line = next(line for line in listing.splitlines() if new_serial in line)
+    assert "(superseded, " in old_line
+    assert not old_line.lstrip().startswith("*")
+    assert new_line.lstrip().startswith("* ")
+    assert "(current, " in new_line
+    again = renew(holder_cli, hsm)  # the kept pair is never picked for renewal
+    assert again.returncode == 0, again.stderr
     assert field(again.stdout, "Replaces") == new_serial
+
+    refused = token_cli(holder_cli, hsm, "clean", "--module", hsm.module, "--pin-env", "TOKEN_PIN")
+    assert refused.returncode == 2  # no terminal to confirm on, no --yes
+    assert "--yes" in refused.stderr
+    assert holder_objects(hsm) == (2, 2, 2)
+    cleaned = token_cli(
+        holder_cli, hsm, "clean", "--module", hsm.module, "--pin-env", "TOKEN_PIN", "--yes"
+    )
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert old_serial in cleaned.stdout
+    assert "Deleted 1 certificate(s)" in cleaned.stdout
+    assert holder_objects(hsm) == (1, 1, 1)
+    assert "Issuing CA" in token_objects(hsm)  # the CA chain stays
+    nothing = token_cli(holder_cli, hsm, "clean", "--module", hsm.module, "--yes")
+    assert nothing.returncode == 0
+    assert "Nothing to remove" in nothing.stdout
