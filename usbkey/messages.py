@@ -157,5 +157,5 @@ ERRORS: Texts = {
         "zh": "{link!r} 不是 certdesk 下载链接。请从消息中复制完整链接，"
         "形如 https://certdesk.example.com/enroll/…",
     },
-    "server_unreachable": {"zh": "{url} 上的 certdesk 没有响应：{reason}。{more}"},
+    "server_unreachable": {"zh": "{url} 上的 certdesk 没有响应：{reason}。"},
 }

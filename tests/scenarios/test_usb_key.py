@@ -251,9 +251,7 @@ def test_token_list_shows_token_and_certificates(
     line = next(line for line in result.stdout.splitlines() if serial in line)
     assert "CN=Token Holder" in line
     assert line.lstrip().startswith("* ")  # marked current
-    assert re.search(
-        r"valid until \d{4}-\d\d-\d\d \d\d:\d\d UTC \(current, \d+ days left\)", line
-    )
+    assert re.search(r"valid until \d{4}-\d\d-\d\d \d\d:\d\d UTC \(current, \d+ days left\)", line)
     assert re.search(r"'[^']*Issuing CA[^']*':.*\(CA, \d+ days left\)", result.stdout)
 
 
