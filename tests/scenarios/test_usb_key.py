@@ -19,6 +19,7 @@ from enrollment.services import EnrollmentCreate
 from enrollment.services.ra import NewEnrollment
 from tests.scenarios.conftest import Desk
 from tests.support.pki import verify
+from tests.support.postgres import free_port
 from tests.support.processes import Cli, base_env
 from tests.support.softhsm import PIN, SoftHsm, make_softhsm
 from tests.support.store import certificate_row
@@ -351,3 +352,104 @@ def test_token_renew_keep_old_keeps_the_old_pair_under_a_distinct_label(
     nothing = token_cli(holder_cli, hsm, "clean", "--module", hsm.module, "--yes")
     assert nothing.returncode == 0
     assert "Nothing to remove" in nothing.stdout
+
+
+def test_token_wrong_module_and_wrong_pin_exit_differently_and_leave_the_token_unchanged(
+    hsm: SoftHsm, holder_cli: Cli, enrolled: str, tmp_path: Path
+) -> None:
+    """Acceptance 4: status 3 for the module, 5 for the PIN; every object stays as it was."""
+    before = token_objects(hsm)
+    not_pkcs11 = tmp_path / "not-pkcs11.so"
+    not_pkcs11.write_text("not a library\n")
+    for module in ("/nonexistent/libpkcs11.so", str(not_pkcs11)):
+        wrong_module = token_cli(
+            holder_cli, hsm, "renew", "--module", module, "--pin-env", "TOKEN_PIN"
+        )
+        assert wrong_module.returncode == 3, wrong_module.stderr
+        assert "cannot be used as a PKCS#11 module" in wrong_module.stderr
+    wrong_pin = token_cli(
+        holder_cli, hsm, "renew", "--module", hsm.module, "--pin-env", "TOKEN_PIN", pin="000000"
+    )
+    assert wrong_pin.returncode == 5, wrong_pin.stderr
+    assert "PIN is wrong" in wrong_pin.stderr
+    assert token_objects(hsm) == before
+
+
+def test_token_unreachable_server_exits_8_and_leaves_the_token_unchanged(
+    desk: Desk, hsm: SoftHsm, holder_cli: Cli, enrolled: str
+) -> None:
+    before = token_objects(hsm)
+    closed = f"http://127.0.0.1:{free_port()}"
+    result = renew(holder_cli, hsm, "--server", closed)
+    assert result.returncode == 8, result.stderr
+    assert f"certdesk at {closed}/api/v1/renew-challenge did not answer" in result.stderr
+    assert token_objects(hsm) == before
+    created = new_enrollment(desk, "Offline Holder")
+    offline = token_cli(
+        holder_cli,
+        hsm,
+        "enroll",
+        created.link.url.replace(desk.url, closed),
+        "--module",
+        hsm.module,
+        "--pin-env",
+        "TOKEN_PIN",
+        "--reference-number",
+        created.reference_number,
+        "--authorization-code-env",
+        "AUTH_CODE",
+        code=created.authorization_code,
+    )
+    assert offline.returncode == 8, offline.stderr
+    assert token_objects(hsm) == before  # the key pair made for it was deleted again
+
+
+def test_token_usage_errors_exit_2(hsm: SoftHsm, holder_cli: Cli) -> None:
+    hsm.init_token("holder")
+    not_a_link = token_cli(holder_cli, hsm, "enroll", "https://example.com/x", "--module", "m")
+    assert not_a_link.returncode == 2
+    assert "is not a certdesk download link" in not_a_link.stderr
+    bad_option = token_cli(holder_cli, hsm, "renew", "--module", hsm.module, "--bogus")
+    assert bad_option.returncode == 2
+    no_pin = token_cli(holder_cli, hsm, "renew", "--module", hsm.module)  # no terminal
+    assert no_pin.returncode == 2
+    assert "--pin-env VAR" in no_pin.stderr
+
+
+def test_token_speaks_chinese_with_lang_and_shows_progress_unless_quiet(
+    desk: Desk, hsm: SoftHsm, holder_cli: Cli
+) -> None:
+    hsm.init_token("holder")
+    created = new_enrollment(desk, "Chinese Holder")
+    result = enroll(holder_cli, hsm, created, "--lang", "zh")
+    assert result.returncode == 0, result.stderr
+    assert "证书已保存到 USB 密钥 'holder'。" in result.stdout
+    assert result.stderr.splitlines() == [
+        "正在 USB 密钥上生成密钥对（可能需要一分钟）…",
+        "正在发送请求…",
+        "正在保存证书…",
+    ]
+    english = renew(holder_cli, hsm)
+    assert english.returncode == 0, english.stderr
+    assert english.stderr.splitlines() == [
+        "generating the key pair on the token (this can take a minute)…",
+        "sending the request…",
+        "storing the certificate…",
+    ]
+    quiet = renew(holder_cli, hsm, "--quiet")
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == ""
+    wrong = token_cli(
+        holder_cli,
+        hsm,
+        "renew",
+        "--module",
+        hsm.module,
+        "--pin-env",
+        "TOKEN_PIN",
+        "--lang",
+        "zh",
+        pin="000000",
+    )
+    assert wrong.returncode == 5
+    assert "USB 密钥的 PIN 不正确" in wrong.stderr
