@@ -27,7 +27,7 @@ STABLE_SDIST = f"{PREFIX}/certdesk-usbkey.tar.gz"
 _VERSION = r"(?P<version>[0-9]+(?:\.[0-9]+)*)"
 _FILES = {
     "wheel": re.compile(rf"^certdesk_usbkey-{_VERSION}-py3-none-any\.whl$"),
-    "sdist": re.compile(rf"^certdesk_usbkey-{_VERSION}\.tar\.gz$"),
+    "sdist": re.compile(rf"^certdesk[-_]usbkey-{_VERSION}\.tar\.gz$"),  # older setuptools: -
 }
 _TYPES = {"wheel": "application/zip", "sdist": "application/gzip"}
 
