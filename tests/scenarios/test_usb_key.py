@@ -6,18 +6,21 @@ OpenSSL and OpenSC's pkcs11-tool judge what ends up on the token.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from playwright.sync_api import Page, expect
 
 from bot.runtime import Runtime
 from enrollment.models import Certificate, CertificateStatus
 from enrollment.services import EnrollmentCreate
 from enrollment.services.ra import NewEnrollment
-from tests.scenarios.conftest import Desk
+from tests.scenarios.conftest import Desk, Watched
+from tests.support.client_build import client_dist  # noqa: F401 (a session fixture)
 from tests.support.pki import verify
 from tests.support.postgres import free_port
 from tests.support.processes import Cli, base_env
@@ -453,3 +456,90 @@ def test_token_speaks_chinese_with_lang_and_shows_progress_unless_quiet(
     )
     assert wrong.returncode == 5
     assert "USB 密钥的 PIN 不正确" in wrong.stderr
+
+
+def offer_client(desk: Desk, dist: Path) -> str:
+    """Put the built wheel where the server offers it; its public URL."""
+    directory = desk.data_dir / "clients"
+    directory.mkdir(exist_ok=True)
+    (wheel,) = dist.glob("certdesk_usbkey-*-py3-none-any.whl")
+    shutil.copy(wheel, directory / wheel.name)
+    return f"{desk.url}/downloads/{wheel.name}"
+
+
+def choose_usb_key(page: Page, created: NewEnrollment, lang: str, labels: dict[str, str]) -> None:
+    page.goto(f"{created.link.url}?lang={lang}")
+    expect(page.locator("#certdesk-form")).to_be_visible()
+    page.get_by_label(labels["reference"]).fill(created.reference_number)
+    page.get_by_label(labels["usb"], exact=True).check()
+
+
+def test_page_usb_key_choice_shows_install_and_enroll_commands_per_shell(
+    desk: Desk,
+    watched: Watched,
+    client_dist: Path,  # noqa: F811
+) -> None:
+    """Acceptance 4 (issue 12): install command, then the code variable and enroll per shell."""
+    page = watched.page
+    wheel_url = offer_client(desk, client_dist)
+    created = new_enrollment(desk, "Page Holder")
+    choose_usb_key(page, created, "en", {"reference": "Reference number", "usb": "USB key"})
+    expect(page.locator("#env-check")).to_be_hidden()  # it is about keys made in the browser
+    expect(page.get_by_text("Nothing needs to be installed")).to_be_hidden()
+    install = page.locator("#token-install")
+    expect(install).to_have_text(f"pipx install {wheel_url}\nuv tool install {wheel_url}")
+    expect(page.locator("#token-not-offered")).to_be_hidden()
+    page.get_by_label("USB key model").select_option("safenet")
+    command = page.locator("#token-command")
+    code = page.locator("#token-code")
+    page.get_by_label("Operating system").select_option("windows-powershell")
+    expect(code).to_have_text('$env:CERTDESK_AUTHORIZATION_CODE = "<authorization code>"')
+    expect(command).to_have_text(
+        f"certdesk-usbkey enroll {created.link.url} --module "
+        '"C:\\Windows\\System32\\eTPKCS11.dll" '
+        f"--reference-number {created.reference_number} "
+        "--authorization-code-env CERTDESK_AUTHORIZATION_CODE"
+    )
+    page.get_by_label("Operating system").select_option("windows-cmd")
+    expect(code).to_have_text("set CERTDESK_AUTHORIZATION_CODE=<authorization code>")
+    expect(command).to_contain_text('--module "C:\\Windows\\System32\\eTPKCS11.dll"')
+    page.get_by_label("Operating system").select_option("macos")
+    expect(code).to_contain_text("export CERTDESK_AUTHORIZATION_CODE")
+    expect(command).to_contain_text("--module /usr/local/lib/libeTPkcs11.dylib")
+    page.get_by_label("USB key model").select_option("yubikey")
+    page.get_by_label("Operating system").select_option("linux")
+    expect(command).to_contain_text("--module /usr/lib/x86_64-linux-gnu/libykcs11.so")
+    expect(page.get_by_role("button", name="Download")).to_be_hidden()
+    assert watched.api_requests == []
+    assert watched.console_errors == []
+
+    created_zh = new_enrollment(desk, "Page Holder Zh")
+    choose_usb_key(page, created_zh, "zh", {"reference": "参考号", "usb": "USB 密钥"})
+    expect(page.get_by_text("安装 certdesk 的 USB 密钥客户端")).to_be_visible()
+    expect(install).to_contain_text(f"pipx install {wheel_url}")
+    page.get_by_label("操作系统").select_option("windows-powershell")
+    expect(code).to_have_text('$env:CERTDESK_AUTHORIZATION_CODE = "<授权码>"')
+    expect(command).to_contain_text(f"certdesk-usbkey enroll {created_zh.link.url}")
+    assert watched.console_errors == []
+
+
+def test_page_usb_key_choice_says_when_the_client_is_not_offered(
+    desk: Desk, watched: Watched
+) -> None:
+    """Before a build the page says so, in either language, instead of a broken install URL."""
+    clients = desk.data_dir / "clients"
+    moved = list(clients.glob("*")) if clients.exists() else []
+    for path in moved:
+        path.rename(path.with_name(path.name + ".away"))
+    try:
+        page = watched.page
+        created = new_enrollment(desk, "No Client Holder")
+        choose_usb_key(page, created, "en", {"reference": "Reference number", "usb": "USB key"})
+        expect(page.locator("#token-not-offered")).to_be_visible()
+        expect(page.locator("#token-not-offered")).to_contain_text("Ask RA staff")
+        expect(page.locator("#token-install")).to_be_hidden()
+        choose_usb_key(page, created, "zh", {"reference": "参考号", "usb": "USB 密钥"})
+        expect(page.locator("#token-not-offered")).to_contain_text("尚未提供 USB 密钥客户端下载")
+    finally:
+        for path in moved:
+            path.with_name(path.name + ".away").rename(path)
