@@ -24,7 +24,9 @@ from enrollment.errors import StorageUnavailable
 from enrollment.protocols import est as enrollment_est
 from enrollment.protocols.cmp import http as enrollment_cmp
 from enrollment.web import api as enrollment_web
+from enrollment.web import downloads as enrollment_downloads
 from enrollment.web import pages as enrollment_pages
+from enrollment.web.downloads import ClientDownloads
 from scheduler.clock import ReminderClock
 from scheduler.run import ReminderRunner
 
@@ -156,5 +158,6 @@ def create_app(settings: Settings) -> web.Application:
     enrollment_web.add_routes(app)
     enrollment_est.add_routes(app)
     enrollment_pages.add_routes(app)
+    enrollment_downloads.add_routes(app, ClientDownloads(settings.client_directory))
     enrollment_cmp.add_routes(app)
     return app

@@ -217,8 +217,9 @@ def download_link(lang: Lang, *, reference: str, url: str, expires_at: datetime)
         "• *This browser* — open the link, enter the reference number and authorization code, "
         "choose “This browser”, set a password for the certificate file and press Download. "
         "Nothing to install, no trusted sites.\n"
-        "• *USB key* — plug in the key and run "
-        f"`certdesk token enroll {url} --module <your key's PKCS#11 module>`; the page behind "
+        "• *USB key* — open the link and choose “USB key”: it shows how to install certdesk's "
+        "USB-key client, then plug in the key and run "
+        f"`certdesk-usbkey enroll {url} --module <your key's PKCS#11 module>`; the page behind "
         "the link lists the module for each key model (choosing the wrong one is the most "
         "common error).",
         f"这是申请 *{reference}* 的新一次性下载链接：\n{url}\n"
@@ -227,8 +228,9 @@ def download_link(lang: Lang, *, reference: str, url: str, expires_at: datetime)
         "*证书存放到哪里？*\n"
         "• *本浏览器* — 打开链接，输入参考号和授权码，选择“This browser”，为证书文件设置密码后点击"
         "“Download”。无需安装控件，也无需添加受信任站点。\n"
-        "• *USB Key* — 插入 USB Key 后运行 "
-        f"`certdesk token enroll {url} --module <USB Key 的 PKCS#11 模块>`；"
+        "• *USB Key* — 打开链接并选择“USB 密钥”，页面会说明如何安装 certdesk 的 USB Key 客户端；"
+        "然后插入 USB Key 并运行 "
+        f"`certdesk-usbkey enroll {url} --module <USB Key 的 PKCS#11 模块>`；"
         "链接页面列出了各型号 USB Key 对应的模块（选错模块是最常见的错误）。",
     )
 

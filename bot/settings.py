@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     max_failed_attempts: int = Field(
         default=5, validation_alias="CERTDESK_MAX_FAILED_ATTEMPTS", ge=1, le=100
     )
+    # Where scripts/build-client's wheel and sdist of the USB-key client are offered from.
+    client_dir: Path | None = Field(default=None, validation_alias="CERTDESK_CLIENT_DIR")
     log_level: str = Field(default="INFO", validation_alias="CERTDESK_LOG_LEVEL")
     log_format: Literal["auto", "json", "text"] = Field(
         default="auto", validation_alias="CERTDESK_LOG_FORMAT"
@@ -221,6 +223,11 @@ class Settings(BaseSettings):
         if self.database_url_:
             return self.database_url_
         return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'certdesk.db'}"
+
+    @property
+    def client_directory(self) -> Path:
+        """The USB-key client's builds offered at /downloads/ (default: ``clients/``)."""
+        return self.client_dir or self.data_dir / "clients"
 
     @property
     def cache_dir(self) -> Path:

@@ -125,16 +125,38 @@ PAGE: Texts = {
     "form.token_model": {"en": "USB key model", "zh": "USB 密钥型号"},
     "form.token.intro": {
         "en": "Choose your USB key's model: each model needs its own module (the old "
-        "“CSP”), and choosing another model's module is the most common mistake. Then run this "
-        "command on the computer where the USB key is plugged in:",
+        "“CSP”), and choosing another model's module is the most common mistake. Then, on the "
+        "computer where the USB key is plugged in:",
         "zh": "请选择您的 USB 密钥型号：每种型号需要对应的模块（即以前的“CSP”），"
-        "选错模块是最常见的错误。然后在插有 USB 密钥的电脑上运行以下命令：",
+        "选错模块是最常见的错误。然后在插有 USB 密钥的电脑上：",
+    },
+    "form.token.install": {
+        "en": "Install certdesk's USB-key client, certdesk-usbkey, once. It needs Python 3.11 or "
+        "later and pipx or uv; either command works:",
+        "zh": "安装 certdesk 的 USB 密钥客户端 certdesk-usbkey（只需一次）。它需要 Python 3.11 "
+        "或更高版本以及 pipx 或 uv；以下任一命令均可：",
+    },
+    "form.token.not_offered": {
+        "en": "This server does not offer the USB-key client for download yet. Ask RA staff for "
+        "it, or choose another way to get your certificate above.",
+        "zh": "此服务器尚未提供 USB 密钥客户端下载。请向 RA 工作人员索取，或在上方选择其他获取证书的方式。",
+    },
+    "form.token.code": {
+        "en": "Put your authorization code in a variable for this window (without it, the "
+        "command asks for the code):",
+        "zh": "在此窗口中把授权码放入一个变量（不设置时，命令会询问授权码）：",
+    },
+    "form.token.code_placeholder": {"en": "authorization code", "zh": "授权码"},
+    "form.token.run": {
+        "en": "Run this command. It asks for the USB key's PIN and shows each step; making the "
+        "key pair can take a minute:",
+        "zh": "运行以下命令。它会要求输入 USB 密钥的 PIN 并显示每一步；生成密钥对可能需要一分钟：",
     },
     "form.token.after": {
-        "en": "Before running it, put your authorization code in the environment variable "
-        "CERTDESK_AUTHORIZATION_CODE; the command asks for the USB key's PIN.",
-        "zh": "运行前，请将授权码放入环境变量 CERTDESK_AUTHORIZATION_CODE；命令会要求输入 USB "
-        "密钥的 PIN。",
+        "en": "The certificate is stored on the USB key next to its key pair. To see it "
+        "afterwards, run certdesk-usbkey list with the same --module.",
+        "zh": "证书保存在 USB 密钥上，与其密钥对放在一起。之后如需查看，请用相同的 --module 运行 "
+        "certdesk-usbkey list。",
     },
     "form.token_os": {"en": "Operating system", "zh": "操作系统"},
     "form.token.models": {"en": "Known USB key models", "zh": "已知的 USB 密钥型号"},
@@ -171,8 +193,8 @@ PAGE: Texts = {
     },
     "renew.code": {"en": "Verification code", "zh": "验证码"},
     "renew.token.intro": {
-        "en": "This certificate lives on a USB key. Plug the key in and run:",
-        "zh": "此证书保存在 USB 密钥上。请插入密钥并运行：",
+        "en": "This certificate lives on a USB key. Plug the key in, then:",
+        "zh": "此证书保存在 USB 密钥上。请插入密钥，然后：",
     },
     "renew.confirm": {"en": "Confirm renewal", "zh": "确认更新"},
     # -- progress and results (used by the page's script) ------------------------------------

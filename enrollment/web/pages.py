@@ -29,6 +29,7 @@ from enrollment.models import (
     LinkPurpose,
 )
 from enrollment.web.api import ENROLLMENT_CONFIG, LINKS, RENEWAL
+from enrollment.web.downloads import CLIENT_DOWNLOADS
 from enrollment.web.html import AttrValue, Markup, element, join, render, rich_text
 from enrollment.web.messages import (
     IMPORT_SYSTEMS,
@@ -180,8 +181,21 @@ def _radio(name: str, value: str, label: str, hint: str | None, **attrs: AttrVal
     return element("div", {"class": "choice"}, join(parts))
 
 
+async def _client_url(request: web.Request) -> str:
+    """The absolute URL of the USB-key client's wheel, or "" when none is offered."""
+    downloads = request.config_dict.get(CLIENT_DOWNLOADS)
+    path = await downloads.wheel_path() if downloads is not None else None
+    public_url = request.config_dict[ENROLLMENT_CONFIG].public_url.rstrip("/")
+    return f"{public_url}{path}" if path else ""
+
+
 def _keyfile(
-    lang: Lang, *, link: str, usb_command: str, default_key_type: str = "ec-p256"
+    lang: Lang,
+    *,
+    link: str,
+    usb_command: str,
+    client_url: str,
+    default_key_type: str = "ec-p256",
 ) -> Markup:
     options = join(
         element(
@@ -211,6 +225,16 @@ def _keyfile(
         for model in TOKEN_MODELS
     )
     intro_key = "form.token.intro" if usb_command == "enroll" else "renew.token.intro"
+    code_step = (
+        element(
+            "li",
+            {},
+            element("p", {}, text("form.token.code", lang)),
+            element("pre", {"class": "command"}, element("code", {"id": "token-code"})),
+        )
+        if usb_command == "enroll"
+        else ""
+    )
     return render(
         "keyfile.html",
         translate=lambda key: text(key, lang),
@@ -222,6 +246,8 @@ def _keyfile(
         token_table=join((header, rows)),
         link=link,
         usb_command=usb_command,
+        client_url=client_url,
+        token_code_step=code_step,
     )
 
 
@@ -292,7 +318,9 @@ async def enroll_page(request: web.Request) -> web.Response:
         expires=_expires(view.expires_at, lang),
         token=token,
         delivery_options=options,
-        keyfile=_keyfile(lang, link=link, usb_command="enroll"),
+        keyfile=_keyfile(
+            lang, link=link, usb_command="enroll", client_url=await _client_url(request)
+        ),
         **_common(lang),
     )
     return _page(
@@ -361,7 +389,7 @@ async def renew_page(request: web.Request) -> web.Response:
         expires=_expires(view.expires_at, lang),
         token=token,
         certificate_options=join(options),
-        keyfile=_keyfile(lang, link="", usb_command="renew"),
+        keyfile=_keyfile(lang, link="", usb_command="renew", client_url=await _client_url(request)),
         **_common(lang),
     )
     return _page(request, lang, title=title, content=content, script="renew.js")

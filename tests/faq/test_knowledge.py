@@ -116,7 +116,7 @@ def test_answer_json_has_exactly_the_cli_fields(kb: KnowledgeBase) -> None:
 def test_entries_answers_describe_certdesk_commands_and_pages(kb: KnowledgeBase) -> None:
     expected = {
         "download-to-browser": "/enroll/",
-        "download-to-usbkey": "certdesk token enroll",
+        "download-to-usbkey": "certdesk-usbkey enroll",
         "choose-csp": "--module",
         "renewal": "/renew/",
         "find-cn-ou-o": "certdesk inspect",

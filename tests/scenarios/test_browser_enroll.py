@@ -320,30 +320,6 @@ def test_browser_renewal_saves_new_p12_and_old_shows_superseded(
     assert watched.console_errors == []
 
 
-def test_browser_usb_key_shows_command_with_chosen_module(desk: Desk, watched: Watched) -> None:
-    page = watched.page
-    created = create(desk)
-    open_form(page, created.link.url)
-    page.get_by_label("Reference number").fill(created.reference_number)
-    page.get_by_label("USB key", exact=True).check()
-    page.get_by_label("USB key model").select_option("yubikey")
-    page.get_by_label("Operating system").select_option("linux")
-    command = page.locator("#token-command")
-    expect(command).to_have_text(
-        f"certdesk token enroll {created.link.url} --module "
-        "/usr/lib/x86_64-linux-gnu/libykcs11.so "
-        f"--reference-number {created.reference_number} "
-        "--authorization-code-env CERTDESK_AUTHORIZATION_CODE"
-    )
-    page.get_by_label("Operating system").select_option("windows")
-    expect(command).to_contain_text(
-        '--module "C:\\Program Files\\Yubico\\Yubico PIV Tool\\bin\\libykcs11.dll"'
-    )
-    expect(page.get_by_role("button", name="Download")).to_be_hidden()
-    expect(page.get_by_label("Password for the certificate file")).to_be_hidden()
-    assert watched.api_requests == []
-
-
 def test_browser_own_csr_file_returns_pem_chain(
     desk: Desk, watched: Watched, tmp_path: Path
 ) -> None:

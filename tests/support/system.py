@@ -63,3 +63,11 @@ def chromium() -> str:
             return path
     missing("chromium", "chromium")
     raise AssertionError("unreachable")
+
+
+def pkcs11_engine() -> str:
+    """OpenSSL's pkcs11 engine (libp11), for TLS with a key on a token."""
+    return first_file(
+        ["/usr/lib/*/engines-3/pkcs11.so", "/usr/lib/engines-3/pkcs11.so"],
+        "libengine-pkcs11-openssl",
+    )

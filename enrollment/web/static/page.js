@@ -113,6 +113,8 @@ export function showMode(form, mode) {
     section.hidden = !section.dataset.modes.split(" ").includes(mode);
   }
   $("submit").hidden = mode === "token";
+  // The browser check is about keys made in the page: the USB-key client installs instead.
+  $("env-check").hidden = mode === "token";
   updateTokenCommand(form);
 }
 
@@ -124,25 +126,46 @@ function quote(value, windows) {
 
 export function detectOs() {
   const platform = navigator.userAgentData?.platform ?? navigator.platform ?? "";
-  if (/win/i.test(platform)) return "windows";
+  if (/win/i.test(platform)) return "windows-powershell";
   if (/mac/i.test(platform)) return "macos";
   return "linux";
+}
+
+const CODE_VARIABLE = "CERTDESK_AUTHORIZATION_CODE";
+
+// How each shell sets a variable for the commands that follow in the same window.
+function setVariable(shell, name, placeholder) {
+  if (shell === "windows-powershell") return `$env:${name} = "${placeholder}"`;
+  if (shell === "windows-cmd") return `set ${name}=${placeholder}`;
+  return `read -rs ${name} && export ${name}   # type ${placeholder}, then Enter`;
 }
 
 export function updateTokenCommand(form) {
   const output = $("token-command");
   const model = $("token-model").selectedOptions[0];
-  const os = $("token-os").value;
+  const shell = $("token-os").value;
+  const os = shell.split("-")[0];
   const windows = os === "windows";
   const module = model.dataset[os];
+  const url = $("token-install-step").dataset.url;
+  $("token-install").parentElement.hidden = !url;
+  $("token-not-offered").hidden = Boolean(url);
+  $("token-install").textContent = url
+    ? [`pipx install ${quote(url, windows)}`, `uv tool install ${quote(url, windows)}`].join("\n")
+    : "";
   let parts;
   if (output.dataset.command === "enroll") {
-    parts = ["certdesk", "token", "enroll", output.dataset.link, "--module", module];
+    $("token-code").textContent = setVariable(
+      shell,
+      CODE_VARIABLE,
+      `<${output.dataset.codePlaceholder}>`,
+    );
+    parts = ["certdesk-usbkey", "enroll", output.dataset.link, "--module", module];
     const reference = form.elements.reference_number?.value.trim();
     if (reference) parts.push("--reference-number", reference);
-    parts.push("--authorization-code-env", "CERTDESK_AUTHORIZATION_CODE");
+    parts.push("--authorization-code-env", CODE_VARIABLE);
   } else {
-    parts = ["certdesk", "token", "renew", "--module", module];
+    parts = ["certdesk-usbkey", "renew", "--module", module];
   }
   output.textContent = parts.map((part) => quote(part, windows)).join(" ");
 }
