@@ -63,3 +63,12 @@ def chromium() -> str:
             return path
     missing("chromium", "chromium")
     raise AssertionError("unreachable")
+
+
+def nginx() -> str:
+    for name in ("nginx", "/usr/sbin/nginx"):
+        path = shutil.which(name)
+        if path is not None:
+            return path
+    missing("nginx", "nginx")
+    raise AssertionError("unreachable")
