@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -15,10 +14,10 @@ from bot.startup import safe_database_url
 from tests.bot.test_data_dir import wait_healthy
 from tests.support.pki import make_csr
 from tests.support.postgres import free_port
-from tests.support.processes import Cli, base_env
+from tests.support.processes import ROOT, Cli, base_env
 
 
-def test_serve_port_gives_links_and_crl_url_on_that_port(tmp_path: Path) -> None:
+def test_scripts_serve_port_gives_links_and_crl_url_on_that_port(tmp_path: Path) -> None:
     """Acceptance 4: fails before this branch (links and CRL URL stayed on port 8080)."""
     data = tmp_path / "var"
     port = free_port()
@@ -26,7 +25,7 @@ def test_serve_port_gives_links_and_crl_url_on_that_port(tmp_path: Path) -> None
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
+            [str(ROOT / "scripts" / "serve"), "--port", str(port)],  # the README's example
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
