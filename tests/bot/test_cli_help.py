@@ -62,7 +62,8 @@ def test_bash_completion_completes_commands_and_options(tmp_path: Path) -> None:
         timeout=60,
     )
     assert script.returncode == 0, script.stderr
-    assert "complete " in script.stdout and "certdesk" in script.stdout
+    assert "complete " in script.stdout
+    assert "certdesk" in script.stdout
     out = tmp_path / "completions"
     for line, expected in (
         ("certdesk ra st", {"status", "stats"}),

@@ -17,7 +17,7 @@ from bot.runtime import Runtime
 from enrollment.db import session_factory
 from enrollment.models import AuditEvent, Enrollment
 from enrollment.services import Services
-from tests.enrollment.conftest import HOLDER, enroll_and_issue
+from tests.enrollment.conftest import enroll_and_issue
 from tests.support.processes import Cli, base_env
 from tests.support.store import count_rows, enrollment_row, snapshot
 
@@ -69,7 +69,8 @@ async def test_ra_status_list_and_stats_show_the_store_and_are_audited(
     assert [item["serial"] for item in soon] == [issued.serial]
     assert lines(cli("ra", "list", "--expiring-within", "2", "--json", env=env).stdout) == []
     text = cli("ra", "list", "--expiring-within", "400", env=env)
-    assert issued.serial in text.stdout and "Test Holder 01" in text.stdout
+    assert issued.serial in text.stdout
+    assert "Test Holder 01" in text.stdout
 
     stats = cli("ra", "stats", "--json", env=env)
     assert stats.returncode == 0, stats.stderr
