@@ -10,13 +10,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from bot.runtime import Runtime
 from enrollment.db import session_factory
 from enrollment.models import AuditEvent, Enrollment
-from enrollment.services import Services
+from enrollment.services import EnrollmentCreate, Services
 from tests.enrollment.conftest import enroll_and_issue
 from tests.support.processes import Cli, base_env
 from tests.support.store import count_rows, enrollment_row, snapshot
@@ -202,3 +204,18 @@ def test_init_creates_the_data_then_changes_nothing(bare_cli: Cli, data_dir: Pat
     assert (data_dir / "secret.key").read_bytes() == key
     issued = bare_cli("ra", "issue", "--cn", "After Init")
     assert issued.returncode == 0, issued.stderr
+
+
+async def test_create_enrollments_stores_none_when_the_database_refuses_one_midway(
+    runtime: Runtime,
+) -> None:
+    """The CSV's one transaction: the third row fails in the database (NOT NULL, past the
+    validation a CSV row gets), and the two before it are not stored either."""
+    good = [EnrollmentCreate(cn=f"Holder {n}") for n in range(2)]
+    broken = EnrollmentCreate.model_construct(
+        cn=None, ous=[], o=None, email=None, slack_user=None, profile="client"
+    )
+    before = await snapshot(runtime)
+    with pytest.raises((IntegrityError, RuntimeError)):
+        await runtime.services.ra.create_enrollments([*good, broken], actor="test")
+    assert await snapshot(runtime) == before
