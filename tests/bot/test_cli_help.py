@@ -53,6 +53,18 @@ def test_version_prints_the_installed_version(tmp_path: Path) -> None:
     assert result.stdout.strip() == f"certdesk {version('certdesk')}"
 
 
+def test_zsh_completion_script_is_printed(tmp_path: Path) -> None:
+    script = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--print-completion", "zsh"],
+        capture_output=True,
+        text=True,
+        env=base_env(tmp_path),
+        timeout=60,
+    )
+    assert script.returncode == 0, script.stderr
+    assert script.stdout.startswith("#compdef certdesk")
+
+
 def test_bash_completion_completes_commands_and_options(tmp_path: Path) -> None:
     script = subprocess.run(
         [sys.executable, "-m", "bot.cli", "--print-completion", "bash"],

@@ -85,3 +85,16 @@ def test_the_database_password_never_shows() -> None:
     shown = safe_database_url("postgresql+asyncpg://certdesk:s3cret-pw@db:5432/certdesk")
     assert "s3cret-pw" not in shown
     assert shown == "postgresql+asyncpg://certdesk:***@db:5432/certdesk"
+
+
+def test_public_url_follows_the_recorded_url_unless_set(tmp_path: Path) -> None:
+    from bot.datadir import record_served_url
+    from bot.settings import Settings
+
+    def settings(**values: object) -> Settings:
+        return Settings(_env_file=None, data_dir=tmp_path, **values)  # type: ignore[call-arg]
+
+    assert settings(port=9000).public_url == "http://127.0.0.1:9000"
+    record_served_url(tmp_path, "http://10.0.0.5:9001")
+    assert settings(port=9000).public_url == "http://10.0.0.5:9001"
+    assert settings(public_url="https://certs.example/").public_url == "https://certs.example"
