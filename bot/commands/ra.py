@@ -91,6 +91,11 @@ def run_issue(args: argparse.Namespace, settings: Settings) -> int:
     from bot.commands.ra_csv import CsvRejected, CsvRow, parse_rows
 
     if args.from_csv is not None:
+        if args.ou or args.o or args.email or args.slack_user:
+            return fail(
+                "--from-csv takes every holder's fields from the file: leave out --ou, --o, "
+                "--email and --slack-user (put them in the file's columns)"
+            )
         try:
             with open(args.from_csv, encoding="utf-8-sig", newline="") as handle:
                 text = handle.read()

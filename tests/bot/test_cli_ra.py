@@ -164,6 +164,9 @@ async def test_ra_issue_from_csv_refuses_unknown_columns_and_notify_without_addr
     result = cli("ra", "issue", "--from-csv", str(no_address))
     assert result.returncode == 1
     assert "row 2, column notify: email needs an email" in result.stderr
+    mixed = cli("ra", "issue", "--from-csv", str(no_address), "--email", "a@example.com")
+    assert mixed.returncode == 1
+    assert "--from-csv takes every holder's fields from the file" in mixed.stderr
     assert await count_rows(runtime.engine, Enrollment) == 0
 
 
