@@ -191,21 +191,25 @@ def test_ra_issue_in_an_empty_directory_refuses_and_creates_nothing(tmp_path: Pa
         assert os.listdir(tmp_path) == []
 
 
-def test_init_creates_the_data_then_changes_nothing(bare_cli: Cli, data_dir: Path) -> None:
-    first = bare_cli("init", "--json")
+def test_init_creates_the_data_then_changes_nothing(
+    bare_cli: Cli, data_dir: Path, database_url: str
+) -> None:
+    env = {"CERTDESK_DATABASE_URL": database_url}
+    first = bare_cli("init", "--json", env=env)
     assert first.returncode == 0, first.stderr
     facts = json.loads(first.stdout)
     assert facts["data_dir"] == str(data_dir.resolve())
     assert facts["ca_subject"].startswith("CN=")
-    assert "the database certdesk.db" in facts["created"]
+    assert "the CA (ca/issuing.pem)" in facts["created"]
+    assert ("the database certdesk.db" in facts["created"]) == database_url.startswith("sqlite")
     assert (data_dir / "ca" / "issuing.pem").exists()
     key = (data_dir / "secret.key").read_bytes()
-    again = bare_cli("init")
+    again = bare_cli("init", env=env)
     assert again.returncode == 0, again.stderr
     assert "already initialised" in again.stdout
     assert facts["ca_fingerprint_sha256"] in again.stdout
     assert (data_dir / "secret.key").read_bytes() == key
-    issued = bare_cli("ra", "issue", "--cn", "After Init")
+    issued = bare_cli("ra", "issue", "--cn", "After Init", env=env)  # the schema is there too
     assert issued.returncode == 0, issued.stderr
 
 
