@@ -19,6 +19,7 @@ from bot.reminders import reminder_clock, run_config
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from bot.slack.app import add_slack
+from bot.startup import describe, startup_facts
 from enrollment.db import READ_ONLY, UNAVAILABLE, storage_failure
 from enrollment.errors import StorageUnavailable
 from enrollment.protocols import est as enrollment_est
@@ -115,10 +116,8 @@ def create_app(settings: Settings) -> web.Application:
         async with open_runtime(settings) as runtime:
             app[RUNTIME] = runtime
             provide_enrollment(app, runtime)
-            log.info(
-                "certdesk started",
-                extra={"public_url": settings.public_url, "slack": settings.slack_enabled},
-            )
+            facts = startup_facts(settings, runtime.ca)
+            log.info("certdesk started: %s", describe(facts), extra=facts)
             yield
 
     async def reminders_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.database import current_revision, head_revision, upgrade_async
-from bot.datadir import prepare_data_dir, read_or_create_secret_key
+from bot.datadir import prepare_data_dir, read_or_create_secret_key, require_existing_data
 from bot.settings import Settings
 from enrollment.ca.authority import IssuingCA, load_or_create_local_ca
 from enrollment.codes import Pepper
@@ -76,8 +76,29 @@ async def prepare_schema(settings: Settings, engine: AsyncEngine) -> None:
         )
 
 
+def ca_directory(settings: Settings) -> str:
+    """The data directory's sub-directory that holds the issuing CA's certificates."""
+    return "ca-hsm" if settings.ca_pkcs11_module else "ca"
+
+
+def require_data(settings: Settings, *, needs_ca: bool = True) -> None:
+    """:class:`bot.datadir.DataDirMissing` unless the data directory holds the database (when
+    embedded), the CA (when ``needs_ca``) and the secret key (when not in the environment)."""
+    require_existing_data(
+        settings.data_dir,
+        database_url=settings.database_url,
+        needs_ca=ca_directory(settings) if needs_ca else None,
+        needs_secret_key=needs_ca and settings.secret_key is None,
+    )
+
+
 @asynccontextmanager
-async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+async def open_runtime(settings: Settings, *, create: bool = True) -> AsyncIterator[Runtime]:
+    """The store, the CA and the use cases. ``create=False`` (every command but ``serve``
+    and ``init``) refuses, with :class:`bot.datadir.DataDirMissing`, to create a CA, an
+    embedded database or a secret key that is not there yet."""
+    if not create:
+        require_data(settings)
     prepare_data_dir(settings.data_dir, database_url=settings.database_url)
     engine = create_engine(settings.database_url)
     stack = AsyncExitStack()
@@ -112,7 +133,7 @@ async def open_ca(settings: Settings) -> AsyncIterator[IssuingCA]:
     if not settings.ca_pkcs11_module:
         yield await asyncio.to_thread(
             load_or_create_local_ca,
-            Path(settings.data_dir) / "ca",
+            Path(settings.data_dir) / ca_directory(settings),
             key_type=settings.ca_key_type,
             organization=settings.ca_organization,
             crl_url=crl_url,
@@ -136,7 +157,7 @@ async def open_ca(settings: Settings) -> AsyncIterator[IssuingCA]:
         try:
             ca = await asyncio.to_thread(
                 load_or_create_hsm_ca,
-                Path(settings.data_dir) / "ca-hsm",
+                Path(settings.data_dir) / ca_directory(settings),
                 key=key,
                 key_type=settings.ca_key_type,
                 organization=settings.ca_organization,

@@ -6,11 +6,20 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_KEY = 32
 MIN_ACCESS_TOKEN = 16
+SERVED_URL_FILE = "served-url"
+"""Where `certdesk serve` records the URL it bound, in the data directory."""
 
 
 class Settings(BaseSettings):
@@ -30,7 +39,11 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path("./var"), validation_alias="CERTDESK_DATA_DIR")
     database_url_: str | None = Field(default=None, validation_alias="CERTDESK_DATABASE_URL")
-    public_url: str = Field(default="http://127.0.0.1:8080", validation_alias="CERTDESK_PUBLIC_URL")
+    # Unset: the URL `certdesk serve` bound, as it recorded it in the data directory
+    # (SERVED_URL_FILE), else http://127.0.0.1:$PORT. See the `public_url` property.
+    public_url_: str | None = Field(
+        default=None, validation_alias=AliasChoices("CERTDESK_PUBLIC_URL", "public_url")
+    )
     port: int = Field(default=8080, validation_alias="PORT", ge=1, le=65535)
     secret_key: SecretStr | None = Field(default=None, validation_alias="CERTDESK_SECRET_KEY")
 
@@ -178,9 +191,11 @@ class Settings(BaseSettings):
             raise ValueError(f"CERTDESK_REMINDER_DAYS lists a day twice: {value}")
         return tuple(sorted(value, reverse=True))
 
-    @field_validator("public_url")
+    @field_validator("public_url_")
     @classmethod
-    def _check_public_url(cls, value: str) -> str:
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.startswith(("http://", "https://")):
             raise ValueError(
                 f"CERTDESK_PUBLIC_URL must start with http:// or https://, got {value!r}"
@@ -228,6 +243,27 @@ class Settings(BaseSettings):
     def client_directory(self) -> Path:
         """The USB-key client's builds offered at /downloads/ (default: ``clients/``)."""
         return self.client_dir or self.data_dir / "clients"
+
+    @property
+    def public_url(self) -> str:
+        """The base of one-time links and of the CRL URL: CERTDESK_PUBLIC_URL when set; else
+        the URL the last `certdesk serve` on this data directory bound (it records it in
+        ``served-url``), so a command run beside a server started with ``--port`` prints
+        links that server answers; else ``http://127.0.0.1:$PORT``."""
+        if self.public_url_:
+            return self.public_url_
+        try:
+            recorded = (self.data_dir / SERVED_URL_FILE).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            recorded = ""
+        if recorded.startswith(("http://", "https://")):
+            return recorded.rstrip("/")
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def public_url_is_set(self) -> bool:
+        """Whether CERTDESK_PUBLIC_URL (or an explicit value) names the public URL."""
+        return bool(self.public_url_)
 
     @property
     def cache_dir(self) -> Path:

@@ -103,7 +103,17 @@ def cli_env(data_dir: Path) -> dict[str, str]:
 
 @pytest.fixture
 def cli(cli_env: dict[str, str]) -> Cli:
-    """Runs the real `certdesk` command line against this test's data directory."""
+    """Runs the real `certdesk` command line against this test's data directory, set up with
+    `certdesk init` first (the other commands refuse to create a CA or database)."""
+    runner = Cli(cli_env)
+    result = runner("init")
+    assert result.returncode == 0, result.stderr
+    return runner
+
+
+@pytest.fixture
+def bare_cli(cli_env: dict[str, str]) -> Cli:
+    """The real `certdesk` command line against this test's empty data directory."""
     return Cli(cli_env)
 
 

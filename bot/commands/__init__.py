@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from bot.commands import ask, clock, db, faq, inspect, ra, reminders, serve, token
+from bot.commands import ask, clock, db, faq, init, inspect, ra, reminders, serve, token
+from bot.commands import backup as backup_commands
 
 COMMAND_MODULES: tuple[ModuleType, ...] = (
     serve,
+    init,
     db,
     ra,
     reminders,
@@ -21,4 +23,5 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     faq,
     inspect,
     token,
+    backup_commands,
 )

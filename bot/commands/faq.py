@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.commands.shared import SubParsers, command_group, fail
+from bot.commands.shared import SubParsers, cli_runtime, command_group, fail
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -115,12 +115,11 @@ def run_unanswered(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
     from bot.knowledge import knowledge_base
-    from bot.runtime import open_runtime
     from bot.unanswered import SqlUnansweredLog
     from faq.review import group_questions
 
     async def go() -> int:
-        async with open_runtime(settings) as runtime:
+        async with cli_runtime(settings) as runtime:
             rows = await SqlUnansweredLog(runtime.engine).waiting(since=args.since)
         kb = await asyncio.to_thread(knowledge_base, settings)
         groups = group_questions(rows, kb)
@@ -147,13 +146,12 @@ def run_teach(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
     from bot.commands.ra import actor
-    from bot.runtime import open_runtime
     from bot.teaching import teach
     from bot.unanswered import SqlUnansweredLog
     from common.errors import CertdeskError
 
     async def go() -> int:
-        async with open_runtime(settings) as runtime:
+        async with cli_runtime(settings) as runtime:
             try:
                 taught = await teach(
                     settings,

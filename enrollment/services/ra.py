@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Unpack
 
@@ -120,46 +121,71 @@ class RaOperations:
 
     async def create_enrollment(self, request: EnrollmentCreate, *, actor: str) -> NewEnrollment:
         """Create a pending enrollment with a fresh code and one-time download link."""
+        (created,) = await self.create_enrollments([request], actor=actor)
+        return created
+
+    async def create_enrollments(
+        self, requests: Sequence[EnrollmentCreate], *, actor: str
+    ) -> list[NewEnrollment]:
+        """Create one pending enrollment per request, all in one transaction: if any cannot
+        be stored, none is (``certdesk ra issue --from-csv``)."""
         store = self._store
         for _ in range(10):
-            reference = codes.new_reference_number()
-            salt = codes.new_code_salt()
-            code = store.pepper.derive_code(reference, salt)
+            drawn: list[tuple[Enrollment, str, NewLink]] = []
             try:
                 async with store.sessions() as session, session.begin():
-                    enrollment = Enrollment(
-                        reference_number=reference,
-                        authorization_code_hash=store.pepper.hash_code(code),
-                        code_salt=salt,
-                        subject_cn=request.cn,
-                        subject_ous=list(request.ous),
-                        subject_o=request.o,
-                        email=request.email,
-                        slack_user=request.slack_user,
-                        profile=request.profile,
-                        created_by=actor,
-                    )
-                    session.add(enrollment)
+                    added = [self._add_enrollment(session, r, actor=actor) for r in requests]
                     await session.flush()
-                    link = self._enrollment_link(session, enrollment)
-                    audit(
-                        session,
-                        actor=actor,
-                        action="enrollment.create",
-                        target=reference,
-                        detail={"cn": request.cn, "profile": request.profile},
-                    )
+                    drawn = [
+                        (enrollment, code, self._enrollment_link(session, enrollment))
+                        for enrollment, code in added
+                    ]
             except IntegrityError:
-                continue  # reference number collision: draw another
-            metrics.ENROLLMENTS_CREATED.inc()
-            assert enrollment.id is not None
-            return NewEnrollment(
-                enrollment_id=enrollment.id,
-                reference_number=reference,
-                authorization_code=code,
-                link=link,
-            )
-        raise RuntimeError("could not draw a free reference number in 10 tries")
+                continue  # reference number collision: draw them all again
+            metrics.ENROLLMENTS_CREATED.inc(len(drawn))
+            created = []
+            for enrollment, code, link in drawn:
+                assert enrollment.id is not None
+                created.append(
+                    NewEnrollment(
+                        enrollment_id=enrollment.id,
+                        reference_number=enrollment.reference_number,
+                        authorization_code=code,
+                        link=link,
+                    )
+                )
+            return created
+        raise RuntimeError("could not draw free reference numbers in 10 tries")
+
+    def _add_enrollment(
+        self, session: AsyncSession, request: EnrollmentCreate, *, actor: str
+    ) -> tuple[Enrollment, str]:
+        """Add one enrollment (and its audit row) to ``session``; its code in clear."""
+        store = self._store
+        reference = codes.new_reference_number()
+        salt = codes.new_code_salt()
+        code = store.pepper.derive_code(reference, salt)
+        enrollment = Enrollment(
+            reference_number=reference,
+            authorization_code_hash=store.pepper.hash_code(code),
+            code_salt=salt,
+            subject_cn=request.cn,
+            subject_ous=list(request.ous),
+            subject_o=request.o,
+            email=request.email,
+            slack_user=request.slack_user,
+            profile=request.profile,
+            created_by=actor,
+        )
+        session.add(enrollment)
+        audit(
+            session,
+            actor=actor,
+            action="enrollment.create",
+            target=reference,
+            detail={"cn": request.cn, "profile": request.profile},
+        )
+        return enrollment, code
 
     async def new_enrollment_link(self, reference_number: str, *, actor: str) -> NewLink:
         """A fresh one-time link for a pending enrollment (earlier links stay valid)."""

@@ -71,3 +71,12 @@ def pkcs11_engine() -> str:
         ["/usr/lib/*/engines-3/pkcs11.so", "/usr/lib/engines-3/pkcs11.so"],
         "libengine-pkcs11-openssl",
     )
+
+
+def nginx() -> str:
+    for name in ("nginx", "/usr/sbin/nginx"):
+        path = shutil.which(name)
+        if path is not None:
+            return path
+    missing("nginx", "nginx")
+    raise AssertionError("unreachable")
