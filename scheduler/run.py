@@ -212,6 +212,10 @@ class ReminderRunner:
         self.config = config or RunConfig()
 
     @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    @property
     def policy(self) -> ReminderPolicy:
         return self.config.policy
 

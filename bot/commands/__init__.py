@@ -9,6 +9,16 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from bot.commands import ask, clock, db, inspect, ra, reminders, serve, token
+from bot.commands import ask, clock, db, inspect, outbox, ra, reminders, serve, token
 
-COMMAND_MODULES: tuple[ModuleType, ...] = (serve, db, ra, reminders, clock, ask, inspect, token)
+COMMAND_MODULES: tuple[ModuleType, ...] = (
+    serve,
+    db,
+    ra,
+    reminders,
+    clock,
+    ask,
+    inspect,
+    token,
+    outbox,
+)

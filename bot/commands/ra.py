@@ -8,6 +8,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from bot.commands import ra_delivery
 from bot.commands.shared import SubParsers
 from common.errors import CertdeskError
 from enrollment.ca.crl import REASON_NAMES, parse_reason
@@ -25,14 +26,26 @@ def register(sub: SubParsers) -> None:
     issue.add_argument("--cn", required=True, help="the holder's common name")
     issue.add_argument("--ou", action="append", default=[], help="an OU (repeat, in order)")
     issue.add_argument("--o", help="organisation")
-    issue.add_argument("--email")
+    issue.add_argument("--email", help="the holder's e-mail address (gets the link by mail)")
     issue.add_argument("--slack-user", help="Slack user ID of the holder (gets the link)")
-    issue.add_argument("--profile", default=DEFAULT_PROFILE, choices=sorted(PROFILES))
+    issue.add_argument(
+        "--profile", default=DEFAULT_PROFILE, choices=sorted(PROFILES), help="certificate profile"
+    )
+    issue.add_argument(
+        "--notify",
+        choices=("slack", "email", "both"),
+        help="how the holder gets the link (default: Slack with --slack-user, else mail)",
+    )
+    issue.add_argument(
+        "--language",
+        choices=("en", "zh"),
+        help="the holder's language for mails (default: the language of the CN)",
+    )
     issue.add_argument("--json", action="store_true", help="print one JSON object")
     issue.set_defaults(handler=run_issue)
 
     unlock = ra_sub.add_parser("unlock", help="unlock an enrollment locked by wrong codes")
-    unlock.add_argument("reference", metavar="REFERENCE")
+    unlock.add_argument("reference", metavar="REFERENCE", help="the enrollment's reference number")
     unlock.set_defaults(handler=run_unlock)
 
     revoke = ra_sub.add_parser(
@@ -46,6 +59,8 @@ def register(sub: SubParsers) -> None:
         help=f"RFC 5280 reason: {', '.join(REASON_NAMES)}",
     )
     revoke.set_defaults(handler=run_revoke)
+
+    ra_delivery.register(ra_sub)
 
 
 def actor() -> str:
@@ -76,6 +91,8 @@ def run_issue(args: argparse.Namespace, settings: Settings) -> int:
             email=args.email,
             slack_user=args.slack_user,
             profile=args.profile,
+            notify=args.notify,
+            language=args.language,
         )
     except ValidationError as exc:
         problems = "; ".join(
@@ -84,25 +101,33 @@ def run_issue(args: argparse.Namespace, settings: Settings) -> int:
         return fail(f"cannot create the enrollment: {problems}")
 
     async def go() -> int:
+        from bot.mail.wiring import holder_notices, issue_enrollment
+
         async with open_runtime(settings) as runtime:
-            created = await runtime.services.ra.create_enrollment(request, actor=actor())
-        if args.json:
-            print(
-                json.dumps(
-                    {
-                        "reference_number": created.reference_number,
-                        "authorization_code": created.authorization_code,
-                        "link": created.link.url,
-                    }
-                )
+            issued = await issue_enrollment(
+                runtime, holder_notices(settings, runtime), request, actor=actor()
             )
+        created = issued.created
+        if args.json:
+            answer: dict[str, object] = {
+                "reference_number": created.reference_number,
+                "authorization_code": created.authorization_code,
+                "link": created.link.url,
+            }
+            if issued.deliveries:
+                answer["deliveries"] = issued.deliveries_json()
+            print(json.dumps(answer))
         else:
             print(f"Reference number:   {created.reference_number}")
             print(f"Authorization code: {created.authorization_code}")
             print(f"One-time link:      {created.link.url}")
             print(f"Link expires:       {created.link.expires_at:%Y-%m-%d %H:%M} UTC")
-            print("Give the holder the link and the reference number; send the code separately.")
-        return 0
+            ra_delivery.print_deliveries(issued.deliveries, code_follows=settings.mail_code)
+            if not issued.delivered:
+                print(
+                    "Give the holder the link and the reference number; send the code separately."
+                )
+        return ra_delivery.report_failures(issued.deliveries)
 
     return asyncio.run(go())
 
@@ -113,12 +138,18 @@ def run_unlock(args: argparse.Namespace, settings: Settings) -> int:
     from bot.runtime import open_runtime
 
     async def go() -> int:
+        from bot.commands.ra_delivery import notify_holder
+        from enrollment.queries import EnrollmentQueries
+
         async with open_runtime(settings) as runtime:
+            before = await EnrollmentQueries(engine=runtime.engine).enrollment(args.reference)
             try:
                 enrollment = await runtime.services.ra.unlock(args.reference, actor=actor())
             except CertdeskError as exc:
                 return fail(exc.message)
-        print(f"Enrollment {enrollment.reference_number} is unlocked; wrong-code count reset.")
+            print(f"Enrollment {enrollment.reference_number} is unlocked; wrong-code count reset.")
+            if before is not None and before.locked:
+                await notify_holder(settings, runtime, unlocked=enrollment.reference_number)
         return 0
 
     return asyncio.run(go())
@@ -127,6 +158,7 @@ def run_unlock(args: argparse.Namespace, settings: Settings) -> int:
 def run_revoke(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
+    from bot.commands.ra_delivery import notify_holder
     from bot.runtime import open_runtime
 
     try:
@@ -142,10 +174,13 @@ def run_revoke(args: argparse.Namespace, settings: Settings) -> int:
                 )
             except CertdeskError as exc:
                 return fail(exc.message)
-        print(
-            f"Certificate {cert.serial} ({cert.subject}) is revoked: {cert.revocation_reason}. "
-            f"The CRL at {settings.public_url}/crl lists it now."
-        )
+            print(
+                f"Certificate {cert.serial} ({cert.subject}) is revoked: "
+                f"{cert.revocation_reason}. The CRL at {settings.public_url}/crl lists it now."
+            )
+            await notify_holder(
+                settings, runtime, revoked=cert.serial, reason=str(cert.revocation_reason)
+            )
         return 0
 
     return asyncio.run(go())

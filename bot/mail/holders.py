@@ -31,6 +31,7 @@ from bot.mail.texts import CODE_NOTES, MailKind
 from bot.slack import blocks
 from common.language import LANGUAGES, Lang, detect_language
 from common.time import utcnow
+from enrollment.ca.crl import normalize_serial
 from enrollment.db import session_factory
 from enrollment.models import Certificate, Enrollment, Notify
 from enrollment.queries import CertificateView
@@ -116,6 +117,7 @@ class HolderLookup:
         return _holder(row, row.subject_cn, email=row.email, slack_user=row.slack_user)
 
     async def of_certificate(self, serial: str) -> tuple[Holder, CertificateView] | None:
+        serial = normalize_serial(serial)
         async with self._sessions() as session:
             cert = (
                 await session.execute(select(Certificate).where(col(Certificate.serial) == serial))
@@ -175,7 +177,13 @@ class HolderNotices:
         return channels(holder, slack_on=self._slack is not None)
 
     async def enrollment_link(
-        self, holder: Holder, *, reference: str, link: NewLink, code: str, resent: bool = False
+        self,
+        holder: Holder,
+        *,
+        reference: str,
+        link: NewLink,
+        code: str | None,
+        resent: bool = False,
     ) -> list[Delivery]:
         lang = holder.lang
         sent: list[Delivery] = []
@@ -268,10 +276,12 @@ class HolderNotices:
         values: Mapping[str, object],
         code_kind: MailKind,
         reference: str,
-        code: str,
+        code: str | None,
     ) -> Delivery:
+        """The link mail; in ``separate`` mode, ``code`` (None: the holder has it already)
+        queued to follow on its own."""
         delivery = await self._mail(kind, holder, values)
-        if not delivery.ok or not self.separate_codes:
+        if not delivery.ok or not self.separate_codes or code is None:
             return delivery
         assert holder.email is not None
         at = utcnow() + self._code_delay

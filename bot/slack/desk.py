@@ -77,13 +77,14 @@ def validation_problems(exc: ValidationError) -> str:
 
 def enrollment_request(args: IssueArgs) -> EnrollmentCreate:
     """The enrollment ``/ra issue`` (command or modal) asks for; raises ``ValidationError``."""
+    profile: dict[str, Any] = {"profile": args.profile} if args.profile else {}
     return EnrollmentCreate(
         cn=args.cn,
         ous=list(args.ous),
         o=args.o,
         email=args.email,
         slack_user=args.user or None,
-        **({"profile": args.profile} if args.profile else {}),
+        **profile,
     )
 
 
