@@ -48,7 +48,6 @@ def compose(
     message["To"] = to
     message["Date"] = format_datetime(utcnow())
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2].strip("> ") or None)
-    message["Content-Language"] = "zh-CN" if lang == "zh" else "en"
     message["Auto-Submitted"] = "auto-generated"
     message.set_content("\n\n".join([*paragraphs, "--", footer]) + "\n")
     body = "\n".join(f"<p>{p}</p>" for p in html_paragraphs)
@@ -58,4 +57,5 @@ def compose(
         f"<body>\n{body}\n<hr>\n<p><small>{html.escape(footer)}</small></p>\n</body></html>\n",
         subtype="html",
     )
+    message["Content-Language"] = html_lang  # after set_content, which drops Content-* headers
     return message
