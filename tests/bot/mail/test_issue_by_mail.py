@@ -108,7 +108,8 @@ def test_without_smtp_mails_go_to_the_outbox_listed_by_certdesk_outbox(
     assert result.returncode == 0, result.stderr
     created = json.loads(result.stdout)
     (delivery,) = created["deliveries"]
-    assert delivery["ok"] and delivery["outbox_file"]
+    assert delivery["ok"]
+    assert delivery["outbox_file"]
     eml = Path(delivery["outbox_file"])
     assert stat.S_IMODE(eml.stat().st_mode) == 0o600
     assert stat.S_IMODE(eml.parent.stat().st_mode) == 0o700
