@@ -84,6 +84,15 @@ class SmtpServer:
     def to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.messages if str(m["To"]) == address]
 
+    def wait_to(self, address: str, *, within: float = 10.0) -> EmailMessage:
+        """The first message to ``address``, once it has arrived (a test bug past ``within``)."""
+        deadline = time.monotonic() + within
+        while not self.to(address):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no mail to {address} arrived")
+            time.sleep(0.05)
+        return self.to(address)[0]
+
     def wait_for(self, count: int, *, within: float = 10.0) -> list[EmailMessage]:
         """The messages once there are at least ``count`` (a test bug past ``within``)."""
         deadline = time.monotonic() + within
