@@ -15,10 +15,9 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
@@ -36,6 +35,9 @@ from enrollment.db import session_factory
 from enrollment.models import Certificate, Enrollment, Notify
 from enrollment.queries import CertificateView
 from enrollment.services.results import NewLink
+
+if TYPE_CHECKING:
+    from slack_sdk.web.async_client import AsyncWebClient  # imports aiohttp: not for `ra issue`
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,7 +18,9 @@ from bot.runtime import Runtime, load_pepper
 from bot.settings import Settings
 from enrollment.services import EnrollmentCreate
 from enrollment.services.ra import NewEnrollment
-from scheduler.clock import ReminderClock
+
+if TYPE_CHECKING:
+    from scheduler.clock import ReminderClock
 
 
 def mail_queue(settings: Settings, engine: AsyncEngine) -> MailQueue:
@@ -48,6 +50,8 @@ QUEUE_INTERVAL = timedelta(minutes=1)
 
 def mail_queue_clock(settings: Settings, engine: AsyncEngine) -> ReminderClock:
     """A clock sending the queue's due mails every minute (the reminder clock's machinery)."""
+    from scheduler.clock import ReminderClock
+
     queue = mail_queue(settings, engine)
     return ReminderClock(run_pass=queue.send_due, interval=QUEUE_INTERVAL)
 
