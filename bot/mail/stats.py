@@ -46,3 +46,7 @@ async def mail_failures(engine: AsyncEngine) -> MailFailures:
             reminders=(await connection.execute(reminders)).scalar_one(),
             queued=(await connection.execute(queued)).scalar_one(),
         )
+
+
+async def failed_mail_count(engine: AsyncEngine) -> int:
+    return (await mail_failures(engine)).total

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, Unpack
 from urllib.parse import urlsplit
@@ -116,6 +116,8 @@ class Desk:
     staff: StaffDirectory
     tasks: BackgroundTasks
     http: aiohttp.ClientSession
+    mail_failures: Callable[[], Awaitable[int]] | None = None
+    """How many mails failed for good (bot/mail/stats.py), for ``/ra stats``."""
     _users: dict[str, tuple[float, SlackUser]] = field(default_factory=dict)
     _dm_channels: dict[str, str] = field(default_factory=dict)
 

@@ -164,6 +164,7 @@ async def stats(call: RaCall) -> str:
         revoked=numbers.certificates_revoked,
         open_escalations=len(await desk.escalations.open_escalations(limit=1000)),
         unanswered=len(await desk.unanswered.pending(limit=1000)),
+        mail_failed=await desk.mail_failures() if desk.mail_failures else None,
     )
 
 
