@@ -100,3 +100,11 @@ async def test_smtp_unreachable_is_transient_and_names_the_server() -> None:
     assert not caught.value.permanent
     assert f"127.0.0.1:{port}" in caught.value.message
     assert "secretpw" not in caught.value.message
+
+
+def test_mail_from_defaults_to_the_public_host_and_refuses_a_non_address() -> None:
+    settings = Settings(_env_file=None, public_url="https://certs.example.com:8443")
+    assert settings.mail_sender == "certdesk@certs.example.com"
+    with pytest.raises(ValidationError) as caught:
+        Settings(_env_file=None, mail_from="not an address")
+    assert "CERTDESK_MAIL_FROM" in configuration_problem(caught.value)
