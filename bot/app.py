@@ -26,6 +26,7 @@ from enrollment.protocols import est as enrollment_est
 from enrollment.protocols.cmp import http as enrollment_cmp
 from enrollment.web import api as enrollment_web
 from enrollment.web import downloads as enrollment_downloads
+from enrollment.web import link_page as enrollment_link_page
 from enrollment.web import pages as enrollment_pages
 from enrollment.web.downloads import ClientDownloads
 from scheduler.clock import ReminderClock
@@ -94,6 +95,19 @@ def provide_enrollment(app: web.Application, runtime: Runtime) -> None:
     )
 
 
+def provide_mail(app: web.Application, settings: Settings, runtime: Runtime) -> None:
+    """``GET /link``'s mailer (bot/mail/link_requests.py)."""
+    from bot.mail.holders import HolderLookup
+    from bot.mail.link_requests import MailedLinkRequests
+    from bot.mail.wiring import holder_notices
+
+    app[enrollment_link_page.LINK_REQUESTS] = MailedLinkRequests(
+        ra=runtime.services.ra,
+        lookup=HolderLookup(engine=runtime.engine),
+        notices=holder_notices(settings, runtime),
+    )
+
+
 def create_app(settings: Settings) -> web.Application:
     """Build the application; the runtime (DB, CA, services) starts in ``cleanup_ctx``."""
     # No global error middleware: each group owns its errors (the API and the chat as
@@ -116,6 +130,7 @@ def create_app(settings: Settings) -> web.Application:
         async with open_runtime(settings) as runtime:
             app[RUNTIME] = runtime
             provide_enrollment(app, runtime)
+            provide_mail(app, settings, runtime)
             facts = startup_facts(settings, runtime.ca)
             log.info("certdesk started: %s", describe(facts), extra=facts)
             yield
@@ -133,9 +148,20 @@ def create_app(settings: Settings) -> web.Application:
             app[REMINDER_CLOCK] = clock
             yield
 
+    async def mail_queue_ctx(app: web.Application) -> AsyncIterator[None]:
+        """Queued mails (separate code mails) sent every minute; GET /link's mails finished."""
+        from bot.mail.wiring import mail_queue_clock
+
+        async with mail_queue_clock(settings, app[RUNTIME].engine):
+            yield
+        pending = app[enrollment_link_page.LINK_TASKS]
+        if pending:
+            await asyncio.wait(set(pending), timeout=30)
+
     app.cleanup_ctx.append(knowledge_ctx)
     app.cleanup_ctx.append(runtime_ctx)
     app.cleanup_ctx.append(reminders_ctx)
+    app.cleanup_ctx.append(mail_queue_ctx)
     if settings.slack_enabled:
         add_slack(
             app,
@@ -158,5 +184,6 @@ def create_app(settings: Settings) -> web.Application:
     enrollment_est.add_routes(app)
     enrollment_pages.add_routes(app)
     enrollment_downloads.add_routes(app, ClientDownloads(settings.client_directory))
+    enrollment_link_page.add_routes(app)
     enrollment_cmp.add_routes(app)
     return app

@@ -563,18 +563,21 @@ def ra_stats(
     revoked: int,
     open_escalations: int,
     unanswered: int,
+    mail_failed: int | None = None,
 ) -> str:
+    mail_en = f"\nUndeliverable mails: {mail_failed}" if mail_failed is not None else ""
+    mail_zh = f"\n无法投递的邮件：{mail_failed}" if mail_failed is not None else ""
     return _t(
         lang,
         f"*certdesk statistics*\n"
         f"Enrollments: {pending} waiting · {locked} locked · {issued} issued\n"
         f"Certificates: {active} active · {expiring} expiring within {expiring_days} days · "
         f"{revoked} revoked\n"
-        f"Open escalations: {open_escalations} · Unanswered questions: {unanswered}",
+        f"Open escalations: {open_escalations} · Unanswered questions: {unanswered}{mail_en}",
         f"*certdesk 统计*\n"
         f"申请：{pending} 待下载 · {locked} 已锁定 · {issued} 已签发\n"
         f"证书：{active} 有效 · {expiring} 将在 {expiring_days} 天内到期 · {revoked} 已吊销\n"
-        f"待处理的人工咨询：{open_escalations} · 未能回答的问题：{unanswered}",
+        f"待处理的人工咨询：{open_escalations} · 未能回答的问题：{unanswered}{mail_zh}",
     )
 
 

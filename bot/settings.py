@@ -117,6 +117,50 @@ class Settings(BaseSettings):
         default=None, validation_alias="CERTDESK_OPERATOR_TOKEN"
     )
 
+    # E-mail (bot/mail/): unset SMTP URL = mails go to the outbox under the data directory.
+    smtp_url: SecretStr | None = Field(default=None, validation_alias="CERTDESK_SMTP_URL")
+    mail_from: str | None = Field(default=None, validation_alias="CERTDESK_MAIL_FROM")
+    mail_code: Literal["operator", "separate"] = Field(
+        default="operator", validation_alias="CERTDESK_MAIL_CODE"
+    )
+    mail_code_delay_minutes: int = Field(
+        default=5, validation_alias="CERTDESK_MAIL_CODE_DELAY_MINUTES", ge=0, le=1440
+    )
+
+    @field_validator("smtp_url", mode="before")
+    @classmethod
+    def _blank_smtp_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from bot.mail.smtp import parse_smtp_url  # standard library only
+
+            parse_smtp_url(value.get_secret_value())  # a ValueError names what is wrong
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _check_mail_from(cls, value: str | None) -> str | None:
+        from email.headerregistry import Address
+        from email.utils import parseaddr
+
+        if value is None or not value.strip():
+            return None
+        _name, address = parseaddr(value)
+        try:
+            Address(addr_spec=address)
+        except (ValueError, IndexError):
+            address = ""
+        if "@" not in address or any(c in value for c in "\r\n"):
+            raise ValueError(
+                "CERTDESK_MAIL_FROM must be an e-mail address, e.g. certdesk@example.com or "
+                "'certdesk <certdesk@example.com>'"
+            )
+        return value.strip()
+
     @field_validator("secret_key")
     @classmethod
     def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
@@ -277,6 +321,15 @@ class Settings(BaseSettings):
     @property
     def slack_socket_mode(self) -> bool:
         return self.slack_enabled and self.slack_app_token is not None
+
+    @property
+    def mail_sender(self) -> str:
+        """``CERTDESK_MAIL_FROM``, else certdesk at the public URL's host."""
+        if self.mail_from:
+            return self.mail_from
+        from urllib.parse import urlsplit
+
+        return f"certdesk@{urlsplit(self.public_url).hostname or 'localhost'}"
 
     @property
     def is_embedded_sqlite(self) -> bool:

@@ -29,7 +29,7 @@ def ca_fingerprint(ca: IssuingCA) -> str:
 
 
 def startup_facts(settings: Settings, ca: IssuingCA) -> dict[str, Any]:
-    smtp_url = getattr(settings, "smtp_url", None)  # CERTDESK_SMTP_URL, where it is configured
+    smtp_url = settings.smtp_url
     return {
         "public_url": settings.public_url,
         "database": safe_database_url(settings.database_url),

@@ -35,6 +35,14 @@ class Delivery(enum.StrEnum):
     CMP = "cmp"  # the holder's own CMP client (openssl cmp), key made there
 
 
+class Notify(enum.StrEnum):
+    """How the holder of an enrollment is told of its links (unset: Slack first, else mail)."""
+
+    SLACK = "slack"
+    EMAIL = "email"
+    BOTH = "both"
+
+
 class LinkPurpose(enum.StrEnum):
     ENROLL = "enroll"
     RENEW = "renew"
@@ -55,6 +63,8 @@ class EnrollmentBase(SubjectBase):
     email: str | None = Field(default=None, max_length=254)
     slack_user: str | None = Field(default=None, max_length=32, index=True)
     profile: str = Field(default="client", max_length=32)
+    notify: str | None = Field(default=None, max_length=8)
+    language: str | None = Field(default=None, max_length=8)
 
 
 class Enrollment(EnrollmentBase, table=True):

@@ -49,7 +49,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -58,7 +58,7 @@ from sqlmodel import col
 
 from common.time import utcnow
 from enrollment.db import session_factory
-from enrollment.models import Certificate, CertificateStatus
+from enrollment.models import AuditEvent, Certificate, CertificateStatus
 from scheduler import metrics
 from scheduler.errors import DeliveryError
 from scheduler.models import ReminderSent
@@ -88,6 +88,14 @@ class Notifier(Protocol):
         ...
 
     async def notify(self, reminder: Reminder) -> None: ...
+
+
+@runtime_checkable
+class RoutingNotifier(Notifier, Protocol):
+    """A notifier that picks a channel per reminder (Slack for Slack owners, mail for owners
+    with only an address); the channel each reminder went by is recorded with its row."""
+
+    def channel_for(self, reminder: Reminder) -> str: ...
 
 
 def default_worker_name() -> str:
@@ -202,6 +210,10 @@ class ReminderRunner:
         self._sessions = session_factory(engine)
         self.notifier = notifier
         self.config = config or RunConfig()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
 
     @property
     def policy(self) -> ReminderPolicy:
@@ -344,7 +356,7 @@ class ReminderRunner:
             outcome = Outcome.UNDELIVERABLE
         else:
             outcome = Outcome.FAILED
-        if not await self._record(claim, outcome, error):
+        if not await self._record(claim, outcome, error, reminder):
             log.warning(
                 "reminder claim was taken over before its outcome was recorded",
                 extra={"record_id": claim.record_id, "attempt": claim.attempt},
@@ -360,18 +372,23 @@ class ReminderRunner:
                 "owner_slack_user": reminder.certificate.owner_slack_user,
                 "threshold_days": reminder.threshold_days,
                 "attempt": claim.attempt,
-                "channel": self.notifier.channel,
+                "channel": self._channel(reminder),
                 "error": error,
             },
         )
         return ReminderResult(reminder=reminder, result=result, error=error)
+
+    def _channel(self, reminder: Reminder) -> str:
+        if isinstance(self.notifier, RoutingNotifier):
+            return self.notifier.channel_for(reminder)
+        return self.notifier.channel
 
     async def _claim(self, reminder: Reminder) -> _Claim | None:
         """Claim ``reminder`` in its own transaction; None when another clock has it."""
         async with self._engine.begin() as connection:
             if reminder.retry_of is None:
                 return await self._claim_first(connection, reminder)
-            return await self._claim_retry(connection, reminder.retry_of)
+            return await self._claim_retry(connection, reminder)
 
     async def _claim_first(self, connection: AsyncConnection, reminder: Reminder) -> _Claim | None:
         now = utcnow()
@@ -381,7 +398,7 @@ class ReminderRunner:
             .values(
                 certificate_id=reminder.certificate.certificate_id,
                 threshold_days=reminder.threshold_days,
-                channel=self.notifier.channel,
+                channel=self._channel(reminder),
                 outcome=Outcome.PENDING,
                 attempts=1,
                 claimed_by=self.config.worker,
@@ -394,9 +411,9 @@ class ReminderRunner:
         record_id = (await connection.execute(statement)).scalar_one_or_none()
         return None if record_id is None else _Claim(record_id, 1)
 
-    async def _claim_retry(
-        self, connection: AsyncConnection, previous: ReminderRecord
-    ) -> _Claim | None:
+    async def _claim_retry(self, connection: AsyncConnection, reminder: Reminder) -> _Claim | None:
+        previous = reminder.retry_of
+        assert previous is not None
         now = utcnow()
         taken = await connection.execute(
             sa.update(ReminderSent)
@@ -408,7 +425,7 @@ class ReminderRunner:
             .values(
                 outcome=Outcome.PENDING,
                 attempts=previous.attempts + 1,
-                channel=self.notifier.channel,
+                channel=self._channel(reminder),
                 claimed_by=self.config.worker,
                 claimed_at=now,
                 updated_at=now,
@@ -433,7 +450,11 @@ class ReminderRunner:
             return f"{type(exc).__name__}: {exc}"[:500], False
         return None, False
 
-    async def _record(self, claim: _Claim, outcome: Outcome, error: str | None) -> bool:
+    async def _record(
+        self, claim: _Claim, outcome: Outcome, error: str | None, reminder: Reminder
+    ) -> bool:
+        """The outcome, conditional on the claim; an undeliverable reminder is audited in the
+        same transaction (``/ra stats`` counts them by channel)."""
         now = utcnow()
         async with self._engine.begin() as connection:
             result = await connection.execute(
@@ -450,4 +471,21 @@ class ReminderRunner:
                     last_error=error,
                 )
             )
-            return result.rowcount == 1
+            recorded = result.rowcount == 1
+            if recorded and outcome == Outcome.UNDELIVERABLE:
+                await connection.execute(
+                    sa.insert(AuditEvent).values(
+                        at=now,
+                        actor="system",
+                        action="reminder.undeliverable",
+                        target=reminder.certificate.serial,
+                        outcome="failed",
+                        detail={
+                            "channel": self._channel(reminder),
+                            "threshold_days": reminder.threshold_days,
+                            "attempts": claim.attempt,
+                            "error": error,
+                        },
+                    )
+                )
+            return recorded

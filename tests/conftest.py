@@ -17,6 +17,7 @@ from enrollment.services import Services
 from tests.support import system
 from tests.support.postgres import PostgresServer
 from tests.support.processes import Cli, LiveServer, base_env, live_server
+from tests.support.smtp import SmtpServer, smtp_server
 
 PUBLIC_URL = "http://certdesk.test"
 
@@ -122,3 +123,10 @@ def server(data_dir: Path) -> Iterator[LiveServer]:
     """The real `certdesk serve` on embedded defaults in this test's data directory."""
     with live_server(base_env(data_dir)) as running:
         yield running
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on a free local port."""
+    with smtp_server() as server:
+        yield server

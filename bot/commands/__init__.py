@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from bot.commands import ask, clock, db, faq, init, inspect, ra, reminders, serve, token
+from bot.commands import ask, clock, db, faq, init, inspect, outbox, ra, reminders, serve, token
 from bot.commands import backup as backup_commands
 
 COMMAND_MODULES: tuple[ModuleType, ...] = (
@@ -24,4 +24,5 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     inspect,
     token,
     backup_commands,
+    outbox,
 )

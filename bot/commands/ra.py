@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bot.commands import ra_reads
+from bot.commands import ra_delivery, ra_reads
 from bot.commands.shared import SubParsers, cli_runtime, fail
 from common.errors import CertdeskError
 from enrollment.ca.crl import REASON_NAMES, parse_reason
@@ -16,6 +16,7 @@ from enrollment.ca.profiles import DEFAULT_PROFILE, PROFILES
 
 if TYPE_CHECKING:
     from bot.commands.ra_csv import CsvRow
+    from bot.mail.wiring import Issued
     from bot.runtime import Runtime
     from bot.settings import Settings
     from enrollment.services import EnrollmentCreate
@@ -44,13 +45,23 @@ def register(sub: SubParsers) -> None:
     )
     issue.add_argument("--ou", action="append", default=[], help="an OU (repeat, in order)")
     issue.add_argument("--o", help="organisation")
-    issue.add_argument("--email", help="the holder's e-mail address")
+    issue.add_argument("--email", help="the holder's e-mail address (gets the link by mail)")
     issue.add_argument("--slack-user", help="Slack user ID of the holder (gets the link)")
     issue.add_argument(
         "--profile",
         default=DEFAULT_PROFILE,
         choices=sorted(PROFILES),
         help=f"certificate profile (default {DEFAULT_PROFILE}; a CSV row's profile wins)",
+    )
+    issue.add_argument(
+        "--notify",
+        choices=("slack", "email", "both"),
+        help="how the holder gets the link (default: Slack with --slack-user, else mail)",
+    )
+    issue.add_argument(
+        "--language",
+        choices=("en", "zh"),
+        help="the holder's language for mails (default: the language of the CN)",
     )
     issue.add_argument(
         "--json",
@@ -76,6 +87,7 @@ def register(sub: SubParsers) -> None:
     revoke.set_defaults(handler=run_revoke)
 
     ra_reads.register(ra_sub)
+    ra_delivery.register(ra_sub)
 
 
 def actor() -> str:
@@ -113,17 +125,20 @@ def run_issue(args: argparse.Namespace, settings: Settings) -> int:
 
     async def go() -> int:
         async with cli_runtime(settings) as runtime:
-            created = await issue_enrollments(runtime, rows)
-        for row, new in zip(rows, created, strict=True):
-            report = enrollment_report(new)
+            issued = await issue_enrollments(settings, runtime, rows)
+        for row, one in zip(rows, issued, strict=True):
+            report: dict[str, object] = dict(enrollment_report(one.created))
+            if one.deliveries:
+                report["deliveries"] = one.deliveries_json()
             if args.from_csv is not None:
                 line = {"row": row.line, "cn": row.request.cn, "notify": row.notify, **report}
                 print(json.dumps(line, ensure_ascii=False))
             elif args.json:
                 print(json.dumps(report))
             else:
-                print_enrollment(new)
-        return 0
+                print_enrollment(one.created, handed_over=one.delivered)
+                ra_delivery.print_deliveries(one.deliveries, code_follows=settings.mail_code)
+        return max((ra_delivery.report_failures(one.deliveries) for one in issued), default=0)
 
     return asyncio.run(go())
 
@@ -142,6 +157,8 @@ def one_request(args: argparse.Namespace) -> EnrollmentCreate | str:
             email=args.email,
             slack_user=args.slack_user,
             profile=args.profile,
+            notify=args.notify,
+            language=args.language,
         )
     except ValidationError as exc:
         return "; ".join(
@@ -149,14 +166,22 @@ def one_request(args: argparse.Namespace) -> EnrollmentCreate | str:
         )
 
 
-async def issue_enrollments(runtime: Runtime, rows: Sequence[CsvRow]) -> list[NewEnrollment]:
+async def issue_enrollments(
+    settings: Settings, runtime: Runtime, rows: Sequence[CsvRow]
+) -> list[Issued]:
     """The one way ``ra issue`` creates enrollments, one or a whole CSV file: all in one
-    transaction (none is stored if one cannot be). Each row carries the holder's channel
-    (``notify``: slack, email, both, or None for the default); the command prints every link
-    for the RA to hand over."""
-    return await runtime.services.ra.create_enrollments(
+    transaction (none is stored if one cannot be), then each link (never its code) delivered by
+    the holder's channel (``notify``: slack, email, both, or the default)."""
+    from bot.mail.wiring import deliver_enrollment, holder_notices
+
+    created = await runtime.services.ra.create_enrollments(
         [row.request for row in rows], actor=actor()
     )
+    notices = holder_notices(settings, runtime)
+    return [
+        await deliver_enrollment(runtime, notices, row.request, new, actor=actor())
+        for row, new in zip(rows, created, strict=True)
+    ]
 
 
 def enrollment_report(created: NewEnrollment) -> dict[str, str]:
@@ -168,24 +193,31 @@ def enrollment_report(created: NewEnrollment) -> dict[str, str]:
     }
 
 
-def print_enrollment(created: NewEnrollment) -> None:
+def print_enrollment(created: NewEnrollment, *, handed_over: bool = False) -> None:
     print(f"Reference number:   {created.reference_number}")
     print(f"Authorization code: {created.authorization_code}")
     print(f"One-time link:      {created.link.url}")
     print(f"Link expires:       {created.link.expires_at:%Y-%m-%d %H:%M} UTC")
-    print("Give the holder the link and the reference number; send the code separately.")
+    if not handed_over:
+        print("Give the holder the link and the reference number; send the code separately.")
 
 
 def run_unlock(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
     async def go() -> int:
+        from bot.commands.ra_delivery import notify_holder
+        from enrollment.queries import EnrollmentQueries
+
         async with cli_runtime(settings) as runtime:
+            before = await EnrollmentQueries(engine=runtime.engine).enrollment(args.reference)
             try:
                 enrollment = await runtime.services.ra.unlock(args.reference, actor=actor())
             except CertdeskError as exc:
                 return fail(exc.message)
-        print(f"Enrollment {enrollment.reference_number} is unlocked; wrong-code count reset.")
+            print(f"Enrollment {enrollment.reference_number} is unlocked; wrong-code count reset.")
+            if before is not None and before.locked:
+                await notify_holder(settings, runtime, unlocked=enrollment.reference_number)
         return 0
 
     return asyncio.run(go())
@@ -193,6 +225,8 @@ def run_unlock(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_revoke(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
+
+    from bot.commands.ra_delivery import notify_holder
 
     try:
         parse_reason(args.reason)  # refuse a bad reason before touching the store
@@ -207,10 +241,13 @@ def run_revoke(args: argparse.Namespace, settings: Settings) -> int:
                 )
             except CertdeskError as exc:
                 return fail(exc.message)
-        print(
-            f"Certificate {cert.serial} ({cert.subject}) is revoked: {cert.revocation_reason}. "
-            f"The CRL at {settings.public_url}/crl lists it now."
-        )
+            print(
+                f"Certificate {cert.serial} ({cert.subject}) is revoked: "
+                f"{cert.revocation_reason}. The CRL at {settings.public_url}/crl lists it now."
+            )
+            await notify_holder(
+                settings, runtime, revoked=cert.serial, reason=str(cert.revocation_reason)
+            )
         return 0
 
     return asyncio.run(go())

@@ -43,6 +43,7 @@ def parse_rows(text: str, *, default_profile: str) -> list[CsvRow]:
     each wrong row and column otherwise."""
     from pydantic import ValidationError
 
+    from enrollment.models import Notify as EnrollmentNotify
     from enrollment.services import EnrollmentCreate
 
     reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
@@ -74,6 +75,12 @@ def parse_rows(text: str, *, default_profile: str) -> list[CsvRow]:
         if given and notify is None:
             problems.append(f"row {line}, column notify: {given!r} is not slack, email or both")
             continue
+        if notify in ("slack", "both") and not values.get("slack_user"):
+            problems.append(f"row {line}, column notify: {notify} needs a slack_user")
+            continue
+        if notify in ("email", "both") and not values.get("email"):
+            problems.append(f"row {line}, column notify: {notify} needs an email")
+            continue
         try:
             request = EnrollmentCreate(
                 cn=values.get("cn", ""),
@@ -82,18 +89,13 @@ def parse_rows(text: str, *, default_profile: str) -> list[CsvRow]:
                 email=values.get("email") or None,
                 slack_user=values.get("slack_user") or None,
                 profile=values.get("profile") or default_profile,
+                notify=None if notify is None else EnrollmentNotify(notify),
             )
         except ValidationError as exc:
             for error in exc.errors(include_input=False, include_url=False):
                 column = _column(error["loc"])
                 message = str(error["msg"]).removeprefix("Value error, ")
                 problems.append(f"row {line}, column {column}: {message}")
-            continue
-        if notify in ("slack", "both") and request.slack_user is None:
-            problems.append(f"row {line}, column notify: {notify} needs a slack_user")
-            continue
-        if notify in ("email", "both") and request.email is None:
-            problems.append(f"row {line}, column notify: {notify} needs an email")
             continue
         rows.append(CsvRow(line, request, notify))
     if problems:

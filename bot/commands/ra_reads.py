@@ -209,21 +209,24 @@ def run_stats(args: argparse.Namespace, settings: Settings) -> int:
 
     from bot.commands.ra import actor
     from bot.escalation import Escalations
+    from bot.mail.stats import failed_mail_count
     from bot.ra_views import DeskStats, desk_stats, stats_json
     from bot.unanswered import SqlUnansweredLog
     from enrollment.queries import EnrollmentQueries
 
-    async def go() -> DeskStats:
+    async def go() -> tuple[DeskStats, int]:
         async with cli_runtime(settings) as runtime:
             await runtime.services.ra.audit(actor=actor(), action="ra.stats")
             engine = runtime.engine
-            return await desk_stats(
+            found = await desk_stats(
                 EnrollmentQueries(engine=engine),
                 Escalations(engine=engine),
                 SqlUnansweredLog(engine),
             )
+            return found, await failed_mail_count(engine)
 
-    numbers = stats_json(asyncio.run(go()))
+    found, mail_failed = asyncio.run(go())
+    numbers = {**stats_json(found), "mail_undeliverable": mail_failed}
     if args.json:
         print(json.dumps(numbers))
         return 0
@@ -234,6 +237,7 @@ def run_stats(args: argparse.Namespace, settings: Settings) -> int:
         f"{numbers['certificates_expiring']} expiring within "
         f"{numbers['expiring_within_days']} days, {numbers['certificates_revoked']} revoked\n"
         f"Questions:    {numbers['open_escalations']} open escalations, "
-        f"{numbers['unanswered_questions']} unanswered"
+        f"{numbers['unanswered_questions']} unanswered\n"
+        f"Mail:         {numbers['mail_undeliverable']} undeliverable"
     )
     return 0

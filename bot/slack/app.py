@@ -25,6 +25,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -46,6 +47,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.dialog import CertificateReader, Knowledge
 from bot.escalation import Escalations
+from bot.mail.stats import failed_mail_count
 from bot.questions import Questions
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -248,6 +250,7 @@ def add_slack(
                 read_certificate_file=certificate_reader,
                 staff=StaffDirectory(settings.ra_staff),
                 tasks=BackgroundTasks(),
+                mail_failures=partial(failed_mail_count, rt.engine),
                 http=http,
             )
             client = web_client(settings, http)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, Unpack
 from urllib.parse import urlsplit
@@ -79,13 +79,14 @@ def validation_problems(exc: ValidationError) -> str:
 
 def enrollment_request(args: IssueArgs) -> EnrollmentCreate:
     """The enrollment ``/ra issue`` (command or modal) asks for; raises ``ValidationError``."""
+    profile: dict[str, Any] = {"profile": args.profile} if args.profile else {}
     return EnrollmentCreate(
         cn=args.cn,
         ous=list(args.ous),
         o=args.o,
         email=args.email,
         slack_user=args.user or None,
-        **({"profile": args.profile} if args.profile else {}),
+        **profile,
     )
 
 
@@ -117,6 +118,8 @@ class Desk:
     staff: StaffDirectory
     tasks: BackgroundTasks
     http: aiohttp.ClientSession
+    mail_failures: Callable[[], Awaitable[int]] | None = None
+    """How many mails failed for good (bot/mail/stats.py), for ``/ra stats``."""
     _users: dict[str, tuple[float, SlackUser]] = field(default_factory=dict)
     _dm_channels: dict[str, str] = field(default_factory=dict)
 

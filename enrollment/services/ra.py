@@ -12,11 +12,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
+from common.language import Lang
 from common.time import utcnow
 from enrollment import codes, metrics
 from enrollment.ca.profiles import get_profile
 from enrollment.errors import EnrollmentNotPending
-from enrollment.models import Enrollment, EnrollmentStatus, LinkPurpose
+from enrollment.models import Enrollment, EnrollmentStatus, LinkPurpose, Notify
 from enrollment.services._store import Store, audit
 from enrollment.services.results import AuditFacts, NewLink
 
@@ -62,6 +63,10 @@ class EnrollmentCreate(SQLModel):
     email: str | None = Field(default=None, max_length=254)
     slack_user: str | None = Field(default=None, max_length=32)
     profile: str = "client"
+    notify: Notify | None = None
+    """How the holder is told of links: unset = Slack if a Slack user is given, else mail."""
+    language: Lang | None = None
+    """The holder's language for mails; unset = the language the CN is written in."""
 
     @field_validator("cn", "o")
     @classmethod
@@ -102,6 +107,14 @@ class EnrollmentCreate(SQLModel):
     def _email_if_required(self) -> EnrollmentCreate:
         if get_profile(self.profile).requires_email and not self.email:
             raise ValueError(f"profile {self.profile!r} needs an e-mail address")
+        return self
+
+    @model_validator(mode="after")
+    def _channel_if_notify(self) -> EnrollmentCreate:
+        if self.notify in (Notify.EMAIL, Notify.BOTH) and not self.email:
+            raise ValueError(f"notify {self.notify.value!r} needs an e-mail address (--email)")
+        if self.notify in (Notify.SLACK, Notify.BOTH) and not self.slack_user:
+            raise ValueError(f"notify {self.notify.value!r} needs a Slack user (--slack-user)")
         return self
 
 
@@ -175,6 +188,8 @@ class RaOperations:
             email=request.email,
             slack_user=request.slack_user,
             profile=request.profile,
+            notify=request.notify,
+            language=request.language,
             created_by=actor,
         )
         session.add(enrollment)

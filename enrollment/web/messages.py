@@ -361,6 +361,33 @@ PAGE: Texts = {
     },
     # -- error page --------------------------------------------------------------------------
     "error.next": {"en": "What to do next", "zh": "下一步"},
+    # -- a new link by mail (GET /link) ------------------------------------------------------
+    "link.title": {"en": "Ask for a new link", "zh": "索取新链接"},
+    "link.intro": {
+        "en": "Lost your download link, or has it expired? Enter the reference number your RA "
+        "gave you and the e-mail address they registered for you. We send a new link to that "
+        "address; your authorization code stays the same.",
+        "zh": "下载链接丢失或已过期？请输入 RA 提供的参考号以及 RA 为您登记的电子邮箱地址。"
+        "我们会把新链接发送到该地址；您的授权码保持不变。",
+    },
+    "link.reference": {"en": "Reference number", "zh": "参考号"},
+    "link.email": {"en": "E-mail address", "zh": "电子邮箱地址"},
+    "link.submit": {"en": "Send me a new link", "zh": "给我发送新链接"},
+    "link.sent.title": {"en": "Check your mail", "zh": "请查收邮件"},
+    "link.sent": {
+        "en": "If the reference number and the e-mail address match an enrollment that is "
+        "waiting for its certificate, a new link is on its way to the registered address. It "
+        "can take a few minutes.",
+        "zh": "如果参考号和电子邮箱地址与一个等待下载证书的申请相符，新链接正在发往登记的地址，"
+        "可能需要几分钟。",
+    },
+    "link.sent.next": {
+        "en": "Nothing arrived after a while? Check the spam folder and the spelling of both, "
+        "then ask your RA staff: they can send the link again.",
+        "zh": "过一会儿仍未收到？请检查垃圾邮件文件夹以及两项输入是否正确，然后联系 RA 工作人员："
+        "他们可以重新发送链接。",
+    },
+    "link.again": {"en": "Ask again", "zh": "重新索取"},
 }
 
 # Page titles of errors, by error code.
@@ -371,6 +398,7 @@ ERROR_TITLES: Texts = {
     "link_locked": {"en": "This link is locked", "zh": "链接已锁定"},
     "enrollment_locked": {"en": "Enrollment locked", "zh": "申请已锁定"},
     "enrollment_not_pending": {"en": "Certificate already issued", "zh": "证书已签发"},
+    "rate_limited": {"en": "Too many requests", "zh": "请求过多"},
     "error": {"en": "Something went wrong", "zh": "出现问题"},
 }
 
@@ -422,6 +450,7 @@ ERROR_ZH: dict[str, str] = {
     "certificate_not_active": "此证书已被取代或吊销，只有有效的证书才能更新。请选择其他证书，或在 Slack "
     "中询问 certdesk 机器人。",
     "not_found": "找不到此地址。",
+    "rate_limited": "请求过于频繁。请 {retry_after} 秒后再试；如仍未收到链接，请联系 RA 工作人员。",
     "method_not_allowed": "不支持此请求方法。",
 }
 

@@ -1,7 +1,7 @@
 """unanswered counts: how often a waiting question was asked, and when last (faq unanswered)
 
 Revision ID: 0013
-Revises: 0006
+Revises: 0009
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import enrollment.types
 
 revision: str = "0013"
-down_revision: str | None = "0006"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

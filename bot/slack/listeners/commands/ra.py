@@ -165,6 +165,7 @@ async def stats(call: RaCall) -> str:
         revoked=numbers.certificates_revoked,
         open_escalations=found.open_escalations,
         unanswered=found.unanswered,
+        mail_failed=await desk.mail_failures() if desk.mail_failures else None,
     )
 
 
