@@ -16,13 +16,15 @@ from bot.chat import add_chat, add_slack_notice
 from bot.knowledge import certificate_reader, load_knowledge
 from bot.notify import build_notifier
 from bot.reminders import reminder_clock, run_config
-from bot.runtime import Runtime, open_runtime
+from bot.runtime import Runtime, ca_directory, open_runtime
 from bot.settings import Settings
 from bot.slack.app import add_slack
 from enrollment.db import READ_ONLY, UNAVAILABLE, storage_failure
 from enrollment.errors import StorageUnavailable
 from enrollment.protocols import est as enrollment_est
 from enrollment.protocols.cmp import http as enrollment_cmp
+from enrollment.protocols.ocsp import http as enrollment_ocsp
+from enrollment.protocols.ocsp.responder import OcspResponder, ResponderConfig
 from enrollment.web import api as enrollment_web
 from enrollment.web import pages as enrollment_pages
 from scheduler.clock import ReminderClock
@@ -88,6 +90,15 @@ def provide_enrollment(app: web.Application, runtime: Runtime) -> None:
         renewal=services.key_renewal,
         revocation=services.revocation,
     )
+    app[enrollment_ocsp.RESPONDER] = OcspResponder(
+        ca=services.ca,
+        states=services.revocation,
+        config=ResponderConfig(
+            lifetime=services.config.crl_validity,
+            refresh=services.config.crl_refresh,
+            signer_directory=ca_directory(runtime.settings),
+        ),
+    )
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -102,6 +113,7 @@ def create_app(settings: Settings) -> web.Application:
         async with open_runtime(settings) as runtime:
             app[RUNTIME] = runtime
             provide_enrollment(app, runtime)
+            await app[enrollment_ocsp.RESPONDER].prepare()  # the OCSP signer, made if due
             log.info(
                 "certdesk started",
                 extra={"public_url": settings.public_url, "slack": settings.slack_enabled},
@@ -145,4 +157,5 @@ def create_app(settings: Settings) -> web.Application:
     enrollment_est.add_routes(app)
     enrollment_pages.add_routes(app)
     enrollment_cmp.add_routes(app)
+    enrollment_ocsp.add_routes(app)
     return app

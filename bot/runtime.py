@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -83,7 +83,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     stack = AsyncExitStack()
     try:
         await prepare_schema(settings, engine)
-        ca = await stack.enter_async_context(open_ca(settings))
+        ca = with_access_urls(await stack.enter_async_context(open_ca(settings)), settings)
         services = open_services(
             engine=engine,
             ca=ca,
@@ -105,6 +105,19 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         await engine.dispose()
 
 
+def ca_directory(settings: Settings) -> Path:
+    """Where the CA's files are (and the delegated OCSP signer's, ``ocsp-signer.pem``)."""
+    return Path(settings.data_dir) / ("ca-hsm" if settings.ca_pkcs11_module else "ca")
+
+
+def with_access_urls(ca: IssuingCA, settings: Settings) -> IssuingCA:
+    """The CA whose certificates name the OCSP responder and the issuing CA's DER
+    certificate in their Authority Information Access."""
+    return replace(
+        ca, ocsp_url=f"{settings.public_url}/ocsp", ca_issuers_url=f"{settings.public_url}/ca.cer"
+    )
+
+
 @asynccontextmanager
 async def open_ca(settings: Settings) -> AsyncIterator[IssuingCA]:
     """The local file-key CA, or the CA whose key is on the HSM (session open while in use)."""
@@ -112,7 +125,7 @@ async def open_ca(settings: Settings) -> AsyncIterator[IssuingCA]:
     if not settings.ca_pkcs11_module:
         yield await asyncio.to_thread(
             load_or_create_local_ca,
-            Path(settings.data_dir) / "ca",
+            ca_directory(settings),
             key_type=settings.ca_key_type,
             organization=settings.ca_organization,
             crl_url=crl_url,
@@ -136,7 +149,7 @@ async def open_ca(settings: Settings) -> AsyncIterator[IssuingCA]:
         try:
             ca = await asyncio.to_thread(
                 load_or_create_hsm_ca,
-                Path(settings.data_dir) / "ca-hsm",
+                ca_directory(settings),
                 key=key,
                 key_type=settings.ca_key_type,
                 organization=settings.ca_organization,

@@ -12,7 +12,8 @@ from sqlmodel import col, select
 
 from common.time import utcnow
 from enrollment import metrics
-from enrollment.ca.crl import RevokedEntry, build_crl, parse_reason
+from enrollment.ca.crl import RevokedEntry, SerialState, build_crl, parse_reason
+from enrollment.db import READ_ONLY
 from enrollment.errors import CertificateNotActive
 from enrollment.models import Certificate, CertificateStatus, RevocationList
 from enrollment.services._store import Store, audit
@@ -80,6 +81,26 @@ class Revocation:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    async def serial_state(self, serial: str) -> SerialState:
+        """What the store says of ``serial`` (lowercase hex) at this moment, for OCSP: one
+        read by the unique index, on a read-only connection (on SQLite no write lock), so a
+        revocation by any process shows on the next request."""
+        query = select(
+            col(Certificate.status), col(Certificate.revoked_at), col(Certificate.revocation_reason)
+        ).where(col(Certificate.serial) == serial)
+        async with self._store.engine.connect() as connection:
+            connection = await connection.execution_options(**READ_ONLY)
+            row = (await connection.execute(query)).first()
+        if row is None:
+            return SerialState(issued=False)
+        status, revoked_at, reason = row
+        if status != CertificateStatus.REVOKED:
+            return SerialState(issued=True)
+        assert revoked_at is not None
+        return SerialState(
+            issued=True, revoked=RevokedEntry(serial=serial, revoked_at=revoked_at, reason=reason)
+        )
 
     @staticmethod
     async def _latest_crl(session: AsyncSession) -> RevocationList | None:
