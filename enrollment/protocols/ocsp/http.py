@@ -104,4 +104,5 @@ def refusal(exc: OcspRefusal) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/ocsp", ocsp_post)
-    app.router.add_get("/ocsp/{request:.+}", ocsp_get)
+    app.router.add_get("/ocsp", ocsp_get)  # no request at all: malformedRequest
+    app.router.add_get("/ocsp/{request:.*}", ocsp_get)
