@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime
 
 from cryptography.hazmat.primitives import serialization
@@ -82,25 +83,28 @@ class Revocation:
                     raise
         raise AssertionError("unreachable")
 
-    async def serial_state(self, serial: str) -> SerialState:
-        """What the store says of ``serial`` (lowercase hex) at this moment, for OCSP: one
+    async def serial_states(self, serials: Sequence[str]) -> dict[str, SerialState]:
+        """What the store says of each serial (lowercase hex) at this moment, for OCSP: one
         read by the unique index, on a read-only connection (on SQLite no write lock), so a
-        revocation by any process shows on the next request."""
+        revocation by any process shows on the next read."""
         query = select(
-            col(Certificate.status), col(Certificate.revoked_at), col(Certificate.revocation_reason)
-        ).where(col(Certificate.serial) == serial)
+            col(Certificate.serial),
+            col(Certificate.status),
+            col(Certificate.revoked_at),
+            col(Certificate.revocation_reason),
+        ).where(col(Certificate.serial).in_(serials))
         async with self._store.engine.connect() as connection:
             connection = await connection.execution_options(**READ_ONLY)
-            row = (await connection.execute(query)).first()
-        if row is None:
-            return SerialState(issued=False)
-        status, revoked_at, reason = row
-        if status != CertificateStatus.REVOKED:
-            return SerialState(issued=True)
-        assert revoked_at is not None
-        return SerialState(
-            issued=True, revoked=RevokedEntry(serial=serial, revoked_at=revoked_at, reason=reason)
-        )
+            rows = (await connection.execute(query)).all()
+        states = dict.fromkeys(serials, SerialState(issued=False))
+        for serial, status, revoked_at, reason in rows:
+            if status != CertificateStatus.REVOKED:
+                states[serial] = SerialState(issued=True)
+                continue
+            assert revoked_at is not None
+            entry = RevokedEntry(serial=serial, revoked_at=revoked_at, reason=reason)
+            states[serial] = SerialState(issued=True, revoked=entry)
+        return states
 
     @staticmethod
     async def _latest_crl(session: AsyncSession) -> RevocationList | None:

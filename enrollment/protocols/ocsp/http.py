@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
-from email.utils import format_datetime
 
 from aiohttp import web
 
@@ -82,7 +81,7 @@ async def respond(request: web.Request, der: bytes, *, get: bool) -> web.Respons
     if not get or query.nonce is not None:
         return web.Response(body=answer.der, content_type=RESPONSE_TYPE, headers=NO_STORE)
     headers = caching_headers(answer, refresh=responder.refresh)
-    if answer.etag in request.headers.getall("If-None-Match", ()):
+    if answer.etag in request.headers.get("If-None-Match", ""):
         return web.Response(status=304, headers=headers)
     return web.Response(body=answer.der, content_type=RESPONSE_TYPE, headers=headers)
 
@@ -91,14 +90,14 @@ def caching_headers(answer: SignedAnswer, *, refresh: timedelta) -> dict[str, st
     max_age = cache_max_age(answer, refresh=refresh, now=utcnow())
     return {
         "Cache-Control": f"max-age={max_age}, public, no-transform, must-revalidate",
-        "Expires": format_datetime(answer.next_update, usegmt=True),
-        "Last-Modified": format_datetime(answer.this_update, usegmt=True),
+        "Expires": answer.expires,
+        "Last-Modified": answer.last_modified,
         "ETag": answer.etag,
     }
 
 
 def refusal(exc: OcspRefusal) -> web.Response:
-    log.info("OCSP request refused", extra={"status": exc.status.name, "why": exc.why})
+    log.debug("OCSP request refused", extra={"status": exc.status.name, "why": exc.why})
     return web.Response(body=unsuccessful(exc.status), content_type=RESPONSE_TYPE, headers=NO_STORE)
 
 

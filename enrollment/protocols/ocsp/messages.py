@@ -14,6 +14,7 @@ import binascii
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import format_datetime
 from urllib.parse import unquote
 
 from cryptography import x509
@@ -67,13 +68,25 @@ class OcspQuery:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SignedAnswer:
+    """A signed response and what its HTTP caching headers say, computed once when signed."""
+
     der: bytes
     this_update: datetime
     next_update: datetime
+    etag: str
+    last_modified: str  # HTTP dates (RFC 5019 6.2)
+    expires: str
 
-    @property
-    def etag(self) -> str:
-        return '"' + hashlib.sha256(self.der).hexdigest()[:32] + '"'
+    @classmethod
+    def of(cls, der: bytes, *, this_update: datetime, next_update: datetime) -> SignedAnswer:
+        return cls(
+            der=der,
+            this_update=this_update,
+            next_update=next_update,
+            etag='"' + hashlib.sha256(der).hexdigest()[:32] + '"',
+            last_modified=format_datetime(this_update, usegmt=True),
+            expires=format_datetime(next_update, usegmt=True),
+        )
 
 
 def decode_get_path(raw: str) -> bytes:
@@ -159,10 +172,18 @@ def _subject_public_key_bits(certificate: x509.Certificate) -> bytes:
     raise TypeError(f"unsupported issuing CA key {type(key).__name__}")
 
 
-def unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:
+def _unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:
     return ocsp.OCSPResponseBuilder.build_unsuccessful(status).public_bytes(
         serialization.Encoding.DER
     )
+
+
+# Unsigned and always the same (RFC 6960 4.2.1): built once.
+_UNSUCCESSFUL = {status: _unsuccessful(status) for status in (MALFORMED, UNAUTHORIZED, TRY_LATER)}
+
+
+def unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:
+    return _UNSUCCESSFUL.get(status) or _unsuccessful(status)
 
 
 def sign_answer(
@@ -206,8 +227,8 @@ def sign_answer(
     if query.nonce is not None:
         builder = builder.add_extension(x509.OCSPNonce(query.nonce), critical=False)
     response = builder.sign(signer.private_key, hashes.SHA256())
-    return SignedAnswer(
-        der=response.public_bytes(serialization.Encoding.DER),
+    return SignedAnswer.of(
+        response.public_bytes(serialization.Encoding.DER),
         this_update=this_update,
         next_update=next_update,
     )

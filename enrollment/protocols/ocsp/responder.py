@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -38,10 +38,52 @@ log = logging.getLogger(__name__)
 MAX_CACHED = 100_000
 
 
+MAX_BATCH = 500
+
+
 class SerialStates(Protocol):
     """The one call the responder makes on the domain (``services.revocation.Revocation``)."""
 
-    async def serial_state(self, serial: str) -> SerialState: ...
+    async def serial_states(self, serials: Sequence[str]) -> Mapping[str, SerialState]: ...
+
+
+class FreshStates:
+    """Each request's state from a database read that *began after the request arrived*,
+    shared by the requests waiting together: while one read runs, newcomers queue for the
+    next, which asks for all their serials at once (up to ``MAX_BATCH``). Under load one query
+    serves many requests; alone, a request waits for exactly one read."""
+
+    def __init__(self, states: SerialStates) -> None:
+        self._states = states
+        self._waiting: dict[str, list[asyncio.Future[SerialState]]] = {}
+        self._reader: asyncio.Task[None] | None = None
+
+    async def state(self, serial: str) -> SerialState:
+        future: asyncio.Future[SerialState] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(serial, []).append(future)
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read_while_waiting())
+        return await future
+
+    async def _read_while_waiting(self) -> None:
+        try:
+            while self._waiting:
+                serials = list(self._waiting)[:MAX_BATCH]
+                batch = {serial: self._waiting.pop(serial) for serial in serials}
+                try:
+                    states = await self._states.serial_states(serials)
+                except Exception as exc:
+                    for futures in batch.values():
+                        for future in futures:
+                            if not future.done():
+                                future.set_exception(exc)
+                    continue
+                for serial, futures in batch.items():
+                    for future in futures:
+                        if not future.done():
+                            future.set_result(states[serial])
+        finally:
+            self._reader = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,7 +113,7 @@ class OcspResponder:
         self._clock = clock
         self._ca = ca
         self._issuer = IssuerHashes.of(ca.certificate)
-        self._states = states
+        self._states = FreshStates(states)
         self._config = config
         self._signer: OcspSigner | None = None
         self._signer_lock = asyncio.Lock()
@@ -123,7 +165,7 @@ class OcspResponder:
         if not self._issuer.names(query):
             raise OcspRefusal(UNAUTHORIZED, "the request names another issuer")
         signer = await self.prepare()
-        state = await self._states.serial_state(query.serial_hex)
+        state = await self._states.state(query.serial_hex)
         if query.nonce is not None or not state.issued or state.revoked is not None:
             self._good.pop(query.serial, None)
             return await self._sign(query, state, signer)
