@@ -216,6 +216,7 @@ def main() -> int:
     os.sched_setaffinity(0, {args.load_core})
     with tempfile.TemporaryDirectory() as directory:
         work = Path(directory)
+        (work / "data").mkdir(mode=0o700)
         env = base_env(
             work / "data",
             {"CERTDESK_SERVE_REMINDERS": "false", "CERTDESK_LOG_LEVEL": args.log_level},
