@@ -25,6 +25,7 @@ from enrollment.ca.authority import IssuingCA
 from enrollment.ca.crl import SerialState
 from enrollment.ca.ocsp_signer import OcspSigner, SignerPolicy, load_or_rotate_signer
 from enrollment.protocols.ocsp.messages import (
+    TRY_LATER,
     UNAUTHORIZED,
     IssuerHashes,
     OcspQuery,
@@ -164,7 +165,11 @@ class OcspResponder:
         """The signed answer for ``query``; :class:`OcspRefusal` for another issuer's serial."""
         if not self._issuer.names(query):
             raise OcspRefusal(UNAUTHORIZED, "the request names another issuer")
-        signer = await self.prepare()
+        try:
+            signer = await self.prepare()
+        except Exception as exc:  # no valid signer and none can be made now (HSM, disk)
+            log.warning("OCSP signer unavailable", extra={"error": type(exc).__name__})
+            raise OcspRefusal(TRY_LATER, "no usable OCSP signer") from None
         state = await self._states.state(query.serial_hex)
         if query.nonce is not None or not state.issued or state.revoked is not None:
             self._good.pop(query.serial, None)

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
@@ -21,7 +22,7 @@ from enrollment.ca.profiles import get_profile
 from enrollment.db import UNAVAILABLE
 from enrollment.errors import StorageUnavailable
 from enrollment.protocols.ocsp import http as ocsp_http
-from enrollment.protocols.ocsp.messages import parse_request
+from enrollment.protocols.ocsp.messages import OcspRefusal, parse_request
 from enrollment.protocols.ocsp.responder import FreshStates, OcspResponder, ResponderConfig
 from tests.enrollment.protocols.test_ocsp import request_der
 
@@ -118,3 +119,27 @@ async def test_an_unreadable_store_answers_try_later(
     )
     assert again.certificate_status == ocsp.OCSPCertStatus.GOOD
     assert parse_request(request_der(leaf, ca.certificate)).serial == leaf.serial_number
+
+
+async def test_no_usable_signer_answers_try_later(tmp_path: Path) -> None:
+    """The signer's directory cannot be written (and no signer exists): tryLater, not a 500."""
+    ca = _ca(tmp_path)
+    store = HeldStore()
+    store.release.set()
+    responder = OcspResponder(
+        ca=ca,
+        states=store,
+        config=ResponderConfig(
+            lifetime=timedelta(days=7),
+            refresh=timedelta(days=1),
+            signer_directory=tmp_path / "missing" / "directory",
+        ),
+    )
+    leaf = ca.issue(
+        public_key=ec.generate_private_key(ec.SECP256R1()).public_key(),
+        subject=build_subject(cn="Holder", o="Acme"),
+        profile=get_profile("client"),
+    )
+    with pytest.raises(OcspRefusal) as refused:
+        await responder.answer(parse_request(request_der(leaf, ca.certificate)))
+    assert refused.value.status == ocsp.OCSPResponseStatus.TRY_LATER
