@@ -35,7 +35,6 @@ CERT_ID_HASHES: tuple[hashes.HashAlgorithm, ...] = (
     hashes.SHA384(),
     hashes.SHA512(),
 )
-SUCCESSFUL = ocsp.OCSPResponseStatus.SUCCESSFUL
 MALFORMED = ocsp.OCSPResponseStatus.MALFORMED_REQUEST
 UNAUTHORIZED = ocsp.OCSPResponseStatus.UNAUTHORIZED
 TRY_LATER = ocsp.OCSPResponseStatus.TRY_LATER

@@ -100,6 +100,9 @@ class ResponderConfig:
     def __post_init__(self) -> None:
         if not timedelta(0) < self.refresh <= self.lifetime:
             raise ValueError("refresh must be positive and at most lifetime")
+        if self.signer_policy.renew_before < self.lifetime:
+            # An answer signed just before rotation must not outlive its signer's certificate.
+            raise ValueError("the signer's renew_before must be at least the answers' lifetime")
 
 
 class OcspResponder:

@@ -209,8 +209,8 @@ async def test_ocsp_signer_rotates_while_serving(services: Services, tmp_path: P
         ca=services.ca,
         states=services.revocation,
         config=ResponderConfig(
-            lifetime=timedelta(days=7),
-            refresh=timedelta(days=1),
+            lifetime=timedelta(minutes=30),
+            refresh=timedelta(minutes=10),
             signer_directory=tmp_path / "ocsp",
             signer_policy=policy,
         ),

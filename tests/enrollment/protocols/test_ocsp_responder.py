@@ -18,6 +18,7 @@ from cryptography.x509 import ocsp
 from common.time import utcnow
 from enrollment.ca.authority import IssuingCA, build_subject, load_or_create_local_ca
 from enrollment.ca.crl import RevokedEntry, SerialState
+from enrollment.ca.ocsp_signer import SignerPolicy
 from enrollment.ca.profiles import get_profile
 from enrollment.db import UNAVAILABLE
 from enrollment.errors import StorageUnavailable
@@ -143,3 +144,13 @@ async def test_no_usable_signer_answers_try_later(tmp_path: Path) -> None:
     with pytest.raises(OcspRefusal) as refused:
         await responder.answer(parse_request(request_der(leaf, ca.certificate)))
     assert refused.value.status == ocsp.OCSPResponseStatus.TRY_LATER
+
+
+def test_responder_config_refuses_answers_outliving_their_signer(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="renew_before"):
+        ResponderConfig(
+            lifetime=timedelta(days=7),
+            refresh=timedelta(days=1),
+            signer_directory=tmp_path,
+            signer_policy=SignerPolicy(validity=timedelta(days=2), renew_before=timedelta(days=1)),
+        )
