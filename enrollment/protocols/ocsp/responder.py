@@ -121,8 +121,9 @@ class OcspResponder:
         self._config = config
         self._signer: OcspSigner | None = None
         self._signer_lock = asyncio.Lock()
-        self._good: OrderedDict[int, SignedAnswer] = OrderedDict()
-        self._pending: dict[int, asyncio.Future[SignedAnswer]] = {}
+        # Keyed by serial and CertID hash: an answer names the CertID the client asked with.
+        self._good: OrderedDict[tuple[int, str], SignedAnswer] = OrderedDict()
+        self._pending: dict[tuple[int, str], asyncio.Future[SignedAnswer]] = {}
 
     @property
     def signer(self) -> OcspSigner | None:
@@ -175,10 +176,10 @@ class OcspResponder:
             raise OcspRefusal(TRY_LATER, "no usable OCSP signer") from None
         state = await self._states.state(query.serial_hex)
         if query.nonce is not None or not state.issued or state.revoked is not None:
-            self._good.pop(query.serial, None)
+            self._good.pop(cache_key(query), None)
             return await self._sign(query, state, signer)
         now = self._clock()
-        cached = self._good.get(query.serial)
+        cached = self._good.get(cache_key(query))
         if cached is not None and now < cached.this_update + self._config.refresh:
             return cached
         return await self._sign_good_once(query, state, signer)
@@ -187,11 +188,12 @@ class OcspResponder:
         self, query: OcspQuery, state: SerialState, signer: OcspSigner
     ) -> SignedAnswer:
         """One signature for concurrent requests about the same good serial."""
-        pending = self._pending.get(query.serial)
+        key = cache_key(query)
+        pending = self._pending.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
         future: asyncio.Future[SignedAnswer] = asyncio.get_running_loop().create_future()
-        self._pending[query.serial] = future
+        self._pending[key] = future
         try:
             signed = await self._sign(query, state, signer)
         except Exception as exc:
@@ -202,11 +204,11 @@ class OcspResponder:
             future.cancel()
             raise
         finally:
-            del self._pending[query.serial]
+            del self._pending[key]
         future.set_result(signed)
         if signer is self._signer:
-            self._good[query.serial] = signed
-            self._good.move_to_end(query.serial)
+            self._good[key] = signed
+            self._good.move_to_end(key)
             while len(self._good) > MAX_CACHED:
                 self._good.popitem(last=False)
         return signed
@@ -222,6 +224,11 @@ class OcspResponder:
             this_update=this_update,
             next_update=this_update + self._config.lifetime,
         )
+
+
+def cache_key(query: OcspQuery) -> tuple[int, str]:
+    """The serial and the CertID hash (the issuer's hashes follow from it: one issuer)."""
+    return (query.serial, query.algorithm.name)
 
 
 def cache_max_age(answer: SignedAnswer, *, refresh: timedelta, now: datetime) -> int:

@@ -148,11 +148,13 @@ async def test_ocsp_nonce_is_echoed_and_never_served_from_the_cache(
     assert too_long.response_status == ocsp.OCSPResponseStatus.MALFORMED_REQUEST
 
 
-async def test_ocsp_sha256_cert_id_is_answered(
+async def test_ocsp_sha256_cert_id_is_answered_with_its_own_cert_id(
     client: TestClient[Any, Any], tmp_path: Path
 ) -> None:
     services = app_runtime(client).services
     cert = await issue(services, tmp_path)
+    sha1 = await post(client, request_der(cert, services.ca.certificate))  # now cached
+    assert isinstance(sha1.hash_algorithm, hashes.SHA1)
     answer = await post(
         client, request_der(cert, services.ca.certificate, algorithm=hashes.SHA256())
     )
