@@ -16,7 +16,7 @@ from bot.chat import add_chat, add_slack_notice
 from bot.knowledge import LiveKnowledge, certificate_reader, watch_knowledge
 from bot.notify import build_notifier
 from bot.reminders import reminder_clock, run_config
-from bot.runtime import Runtime, open_runtime
+from bot.runtime import Runtime, ca_directory, open_runtime
 from bot.settings import Settings
 from bot.slack.app import add_slack
 from bot.startup import describe, startup_facts
@@ -24,6 +24,8 @@ from enrollment.db import READ_ONLY, UNAVAILABLE, storage_failure
 from enrollment.errors import StorageUnavailable
 from enrollment.protocols import est as enrollment_est
 from enrollment.protocols.cmp import http as enrollment_cmp
+from enrollment.protocols.ocsp import http as enrollment_ocsp
+from enrollment.protocols.ocsp.responder import OcspResponder, ResponderConfig
 from enrollment.web import api as enrollment_web
 from enrollment.web import downloads as enrollment_downloads
 from enrollment.web import link_page as enrollment_link_page
@@ -93,6 +95,15 @@ def provide_enrollment(app: web.Application, runtime: Runtime) -> None:
         renewal=services.key_renewal,
         revocation=services.revocation,
     )
+    app[enrollment_ocsp.RESPONDER] = OcspResponder(
+        ca=services.ca,
+        states=services.revocation,
+        config=ResponderConfig(
+            lifetime=services.config.crl_validity,
+            refresh=services.config.crl_refresh,
+            signer_directory=ca_directory(runtime.settings),
+        ),
+    )
 
 
 def provide_mail(app: web.Application, settings: Settings, runtime: Runtime) -> None:
@@ -130,6 +141,7 @@ def create_app(settings: Settings) -> web.Application:
         async with open_runtime(settings) as runtime:
             app[RUNTIME] = runtime
             provide_enrollment(app, runtime)
+            await app[enrollment_ocsp.RESPONDER].prepare()  # the OCSP signer, made if due
             provide_mail(app, settings, runtime)
             facts = startup_facts(settings, runtime.ca)
             log.info("certdesk started: %s", describe(facts), extra=facts)
@@ -186,4 +198,5 @@ def create_app(settings: Settings) -> web.Application:
     enrollment_downloads.add_routes(app, ClientDownloads(settings.client_directory))
     enrollment_link_page.add_routes(app)
     enrollment_cmp.add_routes(app)
+    enrollment_ocsp.add_routes(app)
     return app

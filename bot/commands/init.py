@@ -41,7 +41,7 @@ def run_init(args: argparse.Namespace, settings: Settings) -> int:
     missing = missing_data(
         settings.data_dir,
         database_url=settings.database_url,
-        needs_ca=ca_directory(settings),
+        needs_ca=ca_directory(settings).name,
         needs_secret_key=settings.secret_key is None,
     )
 

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
     CertificateIssuerPublicKeyTypes,
 )
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from common.time import utcnow
 from enrollment.ca.profiles import Profile
@@ -76,6 +76,10 @@ class IssuingCA:
     private_key: CertificateIssuerPrivateKeyTypes
     root: x509.Certificate
     crl_url: str | None = None
+    # Authority Information Access of issued certificates (RFC 5280 4.2.2.1): the OCSP
+    # responder and where the issuing CA's certificate is (one DER certificate, /ca.cer).
+    ocsp_url: str | None = None
+    ca_issuers_url: str | None = None
 
     @property
     def chain(self) -> tuple[x509.Certificate, ...]:
@@ -128,7 +132,49 @@ class IssuingCA:
                 ),
                 critical=False,
             )
+        access = self._authority_information_access()
+        if access is not None:
+            builder = builder.add_extension(access, critical=False)
         return builder.sign(self.private_key, signature_hash(self.private_key))
+
+    def issue_ocsp_signer(
+        self,
+        *,
+        public_key: CertificateIssuerPublicKeyTypes,
+        validity: timedelta,
+        now: datetime | None = None,
+    ) -> x509.Certificate:
+        """The delegated OCSP responder's certificate (RFC 6960 4.2.2.2): issued by this CA,
+        ``id-kp-OCSPSigning`` only, and ``id-pkix-ocsp-nocheck`` so relying parties do not ask
+        about the responder itself. Blocking (may call an HSM): run it in a thread."""
+        now = now or utcnow()
+        organization = self.certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+        rdns = [*organization, x509.NameAttribute(NameOID.COMMON_NAME, "certdesk OCSP responder")]
+        return (
+            _builder(
+                subject=x509.Name(rdns),
+                issuer=self.certificate.subject,
+                public_key=public_key,
+                not_before=now - BACKDATE,
+                not_after=min(now + validity, self.certificate.not_valid_after_utc),
+                ca=False,
+            )
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=True)
+            .add_extension(x509.OCSPNoCheck(), critical=False)
+            .add_extension(self._authority_key_identifier(), critical=False)
+            .sign(self.private_key, signature_hash(self.private_key))
+        )
+
+    def _authority_information_access(self) -> x509.AuthorityInformationAccess | None:
+        descriptions = [
+            x509.AccessDescription(method, x509.UniformResourceIdentifier(url))
+            for method, url in (
+                (AuthorityInformationAccessOID.OCSP, self.ocsp_url),
+                (AuthorityInformationAccessOID.CA_ISSUERS, self.ca_issuers_url),
+            )
+            if url
+        ]
+        return x509.AuthorityInformationAccess(descriptions) if descriptions else None
 
     def _authority_key_identifier(self) -> x509.AuthorityKeyIdentifier:
         ski = self.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
+from cryptography.hazmat.primitives import serialization
 
 from common.errors import CertdeskError
 from common.language import negotiate
@@ -271,6 +272,16 @@ async def ca_pem(request: web.Request) -> web.Response:
     )
 
 
+async def ca_cer(request: web.Request) -> web.Response:
+    """The issuing CA's certificate alone, DER: what the caIssuers URL of issued certificates'
+    Authority Information Access names (RFC 5280 4.2.2.1 asks for DER there, not PEM)."""
+    return web.Response(
+        body=request.config_dict[ISSUING_CA].certificate.public_bytes(serialization.Encoding.DER),
+        content_type="application/pkix-cert",
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
 async def crl(request: web.Request) -> web.Response:
     return web.Response(
         body=await request.config_dict[REVOCATION].current_crl(),
@@ -306,8 +317,9 @@ def json_errors(handler: Handler) -> Handler:
 
 
 def add_routes(app: web.Application) -> None:
-    """The API under ``/api/`` (a sub-application) and the CA's ``/ca.pem`` and ``/crl`` (their
-    errors, an unusable HSM key signing the CRL say, answer as the API's do)."""
+    """The API under ``/api/`` (a sub-application) and the CA's ``/ca.pem``, ``/ca.cer`` and
+    ``/crl`` (their errors, an unusable HSM key signing the CRL say, answer as the API's do)."""
     app.add_subapp("/api/", api_app())
     app.router.add_get("/ca.pem", json_errors(ca_pem))
+    app.router.add_get("/ca.cer", json_errors(ca_cer))
     app.router.add_get("/crl", json_errors(crl))
