@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import AsyncIterator
 from functools import partial
 
@@ -24,6 +25,7 @@ from enrollment.errors import StorageUnavailable
 from enrollment.protocols import est as enrollment_est
 from enrollment.protocols.cmp import http as enrollment_cmp
 from enrollment.web import api as enrollment_web
+from enrollment.web import client_certificates
 from enrollment.web import pages as enrollment_pages
 from scheduler.clock import ReminderClock
 from scheduler.run import ReminderRunner
@@ -81,6 +83,7 @@ def provide_enrollment(app: web.Application, runtime: Runtime) -> None:
     app[enrollment_web.KEY_RENEWAL] = services.key_renewal
     app[enrollment_web.REVOCATION] = services.revocation
     app[enrollment_est.ENROLLMENT] = services.by_reference
+    app[enrollment_est.REENROLLMENT] = services.key_renewal
     app[enrollment_cmp.DOMAIN] = enrollment_cmp.CmpDomain(
         ca=services.ca,
         max_failed_attempts=services.config.max_failed_attempts,
@@ -90,8 +93,11 @@ def provide_enrollment(app: web.Application, runtime: Runtime) -> None:
     )
 
 
-def create_app(settings: Settings) -> web.Application:
-    """Build the application; the runtime (DB, CA, services) starts in ``cleanup_ctx``."""
+def create_app(settings: Settings, *, tls_context: ssl.SSLContext | None = None) -> web.Application:
+    """Build the application; the runtime (DB, CA, services) starts in ``cleanup_ctx``.
+    ``tls_context`` is the listening sockets' (``certdesk serve`` with CERTDESK_TLS…): it
+    learns certdesk's CA as the client certificates' trust anchor, and with ``auto`` gets its
+    server certificate, at startup."""
     # No global error middleware: each group owns its errors (the API and the chat as
     # sub-applications with their own middleware, the pages behind pages.page_errors, CMP and
     # EST answering in their protocols).
@@ -121,7 +127,25 @@ def create_app(settings: Settings) -> web.Application:
             app[REMINDER_CLOCK] = clock
             yield
 
+    async def tls_ctx(app: web.Application) -> AsyncIterator[None]:
+        if tls_context is None:
+            yield
+            return
+        from bot.tls import auto_certificate, request_client_certificates
+
+        ca = app[RUNTIME].ca
+        request_client_certificates(tls_context, ca)
+        if settings.tls != "auto":
+            yield
+            return
+        async with auto_certificate(tls_context, ca=ca, settings=settings):
+            yield
+
+    app[client_certificates.POLICY] = client_certificates.ClientCertificatePolicy(
+        trusted_proxies=settings.trusted_proxy, header=settings.client_cert_header
+    )
     app.cleanup_ctx.append(runtime_ctx)
+    app.cleanup_ctx.append(tls_ctx)
     app.cleanup_ctx.append(reminders_ctx)
     if settings.slack_enabled:
         add_slack(

@@ -168,6 +168,27 @@ class AuthenticationRequired(CertdeskError):
     status = 401
 
 
+class ClientCertificateRequired(CertdeskError):
+    """No usable TLS client certificate (EST simplereenroll, renewal by client certificate)."""
+
+    code = "client_certificate_required"
+    status = 401
+
+
+class ClientCertificateMalformed(CertdeskError):
+    """The trusted proxy's client-certificate header cannot be read."""
+
+    code = "client_certificate_malformed"
+    status = 400
+
+
+class SubjectMismatch(CertdeskError):
+    """A re-enrollment CSR asks for another subject than the current certificate's."""
+
+    code = "subject_mismatch"
+    status = 400
+
+
 class RequestInvalid(CertdeskError):
     code = "request_invalid"
     status = 400
