@@ -164,3 +164,44 @@ async def test_simplereenroll_unreadable_header_from_the_proxy_is_400(
     )
     assert response.status == 400
     assert (await response.json())["error"]["code"] == "client_certificate_malformed"
+
+
+async def test_api_renew_with_the_client_certificate_needs_only_the_csr(
+    behind_proxy: TestClient[Any, Any], tmp_path: Path
+) -> None:
+    """POST /api/v1/renew: the client certificate stands in for the signed challenge, for a
+    certificate delivered to the browser too."""
+    _, issued = await holder(behind_proxy, tmp_path)
+    old = issued.issued.certificate
+    csr = base64.b64decode(csr_for(old.subject))
+    pem = x509.load_der_x509_csr(csr).public_bytes(serialization.Encoding.PEM).decode()
+    response = await behind_proxy.post(
+        "/api/v1/renew", json={"csr": pem}, headers={HEADER: escaped(old)}
+    )
+    assert response.status == 201, await response.text()
+    body = await response.json()
+    new = x509.load_pem_x509_certificate(body["certificate"].encode())
+    assert new.subject == old.subject
+    record = await certificate_row(app_runtime(behind_proxy).engine, issued.serial)
+    assert (record.status, record.superseded_by) == ("superseded", body["serial"])
+
+    again = await behind_proxy.post(
+        "/api/v1/renew", json={"csr": pem}, headers={HEADER: escaped(old)}
+    )
+    assert again.status == 409
+
+
+async def test_api_renew_without_client_certificate_still_needs_the_challenge(
+    client: TestClient[Any, Any], tmp_path: Path
+) -> None:
+    _, issued = await holder(client, tmp_path)
+    old = issued.issued.certificate
+    pem = x509.load_der_x509_csr(base64.b64decode(csr_for(old.subject))).public_bytes(
+        serialization.Encoding.PEM
+    )
+    response = await client.post(
+        "/api/v1/renew", json={"csr": pem.decode()}, headers={HEADER: escaped(old)}
+    )
+    assert response.status == 400
+    record = await certificate_row(app_runtime(client).engine, issued.serial)
+    assert record.status == "active"
