@@ -146,6 +146,11 @@ class Settings(BaseSettings):
         ):
             if path is not None and not path.is_file():
                 raise ValueError(f"{name}={path} is not a readable file: fix the path")
+        if self.tls_enabled and not self.public_url.startswith("https://"):
+            raise ValueError(
+                "certdesk terminates TLS (CERTDESK_TLS or CERTDESK_TLS_CERT is set), so "
+                f"CERTDESK_PUBLIC_URL must start with https://, got {self.public_url!r}"
+            )
         if bool(self.trusted_proxy) != (self.client_cert_header is not None):
             raise ValueError(
                 "CERTDESK_TRUSTED_PROXY and CERTDESK_CLIENT_CERT_HEADER go together: name the "

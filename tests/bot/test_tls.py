@@ -28,6 +28,7 @@ from enrollment.ca.authority import IssuingCA, load_or_create_local_ca
 
 
 def settings(**values: Any) -> Settings:
+    values.setdefault("public_url", "https://desk.example")
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
@@ -49,6 +50,7 @@ def ca(tmp_path: Path) -> IssuingCA:
         ({"trusted_proxy": "proxy.example", "client_cert_header": "X-C"}, "IP addresses"),
         ({"trusted_proxy": "10.0.0.5", "client_cert_header": "X Cert"}, "header name"),
         ({"tls": "yes"}, "auto"),
+        ({"tls": "auto", "public_url": "http://desk.example"}, "must start with https://"),
     ],
 )
 def test_settings_tls_misconfiguration_refused_at_construction(
@@ -147,3 +149,16 @@ def test_request_client_certificates_is_optional_with_the_ca_as_anchor(ca: Issui
         for der in context.get_ca_certs(binary_form=True)
     }
     assert anchors == {ca.certificate.subject, ca.root.subject}
+
+
+async def test_server_context_serves_the_operators_certificate_pair(
+    tmp_path: Path, ca: IssuingCA
+) -> None:
+    """CERTDESK_TLS_CERT + CERTDESK_TLS_KEY: the pair is loaded before the port is bound."""
+    trust = tmp_path / "trust.pem"
+    trust.write_bytes(ca.chain_pem())
+    pair = AutoCertificate(ca=ca, host="localhost", directory=tmp_path / "own")
+    leaf = pair.issue(utcnow())
+    context = server_context(settings(tls_cert=pair.chain_path, tls_key=pair.key_path))
+    assert context is not None
+    assert await served_serial(context, trust) == leaf.serial_number
