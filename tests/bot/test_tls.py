@@ -162,3 +162,23 @@ async def test_server_context_serves_the_operators_certificate_pair(
     context = server_context(settings(tls_cert=pair.chain_path, tls_key=pair.key_path))
     assert context is not None
     assert await served_serial(context, trust) == leaf.serial_number
+
+
+def test_serve_with_an_unusable_pair_stops_with_one_line(tmp_path: Path) -> None:
+    """A bad CERTDESK_TLS_CERT/KEY stops `certdesk serve` before it binds, exit status 2, one
+    line naming the variables and never the key file's content."""
+    from tests.support.processes import Cli, base_env
+
+    (tmp_path / "c.pem").write_text("junk")
+    (tmp_path / "k.pem").write_text("PRIVATE-KEY-CONTENT")
+    env = {
+        "CERTDESK_PUBLIC_URL": "https://localhost:18443",
+        "CERTDESK_TLS_CERT": str(tmp_path / "c.pem"),
+        "CERTDESK_TLS_KEY": str(tmp_path / "k.pem"),
+    }
+    result = Cli(base_env(tmp_path, env))("serve", "--port", "0")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("certdesk: CERTDESK_TLS_CERT=")
+    assert "PRIVATE-KEY-CONTENT" not in result.stderr
+    assert "Traceback" not in result.stderr
