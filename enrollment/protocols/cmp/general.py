@@ -21,7 +21,7 @@ empty ``genp`` (RFC 4210 5.3.19).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -160,8 +160,4 @@ def _client_crl_current(value: bytes, crl: bytes) -> bool:
             return False
         time = status["thisUpdate"].getComponent().asDateTime
         seen.append(time if time.tzinfo else time.replace(tzinfo=UTC))
-    return bool(seen) and all(_at_least(time, current) for time in seen)
-
-
-def _at_least(time: datetime, current: datetime) -> bool:
-    return time >= current
+    return bool(seen) and all(time >= current for time in seen)

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
 from pyasn1.codec.der import decoder, encoder
 from pyasn1.type import univ, useful
 from pyasn1_alt_modules import rfc5280, rfc9480
 
 from enrollment.models import AuditEvent
 from enrollment.protocols import cmp
-from enrollment.protocols.cmp import FailInfo, general
+from enrollment.protocols.cmp import CmpError, FailInfo, general
 from tests.enrollment.protocols.test_cmp import (
     SECRET,
     Desk,
@@ -301,3 +304,70 @@ def test_cmp_genm_signed_by_a_foreign_certificate_refused(desk: Desk) -> None:
     status, answer, _ = post_raw(f"{desk.server.url}/.well-known/cmp", message, cmp.CONTENT_TYPE)
     assert status == 200
     assert cmp_messages.status_text(answer)[2] == [FailInfo.SIGNER_NOT_TRUSTED]
+
+
+def a_crl() -> bytes:
+    ca, key = self_signed("Fuzz CA")
+    now = datetime.now(UTC).replace(microsecond=0)
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.subject)
+        .last_update(now)
+        .next_update(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return crl.public_bytes(Encoding.DER)
+
+
+def rr_message() -> bytes:
+    body = rfc9480.PKIBody()
+    details = body["rr"].componentType.clone()
+    details["certDetails"]["serialNumber"] = 12345
+    reason = rfc5280.Extension()
+    reason["extnID"] = univ.ObjectIdentifier("2.5.29.21")
+    reason["extnValue"] = encoder.encode(rfc5280.CRLReason(1))
+    details["crlEntryDetails"].append(reason)
+    body["rr"].append(details)
+    return cmp_messages.request(body, secret=SECRET)
+
+
+@pytest.mark.parametrize("flip", [0x01, 0xFF])
+def test_rr_and_genm_mutations_raise_only_cmp_errors(flip: int) -> None:
+    """Every single-byte corruption of a valid rr or genm is a CmpError, never a crash."""
+    statuses = rfc9480.CRLStatusListValue()
+    status = rfc9480.CRLStatus()
+    status["source"]["issuer"].append(_directory_name(x509.Name.from_rfc4514_string("CN=x")))
+    status["thisUpdate"]["generalTime"] = useful.GeneralizedTime.fromDateTime(
+        datetime.now(UTC).replace(microsecond=0)
+    )
+    statuses.append(status)
+    crl = a_crl()
+    valid_genm = genm((general.CRL_STATUS_LIST, encoder.encode(statuses)), secret=SECRET)
+    assert cmp.revocation_request(cmp.parse(rr_message())).reason == x509.ReasonFlags.key_compromise
+    for valid in (rr_message(), valid_genm):
+        for position in range(len(valid)):
+            mutated = bytearray(valid)
+            mutated[position] ^= flip
+            try:
+                request = cmp.parse(bytes(mutated))
+                if request.body_type == "rr":
+                    cmp.revocation_request(request)
+                else:
+                    cmp.general_answers(cmp.info_requests(request), chain=(), crl=crl)
+            except CmpError:
+                pass
+
+
+def test_rr_ca_level_reason_refused() -> None:
+    body = rfc9480.PKIBody()
+    details = body["rr"].componentType.clone()
+    details["certDetails"]["serialNumber"] = 1
+    reason = rfc5280.Extension()
+    reason["extnID"] = univ.ObjectIdentifier("2.5.29.21")
+    reason["extnValue"] = encoder.encode(rfc5280.CRLReason(2))  # cACompromise
+    details["crlEntryDetails"].append(reason)
+    body["rr"].append(details)
+    with pytest.raises(CmpError) as caught:
+        cmp.revocation_request(cmp.parse(cmp_messages.request(body, secret=SECRET)))
+    assert caught.value.fail_info == FailInfo.BAD_REQUEST
+    assert "-revreason" in caught.value.text
