@@ -197,3 +197,27 @@ def test_tls_simplereenroll_without_client_certificate_is_401(
     )
     assert result.stdout == "401"
     assert "client_certificate_required" in (tmp_path / "answer").read_text()
+
+
+def test_tls_api_renew_with_curl_client_certificate_needs_only_the_csr(
+    tls_desk: TlsDesk, tmp_path: Path
+) -> None:
+    """POST /api/v1/renew over certdesk's TLS: the client certificate stands in for the signed
+    challenge, for a certificate that is not on a USB key too."""
+    cert = enroll_over_est(tls_desk, tmp_path, "TLS API Holder")
+    made = openssl(
+        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", str(tmp_path / "new.key"), "-subj", "/CN=ignored",
+        "-out", str(tmp_path / "new.csr"),
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    result = sh(
+        'python3 -c \'import json,sys; print(json.dumps({"csr": open("new.csr").read()}))\''
+        f" > body.json && {curl()} -sS -w '%{{http_code}}' -o answer --cacert {tls_desk.ca} "
+        "--cert cert.pem --key key.pem -H 'Content-Type: application/json' "
+        f"--data-binary @body.json {tls_desk.url}/api/v1/renew",
+        tmp_path,
+    )
+    assert result.stdout == "201", (result.stdout, (tmp_path / "answer").read_text())
+    old = tls_desk.desk.call(lambda r: certificate_row(r.engine, serial_of(cert)))
+    assert old.status == "superseded"
