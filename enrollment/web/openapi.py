@@ -418,7 +418,14 @@ POSSESSION_PATHS: dict[str, Any] = {
             "as it is active and issued here, not only USB-key ones).",
             "parameters": [_LANGUAGE],
             "requestBody": _json_body("PossessionRenewRequest"),
-            "responses": {"201": _RENEWED, **_POSSESSION_ERRORS},
+            "responses": {
+                "201": _RENEWED,
+                "401": _error(
+                    "No proof of the current key: neither a TLS client certificate nor "
+                    "certificate, challenge and signature (client_certificate_required)."
+                ),
+                **_POSSESSION_ERRORS,
+            },
         }
     },
 }

@@ -202,6 +202,9 @@ async def test_api_renew_without_client_certificate_still_needs_the_challenge(
     response = await client.post(
         "/api/v1/renew", json={"csr": pem.decode()}, headers={HEADER: escaped(old)}
     )
-    assert response.status == 400
+    assert response.status == 401
+    error = (await response.json())["error"]
+    assert error["code"] == "client_certificate_required"
+    assert "challenge" in error["message"]
     record = await certificate_row(app_runtime(client).engine, issued.serial)
     assert record.status == "active"
