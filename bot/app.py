@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -27,6 +28,7 @@ from enrollment.protocols.cmp import http as enrollment_cmp
 from enrollment.protocols.ocsp import http as enrollment_ocsp
 from enrollment.protocols.ocsp.responder import OcspResponder, ResponderConfig
 from enrollment.web import api as enrollment_web
+from enrollment.web import client_certificates
 from enrollment.web import downloads as enrollment_downloads
 from enrollment.web import link_page as enrollment_link_page
 from enrollment.web import pages as enrollment_pages
@@ -88,6 +90,7 @@ def provide_enrollment(app: web.Application, runtime: Runtime) -> None:
     app[enrollment_web.KEY_RENEWAL] = services.key_renewal
     app[enrollment_web.REVOCATION] = services.revocation
     app[enrollment_est.ENROLLMENT] = services.by_reference
+    app[enrollment_est.REENROLLMENT] = services.key_renewal
     app[enrollment_cmp.DOMAIN] = enrollment_cmp.CmpDomain(
         ca=services.ca,
         max_failed_attempts=services.config.max_failed_attempts,
@@ -119,8 +122,11 @@ def provide_mail(app: web.Application, settings: Settings, runtime: Runtime) -> 
     )
 
 
-def create_app(settings: Settings) -> web.Application:
-    """Build the application; the runtime (DB, CA, services) starts in ``cleanup_ctx``."""
+def create_app(settings: Settings, *, tls_context: ssl.SSLContext | None = None) -> web.Application:
+    """Build the application; the runtime (DB, CA, services) starts in ``cleanup_ctx``.
+    ``tls_context`` is the listening sockets' (``certdesk serve`` with CERTDESK_TLS…): it
+    learns certdesk's CA as the client certificates' trust anchor, and with ``auto`` gets its
+    server certificate, at startup."""
     # No global error middleware: each group owns its errors (the API and the chat as
     # sub-applications with their own middleware, the pages behind pages.page_errors, CMP and
     # EST answering in their protocols).
@@ -170,8 +176,26 @@ def create_app(settings: Settings) -> web.Application:
         if pending:
             await asyncio.wait(set(pending), timeout=30)
 
+    async def tls_ctx(app: web.Application) -> AsyncIterator[None]:
+        if tls_context is None:
+            yield
+            return
+        from bot.tls import auto_certificate, request_client_certificates
+
+        ca = app[RUNTIME].ca
+        request_client_certificates(tls_context, ca)
+        if settings.tls != "auto":
+            yield
+            return
+        async with auto_certificate(tls_context, ca=ca, settings=settings):
+            yield
+
+    app[client_certificates.POLICY] = client_certificates.ClientCertificatePolicy(
+        trusted_proxies=settings.trusted_proxy, header=settings.client_cert_header
+    )
     app.cleanup_ctx.append(knowledge_ctx)
     app.cleanup_ctx.append(runtime_ctx)
+    app.cleanup_ctx.append(tls_ctx)
     app.cleanup_ctx.append(reminders_ctx)
     app.cleanup_ctx.append(mail_queue_ctx)
     if settings.slack_enabled:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
@@ -160,6 +161,80 @@ class Settings(BaseSettings):
                 "'certdesk <certdesk@example.com>'"
             )
         return value.strip()
+
+    # certdesk's own TLS (see bot/tls.py): unset = plain HTTP behind a TLS-terminating proxy.
+    tls: Literal["auto"] | None = Field(default=None, validation_alias="CERTDESK_TLS")
+    tls_cert: Path | None = Field(default=None, validation_alias="CERTDESK_TLS_CERT")
+    tls_key: Path | None = Field(default=None, validation_alias="CERTDESK_TLS_KEY")
+    # Behind a TLS-terminating proxy: the proxies whose client-certificate header is believed.
+    trusted_proxy: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = Field(
+        default=(), validation_alias="CERTDESK_TRUSTED_PROXY"
+    )
+    client_cert_header: str | None = Field(
+        default=None, validation_alias="CERTDESK_CLIENT_CERT_HEADER"
+    )
+
+    @field_validator("tls", "tls_cert", "tls_key", "client_cert_header", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("", "off"):
+            return None
+        return value
+
+    @field_validator("trusted_proxy", mode="before")
+    @classmethod
+    def _parse_proxies(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            return tuple(ip_network(part, strict=False) for part in value.replace(",", " ").split())
+        except ValueError:
+            raise ValueError(
+                "CERTDESK_TRUSTED_PROXY must list the proxies' IP addresses or networks "
+                f"separated by commas, e.g. 10.0.0.5,10.0.1.0/28; got {value!r}"
+            ) from None
+
+    @model_validator(mode="after")
+    def _check_tls(self) -> Settings:
+        if self.tls == "auto" and (self.tls_cert or self.tls_key):
+            raise ValueError(
+                "CERTDESK_TLS=auto makes certdesk's own server certificate: unset "
+                "CERTDESK_TLS_CERT and CERTDESK_TLS_KEY, or unset CERTDESK_TLS to use them"
+            )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError(
+                "CERTDESK_TLS_CERT and CERTDESK_TLS_KEY go together: set both (the PEM chain "
+                "and its private key) or neither"
+            )
+        for name, path in (
+            ("CERTDESK_TLS_CERT", self.tls_cert),
+            ("CERTDESK_TLS_KEY", self.tls_key),
+        ):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}={path} is not a readable file: fix the path")
+        if self.tls_enabled and not self.public_url.startswith("https://"):
+            raise ValueError(
+                "certdesk terminates TLS (CERTDESK_TLS or CERTDESK_TLS_CERT is set), so "
+                f"CERTDESK_PUBLIC_URL must start with https://, got {self.public_url!r}"
+            )
+        if bool(self.trusted_proxy) != (self.client_cert_header is not None):
+            raise ValueError(
+                "CERTDESK_TRUSTED_PROXY and CERTDESK_CLIENT_CERT_HEADER go together: name the "
+                "proxy's address and the header it sets the verified client certificate in, "
+                "or neither"
+            )
+        if self.client_cert_header is not None and not re.fullmatch(
+            r"[A-Za-z0-9-]{1,64}", self.client_cert_header
+        ):
+            raise ValueError(
+                "CERTDESK_CLIENT_CERT_HEADER must be an HTTP header name (letters, digits, "
+                f"dashes), e.g. X-Client-Cert; got {self.client_cert_header!r}"
+            )
+        return self
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls == "auto" or self.tls_cert is not None
 
     @field_validator("secret_key")
     @classmethod

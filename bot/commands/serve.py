@@ -32,8 +32,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.access_log import AccessLogger
     from bot.app import create_app
     from bot.datadir import prepare_data_dir, record_served_url
+    from bot.tls import server_context
 
     port = args.port if args.port is not None else settings.port
+    # Bad TLS files stop certdesk before the port is bound (the auto certificate is loaded
+    # at startup, once the CA is open, before the sockets accept).
+    tls = server_context(settings)
     # Bound before anything starts, so a busy port stops certdesk before it says it started.
     sockets = listen(args.host, port)
     bound = bound_url(args.host, sockets[0].getsockname()[1])
@@ -42,8 +46,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     prepare_data_dir(settings.data_dir, database_url=settings.database_url)
     record_served_url(settings.data_dir, settings.public_url)
     web.run_app(
-        create_app(settings),
+        create_app(settings, tls_context=tls),
         sock=sockets,
+        ssl_context=tls,
         access_log_class=AccessLogger,
         print=lambda message: None,
         handler_cancellation=True,

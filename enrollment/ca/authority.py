@@ -7,6 +7,7 @@ calls the token serves the same code as a key loaded from a file.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
@@ -362,4 +363,39 @@ def load_local_ca(directory: Path, *, crl_url: str | None) -> IssuingCA:
         private_key=key,
         root=x509.load_pem_x509_certificate((directory / "root.pem").read_bytes()),
         crl_url=crl_url,
+    )
+
+
+def issue_tls_server(
+    ca: IssuingCA,
+    *,
+    public_key: CertificateIssuerPublicKeyTypes,
+    host: str,
+    validity: timedelta,
+    now: datetime | None = None,
+) -> x509.Certificate:
+    """certdesk's own TLS server certificate (``CERTDESK_TLS=auto``) for ``host``, a DNS name or
+    an IP address: serverAuth, the host as its only subject alternative name. Not recorded as a
+    holder's certificate. Blocking (may call an HSM): run it in a thread."""
+    now = now or utcnow()
+    try:
+        name: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        name = x509.DNSName(host)
+    return (
+        _builder(
+            subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]),
+            issuer=ca.certificate.subject,
+            public_key=public_key,
+            not_before=now - BACKDATE,
+            not_after=min(now + validity, ca.certificate.not_valid_after_utc),
+            ca=False,
+            key_encipherment=isinstance(public_key, rsa.RSAPublicKey),
+        )
+        .add_extension(x509.SubjectAlternativeName([name]), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .add_extension(ca._authority_key_identifier(), critical=False)
+        .sign(ca.private_key, signature_hash(ca.private_key))
     )

@@ -23,7 +23,8 @@ from common.links import FRIENDLY_NAME_HEADER
 from enrollment.ca.authority import IssuingCA
 from enrollment.ca.csr import MAX_CSR_BYTES
 from enrollment.ca.pkcs12 import ascii_filename, parse_format, parse_key_type
-from enrollment.errors import RequestInvalid
+from enrollment.errors import ClientCertificateRequired, RequestInvalid
+from enrollment.models import Delivery
 from enrollment.ratelimit import RateLimited
 from enrollment.services.config import EnrollmentConfig
 from enrollment.services.key_renewal import KeyRenewal
@@ -32,6 +33,7 @@ from enrollment.services.renewal import LinkRenewal
 from enrollment.services.results import IssuedCertificate, Pkcs12Package, ServerKey
 from enrollment.services.revocation import Revocation
 from enrollment.web.body import read_request
+from enrollment.web.client_certificates import client_certificate
 from enrollment.web.messages import error_message
 from enrollment.web.openapi import openapi_document
 
@@ -253,8 +255,24 @@ async def renew_challenge(request: web.Request) -> web.Response:
 
 
 async def renew_by_possession(request: web.Request) -> web.Response:
-    """Renewal without a link: the current key signs the challenge, certificate and CSR."""
+    """Renewal without a link: the current key signs the challenge, certificate and CSR; or
+    the current certificate is the TLS client certificate, and the body is only the CSR."""
     data = await read_json(request)
+    presented = client_certificate(request)
+    proof = ("certificate", "challenge", "signature")
+    if presented is not None and "signature" not in data:
+        csr = require_str(data, "csr", max_length=MAX_CSR_BYTES)
+        issued = await request.config_dict[KEY_RENEWAL].renew_by_certificate(
+            presented, key=csr.encode(), delivery=Delivery.CSR
+        )
+        return renewed_response(issued)
+    if not all(name in data for name in proof):
+        raise ClientCertificateRequired(
+            "Renewal without a link needs a proof of the current key: connect to certdesk's "
+            "HTTPS address with the current certificate as the TLS client certificate (then "
+            "the CSR is enough), or send certificate, challenge and signature (`certdesk token "
+            "renew` does)."
+        )
     issued = await request.config_dict[KEY_RENEWAL].renew_by_possession(
         certificate=require_str(data, "certificate", max_length=MAX_CERTIFICATE_CHARS),
         csr=require_str(data, "csr", max_length=MAX_CSR_BYTES),

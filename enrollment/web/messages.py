@@ -431,8 +431,11 @@ ERROR_ZH: dict[str, str] = {
     "（例如 `curl --user 参考号:授权码`）。",
     "unsupported_media_type": "不支持此内容类型。EST 注册请求须以 `Content-Type: application/pkcs10` "
     "发送 base64 编码的 PKCS#10。",
-    "not_implemented": "certdesk 不提供此 EST 操作。更新证书请在 Slack 中向 certdesk 机器人索取更新链接"
-    "（“更新我的证书”）。",
+    "client_certificate_required": "EST 重新注册须用您当前的证书认证：请带着它连接 certdesk 的 HTTPS "
+    "地址（例如 `curl --cert cert.pem --key key.pem …`）。没有证书时，请向 certdesk 机器人索取更新链接。",
+    "client_certificate_malformed": "无法读取代理转发的客户端证书。管理员须让代理在 "
+    "CERTDESK_CLIENT_CERT_HEADER 指定的头中以 URL 编码的 PEM 发送已验证的证书。",
+    "subject_mismatch": "重新注册的 CSR 必须使用与当前证书相同的主题（subject）。请用该主题重新生成 CSR。",
     "request_too_large": "请求内容过大；CSR 远比这小。请检查粘贴的内容。",
     "database_unavailable": "数据库暂时无法访问，未做任何更改。请一分钟后重试；如果问题持续，请联系管理员。",
     "disk_full": "数据库所在磁盘已满，无法写入，未做任何更改。请稍后重试；管理员须释放数据目录的空间。",

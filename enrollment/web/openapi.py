@@ -405,7 +405,7 @@ SCHEMAS["RenewalChallenge"] = {
     "additionalProperties": False,
 }
 SCHEMAS["PossessionRenewRequest"] = _object(
-    ["certificate", "csr", "challenge", "signature"],
+    ["csr"],  # certificate, challenge and signature too, unless a TLS client certificate
     {
         "certificate": _CERTIFICATE,
         "csr": {**_CSR, "description": "The new key's PKCS#10 request (a NEW key), PEM."},
@@ -443,10 +443,20 @@ POSSESSION_PATHS: dict[str, Any] = {
             "operationId": "renewByPossession",
             "summary": "Renew a USB-key certificate by proving possession of its key",
             "description": "Uses up the challenge; same subject, profile and friendly name; "
-            "the old certificate is marked superseded.",
+            "the old certificate is marked superseded. Over certdesk's own TLS (or through a "
+            "proxy the operator trusts), the current certificate as the TLS client certificate "
+            "stands in for the signed challenge: send only the csr (any certificate, as long "
+            "as it is active and issued here, not only USB-key ones).",
             "parameters": [_LANGUAGE],
             "requestBody": _json_body("PossessionRenewRequest"),
-            "responses": {"201": _RENEWED, **_POSSESSION_ERRORS},
+            "responses": {
+                "201": _RENEWED,
+                "401": _error(
+                    "No proof of the current key: neither a TLS client certificate nor "
+                    "certificate, challenge and signature (client_certificate_required)."
+                ),
+                **_POSSESSION_ERRORS,
+            },
         }
     },
 }
@@ -462,7 +472,7 @@ def openapi_document(public_url: str) -> dict[str, Any]:
             "description": "One-time links redeem certificates: with a CSR, or with a key the "
             "server generates (profile permitting). EST (RFC 7030) enrolls with the reference "
             "number and authorization code as HTTP Basic credentials; "
-            "/.well-known/est/simplereenroll answers 501 (renew with a renewal link). Errors are "
+            "/.well-known/est/simplereenroll renews with the TLS client certificate. Errors are "
             '{"error": {"code", "message"}} with a 4xx status.',
         },
         "servers": [{"url": public_url}],
