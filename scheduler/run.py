@@ -57,7 +57,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col
 
 from common.time import utcnow
-from enrollment.db import session_factory
+from enrollment.db import READ_ONLY, session_factory
 from enrollment.models import Certificate, CertificateStatus
 from scheduler import metrics
 from scheduler.errors import DeliveryError
@@ -250,28 +250,12 @@ class ReminderRunner:
     # -- loading -------------------------------------------------------------------------
 
     async def _load(self, as_of: datetime) -> tuple[list[CertificateFacts], list[ReminderRecord]]:
-        """Active certificates whose expiry lies in the policy's window (uses the index on
-        ``certificate.not_after``), and the reminders already claimed for them."""
-        in_window = (
-            col(Certificate.not_after) >= as_of - self.policy.expired_notice_window,
-            col(Certificate.not_after) <= as_of + self.policy.horizon,
-            col(Certificate.status) == CertificateStatus.ACTIVE,
-        )
-        certificate_query = (
-            sa.select(
-                col(Certificate.id),
-                col(Certificate.serial),
-                col(Certificate.subject_cn),
-                col(Certificate.not_before),
-                col(Certificate.not_after),
-                col(Certificate.status),
-                col(Certificate.owner_slack_user),
-                col(Certificate.owner_email),
-                col(Certificate.superseded_by),
-            )
-            .where(*in_window)
-            .order_by(col(Certificate.not_after))
-        )
+        """Active certificates whose expiry lies in the policy's window, and the reminders
+        already claimed for them."""
+        earliest = as_of - self.policy.expired_notice_window
+        latest = as_of + self.policy.horizon
+        in_window = _in_window(earliest, latest)
+        certificate_query = candidates(earliest, latest)
         record_query = (
             sa.select(
                 col(ReminderSent.id),
@@ -285,6 +269,7 @@ class ReminderRunner:
             .where(*in_window)
         )
         async with self._sessions() as session:
+            await session.connection(execution_options=READ_ONLY)  # no write lock to read
             certificate_rows = (await session.execute(certificate_query)).all()
             record_rows = (await session.execute(record_query)).all()
         certificates = [
@@ -451,3 +436,32 @@ class ReminderRunner:
                 )
             )
             return result.rowcount == 1
+
+
+def _in_window(earliest: datetime, latest: datetime) -> tuple[sa.ColumnElement[bool], ...]:
+    return (
+        col(Certificate.status) == CertificateStatus.ACTIVE,
+        col(Certificate.not_after) >= earliest,
+        col(Certificate.not_after) <= latest,
+    )
+
+
+def candidates(earliest: datetime, latest: datetime) -> sa.Select[tuple[Any, ...]]:
+    """The active certificates expiring between ``earliest`` and ``latest``, soonest first:
+    an equality on ``status`` and a range on ``not_after``, which the index
+    ``ix_certificate_status_not_after`` answers without reading other rows."""
+    return (
+        sa.select(
+            col(Certificate.id),
+            col(Certificate.serial),
+            col(Certificate.subject_cn),
+            col(Certificate.not_before),
+            col(Certificate.not_after),
+            col(Certificate.status),
+            col(Certificate.owner_slack_user),
+            col(Certificate.owner_email),
+            col(Certificate.superseded_by),
+        )
+        .where(*_in_window(earliest, latest))
+        .order_by(col(Certificate.not_after))
+    )
