@@ -446,7 +446,7 @@ def _in_window(earliest: datetime, latest: datetime) -> tuple[sa.ColumnElement[b
     )
 
 
-def candidates(earliest: datetime, latest: datetime) -> sa.Select[Any]:
+def candidates(earliest: datetime, latest: datetime) -> sa.Select[*tuple[Any, ...]]:
     """The active certificates expiring between ``earliest`` and ``latest``, soonest first:
     an equality on ``status`` and a range on ``not_after``, which the index
     ``ix_certificate_status_not_after`` answers without reading other rows."""
