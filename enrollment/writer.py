@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from enrollment.db import UNAVAILABLE, session_factory, storage_failure
@@ -46,11 +48,19 @@ class Writes(Protocol):
     def unit(self) -> AbstractAsyncContextManager[AsyncSession]: ...
 
 
+_WRITERS: weakref.WeakKeyDictionary[Engine, GroupCommit | PooledWrites] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def writes_for(engine: AsyncEngine) -> GroupCommit | PooledWrites:
-    """The writer that suits ``engine``'s database."""
-    if engine.dialect.name == "sqlite":
-        return GroupCommit(engine)
-    return PooledWrites(engine)
+    """The writer of ``engine``'s database: one per engine, shared by every room that writes
+    through it (the services, the reminder pass), so that SQLite has one writer."""
+    writer = _WRITERS.get(engine.sync_engine)
+    if writer is None:
+        writer = GroupCommit(engine) if engine.dialect.name == "sqlite" else PooledWrites(engine)
+        _WRITERS[engine.sync_engine] = writer
+    return writer
 
 
 class PooledWrites:

@@ -59,6 +59,7 @@ from sqlmodel import col
 from common.time import utcnow
 from enrollment.db import READ_ONLY, session_factory
 from enrollment.models import Certificate, CertificateStatus
+from enrollment.writer import writes_for
 from scheduler import metrics
 from scheduler.errors import DeliveryError
 from scheduler.models import ReminderSent
@@ -200,6 +201,7 @@ class ReminderRunner:
             raise ValueError(f"reminders need SQLite or PostgreSQL, not {engine.dialect.name}")
         self._engine = engine
         self._sessions = session_factory(engine)
+        self._writes = writes_for(engine)  # on SQLite the one writer (group commit)
         self.notifier = notifier
         self.config = config or RunConfig()
 
@@ -353,7 +355,8 @@ class ReminderRunner:
 
     async def _claim(self, reminder: Reminder) -> _Claim | None:
         """Claim ``reminder`` in its own transaction; None when another clock has it."""
-        async with self._engine.begin() as connection:
+        async with self._writes.unit() as session:
+            connection = await session.connection()
             if reminder.retry_of is None:
                 return await self._claim_first(connection, reminder)
             return await self._claim_retry(connection, reminder.retry_of)
@@ -420,7 +423,8 @@ class ReminderRunner:
 
     async def _record(self, claim: _Claim, outcome: Outcome, error: str | None) -> bool:
         now = utcnow()
-        async with self._engine.begin() as connection:
+        async with self._writes.unit() as session:
+            connection = await session.connection()
             result = await connection.execute(
                 sa.update(ReminderSent)
                 .where(

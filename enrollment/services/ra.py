@@ -126,7 +126,7 @@ class RaOperations:
             salt = codes.new_code_salt()
             code = store.pepper.derive_code(reference, salt)
             try:
-                async with store.sessions() as session, session.begin():
+                async with store.write() as session:
                     enrollment = Enrollment(
                         reference_number=reference,
                         authorization_code_hash=store.pepper.hash_code(code),
@@ -164,7 +164,7 @@ class RaOperations:
     async def new_enrollment_link(self, reference_number: str, *, actor: str) -> NewLink:
         """A fresh one-time link for a pending enrollment (earlier links stay valid)."""
         store = self._store
-        async with store.sessions() as session, session.begin():
+        async with store.write() as session:
             enrollment = await store.existing_enrollment(session, reference_number)
             if enrollment.status != EnrollmentStatus.PENDING:
                 raise EnrollmentNotPending(
@@ -177,7 +177,7 @@ class RaOperations:
 
     async def unlock(self, reference_number: str, *, actor: str) -> Enrollment:
         store = self._store
-        async with store.sessions() as session, session.begin():
+        async with store.write() as session:
             enrollment = await store.existing_enrollment(session, reference_number)
             was_locked = enrollment.locked_at is not None
             enrollment.locked_at = None
@@ -205,5 +205,5 @@ class RaOperations:
 
     async def audit(self, *, actor: str, action: str, **facts: Unpack[AuditFacts]) -> None:
         """Record what staff looked at or were refused (changes audit themselves)."""
-        async with self._store.sessions() as session, session.begin():
+        async with self._store.write() as session:
             audit(session, actor=actor, action=action, **facts)
