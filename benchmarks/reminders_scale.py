@@ -53,20 +53,26 @@ SELECTION_GOAL = 1.0
 PASS_SLACK = 1.10
 
 
-async def time_selection(url: str) -> tuple[float, int]:
+async def time_selection(url: str) -> tuple[float, float, int]:
+    """Median seconds of the candidate query fetched whole, and of the same search counted
+    in the database (no rows transferred), and the number of rows."""
     policy = ReminderPolicy()
     engine = create_engine(url)
     try:
-        timings = []
+        fetched, counted = [], []
         rows = 0
         for _ in range(5):
             now = utcnow()
             query = candidates(now - policy.expired_notice_window, now + policy.horizon)
-            started = time.perf_counter()
+            count = sa.select(sa.func.count()).select_from(query.subquery())
             async with engine.connect() as connection:
+                started = time.perf_counter()
                 rows = len((await connection.execute(query)).all())
-            timings.append(time.perf_counter() - started)
-        return statistics.median(timings), rows
+                fetched.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                await connection.execute(count)
+                counted.append(time.perf_counter() - started)
+        return statistics.median(fetched), statistics.median(counted), rows
     finally:
         await engine.dispose()
 
@@ -87,13 +93,16 @@ async def selection(count: int) -> None:
         await upgrade_async(url)
         await seed(url, count, random.Random(1))  # noqa: S311 - test data, not secrets
         print(f"seeded {count} certificates in {time.perf_counter() - started:.0f} s")
-        indexed, rows = await time_selection(url)
+        indexed, indexed_count, rows = await time_selection(url)
         await drop_index(url)
-        unindexed, _ = await time_selection(url)
+        unindexed, unindexed_count, _ = await time_selection(url)
     met = "yes" if indexed < SELECTION_GOAL else "no"
-    print(f"{'selection':<34}{'median s':>9}{'rows':>9}{'goal s':>8}  met")
-    print(f"{'  with the (status, not_after) index':<34}{indexed:>9.3f}{rows:>9}{1.0:>8.1f}  {met}")
-    print(f"{'  same run, index dropped':<34}{unindexed:>9.3f}{rows:>9}")
+    print(f"{'selection (median of 5)':<40}{'fetched s':>10}{'counted s':>10}{'rows':>8}  goal")
+    print(
+        f"{'  with the (status, not_after) index':<40}{indexed:>10.3f}{indexed_count:>10.3f}"
+        f"{rows:>8}  < {SELECTION_GOAL:g} s fetched: {met}"
+    )
+    print(f"{'  same run, index dropped':<40}{unindexed:>10.3f}{unindexed_count:>10.3f}{rows:>8}")
 
 
 async def seed_due(url: str, count: int, *, start: int) -> None:
@@ -202,10 +211,12 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=1000, help="chat.postMessage per window")
     parser.add_argument("--window", type=float, default=10.0, help="the scaled minute, seconds")
     parser.add_argument("--skip-selection", action="store_true", help="only the 429 pass")
+    parser.add_argument("--skip-pass", action="store_true", help="only the selection")
     args = parser.parse_args()
     if not args.skip_selection:
         asyncio.run(selection(args.certificates))
-    asyncio.run(pass_under_limit(args.reminders, args.limit, args.window))
+    if not args.skip_pass:
+        asyncio.run(pass_under_limit(args.reminders, args.limit, args.window))
     return 0
 
 
