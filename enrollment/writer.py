@@ -105,8 +105,9 @@ class GroupCommit:
     async def unit(self) -> AsyncIterator[AsyncSession]:
         slot = _Slot.new()
         self._queue.append(slot)
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._drain())
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._task = loop.create_task(self._drain())
         try:
             session = await slot.granted
         except asyncio.CancelledError:
@@ -128,7 +129,8 @@ class GroupCommit:
             while self._queue:
                 await self._batch()
         finally:
-            self._task = None
+            if self._task is asyncio.current_task():
+                self._task = None
 
     async def _batch(self) -> None:
         done: list[_Slot] = []
@@ -145,7 +147,11 @@ class GroupCommit:
         except Exception as exc:  # the batch is lost: tell every unit in it, keep writing
             failure = storage_failure(exc) or StorageUnavailable(UNAVAILABLE)
             log.warning("write batch failed", extra={"error": type(exc).__name__})
-            for slot in [*done, *([current] if current else [])]:
+            lost = [*done, *([current] if current else [])]
+            if not lost:  # no connection or no BEGIN: every queued unit would meet the same
+                lost = list(self._queue)
+                self._queue.clear()
+            for slot in lost:
                 _fail(slot, failure)
             return
         self.batches += 1

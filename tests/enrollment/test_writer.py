@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from bot.database import upgrade_async
 from bot.runtime import Runtime
 from enrollment.db import create_engine, session_factory
+from enrollment.errors import StorageUnavailable
 from enrollment.models import AuditEvent, Enrollment
 from enrollment.writer import GroupCommit, PooledWrites, writes_for
 
@@ -180,3 +181,23 @@ async def test_unit_cancelled_while_queued_does_not_stall_the_writer(
     with pytest.raises(asyncio.CancelledError):
         await cancelled
     assert await targets(sqlite_engine) == ["holder", "later"]
+
+
+async def test_unreachable_database_refuses_every_queued_unit(tmp_path: Path) -> None:
+    """No connection for the batch: each queued unit gets StorageUnavailable (a 503 at the
+    HTTP boundary), and the writer takes the next units instead of spinning on the first."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'x.db'}")
+    writer = GroupCommit(engine)
+
+    async def one() -> None:
+        async with writer.unit() as session:
+            session.add(row("never"))
+
+    try:
+        async with asyncio.timeout(30):  # a guard against a hang, not a timing assertion
+            results = await asyncio.gather(one(), one(), return_exceptions=True)
+            assert [type(r) for r in results] == [StorageUnavailable, StorageUnavailable]
+            with pytest.raises(StorageUnavailable):
+                await one()
+    finally:
+        await engine.dispose()
