@@ -87,6 +87,9 @@ class Enrollment(EnrollmentBase, table=True):
 
 class Certificate(SubjectBase, table=True):
     __tablename__ = "certificate"
+    # The reminder pass selects active certificates by expiry (scheduler/run.py:candidates):
+    # equality on status, then a range on not_after.
+    __table_args__ = (sa.Index("ix_certificate_status_not_after", "status", "not_after"),)
 
     id: int | None = Field(default=None, primary_key=True)
     serial: str = Field(max_length=64, unique=True, index=True)

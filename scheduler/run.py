@@ -57,8 +57,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col
 
 from common.time import utcnow
-from enrollment.db import session_factory
+from enrollment.db import READ_ONLY, session_factory
 from enrollment.models import AuditEvent, Certificate, CertificateStatus
+from enrollment.writer import writes_for
 from scheduler import metrics
 from scheduler.errors import DeliveryError
 from scheduler.models import ReminderSent
@@ -208,6 +209,7 @@ class ReminderRunner:
             raise ValueError(f"reminders need SQLite or PostgreSQL, not {engine.dialect.name}")
         self._engine = engine
         self._sessions = session_factory(engine)
+        self._writes = writes_for(engine)  # on SQLite the one writer (group commit)
         self.notifier = notifier
         self.config = config or RunConfig()
 
@@ -262,28 +264,12 @@ class ReminderRunner:
     # -- loading -------------------------------------------------------------------------
 
     async def _load(self, as_of: datetime) -> tuple[list[CertificateFacts], list[ReminderRecord]]:
-        """Active certificates whose expiry lies in the policy's window (uses the index on
-        ``certificate.not_after``), and the reminders already claimed for them."""
-        in_window = (
-            col(Certificate.not_after) >= as_of - self.policy.expired_notice_window,
-            col(Certificate.not_after) <= as_of + self.policy.horizon,
-            col(Certificate.status) == CertificateStatus.ACTIVE,
-        )
-        certificate_query = (
-            sa.select(
-                col(Certificate.id),
-                col(Certificate.serial),
-                col(Certificate.subject_cn),
-                col(Certificate.not_before),
-                col(Certificate.not_after),
-                col(Certificate.status),
-                col(Certificate.owner_slack_user),
-                col(Certificate.owner_email),
-                col(Certificate.superseded_by),
-            )
-            .where(*in_window)
-            .order_by(col(Certificate.not_after))
-        )
+        """Active certificates whose expiry lies in the policy's window, and the reminders
+        already claimed for them."""
+        earliest = as_of - self.policy.expired_notice_window
+        latest = as_of + self.policy.horizon
+        in_window = _in_window(earliest, latest)
+        certificate_query = candidates(earliest, latest)
         record_query = (
             sa.select(
                 col(ReminderSent.id),
@@ -297,6 +283,7 @@ class ReminderRunner:
             .where(*in_window)
         )
         async with self._sessions() as session:
+            await session.connection(execution_options=READ_ONLY)  # no write lock to read
             certificate_rows = (await session.execute(certificate_query)).all()
             record_rows = (await session.execute(record_query)).all()
         certificates = [
@@ -385,7 +372,8 @@ class ReminderRunner:
 
     async def _claim(self, reminder: Reminder) -> _Claim | None:
         """Claim ``reminder`` in its own transaction; None when another clock has it."""
-        async with self._engine.begin() as connection:
+        async with self._writes.unit() as session:
+            connection = await session.connection()
             if reminder.retry_of is None:
                 return await self._claim_first(connection, reminder)
             return await self._claim_retry(connection, reminder)
@@ -456,7 +444,8 @@ class ReminderRunner:
         """The outcome, conditional on the claim; an undeliverable reminder is audited in the
         same transaction (``/ra stats`` counts them by channel)."""
         now = utcnow()
-        async with self._engine.begin() as connection:
+        async with self._writes.unit() as session:
+            connection = await session.connection()
             result = await connection.execute(
                 sa.update(ReminderSent)
                 .where(
@@ -489,3 +478,32 @@ class ReminderRunner:
                     )
                 )
             return recorded
+
+
+def _in_window(earliest: datetime, latest: datetime) -> tuple[sa.ColumnElement[bool], ...]:
+    return (
+        col(Certificate.status) == CertificateStatus.ACTIVE,
+        col(Certificate.not_after) >= earliest,
+        col(Certificate.not_after) <= latest,
+    )
+
+
+def candidates(earliest: datetime, latest: datetime) -> sa.Select[*tuple[Any, ...]]:
+    """The active certificates expiring between ``earliest`` and ``latest``, soonest first:
+    an equality on ``status`` and a range on ``not_after``, which the index
+    ``ix_certificate_status_not_after`` answers without reading other rows."""
+    return (
+        sa.select(
+            col(Certificate.id),
+            col(Certificate.serial),
+            col(Certificate.subject_cn),
+            col(Certificate.not_before),
+            col(Certificate.not_after),
+            col(Certificate.status),
+            col(Certificate.owner_slack_user),
+            col(Certificate.owner_email),
+            col(Certificate.superseded_by),
+        )
+        .where(*_in_window(earliest, latest))
+        .order_by(col(Certificate.not_after))
+    )

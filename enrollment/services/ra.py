@@ -146,7 +146,7 @@ class RaOperations:
         for _ in range(10):
             drawn: list[tuple[Enrollment, str, NewLink]] = []
             try:
-                async with store.sessions() as session, session.begin():
+                async with store.write() as session:
                     added = [self._add_enrollment(session, r, actor=actor) for r in requests]
                     await session.flush()
                     drawn = [
@@ -205,7 +205,7 @@ class RaOperations:
     async def new_enrollment_link(self, reference_number: str, *, actor: str) -> NewLink:
         """A fresh one-time link for a pending enrollment (earlier links stay valid)."""
         store = self._store
-        async with store.sessions() as session, session.begin():
+        async with store.write() as session:
             enrollment = await store.existing_enrollment(session, reference_number)
             if enrollment.status != EnrollmentStatus.PENDING:
                 raise EnrollmentNotPending(
@@ -218,7 +218,7 @@ class RaOperations:
 
     async def unlock(self, reference_number: str, *, actor: str) -> Enrollment:
         store = self._store
-        async with store.sessions() as session, session.begin():
+        async with store.write() as session:
             enrollment = await store.existing_enrollment(session, reference_number)
             was_locked = enrollment.locked_at is not None
             enrollment.locked_at = None
@@ -246,5 +246,5 @@ class RaOperations:
 
     async def audit(self, *, actor: str, action: str, **facts: Unpack[AuditFacts]) -> None:
         """Record what staff looked at or were refused (changes audit themselves)."""
-        async with self._store.sessions() as session, session.begin():
+        async with self._store.write() as session:
             audit(session, actor=actor, action=action, **facts)
