@@ -21,7 +21,6 @@ handlers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -275,9 +274,8 @@ def add_slack(
             finally:
                 if socket_mode is not None:
                     await socket_mode.close()  # type: ignore[no-untyped-call]
-                loop.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await loop
+                worker.stop()
+                await loop
                 await desk.tasks.close()
 
     app.cleanup_ctx.append(slack_ctx)

@@ -15,6 +15,7 @@ already posted for a row are skipped (:class:`.inbox.Delivery`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -56,6 +57,7 @@ class InboxWorker:
         self._tasks = tasks
         self._slots = asyncio.Semaphore(CONCURRENCY)
         self._held = 0
+        self._stopping = asyncio.Event()
 
     # -- the door ------------------------------------------------------------------------
 
@@ -143,7 +145,7 @@ class InboxWorker:
     async def run(self) -> None:
         """Take orphaned and retried rows, renew this process's leases, prune old rows."""
         last_renew = last_prune = time.monotonic()
-        while True:
+        while not self._stopping.is_set():
             try:
                 room = 2 * CONCURRENCY - self._held
                 if room > 0:
@@ -159,7 +161,13 @@ class InboxWorker:
                     await self.inbox.prune()
             except StorageUnavailable as exc:
                 log.warning("Slack inbox unavailable", extra={"error": exc.code})
-            await asyncio.sleep(POLL_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), POLL_SECONDS)
+
+    def stop(self) -> None:
+        """End :meth:`run` after its current step (a cancel could land inside a database
+        call, whose driver may turn it into an error)."""
+        self._stopping.set()
 
 
 async def run_all(work: list[Work]) -> None:
