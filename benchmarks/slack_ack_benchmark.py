@@ -64,8 +64,10 @@ def signed_events(path: Path, count: int, run: str) -> None:
 def wrk(url: str, events: Path, *, seconds: int, connections: int) -> dict[str, float]:
     """Run wrk on core 1; requests/s, p50 and p99 (ms), requests and non-2xx answers."""
     output = subprocess.run(
-        ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
-        + ["-s", str(LUA), url, "--", str(events)],
+        [
+            *("taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s"),
+            *("--latency", "-s", str(LUA), url, "--", str(events)),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -92,7 +94,7 @@ def bare_bolt(events: Path, *, seconds: int, connections: int) -> dict[str, floa
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):  # noqa: S310
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
                     break
             except OSError:
                 if time.monotonic() > deadline:

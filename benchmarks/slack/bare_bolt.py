@@ -20,7 +20,10 @@ def main() -> None:
     async def authorize(**_: object) -> AuthorizeResult:
         # What certdesk's single-workspace token gives, without calling auth.test.
         return AuthorizeResult(
-            enterprise_id=None, team_id="T1", bot_token="xoxb-bench", bot_user_id="UBOT"
+            enterprise_id=None,
+            team_id="T1",
+            bot_token="xoxb-bench",  # noqa: S106 -- a placeholder, never sent
+            bot_user_id="UBOT",
         )
 
     bolt = AsyncApp(signing_secret=secret, authorize=authorize)

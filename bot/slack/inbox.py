@@ -197,8 +197,8 @@ class Inbox:
                     .on_conflict_do_nothing(index_elements=["delivery_id"])
                     .returning(INBOX.c.delivery_id, INBOX.c.id)
                 )
-                for row_id in await connection.execute(statement):
-                    ids[row_id.delivery_id] = row_id.id
+                for inserted in await connection.execute(statement):
+                    ids[inserted.delivery_id] = inserted.id
             if batch.done:
                 await self._mark_done(connection, batch.done)
             for row_id, replies in batch.replies.items():
