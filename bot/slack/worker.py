@@ -39,7 +39,7 @@ HANDLED = Counter(
 )
 POLL_SECONDS = 1.0
 PRUNE_EVERY_SECONDS = 3600.0
-CONCURRENCY = 64  # rows handled at once by one process; the rest wait, their lease renewed
+CONCURRENCY = 16  # rows handled at once by one process; the rest wait, their lease renewed
 
 
 def unavailable() -> BoltResponse:
