@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     code_delivery: Literal["slack", "out-of-band"] = Field(
         default="slack", validation_alias="CERTDESK_CODE_DELIVERY"
     )
+    # How long a process holds a Slack inbox row it handles before another may take it over.
+    slack_inbox_lease_seconds: float = Field(
+        default=60.0, validation_alias="CERTDESK_SLACK_INBOX_LEASE_SECONDS", ge=1, le=3600
+    )
 
     ca_key_type: Literal["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"] = Field(
         default="ec-p256", validation_alias="CERTDESK_CA_KEY_TYPE"

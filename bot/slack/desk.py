@@ -35,6 +35,7 @@ from bot.questions import Questions
 from bot.settings import Settings
 from bot.slack import blocks
 from bot.slack.background import BackgroundTasks
+from bot.slack.inbox import current_delivery
 from bot.slack.staff import StaffDirectory
 from bot.slack.syntax import IssueArgs
 from bot.unanswered import UnansweredLog
@@ -190,6 +191,9 @@ class Desk:
         *,
         thread_ts: str | None = None,
     ) -> str:
+        delivery = current_delivery()
+        if delivery is not None and (ts := delivery.already_posted()) is not None:
+            return ts  # posted by an earlier handling of the same inbox row
         response = await client.chat_postMessage(
             channel=channel,
             text=blocks.fallback_text(reply.text),
@@ -198,7 +202,10 @@ class Desk:
             unfurl_links=False,
             unfurl_media=False,
         )
-        return str(response.get("ts") or "")
+        ts = str(response.get("ts") or "")
+        if delivery is not None:
+            await delivery.posted(ts)
+        return ts
 
     async def send_dm(self, client: AsyncWebClient, user_id: str, reply: Reply, lang: Lang) -> str:
         """Post ``reply`` into the user's DM with the bot (the only place links go)."""

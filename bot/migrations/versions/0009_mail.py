@@ -1,7 +1,7 @@
 """mail: the holder's notification channel and language, the queue of mails sent later
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 import enrollment.types
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
