@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from bot.access import bearer_matches, peer_address, peer_in, refused
 from bot.chat import add_chat, add_slack_notice
-from bot.knowledge import LiveKnowledge, certificate_reader, watch_knowledge
+from bot.knowledge import KnowledgeWatch, LiveKnowledge, certificate_reader
 from bot.notify import build_notifier
 from bot.reminders import reminder_clock, run_config
 from bot.runtime import Runtime, ca_directory, open_runtime
@@ -140,8 +140,12 @@ def create_app(settings: Settings, *, tls_context: ssl.SSLContext | None = None)
         """Load the entries first (a broken file stops the start before anything else runs),
         then reread the RA's entries on a period and on SIGHUP."""
         await asyncio.to_thread(knowledge.load)
-        async with watch_knowledge(knowledge, period=settings.knowledge_reload_seconds):
+        watch = KnowledgeWatch(knowledge, period=settings.knowledge_reload_seconds)
+        watch.start()
+        try:
             yield
+        finally:
+            await watch.stop()
 
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         async with open_runtime(settings) as runtime:

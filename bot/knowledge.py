@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 
 from bot.dialog import CertificateReader, FileFindings, Knowledge, KnowledgeAnswer, KnowledgeEntry
 from bot.settings import Settings
@@ -41,7 +41,7 @@ class LiveKnowledge:
 
     :meth:`refresh` compares the operator directory's fingerprint (names, sizes, times) with
     the one it loaded and, when it changed, builds a new knowledge base off the event loop and
-    swaps it in; a broken change keeps the last good set and logs why. :func:`watch_knowledge`
+    swaps it in; a broken change keeps the last good set and logs why. :class:`KnowledgeWatch`
     calls it on a period and on ``SIGHUP``.
     """
 
@@ -97,34 +97,40 @@ class LiveKnowledge:
             return True
 
 
-@contextlib.asynccontextmanager
-async def watch_knowledge(live: LiveKnowledge, *, period: float) -> AsyncIterator[None]:
-    """Refresh ``live`` every ``period`` seconds and on ``SIGHUP`` while the block runs."""
-    wake = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-        loop.add_signal_handler(signal.SIGHUP, wake.set)
+class KnowledgeWatch:
+    """Refreshes a :class:`LiveKnowledge` every ``period`` seconds and on ``SIGHUP``, from
+    :meth:`start` to :meth:`stop` (the server's ``cleanup_ctx``)."""
 
-    async def run() -> None:
+    def __init__(self, live: LiveKnowledge, *, period: float) -> None:
+        self._live = live
+        self._period = period
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._wake.set)
+        self._task = asyncio.create_task(self._run(), name="knowledge-watch")
+
+    async def stop(self) -> None:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=period)
-            forced = wake.is_set()
-            wake.clear()
+                await asyncio.wait_for(self._wake.wait(), timeout=self._period)
+            forced = self._wake.is_set()
+            self._wake.clear()
             try:
-                await live.refresh(force=forced)
+                await self._live.refresh(force=forced)
             except Exception:  # never let a reload failure end the watcher
                 log.exception("knowledge reload failed")
-
-    task = asyncio.create_task(run(), name="knowledge-watch")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.remove_signal_handler(signal.SIGHUP)
 
 
 def load_knowledge(settings: Settings) -> Knowledge:

@@ -30,6 +30,11 @@ from enrollment.services.results import AuditFacts
 from faq.knowledge import KnowledgeBase
 from faq.review import question_key
 
+NO_KNOWLEDGE_DIR = (
+    "Teaching needs a directory for your RA's own entries: set CERTDESK_KNOWLEDGE_DIR "
+    "(for example to $CERTDESK_DATA_DIR/knowledge) and run the command again."
+)
+
 
 class TeachRefused(CertdeskError):
     """A question could not be taught (no operator directory, unknown entry, bad file)."""
@@ -73,10 +78,7 @@ def teach_file(
 
     directory = settings.knowledge_dir
     if directory is None:
-        raise TeachRefused(
-            "Teaching needs a directory for your RA's own entries: set CERTDESK_KNOWLEDGE_DIR "
-            "(for example to $CERTDESK_DATA_DIR/knowledge) and run the command again."
-        )
+        raise TeachRefused(NO_KNOWLEDGE_DIR)
     text = " ".join(question.split())
     if not text:
         raise TeachRefused("The question is empty: give the question as holders asked it.")

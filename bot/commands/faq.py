@@ -146,9 +146,12 @@ def run_teach(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
     from bot.commands.ra import actor
-    from bot.teaching import teach
+    from bot.teaching import NO_KNOWLEDGE_DIR, teach
     from bot.unanswered import SqlUnansweredLog
     from common.errors import CertdeskError
+
+    if settings.knowledge_dir is None:  # before touching the data directory
+        return fail(NO_KNOWLEDGE_DIR)
 
     async def go() -> int:
         async with cli_runtime(settings) as runtime:

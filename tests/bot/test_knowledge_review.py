@@ -176,10 +176,11 @@ def test_faq_check_reports_a_planted_collision(tmp_path: Path) -> None:
 
 def test_teach_without_a_knowledge_directory_says_what_to_set(tmp_path: Path) -> None:
     cli = Cli(base_env(tmp_path))
-    assert cli("db", "upgrade").returncode == 0
-    result = cli("faq", "teach", "renewal", "how to renew")
+    result = cli("faq", "teach", "renewal", "how to renew")  # refused before touching data
+    assert not (tmp_path / "certdesk.db").exists()
     assert result.returncode == 1
     assert "set CERTDESK_KNOWLEDGE_DIR" in result.stderr
+    assert cli("init").returncode == 0
     unknown = cli(
         "faq",
         "teach",
