@@ -40,7 +40,16 @@ import numpy as np
 
 from common.language import LANGUAGES
 from faq.knowledge import Entry, KnowledgeBase, LocalizedEntry, load_entries
-from faq.retrieval import Candidate, Outcome, RankingParams, Signals, Thresholds, decide, mix
+from faq.retrieval import (
+    DEFAULT_PARAMS,
+    Candidate,
+    Outcome,
+    RankingParams,
+    Signals,
+    Thresholds,
+    decide,
+    mix,
+)
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "faq" / "data"
 TUNE = tuple(sorted(DATA.glob("tune*.jsonl")))
@@ -205,9 +214,26 @@ def signals(params: RankingParams, data: list[Labelled]) -> Signalled:
     return Signalled(own, held)
 
 
-def search(data: list[Labelled]) -> list[Setting]:
+def around_current() -> tuple[tuple[float, ...], tuple[tuple[float, float], ...]]:
+    """The frozen lexical setting and its grid neighbours (a quick re-tune after new entries)."""
+    current = DEFAULT_PARAMS
+    near = tuple(
+        (weight, example)
+        for weight, example in WEIGHTS
+        if abs(weight - current.bm25_weight) <= STEP + 1e-9
+        and abs(example - current.example_weight) <= STEP + 1e-9
+    )
+    return (current.k1,), near
+
+
+def search(
+    data: list[Labelled],
+    *,
+    k1s: tuple[float, ...] = K1,
+    weights: tuple[tuple[float, float], ...] = WEIGHTS,
+) -> list[Setting]:
     settings: list[Setting] = []
-    for k1, b, (weight, example_weight) in itertools.product(K1, B, WEIGHTS):
+    for k1, b, (weight, example_weight) in itertools.product(k1s, B, weights):
         lexical = RankingParams(
             k1=k1,
             b=b,
@@ -322,9 +348,19 @@ def tune_suggest(chosen: Setting, data: list[Labelled]) -> tuple[Thresholds, flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--top", type=int, default=5, help="how many runner-up settings to show")
+    parser.add_argument(
+        "--around-current",
+        action="store_true",
+        help="search only the frozen lexical weights and their grid neighbours (minutes, not an "
+        "hour); the classifier weight, damping and thresholds are searched in full",
+    )
     args = parser.parse_args()
     data = read()
-    settings = search(data)
+    if args.around_current:
+        k1s, weights = around_current()
+        settings = search(data, k1s=k1s, weights=weights)
+    else:
+        settings = search(data)
     settings.sort(key=lambda s: -s.objective)
     top = settings[0].objective
     best = [s for s in settings if s.objective >= top - 1e-9]

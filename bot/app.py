@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import ssl
 from collections.abc import AsyncIterator
-from functools import partial
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -13,18 +14,25 @@ from sqlalchemy import text
 
 from bot.access import bearer_matches, peer_address, peer_in, refused
 from bot.chat import add_chat, add_slack_notice
-from bot.knowledge import certificate_reader, load_knowledge
+from bot.knowledge import KnowledgeWatch, LiveKnowledge, certificate_reader
 from bot.notify import build_notifier
 from bot.reminders import reminder_clock, run_config
-from bot.runtime import Runtime, open_runtime
+from bot.runtime import Runtime, ca_directory, open_runtime
 from bot.settings import Settings
 from bot.slack.app import add_slack
+from bot.startup import describe, startup_facts
 from enrollment.db import READ_ONLY, UNAVAILABLE, storage_failure
 from enrollment.errors import StorageUnavailable
 from enrollment.protocols import est as enrollment_est
 from enrollment.protocols.cmp import http as enrollment_cmp
+from enrollment.protocols.ocsp import http as enrollment_ocsp
+from enrollment.protocols.ocsp.responder import OcspResponder, ResponderConfig
 from enrollment.web import api as enrollment_web
+from enrollment.web import client_certificates
+from enrollment.web import downloads as enrollment_downloads
+from enrollment.web import link_page as enrollment_link_page
 from enrollment.web import pages as enrollment_pages
+from enrollment.web.downloads import ClientDownloads
 from scheduler.clock import ReminderClock
 from scheduler.run import ReminderRunner
 
@@ -33,6 +41,7 @@ log = logging.getLogger(__name__)
 SETTINGS = web.AppKey("settings", Settings)
 RUNTIME = web.AppKey("runtime", Runtime)
 REMINDER_CLOCK = web.AppKey("reminder_clock", ReminderClock)
+KNOWLEDGE = web.AppKey("knowledge", LiveKnowledge)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -81,6 +90,7 @@ def provide_enrollment(app: web.Application, runtime: Runtime) -> None:
     app[enrollment_web.KEY_RENEWAL] = services.key_renewal
     app[enrollment_web.REVOCATION] = services.revocation
     app[enrollment_est.ENROLLMENT] = services.by_reference
+    app[enrollment_est.REENROLLMENT] = services.key_renewal
     app[enrollment_cmp.DOMAIN] = enrollment_cmp.CmpDomain(
         ca=services.ca,
         max_failed_attempts=services.config.max_failed_attempts,
@@ -88,24 +98,63 @@ def provide_enrollment(app: web.Application, runtime: Runtime) -> None:
         renewal=services.key_renewal,
         revocation=services.revocation,
     )
+    app[enrollment_ocsp.RESPONDER] = OcspResponder(
+        ca=services.ca,
+        states=services.revocation,
+        config=ResponderConfig(
+            lifetime=services.config.crl_validity,
+            refresh=services.config.crl_refresh,
+            signer_directory=ca_directory(runtime.settings),
+        ),
+    )
 
 
-def create_app(settings: Settings) -> web.Application:
-    """Build the application; the runtime (DB, CA, services) starts in ``cleanup_ctx``."""
+def provide_mail(app: web.Application, settings: Settings, runtime: Runtime) -> None:
+    """``GET /link``'s mailer (bot/mail/link_requests.py)."""
+    from bot.mail.holders import HolderLookup
+    from bot.mail.link_requests import MailedLinkRequests
+    from bot.mail.wiring import holder_notices
+
+    app[enrollment_link_page.LINK_REQUESTS] = MailedLinkRequests(
+        ra=runtime.services.ra,
+        lookup=HolderLookup(engine=runtime.engine),
+        notices=holder_notices(settings, runtime),
+    )
+
+
+def create_app(settings: Settings, *, tls_context: ssl.SSLContext | None = None) -> web.Application:
+    """Build the application; the runtime (DB, CA, services) starts in ``cleanup_ctx``.
+    ``tls_context`` is the listening sockets' (``certdesk serve`` with CERTDESK_TLS…): it
+    learns certdesk's CA as the client certificates' trust anchor, and with ``auto`` gets its
+    server certificate, at startup."""
     # No global error middleware: each group owns its errors (the API and the chat as
     # sub-applications with their own middleware, the pages behind pages.page_errors, CMP and
     # EST answering in their protocols).
     app = web.Application()
     app[SETTINGS] = settings
 
+    knowledge = LiveKnowledge(settings)
+    app[KNOWLEDGE] = knowledge
+
+    async def knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
+        """Load the entries first (a broken file stops the start before anything else runs),
+        then reread the RA's entries on a period and on SIGHUP."""
+        await asyncio.to_thread(knowledge.load)
+        watch = KnowledgeWatch(knowledge, period=settings.knowledge_reload_seconds)
+        watch.start()
+        try:
+            yield
+        finally:
+            await watch.stop()
+
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         async with open_runtime(settings) as runtime:
             app[RUNTIME] = runtime
             provide_enrollment(app, runtime)
-            log.info(
-                "certdesk started",
-                extra={"public_url": settings.public_url, "slack": settings.slack_enabled},
-            )
+            await app[enrollment_ocsp.RESPONDER].prepare()  # the OCSP signer, made if due
+            provide_mail(app, settings, runtime)
+            facts = startup_facts(settings, runtime.ca)
+            log.info("certdesk started: %s", describe(facts), extra=facts)
             yield
 
     async def reminders_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -121,14 +170,44 @@ def create_app(settings: Settings) -> web.Application:
             app[REMINDER_CLOCK] = clock
             yield
 
+    async def mail_queue_ctx(app: web.Application) -> AsyncIterator[None]:
+        """Queued mails (separate code mails) sent every minute; GET /link's mails finished."""
+        from bot.mail.wiring import mail_queue_clock
+
+        async with mail_queue_clock(settings, app[RUNTIME].engine):
+            yield
+        pending = app[enrollment_link_page.LINK_TASKS]
+        if pending:
+            await asyncio.wait(set(pending), timeout=30)
+
+    async def tls_ctx(app: web.Application) -> AsyncIterator[None]:
+        if tls_context is None:
+            yield
+            return
+        from bot.tls import auto_certificate, request_client_certificates
+
+        ca = app[RUNTIME].ca
+        request_client_certificates(tls_context, ca)
+        if settings.tls != "auto":
+            yield
+            return
+        async with auto_certificate(tls_context, ca=ca, settings=settings):
+            yield
+
+    app[client_certificates.POLICY] = client_certificates.ClientCertificatePolicy(
+        trusted_proxies=settings.trusted_proxy, header=settings.client_cert_header
+    )
+    app.cleanup_ctx.append(knowledge_ctx)
     app.cleanup_ctx.append(runtime_ctx)
+    app.cleanup_ctx.append(tls_ctx)
     app.cleanup_ctx.append(reminders_ctx)
+    app.cleanup_ctx.append(mail_queue_ctx)
     if settings.slack_enabled:
         add_slack(
             app,
             settings,
             runtime=RUNTIME,
-            knowledge=partial(load_knowledge, settings),
+            knowledge=lambda: knowledge,
             certificate_reader=certificate_reader(),
         )
         add_slack_notice(app)
@@ -136,7 +215,7 @@ def create_app(settings: Settings) -> web.Application:
         add_chat(
             app,
             runtime=RUNTIME,
-            knowledge=partial(load_knowledge, settings),
+            knowledge=lambda: knowledge,
             operator_token=settings.operator_token,
         )
     app.router.add_get("/healthz", healthz)
@@ -144,5 +223,8 @@ def create_app(settings: Settings) -> web.Application:
     enrollment_web.add_routes(app)
     enrollment_est.add_routes(app)
     enrollment_pages.add_routes(app)
+    enrollment_downloads.add_routes(app, ClientDownloads(settings.client_directory))
+    enrollment_link_page.add_routes(app)
     enrollment_cmp.add_routes(app)
+    enrollment_ocsp.add_routes(app)
     return app

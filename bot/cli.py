@@ -9,6 +9,7 @@ dependencies are imported once a command is chosen, so ``--help`` answers at onc
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -19,9 +20,51 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
 
+SHELLS = ("bash", "zsh")
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    try:
+        return installed_version("certdesk")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+class PrintCompletion(argparse.Action):
+    """``--print-completion SHELL``: print the completion script (argcomplete) and exit."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[object] | None,
+        option_string: str | None = None,
+    ) -> None:
+        from argcomplete.shell_integration import shellcode
+
+        print(shellcode([parser.prog], shell=str(values)), end="")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="certdesk", description="Self-service helpdesk for X.509 certificates."
+        prog="certdesk",
+        description="Self-service helpdesk for X.509 certificates.",
+        epilog='Shell completion: eval "$(certdesk --print-completion bash)" in ~/.bashrc '
+        "(zsh: the same with zsh, in ~/.zshrc).",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"certdesk {version()}", help="print the version"
+    )
+    parser.add_argument(
+        "--print-completion",
+        choices=SHELLS,
+        action=PrintCompletion,
+        help="print the shell completion script for SHELL and exit",
+        metavar="SHELL",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
@@ -30,7 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions: answer and exit
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
+    args = parser.parse_args(argv)
 
     from pydantic import ValidationError
 
@@ -68,11 +116,24 @@ def configuration_problem(exc: ValidationError) -> str:
 
 
 def startup_problem(exc: Exception) -> str | None:
-    """What to print for an exception that means the store or the CA cannot start, or None.
+    """What to print for an exception that means the store, the CA or the knowledge entries
+    cannot start, or None.
 
-    Both errors come from :mod:`bot.runtime`, which only the commands that open the store or
-    the CA import: when it is not loaded, ``exc`` is neither.
+    They come from :mod:`bot.datadir`, :mod:`bot.runtime` and :mod:`faq.errors`, which only the
+    commands that use them import: when a module is not loaded, ``exc`` is none of its errors.
     """
+    if "bot.datadir" in sys.modules:
+        from bot.datadir import DataDirMissing
+
+        if isinstance(exc, DataDirMissing):
+            return exc.message
+    if "faq.errors" in sys.modules:
+        from faq.errors import EntryInvalid, KnowledgeDirMissing
+
+        if isinstance(exc, EntryInvalid):
+            return f"{exc} (fix the file, or unset CERTDESK_KNOWLEDGE_DIR)"
+        if isinstance(exc, KnowledgeDirMissing):
+            return f"{exc}: create it, or correct or unset CERTDESK_KNOWLEDGE_DIR"
     if "bot.runtime" not in sys.modules:
         return None
     from bot.runtime import CannotListen, CaUnavailable, SchemaOutOfDate

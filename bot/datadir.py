@@ -16,6 +16,9 @@ import stat
 import tempfile
 from pathlib import Path
 
+from bot.settings import SERVED_URL_FILE
+from common.errors import CertdeskError
+
 log = logging.getLogger(__name__)
 
 DIRECTORY_MODE = 0o700
@@ -102,3 +105,58 @@ def sync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class DataDirMissing(CertdeskError):
+    """A command that must not create certdesk's data found none where it looked."""
+
+    code = "data_dir_missing"
+    status = 409
+
+
+def missing_data(
+    data_dir: Path, *, database_url: str, needs_ca: str | None, needs_secret_key: bool
+) -> list[str]:
+    """What of certdesk's data is absent from ``data_dir``: the embedded database, the CA
+    (``needs_ca`` names its sub-directory) and the secret key, as short phrases."""
+    missing: list[str] = []
+    database = sqlite_path(database_url)
+    if not data_dir.is_dir() and (database is not None or needs_ca or needs_secret_key):
+        return ["the directory itself"]
+    if database is not None and not database.exists():
+        missing.append(f"the database {database.name}")
+    if needs_ca is not None and not (data_dir / needs_ca / "issuing.pem").exists():
+        missing.append(f"the CA ({needs_ca}/issuing.pem)")
+    if needs_secret_key and not (data_dir / SECRET_KEY_FILE).exists():
+        missing.append(f"the secret key ({SECRET_KEY_FILE})")
+    return missing
+
+
+def require_existing_data(
+    data_dir: Path, *, database_url: str, needs_ca: str | None, needs_secret_key: bool
+) -> None:
+    """Refuse (:class:`DataDirMissing`) when ``data_dir`` lacks data the command would
+    otherwise create: a second CA, database or secret key beside the real ones would hand out
+    links and certificates the running server does not know."""
+    missing = missing_data(
+        data_dir,
+        database_url=database_url,
+        needs_ca=needs_ca,
+        needs_secret_key=needs_secret_key,
+    )
+    if missing:
+        raise DataDirMissing(
+            f"no certdesk data in {data_dir.resolve()} (missing: {', '.join(missing)}), and "
+            "this command does not create any. Point it at the server's data directory with "
+            "CERTDESK_DATA_DIR=/path/to/data (or run it from the directory that holds ./var); "
+            "to set up a new installation there, run `certdesk init`."
+        )
+
+
+def record_served_url(data_dir: Path, url: str) -> None:
+    """Write the URL `certdesk serve` answers on, for the commands run beside it."""
+    path = data_dir / SERVED_URL_FILE
+    fd, temporary = tempfile.mkstemp(prefix=".served-url.", dir=data_dir)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(url + "\n")
+    os.replace(temporary, path)

@@ -91,6 +91,7 @@ class Act(enum.StrEnum):
     NOT_HELPFUL = "not_helpful"  # value: the question
     SUGGESTION = "suggestion"  # value: knowledge entry id
     RESOLVED = "resolved"  # value: escalation id
+    TEACH = "teach"  # value: an unanswered question's id (App Home, RA staff)
 
 
 @dataclass(frozen=True, slots=True)

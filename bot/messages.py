@@ -217,8 +217,9 @@ def download_link(lang: Lang, *, reference: str, url: str, expires_at: datetime)
         "• *This browser* — open the link, enter the reference number and authorization code, "
         "choose “This browser”, set a password for the certificate file and press Download. "
         "Nothing to install, no trusted sites.\n"
-        "• *USB key* — plug in the key and run "
-        f"`certdesk token enroll {url} --module <your key's PKCS#11 module>`; the page behind "
+        "• *USB key* — open the link and choose “USB key”: it shows how to install certdesk's "
+        "USB-key client, then plug in the key and run "
+        f"`certdesk-usbkey enroll {url} --module <your key's PKCS#11 module>`; the page behind "
         "the link lists the module for each key model (choosing the wrong one is the most "
         "common error).",
         f"这是申请 *{reference}* 的新一次性下载链接：\n{url}\n"
@@ -227,8 +228,9 @@ def download_link(lang: Lang, *, reference: str, url: str, expires_at: datetime)
         "*证书存放到哪里？*\n"
         "• *本浏览器* — 打开链接，输入参考号和授权码，选择“This browser”，为证书文件设置密码后点击"
         "“Download”。无需安装控件，也无需添加受信任站点。\n"
-        "• *USB Key* — 插入 USB Key 后运行 "
-        f"`certdesk token enroll {url} --module <USB Key 的 PKCS#11 模块>`；"
+        "• *USB Key* — 打开链接并选择“USB 密钥”，页面会说明如何安装 certdesk 的 USB Key 客户端；"
+        "然后插入 USB Key 并运行 "
+        f"`certdesk-usbkey enroll {url} --module <USB Key 的 PKCS#11 模块>`；"
         "链接页面列出了各型号 USB Key 对应的模块（选错模块是最常见的错误）。",
     )
 
@@ -561,18 +563,21 @@ def ra_stats(
     revoked: int,
     open_escalations: int,
     unanswered: int,
+    mail_failed: int | None = None,
 ) -> str:
+    mail_en = f"\nUndeliverable mails: {mail_failed}" if mail_failed is not None else ""
+    mail_zh = f"\n无法投递的邮件：{mail_failed}" if mail_failed is not None else ""
     return _t(
         lang,
         f"*certdesk statistics*\n"
         f"Enrollments: {pending} waiting · {locked} locked · {issued} issued\n"
         f"Certificates: {active} active · {expiring} expiring within {expiring_days} days · "
         f"{revoked} revoked\n"
-        f"Open escalations: {open_escalations} · Unanswered questions: {unanswered}",
+        f"Open escalations: {open_escalations} · Unanswered questions: {unanswered}{mail_en}",
         f"*certdesk 统计*\n"
         f"申请：{pending} 待下载 · {locked} 已锁定 · {issued} 已签发\n"
         f"证书：{active} 有效 · {expiring} 将在 {expiring_days} 天内到期 · {revoked} 已吊销\n"
-        f"待处理的人工咨询：{open_escalations} · 未能回答的问题：{unanswered}",
+        f"待处理的人工咨询：{open_escalations} · 未能回答的问题：{unanswered}{mail_zh}",
     )
 
 
@@ -789,6 +794,40 @@ def local_chat_no_staff(lang: Lang) -> str:
     )
 
 
+def local_chat_welcome(lang: Lang) -> str:
+    return _t(
+        lang,
+        "Hi! I'm *certdesk*, the certificate helpdesk. Ask me anything about downloading, "
+        "renewing or reading your certificate, in English or Chinese. To download or renew, "
+        "use the link and codes your RA sent you. Or pick a question:",
+        "你好！我是证书服务台 *certdesk*。关于证书下载、更新或查看证书信息的问题都可以问我"
+        "（中文或英文）。下载或更新证书请使用 RA 发给你的链接和授权码。或者选择一个问题：",
+    )
+
+
+# The local chat page's own texts (bot/chat/static/index.html), by placeholder.
+LOCAL_CHAT_PAGE: dict[str, dict[Lang, str]] = {
+    "title": {"en": "certdesk — certificate helpdesk", "zh": "certdesk — 证书服务台"},
+    "intro": {
+        "en": "Ask about downloading, renewing or reading your certificate, in English or Chinese.",
+        "zh": "关于证书下载、更新或查看证书信息的问题都可以问我，中文或英文均可。",
+    },
+    "conversation": {"en": "Conversation", "zh": "对话"},
+    "question": {"en": "Your question", "zh": "你的问题"},
+    "placeholder": {"en": "How do I find the CN of my certificate?", "zh": "如何查看证书的 CN？"},
+    "send": {"en": "Send", "zh": "发送"},
+    "noscript": {
+        "en": "This page needs JavaScript. You can also ask from a terminal:",
+        "zh": "此页面需要 JavaScript。也可以在终端中提问：",
+    },
+    "unreachable": {
+        "en": "certdesk cannot be reached. Is it still running?",
+        "zh": "无法连接 certdesk，它是否仍在运行？",
+    },
+    "failed": {"en": "Something went wrong.", "zh": "出现问题。"},
+}
+
+
 # -- App Home -----------------------------------------------------------------------------
 
 
@@ -848,9 +887,61 @@ def home_escalation_line(lang: Lang, *, user: str, question: str, created_at: da
     return f"• {mention(user)} · {day(created_at)} · {short or '—'}"
 
 
-def home_unanswered_line(question: str, asked_at: datetime) -> str:
+def home_unanswered_line(
+    lang: Lang, *, question: str, count: int, last_asked: datetime, near_miss: str | None
+) -> str:
     short = question if len(question) <= 120 else question[:117] + "…"
-    return f"• {day(asked_at)} · {short}"
+    near = near_miss or _t(lang, "none", "无")
+    return _t(
+        lang,
+        f"*{count}×* {short}\n_last asked {day(last_asked)} · nearest entry: {near}_",
+        f"*{count} 次* {short}\n_最近 {day(last_asked)} · 最接近的条目：{near}_",
+    )
+
+
+def label_teach(lang: Lang) -> str:
+    return _t(lang, "Teach…", "教给条目…")
+
+
+def teach_modal_title(lang: Lang) -> str:
+    return _t(lang, "Teach a question", "教会一个问题")
+
+
+def teach_modal_submit(lang: Lang) -> str:
+    return _t(lang, "Teach", "确定")
+
+
+def teach_modal_question(lang: Lang, question: str) -> str:
+    return _t(lang, f"Holders asked: *{question}*", f"持有人问：*{question}*")
+
+
+def teach_modal_entry(lang: Lang) -> str:
+    return _t(lang, "Entry that should answer it", "应回答它的条目")
+
+
+def teach_gone(lang: Lang) -> str:
+    return _t(
+        lang,
+        "That question was already reviewed; open App Home again for the current list.",
+        "这个问题已经处理过了；重新打开 App 主页查看最新列表。",
+    )
+
+
+def taught(lang: Lang, *, question: str, entry_id: str, answered_by: str | None) -> str:
+    if answered_by == entry_id:
+        return _t(
+            lang,
+            f"Taught: “{question}” is now answered by *{entry_id}*.",
+            f"已教会：“{question}”现在由 *{entry_id}* 回答。",
+        )
+    now = answered_by or _t(lang, "no entry with confidence", "没有足够把握的条目")
+    return _t(
+        lang,
+        f"Added “{question}” to *{entry_id}*, but it is still answered by {now}: add more "
+        "examples like it (certdesk faq check shows collisions).",
+        f"已把“{question}”加入 *{entry_id}*，但它仍由 {now} 回答：请补充类似的示例"
+        "（certdesk faq check 会列出冲突）。",
+    )
 
 
 # -- Slack API trouble --------------------------------------------------------------------

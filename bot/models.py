@@ -1,8 +1,9 @@
 """The bot's own tables (schema owned by Alembic, see bot/migrations).
 
-``slack_event`` makes Slack's retries harmless: the first process to insert an event's ID
-handles it, every later delivery (a retry, or the same event reaching another process) finds
-the row and is dropped. ``escalation`` links a user's DM to the thread in the RA channel
+``slack_inbox`` is the durable Slack inbox (see :mod:`bot.slack.inbox`): a request is
+acknowledged only once its row is stored; its ``delivery_id`` (the event ID) is unique, so a
+retry from Slack, or the same event reaching another process, finds the row and is dropped.
+``escalation`` links a user's DM to the thread in the RA channel
 where staff answer them. ``unanswered_question`` keeps the questions the knowledge module
 could not answer confidently, for RA staff to review (see :mod:`bot.unanswered`); it follows
 SQLModel's Base / Create / Public / table pattern.
@@ -20,13 +21,30 @@ from common.time import utcnow
 from enrollment.types import UTCDateTime
 
 
-class SlackEvent(SQLModel, table=True):
-    __tablename__ = "slack_event"
-
-    event_id: str = Field(primary_key=True, max_length=64)
-    received_at: datetime = Field(
-        default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
+class SlackInboxItem(SQLModel, table=True):
+    __tablename__ = "slack_inbox"
+    __table_args__ = (
+        # The worker's claim reads only the unfinished rows, oldest due first.
+        sa.Index(
+            "ix_slack_inbox_pending",
+            "due_at",
+            sqlite_where=sa.text("done_at IS NULL"),
+            postgresql_where=sa.text("done_at IS NULL"),
+        ),
     )
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: str = Field(max_length=64, unique=True)
+    kind: str = Field(max_length=16)
+    body: str = Field(sa_type=sa.Text)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    due_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    attempts: int = Field(default=0)
+    claimed_by: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    replies: str = Field(default="", sa_type=sa.Text)
+    done_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    outcome: str | None = Field(default=None, max_length=16)
 
 
 class EscalationStatus(enum.StrEnum):
@@ -84,9 +102,14 @@ class UnansweredQuestion(UnansweredQuestionBase, table=True):
         default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
     )
     reviewed: bool = Field(default=False, index=True)
+    # The same question asked again while it waits for review counts here (migration 0013).
+    times_asked: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    last_asked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
 
 
 class UnansweredQuestionPublic(UnansweredQuestionBase):
     id: int
     asked_at: datetime
     reviewed: bool
+    times_asked: int = 1
+    last_asked_at: datetime | None = None

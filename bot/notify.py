@@ -2,8 +2,9 @@
 
 * ``SlackNotifier``: a direct message from the bot (``chat.postMessage`` with the owner's user
   ID as the channel), through slack-sdk's ``AsyncWebClient`` against ``SLACK_API_URL``.
-* ``LocalNotifier``: when Slack is off, the reminder goes to the log and to the local outbox
-  (``bot/outbox.py``) that the local chat shows.
+* ``LocalNotifier``: when Slack is off and the owner has no e-mail address, the reminder goes
+  to the log and to the local outbox (``bot/outbox.py``) that the local chat shows.
+* ``bot/mail/reminders.py``: reminders by mail, and the notifier that routes between them.
 
 ``build_notifier(settings, engine)`` picks one by configuration.
 """
@@ -124,7 +125,16 @@ def slack_web_client(settings: Settings) -> AsyncWebClient:
 
 
 def build_notifier(settings: Settings, engine: AsyncEngine) -> Notifier:
-    """Slack when ``SLACK_BOT_TOKEN`` is set, else the log and local outbox."""
+    """Per reminder: Slack when ``SLACK_BOT_TOKEN`` is set and the certificate has a Slack
+    owner, else mail when it has an address (bot/mail/reminders.py), else Slack (which
+    refuses: no owner) or, with Slack off, the log and local outbox."""
+    from bot.mail.postman import Postman
+    from bot.mail.reminders import MailNotifier, RoutingNotifier
+
+    mail = MailNotifier(postman=Postman.from_settings(settings))
     if settings.slack_enabled:
-        return SlackNotifier(client=slack_web_client(settings))
-    return LocalNotifier(outbox=LocalOutbox(engine=engine))
+        slack = SlackNotifier(client=slack_web_client(settings))
+        return RoutingNotifier(slack=slack, mail=mail, fallback=slack)
+    return RoutingNotifier(
+        slack=None, mail=mail, fallback=LocalNotifier(outbox=LocalOutbox(engine=engine))
+    )

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from bot.datadir import prepare_data_dir
 from bot.notify import build_notifier
-from bot.runtime import prepare_schema
+from bot.runtime import prepare_schema, require_data
 from bot.settings import Settings
 from enrollment.db import create_engine
 from scheduler.clock import ReminderClock
@@ -29,7 +29,9 @@ def run_config(settings: Settings) -> RunConfig:
 
 @asynccontextmanager
 async def open_reminders(settings: Settings) -> AsyncIterator[ReminderRunner]:
-    """A runner on its own engine, for the CLI (``reminders run-once``, ``clock``)."""
+    """A runner on its own engine, for the CLI (``reminders run-once``, ``clock``); refuses
+    (:class:`bot.datadir.DataDirMissing`) to create an embedded database."""
+    require_data(settings, needs_ca=False)
     prepare_data_dir(settings.data_dir, database_url=settings.database_url)
     engine = create_engine(settings.database_url)
     try:

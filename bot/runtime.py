@@ -6,14 +6,14 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.database import current_revision, head_revision, upgrade_async
-from bot.datadir import prepare_data_dir, read_or_create_secret_key
+from bot.datadir import prepare_data_dir, read_or_create_secret_key, require_existing_data
 from bot.settings import Settings
 from enrollment.ca.authority import IssuingCA, load_or_create_local_ca
 from enrollment.codes import Pepper
@@ -76,14 +76,30 @@ async def prepare_schema(settings: Settings, engine: AsyncEngine) -> None:
         )
 
 
+def require_data(settings: Settings, *, needs_ca: bool = True) -> None:
+    """:class:`bot.datadir.DataDirMissing` unless the data directory holds the database (when
+    embedded), the CA (when ``needs_ca``) and the secret key (when not in the environment)."""
+    require_existing_data(
+        settings.data_dir,
+        database_url=settings.database_url,
+        needs_ca=ca_directory(settings).name if needs_ca else None,
+        needs_secret_key=needs_ca and settings.secret_key is None,
+    )
+
+
 @asynccontextmanager
-async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+async def open_runtime(settings: Settings, *, create: bool = True) -> AsyncIterator[Runtime]:
+    """The store, the CA and the use cases. ``create=False`` (every command but ``serve``
+    and ``init``) refuses, with :class:`bot.datadir.DataDirMissing`, to create a CA, an
+    embedded database or a secret key that is not there yet."""
+    if not create:
+        require_data(settings)
     prepare_data_dir(settings.data_dir, database_url=settings.database_url)
     engine = create_engine(settings.database_url)
     stack = AsyncExitStack()
     try:
         await prepare_schema(settings, engine)
-        ca = await stack.enter_async_context(open_ca(settings))
+        ca = with_access_urls(await stack.enter_async_context(open_ca(settings)), settings)
         services = open_services(
             engine=engine,
             ca=ca,
@@ -105,6 +121,19 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         await engine.dispose()
 
 
+def ca_directory(settings: Settings) -> Path:
+    """Where the CA's files are (and the delegated OCSP signer's, ``ocsp-signer.pem``)."""
+    return Path(settings.data_dir) / ("ca-hsm" if settings.ca_pkcs11_module else "ca")
+
+
+def with_access_urls(ca: IssuingCA, settings: Settings) -> IssuingCA:
+    """The CA whose certificates name the OCSP responder and the issuing CA's DER
+    certificate in their Authority Information Access."""
+    return replace(
+        ca, ocsp_url=f"{settings.public_url}/ocsp", ca_issuers_url=f"{settings.public_url}/ca.cer"
+    )
+
+
 @asynccontextmanager
 async def open_ca(settings: Settings) -> AsyncIterator[IssuingCA]:
     """The local file-key CA, or the CA whose key is on the HSM (session open while in use)."""
@@ -112,7 +141,7 @@ async def open_ca(settings: Settings) -> AsyncIterator[IssuingCA]:
     if not settings.ca_pkcs11_module:
         yield await asyncio.to_thread(
             load_or_create_local_ca,
-            Path(settings.data_dir) / "ca",
+            ca_directory(settings),
             key_type=settings.ca_key_type,
             organization=settings.ca_organization,
             crl_url=crl_url,
@@ -136,7 +165,7 @@ async def open_ca(settings: Settings) -> AsyncIterator[IssuingCA]:
         try:
             ca = await asyncio.to_thread(
                 load_or_create_hsm_ca,
-                Path(settings.data_dir) / "ca-hsm",
+                ca_directory(settings),
                 key=key,
                 key_type=settings.ca_key_type,
                 organization=settings.ca_organization,

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_KEY = 32
 MIN_ACCESS_TOKEN = 16
+SERVED_URL_FILE = "served-url"
+"""Where `certdesk serve` records the URL it bound, in the data directory."""
 
 
 class Settings(BaseSettings):
@@ -30,7 +40,11 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path("./var"), validation_alias="CERTDESK_DATA_DIR")
     database_url_: str | None = Field(default=None, validation_alias="CERTDESK_DATABASE_URL")
-    public_url: str = Field(default="http://127.0.0.1:8080", validation_alias="CERTDESK_PUBLIC_URL")
+    # Unset: the URL `certdesk serve` bound, as it recorded it in the data directory
+    # (SERVED_URL_FILE), else http://127.0.0.1:$PORT. See the `public_url` property.
+    public_url_: str | None = Field(
+        default=None, validation_alias=AliasChoices("CERTDESK_PUBLIC_URL", "public_url")
+    )
     port: int = Field(default=8080, validation_alias="PORT", ge=1, le=65535)
     secret_key: SecretStr | None = Field(default=None, validation_alias="CERTDESK_SECRET_KEY")
 
@@ -46,6 +60,10 @@ class Settings(BaseSettings):
     ra_channel: str | None = Field(default=None, validation_alias="CERTDESK_RA_CHANNEL")
     code_delivery: Literal["slack", "out-of-band"] = Field(
         default="slack", validation_alias="CERTDESK_CODE_DELIVERY"
+    )
+    # How long a process holds a Slack inbox row it handles before another may take it over.
+    slack_inbox_lease_seconds: float = Field(
+        default=60.0, validation_alias="CERTDESK_SLACK_INBOX_LEASE_SECONDS", ge=1, le=3600
     )
 
     ca_key_type: Literal["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"] = Field(
@@ -68,6 +86,8 @@ class Settings(BaseSettings):
     max_failed_attempts: int = Field(
         default=5, validation_alias="CERTDESK_MAX_FAILED_ATTEMPTS", ge=1, le=100
     )
+    # Where scripts/build-client's wheel and sdist of the USB-key client are offered from.
+    client_dir: Path | None = Field(default=None, validation_alias="CERTDESK_CLIENT_DIR")
     log_level: str = Field(default="INFO", validation_alias="CERTDESK_LOG_LEVEL")
     log_format: Literal["auto", "json", "text"] = Field(
         default="auto", validation_alias="CERTDESK_LOG_FORMAT"
@@ -84,6 +104,13 @@ class Settings(BaseSettings):
     )
     serve_reminders: bool = Field(default=True, validation_alias="CERTDESK_SERVE_REMINDERS")
 
+    # An RA's own knowledge entries, beside (or replacing) the shipped ones; a running server
+    # rereads them within CERTDESK_KNOWLEDGE_RELOAD_SECONDS, or at once on SIGHUP.
+    knowledge_dir: Path | None = Field(default=None, validation_alias="CERTDESK_KNOWLEDGE_DIR")
+    knowledge_reload_seconds: int = Field(
+        default=30, validation_alias="CERTDESK_KNOWLEDGE_RELOAD_SECONDS", ge=1, le=3600
+    )
+
     # Who may read /metrics: unset = anyone; a bearer token and/or networks (either suffices).
     metrics_token: SecretStr | None = Field(default=None, validation_alias="CERTDESK_METRICS_TOKEN")
     metrics_allow: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = Field(
@@ -94,6 +121,124 @@ class Settings(BaseSettings):
     operator_token: SecretStr | None = Field(
         default=None, validation_alias="CERTDESK_OPERATOR_TOKEN"
     )
+
+    # E-mail (bot/mail/): unset SMTP URL = mails go to the outbox under the data directory.
+    smtp_url: SecretStr | None = Field(default=None, validation_alias="CERTDESK_SMTP_URL")
+    mail_from: str | None = Field(default=None, validation_alias="CERTDESK_MAIL_FROM")
+    mail_code: Literal["operator", "separate"] = Field(
+        default="operator", validation_alias="CERTDESK_MAIL_CODE"
+    )
+    mail_code_delay_minutes: int = Field(
+        default=5, validation_alias="CERTDESK_MAIL_CODE_DELAY_MINUTES", ge=0, le=1440
+    )
+
+    @field_validator("smtp_url", mode="before")
+    @classmethod
+    def _blank_smtp_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from bot.mail.smtp import parse_smtp_url  # standard library only
+
+            parse_smtp_url(value.get_secret_value())  # a ValueError names what is wrong
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _check_mail_from(cls, value: str | None) -> str | None:
+        from email.headerregistry import Address
+        from email.utils import parseaddr
+
+        if value is None or not value.strip():
+            return None
+        _name, address = parseaddr(value)
+        try:
+            Address(addr_spec=address)
+        except (ValueError, IndexError):
+            address = ""
+        if "@" not in address or any(c in value for c in "\r\n"):
+            raise ValueError(
+                "CERTDESK_MAIL_FROM must be an e-mail address, e.g. certdesk@example.com or "
+                "'certdesk <certdesk@example.com>'"
+            )
+        return value.strip()
+
+    # certdesk's own TLS (see bot/tls.py): unset = plain HTTP behind a TLS-terminating proxy.
+    tls: Literal["auto"] | None = Field(default=None, validation_alias="CERTDESK_TLS")
+    tls_cert: Path | None = Field(default=None, validation_alias="CERTDESK_TLS_CERT")
+    tls_key: Path | None = Field(default=None, validation_alias="CERTDESK_TLS_KEY")
+    # Behind a TLS-terminating proxy: the proxies whose client-certificate header is believed.
+    trusted_proxy: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = Field(
+        default=(), validation_alias="CERTDESK_TRUSTED_PROXY"
+    )
+    client_cert_header: str | None = Field(
+        default=None, validation_alias="CERTDESK_CLIENT_CERT_HEADER"
+    )
+
+    @field_validator("tls", "tls_cert", "tls_key", "client_cert_header", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("", "off"):
+            return None
+        return value
+
+    @field_validator("trusted_proxy", mode="before")
+    @classmethod
+    def _parse_proxies(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            return tuple(ip_network(part, strict=False) for part in value.replace(",", " ").split())
+        except ValueError:
+            raise ValueError(
+                "CERTDESK_TRUSTED_PROXY must list the proxies' IP addresses or networks "
+                f"separated by commas, e.g. 10.0.0.5,10.0.1.0/28; got {value!r}"
+            ) from None
+
+    @model_validator(mode="after")
+    def _check_tls(self) -> Settings:
+        if self.tls == "auto" and (self.tls_cert or self.tls_key):
+            raise ValueError(
+                "CERTDESK_TLS=auto makes certdesk's own server certificate: unset "
+                "CERTDESK_TLS_CERT and CERTDESK_TLS_KEY, or unset CERTDESK_TLS to use them"
+            )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError(
+                "CERTDESK_TLS_CERT and CERTDESK_TLS_KEY go together: set both (the PEM chain "
+                "and its private key) or neither"
+            )
+        for name, path in (
+            ("CERTDESK_TLS_CERT", self.tls_cert),
+            ("CERTDESK_TLS_KEY", self.tls_key),
+        ):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}={path} is not a readable file: fix the path")
+        if self.tls_enabled and not self.public_url.startswith("https://"):
+            raise ValueError(
+                "certdesk terminates TLS (CERTDESK_TLS or CERTDESK_TLS_CERT is set), so "
+                f"CERTDESK_PUBLIC_URL must start with https://, got {self.public_url!r}"
+            )
+        if bool(self.trusted_proxy) != (self.client_cert_header is not None):
+            raise ValueError(
+                "CERTDESK_TRUSTED_PROXY and CERTDESK_CLIENT_CERT_HEADER go together: name the "
+                "proxy's address and the header it sets the verified client certificate in, "
+                "or neither"
+            )
+        if self.client_cert_header is not None and not re.fullmatch(
+            r"[A-Za-z0-9-]{1,64}", self.client_cert_header
+        ):
+            raise ValueError(
+                "CERTDESK_CLIENT_CERT_HEADER must be an HTTP header name (letters, digits, "
+                f"dashes), e.g. X-Client-Cert; got {self.client_cert_header!r}"
+            )
+        return self
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls == "auto" or self.tls_cert is not None
 
     @field_validator("secret_key")
     @classmethod
@@ -106,7 +251,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("metrics_token", "operator_token", mode="before")
+    @field_validator("metrics_token", "operator_token", "knowledge_dir", mode="before")
     @classmethod
     def _blank_token_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -169,9 +314,11 @@ class Settings(BaseSettings):
             raise ValueError(f"CERTDESK_REMINDER_DAYS lists a day twice: {value}")
         return tuple(sorted(value, reverse=True))
 
-    @field_validator("public_url")
+    @field_validator("public_url_")
     @classmethod
-    def _check_public_url(cls, value: str) -> str:
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.startswith(("http://", "https://")):
             raise ValueError(
                 f"CERTDESK_PUBLIC_URL must start with http:// or https://, got {value!r}"
@@ -216,6 +363,32 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'certdesk.db'}"
 
     @property
+    def client_directory(self) -> Path:
+        """The USB-key client's builds offered at /downloads/ (default: ``clients/``)."""
+        return self.client_dir or self.data_dir / "clients"
+
+    @property
+    def public_url(self) -> str:
+        """The base of one-time links and of the CRL URL: CERTDESK_PUBLIC_URL when set; else
+        the URL the last `certdesk serve` on this data directory bound (it records it in
+        ``served-url``), so a command run beside a server started with ``--port`` prints
+        links that server answers; else ``http://127.0.0.1:$PORT``."""
+        if self.public_url_:
+            return self.public_url_
+        try:
+            recorded = (self.data_dir / SERVED_URL_FILE).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            recorded = ""
+        if recorded.startswith(("http://", "https://")):
+            return recorded.rstrip("/")
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def public_url_is_set(self) -> bool:
+        """Whether CERTDESK_PUBLIC_URL (or an explicit value) names the public URL."""
+        return bool(self.public_url_)
+
+    @property
     def cache_dir(self) -> Path:
         """What later processes reuse: the knowledge base's fitted classifier."""
         return self.data_dir / "cache"
@@ -227,6 +400,15 @@ class Settings(BaseSettings):
     @property
     def slack_socket_mode(self) -> bool:
         return self.slack_enabled and self.slack_app_token is not None
+
+    @property
+    def mail_sender(self) -> str:
+        """``CERTDESK_MAIL_FROM``, else certdesk at the public URL's host."""
+        if self.mail_from:
+            return self.mail_from
+        from urllib.parse import urlsplit
+
+        return f"certdesk@{urlsplit(self.public_url).hostname or 'localhost'}"
 
     @property
     def is_embedded_sqlite(self) -> bool:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Protocol
+from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy import func
+from sqlalchemy import func, or_, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
@@ -20,6 +21,7 @@ from bot.models import (
     UnansweredQuestionCreate,
     UnansweredQuestionPublic,
 )
+from common.time import utcnow
 from enrollment.db import session_factory
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,20 @@ class UnansweredLog(Protocol):
 
     async def pending(self, *, limit: int = 20) -> Sequence[UnansweredQuestionPublic]:
         """Questions not reviewed yet, oldest first."""
+        ...
+
+    async def waiting(
+        self, *, since: datetime | None = None, limit: int = ...
+    ) -> Sequence[UnansweredQuestionPublic]:
+        """Every question waiting for review (asked, or asked again, since ``since``)."""
+        ...
+
+    async def get(self, question_id: int) -> UnansweredQuestionPublic | None:
+        """One stored question, reviewed or not."""
+        ...
+
+    async def mark_reviewed(self, ids: Sequence[int]) -> int:
+        """Mark ``ids`` reviewed; how many were waiting."""
         ...
 
 
@@ -76,14 +92,15 @@ class SqlUnansweredLog:
             return
         waiting = col(UnansweredQuestion.reviewed).is_(False)
         async with self._sessions() as session:
-            same = await session.execute(
-                select(col(UnansweredQuestion.id))
+            counted = await session.execute(
+                update(UnansweredQuestion)
                 .where(waiting)
                 .where(func.lower(col(UnansweredQuestion.question)) == row.question.lower())
-                .limit(1)
+                .values(times_asked=col(UnansweredQuestion.times_asked) + 1, last_asked_at=utcnow())
             )
-            if same.first() is not None:
-                return  # already waiting for review: one row per question
+            if _rowcount(counted):
+                await session.commit()  # already waiting for review: one row, counted
+                return
             count = await session.execute(
                 select(func.count()).select_from(UnansweredQuestion).where(waiting)
             )
@@ -96,6 +113,45 @@ class SqlUnansweredLog:
             session.add(UnansweredQuestion.model_validate(row))
             await session.commit()
 
+    async def waiting(
+        self, *, since: datetime | None = None, limit: int = MAX_PENDING
+    ) -> list[UnansweredQuestionPublic]:
+        """Every question waiting for review (asked, or asked again, since ``since``)."""
+        query = select(UnansweredQuestion).where(col(UnansweredQuestion.reviewed).is_(False))
+        if since is not None:
+            query = query.where(
+                or_(
+                    col(UnansweredQuestion.asked_at) >= since,
+                    col(UnansweredQuestion.last_asked_at) >= since,
+                )
+            )
+        async with self._sessions() as session:
+            result = await session.execute(
+                query.order_by(col(UnansweredQuestion.asked_at), col(UnansweredQuestion.id)).limit(
+                    limit
+                )
+            )
+            return [UnansweredQuestionPublic.model_validate(row) for row in result.scalars()]
+
+    async def get(self, question_id: int) -> UnansweredQuestionPublic | None:
+        async with self._sessions() as session:
+            row = await session.get(UnansweredQuestion, question_id)
+            return None if row is None else UnansweredQuestionPublic.model_validate(row)
+
+    async def mark_reviewed(self, ids: Sequence[int]) -> int:
+        """Mark the questions ``ids`` reviewed (taught, or dismissed); how many were waiting."""
+        if not ids:
+            return 0
+        async with self._sessions() as session:
+            result = await session.execute(
+                update(UnansweredQuestion)
+                .where(col(UnansweredQuestion.id).in_(list(ids)))
+                .where(col(UnansweredQuestion.reviewed).is_(False))
+                .values(reviewed=True)
+            )
+            await session.commit()
+            return _rowcount(result)
+
     async def pending(self, *, limit: int = 20) -> list[UnansweredQuestionPublic]:
         async with self._sessions() as session:
             result = await session.execute(
@@ -105,3 +161,8 @@ class SqlUnansweredLog:
                 .limit(limit)
             )
             return [UnansweredQuestionPublic.model_validate(row) for row in result.scalars()]
+
+
+def _rowcount(result: Any) -> int:
+    """Rows an UPDATE changed (SQLAlchemy types the result of ``execute`` loosely)."""
+    return int(result.rowcount or 0)

@@ -17,6 +17,9 @@ from sqlalchemy.ext.asyncio import (
 from enrollment.errors import StorageFull, StorageUnavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_POOL_SIZE = 24
+# PostgreSQL: a read and a unit per request in flight, plus /healthz and the scheduler.
+POSTGRES_POOL_SIZE = 20
 UNAVAILABLE = (
     "The database is unavailable right now, so nothing was changed. Try again in a minute; "
     "if it lasts, tell the operator (GET /healthz shows the database's state)."
@@ -83,12 +86,24 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_async_engine(
-            url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            url,
+            echo=echo,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            # Each connection is a thread (aiosqlite): enough for the readers of the requests
+            # in flight and the one writer, so that none is opened and closed per request.
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=SQLITE_POOL_SIZE,
         )
         _configure_sqlite(engine)
         _report_storage_failures(engine)
         return engine
-    engine = create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_async_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=POSTGRES_POOL_SIZE,
+        max_overflow=POSTGRES_POOL_SIZE,
+    )
     _report_storage_failures(engine)
     return engine
 

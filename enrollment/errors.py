@@ -19,6 +19,9 @@ API answers with, and a message that says what happened and what to do next::
     │   └── CodeNotDerivable     409 code_not_derivable
     ├── VerificationFailed       403 wrong_verification_code
     ├── AuthenticationRequired   401 authentication_required (EST: HTTP Basic missing)
+    ├── ClientCertificateRequired 401 client_certificate_required (EST re-enrollment)
+    ├── ClientCertificateMalformed 400 client_certificate_malformed (trusted proxy's header)
+    ├── SubjectMismatch          400 subject_mismatch (EST re-enrollment for another subject)
     ├── RequestInvalid           400 request_invalid / 413 request_too_large
     │   ├── UnsupportedMediaType 415 unsupported_media_type
     │   ├── PasswordInvalid      400 password_invalid
@@ -30,7 +33,6 @@ API answers with, and a message that says what happened and what to do next::
     ├── PolicyError              403 policy_forbidden
     ├── CertificateNotFound      404 certificate_not_found
     ├── CertificateNotActive     409 certificate_not_active
-    ├── NotImplementedHere       501 not_implemented (EST re-enrollment)
     └── StorageUnavailable       503 database_unavailable (nothing was changed)
         └── StorageFull          503 disk_full (the database's disk is full)
 """
@@ -168,6 +170,27 @@ class AuthenticationRequired(CertdeskError):
     status = 401
 
 
+class ClientCertificateRequired(CertdeskError):
+    """No usable TLS client certificate (EST simplereenroll, renewal by client certificate)."""
+
+    code = "client_certificate_required"
+    status = 401
+
+
+class ClientCertificateMalformed(CertdeskError):
+    """The trusted proxy's client-certificate header cannot be read."""
+
+    code = "client_certificate_malformed"
+    status = 400
+
+
+class SubjectMismatch(CertdeskError):
+    """A re-enrollment CSR asks for another subject than the current certificate's."""
+
+    code = "subject_mismatch"
+    status = 400
+
+
 class RequestInvalid(CertdeskError):
     code = "request_invalid"
     status = 400
@@ -220,13 +243,6 @@ class CertificateNotFound(CertdeskError):
 class CertificateNotActive(CertdeskError):
     code = "certificate_not_active"
     status = 409
-
-
-class NotImplementedHere(CertdeskError):
-    """A standard operation certdesk deliberately does not offer (the message says why)."""
-
-    code = "not_implemented"
-    status = 501
 
 
 class StorageUnavailable(CertdeskError):

@@ -35,6 +35,14 @@ class Delivery(enum.StrEnum):
     CMP = "cmp"  # the holder's own CMP client (openssl cmp), key made there
 
 
+class Notify(enum.StrEnum):
+    """How the holder of an enrollment is told of its links (unset: Slack first, else mail)."""
+
+    SLACK = "slack"
+    EMAIL = "email"
+    BOTH = "both"
+
+
 class LinkPurpose(enum.StrEnum):
     ENROLL = "enroll"
     RENEW = "renew"
@@ -55,6 +63,8 @@ class EnrollmentBase(SubjectBase):
     email: str | None = Field(default=None, max_length=254)
     slack_user: str | None = Field(default=None, max_length=32, index=True)
     profile: str = Field(default="client", max_length=32)
+    notify: str | None = Field(default=None, max_length=8)
+    language: str | None = Field(default=None, max_length=8)
 
 
 class Enrollment(EnrollmentBase, table=True):
@@ -77,6 +87,9 @@ class Enrollment(EnrollmentBase, table=True):
 
 class Certificate(SubjectBase, table=True):
     __tablename__ = "certificate"
+    # The reminder pass selects active certificates by expiry (scheduler/run.py:candidates):
+    # equality on status, then a range on not_after.
+    __table_args__ = (sa.Index("ix_certificate_status_not_after", "status", "not_after"),)
 
     id: int | None = Field(default=None, primary_key=True)
     serial: str = Field(max_length=64, unique=True, index=True)

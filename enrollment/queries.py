@@ -34,6 +34,8 @@ class EnrollmentView:
     locked: bool
     failed_attempts: int
     created_at: datetime
+    email: str | None = None
+    profile: str | None = None
 
     @classmethod
     def of(cls, row: Enrollment) -> EnrollmentView:
@@ -47,6 +49,8 @@ class EnrollmentView:
             locked=row.locked_at is not None,
             failed_attempts=row.failed_attempts,
             created_at=row.created_at,
+            email=row.email,
+            profile=row.profile,
         )
 
 
@@ -61,6 +65,7 @@ class CertificateView:
     not_before: datetime
     not_after: datetime
     friendly_name: str | None
+    owner_email: str | None = None
 
     @classmethod
     def of(cls, row: Certificate) -> CertificateView:
@@ -74,6 +79,7 @@ class CertificateView:
             not_before=row.not_before,
             not_after=row.not_after,
             friendly_name=row.friendly_name,
+            owner_email=row.owner_email,
         )
 
     def days_left(self, now: datetime) -> int:
@@ -99,26 +105,65 @@ class EnrollmentQueries:
 
     async def enrollments_of(self, slack_user: str) -> list[EnrollmentView]:
         """Every enrollment created for ``slack_user``, newest first."""
-        statement = (
-            select(Enrollment)
-            .where(col(Enrollment.slack_user) == slack_user)
-            .order_by(col(Enrollment.created_at).desc(), col(Enrollment.id).desc())
+        return await self._enrollments_where(col(Enrollment.slack_user) == slack_user)
+
+    async def enrollments_by_email(self, email: str) -> list[EnrollmentView]:
+        """Every enrollment registered with ``email`` (case-insensitive), newest first."""
+        return await self._enrollments_where(
+            func.lower(col(Enrollment.email)) == email.strip().lower()
         )
-        return await self._enrollments(statement)
+
+    async def certificates_by_email(self, email: str) -> list[CertificateView]:
+        """Every certificate whose owner's address is ``email``, the one expiring last first."""
+        return await self._certificates_where(
+            func.lower(col(Certificate.owner_email)) == email.strip().lower()
+        )
+
+    async def enrollments_with_status(
+        self, status: str | None, *, limit: int = DEFAULT_LIMIT
+    ) -> list[EnrollmentView]:
+        """Enrollments in ``status`` (``locked``: locked ones; None: all), newest first."""
+        where: list[ColumnElement[bool]] = []
+        if status == "locked":
+            where.append(col(Enrollment.locked_at).is_not(None))
+        elif status is not None:
+            where.append(col(Enrollment.status) == status)
+        return await self._enrollments_where(*where, limit=limit)
+
+    async def certificates_with_status(
+        self,
+        status: str | None,
+        *,
+        expiring_within: timedelta | None = None,
+        now: datetime | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> list[CertificateView]:
+        """Certificates in ``status`` (None: all); with ``expiring_within``, only those still
+        valid at ``now`` that expire within it, the soonest first."""
+        where: list[ColumnElement[bool]] = []
+        if status is not None:
+            where.append(col(Certificate.status) == status)
+        if expiring_within is None:
+            return await self._certificates_where(*where, limit=limit)
+        now = now or utcnow()
+        where += [
+            col(Certificate.not_after) > now,
+            col(Certificate.not_after) <= now + expiring_within,
+        ]
+        statement = (
+            select(Certificate)
+            .where(*where)
+            .order_by(col(Certificate.not_after), col(Certificate.id))
+            .limit(limit)
+        )
+        return await self._certificates(statement)
 
     async def pending_enrollments_of(self, slack_user: str) -> list[EnrollmentView]:
         return [e for e in await self.enrollments_of(slack_user) if e.status == "pending"]
 
     async def certificates_of(self, slack_user: str) -> list[CertificateView]:
         """Every certificate owned by ``slack_user``, the one expiring last first."""
-        statement = (
-            select(Certificate)
-            .where(col(Certificate.owner_slack_user) == slack_user)
-            .order_by(col(Certificate.not_after).desc(), col(Certificate.id).desc())
-        )
-        async with self._sessions() as session:
-            rows = (await session.execute(statement)).scalars().all()
-        return [CertificateView.of(row) for row in rows]
+        return await self._certificates_where(col(Certificate.owner_slack_user) == slack_user)
 
     async def enrollment(self, reference_number: str) -> EnrollmentView | None:
         normalized = codes.normalize_reference(reference_number)
@@ -198,6 +243,33 @@ class EnrollmentQueries:
                 ),
                 expiring_within=expiring_within,
             )
+
+    async def _enrollments_where(
+        self, *where: ColumnElement[bool], limit: int | None = None
+    ) -> list[EnrollmentView]:
+        statement = (
+            select(Enrollment)
+            .where(*where)
+            .order_by(col(Enrollment.created_at).desc(), col(Enrollment.id).desc())
+            .limit(limit)
+        )
+        return await self._enrollments(statement)
+
+    async def _certificates_where(
+        self, *where: ColumnElement[bool], limit: int | None = None
+    ) -> list[CertificateView]:
+        statement = (
+            select(Certificate)
+            .where(*where)
+            .order_by(col(Certificate.not_after).desc(), col(Certificate.id).desc())
+            .limit(limit)
+        )
+        return await self._certificates(statement)
+
+    async def _certificates(self, statement: SelectOfScalar[Certificate]) -> list[CertificateView]:
+        async with self._sessions() as session:
+            rows: Sequence[Certificate] = (await session.execute(statement)).scalars().all()
+        return [CertificateView.of(row) for row in rows]
 
     async def _enrollments(self, statement: SelectOfScalar[Enrollment]) -> list[EnrollmentView]:
         async with self._sessions() as session:

@@ -169,16 +169,16 @@ class EntryClassifier:
 Labelled = tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]
 
 
-@lru_cache(maxsize=16)
 def trained(
     examples: Labelled, *, regularization: float, cache_dir: Path | None = None
 ) -> EntryClassifier:
     """The classifier for ``(entry_id, word tokens, n-grams)`` examples, trained once per set.
 
     Knowledge bases built from the same entries in one process (tests, the tuning script's
-    grid) share it. With ``cache_dir`` the fitted model is also kept there, named by a digest of
-    the examples and settings, so the next process loads it instead of fitting (and never
-    imports scikit-learn); a missing or damaged file is simply fitted and written again.
+    grid, a server rereading unchanged entries) share it, whatever their ``cache_dir``. With
+    ``cache_dir`` the fitted model is also kept there, named by a digest of the examples and
+    settings, so the next process loads it instead of fitting (and never imports scikit-learn);
+    a missing or damaged file is simply fitted and written again.
     """
     path = None
     if cache_dir is not None:
@@ -192,13 +192,24 @@ def trained(
             pass
         except (OSError, ValueError) as error:
             log.warning("refitting the knowledge classifier: %s is unusable (%s)", path, error)
-    classifier = EntryClassifier.fit(
-        labelled=[(entry_id, features(terms, grams)) for entry_id, terms, grams in examples],
-        regularization=regularization,
-    )
+    classifier = _fitted(examples, regularization)
     if path is not None:
         try:
             classifier.save(path)
         except OSError as error:
             log.warning("could not keep the knowledge classifier in %s: %s", path, error)
     return classifier
+
+
+@lru_cache(maxsize=16)
+def _fitted(examples: Labelled, regularization: float) -> EntryClassifier:
+    """Fitted once per example set and setting in a process (scikit-learn imported here)."""
+    return EntryClassifier.fit(
+        labelled=[(entry_id, features(terms, grams)) for entry_id, terms, grams in examples],
+        regularization=regularization,
+    )
+
+
+def clear_fitted() -> None:
+    """Forget the models fitted in this process (as a new process would start)."""
+    _fitted.cache_clear()

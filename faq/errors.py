@@ -6,6 +6,7 @@ do next (English; the Chinese wording lives in :mod:`faq.messages`)::
     CertdeskError (common.errors)
     └── FaqError                  faq_error
         ├── EntryInvalid          entry_invalid       a knowledge entry file is malformed
+        ├── KnowledgeDirMissing   knowledge_dir_missing  the operator entries' directory is absent
         └── InspectionError
             ├── NotACertificate   not_a_certificate   the bytes hold no certificate we can read
             ├── PasswordRequired  password_required   a PKCS#12 file needs its password
@@ -26,14 +27,28 @@ class FaqError(CertdeskError):
 
 
 class EntryInvalid(FaqError):
-    """A knowledge entry file cannot be used; ``source`` names the file."""
+    """A knowledge entry file cannot be used; ``source`` names the file and ``line`` (1-based, when
+    known) the line where the problem is. The message is one line: ``file:line: what is wrong``."""
 
     code = "entry_invalid"
 
-    def __init__(self, source: Path | str, problem: str) -> None:
-        super().__init__(f"knowledge entry {source}: {problem}")
+    def __init__(self, source: Path | str, problem: str, *, line: int | None = None) -> None:
+        problem = " ".join(problem.split())  # one line, whatever the parser said
+        where = f"{source}:{line}" if line is not None else str(source)
+        super().__init__(f"knowledge entry {where}: {problem}")
         self.source = str(source)
+        self.line = line
         self.problem = problem
+
+
+class KnowledgeDirMissing(FaqError):
+    """The directory of operator entries does not exist (or is not a directory)."""
+
+    code = "knowledge_dir_missing"
+
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(f"the knowledge directory {path} does not exist or is not a directory")
+        self.path = str(path)
 
 
 class InspectionError(FaqError):

@@ -60,9 +60,19 @@ REQUIRED_IDS: tuple[str, ...] = (
     "find-cn-ou-o",
     "lost-codes",
     "certificate-expiry",
+    # what holders ask once they have their certificate
+    "import-certificate-file",
+    "forgotten-file-password",
+    "revocation",
+    "certificate-not-trusted",
+    "use-certificate",
+    "move-certificate",
+    "usbkey-client-install",
+    "change-details",
 )
 MIN_QUESTIONS = 5
 _ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_TOML_WHERE = re.compile(r"\s*\(at line (\d+), column (\d+)\)")
 
 
 class Action(StrEnum):
@@ -84,11 +94,16 @@ class LocalizedEntry:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Entry:
-    """One topic: texts in every language of :data:`~common.language.LANGUAGES`, maybe an action."""
+    """One topic: texts in every language of :data:`~common.language.LANGUAGES`, maybe an action.
+
+    ``untranslated`` lists the languages an operator entry did not write: their texts are a copy
+    of another language's (``faq check`` reports them; shipped entries have none).
+    """
 
     id: str
     action: Action | None
     texts: Mapping[Lang, LocalizedEntry]
+    untranslated: tuple[Lang, ...] = ()
 
     def __post_init__(self) -> None:
         if not _ID.fullmatch(self.id):
@@ -119,61 +134,140 @@ class Entry:
         return self.texts[language].keywords
 
 
-def parse_entry(source: str, content: str) -> Entry:
-    """An :class:`Entry` from TOML text; ``source`` (a file name) appears in errors."""
+def parse_entry(source: str, content: str, *, allow_untranslated: bool = False) -> Entry:
+    """An :class:`Entry` from TOML text; ``source`` (a file name) appears in errors, with the line.
+
+    With ``allow_untranslated`` (operator entries), a missing language table is filled with a copy
+    of another language's texts and named in :attr:`Entry.untranslated`.
+    """
     try:
         data = tomllib.loads(content)
     except tomllib.TOMLDecodeError as error:
-        raise EntryInvalid(source, f"not valid TOML: {error}") from error
+        # tomllib says "… (at line 3, column 7)" or "… (at end of document)"
+        where = _TOML_WHERE.search(str(error))
+        problem = _TOML_WHERE.sub("", str(error)).removesuffix(" (at end of document)")
+        if where:
+            problem, line = f"{problem} (column {where[2]})", int(where[1])
+        else:
+            problem, line = f"{problem} at the end of the file", max(1, len(content.splitlines()))
+        raise EntryInvalid(source, f"not valid TOML: {problem}", line=line) from error
     try:
         action = data.get("action")
+        present = {
+            language: _localized(data, language)
+            for language in LANGUAGES
+            if not allow_untranslated or language in data
+        }
+        if not present:
+            raise _Problem("needs a table for at least one language: " + ", ".join(LANGUAGES))
+        untranslated = tuple(language for language in LANGUAGES if language not in present)
+        fallback = next(iter(present.values()))
+        if action is not None and action not in set(Action):
+            choices = ", ".join(Action)
+            raise _Problem(f"action {action!r} is not one of {choices}", key="action")
         return Entry(
             id=_string(data, "id"),
             action=None if action is None else Action(action),
-            texts={language: _localized(data, language) for language in LANGUAGES},
+            texts={language: present.get(language, fallback) for language in LANGUAGES},
+            untranslated=untranslated,
         )
+    except _Problem as error:
+        line = _line_of(content, error.table, error.key)
+        raise EntryInvalid(source, str(error), line=line) from error
     except (KeyError, TypeError, ValueError) as error:
-        raise EntryInvalid(source, str(error)) from error
+        raise EntryInvalid(source, str(error), line=_line_of(content, None, None)) from error
 
 
-def _string(table: Mapping[str, Any], key: str) -> str:
+class _Problem(ValueError):
+    """What is wrong with an entry, and where: the table (language) and key it is in."""
+
+    def __init__(self, problem: str, *, table: str | None = None, key: str | None = None) -> None:
+        super().__init__(problem)
+        self.table = table
+        self.key = key
+
+
+def _line_of(content: str, table: str | None, key: str | None) -> int:
+    """The 1-based line of ``key`` in ``[table]`` (or of the table, or the first line)."""
+    current: str | None = None
+    table_line = None
+    for number, raw in enumerate(content.splitlines(), start=1):
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            current = line.strip("[] ")
+            if current == table and table_line is None:
+                table_line = number
+            continue
+        if key is not None and current == table and re.match(rf"{re.escape(key)}\s*=", line):
+            return number
+    return table_line or 1
+
+
+def _string(table: Mapping[str, Any], key: str, *, where: str | None = None) -> str:
+    if key not in table:
+        raise _Problem(f"missing {key!r}", table=where)
     value = table[key]
     if not isinstance(value, str):
-        raise TypeError(f"{key!r} must be a string")
+        raise _Problem(f"{key!r} must be a string", table=where, key=key)
     return value
 
 
 def _localized(data: Mapping[str, Any], language: Lang) -> LocalizedEntry:
     table = data.get(language)
     if not isinstance(table, dict):
-        raise ValueError(f"missing table [{language}]")
-    return LocalizedEntry(
-        title=_string(table, "title").strip(),
+        raise _Problem(f"missing table [{language}]")
+    localized = LocalizedEntry(
+        title=_string(table, "title", where=language).strip(),
         questions=_strings(table, "questions", language),
-        answer=_string(table, "answer").strip(),
+        answer=_string(table, "answer", where=language).strip(),
         keywords=_strings(table, "keywords", language) if "keywords" in table else (),
     )
+    if not localized.title or not localized.answer:
+        raise _Problem(f"[{language}] needs a title and an answer", table=language)
+    if len(localized.questions) < MIN_QUESTIONS:
+        raise _Problem(
+            f"[{language}] needs at least {MIN_QUESTIONS} example questions, has "
+            f"{len(localized.questions)}",
+            table=language,
+            key="questions",
+        )
+    return localized
 
 
 def _strings(table: Mapping[str, Any], key: str, language: Lang) -> tuple[str, ...]:
     values = table.get(key)
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        raise TypeError(f"[{language}] {key} must be a list of strings")
+        raise _Problem(
+            f"[{language}] {key} must be a list of strings",
+            table=language,
+            key=key if key in table else None,
+        )
     return tuple(values)
 
 
-def load_entries(directory: Traversable | Path | None = None) -> tuple[Entry, ...]:
+def load_entries(
+    directory: Traversable | Path | None = None, *, allow_untranslated: bool = False
+) -> tuple[Entry, ...]:
     """Every ``*.toml`` entry in ``directory`` (default: the entries shipped in ``faq.entries``)."""
     folder: Traversable = resources.files("faq.entries") if directory is None else directory
     files = sorted(
         (item for item in folder.iterdir() if item.name.endswith(".toml")),
         key=lambda item: item.name,
     )
-    entries = tuple(parse_entry(item.name, item.read_text(encoding="utf-8")) for item in files)
-    for item, entry in zip(files, entries, strict=True):
+    entries = []
+    for item in files:
+        source = str(item) if isinstance(item, Path) else item.name
+        try:
+            content = item.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise EntryInvalid(source, f"cannot be read: {error}") from error
+        entry = parse_entry(source, content, allow_untranslated=allow_untranslated)
         if item.name != f"{entry.id}.toml":
-            raise EntryInvalid(item.name, f"file name must be {entry.id}.toml")
-    return entries
+            raise EntryInvalid(
+                source, f"file name must be {entry.id}.toml", line=_line_of(content, None, "id")
+            )
+        entries.append(entry)
+    return tuple(entries)
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,17 +364,26 @@ class KnowledgeBase:
         cls,
         directory: Traversable | Path | None = None,
         *,
+        operator_dir: Path | None = None,
         thresholds: Thresholds = DEFAULT_THRESHOLDS,
         params: RankingParams = DEFAULT_PARAMS,
         cache_dir: Path | None = None,
     ) -> KnowledgeBase:
-        """The knowledge base from ``directory`` (default: the shipped entries).
+        """The knowledge base from ``directory`` (default: the shipped entries, merged with an
+        RA's ``operator_dir`` when given: see :mod:`faq.sources`).
 
         ``cache_dir`` keeps the fitted classifier between processes (see
-        :func:`faq.classifier.trained`); without it the model is fitted at every load.
+        :func:`faq.classifier.trained`, keyed by a digest of the examples); without it the model
+        is fitted at every load.
         """
+        if directory is None:
+            from faq.sources import load_all
+
+            entries, _ = load_all(operator_dir)
+        else:
+            entries = load_entries(directory)
         return cls(
-            entries=load_entries(directory),
+            entries=entries,
             thresholds=thresholds,
             params=params,
             cache_dir=cache_dir,

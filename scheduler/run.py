@@ -49,7 +49,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -57,8 +57,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col
 
 from common.time import utcnow
-from enrollment.db import session_factory
-from enrollment.models import Certificate, CertificateStatus
+from enrollment.db import READ_ONLY, session_factory
+from enrollment.models import AuditEvent, Certificate, CertificateStatus
+from enrollment.writer import writes_for
 from scheduler import metrics
 from scheduler.errors import DeliveryError
 from scheduler.models import ReminderSent
@@ -88,6 +89,14 @@ class Notifier(Protocol):
         ...
 
     async def notify(self, reminder: Reminder) -> None: ...
+
+
+@runtime_checkable
+class RoutingNotifier(Notifier, Protocol):
+    """A notifier that picks a channel per reminder (Slack for Slack owners, mail for owners
+    with only an address); the channel each reminder went by is recorded with its row."""
+
+    def channel_for(self, reminder: Reminder) -> str: ...
 
 
 def default_worker_name() -> str:
@@ -200,8 +209,13 @@ class ReminderRunner:
             raise ValueError(f"reminders need SQLite or PostgreSQL, not {engine.dialect.name}")
         self._engine = engine
         self._sessions = session_factory(engine)
+        self._writes = writes_for(engine)  # on SQLite the one writer (group commit)
         self.notifier = notifier
         self.config = config or RunConfig()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
 
     @property
     def policy(self) -> ReminderPolicy:
@@ -250,28 +264,12 @@ class ReminderRunner:
     # -- loading -------------------------------------------------------------------------
 
     async def _load(self, as_of: datetime) -> tuple[list[CertificateFacts], list[ReminderRecord]]:
-        """Active certificates whose expiry lies in the policy's window (uses the index on
-        ``certificate.not_after``), and the reminders already claimed for them."""
-        in_window = (
-            col(Certificate.not_after) >= as_of - self.policy.expired_notice_window,
-            col(Certificate.not_after) <= as_of + self.policy.horizon,
-            col(Certificate.status) == CertificateStatus.ACTIVE,
-        )
-        certificate_query = (
-            sa.select(
-                col(Certificate.id),
-                col(Certificate.serial),
-                col(Certificate.subject_cn),
-                col(Certificate.not_before),
-                col(Certificate.not_after),
-                col(Certificate.status),
-                col(Certificate.owner_slack_user),
-                col(Certificate.owner_email),
-                col(Certificate.superseded_by),
-            )
-            .where(*in_window)
-            .order_by(col(Certificate.not_after))
-        )
+        """Active certificates whose expiry lies in the policy's window, and the reminders
+        already claimed for them."""
+        earliest = as_of - self.policy.expired_notice_window
+        latest = as_of + self.policy.horizon
+        in_window = _in_window(earliest, latest)
+        certificate_query = candidates(earliest, latest)
         record_query = (
             sa.select(
                 col(ReminderSent.id),
@@ -285,6 +283,7 @@ class ReminderRunner:
             .where(*in_window)
         )
         async with self._sessions() as session:
+            await session.connection(execution_options=READ_ONLY)  # no write lock to read
             certificate_rows = (await session.execute(certificate_query)).all()
             record_rows = (await session.execute(record_query)).all()
         certificates = [
@@ -344,7 +343,7 @@ class ReminderRunner:
             outcome = Outcome.UNDELIVERABLE
         else:
             outcome = Outcome.FAILED
-        if not await self._record(claim, outcome, error):
+        if not await self._record(claim, outcome, error, reminder):
             log.warning(
                 "reminder claim was taken over before its outcome was recorded",
                 extra={"record_id": claim.record_id, "attempt": claim.attempt},
@@ -360,18 +359,24 @@ class ReminderRunner:
                 "owner_slack_user": reminder.certificate.owner_slack_user,
                 "threshold_days": reminder.threshold_days,
                 "attempt": claim.attempt,
-                "channel": self.notifier.channel,
+                "channel": self._channel(reminder),
                 "error": error,
             },
         )
         return ReminderResult(reminder=reminder, result=result, error=error)
 
+    def _channel(self, reminder: Reminder) -> str:
+        if isinstance(self.notifier, RoutingNotifier):
+            return self.notifier.channel_for(reminder)
+        return self.notifier.channel
+
     async def _claim(self, reminder: Reminder) -> _Claim | None:
         """Claim ``reminder`` in its own transaction; None when another clock has it."""
-        async with self._engine.begin() as connection:
+        async with self._writes.unit() as session:
+            connection = await session.connection()
             if reminder.retry_of is None:
                 return await self._claim_first(connection, reminder)
-            return await self._claim_retry(connection, reminder.retry_of)
+            return await self._claim_retry(connection, reminder)
 
     async def _claim_first(self, connection: AsyncConnection, reminder: Reminder) -> _Claim | None:
         now = utcnow()
@@ -381,7 +386,7 @@ class ReminderRunner:
             .values(
                 certificate_id=reminder.certificate.certificate_id,
                 threshold_days=reminder.threshold_days,
-                channel=self.notifier.channel,
+                channel=self._channel(reminder),
                 outcome=Outcome.PENDING,
                 attempts=1,
                 claimed_by=self.config.worker,
@@ -394,9 +399,9 @@ class ReminderRunner:
         record_id = (await connection.execute(statement)).scalar_one_or_none()
         return None if record_id is None else _Claim(record_id, 1)
 
-    async def _claim_retry(
-        self, connection: AsyncConnection, previous: ReminderRecord
-    ) -> _Claim | None:
+    async def _claim_retry(self, connection: AsyncConnection, reminder: Reminder) -> _Claim | None:
+        previous = reminder.retry_of
+        assert previous is not None
         now = utcnow()
         taken = await connection.execute(
             sa.update(ReminderSent)
@@ -408,7 +413,7 @@ class ReminderRunner:
             .values(
                 outcome=Outcome.PENDING,
                 attempts=previous.attempts + 1,
-                channel=self.notifier.channel,
+                channel=self._channel(reminder),
                 claimed_by=self.config.worker,
                 claimed_at=now,
                 updated_at=now,
@@ -433,9 +438,14 @@ class ReminderRunner:
             return f"{type(exc).__name__}: {exc}"[:500], False
         return None, False
 
-    async def _record(self, claim: _Claim, outcome: Outcome, error: str | None) -> bool:
+    async def _record(
+        self, claim: _Claim, outcome: Outcome, error: str | None, reminder: Reminder
+    ) -> bool:
+        """The outcome, conditional on the claim; an undeliverable reminder is audited in the
+        same transaction (``/ra stats`` counts them by channel)."""
         now = utcnow()
-        async with self._engine.begin() as connection:
+        async with self._writes.unit() as session:
+            connection = await session.connection()
             result = await connection.execute(
                 sa.update(ReminderSent)
                 .where(
@@ -450,4 +460,50 @@ class ReminderRunner:
                     last_error=error,
                 )
             )
-            return result.rowcount == 1
+            recorded = result.rowcount == 1
+            if recorded and outcome == Outcome.UNDELIVERABLE:
+                await connection.execute(
+                    sa.insert(AuditEvent).values(
+                        at=now,
+                        actor="system",
+                        action="reminder.undeliverable",
+                        target=reminder.certificate.serial,
+                        outcome="failed",
+                        detail={
+                            "channel": self._channel(reminder),
+                            "threshold_days": reminder.threshold_days,
+                            "attempts": claim.attempt,
+                            "error": error,
+                        },
+                    )
+                )
+            return recorded
+
+
+def _in_window(earliest: datetime, latest: datetime) -> tuple[sa.ColumnElement[bool], ...]:
+    return (
+        col(Certificate.status) == CertificateStatus.ACTIVE,
+        col(Certificate.not_after) >= earliest,
+        col(Certificate.not_after) <= latest,
+    )
+
+
+def candidates(earliest: datetime, latest: datetime) -> sa.Select[*tuple[Any, ...]]:
+    """The active certificates expiring between ``earliest`` and ``latest``, soonest first:
+    an equality on ``status`` and a range on ``not_after``, which the index
+    ``ix_certificate_status_not_after`` answers without reading other rows."""
+    return (
+        sa.select(
+            col(Certificate.id),
+            col(Certificate.serial),
+            col(Certificate.subject_cn),
+            col(Certificate.not_before),
+            col(Certificate.not_after),
+            col(Certificate.status),
+            col(Certificate.owner_slack_user),
+            col(Certificate.owner_email),
+            col(Certificate.superseded_by),
+        )
+        .where(*_in_window(earliest, latest))
+        .order_by(col(Certificate.not_after))
+    )

@@ -17,6 +17,7 @@ from enrollment.services import Services
 from tests.support import system
 from tests.support.postgres import PostgresServer
 from tests.support.processes import Cli, LiveServer, base_env, live_server
+from tests.support.smtp import SmtpServer, smtp_server
 
 PUBLIC_URL = "http://certdesk.test"
 
@@ -103,7 +104,17 @@ def cli_env(data_dir: Path) -> dict[str, str]:
 
 @pytest.fixture
 def cli(cli_env: dict[str, str]) -> Cli:
-    """Runs the real `certdesk` command line against this test's data directory."""
+    """Runs the real `certdesk` command line against this test's data directory, set up with
+    `certdesk init` first (the other commands refuse to create a CA or database)."""
+    runner = Cli(cli_env)
+    result = runner("init")
+    assert result.returncode == 0, result.stderr
+    return runner
+
+
+@pytest.fixture
+def bare_cli(cli_env: dict[str, str]) -> Cli:
+    """The real `certdesk` command line against this test's empty data directory."""
     return Cli(cli_env)
 
 
@@ -112,3 +123,10 @@ def server(data_dir: Path) -> Iterator[LiveServer]:
     """The real `certdesk serve` on embedded defaults in this test's data directory."""
     with live_server(base_env(data_dir)) as running:
         yield running
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on a free local port."""
+    with smtp_server() as server:
+        yield server

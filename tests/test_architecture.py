@@ -41,6 +41,11 @@ def test_room_imports_only_allowed_rooms(room: str) -> None:
     assert offenders == {}
 
 
+# The holder's client is a program of its own: its entry point (and only it) hands the
+# environment to the rest of the client, as bot/settings.py does for the server.
+ENVIRONMENT_READERS = {"usbkey": ["usbkey/cli.py"]}
+
+
 @pytest.mark.parametrize("room", ["scheduler", "enrollment", "faq", "usbkey", "common"])
 def test_only_bot_reads_the_environment(room: str) -> None:
     readers = [
@@ -48,7 +53,7 @@ def test_only_bot_reads_the_environment(room: str) -> None:
         for path in (ROOT / room).rglob("*.py")
         if "os.environ" in path.read_text() or "getenv(" in path.read_text()
     ]
-    assert readers == []
+    assert readers == ENVIRONMENT_READERS.get(room, [])
 
 
 def imported_top_levels(path: Path) -> set[str]:

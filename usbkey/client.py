@@ -1,22 +1,28 @@
-"""The USB-key client behind ``certdesk token``: enroll, renew in place, list. Blocking.
+"""The USB-key client behind ``certdesk token`` and ``certdesk-usbkey``: enroll, renew in place,
+list, clean. Blocking.
 
 ``enroll``: a key pair is generated on the token, a CSR signed on the token is posted to
 ``POST /api/v1/enroll/{token}`` with ``"delivery": "token"``, and the certificate (plus the CA
 chain) is written next to the key with the same CKA_ID and label.
 
 ``renew``: there is no link. The client asks ``POST /api/v1/renew-challenge`` for a one-time
-challenge for the certificate on the token, makes a NEW key pair on the token, and posts the
-certificate, the new CSR and the CURRENT key's signature over both and the challenge
-(``possession.py``) to ``POST /api/v1/renew``. The new certificate gets the same label next to
-the old one. The old certificate and key stay on the token: the old certificate stays valid
-until it expires (superseded is not revoked), so nothing breaks while programs switch to the new
-one; they can be removed after expiry. The server is the one named in the certificate's CRL
-distribution point (``$CERTDESK_PUBLIC_URL/crl``) unless ``server`` is given.
+challenge for the current certificate on the token (``inventory.py`` says which one is current;
+a pair is named by its CKA_ID, never by its label), makes a NEW key pair on the token, and posts
+the certificate, the new CSR and the CURRENT key's signature over both and the challenge
+(``possession.py``) to ``POST /api/v1/renew``. The new certificate gets the old one's label.
+Once it is stored and read back, the old certificate and key are deleted from the token (real
+tokens have little room, and software that picks by label would pair the old key with the new
+certificate); ``keep_old`` keeps them under :func:`inventory.superseded_label` instead. The
+server is the one named in the certificate's CRL distribution point (``$CERTDESK_PUBLIC_URL/crl``)
+unless ``server`` is given.
+
+``clean``: deletes expired and superseded pairs (certificate and keys by CKA_ID).
 
 State on the token stays consistent on failure: a key pair made for a request the server
 refused (an API error) or that never left this machine is deleted again. If the request may
 have reached the server (a timeout or a reset connection), the key pair is kept with the label
-``certdesk pending``: the certificate may have been issued for it.
+``certdesk pending``: the certificate may have been issued for it. The old pair is removed only
+after the new certificate has been read back from the token.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import pkcs11
@@ -40,12 +46,14 @@ from cryptography.x509.oid import NameOID
 from common import links
 from common.links import FRIENDLY_NAME_HEADER, Link
 from usbkey.certificates import HoldsCertificate
+from usbkey.inventory import State, classify, removable, superseded_label
 from usbkey.pkcs11.errors import (
     LinkMalformed,
     NoCertificateToRenew,
     ServerRefused,
     ServerUnreachable,
     SeveralCertificates,
+    TokenOperationFailed,
 )
 from usbkey.pkcs11.key_types import TokenKeyType
 from usbkey.pkcs11.session import (
@@ -54,9 +62,11 @@ from usbkey.pkcs11.session import (
     TokenInfo,
     TokenKeyPair,
     authority_id,
+    certificate_with_id,
     certificates_on,
     choose_token,
     delete_key_pair,
+    delete_pair_and_certificate,
     generate_key_pair,
     list_tokens,
     logged_in,
@@ -64,6 +74,7 @@ from usbkey.pkcs11.session import (
     private_key_for,
     reading,
     relabel,
+    relabel_objects,
     store_certificate,
 )
 from usbkey.possession import renewal_message, sign_renewal
@@ -72,6 +83,13 @@ if TYPE_CHECKING:
     from pkcs11._pkcs11 import lib as Pkcs11Library
 
 TIMEOUT_SECONDS = 60
+
+Step = Literal["generating", "sending", "storing"]
+Progress = Callable[[Step], None]
+
+
+def _silent(step: Step) -> None:
+    pass
 
 
 # -- the link and the API ----------------------------------------------------------------------
@@ -85,7 +103,9 @@ def parse_link(link: str) -> Link:
     return parsed
 
 
-def post_json(url: str, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+def post_json(
+    url: str, body: dict[str, Any], *, lang: str = "en"
+) -> tuple[dict[str, Any], dict[str, str]]:
     """POST ``body`` as JSON; the answer's JSON and headers, or ServerRefused/ServerUnreachable.
 
     ServerUnreachable carries ``sent``: False when the request cannot have reached the server.
@@ -98,7 +118,7 @@ def post_json(url: str, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
         headers={
             "Content-Type": "application/json",
             "Accept": "application/json",
-            "Accept-Language": "en",
+            "Accept-Language": lang,
         },
         method="POST",
     )
@@ -149,12 +169,20 @@ class StoredCertificate(HoldsCertificate):
     key_id: bytes
     token_label: str
     replaces: str | None = None
+    kept_old: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TokenInventory:
     info: TokenInfo
-    certificates: tuple[CertificateOnToken, ...]
+    certificates: tuple[tuple[CertificateOnToken, State], ...]
+    """Each certificate with its state (``inventory.classify``)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cleaned:
+    token_label: str
+    removed: tuple[CertificateOnToken, ...]
 
 
 # -- the commands ------------------------------------------------------------------------------
@@ -165,14 +193,21 @@ def select_token(module: str, token_label: str | None) -> pkcs11.Token:
     return choose_token(open_module(module), module, token_label)
 
 
+def _classified(found: list[CertificateOnToken]) -> tuple[tuple[CertificateOnToken, State], ...]:
+    by_id = {id(item): item for item in found}
+    return tuple(
+        (by_id[id(entry.item)], entry.state) for entry in classify(found, datetime.now(UTC))
+    )
+
+
 def inventory(module: str) -> list[TokenInventory]:
-    """Every initialised token behind ``module`` and the certificates on it."""
+    """Every initialised token behind ``module`` and the certificates on it, with their state."""
     library: Pkcs11Library = open_module(module)
     result = []
     for token, info in list_tokens(library):
         with reading(token) as session:
             found = certificates_on(session)
-        result.append(TokenInventory(info=info, certificates=tuple(found)))
+        result.append(TokenInventory(info=info, certificates=_classified(found)))
     return result
 
 
@@ -232,6 +267,7 @@ def _store(
     chain: list[x509.Certificate],
     label: str,
 ) -> None:
+    """Write the certificate next to its key and the chain beside them, then read it back."""
     relabel(pair, label)
     store_certificate(session, certificate, label=label, identifier=pair.id)
     for authority in chain:
@@ -242,14 +278,23 @@ def _store(
             label=str(names[0].value) if names else "CA",
             identifier=authority_id(authority),
         )
+    if certificate_with_id(session, pair.id) != certificate:
+        raise TokenOperationFailed(
+            "keep the new certificate", RuntimeError("it could not be read back")
+        )
 
 
 def _post_with_new_key(
-    session: pkcs11.Session, pair: TokenKeyPair, url: str, body: Callable[[], dict[str, Any]]
+    session: pkcs11.Session,
+    pair: TokenKeyPair,
+    url: str,
+    body: Callable[[], dict[str, Any]],
+    *,
+    lang: str,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Post a request for ``pair``; delete the pair unless the server may have certified it."""
     try:
-        return post_json(url, body())
+        return post_json(url, body(), lang=lang)
     except ServerUnreachable as exc:
         if not exc.sent:
             delete_key_pair(session, pair.id)
@@ -261,6 +306,7 @@ def _post_with_new_key(
             "again."
         )
         exc.args = (exc.message,)
+        exc.pending_key_id = pair.id.hex()
         raise
     except BaseException:
         delete_key_pair(session, pair.id)
@@ -275,11 +321,15 @@ def enroll(
     reference_number: str,
     authorization_code: str,
     key_type: TokenKeyType = "ec-p256",
+    progress: Progress = _silent,
+    lang: str = "en",
 ) -> StoredCertificate:
     """Redeem ``link``: key pair on ``token``, certificate and CA chain stored next to it."""
     parsed = parse_link(link)
     with logged_in(token, pin) as session:
+        progress("generating")
         pair = generate_key_pair(session, key_type=key_type)
+        progress("sending")
         body, headers = _post_with_new_key(
             session,
             pair,
@@ -290,8 +340,10 @@ def enroll(
                 "csr": _pem(_csr(pair, "certdesk token enrollment")),
                 "delivery": "token",
             },
+            lang=lang,
         )
         certificate, chain = _issued(body, pair)
+        progress("storing")
         label = unquote(headers.get(FRIENDLY_NAME_HEADER.lower(), "")) or _common_name(certificate)
         _store(session, pair=pair, certificate=certificate, chain=chain, label=label)
     return StoredCertificate(
@@ -333,30 +385,23 @@ def server_of(certificate: x509.Certificate) -> str | None:
 def renewable(
     session: pkcs11.Session, *, label: str | None, token_label: str
 ) -> tuple[CertificateOnToken, TokenKeyPair]:
-    """The certificate to renew: valid, not a CA, its private key on the token; newest per label."""
+    """The current certificate (``inventory.classify``) and its key pair, found by CKA_ID."""
     now = datetime.now(UTC)
-    newest: dict[str, tuple[CertificateOnToken, TokenKeyPair]] = {}
-    for found in certificates_on(session):
-        cert = found.certificate
-        if found.is_ca or not found.id or not cert.not_valid_before_utc <= now < found.not_after:
+    candidates: list[tuple[CertificateOnToken, TokenKeyPair]] = []
+    for found, state in _classified(certificates_on(session)):
+        if state != "current" or not found.id or found.certificate.not_valid_before_utc > now:
             continue
         if label is not None and found.label != label:
             continue
         pair = private_key_for(session, found.id)
-        if pair is None:
-            continue
-        current = newest.get(found.label)
-        if (
-            current is None
-            or cert.not_valid_before_utc > current[0].certificate.not_valid_before_utc
-        ):
-            newest[found.label] = (found, pair)
-    if not newest:
+        if pair is not None:
+            candidates.append((found, pair))
+    if not candidates:
         detail = f" labelled {label!r}" if label is not None else ""
         raise NoCertificateToRenew(token_label, detail)
-    if len(newest) > 1:
-        raise SeveralCertificates(sorted(newest))
-    return next(iter(newest.values()))
+    if len(candidates) > 1:
+        raise SeveralCertificates(sorted(found.label for found, _ in candidates))
+    return candidates[0]
 
 
 def renew(
@@ -366,6 +411,9 @@ def renew(
     label: str | None = None,
     server: str | None = None,
     key_type: TokenKeyType | None = None,
+    keep_old: bool = False,
+    progress: Progress = _silent,
+    lang: str = "en",
 ) -> StoredCertificate:
     """Renew the certificate on ``token`` in place, proving possession of its current key."""
     with logged_in(token, pin) as session:
@@ -376,7 +424,10 @@ def renew(
                 token.label, " that names its certdesk server (pass --server URL)"
             )
         certificate_pem = _pem(current.certificate)
-        challenge, _ = post_json(f"{base}/api/v1/renew-challenge", {"certificate": certificate_pem})
+        challenge, _ = post_json(
+            f"{base}/api/v1/renew-challenge", {"certificate": certificate_pem}, lang=lang
+        )
+        progress("generating")
         pair = generate_key_pair(session, key_type=key_type or _key_type_of(current.certificate))
 
         def body() -> dict[str, Any]:
@@ -394,9 +445,15 @@ def renew(
                 "signature": sign_renewal(current_pair.private_key, message),
             }
 
-        answer, _ = _post_with_new_key(session, pair, f"{base}/api/v1/renew", body)
+        progress("sending")
+        answer, _ = _post_with_new_key(session, pair, f"{base}/api/v1/renew", body, lang=lang)
         certificate, chain = _issued(answer, pair)
+        progress("storing")
         _store(session, pair=pair, certificate=certificate, chain=chain, label=current.label)
+        if keep_old:
+            relabel_objects(session, current.id, superseded_label(current.label, current.serial))
+        else:
+            delete_pair_and_certificate(session, current.id)
     return StoredCertificate(
         certificate=certificate,
         chain=tuple(chain),
@@ -404,4 +461,26 @@ def renew(
         key_id=pair.id,
         token_label=token.label,
         replaces=current.serial,
+        kept_old=keep_old,
     )
+
+
+def cleanable(token: pkcs11.Token) -> list[CertificateOnToken]:
+    """The expired and superseded pairs on ``token`` (read without the PIN)."""
+    with reading(token) as session:
+        found = certificates_on(session)
+    return _removable(found)
+
+
+def _removable(found: list[CertificateOnToken]) -> list[CertificateOnToken]:
+    chosen = {id(item) for item in removable(classify(found, datetime.now(UTC)))}
+    return [item for item in found if id(item) in chosen]
+
+
+def clean(*, token: pkcs11.Token, pin: str, confirmed: set[bytes]) -> Cleaned:
+    """Delete the expired and superseded pairs whose CKA_ID the holder ``confirmed``."""
+    with logged_in(token, pin) as session:
+        doomed = [item for item in _removable(certificates_on(session)) if item.id in confirmed]
+        for item in doomed:
+            delete_pair_and_certificate(session, item.id)
+    return Cleaned(token_label=token.label, removed=tuple(doomed))

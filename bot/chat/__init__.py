@@ -12,17 +12,21 @@ itself or one with ``Authorization: Bearer <CERTDESK_OPERATOR_TOKEN>``; the page
 Each client may send :data:`limits.MESSAGES_PER_MINUTE` messages a minute (429 past it).
 
 The page is anonymous: it answers questions, but it cannot know whose certificate is whose, so
-it never hands out download or renewal links (those need Slack, where people are known).
+it never hands out download or renewal links (those need Slack, where people are known). Its
+greeting therefore offers questions to ask, not the Slack menu. The page speaks the language
+the browser asks for (Accept-Language, or ``?lang=``), and so does the greeting.
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
+from string import Template
 from typing import Any
 
 from aiohttp import web
@@ -31,7 +35,7 @@ from pydantic import SecretStr
 from bot import dialog, messages
 from bot.access import bearer_matches, is_local, peer_address, refused
 from bot.chat.limits import ClientLimiter
-from bot.dialog import Act, Knowledge, Reply
+from bot.dialog import Act, Button, Knowledge, Reply
 from bot.outbox import LocalOutbox
 from bot.questions import Questions
 from bot.runtime import Runtime
@@ -81,13 +85,31 @@ def reply_json(reply: Reply) -> dict[str, Any]:
     }
 
 
+# What the greeting offers to ask, when the knowledge base has these entries.
+WELCOME_QUESTIONS = ("download-to-browser", "renewal", "find-cn-ou-o")
+
+
 class LocalChat:
     """The dialog without Slack: knowledge answers, feedback, suggestions; no identity."""
 
     def __init__(self, *, questions: Questions) -> None:
         self.questions = questions
 
+    def welcome(self, lang: Lang) -> Reply:
+        """The greeting, with only what this page can do: questions to ask (no download,
+        renewal or "my certificates" buttons, which need to know who is asking)."""
+        knowledge = self.questions.knowledge
+        entries = knowledge.entries if knowledge is not None else {}
+        buttons = tuple(
+            Button(Act.SUGGESTION, entries[entry_id].title(lang), entry_id)
+            for entry_id in WELCOME_QUESTIONS
+            if entry_id in entries
+        )
+        return Reply(messages.local_chat_welcome(lang), buttons)
+
     async def message(self, text: str, lang: Lang) -> Reply:
+        if not text.strip() or dialog.is_greeting(text):
+            return self.welcome(lang)
         return await self.questions.answer(text, lang)
 
     async def action(self, act: Act, value: str, lang: Lang) -> Reply:
@@ -98,7 +120,7 @@ class LocalChat:
         if act is Act.TALK_TO_RA:
             return Reply(messages.local_chat_no_staff(lang))
         if act is Act.HELP:
-            return dialog.welcome(lang)
+            return self.welcome(lang)
         return Reply(messages.local_chat_no_identity(lang))
 
 
@@ -116,8 +138,20 @@ LIMITER = web.AppKey("chat_limiter", ClientLimiter)
 REMINDERS_SHOWN = 20
 
 
+def page_language(request: web.Request) -> Lang:
+    return negotiate(request.headers.get("Accept-Language"), request.query.get("lang"))
+
+
 async def index(request: web.Request) -> web.Response:
-    return secured(web.Response(body=_asset("index.html"), content_type="text/html"))
+    """The chat page in the reader's language."""
+    lang = page_language(request)
+    values = {name: html.escape(texts[lang]) for name, texts in messages.LOCAL_CHAT_PAGE.items()}
+    page = Template(_asset("index.html").decode()).substitute(
+        values, lang=lang, html_lang="zh-CN" if lang == "zh" else "en"
+    )
+    response = web.Response(text=page, content_type="text/html", charset="utf-8")
+    response.headers["Vary"] = "Accept-Language"
+    return secured(response)
 
 
 async def static(request: web.Request) -> web.Response:

@@ -9,6 +9,20 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from bot.commands import ask, clock, db, inspect, ra, reminders, serve, token
+from bot.commands import ask, clock, db, faq, init, inspect, outbox, ra, reminders, serve, token
+from bot.commands import backup as backup_commands
 
-COMMAND_MODULES: tuple[ModuleType, ...] = (serve, db, ra, reminders, clock, ask, inspect, token)
+COMMAND_MODULES: tuple[ModuleType, ...] = (
+    serve,
+    init,
+    db,
+    ra,
+    reminders,
+    clock,
+    ask,
+    faq,
+    inspect,
+    token,
+    backup_commands,
+    outbox,
+)

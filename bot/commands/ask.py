@@ -48,7 +48,7 @@ def run_ask(args: argparse.Namespace, settings: Settings) -> int:
 
     from faq.knowledge import KnowledgeBase
 
-    kb = KnowledgeBase.load(cache_dir=settings.cache_dir)
+    kb = KnowledgeBase.load(operator_dir=settings.knowledge_dir, cache_dir=settings.cache_dir)
     language: Lang | None = args.language
     with asyncio.Runner() as runner, _Store(settings, runner) as store:
         for question in _questions(args.question):
@@ -97,23 +97,28 @@ class _Store:
         from sqlalchemy.exc import SQLAlchemyError  # only now: a confident answer stores nothing
 
         from bot.runtime import SchemaOutOfDate
-        from enrollment.errors import StorageUnavailable
+        from common.errors import CertdeskError
 
         try:
             self._runner.run(self._record(answer))
-        except (SchemaOutOfDate, StorageUnavailable, SQLAlchemyError, OSError) as exc:
+        except (SchemaOutOfDate, CertdeskError, SQLAlchemyError, OSError) as exc:
             self._broken = True
             print(f"certdesk: could not store the unanswered question: {exc}", file=sys.stderr)
 
     async def _record(self, answer: Answer) -> None:
-        from bot.runtime import prepare_schema
+        from bot.commands.shared import announce_data_dir
+        from bot.datadir import prepare_data_dir
+        from bot.runtime import prepare_schema, require_data
         from bot.unanswered import SqlUnansweredLog
         from enrollment.db import create_engine
 
         if self._store is None:
-            self._settings.data_dir.mkdir(parents=True, exist_ok=True)
-            self._engine = create_engine(self._settings.database_url)
-            await prepare_schema(self._settings, self._engine)
+            settings = self._settings
+            require_data(settings, needs_ca=False)  # never a new database beside the real one
+            prepare_data_dir(settings.data_dir, database_url=settings.database_url)
+            announce_data_dir(settings.data_dir)
+            self._engine = create_engine(settings.database_url)
+            await prepare_schema(settings, self._engine)
             self._store = SqlUnansweredLog(self._engine)
         await self._store.record(
             answer.question,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from bot.commands.shared import SubParsers
+from bot.commands.shared import SubParsers, announce_data_dir
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -34,13 +34,19 @@ async def run_clock(settings: Settings) -> None:
     import logging
     import signal
 
+    from bot.mail.wiring import mail_queue_clock
     from bot.reminders import open_reminders, reminder_clock
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with open_reminders(settings) as runner, reminder_clock(settings, runner):
+    async with (
+        open_reminders(settings) as runner,
+        reminder_clock(settings, runner),
+        mail_queue_clock(settings, runner.engine),
+    ):
+        announce_data_dir(settings.data_dir)
         logging.getLogger(__name__).info(
             "certdesk clock running",
             extra={

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from bot.commands.shared import SubParsers, command_group
+from bot.commands.shared import SubParsers, announce_data_dir, command_group
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 def register(sub: SubParsers) -> None:
     db_sub = command_group(sub, "db", help="database schema")
     up = db_sub.add_parser("upgrade", help="apply migrations up to the newest schema")
-    up.add_argument("revision", nargs="?", default="head")
+    up.add_argument(
+        "revision", nargs="?", default="head", help="the revision to reach (default head)"
+    )
     up.set_defaults(handler=run_upgrade)
 
 
@@ -24,6 +26,7 @@ def run_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     from bot.datadir import prepare_data_dir
 
     prepare_data_dir(settings.data_dir, database_url=settings.database_url)
+    announce_data_dir(settings.data_dir)
     upgrade(settings.database_url, args.revision)
     print(f"database schema is at {args.revision}", file=sys.stderr)
     return 0

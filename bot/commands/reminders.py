@@ -8,7 +8,7 @@ import textwrap
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from bot.commands.shared import SubParsers, command_group
+from bot.commands.shared import SubParsers, announce_data_dir, command_group
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -86,6 +86,7 @@ def run_once(args: argparse.Namespace, settings: Settings) -> int:
 
     async def go() -> PassReport:
         async with open_reminders(settings) as runner:
+            announce_data_dir(settings.data_dir)
             return await runner.run_pass(as_of=args.as_of, dry_run=args.dry_run)
 
     report = asyncio.run(go())

@@ -14,7 +14,13 @@ if TYPE_CHECKING:
 
 
 def register(sub: SubParsers) -> None:
-    parser = sub.add_parser("serve", help="run the web server (Slack, enrollment, local chat)")
+    parser = sub.add_parser(
+        "serve",
+        help="run the web server (Slack, enrollment, local chat)",
+        description="Run every endpoint in one process. Unless CERTDESK_PUBLIC_URL is set, "
+        "links and the CRL URL use the address and port bound here, which serve records in "
+        "the data directory (served-url) for the commands run beside it.",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default $PORT or 8080)")
     parser.set_defaults(handler=run)
@@ -25,18 +31,42 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     from bot.access_log import AccessLogger
     from bot.app import create_app
+    from bot.datadir import prepare_data_dir, record_served_url
+    from bot.tls import server_context
 
     port = args.port if args.port is not None else settings.port
+    # Bad TLS files stop certdesk before the port is bound (the auto certificate is loaded
+    # at startup, once the CA is open, before the sockets accept).
+    tls = server_context(settings)
     # Bound before anything starts, so a busy port stops certdesk before it says it started.
     sockets = listen(args.host, port)
+    bound = bound_url(args.host, sockets[0].getsockname()[1])
+    if not settings.public_url_is_set:
+        settings = settings.model_copy(update={"public_url_": bound})
+    prepare_data_dir(settings.data_dir, database_url=settings.database_url)
+    record_served_url(settings.data_dir, settings.public_url)
     web.run_app(
-        create_app(settings),
+        create_app(settings, tls_context=tls),
         sock=sockets,
+        ssl_context=tls,
         access_log_class=AccessLogger,
         print=lambda message: None,
         handler_cancellation=True,
     )
     return 0
+
+
+WILDCARDS = ("", "0.0.0.0", "::")  # noqa: S104 (recognised, not bound here)
+
+
+def bound_url(host: str, port: int) -> str:
+    """The ``http://host:port`` of what serve bound: the default CERTDESK_PUBLIC_URL. A
+    wildcard address is reached as 127.0.0.1 (set CERTDESK_PUBLIC_URL for other machines)."""
+    if host in WILDCARDS:
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def listen(host: str, port: int) -> list[socket.socket]:

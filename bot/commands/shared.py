@@ -1,10 +1,18 @@
-"""What the command groups share: a command with actions under it, and the failure line."""
+"""What the command groups share: a command with actions under it, the failure line, and the
+line that names the data directory."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import TypeAlias
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+    from bot.settings import Settings
 
 SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -19,3 +27,19 @@ def fail(message: str) -> int:
     """Say what went wrong on standard error; the exit status of a refused command."""
     print(f"certdesk: {message}", file=sys.stderr)
     return 1
+
+
+def announce_data_dir(data_dir: Path) -> None:
+    """The one line on standard error that says which data directory a command used."""
+    print(f"certdesk: data directory {data_dir.resolve()}", file=sys.stderr)
+
+
+@asynccontextmanager
+async def cli_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """The store, CA and use cases of an existing data directory (never a new one: see
+    :class:`bot.datadir.DataDirMissing`), after saying on standard error which one."""
+    from bot.runtime import open_runtime
+
+    async with open_runtime(settings, create=False) as runtime:
+        announce_data_dir(settings.data_dir)
+        yield runtime

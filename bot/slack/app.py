@@ -7,12 +7,13 @@ Every request enters through one door, :func:`accept`, whichever transport broug
 - over HTTP, :func:`slack_events` reads the body and checks its signature on the raw bytes
   (5-minute window, 401 otherwise) -- the only signature check; bolt's own is off;
 - over Socket Mode, the WebSocket is already authenticated by the app token;
-- :func:`accept` acknowledges an event (``event_callback``) at once and dispatches it in the
-  background -- the only move to the background for events, so event listeners do their work
-  inline; commands, actions and views are dispatched now, their listeners ``ack()`` and hand
-  slow work to ``desk.later``.
+- :func:`accept` stores an event (``event_callback``) in the durable inbox, acknowledges it,
+  and handles it in the background -- the only move to the background for events, so event
+  listeners do their work inline; commands, actions and views are dispatched now, their
+  listeners ``ack()`` and hand slow work to ``desk.later``, and a request that left slow work
+  is stored before its acknowledgement leaves (:mod:`.worker`, :mod:`.inbox`).
 
-Bolt answers ``url_verification``; the event ledger (a bolt middleware) drops Slack's retries by
+Bolt answers ``url_verification``; the inbox's unique delivery ID drops Slack's retries by
 event_id; the Web API client waits out 429 answers (``Retry-After``) with slack-sdk's retry
 handlers.
 """
@@ -22,9 +23,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import socket as sockets
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -46,15 +52,17 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.dialog import CertificateReader, Knowledge
 from bot.escalation import Escalations
+from bot.mail.stats import failed_mail_count
 from bot.questions import Questions
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack.background import BackgroundTasks
-from bot.slack.dedup import EventLedger
 from bot.slack.desk import Desk
+from bot.slack.inbox import Inbox
 from bot.slack.listeners import register_all
 from bot.slack.payloads import malformed
 from bot.slack.staff import StaffDirectory
+from bot.slack.worker import InboxWorker
 from bot.unanswered import SqlUnansweredLog
 from enrollment.errors import RequestTooLarge
 from enrollment.queries import EnrollmentQueries
@@ -73,6 +81,7 @@ class SlackBot:
     desk: Desk
     socket_mode: SocketModeClient | None
     verifier: SignatureVerifier | None
+    worker: InboxWorker
 
 
 SLACK = web.AppKey("slack", SlackBot)
@@ -93,9 +102,7 @@ def web_client(settings: Settings, session: aiohttp.ClientSession) -> AsyncWebCl
     )
 
 
-def build_bolt_app(
-    settings: Settings, desk: Desk, client: AsyncWebClient, *, ledger: EventLedger
-) -> AsyncApp:
+def build_bolt_app(settings: Settings, desk: Desk, client: AsyncWebClient) -> AsyncApp:
     app = AsyncApp(
         name="certdesk",
         client=client,
@@ -107,7 +114,6 @@ def build_bolt_app(
         # hand slow work to Desk.tasks, so running them before the response costs nothing.
         process_before_response=True,
     )
-    app.middleware(ledger.middleware)
     register_all(app, desk)
 
     @app.error
@@ -154,15 +160,15 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
     payload: object = bolt_request.body
     if not isinstance(payload, dict):
         return web.json_response({"error": "unreadable payload"}, status=400)
-    return await to_aiohttp_response(await accept(bot.bolt, bot.desk.tasks, bolt_request))
+    return await to_aiohttp_response(await accept(bot.worker, bolt_request))
 
 
-async def accept(bolt: AsyncApp, tasks: BackgroundTasks, request: AsyncBoltRequest) -> BoltResponse:
+async def accept(worker: InboxWorker, request: AsyncBoltRequest) -> BoltResponse:
     """The door for every authenticated Slack request, HTTP or Socket Mode.
 
-    A payload whose fields have the wrong types (:mod:`.payloads`) is a 400. Events need
-    nothing but a 200, and their handling starts with a database write (the event
-    ledger) that can queue under load: they are acknowledged first and dispatched after.
+    A payload whose fields have the wrong types (:mod:`.payloads`) is a 400. An event is
+    stored in the inbox, then acknowledged and handled; any other request is dispatched to
+    bolt now, and stored before its acknowledgement when it left slow work.
     """
     problem = malformed(request.body)
     if problem is not None:
@@ -173,19 +179,12 @@ async def accept(bolt: AsyncApp, tasks: BackgroundTasks, request: AsyncBoltReque
             headers={"content-type": "application/json"},
         )
     if request.body.get("type") == "event_callback":
-        tasks.spawn(dispatch_event(bolt, request), name="slack-event")
-        return BoltResponse(status=200, body="")
-    return await bolt.async_dispatch(request)
-
-
-async def dispatch_event(bolt: AsyncApp, request: AsyncBoltRequest) -> None:
-    response = await bolt.async_dispatch(request)
-    if response.status >= 500:
-        log.warning("Slack event failed", extra={"status": response.status})
+        return await worker.accept_event(request)
+    return await worker.accept_request(request)
 
 
 def socket_mode_client(
-    settings: Settings, bolt: AsyncApp, tasks: BackgroundTasks, client: AsyncWebClient
+    settings: Settings, worker: InboxWorker, client: AsyncWebClient
 ) -> SocketModeClient:
     """The Socket Mode connection, its requests going through :func:`accept` like HTTP's."""
     assert settings.slack_app_token is not None
@@ -201,7 +200,7 @@ def socket_mode_client(
         bolt_request = AsyncBoltRequest(
             mode="socket_mode", body=request.payload, headers=build_headers(request)
         )
-        response = await accept(bolt, tasks, bolt_request)
+        response = await accept(worker, bolt_request)
         await send_async_response(socket, request, response, started)
 
     socket.socket_mode_request_listeners.append(on_request)  # type: ignore[arg-type]
@@ -248,13 +247,21 @@ def add_slack(
                 read_certificate_file=certificate_reader,
                 staff=StaffDirectory(settings.ra_staff),
                 tasks=BackgroundTasks(),
+                mail_failures=partial(failed_mail_count, rt.engine),
                 http=http,
             )
             client = web_client(settings, http)
-            bolt = build_bolt_app(settings, desk, client, ledger=EventLedger(engine=rt.engine))
+            bolt = build_bolt_app(settings, desk, client)
+            inbox = Inbox(
+                engine=rt.engine,
+                owner=f"{sockets.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+                lease=timedelta(seconds=settings.slack_inbox_lease_seconds),
+            )
+            worker = InboxWorker(bolt=bolt, inbox=inbox, tasks=desk.tasks)
+            loop = asyncio.get_running_loop().create_task(worker.run(), name="slack-inbox")
             socket_mode = None
             if settings.slack_socket_mode:
-                socket_mode = socket_mode_client(settings, bolt, desk.tasks, client)
+                socket_mode = socket_mode_client(settings, worker, client)
                 await socket_mode.connect()  # type: ignore[no-untyped-call]
             secret = settings.slack_signing_secret
             app[SLACK] = SlackBot(
@@ -262,6 +269,7 @@ def add_slack(
                 desk=desk,
                 socket_mode=socket_mode,
                 verifier=SignatureVerifier(secret.get_secret_value()) if secret else None,
+                worker=worker,
             )
             log.info("Slack app ready", extra={"socket_mode": socket_mode is not None})
             try:
@@ -269,6 +277,8 @@ def add_slack(
             finally:
                 if socket_mode is not None:
                     await socket_mode.close()  # type: ignore[no-untyped-call]
+                worker.stop()
+                await loop
                 await desk.tasks.close()
 
     app.cleanup_ctx.append(slack_ctx)

@@ -4,16 +4,38 @@ Slack wants an answer within 3 seconds; creating an enrollment, fetching a file 
 Web API (which may wait out a 429) can take longer. Listeners acknowledge first and hand the
 rest to :class:`BackgroundTasks`, which keeps a strong reference to every task, logs failures,
 and lets shutdown (and tests) wait until the work is done.
+
+Inside :func:`deferring` (a bolt dispatch by the inbox), work handed over is collected instead
+of started, so that the inbox stores the request before the work runs and can run it again
+after a crash (:mod:`bot.slack.worker`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+Work = tuple[Coroutine[Any, Any, None], str]
+"""A coroutine handed over for after the acknowledgement, and its name."""
+
+_DEFERRED: ContextVar[list[Work] | None] = ContextVar("slack_deferred_work", default=None)
+
+
+@contextmanager
+def deferring() -> Iterator[list[Work]]:
+    """Collect the work spawned in this context (instead of starting it) into the list."""
+    collected: list[Work] = []
+    token = _DEFERRED.set(collected)
+    try:
+        yield collected
+    finally:
+        _DEFERRED.reset(token)
 
 
 class BackgroundTasks:
@@ -22,6 +44,10 @@ class BackgroundTasks:
         self._closed = False
 
     def spawn(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
+        deferred = _DEFERRED.get()
+        if deferred is not None:
+            deferred.append((work, name))
+            return
         if self._closed:
             work.close()
             log.warning("background work refused during shutdown", extra={"task": name})

@@ -16,11 +16,11 @@ from typing import Any
 from bot import messages
 from bot.dialog import Act, Button, Reply, certificate_line, renewable
 from bot.escalation import EscalationView
-from bot.models import UnansweredQuestionPublic
 from bot.slack.syntax import IssueArgs
 from common.language import Lang
 from enrollment.ca.profiles import DEFAULT_PROFILE, PROFILES
 from enrollment.queries import CertificateView, EnrollmentView
+from faq.review import QuestionGroup
 
 Block = dict[str, Any]
 
@@ -29,6 +29,7 @@ BUTTON_TEXT_LIMIT = 75
 BUTTONS_PER_BLOCK = 5
 HOME_LIST_LIMIT = 15
 ISSUE_CALLBACK = "ra_issue"
+TEACH_CALLBACK = "faq_teach"
 _BLOCK_ID = re.compile(r"^certdesk:(en|zh):")
 
 
@@ -128,7 +129,7 @@ class StaffOverview:
     pending: Sequence[EnrollmentView]
     locked: Sequence[EnrollmentView]
     escalations: Sequence[EscalationView]
-    unanswered: Sequence[UnansweredQuestionPublic]
+    unanswered: Sequence[QuestionGroup]
 
 
 def home_view(
@@ -219,11 +220,68 @@ def _staff_blocks(staff: StaffOverview, lang: Lang) -> list[Block]:
             for e in staff.escalations
         ],
     )
-    listing(
-        messages.home_unanswered_header(lang, len(staff.unanswered)),
-        [messages.home_unanswered_line(q.question, q.asked_at) for q in staff.unanswered],
-    )
+    blocks.extend(section(messages.home_unanswered_header(lang, len(staff.unanswered))))
+    if not staff.unanswered:
+        blocks.extend(section(messages.home_none(lang)))
+    for index, group in enumerate(staff.unanswered[:HOME_LIST_LIMIT]):
+        line = messages.home_unanswered_line(
+            lang,
+            question=group.question,
+            count=group.count,
+            last_asked=group.last_asked,
+            near_miss=group.near_miss,
+        )
+        block = section(line)[0]
+        block["block_id"] = f"certdesk:{lang}:teach{index}"
+        block["accessory"] = button(
+            Button(Act.TEACH, messages.label_teach(lang), str(group.ids[0])), 200 + index
+        )
+        blocks.append(block)
     return blocks
+
+
+# -- teaching a question (App Home, RA staff) ---------------------------------------------
+
+
+def teach_modal(
+    lang: Lang,
+    *,
+    question: str,
+    entries: Sequence[tuple[str, str]],
+    initial: str | None,
+    private_metadata: str,
+) -> dict[str, Any]:
+    """Pick the entry that should answer ``question`` (``entries``: id and title)."""
+    options = [
+        {"text": plain(f"{title} ({entry_id})", 75), "value": entry_id}
+        for entry_id, title in entries[:100]
+    ]
+    select: dict[str, Any] = {"type": "static_select", "action_id": "value", "options": options}
+    chosen = [option for option in options if option["value"] == initial]
+    if chosen:
+        select["initial_option"] = chosen[0]
+    return {
+        "type": "modal",
+        "callback_id": TEACH_CALLBACK,
+        "private_metadata": private_metadata,
+        "title": plain(messages.teach_modal_title(lang), 24),
+        "submit": plain(messages.teach_modal_submit(lang), 24),
+        "blocks": [
+            *section(messages.teach_modal_question(lang, question)),
+            {
+                "type": "input",
+                "block_id": "entry",
+                "label": plain(messages.teach_modal_entry(lang)),
+                "element": select,
+            },
+        ],
+    }
+
+
+def teach_modal_entry(view: dict[str, Any]) -> str:
+    """The entry chosen in a submitted teach modal ("" when none)."""
+    element = view.get("state", {}).get("values", {}).get("entry", {}).get("value", {})
+    return str((element.get("selected_option") or {}).get("value") or "")
 
 
 # -- RA issue modal -----------------------------------------------------------------------

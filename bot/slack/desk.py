@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, Unpack
 from urllib.parse import urlsplit
@@ -35,6 +35,7 @@ from bot.questions import Questions
 from bot.settings import Settings
 from bot.slack import blocks
 from bot.slack.background import BackgroundTasks
+from bot.slack.inbox import current_delivery
 from bot.slack.staff import StaffDirectory
 from bot.slack.syntax import IssueArgs
 from bot.unanswered import UnansweredLog
@@ -49,6 +50,7 @@ from enrollment.services.renewal import LinkRenewal
 from enrollment.services.results import AuditFacts
 from enrollment.services.revocation import Revocation
 from enrollment.web.body import read_body
+from faq.review import group_questions
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ T = TypeVar("T")
 
 USER_CACHE_SECONDS = 3600.0
 MAX_FILE_BYTES = 256 * 1024
+HOME_UNANSWERED_ROWS = 500  # waiting questions read for App Home's grouped list
 SLACK_FILE_HOSTS = frozenset({"files.slack.com"})
 
 
@@ -77,13 +80,14 @@ def validation_problems(exc: ValidationError) -> str:
 
 def enrollment_request(args: IssueArgs) -> EnrollmentCreate:
     """The enrollment ``/ra issue`` (command or modal) asks for; raises ``ValidationError``."""
+    profile: dict[str, Any] = {"profile": args.profile} if args.profile else {}
     return EnrollmentCreate(
         cn=args.cn,
         ous=list(args.ous),
         o=args.o,
         email=args.email,
         slack_user=args.user or None,
-        **({"profile": args.profile} if args.profile else {}),
+        **profile,
     )
 
 
@@ -115,6 +119,8 @@ class Desk:
     staff: StaffDirectory
     tasks: BackgroundTasks
     http: aiohttp.ClientSession
+    mail_failures: Callable[[], Awaitable[int]] | None = None
+    """How many mails failed for good (bot/mail/stats.py), for ``/ra stats``."""
     _users: dict[str, tuple[float, SlackUser]] = field(default_factory=dict)
     _dm_channels: dict[str, str] = field(default_factory=dict)
 
@@ -185,6 +191,9 @@ class Desk:
         *,
         thread_ts: str | None = None,
     ) -> str:
+        delivery = current_delivery()
+        if delivery is not None and (ts := delivery.already_posted()) is not None:
+            return ts  # posted by an earlier handling of the same inbox row
         response = await client.chat_postMessage(
             channel=channel,
             text=blocks.fallback_text(reply.text),
@@ -193,7 +202,10 @@ class Desk:
             unfurl_links=False,
             unfurl_media=False,
         )
-        return str(response.get("ts") or "")
+        ts = str(response.get("ts") or "")
+        if delivery is not None:
+            await delivery.posted(ts)
+        return ts
 
     async def send_dm(self, client: AsyncWebClient, user_id: str, reply: Reply, lang: Lang) -> str:
         """Post ``reply`` into the user's DM with the bot (the only place links go)."""
@@ -491,7 +503,10 @@ class Desk:
                 pending=await self.queries.pending_enrollments(),
                 locked=await self.queries.locked_enrollments(),
                 escalations=await self.escalations.open_escalations(),
-                unanswered=await self.unanswered.pending(),
+                unanswered=group_questions(
+                    await self.unanswered.waiting(limit=HOME_UNANSWERED_ROWS),
+                    self.questions.knowledge,
+                ),
             )
         view = blocks.home_view(
             certificates=certificates, pending=pending, staff=overview, now=utcnow(), lang=lang

@@ -7,6 +7,7 @@ calls the token serves the same code as a key loaded from a file.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
     CertificateIssuerPublicKeyTypes,
 )
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from common.time import utcnow
 from enrollment.ca.profiles import Profile
@@ -76,6 +77,10 @@ class IssuingCA:
     private_key: CertificateIssuerPrivateKeyTypes
     root: x509.Certificate
     crl_url: str | None = None
+    # Authority Information Access of issued certificates (RFC 5280 4.2.2.1): the OCSP
+    # responder and where the issuing CA's certificate is (one DER certificate, /ca.cer).
+    ocsp_url: str | None = None
+    ca_issuers_url: str | None = None
 
     @property
     def chain(self) -> tuple[x509.Certificate, ...]:
@@ -128,7 +133,49 @@ class IssuingCA:
                 ),
                 critical=False,
             )
+        access = self._authority_information_access()
+        if access is not None:
+            builder = builder.add_extension(access, critical=False)
         return builder.sign(self.private_key, signature_hash(self.private_key))
+
+    def issue_ocsp_signer(
+        self,
+        *,
+        public_key: CertificateIssuerPublicKeyTypes,
+        validity: timedelta,
+        now: datetime | None = None,
+    ) -> x509.Certificate:
+        """The delegated OCSP responder's certificate (RFC 6960 4.2.2.2): issued by this CA,
+        ``id-kp-OCSPSigning`` only, and ``id-pkix-ocsp-nocheck`` so relying parties do not ask
+        about the responder itself. Blocking (may call an HSM): run it in a thread."""
+        now = now or utcnow()
+        organization = self.certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+        rdns = [*organization, x509.NameAttribute(NameOID.COMMON_NAME, "certdesk OCSP responder")]
+        return (
+            _builder(
+                subject=x509.Name(rdns),
+                issuer=self.certificate.subject,
+                public_key=public_key,
+                not_before=now - BACKDATE,
+                not_after=min(now + validity, self.certificate.not_valid_after_utc),
+                ca=False,
+            )
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=True)
+            .add_extension(x509.OCSPNoCheck(), critical=False)
+            .add_extension(self._authority_key_identifier(), critical=False)
+            .sign(self.private_key, signature_hash(self.private_key))
+        )
+
+    def _authority_information_access(self) -> x509.AuthorityInformationAccess | None:
+        descriptions = [
+            x509.AccessDescription(method, x509.UniformResourceIdentifier(url))
+            for method, url in (
+                (AuthorityInformationAccessOID.OCSP, self.ocsp_url),
+                (AuthorityInformationAccessOID.CA_ISSUERS, self.ca_issuers_url),
+            )
+            if url
+        ]
+        return x509.AuthorityInformationAccess(descriptions) if descriptions else None
 
     def _authority_key_identifier(self) -> x509.AuthorityKeyIdentifier:
         ski = self.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
@@ -316,4 +363,39 @@ def load_local_ca(directory: Path, *, crl_url: str | None) -> IssuingCA:
         private_key=key,
         root=x509.load_pem_x509_certificate((directory / "root.pem").read_bytes()),
         crl_url=crl_url,
+    )
+
+
+def issue_tls_server(
+    ca: IssuingCA,
+    *,
+    public_key: CertificateIssuerPublicKeyTypes,
+    host: str,
+    validity: timedelta,
+    now: datetime | None = None,
+) -> x509.Certificate:
+    """certdesk's own TLS server certificate (``CERTDESK_TLS=auto``) for ``host``, a DNS name or
+    an IP address: serverAuth, the host as its only subject alternative name. Not recorded as a
+    holder's certificate. Blocking (may call an HSM): run it in a thread."""
+    now = now or utcnow()
+    try:
+        name: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        name = x509.DNSName(host)
+    return (
+        _builder(
+            subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]),
+            issuer=ca.certificate.subject,
+            public_key=public_key,
+            not_before=now - BACKDATE,
+            not_after=min(now + validity, ca.certificate.not_valid_after_utc),
+            ca=False,
+            key_encipherment=isinstance(public_key, rsa.RSAPublicKey),
+        )
+        .add_extension(x509.SubjectAlternativeName([name]), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .add_extension(ca._authority_key_identifier(), critical=False)
+        .sign(ca.private_key, signature_hash(ca.private_key))
     )

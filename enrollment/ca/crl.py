@@ -66,6 +66,14 @@ class RevokedEntry:
     reason: str | None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SerialState:
+    """What the CA knows of a serial now: never issued, issued and not revoked, or revoked."""
+
+    issued: bool
+    revoked: RevokedEntry | None = None
+
+
 def build_crl(
     *,
     ca: IssuingCA,

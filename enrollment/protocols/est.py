@@ -11,9 +11,12 @@ Errors are the API's JSON ``{"error": {"code", "message"}}`` with a 4xx status (
 the body as text, and a JSON body is still readable there), plus ``WWW-Authenticate`` on 401.
 
 Operations: ``cacerts``, ``simpleenroll``, ``csrattrs`` (204: no attributes required),
-``simplereenroll`` (501: it needs TLS client authentication, which certdesk behind a
-TLS-terminating proxy cannot verify; holders renew with a renewal link). An optional label
-segment ``/.well-known/est/{profile}/...`` names a profile the enrollment must have.
+``simplereenroll`` (RFC 7030 §4.2.2): authenticated by the TLS client certificate
+(:mod:`enrollment.web.client_certificates`: certdesk's own TLS, or a proxy the operator
+trusts), which must be a current certdesk certificate; the CSR must ask for the same subject;
+the domain's ``renew_by_certificate`` (:class:`EstReenrollment`) issues the successor and
+supersedes the old certificate. An optional label segment ``/.well-known/est/{profile}/...``
+names a profile the enrollment must have.
 """
 
 from __future__ import annotations
@@ -32,18 +35,22 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 
 from common.errors import CertdeskError
+from enrollment.ca.csr import parse_csr
 from enrollment.ca.profiles import PROFILES
 from enrollment.errors import (
     AuthenticationRequired,
+    ClientCertificateRequired,
     CredentialsRefused,
     CsrMalformed,
-    NotImplementedHere,
+    SubjectMismatch,
     UnsupportedMediaType,
 )
+from enrollment.models import Delivery
 from enrollment.ratelimit import RateLimited, WindowLimiter
-from enrollment.services.results import IssuedCertificate
+from enrollment.services.results import IssuedCertificate, KeyMaterial
 from enrollment.web.api import ISSUING_CA, MAX_BODY_BYTES, error_json
 from enrollment.web.body import read_request
+from enrollment.web.client_certificates import client_certificate
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +86,17 @@ class EstEnrollment(Protocol):
     ) -> IssuedCertificate: ...
 
 
+class EstReenrollment(Protocol):
+    """Renewal for a holder authenticated by their current certificate; ``KeyRenewal`` in
+    :mod:`enrollment.services.key_renewal` provides it."""
+
+    async def renew_by_certificate(
+        self, certificate: x509.Certificate, *, key: KeyMaterial, delivery: Delivery = ...
+    ) -> IssuedCertificate: ...
+
+
 ENROLLMENT = web.AppKey[EstEnrollment]("est_enrollment")
+REENROLLMENT = web.AppKey[EstReenrollment]("est_reenrollment")
 # Refused credentials per source address (in memory, per process; see enrollment/ratelimit.py).
 FAILURES_PER_SOURCE = 20
 FAILURE_WINDOW = timedelta(minutes=15)
@@ -151,6 +168,17 @@ def authentication_required() -> AuthenticationRequired:
     )
 
 
+def check_same_subject(csr: bytes, certificate: x509.Certificate) -> None:
+    """RFC 7030 §4.2.2: a re-enrollment asks for the current certificate's subject."""
+    if parse_csr(csr).subject != certificate.subject:
+        raise SubjectMismatch(
+            "A re-enrollment CSR must ask for the same subject as your current certificate "
+            f"({certificate.subject.rfc4514_string()}). Make the CSR with that subject, e.g. "
+            '`openssl req -new -key key.pem -subj "$(openssl x509 -in cert.pem -noout '
+            "-subject -nameopt compat | sed 's/^subject=//')\"`."
+        )
+
+
 def check_label(label: str | None) -> str | None:
     """The profile an EST label names (None without a label); unknown labels are 404."""
     if label is None:
@@ -195,7 +223,7 @@ def _est(handler: Handler) -> Handler:
         except CertdeskError as exc:
             log.info("est request refused", extra={"code": exc.code})
             response = error_json(exc, request)
-            if exc.status == 401:
+            if exc.status == 401 and not isinstance(exc, ClientCertificateRequired):
                 response.headers["WWW-Authenticate"] = f'Basic realm="{REALM}", charset="UTF-8"'
             if exc.status == 405:
                 operation = request.path.rstrip("/").rsplit("/", 1)[-1]
@@ -257,11 +285,26 @@ async def simpleenroll(request: web.Request) -> web.Response:
 @_est
 async def simplereenroll(request: web.Request) -> web.Response:
     check_label(request.match_info.get("label"))
-    raise NotImplementedHere(
-        "certdesk does not offer EST re-enrollment: it needs the client's current certificate "
-        "through TLS client authentication, which certdesk, behind a TLS-terminating proxy, "
-        "cannot verify. Renew with a renewal link instead: ask the certdesk bot in Slack "
-        '("Renew my certificate", or `/cert renew`).'
+    certificate = client_certificate(request)
+    if certificate is None:
+        raise ClientCertificateRequired(
+            "EST re-enrollment is authenticated by your current certificate: connect to "
+            "certdesk's HTTPS address with it, e.g. `curl --cert cert.pem --key key.pem …`. "
+            'Without one, renew with a renewal link: ask the certdesk bot ("Renew").'
+        )
+    if request.content_type not in PKCS10_TYPES:
+        raise UnsupportedMediaType(
+            f"The body's content type is {request.content_type!r}; send the CSR with "
+            "`Content-Type: application/pkcs10`, base64-encoded DER."
+        )
+    csr = decode_pkcs10(await read_request(request, limit=MAX_BODY_BYTES))
+    check_same_subject(csr, certificate)
+    issued = await request.app[REENROLLMENT].renew_by_certificate(
+        certificate, key=csr, delivery=Delivery.CSR
+    )
+    return web.Response(
+        body=certs_only([issued.certificate]),
+        headers={"Content-Type": CERTS_ONLY_TYPE, "Content-Transfer-Encoding": "base64"},
     )
 
 

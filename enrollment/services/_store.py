@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Unpack
@@ -13,7 +15,7 @@ from typing import Any, Unpack
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPublicKeyTypes
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import col, select
 
@@ -26,7 +28,7 @@ from enrollment.ca.crl import normalize_serial
 from enrollment.ca.csr import check_public_key, key_description, validated_public_key
 from enrollment.ca.pkcs12 import ServerPrivateKey, build_pkcs12, generate_server_key
 from enrollment.ca.profiles import Profile, get_profile
-from enrollment.db import session_factory
+from enrollment.db import READ_ONLY, session_factory
 from enrollment.errors import (
     CertificateNotActive,
     CertificateNotFound,
@@ -59,6 +61,7 @@ from enrollment.services.results import (
     ProvenKey,
     ServerKey,
 )
+from enrollment.writer import writes_for
 from usbkey.certificates import serial_hex
 
 
@@ -86,9 +89,24 @@ class Store:
     ) -> None:
         self.engine = engine
         self.sessions = session_factory(engine)
+        self.writes = writes_for(engine)
         self.ca = ca
         self.pepper = pepper
         self.config = config
+
+    # -- units of work (enrollment/writer.py) --------------------------------------------
+
+    def write(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """One unit of work: ``async with store.write() as session:``; raising undoes it alone,
+        leaving the block means committed. Sign, generate and package before it, not in it."""
+        return self.writes.unit()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session that only reads (on SQLite a WAL reader: no write lock, no queueing)."""
+        async with self.sessions() as session:
+            await session.connection(execution_options=READ_ONLY)
+            yield session
 
     # -- one-time links ------------------------------------------------------------------
 
@@ -106,7 +124,26 @@ class Store:
             col(OneTimeLink.token_hash) == self.pepper.hash_token(token)
         )
         result = await session.execute(query.with_for_update() if lock else query)
-        link = result.scalars().first()
+        return self._usable(result.scalars().first(), purpose)
+
+    async def link_and_enrollment(
+        self, session: AsyncSession, token: str, purpose: LinkPurpose
+    ) -> tuple[OneTimeLink, Enrollment]:
+        """The usable link behind ``token`` and its enrollment, in one query (no lock: the
+        claims in the unit that issues re-check what matters)."""
+        if not token or len(token) > 128:
+            raise LinkUnknown()
+        query = (
+            select(OneTimeLink, Enrollment)
+            .join(Enrollment, col(Enrollment.id) == col(OneTimeLink.enrollment_id))
+            .where(col(OneTimeLink.token_hash) == self.pepper.hash_token(token))
+        )
+        row = (await session.execute(query)).first()
+        if row is None:
+            raise LinkUnknown()
+        return self._usable(row[0], purpose), row[1]
+
+    def _usable(self, link: OneTimeLink | None, purpose: LinkPurpose) -> OneTimeLink:
         if link is None or link.purpose != purpose:
             raise LinkUnknown()
         if link.used_at is not None:
@@ -117,15 +154,24 @@ class Store:
             raise LinkExpired()
         return link
 
-    @staticmethod
-    async def claim(session: AsyncSession, link: OneTimeLink) -> None:
-        """Mark the link used; exactly one of several concurrent claims succeeds."""
-        result = await session.execute(
+    async def claim(self, session: AsyncSession, link: OneTimeLink) -> None:
+        """Mark the link used, in one statement; exactly one of several concurrent claims
+        succeeds, and only while the link is unexpired and not locked."""
+        now = utcnow()
+        claimed = await session.execute(
             update(OneTimeLink)
-            .where(col(OneTimeLink.id) == link.id, col(OneTimeLink.used_at).is_(None))
-            .values(used_at=utcnow())
+            .where(
+                col(OneTimeLink.id) == link.id,
+                col(OneTimeLink.used_at).is_(None),
+                col(OneTimeLink.expires_at) > now,
+                col(OneTimeLink.failed_attempts) < self.config.max_failed_attempts,
+            )
+            .values(used_at=now)
+            .returning(col(OneTimeLink.id))
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if claimed.first() is None:
+            current = await session.get(OneTimeLink, link.id, populate_existing=True)
+            self._usable(current, LinkPurpose(link.purpose))  # raises why: expired, locked …
             raise LinkUsed()
 
     def add_link(
@@ -274,6 +320,70 @@ class Store:
 
     # -- issuing -------------------------------------------------------------------------
 
+    async def sign(
+        self,
+        holder: _Holder,
+        profile: Profile,
+        *,
+        key: KeyMaterial,
+        delivery: Delivery,
+        replaces: str | None = None,
+    ) -> Signed:
+        """Check the key (or make one), have the CA sign and package it: all of the slow work
+        of an issuance, off the event loop and outside any unit of work.
+
+        Nothing is stored: the caller records the result in a unit (:meth:`record_first` or
+        :meth:`record_successor`) whose claims decide whether it is issued. A signature whose
+        claim loses a race is dropped and never leaves the server.
+        """
+        public_key, private_key = await self._obtain_key(profile, key)
+        cert = await asyncio.to_thread(
+            self.ca.issue,
+            public_key=public_key,
+            subject=build_subject(cn=holder.cn, ous=holder.ous, o=holder.o),
+            profile=profile,
+            email=holder.email,
+        )
+        row = {
+            "serial": serial_hex(cert),
+            "subject": cert.subject.rfc4514_string(),
+            "issuer": cert.issuer.rfc4514_string(),
+            "not_before": cert.not_valid_before_utc,
+            "not_after": cert.not_valid_after_utc,
+            "fingerprint_sha256": fingerprint(cert),
+            "pem": cert.public_bytes(serialization.Encoding.PEM).decode(),
+            "key_type": key_description(public_key),
+            "delivery": delivery,
+            "status": CertificateStatus.ACTIVE,
+            "enrollment_id": holder.enrollment_id,
+            "subject_cn": holder.cn,
+            "subject_ous": list(holder.ous),
+            "subject_o": holder.o,
+            "profile": holder.profile,
+            "friendly_name": holder.friendly_name,
+            "owner_slack_user": holder.slack_user,
+            "owner_email": holder.email,
+            "created_at": utcnow(),
+        }
+        issued = IssuedCertificate(
+            certificate=cert,
+            chain=self.ca.chain,
+            friendly_name=holder.friendly_name,
+            delivery=delivery,
+            replaces=replaces,
+        )
+        # Before the unit: if packaging failed, the link stays usable.
+        package = await self._package(private_key, issued, key)
+        return Signed(issued=issued, row=row, package=package, profile=profile)
+
+    async def sign_for_enrollment(
+        self, enrollment: Enrollment, *, key: KeyMaterial, delivery: Delivery
+    ) -> Signed:
+        """:meth:`sign` ``enrollment``'s first certificate (its subject, profile and owner)."""
+        profile = get_profile(enrollment.profile)
+        holder = _Holder.of_enrollment(enrollment)
+        return await self.sign(holder, profile, key=key, delivery=delivery)
+
     async def issue_for_enrollment(
         self,
         session: AsyncSession,
@@ -284,39 +394,39 @@ class Store:
         via: str,
         link: OneTimeLink | None = None,
     ) -> tuple[IssuedCertificate, bytes | None, Profile]:
-        """Issue ``enrollment``'s certificate inside the caller's transaction: the one path
-        for a first certificate (link, EST, CMP).
+        """Issue ``enrollment``'s certificate inside the caller's unit: sign (:meth:`sign`),
+        then :meth:`record_first`. Prefer signing before the unit, as the link path does."""
+        signed = await self.sign_for_enrollment(enrollment, key=key, delivery=delivery)
+        await self.record_first(session, signed, enrollment, via=via, link=link)
+        return signed.issued, signed.package, signed.profile
 
-        The caller has checked the credentials and holds the enrollment's row lock. Here: the
-        key (from a checked CSR, a key the protocol proved, or one made here), the link claimed
-        (if any), the enrollment claimed (``pending`` -> ``issued``, exactly one of several
-        racing transactions succeeds, whatever they locked), then the certificate signed,
-        recorded and audited (``via``). Anything raised rolls the whole thing back.
+    async def record_first(
+        self,
+        session: AsyncSession,
+        signed: Signed,
+        enrollment: Enrollment,
+        *,
+        via: str,
+        link: OneTimeLink | None = None,
+    ) -> None:
+        """Record ``enrollment``'s first certificate in the caller's unit: the one path for a
+        first certificate (link, EST, CMP).
+
+        The link claimed (if any) and the enrollment claimed (``pending`` -> ``issued``, not
+        locked), each in one statement: exactly one of several racing units succeeds, whatever
+        they read before. Then the certificate and its audit row. Raising undoes the unit.
         """
-        profile = get_profile(enrollment.profile)
-        public_key, private_key = await self._obtain_key(profile, key)
         if link is not None:
             await self.claim(session, link)
         await self._claim_enrollment(session, enrollment, now=utcnow())
-        cert, record = await self._certify(
-            session, _Holder.of_enrollment(enrollment), public_key, profile, delivery
-        )
+        await self._record(session, signed)
         audit(
             session,
             actor=enrollment.slack_user or f"ref:{enrollment.reference_number}",
             action="certificate.issue",
-            target=record.serial,
+            target=signed.serial,
             detail={"reference_number": enrollment.reference_number, "via": via},
         )
-        issued = IssuedCertificate(
-            certificate=cert,
-            chain=self.ca.chain,
-            friendly_name=record.friendly_name,
-            delivery=delivery,
-        )
-        # Inside the transaction: if packaging failed, the link would stay usable.
-        package = await self._package(private_key, issued, key)
-        return issued, package, profile
 
     async def issue_successor(
         self,
@@ -333,25 +443,26 @@ class Store:
         the one path for renewal link, possession and CMP kur.
 
         Same subject, profile, owner and friendly name as ``old``. ``claim`` (a renewal link)
-        is used up just before signing, once the key has passed its checks. The audit names
+        is used up after signing, once the key has passed its checks. The audit names
         ``old``'s Slack owner, else ``{unowned_actor}:{old.serial}``.
         """
         profile = get_profile(old.profile)
-        public_key, private_key = await self._obtain_key(profile, key)
+        signed = await self.sign(
+            _Holder.of_certificate(old), profile, key=key, delivery=delivery, replaces=old.serial
+        )
         if claim is not None:
             await self.claim(session, claim)
-        cert, record = await self._certify(
-            session, _Holder.of_certificate(old), public_key, profile, delivery
-        )
+        await self._record(session, signed)
         superseded = await session.execute(
             update(Certificate)
             .where(
                 col(Certificate.id) == old.id,
                 col(Certificate.status) == CertificateStatus.ACTIVE,
             )
-            .values(status=CertificateStatus.SUPERSEDED, superseded_by=record.serial)
+            .values(status=CertificateStatus.SUPERSEDED, superseded_by=signed.serial)
+            .returning(col(Certificate.id))
         )
-        if superseded.rowcount != 1:  # type: ignore[attr-defined]
+        if superseded.first() is None:
             raise CertificateNotActive(
                 f"Certificate {old.serial} was renewed or revoked a moment ago. "
                 "Ask the certdesk bot in Slack for your current certificates."
@@ -360,75 +471,42 @@ class Store:
             session,
             actor=old.owner_slack_user or f"{unowned_actor}:{old.serial}",
             action="certificate.renew",
-            target=record.serial,
+            target=signed.serial,
             detail={"replaces": old.serial, "via": delivery, **(detail or {})},
         )
-        issued = IssuedCertificate(
-            certificate=cert,
-            chain=self.ca.chain,
-            friendly_name=record.friendly_name,
-            delivery=delivery,
-            replaces=old.serial,
-        )
-        return issued, await self._package(private_key, issued, key)
+        return signed.issued, signed.package
+
+    @staticmethod
+    async def _record(session: AsyncSession, signed: Signed) -> None:
+        """The certificate's row, one INSERT (Core: no ORM flush on the hot path)."""
+        await session.execute(insert(Certificate), [signed.row])
 
     @staticmethod
     async def _claim_enrollment(
         session: AsyncSession, enrollment: Enrollment, *, now: datetime
     ) -> None:
-        """Mark the enrollment issued; exactly one of several concurrent claims succeeds."""
-        result = await session.execute(
+        """Mark the enrollment issued, in one statement; exactly one of several concurrent
+        claims succeeds, and none once it is locked."""
+        claimed = await session.execute(
             update(Enrollment)
             .where(
                 col(Enrollment.id) == enrollment.id,
                 col(Enrollment.status) == EnrollmentStatus.PENDING,
+                col(Enrollment.locked_at).is_(None),
             )
             .values(
                 status=EnrollmentStatus.ISSUED, issued_at=now, updated_at=now, failed_attempts=0
             )
+            .returning(col(Enrollment.locked_at))
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if claimed.first() is None:
+            locked = await session.execute(
+                select(Enrollment.locked_at).where(col(Enrollment.id) == enrollment.id)
+            )
+            if locked.scalar_one_or_none() is not None:
+                raise EnrollmentLocked(enrollment.reference_number)
             raise not_pending(enrollment)
-
-    async def _certify(
-        self,
-        session: AsyncSession,
-        holder: _Holder,
-        public_key: CertificateIssuerPublicKeyTypes,
-        profile: Profile,
-        delivery: Delivery,
-    ) -> tuple[x509.Certificate, Certificate]:
-        """Sign ``public_key`` for ``holder`` and add the certificate's row to ``session``."""
-        cert = await asyncio.to_thread(
-            self.ca.issue,
-            public_key=public_key,
-            subject=build_subject(cn=holder.cn, ous=holder.ous, o=holder.o),
-            profile=profile,
-            email=holder.email,
-        )
-        record = Certificate(
-            serial=serial_hex(cert),
-            subject=cert.subject.rfc4514_string(),
-            issuer=cert.issuer.rfc4514_string(),
-            not_before=cert.not_valid_before_utc,
-            not_after=cert.not_valid_after_utc,
-            fingerprint_sha256=fingerprint(cert),
-            pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
-            key_type=key_description(public_key),
-            delivery=delivery,
-            status=CertificateStatus.ACTIVE,
-            enrollment_id=holder.enrollment_id,
-            subject_cn=holder.cn,
-            subject_ous=list(holder.ous),
-            subject_o=holder.o,
-            profile=holder.profile,
-            friendly_name=holder.friendly_name,
-            owner_slack_user=holder.slack_user,
-            owner_email=holder.email,
-        )
-        session.add(record)
-        return cert, record
 
     @staticmethod
     async def _obtain_key(
@@ -465,7 +543,22 @@ class Store:
             chain=issued.chain,
             friendly_name=issued.friendly_name or "certdesk",
             password=key.password,
+            file_format=key.file_format,
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Signed:
+    """A certificate signed (and packaged) before its unit of work; recorded by the unit."""
+
+    issued: IssuedCertificate
+    row: dict[str, Any]  # the certificate table's values
+    package: bytes | None
+    profile: Profile
+
+    @property
+    def serial(self) -> str:
+        return str(self.row["serial"])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from enrollment import codes, metrics
-from enrollment.errors import EnrollmentLocked, WrongCredentials
 from enrollment.models import Delivery, Enrollment, LinkPurpose
 from enrollment.services._store import Store
 from enrollment.services.results import (
@@ -37,7 +36,7 @@ class LinkRedemption:
 
     async def inspect_link(self, token: str, *, purpose: LinkPurpose) -> LinkView:
         """Check a link without using it: unknown, expired and used links raise."""
-        async with self._store.sessions() as session:
+        async with self._store.read() as session:
             link = await self._store.usable_link(session, token, purpose)
             enrollment = (
                 await session.get(Enrollment, link.enrollment_id) if link.enrollment_id else None
@@ -108,26 +107,22 @@ class LinkRedemption:
         delivery: Delivery,
     ) -> tuple[IssuedCertificate, bytes | None]:
         store = self._store
-        failure: EnrollmentLocked | WrongCredentials | None = None
-        async with store.sessions() as session, session.begin():
-            # One transaction: if anything below raises, nothing is written and the link stays.
-            link = await store.usable_link(session, token, LinkPurpose.ENROLL, lock=True)
-            # The enrollment's row lock too, as the paths without links (EST, CMP) take it.
-            enrollment = await session.get(Enrollment, link.enrollment_id, with_for_update=True)
-            assert enrollment is not None
-            assert enrollment.id is not None
-            store.check_credentials_precondition(enrollment)
-            if not self._credentials_match(enrollment, reference_number, authorization_code):
-                failure = await store.count_failure(session, enrollment)  # committed
-            else:
-                issued, package, profile = await store.issue_for_enrollment(
-                    session, enrollment, key=key, delivery=delivery, via=delivery, link=link
-                )
-        if failure is not None:
+        async with store.read() as session:
+            link, enrollment = await store.link_and_enrollment(session, token, LinkPurpose.ENROLL)
+        store.check_credentials_precondition(enrollment)
+        if not self._credentials_match(enrollment, reference_number, authorization_code):
+            async with store.write() as session:
+                failure = await store.count_failure(session, enrollment)
             metrics.ENROLLMENT_FAILURES.labels(code=failure.code).inc()
             raise failure
-        metrics.CERTIFICATES_ISSUED.labels(profile=profile.name, delivery=delivery).inc()
-        return issued, package
+        # The slow work before the unit; the unit's claims decide, so a racing redemption
+        # that read the link as usable too finds it claimed there (LinkUsed), and its
+        # signature is dropped.
+        signed = await store.sign_for_enrollment(enrollment, key=key, delivery=delivery)
+        async with store.write() as session:
+            await store.record_first(session, signed, enrollment, via=delivery, link=link)
+        metrics.CERTIFICATES_ISSUED.labels(profile=signed.profile.name, delivery=delivery).inc()
+        return signed.issued, signed.package
 
     def _credentials_match(self, enrollment: Enrollment, reference: str, code: str) -> bool:
         code_ok = self._store.pepper.code_matches(code, enrollment.authorization_code_hash)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Unpack
 
@@ -11,11 +12,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
+from common.language import Lang
 from common.time import utcnow
 from enrollment import codes, metrics
 from enrollment.ca.profiles import get_profile
 from enrollment.errors import EnrollmentNotPending
-from enrollment.models import Enrollment, EnrollmentStatus, LinkPurpose
+from enrollment.models import Enrollment, EnrollmentStatus, LinkPurpose, Notify
 from enrollment.services._store import Store, audit
 from enrollment.services.results import AuditFacts, NewLink
 
@@ -61,6 +63,10 @@ class EnrollmentCreate(SQLModel):
     email: str | None = Field(default=None, max_length=254)
     slack_user: str | None = Field(default=None, max_length=32)
     profile: str = "client"
+    notify: Notify | None = None
+    """How the holder is told of links: unset = Slack if a Slack user is given, else mail."""
+    language: Lang | None = None
+    """The holder's language for mails; unset = the language the CN is written in."""
 
     @field_validator("cn", "o")
     @classmethod
@@ -103,6 +109,14 @@ class EnrollmentCreate(SQLModel):
             raise ValueError(f"profile {self.profile!r} needs an e-mail address")
         return self
 
+    @model_validator(mode="after")
+    def _channel_if_notify(self) -> EnrollmentCreate:
+        if self.notify in (Notify.EMAIL, Notify.BOTH) and not self.email:
+            raise ValueError(f"notify {self.notify.value!r} needs an e-mail address (--email)")
+        if self.notify in (Notify.SLACK, Notify.BOTH) and not self.slack_user:
+            raise ValueError(f"notify {self.notify.value!r} needs a Slack user (--slack-user)")
+        return self
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NewEnrollment:
@@ -120,51 +134,78 @@ class RaOperations:
 
     async def create_enrollment(self, request: EnrollmentCreate, *, actor: str) -> NewEnrollment:
         """Create a pending enrollment with a fresh code and one-time download link."""
+        (created,) = await self.create_enrollments([request], actor=actor)
+        return created
+
+    async def create_enrollments(
+        self, requests: Sequence[EnrollmentCreate], *, actor: str
+    ) -> list[NewEnrollment]:
+        """Create one pending enrollment per request, all in one transaction: if any cannot
+        be stored, none is (``certdesk ra issue --from-csv``)."""
         store = self._store
         for _ in range(10):
-            reference = codes.new_reference_number()
-            salt = codes.new_code_salt()
-            code = store.pepper.derive_code(reference, salt)
+            drawn: list[tuple[Enrollment, str, NewLink]] = []
             try:
-                async with store.sessions() as session, session.begin():
-                    enrollment = Enrollment(
-                        reference_number=reference,
-                        authorization_code_hash=store.pepper.hash_code(code),
-                        code_salt=salt,
-                        subject_cn=request.cn,
-                        subject_ous=list(request.ous),
-                        subject_o=request.o,
-                        email=request.email,
-                        slack_user=request.slack_user,
-                        profile=request.profile,
-                        created_by=actor,
-                    )
-                    session.add(enrollment)
+                async with store.write() as session:
+                    added = [self._add_enrollment(session, r, actor=actor) for r in requests]
                     await session.flush()
-                    link = self._enrollment_link(session, enrollment)
-                    audit(
-                        session,
-                        actor=actor,
-                        action="enrollment.create",
-                        target=reference,
-                        detail={"cn": request.cn, "profile": request.profile},
-                    )
+                    drawn = [
+                        (enrollment, code, self._enrollment_link(session, enrollment))
+                        for enrollment, code in added
+                    ]
             except IntegrityError:
-                continue  # reference number collision: draw another
-            metrics.ENROLLMENTS_CREATED.inc()
-            assert enrollment.id is not None
-            return NewEnrollment(
-                enrollment_id=enrollment.id,
-                reference_number=reference,
-                authorization_code=code,
-                link=link,
-            )
-        raise RuntimeError("could not draw a free reference number in 10 tries")
+                continue  # reference number collision: draw them all again
+            metrics.ENROLLMENTS_CREATED.inc(len(drawn))
+            created = []
+            for enrollment, code, link in drawn:
+                assert enrollment.id is not None
+                created.append(
+                    NewEnrollment(
+                        enrollment_id=enrollment.id,
+                        reference_number=enrollment.reference_number,
+                        authorization_code=code,
+                        link=link,
+                    )
+                )
+            return created
+        raise RuntimeError("could not draw free reference numbers in 10 tries")
+
+    def _add_enrollment(
+        self, session: AsyncSession, request: EnrollmentCreate, *, actor: str
+    ) -> tuple[Enrollment, str]:
+        """Add one enrollment (and its audit row) to ``session``; its code in clear."""
+        store = self._store
+        reference = codes.new_reference_number()
+        salt = codes.new_code_salt()
+        code = store.pepper.derive_code(reference, salt)
+        enrollment = Enrollment(
+            reference_number=reference,
+            authorization_code_hash=store.pepper.hash_code(code),
+            code_salt=salt,
+            subject_cn=request.cn,
+            subject_ous=list(request.ous),
+            subject_o=request.o,
+            email=request.email,
+            slack_user=request.slack_user,
+            profile=request.profile,
+            notify=request.notify,
+            language=request.language,
+            created_by=actor,
+        )
+        session.add(enrollment)
+        audit(
+            session,
+            actor=actor,
+            action="enrollment.create",
+            target=reference,
+            detail={"cn": request.cn, "profile": request.profile},
+        )
+        return enrollment, code
 
     async def new_enrollment_link(self, reference_number: str, *, actor: str) -> NewLink:
         """A fresh one-time link for a pending enrollment (earlier links stay valid)."""
         store = self._store
-        async with store.sessions() as session, session.begin():
+        async with store.write() as session:
             enrollment = await store.existing_enrollment(session, reference_number)
             if enrollment.status != EnrollmentStatus.PENDING:
                 raise EnrollmentNotPending(
@@ -177,7 +218,7 @@ class RaOperations:
 
     async def unlock(self, reference_number: str, *, actor: str) -> Enrollment:
         store = self._store
-        async with store.sessions() as session, session.begin():
+        async with store.write() as session:
             enrollment = await store.existing_enrollment(session, reference_number)
             was_locked = enrollment.locked_at is not None
             enrollment.locked_at = None
@@ -205,5 +246,5 @@ class RaOperations:
 
     async def audit(self, *, actor: str, action: str, **facts: Unpack[AuditFacts]) -> None:
         """Record what staff looked at or were refused (changes audit themselves)."""
-        async with self._store.sessions() as session, session.begin():
+        async with self._store.write() as session:
             audit(session, actor=actor, action=action, **facts)

@@ -3,7 +3,6 @@ issued certificate, a PKCS#12 package, the optional facts of an audit row."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypedDict
@@ -13,7 +12,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from enrollment.ca.authority import KeyType
-from enrollment.ca.pkcs12 import check_password, parse_key_type
+from enrollment.ca.pkcs12 import (
+    Pkcs12Format,
+    check_password,
+    p12_filename,
+    parse_format,
+    parse_key_type,
+)
 from enrollment.errors import RequestInvalid
 from enrollment.models import Delivery
 from usbkey.certificates import HoldsCertificate
@@ -32,13 +37,18 @@ class ServerKey:
 
     password: str
     key_type: KeyType = "ec-p256"
+    file_format: Pkcs12Format = "modern"
 
     def __post_init__(self) -> None:
         check_password(self.password)
         parse_key_type(self.key_type)
+        parse_format(self.file_format)
 
     def __repr__(self) -> str:
-        return f"ServerKey(password=<hidden>, key_type={self.key_type!r})"
+        return (
+            f"ServerKey(password=<hidden>, key_type={self.key_type!r}, "
+            f"file_format={self.file_format!r})"
+        )
 
 
 CSR_DELIVERIES = (Delivery.BROWSER, Delivery.CSR, Delivery.TOKEN)
@@ -90,8 +100,7 @@ class Pkcs12Package:
 
     @property
     def filename(self) -> str:
-        base = re.sub(r"[^A-Za-z0-9._-]+", "-", self.issued.friendly_name or "").strip("-._")
-        return f"{base or 'certificate'}.p12"
+        return p12_filename(self.issued.friendly_name)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

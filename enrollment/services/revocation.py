@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,14 +14,17 @@ from sqlmodel import col, select
 
 from common.time import utcnow
 from enrollment import metrics
-from enrollment.ca.crl import RevokedEntry, build_crl, parse_reason
-from enrollment.errors import CertificateNotActive
+from enrollment.ca.crl import RevokedEntry, SerialState, build_crl, parse_reason
+from enrollment.db import READ_ONLY
+from enrollment.errors import CertificateNotActive, CertificateNotFound
 from enrollment.models import Certificate, CertificateStatus, RevocationList
 from enrollment.services._store import Store, audit
+from usbkey.certificates import serial_hex
 
 
 class Revocation:
-    """Revoking certificates (RA staff, CMP's rejected certConf) and serving the CRL."""
+    """Revoking certificates (RA staff, CMP's rejected certConf, a holder's CMP rr) and serving
+    the CRL."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -65,6 +70,23 @@ class Revocation:
             return cert
         raise AssertionError("unreachable")
 
+    async def revoke_certificate(
+        self, certificate: x509.Certificate, *, reason: str, actor: str
+    ) -> Certificate:
+        """Revoke exactly ``certificate`` (serial and fingerprint) for a holder who proved its
+        key (CMP rr); :class:`CertificateNotFound` if this CA did not issue it."""
+        if await self.issued_here(certificate) is None:
+            raise CertificateNotFound(
+                f"Certificate {serial_hex(certificate)} was not issued by this "
+                "certdesk CA, so it cannot be revoked here. Check the server, or ask RA staff."
+            )
+        return await self.revoke(serial_hex(certificate), reason=reason, actor=actor)
+
+    async def issued_here(self, certificate: x509.Certificate) -> Certificate | None:
+        """The stored row of exactly ``certificate``, or None if it is not one of ours."""
+        async with self._store.sessions() as session:
+            return await self._store.stored_certificate(session, certificate)
+
     async def current_crl(self) -> bytes:
         """The current CRL (DER); signs a fresh one when the last is older than crl_refresh."""
         store = self._store
@@ -80,6 +102,29 @@ class Revocation:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    async def serial_states(self, serials: Sequence[str]) -> dict[str, SerialState]:
+        """What the store says of each serial (lowercase hex) at this moment, for OCSP: one
+        read by the unique index, on a read-only connection (on SQLite no write lock), so a
+        revocation by any process shows on the next read."""
+        query = select(
+            col(Certificate.serial),
+            col(Certificate.status),
+            col(Certificate.revoked_at),
+            col(Certificate.revocation_reason),
+        ).where(col(Certificate.serial).in_(serials))
+        async with self._store.engine.connect() as connection:
+            connection = await connection.execution_options(**READ_ONLY)
+            rows = (await connection.execute(query)).all()
+        states = dict.fromkeys(serials, SerialState(issued=False))
+        for serial, status, revoked_at, reason in rows:
+            if status != CertificateStatus.REVOKED:
+                states[serial] = SerialState(issued=True)
+                continue
+            assert revoked_at is not None
+            entry = RevokedEntry(serial=serial, revoked_at=revoked_at, reason=reason)
+            states[serial] = SerialState(issued=True, revoked=entry)
+        return states
 
     @staticmethod
     async def _latest_crl(session: AsyncSession) -> RevocationList | None:

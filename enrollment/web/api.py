@@ -15,14 +15,16 @@ from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
+from cryptography.hazmat.primitives import serialization
 
 from common.errors import CertdeskError
 from common.language import negotiate
 from common.links import FRIENDLY_NAME_HEADER
 from enrollment.ca.authority import IssuingCA
 from enrollment.ca.csr import MAX_CSR_BYTES
-from enrollment.ca.pkcs12 import parse_key_type
-from enrollment.errors import RequestInvalid
+from enrollment.ca.pkcs12 import ascii_filename, parse_format, parse_key_type
+from enrollment.errors import ClientCertificateRequired, RequestInvalid
+from enrollment.models import Delivery
 from enrollment.ratelimit import RateLimited
 from enrollment.services.config import EnrollmentConfig
 from enrollment.services.key_renewal import KeyRenewal
@@ -31,6 +33,7 @@ from enrollment.services.renewal import LinkRenewal
 from enrollment.services.results import IssuedCertificate, Pkcs12Package, ServerKey
 from enrollment.services.revocation import Revocation
 from enrollment.web.body import read_request
+from enrollment.web.client_certificates import client_certificate
 from enrollment.web.messages import error_message
 from enrollment.web.openapi import openapi_document
 
@@ -136,12 +139,16 @@ def renewal_codes(data: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def server_key(data: dict[str, Any]) -> ServerKey:
+def server_key(data: dict[str, Any], request: web.Request) -> ServerKey:
+    """The key the server makes and the file it goes in: the body's fields, the format also as
+    ``?format=`` (the body's wins)."""
     password = data.get("password")
     if not isinstance(password, str):
         raise RequestInvalid("The field 'password' is missing or not a string.")
     key_type = parse_key_type(optional_str(data, "key_type") or "ec-p256")
-    return ServerKey(password=password, key_type=key_type)
+    chosen = optional_str(data, "format") or request.query.get("format")
+    file_format = parse_format(chosen or "modern")
+    return ServerKey(password=password, key_type=key_type, file_format=file_format)
 
 
 def issued_json(issued: IssuedCertificate) -> dict[str, Any]:
@@ -159,9 +166,17 @@ def issued_headers(issued: IssuedCertificate) -> dict[str, str]:
     return {FRIENDLY_NAME_HEADER: quote(issued.friendly_name or "", safe="")}
 
 
+def attachment(filename: str) -> str:
+    """RFC 6266: an ASCII ``filename=`` for old clients, the UTF-8 name in ``filename*``."""
+    fallback = ascii_filename(filename)
+    if fallback == filename:
+        return f'attachment; filename="{filename}"'
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
 def pkcs12_response(package: Pkcs12Package) -> web.Response:
     headers = {
-        "Content-Disposition": f'attachment; filename="{package.filename}"',
+        "Content-Disposition": attachment(package.filename),
         "Certdesk-Serial": package.issued.serial,
         **issued_headers(package.issued),
     }
@@ -186,7 +201,7 @@ async def enroll_pkcs12(request: web.Request) -> web.Response:
     package = await request.config_dict[LINKS].redeem_enrollment_link_pkcs12(
         request.match_info["token"],
         **enrollment_codes(data),
-        server_key=server_key(data),
+        server_key=server_key(data, request),
     )
     return pkcs12_response(package)
 
@@ -219,7 +234,7 @@ async def renew_pkcs12(request: web.Request) -> web.Response:
     package = await request.config_dict[RENEWAL].redeem_renewal_link_pkcs12(
         request.match_info["token"],
         **renewal_codes(data),
-        server_key=server_key(data),
+        server_key=server_key(data, request),
     )
     return pkcs12_response(package)
 
@@ -240,8 +255,24 @@ async def renew_challenge(request: web.Request) -> web.Response:
 
 
 async def renew_by_possession(request: web.Request) -> web.Response:
-    """Renewal without a link: the current key signs the challenge, certificate and CSR."""
+    """Renewal without a link: the current key signs the challenge, certificate and CSR; or
+    the current certificate is the TLS client certificate, and the body is only the CSR."""
     data = await read_json(request)
+    presented = client_certificate(request)
+    proof = ("certificate", "challenge", "signature")
+    if presented is not None and "signature" not in data:
+        csr = require_str(data, "csr", max_length=MAX_CSR_BYTES)
+        issued = await request.config_dict[KEY_RENEWAL].renew_by_certificate(
+            presented, key=csr.encode(), delivery=Delivery.CSR
+        )
+        return renewed_response(issued)
+    if not all(name in data for name in proof):
+        raise ClientCertificateRequired(
+            "Renewal without a link needs a proof of the current key: connect to certdesk's "
+            "HTTPS address with the current certificate as the TLS client certificate (then "
+            "the CSR is enough), or send certificate, challenge and signature (`certdesk token "
+            "renew` does)."
+        )
     issued = await request.config_dict[KEY_RENEWAL].renew_by_possession(
         certificate=require_str(data, "certificate", max_length=MAX_CERTIFICATE_CHARS),
         csr=require_str(data, "csr", max_length=MAX_CSR_BYTES),
@@ -255,6 +286,16 @@ async def ca_pem(request: web.Request) -> web.Response:
     return web.Response(
         body=request.config_dict[ISSUING_CA].chain_pem(),
         content_type="application/x-pem-file",
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+async def ca_cer(request: web.Request) -> web.Response:
+    """The issuing CA's certificate alone, DER: what the caIssuers URL of issued certificates'
+    Authority Information Access names (RFC 5280 4.2.2.1 asks for DER there, not PEM)."""
+    return web.Response(
+        body=request.config_dict[ISSUING_CA].certificate.public_bytes(serialization.Encoding.DER),
+        content_type="application/pkix-cert",
         headers={"Cache-Control": "public, max-age=300"},
     )
 
@@ -294,8 +335,9 @@ def json_errors(handler: Handler) -> Handler:
 
 
 def add_routes(app: web.Application) -> None:
-    """The API under ``/api/`` (a sub-application) and the CA's ``/ca.pem`` and ``/crl`` (their
-    errors, an unusable HSM key signing the CRL say, answer as the API's do)."""
+    """The API under ``/api/`` (a sub-application) and the CA's ``/ca.pem``, ``/ca.cer`` and
+    ``/crl`` (their errors, an unusable HSM key signing the CRL say, answer as the API's do)."""
     app.add_subapp("/api/", api_app())
     app.router.add_get("/ca.pem", json_errors(ca_pem))
+    app.router.add_get("/ca.cer", json_errors(ca_cer))
     app.router.add_get("/crl", json_errors(crl))

@@ -7,6 +7,7 @@ Templates live in ``enrollment/templates`` and use ``$name`` placeholders (``str
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache
 from importlib import resources
@@ -27,6 +28,25 @@ def escape(value: object) -> Markup:
 
 def join(parts: Iterable[object]) -> Markup:
     return Markup("".join(escape(part) for part in parts))
+
+
+_CODE_SPAN = re.compile(r"`([^`]+)`")
+
+
+def rich_text(value: str, **slots: Markup) -> Markup:
+    """Escaped text in which a `code` span becomes ``<code>`` (texts mark commands with
+    backticks, which a reader should not see) and a ``{name}`` placeholder becomes
+    ``slots[name]``."""
+    parts = []
+    for index, part in enumerate(_CODE_SPAN.split(value)):
+        if index % 2:
+            parts.append(element("code", {}, part))
+            continue
+        escaped = str(escape(part))
+        for name, markup in slots.items():
+            escaped = escaped.replace(f"{{{name}}}", markup)
+        parts.append(Markup(escaped))
+    return join(parts)
 
 
 AttrValue = str | int | bool | None

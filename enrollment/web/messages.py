@@ -109,21 +109,54 @@ PAGE: Texts = {
         "zh": "至少 8 个字符。导入文件时需要此密码，任何人都无法找回。",
     },
     "form.password2": {"en": "Repeat password", "zh": "再次输入密码"},
+    "form.compatible": {
+        "en": "Compatible with macOS and older Windows",
+        "zh": "兼容 macOS 和旧版 Windows",
+    },
+    "form.compatible.hint": {
+        "en": "macOS Keychain and Windows before Windows 10 version 1709 cannot open the default "
+        "file (AES-256), so this makes it with the older Triple DES encryption they read, which "
+        "is weaker: choose it only for those systems.",
+        "zh": "macOS 钥匙串和 Windows 10 1709 之前的 Windows 无法打开默认格式（AES-256）的文件，"
+        "勾选后将使用它们能读取的较旧的三重 DES 加密（强度较低）：仅在这些系统上使用时勾选。",
+    },
     "form.csr_text": {"en": "Certificate request (PEM)", "zh": "证书请求（PEM）"},
     "form.csr_file": {"en": "Or choose a CSR file", "zh": "或选择 CSR 文件"},
     "form.token_model": {"en": "USB key model", "zh": "USB 密钥型号"},
     "form.token.intro": {
         "en": "Choose your USB key's model: each model needs its own module (the old "
-        "“CSP”), and choosing another model's module is the most common mistake. Then run this "
-        "command on the computer where the USB key is plugged in:",
+        "“CSP”), and choosing another model's module is the most common mistake. Then, on the "
+        "computer where the USB key is plugged in:",
         "zh": "请选择您的 USB 密钥型号：每种型号需要对应的模块（即以前的“CSP”），"
-        "选错模块是最常见的错误。然后在插有 USB 密钥的电脑上运行以下命令：",
+        "选错模块是最常见的错误。然后在插有 USB 密钥的电脑上：",
+    },
+    "form.token.install": {
+        "en": "Install certdesk's USB-key client, certdesk-usbkey, once. It needs Python 3.11 or "
+        "later and pipx or uv; either command works:",
+        "zh": "安装 certdesk 的 USB 密钥客户端 certdesk-usbkey（只需一次）。它需要 Python 3.11 "
+        "或更高版本以及 pipx 或 uv；以下任一命令均可：",
+    },
+    "form.token.not_offered": {
+        "en": "This server does not offer the USB-key client for download yet. Ask RA staff for "
+        "it, or choose another way to get your certificate above.",
+        "zh": "此服务器尚未提供 USB 密钥客户端下载。请向 RA 工作人员索取，或在上方选择其他获取证书的方式。",
+    },
+    "form.token.code": {
+        "en": "Put your authorization code in a variable for this window (without it, the "
+        "command asks for the code):",
+        "zh": "在此窗口中把授权码放入一个变量（不设置时，命令会询问授权码）：",
+    },
+    "form.token.code_placeholder": {"en": "authorization code", "zh": "授权码"},
+    "form.token.run": {
+        "en": "Run this command. It asks for the USB key's PIN and shows each step; making the "
+        "key pair can take a minute:",
+        "zh": "运行以下命令。它会要求输入 USB 密钥的 PIN 并显示每一步；生成密钥对可能需要一分钟：",
     },
     "form.token.after": {
-        "en": "Before running it, put your authorization code in the environment variable "
-        "CERTDESK_AUTHORIZATION_CODE; the command asks for the USB key's PIN.",
-        "zh": "运行前，请将授权码放入环境变量 CERTDESK_AUTHORIZATION_CODE；命令会要求输入 USB "
-        "密钥的 PIN。",
+        "en": "The certificate is stored on the USB key next to its key pair. To see it "
+        "afterwards, run certdesk-usbkey list with the same --module.",
+        "zh": "证书保存在 USB 密钥上，与其密钥对放在一起。之后如需查看，请用相同的 --module 运行 "
+        "certdesk-usbkey list。",
     },
     "form.token_os": {"en": "Operating system", "zh": "操作系统"},
     "form.token.models": {"en": "Known USB key models", "zh": "已知的 USB 密钥型号"},
@@ -160,8 +193,8 @@ PAGE: Texts = {
     },
     "renew.code": {"en": "Verification code", "zh": "验证码"},
     "renew.token.intro": {
-        "en": "This certificate lives on a USB key. Plug the key in and run:",
-        "zh": "此证书保存在 USB 密钥上。请插入密钥并运行：",
+        "en": "This certificate lives on a USB key. Plug the key in, then:",
+        "zh": "此证书保存在 USB 密钥上。请插入密钥，然后：",
     },
     "renew.confirm": {"en": "Confirm renewal", "zh": "确认更新"},
     # -- progress and results (used by the page's script) ------------------------------------
@@ -176,16 +209,19 @@ PAGE: Texts = {
         "en": "The server is creating your key and certificate…",
         "zh": "服务器正在生成您的密钥和证书…",
     },
+    "done.title": {"en": "Your certificate is ready", "zh": "您的证书已就绪"},
     "done.p12": {
-        "en": "Done. Your browser saved {file}. Import it by opening the file (Windows, macOS) "
-        "or in your browser's certificate settings, with the password you chose. Keep the file "
-        "and the password safe.",
-        "zh": "完成。浏览器已保存 {file}。请双击打开该文件（Windows、macOS），或在浏览器的证书设置中"
-        "导入，并输入您设置的密码。请妥善保管文件和密码。",
+        "en": "Saved {file}. Your browser put it where it saves downloads (usually the "
+        "Downloads folder; its downloads list, Ctrl+J or ⌥⌘L, shows where). Keep the file and "
+        "its password safe: this link is now used up.",
+        "zh": "已保存 {file}。浏览器将其保存在下载位置（通常是“下载”文件夹；浏览器的下载列表，"
+        "Ctrl+J 或 ⌥⌘L，可显示具体位置）。请妥善保管文件及其密码：此链接现已失效。",
     },
     "done.pem": {
-        "en": "Done. Your certificate and the CA chain are below, and saved as {file}.",
-        "zh": "完成。您的证书和 CA 证书链如下，并已保存为 {file}。",
+        "en": "Saved {file}, your certificate and the CA chain, where your browser saves "
+        "downloads (usually the Downloads folder); they are also below.",
+        "zh": "已保存 {file}（您的证书和 CA 证书链），位于浏览器的下载位置（通常是“下载”文件夹）；"
+        "内容也显示在下方。",
     },
     "done.renewed": {
         "en": "Certificate {old} is now superseded by {new}.",
@@ -222,8 +258,136 @@ PAGE: Texts = {
         "zh": "浏览器中出现错误（{detail}）。如果证书已签发，链接即已失效：请在 Slack 中向 certdesk "
         "机器人求助。",
     },
+    # -- import steps after a .p12 download ({file}: the saved file's name) --------------------
+    "import.title": {"en": "Import it on your system", "zh": "在您的系统中导入"},
+    "import.windows": {"en": "Windows", "zh": "Windows"},
+    "import.windows.1": {
+        "en": "Double-click {file} (or right-click it and choose Install PFX): the Certificate "
+        "Import Wizard opens.",
+        "zh": "双击 {file}（或右键单击并选择“安装 PFX”）：证书导入向导随即打开。",
+    },
+    "import.windows.2": {
+        "en": "Store Location: choose Current User, then Next, and Next again.",
+        "zh": "存储位置：选择“当前用户”，点击“下一步”，再点击“下一步”。",
+    },
+    "import.windows.3": {
+        "en": "Type the file's password and click Next; keep “Automatically select the "
+        "certificate store”, click Next, then Finish.",
+        "zh": "输入文件的密码并点击“下一步”；保留“根据证书类型，自动选择证书存储”，点击“下一步”，"
+        "然后点击“完成”。",
+    },
+    "import.windows.4": {
+        "en": "If Windows asks whether to install a certificate from a certification authority "
+        "(a root CA), that is the CA that issued your certificate, included in the file: answer "
+        "Yes so that Windows trusts your certificate; No still imports it, but Windows then "
+        "shows it as not trusted.",
+        "zh": "如果 Windows 询问是否安装来自证书颁发机构（根 CA）的证书，那是签发您证书的 CA，"
+        "已包含在文件中：选择“是”，Windows 才会信任您的证书；选择“否”仍会导入，但 Windows "
+        "会将其显示为不受信任。",
+    },
+    "import.windows.modern": {
+        "en": "This file has the default format, which Windows reads from Windows 10 version "
+        "1709 and Windows Server 2019 on; older Windows rejects its password. For those, renew "
+        "with “Compatible with macOS and older Windows” chosen.",
+        "zh": "此文件为默认格式，Windows 10 1709 及 Windows Server 2019 起才能读取；较旧的 "
+        "Windows 会提示密码错误。如需在这些系统上使用，请更新证书并勾选“兼容 macOS 和旧版 "
+        "Windows”。",
+    },
+    "import.macos": {"en": "macOS (Keychain)", "zh": "macOS（钥匙串）"},
+    "import.macos.1": {
+        "en": "Double-click {file}: Keychain Access opens (or in Keychain Access choose File → "
+        "Import Items).",
+        "zh": "双击 {file}：钥匙串访问随即打开（或在钥匙串访问中选择“文件”→“导入项目”）。",
+    },
+    "import.macos.2": {
+        "en": "Choose the “login” keychain, click Add and type the file's password.",
+        "zh": "选择“登录”钥匙串，点击“添加”并输入文件的密码。",
+    },
+    "import.macos.3": {
+        "en": "Safari, Chrome and Edge then use it from the login keychain; Firefox has its own "
+        "store (below).",
+        "zh": "之后 Safari、Chrome 和 Edge 会从登录钥匙串中使用该证书；Firefox 有自己的证书存储"
+        "（见下文）。",
+    },
+    "import.macos.modern": {
+        "en": "This file has the default format, which Keychain Access cannot read: it answers "
+        "“wrong password” even to the right one. Import it into Firefox, or renew with "
+        "“Compatible with macOS and older Windows” chosen.",
+        "zh": "此文件为默认格式，钥匙串访问无法读取：即使密码正确也会提示密码错误。请将其导入 "
+        "Firefox，或更新证书并勾选“兼容 macOS 和旧版 Windows”。",
+    },
+    "import.firefox": {"en": "Firefox (any system)", "zh": "Firefox（任何系统）"},
+    "import.firefox.1": {
+        "en": "Firefox keeps its own certificates: open Settings → Privacy & Security → View "
+        "Certificates → Your Certificates → Import.",
+        "zh": "Firefox 使用自己的证书存储：打开“设置”→“隐私与安全”→“查看证书”→“您的证书”→“导入”。",
+    },
+    "import.firefox.2": {
+        "en": "Choose {file} and type its password.",
+        "zh": "选择 {file} 并输入其密码。",
+    },
+    "import.linux": {"en": "Chrome or Edge on Linux", "zh": "Linux 上的 Chrome 或 Edge"},
+    "import.linux.1": {
+        "en": "They use the NSS database in your home folder: open Settings → Privacy and "
+        "security → Security → Manage certificates → Your certificates → Import (in Edge: "
+        "Settings → Privacy, search, and services → Manage certificates), choose {file} and "
+        "type its password.",
+        "zh": "它们使用您主目录中的 NSS 数据库：打开“设置”→“隐私和安全”→“安全”→“管理证书”→"
+        "“您的证书”→“导入”（Edge：“设置”→“隐私、搜索和服务”→“管理证书”），选择 {file} "
+        "并输入其密码。",
+    },
+    "import.linux.2": {
+        "en": "Or in a terminal (package libnss3-tools): `pk12util -d sql:$HOME/.pki/nssdb -i` "
+        "followed by the file's path.",
+        "zh": "或在终端中（软件包 libnss3-tools）：`pk12util -d sql:$HOME/.pki/nssdb -i` "
+        "后接文件路径。",
+    },
+    "import.java": {"en": "Java", "zh": "Java"},
+    "import.java.1": {
+        "en": "Java reads the file as a PKCS12 keystore as it is; to copy it into another "
+        "keystore use `keytool -importkeystore -srcstoretype PKCS12 -srckeystore` followed by "
+        "the file's path and `-destkeystore` with yours.",
+        "zh": "Java 可直接将此文件作为 PKCS12 密钥库读取；如需复制到其他密钥库，请使用 "
+        "`keytool -importkeystore -srcstoretype PKCS12 -srckeystore` 加文件路径，再加 "
+        "`-destkeystore` 和您的密钥库。",
+    },
+    "import.java.2": {
+        "en": "Java 8 before update 301 and Java 11 before 11.0.12 cannot read the default "
+        "format (“HmacPBESHA256 not available”): use a compatible file there. keytool may "
+        "refuse passwords with non-Latin characters.",
+        "zh": "Java 8 update 301 之前及 Java 11.0.12 之前的版本无法读取默认格式（提示 "
+        "“HmacPBESHA256 not available”）：请使用兼容格式的文件。keytool 可能不接受含非拉丁"
+        "字符的密码。",
+    },
     # -- error page --------------------------------------------------------------------------
     "error.next": {"en": "What to do next", "zh": "下一步"},
+    # -- a new link by mail (GET /link) ------------------------------------------------------
+    "link.title": {"en": "Ask for a new link", "zh": "索取新链接"},
+    "link.intro": {
+        "en": "Lost your download link, or has it expired? Enter the reference number your RA "
+        "gave you and the e-mail address they registered for you. We send a new link to that "
+        "address; your authorization code stays the same.",
+        "zh": "下载链接丢失或已过期？请输入 RA 提供的参考号以及 RA 为您登记的电子邮箱地址。"
+        "我们会把新链接发送到该地址；您的授权码保持不变。",
+    },
+    "link.reference": {"en": "Reference number", "zh": "参考号"},
+    "link.email": {"en": "E-mail address", "zh": "电子邮箱地址"},
+    "link.submit": {"en": "Send me a new link", "zh": "给我发送新链接"},
+    "link.sent.title": {"en": "Check your mail", "zh": "请查收邮件"},
+    "link.sent": {
+        "en": "If the reference number and the e-mail address match an enrollment that is "
+        "waiting for its certificate, a new link is on its way to the registered address. It "
+        "can take a few minutes.",
+        "zh": "如果参考号和电子邮箱地址与一个等待下载证书的申请相符，新链接正在发往登记的地址，"
+        "可能需要几分钟。",
+    },
+    "link.sent.next": {
+        "en": "Nothing arrived after a while? Check the spam folder and the spelling of both, "
+        "then ask your RA staff: they can send the link again.",
+        "zh": "过一会儿仍未收到？请检查垃圾邮件文件夹以及两项输入是否正确，然后联系 RA 工作人员："
+        "他们可以重新发送链接。",
+    },
+    "link.again": {"en": "Ask again", "zh": "重新索取"},
 }
 
 # Page titles of errors, by error code.
@@ -234,6 +398,7 @@ ERROR_TITLES: Texts = {
     "link_locked": {"en": "This link is locked", "zh": "链接已锁定"},
     "enrollment_locked": {"en": "Enrollment locked", "zh": "申请已锁定"},
     "enrollment_not_pending": {"en": "Certificate already issued", "zh": "证书已签发"},
+    "rate_limited": {"en": "Too many requests", "zh": "请求过多"},
     "error": {"en": "Something went wrong", "zh": "出现问题"},
 }
 
@@ -266,8 +431,11 @@ ERROR_ZH: dict[str, str] = {
     "（例如 `curl --user 参考号:授权码`）。",
     "unsupported_media_type": "不支持此内容类型。EST 注册请求须以 `Content-Type: application/pkcs10` "
     "发送 base64 编码的 PKCS#10。",
-    "not_implemented": "certdesk 不提供此 EST 操作。更新证书请在 Slack 中向 certdesk 机器人索取更新链接"
-    "（“更新我的证书”）。",
+    "client_certificate_required": "EST 重新注册须用您当前的证书认证：请带着它连接 certdesk 的 HTTPS "
+    "地址（例如 `curl --cert cert.pem --key key.pem …`）。没有证书时，请向 certdesk 机器人索取更新链接。",
+    "client_certificate_malformed": "无法读取代理转发的客户端证书。管理员须让代理在 "
+    "CERTDESK_CLIENT_CERT_HEADER 指定的头中以 URL 编码的 PEM 发送已验证的证书。",
+    "subject_mismatch": "重新注册的 CSR 必须使用与当前证书相同的主题（subject）。请用该主题重新生成 CSR。",
     "request_too_large": "请求内容过大；CSR 远比这小。请检查粘贴的内容。",
     "database_unavailable": "数据库暂时无法访问，未做任何更改。请一分钟后重试；如果问题持续，请联系管理员。",
     "disk_full": "数据库所在磁盘已满，无法写入，未做任何更改。请稍后重试；管理员须释放数据目录的空间。",
@@ -285,6 +453,7 @@ ERROR_ZH: dict[str, str] = {
     "certificate_not_active": "此证书已被取代或吊销，只有有效的证书才能更新。请选择其他证书，或在 Slack "
     "中询问 certdesk 机器人。",
     "not_found": "找不到此地址。",
+    "rate_limited": "请求过于频繁。请 {retry_after} 秒后再试；如仍未收到链接，请联系 RA 工作人员。",
     "method_not_allowed": "不支持此请求方法。",
 }
 
@@ -311,6 +480,23 @@ def error_message(error: CertdeskError, lang: Lang) -> str:
         return template.format(**_error_params(error))
     except (KeyError, IndexError):
         return ERROR_ZH["error"]
+
+
+IMPORT_SYSTEMS = ("windows", "macos", "firefox", "linux", "java")
+
+
+def import_steps(system: str, lang: Lang) -> list[str]:
+    """The numbered import steps for ``system`` (one of :data:`IMPORT_SYSTEMS`), in order."""
+    steps: list[str] = []
+    while (key := f"import.{system}.{len(steps) + 1}") in PAGE:
+        steps.append(text(key, lang))
+    return steps
+
+
+def import_note(system: str, lang: Lang) -> str | None:
+    """What ``system`` needs to know about a file in the default (modern) format, if anything."""
+    key = f"import.{system}.modern"
+    return text(key, lang) if key in PAGE else None
 
 
 def script_texts(lang: Lang) -> dict[str, str]:

@@ -9,7 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from enrollment.ca.crl import REASON_NAMES
-from enrollment.ca.pkcs12 import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, SERVER_KEY_TYPES
+from enrollment.ca.pkcs12 import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    PKCS12_FORMATS,
+    SERVER_KEY_TYPES,
+)
 from enrollment.ca.profiles import PROFILES
 from enrollment.services.results import CSR_DELIVERIES
 
@@ -84,13 +89,15 @@ _FRIENDLY_NAME = {
 }
 _PKCS12_RESPONSE = {
     "description": "The new certificate, its chain and the key, in a PKCS#12 file encrypted "
-    "with the password (PBES2, PBKDF2-HMAC-SHA256, AES-256-CBC; HMAC-SHA256 MAC). "
-    "The key exists nowhere else.",
+    "with the password, in the request's `format` (modern by default: PBES2, "
+    "PBKDF2-HMAC-SHA256, AES-256-CBC; HMAC-SHA256 MAC). The key exists nowhere else.",
     "headers": {
         "Content-Disposition": {
             "required": True,
             "schema": {"type": "string"},
-            "description": 'attachment; filename="<friendly name>.p12"',
+            "description": 'attachment; filename="<friendly name>.p12", with the UTF-8 '
+            "name in an RFC 6266 filename* when it is not ASCII (the ASCII filename= is then "
+            "the fallback, e.g. certificate.p12)",
         },
         "Certdesk-Serial": {
             "required": True,
@@ -109,14 +116,20 @@ _PKCS12_RESPONSE = {
 
 
 def _post(
-    *, summary: str, description: str, body: str, created: dict[str, Any], operation_id: str
+    *,
+    summary: str,
+    description: str,
+    body: str,
+    created: dict[str, Any],
+    operation_id: str,
+    query: tuple[dict[str, Any], ...] = (),
 ) -> dict[str, Any]:
     return {
         "post": {
             "operationId": operation_id,
             "summary": summary,
             "description": description,
-            "parameters": [_TOKEN, _LANGUAGE],
+            "parameters": [_TOKEN, _LANGUAGE, *query],
             "requestBody": _json_body(body),
             "responses": {"201": created, **_ERRORS},
         }
@@ -156,6 +169,24 @@ _PASSWORD = {
     "description": "Password that encrypts the PKCS#12 file.",
 }
 _KEY_TYPE = {"type": "string", "enum": list(SERVER_KEY_TYPES), "default": "ec-p256"}
+_FORMAT = {
+    "type": "string",
+    "enum": list(PKCS12_FORMATS),
+    "default": "modern",
+    "description": "modern: PBES2 (PBKDF2-HMAC-SHA256, 100,000 iterations, AES-256-CBC) and an "
+    "HMAC-SHA256 MAC, which OpenSSL 3, NSS, Java and Windows 10 1709 or later read. "
+    "compatible: pbeWithSHAAnd3-KeyTripleDES-CBC and an HMAC-SHA1 MAC, 2,048 iterations, as "
+    "`openssl pkcs12 -legacy` writes, for macOS Keychain and older Windows.",
+}
+
+
+_FORMAT_QUERY = {
+    "name": "format",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "enum": list(PKCS12_FORMATS)},
+    "description": "The PKCS#12 format, as the body's `format` (which wins when both are given).",
+}
 
 
 def _delivery(description: str, *, default: str | None = None) -> dict[str, Any]:
@@ -198,7 +229,7 @@ SCHEMAS: dict[str, Any] = {
     ),
     "ServerKeyEnrollRequest": _object(
         ["reference_number", "authorization_code", "password"],
-        {**_CREDENTIALS, "password": _PASSWORD, "key_type": _KEY_TYPE},
+        {**_CREDENTIALS, "password": _PASSWORD, "key_type": _KEY_TYPE, "format": _FORMAT},
     ),
     "RenewRequest": _object(
         ["serial", "verification_code", "csr"],
@@ -210,7 +241,7 @@ SCHEMAS: dict[str, Any] = {
     ),
     "ServerKeyRenewRequest": _object(
         ["serial", "verification_code", "password"],
-        {**_RENEWAL, "password": _PASSWORD, "key_type": _KEY_TYPE},
+        {**_RENEWAL, "password": _PASSWORD, "key_type": _KEY_TYPE, "format": _FORMAT},
     ),
     "IssuedCertificate": {
         **_object(
@@ -374,7 +405,7 @@ SCHEMAS["RenewalChallenge"] = {
     "additionalProperties": False,
 }
 SCHEMAS["PossessionRenewRequest"] = _object(
-    ["certificate", "csr", "challenge", "signature"],
+    ["csr"],  # certificate, challenge and signature too, unless a TLS client certificate
     {
         "certificate": _CERTIFICATE,
         "csr": {**_CSR, "description": "The new key's PKCS#10 request (a NEW key), PEM."},
@@ -412,10 +443,20 @@ POSSESSION_PATHS: dict[str, Any] = {
             "operationId": "renewByPossession",
             "summary": "Renew a USB-key certificate by proving possession of its key",
             "description": "Uses up the challenge; same subject, profile and friendly name; "
-            "the old certificate is marked superseded.",
+            "the old certificate is marked superseded. Over certdesk's own TLS (or through a "
+            "proxy the operator trusts), the current certificate as the TLS client certificate "
+            "stands in for the signed challenge: send only the csr (any certificate, as long "
+            "as it is active and issued here, not only USB-key ones).",
             "parameters": [_LANGUAGE],
             "requestBody": _json_body("PossessionRenewRequest"),
-            "responses": {"201": _RENEWED, **_POSSESSION_ERRORS},
+            "responses": {
+                "201": _RENEWED,
+                "401": _error(
+                    "No proof of the current key: neither a TLS client certificate nor "
+                    "certificate, challenge and signature (client_certificate_required)."
+                ),
+                **_POSSESSION_ERRORS,
+            },
         }
     },
 }
@@ -431,7 +472,7 @@ def openapi_document(public_url: str) -> dict[str, Any]:
             "description": "One-time links redeem certificates: with a CSR, or with a key the "
             "server generates (profile permitting). EST (RFC 7030) enrolls with the reference "
             "number and authorization code as HTTP Basic credentials; "
-            "/.well-known/est/simplereenroll answers 501 (renew with a renewal link). Errors are "
+            "/.well-known/est/simplereenroll renews with the TLS client certificate. Errors are "
             '{"error": {"code", "message"}} with a 4xx status.',
         },
         "servers": [{"url": public_url}],
@@ -450,6 +491,7 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                 description="Only for profiles that allow server key generation.",
                 body="ServerKeyEnrollRequest",
                 created=_PKCS12_RESPONSE,
+                query=(_FORMAT_QUERY,),
             ),
             "/api/v1/renew/{token}": _post(
                 operation_id="renew",
@@ -465,6 +507,7 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                 description="Only for profiles that allow server key generation.",
                 body="ServerKeyRenewRequest",
                 created=_PKCS12_RESPONSE,
+                query=(_FORMAT_QUERY,),
             ),
             **POSSESSION_PATHS,
             "/api/openapi.json": {

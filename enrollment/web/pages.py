@@ -29,8 +29,17 @@ from enrollment.models import (
     LinkPurpose,
 )
 from enrollment.web.api import ENROLLMENT_CONFIG, LINKS, RENEWAL
-from enrollment.web.html import AttrValue, Markup, element, join, render
-from enrollment.web.messages import error_message, error_title, script_texts, text
+from enrollment.web.downloads import CLIENT_DOWNLOADS
+from enrollment.web.html import AttrValue, Markup, element, join, render, rich_text
+from enrollment.web.messages import (
+    IMPORT_SYSTEMS,
+    error_message,
+    error_title,
+    import_note,
+    import_steps,
+    script_texts,
+    text,
+)
 from usbkey.pkcs11.models import TOKEN_MODELS
 
 log = logging.getLogger(__name__)
@@ -125,7 +134,7 @@ def error_page(request: web.Request, error: CertdeskError) -> web.Response:
         translate=lambda key: text(key, lang),
         code=error.code,
         title=error_title(error, lang),
-        message=error_message(error, lang),
+        message=rich_text(error_message(error, lang)),
     )
     return _page(
         request, lang, title=error_title(error, lang), content=content, status=error.status
@@ -168,12 +177,25 @@ def _radio(name: str, value: str, label: str, hint: str | None, **attrs: AttrVal
     )
     parts: list[object] = [control, " ", element("label", {"for": control_id}, label)]
     if hint:
-        parts.append(element("small", {"class": "hint", "id": hint_id}, hint))
+        parts.append(element("small", {"class": "hint", "id": hint_id}, rich_text(hint)))
     return element("div", {"class": "choice"}, join(parts))
 
 
+async def _client_url(request: web.Request) -> str:
+    """The absolute URL of the USB-key client's wheel, or "" when none is offered."""
+    downloads = request.config_dict.get(CLIENT_DOWNLOADS)
+    path = await downloads.wheel_path() if downloads is not None else None
+    public_url = request.config_dict[ENROLLMENT_CONFIG].public_url.rstrip("/")
+    return f"{public_url}{path}" if path else ""
+
+
 def _keyfile(
-    lang: Lang, *, link: str, usb_command: str, default_key_type: str = "ec-p256"
+    lang: Lang,
+    *,
+    link: str,
+    usb_command: str,
+    client_url: str,
+    default_key_type: str = "ec-p256",
 ) -> Markup:
     options = join(
         element(
@@ -203,6 +225,16 @@ def _keyfile(
         for model in TOKEN_MODELS
     )
     intro_key = "form.token.intro" if usb_command == "enroll" else "renew.token.intro"
+    code_step = (
+        element(
+            "li",
+            {},
+            element("p", {}, text("form.token.code", lang)),
+            element("pre", {"class": "command"}, element("code", {"id": "token-code"})),
+        )
+        if usb_command == "enroll"
+        else ""
+    )
     return render(
         "keyfile.html",
         translate=lambda key: text(key, lang),
@@ -214,14 +246,44 @@ def _keyfile(
         token_table=join((header, rows)),
         link=link,
         usb_command=usb_command,
+        client_url=client_url,
+        token_code_step=code_step,
     )
+
+
+# Macs cannot follow the Keychain steps with a file in the default format: only its note shows.
+_STEPS_ONLY_FOR_COMPATIBLE = frozenset({"macos"})
+
+
+def _import_guides(lang: Lang) -> Markup:
+    """One collapsed section per system; the script opens the reader's and fills in the file
+    name, and shows the notes about the default format only for such a file."""
+    file_name = element("span", {"class": "file-name"})
+    guides = []
+    for system in IMPORT_SYSTEMS:
+        steps = join(
+            element("li", {}, rich_text(step, file=file_name))
+            for step in import_steps(system, lang)
+        )
+        only = "compatible" if system in _STEPS_ONLY_FOR_COMPATIBLE else None
+        parts: list[object] = [
+            element("summary", {}, text(f"import.{system}", lang)),
+            element("ol", {"data-format": only}, steps),
+        ]
+        if (note := import_note(system, lang)) is not None:
+            parts.append(
+                element("p", {"class": "format-note", "data-format": "modern"}, rich_text(note))
+            )
+        guides.append(element("details", {"data-system": system}, join(parts)))
+    return join(guides)
 
 
 def _common(lang: Lang) -> dict[str, Markup]:
     translate = lambda key: text(key, lang)  # noqa: E731
     return {
         "envcheck": render("envcheck.html", translate=translate),
-        "result": render("result.html", translate=translate),
+        "result": render("result.html", translate=translate, import_guides=_import_guides(lang)),
+        "status": render("status.html", translate=translate),
     }
 
 
@@ -256,7 +318,9 @@ async def enroll_page(request: web.Request) -> web.Response:
         expires=_expires(view.expires_at, lang),
         token=token,
         delivery_options=options,
-        keyfile=_keyfile(lang, link=link, usb_command="enroll"),
+        keyfile=_keyfile(
+            lang, link=link, usb_command="enroll", client_url=await _client_url(request)
+        ),
         **_common(lang),
     )
     return _page(
@@ -325,7 +389,7 @@ async def renew_page(request: web.Request) -> web.Response:
         expires=_expires(view.expires_at, lang),
         token=token,
         certificate_options=join(options),
-        keyfile=_keyfile(lang, link="", usb_command="renew"),
+        keyfile=_keyfile(lang, link="", usb_command="renew", client_url=await _client_url(request)),
         **_common(lang),
     )
     return _page(request, lang, title=title, content=content, script="renew.js")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.support.processes import Cli
 
 
-def test_ra_issue_json_prints_exactly_three_fields(cli: Cli) -> None:
+def test_ra_issue_json_prints_the_link_and_its_expiry(cli: Cli) -> None:
     result = cli(
         "ra",
         "issue",
@@ -25,8 +26,10 @@ def test_ra_issue_json_prints_exactly_three_fields(cli: Cli) -> None:
     )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"reference_number", "authorization_code", "link"}
+    assert set(data) == {"reference_number", "authorization_code", "link", "expires_at"}
     assert data["reference_number"].isdigit()
+    expires = datetime.fromisoformat(data["expires_at"])
+    assert timedelta(hours=71) < expires - datetime.now(UTC) <= timedelta(hours=72)
     assert data["link"].startswith("http://certdesk.test/enroll/")
     assert data["authorization_code"] not in result.stderr
 
@@ -58,8 +61,8 @@ def test_ra_unlock_unknown_reference_fails_clearly(cli: Cli) -> None:
     assert "No enrollment has the reference number" in result.stderr
 
 
-def test_db_upgrade_creates_schema_in_fresh_directory(cli: Cli, data_dir: Path) -> None:
-    result = cli("db", "upgrade")
+def test_db_upgrade_creates_schema_in_fresh_directory(bare_cli: Cli, data_dir: Path) -> None:
+    result = bare_cli("db", "upgrade")
     assert result.returncode == 0, result.stderr
     assert (data_dir / "certdesk.db").exists()
 

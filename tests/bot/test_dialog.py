@@ -162,7 +162,7 @@ def test_download_link_names_both_destinations() -> None:
     )
     assert "http://x/enroll/t" in reply.text
     assert "This browser" in reply.text
-    assert "certdesk token enroll http://x/enroll/t --module" in reply.text
+    assert "certdesk-usbkey enroll http://x/enroll/t --module" in reply.text
 
 
 def test_renew_single_active_certificate_gives_link() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pkcs11
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from pkcs11 import Attribute, ObjectClass
 
 from bot.database import upgrade_async
@@ -185,3 +185,46 @@ def test_serve_with_unusable_hsm_exits_2_naming_the_setting(
     assert "certdesk: cannot start the issuing CA: " in result.stderr
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_hsm_ca_certifies_the_ocsp_signer_and_openssl_accepts_its_answers(
+    hsm_settings: Settings, tmp_path: Path, aiohttp_client: Callable[..., Any]
+) -> None:
+    """The HSM signs the delegated OCSP certificate; the responder's file key signs answers."""
+    from cryptography.x509 import ocsp
+
+    from bot.app import RUNTIME, create_app
+    from enrollment.protocols.ocsp.http import RESPONDER
+
+    client = await aiohttp_client(create_app(hsm_settings))
+    runtime: Runtime = client.app[RUNTIME]
+    assert isinstance(runtime.ca.private_key, TokenECPrivateKey)
+    signer = client.app[RESPONDER].signer
+    assert signer is not None
+    signer.certificate.verify_directly_issued_by(runtime.ca.certificate)
+    key_file = hsm_settings.data_dir / "ca-hsm" / "ocsp-signer.pem"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    issued = await issue(runtime, tmp_path)
+    chain = write(tmp_path / "chain.pem", *runtime.ca.chain)
+    issuing = write(tmp_path / "issuing.pem", runtime.ca.certificate)
+    leaf = write(tmp_path / "leaf.pem", issued.certificate)
+
+    async def status(name: str) -> str:
+        request = ocsp.OCSPRequestBuilder().add_certificate(
+            issued.certificate,
+            runtime.ca.certificate,
+            hashes.SHA1(),  # noqa: S303 (what openssl matches by default)
+        )
+        der = request.build().public_bytes(serialization.Encoding.DER)
+        response = await client.post("/ocsp", data=der)
+        (tmp_path / name).write_bytes(await response.read())
+        read = openssl(
+            "ocsp", "-respin", str(tmp_path / name), "-issuer", str(issuing),
+            "-cert", str(leaf), "-CAfile", str(chain),
+        )  # fmt: skip
+        assert "Response verify OK" in read.stderr.decode(), read.stderr
+        return read.stdout.decode()
+
+    assert f"{leaf}: good" in await status("good.der")
+    await runtime.services.revocation.revoke(issued.serial, reason="keyCompromise", actor="t")
+    assert f"{leaf}: revoked" in await status("revoked.der")

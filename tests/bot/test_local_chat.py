@@ -66,14 +66,42 @@ async def test_static_assets_only_known_names(chat: Client) -> None:
     assert (await chat.get("/chat/static/..%2F__init__.py")).status == 404
 
 
-async def test_greeting_gets_the_menu(chat: Client) -> None:
-    data = await ask(chat, {"text": "hi"})
-    [reply] = data["replies"]
-    assert [b["action"] for b in reply["buttons"]] == [
-        "download",
-        "renew",
-        "my_certificates",
-        "talk_to_ra",
+async def test_greeting_offers_only_what_the_page_can_do(chat: Client) -> None:
+    """No download, renewal, "my certificates" or RA buttons (the page cannot know who asks):
+    questions to ask, and no promise to read a shared certificate file."""
+    for payload in ({"text": "hi"}, {"action": "help", "value": ""}):
+        data = await ask(chat, payload)
+        [reply] = data["replies"]
+        assert [(b["action"], b["value"]) for b in reply["buttons"]] == [
+            ("suggestion", "renewal"),
+            ("suggestion", "find-cn-ou-o"),
+        ]
+        assert "share a certificate file" not in reply["text"]
+        assert "link and codes your RA sent you" in reply["text"]
+
+
+async def test_greeting_and_page_follow_the_browser_language(chat: Client) -> None:
+    """Accept-Language picks the page's texts and the greeting's, even for the word "help"."""
+    response = await chat.get("/", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
+    page = await response.text()
+    assert '<html lang="zh-CN" data-lang="zh">' in page
+    assert ">你的问题</label>" in page
+    assert ">发送</button>" in page
+    assert response.headers["Vary"] == "Accept-Language"
+    english = await (await chat.get("/", headers={"Accept-Language": "en-GB"})).text()
+    assert ">Your question</label>" in english
+    assert ">你的问题<" in await (await chat.get("/?lang=zh")).text()
+    response = await chat.post(
+        "/chat/message",
+        json={"action": "help", "value": ""},
+        headers={"Accept-Language": "zh-CN"},
+    )
+    data = await response.json()
+    assert data["lang"] == "zh"
+    assert data["replies"][0]["text"].startswith("你好")
+    assert [b["label"] for b in data["replies"][0]["buttons"]] == [
+        "如何更新",
+        "如何查看 CN、OU 和 O",
     ]
 
 
@@ -177,13 +205,20 @@ async def test_chat_page_works_in_a_browser(
             lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
         )
         await page.goto(str(server.make_url("/")))
-        await page.get_by_role("button", name="Renew").wait_for()
+        await page.get_by_role("button", name="How to renew").wait_for()
+        assert await page.get_by_role("button", name="Download my certificate").count() == 0
         await page.get_by_label("Your question").fill("how do I find the CN of my certificate")
         await page.get_by_role("button", name="Send").click()
         await page.get_by_text("Open the certificate's Subject.").wait_for()
-        await page.get_by_role("button", name="Download my certificate").first.click()
-        await page.get_by_text("doesn't know who you are").wait_for()
         assert await page.get_by_text("Your certificate expires soon").count() == 0
+        # A Chinese browser gets the page and the greeting in Chinese.
+        chinese = await browser.new_page(locale="zh-CN")
+        await chinese.goto(str(server.make_url("/")))
+        await chinese.get_by_role("button", name="如何更新").wait_for()
+        await chinese.get_by_text("下载或更新证书请使用 RA 发给你的链接和授权码").wait_for()
+        await chinese.get_by_label("你的问题").fill("如何更新")
+        await chinese.get_by_role("button", name="发送").click()
+        await chinese.get_by_text("点击更新证书。").wait_for()
         await browser.close()
     assert violations == []
 

@@ -20,7 +20,7 @@ def test_json_lines_when_not_a_terminal() -> None:
     stream = io.StringIO()
     configure_logging(level="INFO", fmt="auto", stream=stream)
     try:
-        logging.getLogger("certdesk.test").info("hello %s", "world", extra={"serial": "ab"})
+        logging.getLogger("tests.bot.test_logs").info("hello %s", "world", extra={"serial": "ab"})
     finally:
         configure_logging(level="WARNING", fmt="text")
     entry = json.loads(stream.getvalue().strip())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from bot.settings import Settings
 from enrollment.db import create_engine
 from scheduler.errors import DeliveryError
 from scheduler.policy import CertificateFacts, Reminder
+from scheduler.run import RoutingNotifier
 from tests.scheduler.fake_slack import FakeSlack, start_fake_slack
 from tests.scheduler.support import migrated_engine
 from tests.support.postgres import free_port
@@ -169,10 +171,27 @@ async def test_local_notifier_logs_and_fills_the_outbox(
 
 
 async def test_build_notifier_follows_slack_configuration(tmp_path: Path) -> None:
+    """Slack owners by Slack when it is on; owners with only an address by mail; else Slack
+    (which refuses: no owner) or, with Slack off, the local outbox."""
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}")
     slack = build_notifier(slack_settings("http://127.0.0.1:9/api/", tmp_path), engine)
     local = build_notifier(
         Settings(_env_file=None, data_dir=tmp_path, slack_bot_token=None), engine
     )
-    assert (slack.channel, local.channel) == ("slack", "local")
+    assert isinstance(slack, RoutingNotifier)
+    assert isinstance(local, RoutingNotifier)
+    by_slack, nobody = reminder(), reminder(owner=None)
+    by_mail = replace(
+        nobody, certificate=replace(nobody.certificate, owner_email="holder@example.com")
+    )
+    assert [slack.channel_for(r) for r in (by_slack, by_mail, nobody)] == [
+        "slack",
+        "email",
+        "slack",
+    ]
+    assert [local.channel_for(r) for r in (by_slack, by_mail, nobody)] == [
+        "local",
+        "email",
+        "local",
+    ]
     await engine.dispose()

@@ -51,7 +51,7 @@ async def test_download_gives_holder_a_new_working_link(
     link = LINK.search(answer)
     assert link is not None
     assert link.group(0) != created.link.url
-    assert "certdesk token enroll" in answer
+    assert "certdesk-usbkey enroll" in answer
     _, csr = make_csr(tmp_path)
     issued = await slack.runtime.services.links.redeem_enrollment_link(
         link.group(0).rsplit("/", 1)[1],

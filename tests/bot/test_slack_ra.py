@@ -249,6 +249,7 @@ async def test_status_resend_unlock_stats(slack: SlackHarness, tmp_path: Path) -
     await slack.send.command("/ra", "stats", user=STAFF)
     [*_, answer] = await responses(slack)
     assert "Enrollments: 1 waiting · 0 locked · 0 issued" in answer.text
+    assert "Undeliverable mails: 0" in answer.text
 
     actions = [e.action for e in await audit_rows(slack) if e.actor == f"slack:{STAFF}"]
     for expected in (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,44 +9,13 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from bot.escalation import Escalations
-from bot.models import SlackEvent
 from bot.runtime import Runtime
-from bot.slack.dedup import EventLedger
 from common.time import utcnow
 from enrollment.db import session_factory
 from enrollment.models import Enrollment
 from enrollment.queries import EnrollmentQueries
 from enrollment.services import EnrollmentCreate
 from tests.support.pki import make_csr
-
-
-async def test_event_ledger_claims_each_event_once(runtime: Runtime) -> None:
-    ledger = EventLedger(engine=runtime.engine)
-    assert await ledger.claim("Ev01")
-    assert not await ledger.claim("Ev01")
-    assert await ledger.claim("Ev02")
-
-
-async def test_event_ledger_concurrent_claims_one_winner(runtime: Runtime) -> None:
-    """Two processes are two ledgers on one database; ten concurrent deliveries, one winner."""
-    ledgers = [EventLedger(engine=runtime.engine), EventLedger(engine=runtime.engine)]
-    results = await asyncio.gather(*(ledgers[i % 2].claim("EvSame") for i in range(10)))
-    assert results.count(True) == 1
-
-
-async def test_event_ledger_prune_forgets_old_events(runtime: Runtime) -> None:
-    ledger = EventLedger(engine=runtime.engine)
-    await ledger.claim("EvOld")
-    await ledger.claim("EvNew")
-    async with session_factory(runtime.engine)() as session, session.begin():
-        await session.execute(
-            update(SlackEvent)
-            .where(col(SlackEvent.event_id) == "EvOld")
-            .values(received_at=utcnow() - timedelta(days=2))
-        )
-    assert await ledger.prune() == 1
-    assert await ledger.claim("EvOld")
-    assert not await ledger.claim("EvNew")
 
 
 async def test_escalations_one_open_per_user(runtime: Runtime) -> None:

@@ -15,7 +15,7 @@ from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 
 from faq import text
-from faq.classifier import EntryClassifier, features, trained
+from faq.classifier import EntryClassifier, clear_fitted, features, trained
 
 # Both entries are about the reference number; only a few words tell them apart.
 EXAMPLES = (
@@ -134,7 +134,7 @@ def test_trained_refits_over_a_damaged_cache_file(
     trained(examples, regularization=30.0, cache_dir=tmp_path)
     [saved] = tmp_path.glob("faq-classifier-*.npz")
     saved.write_bytes(b"not a model")
-    trained.cache_clear()  # as a new process would
+    clear_fitted()  # as a new process would
     classifier = trained(examples, regularization=30.0, cache_dir=tmp_path)
     assert "unusable" in caplog.text
     assert EntryClassifier.load(saved).probabilities(*_bag("lost")) == classifier.probabilities(

@@ -116,7 +116,7 @@ def test_answer_json_has_exactly_the_cli_fields(kb: KnowledgeBase) -> None:
 def test_entries_answers_describe_certdesk_commands_and_pages(kb: KnowledgeBase) -> None:
     expected = {
         "download-to-browser": "/enroll/",
-        "download-to-usbkey": "certdesk token enroll",
+        "download-to-usbkey": "certdesk-usbkey enroll",
         "choose-csp": "--module",
         "renewal": "/renew/",
         "find-cn-ou-o": "certdesk inspect",
@@ -172,3 +172,16 @@ def test_knowledge_base_refuses_duplicate_ids(tmp_path: Path) -> None:
     entry = parse_entry("sample.toml", VALID)
     with pytest.raises(ValueError, match="duplicate"):
         KnowledgeBase(entries=[entry, entry])
+
+
+@pytest.mark.parametrize(
+    "question", ["导入p12时提示密码错误", "keychain says wrong password", "MAC verification failed"]
+)
+def test_the_import_problems_holders_report_get_the_import_entry(
+    kb: KnowledgeBase, question: str
+) -> None:
+    """Issue 15, acceptance 3: once answered with the USB-key PIN or the download steps, or not
+    at all."""
+    answer = kb.ask(question)
+    assert answer.id == "import-certificate-file"
+    assert "Compatible with macOS" in answer.text or "兼容 macOS" in answer.text

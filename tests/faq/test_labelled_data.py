@@ -14,8 +14,11 @@ from common.language import detect_language
 from faq.knowledge import REQUIRED_IDS, KnowledgeBase
 from tests.faq.conftest import read_labelled
 
-SPLITS = ("tune", "tune2", "heldout", "heldout2")
+SPLITS = ("tune", "tune2", "heldout", "heldout2", "heldout3", "heldout4")
 HELD_OUT = ("heldout", "heldout2")
+# The held-out questions for the eight topics added in issue 15 (heldout3 written first; its
+# misses were seen once, so heldout4 was written before the examples that followed).
+NEW_TOPICS_HELD_OUT = {"heldout3": (0.91, 1.0), "heldout4": (0.95, 0.875)}
 GOAL_TOP1 = 0.95
 GOAL_REJECTION = 0.90
 
@@ -82,3 +85,14 @@ def test_held_out_meets_the_issue_goals(kb: KnowledgeBase, split: str) -> None:
     top1, rejection = _held_out_rates(kb, split)
     assert top1 >= GOAL_TOP1
     assert rejection >= GOAL_REJECTION
+
+
+@pytest.mark.parametrize("split", sorted(NEW_TOPICS_HELD_OUT))
+def test_held_out_of_the_new_topics_does_not_regress(kb: KnowledgeBase, split: str) -> None:
+    """Not the goal (95 % / 90 %): the figures measured when the topics were added (heldout3
+    91.7 %, heldout4 95.3 % top-1; rejection 100 % and 7 of 8), as floors, so a change that makes
+    them worse fails. README and faq/README say where the goal is missed."""
+    top1_floor, rejection_floor = NEW_TOPICS_HELD_OUT[split]
+    top1, rejection = _held_out_rates(kb, split)
+    assert top1 >= top1_floor
+    assert rejection >= rejection_floor

@@ -70,14 +70,18 @@ def settings(data_dir: Path) -> Settings:
     )
 
 
-def create_enrollments(data_dir: Path, count: int) -> list[dict[str, str]]:
+def create_enrollments(
+    data_dir: Path, count: int, *, profile: str = "client"
+) -> list[dict[str, str]]:
     """``count`` pending enrollments, made through the RA use case before the server starts."""
 
     async def go() -> list[dict[str, str]]:
         async with open_runtime(settings(data_dir)) as runtime:
             made = []
             for number in range(count):
-                request = EnrollmentCreate(cn=f"Burst Holder {number:03d}", ous=["Burst"])
+                request = EnrollmentCreate(
+                    cn=f"Burst Holder {number:03d}", ous=["Burst"], profile=profile
+                )
                 created = await runtime.services.ra.create_enrollment(request, actor="fault")
                 made.append(
                     {

@@ -13,6 +13,7 @@ from enrollment.services import EnrollmentCreate
 from enrollment.services.ra import NewEnrollment
 from tests.enrollment.conftest import HOLDER, Issued, enroll_and_issue
 from tests.scenarios.conftest import Desk, Watched
+from tests.support.p12 import assert_compatible, assert_modern, java_import, nss_import, p12_info
 from tests.support.pki import make_csr, openssl, verify
 from tests.support.store import certificate_view
 
@@ -98,7 +99,8 @@ def test_browser_enroll_saves_p12_that_openssl_opens(
     fill_password(page)
     p12 = download(page, "Download", tmp_path)
     assert p12.suffix == ".p12"
-    expect(page.locator("#result-message")).to_contain_text(f"saved {p12.name}")
+    expect(page.locator("#result-message")).to_contain_text(f"Saved {p12.name}.")
+    assert_result_first(page)
 
     leaf, key, dump = split_p12(p12)
     assert verify(desk.ca_file(tmp_path), leaf).returncode == 0
@@ -107,6 +109,12 @@ def test_browser_enroll_saves_p12_that_openssl_opens(
     info = openssl("pkcs12", "-in", str(p12), "-passin", f"pass:{PASSWORD}", "-info", "-noout")
     assert b"MAC: sha256, Iteration 100000" in info.stderr
     assert b"Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration 100000" in info.stderr
+    assert_modern(p12_info(p12, PASSWORD))
+    # The default file on a Mac: Keychain's steps give way to the note that it cannot read it.
+    macos = page.locator('#import-steps details[data-system="macos"]')
+    macos.locator("summary").click()
+    expect(macos.locator("ol")).to_be_hidden()
+    expect(macos.locator(".format-note")).to_contain_text("Keychain Access cannot read")
     assert "CN = Test Holder 01" in subject_of(leaf)
 
     # The private key never left the page: one API call, carrying only a CSR.
@@ -123,6 +131,129 @@ def test_browser_enroll_saves_p12_that_openssl_opens(
     # The link worked once: opening it again says so.
     page.goto(created.link.url)
     expect(page.get_by_role("heading", level=1)).to_have_text("This link has already been used")
+
+
+COMPATIBLE = "Compatible with macOS and older Windows"
+PRETEND_MAC = """
+Object.defineProperty(navigator, "platform", {get: () => "MacIntel"});
+Object.defineProperty(navigator, "userAgentData", {get: () => ({platform: "macOS"})});
+"""
+
+
+def assert_result_first(page: Page) -> None:
+    """The success message sits above the form, which is switched off (no second Download)."""
+    result = page.locator("#result")
+    expect(result).to_be_visible()
+    expect(result).to_be_focused()
+    result_box = result.bounding_box()
+    form_box = page.locator("#certdesk-form").bounding_box()
+    assert result_box is not None
+    assert form_box is not None
+    assert result_box["y"] < form_box["y"]
+    expect(page.locator("#submit")).to_be_disabled()
+    expect(page.get_by_label("Reference number")).to_be_disabled()
+    expect(page.locator("#env-check")).to_be_hidden()
+
+
+def test_browser_compatible_p12_is_3des_and_imports_into_nss_and_java(
+    desk: Desk, watched: Watched, tmp_path: Path
+) -> None:
+    """Acceptance 1: "Compatible with macOS and older Windows" gives a file with 3DES and a
+    SHA-1 MAC that pk12util and keytool import; the import steps follow it."""
+    page = watched.page
+    created = create(desk)
+    open_form(page, created.link.url)
+    fill_credentials(page, created)
+    page.get_by_label("This browser").check()
+    compatible = page.get_by_label(COMPATIBLE)
+    expect(compatible).not_to_be_checked()  # Chromium here reports Linux
+    expect(page.locator("#p12-compatible-hint")).to_contain_text("Triple DES")
+    compatible.check()
+    fill_password(page)
+    p12 = download(page, "Download", tmp_path)
+    assert p12.name == f"Test-Holder-01-{created.reference_number}.p12"
+
+    assert_compatible(p12_info(p12, PASSWORD))
+    leaf, key, _ = split_p12(p12)
+    assert verify(desk.ca_file(tmp_path), leaf).returncode == 0
+    assert_key_matches(leaf, key)
+    assert "Test Holder 01" in nss_import(p12, PASSWORD, tmp_path)
+    assert "PrivateKeyEntry" in java_import(p12, PASSWORD, tmp_path)
+
+    assert_result_first(page)
+    expect(page.locator("#result-message")).to_contain_text(f"Saved {p12.name}.")
+    expect(page.locator("#result-message")).to_contain_text("Downloads folder")
+    steps = page.locator("#import-steps")
+    expect(steps.get_by_role("heading")).to_have_text("Import it on your system")
+    linux = steps.locator('details[data-system="linux"]')
+    expect(linux).to_have_attribute("open", "")  # the reader's system comes open
+    expect(linux).to_contain_text(f"choose {p12.name}")
+    expect(linux.locator("code")).to_have_text("pk12util -d sql:$HOME/.pki/nssdb -i")
+    for system, words in [
+        ("windows", "Current User"),
+        ("windows", "root CA"),
+        ("macos", "“login” keychain"),
+        (
+            "firefox",
+            "Settings → Privacy & Security → View Certificates → Your Certificates → Import",
+        ),
+        ("java", "keytool -importkeystore"),
+    ]:
+        guide = steps.locator(f'details[data-system="{system}"]')
+        guide.locator("summary").click()
+        expect(guide).to_contain_text(words)
+    # A compatible file needs no "default format" warnings.
+    expect(steps.locator(".format-note")).to_have_count(2)
+    for note in steps.locator(".format-note").all():
+        expect(note).to_be_hidden()
+    assert "`" not in page.locator("main").inner_text()
+    assert watched.api_bodies()[0]["delivery"] == "browser"
+    assert watched.console_errors == []
+
+
+def test_browser_mac_gets_compatible_preselected_in_chinese(
+    desk: Desk, watched: Watched, tmp_path: Path
+) -> None:
+    """Acceptance 5: on a Mac the Chinese page preselects the compatible file; a Chinese CN
+    gives 张三-<reference>.p12; the import steps come in Chinese."""
+    page = watched.page
+    page.add_init_script(PRETEND_MAC)
+    created = create(desk, ZHANG_SAN)
+    page.goto(f"{created.link.url}?lang=zh")
+    expect(page.locator("#certdesk-form")).to_be_visible()
+    expect(page.get_by_label("兼容 macOS 和旧版 Windows")).to_be_checked()
+    expect(page.locator("#p12-compatible-hint")).to_contain_text("三重 DES")
+    page.get_by_label("参考号").fill(created.reference_number)
+    page.get_by_label("授权码").fill(created.authorization_code)
+    page.get_by_label("证书文件的密码").fill(PASSWORD)
+    page.get_by_label("再次输入密码").fill(PASSWORD)
+    p12 = download(page, "下载", tmp_path)
+    assert p12.name == f"张三-{created.reference_number}.p12"
+    assert_compatible(p12_info(p12, PASSWORD))
+
+    expect(page.get_by_role("heading", name="您的证书已就绪")).to_be_visible()
+    expect(page.locator("#result-message")).to_contain_text(f"已保存 {p12.name}")
+    steps = page.locator("#import-steps")
+    expect(steps.get_by_role("heading")).to_have_text("在您的系统中导入")
+    macos = steps.locator('details[data-system="macos"]')
+    expect(macos).to_have_attribute("open", "")
+    expect(macos.locator("ol")).to_contain_text(f"双击 {p12.name}")
+    expect(macos.locator("ol")).to_contain_text("“登录”钥匙串")
+    expect(macos.locator(".format-note")).to_be_hidden()
+    firefox = steps.locator('details[data-system="firefox"]')
+    firefox.locator("summary").click()
+    expect(firefox).to_contain_text("“设置”→“隐私与安全”→“查看证书”→“您的证书”→“导入”")
+    expect(page.locator("#submit")).to_be_disabled()
+    assert watched.console_errors == []
+
+
+def test_browser_hints_show_commands_as_code_not_backticks(desk: Desk, watched: Watched) -> None:
+    page = watched.page
+    created = create(desk)
+    open_form(page, created.link.url)
+    hint = page.locator("#delivery-csr-hint")
+    expect(hint.locator("code")).to_have_text("openssl req -new")
+    assert "`" not in hint.inner_text()
 
 
 def issue_for_renewal(desk: Desk, tmp_path: Path) -> tuple[Issued, str, str]:
@@ -153,6 +284,7 @@ def test_browser_renewal_saves_new_p12_and_old_shows_superseded(
     page.get_by_label("Verification code").fill(code)
     fill_password(page)
     p12 = download(page, "Confirm renewal", tmp_path)
+    assert p12.name == f"张三-{issued.created.reference_number}.p12"
 
     leaf, key, dump = split_p12(p12)
     assert verify(desk.ca_file(tmp_path), leaf).returncode == 0
@@ -186,30 +318,6 @@ def test_browser_renewal_saves_new_p12_and_old_shows_superseded(
 
     assert desk.call(statuses) == ("superseded", "active")
     assert watched.console_errors == []
-
-
-def test_browser_usb_key_shows_command_with_chosen_module(desk: Desk, watched: Watched) -> None:
-    page = watched.page
-    created = create(desk)
-    open_form(page, created.link.url)
-    page.get_by_label("Reference number").fill(created.reference_number)
-    page.get_by_label("USB key", exact=True).check()
-    page.get_by_label("USB key model").select_option("yubikey")
-    page.get_by_label("Operating system").select_option("linux")
-    command = page.locator("#token-command")
-    expect(command).to_have_text(
-        f"certdesk token enroll {created.link.url} --module "
-        "/usr/lib/x86_64-linux-gnu/libykcs11.so "
-        f"--reference-number {created.reference_number} "
-        "--authorization-code-env CERTDESK_AUTHORIZATION_CODE"
-    )
-    page.get_by_label("Operating system").select_option("windows")
-    expect(command).to_contain_text(
-        '--module "C:\\Program Files\\Yubico\\Yubico PIV Tool\\bin\\libykcs11.dll"'
-    )
-    expect(page.get_by_role("button", name="Download")).to_be_hidden()
-    expect(page.get_by_label("Password for the certificate file")).to_be_hidden()
-    assert watched.api_requests == []
 
 
 def test_browser_own_csr_file_returns_pem_chain(
@@ -249,12 +357,35 @@ def test_browser_server_generated_key_saves_p12(
     page.get_by_label("Key type").select_option("rsa-2048")
     fill_password(page)
     p12 = download(page, "Download", tmp_path)
+    assert_modern(p12_info(p12, PASSWORD))
+    assert_result_first(page)
     leaf, key, _ = split_p12(p12)
     assert verify(desk.ca_file(tmp_path), leaf).returncode == 0
     assert_key_matches(leaf, key)
     key_text = openssl("pkey", "-in", str(key), "-noout", "-text").stdout.decode()
     assert "Private-Key: (2048 bit" in key_text
     assert "modulus:" in key_text
+    assert watched.console_errors == []
+
+
+def test_browser_server_compatible_p12_for_chinese_name(
+    desk: Desk, watched: Watched, tmp_path: Path
+) -> None:
+    """The server path with the compatible choice: 3DES and SHA-1 MAC, and the RFC 6266
+    filename* gives the browser 张三's name."""
+    page = watched.page
+    created = create(desk, ZHANG_SAN.model_copy(update={"profile": "client-keygen"}))
+    open_form(page, created.link.url)
+    fill_credentials(page, created)
+    page.get_by_label("Generated by the server").check()
+    page.get_by_label(COMPATIBLE).check()
+    fill_password(page)
+    p12 = download(page, "Download", tmp_path)
+    assert p12.name == f"张三-{created.reference_number}.p12"
+    assert_compatible(p12_info(p12, PASSWORD))
+    assert watched.api_bodies()[0]["format"] == "compatible"
+    assert "PrivateKeyEntry" in java_import(p12, PASSWORD, tmp_path)
+    expect(page.locator("#result-message")).to_contain_text(f"Saved {p12.name}.")
     assert watched.console_errors == []
 
 

@@ -13,7 +13,7 @@ from cryptography.x509.oid import NameOID
 
 from tests.enrollment.ca.test_ca import lint
 from tests.support.pki import make_csr, openssl
-from tests.support.postgres import PostgresServer
+from tests.support.postgres import PostgresServer, free_port
 from tests.support.processes import Cli, LiveServer, base_env, live_server
 
 
@@ -109,7 +109,7 @@ async def test_serve_on_postgresql_refuses_unmigrated_schema(
     postgres_server: PostgresServer, tmp_path: Path
 ) -> None:
     env = base_env(tmp_path, {"CERTDESK_DATABASE_URL": postgres_server.create_database()})
-    result = Cli(env)("ra", "issue", "--cn", "X")
+    result = Cli(env)("serve", "--port", str(free_port()))
     assert result.returncode == 2
     assert "run `certdesk db upgrade` first" in result.stderr
     assert "Traceback" not in result.stderr

@@ -194,7 +194,12 @@ def status_text(der: bytes) -> tuple[int, str, list[int]]:
     body = message["body"]
     kind = body.getName()
     content = body.getComponent()
-    info = content["pKIStatusInfo"] if kind == "error" else content["response"][0]["status"]
+    if kind == "error":
+        info = content["pKIStatusInfo"]
+    elif kind == "rp":
+        info = content["status"][0]
+    else:
+        info = content["response"][0]["status"]
     bits = [i for i, bit in enumerate(info["failInfo"]) if bit] if info["failInfo"].isValue else []
     text = " ".join(str(t) for t in info["statusString"]) if info["statusString"].isValue else ""
     return int(info["status"]), text, bits

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import math
 import threading
 import time
 import uuid
@@ -92,6 +93,25 @@ class _Fault:
 
 
 @dataclass
+class _RateLimit:
+    """Slack's per-method limit: ``per_window`` calls in each fixed window of ``window`` s."""
+
+    per_window: int
+    window: float
+    started: float = float("-inf")
+    used: int = 0
+
+    def admit(self, now: float) -> float | None:
+        """None when the call is within the limit, else the seconds until the window resets."""
+        if now - self.started >= self.window:
+            self.started, self.used = now, 0
+        if self.used < self.per_window:
+            self.used += 1
+            return None
+        return self.window - (now - self.started)
+
+
+@dataclass
 class FakeSlack:
     """The fake Web API. ``users`` maps user IDs to ``users.info`` fields."""
 
@@ -100,6 +120,7 @@ class FakeSlack:
     port: int = 0
     _calls: list[Call] = field(default_factory=list)
     _faults: dict[str, list[_Fault]] = field(default_factory=dict)
+    _limits: dict[str, _RateLimit] = field(default_factory=dict)
     _files: dict[str, dict[str, Any]] = field(default_factory=dict)
     _file_bodies: dict[str, bytes] = field(default_factory=dict)
     _file_streamed: set[str] = field(default_factory=set)
@@ -211,10 +232,17 @@ class FakeSlack:
                 _Fault(status=200, error=None, delay=seconds, times=times)
             )
 
+    def rate_limit(self, method: str, per_window: int, *, window: float = 60.0) -> None:
+        """Past ``per_window`` calls of ``method`` in a window (Slack's: a minute), answer 429
+        ``ratelimited`` with Retry-After the whole seconds until the window resets."""
+        with self._lock:
+            self._limits[method] = _RateLimit(per_window=per_window, window=window)
+
     def reset(self) -> None:
         with self._lock:
             self._calls.clear()
             self._faults.clear()
+            self._limits.clear()
 
     # -- what tests ask it -------------------------------------------------------------
 
@@ -351,6 +379,16 @@ class FakeSlack:
             if fault.error:
                 self._record(method, params, request, 400)
                 return web.json_response({"ok": False, "error": fault.error})
+        with self._lock:
+            limit = self._limits.get(method)
+            wait = limit.admit(time.monotonic()) if limit else None
+        if wait is not None:
+            self._record(method, params, request, 429)
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"},
+                status=429,
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
         token = request.headers.get("Authorization", "")
         if not token.startswith("Bearer x"):
             self._record(method, params, request, 401)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -60,11 +61,18 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(env: dict[str, str], *, port: int | None = None) -> Iterator[LiveServer]:
-    """`certdesk serve` on a free port; waits for /healthz; stops it afterwards."""
+def live_server(
+    env: dict[str, str], *, port: int | None = None, tls: bool = False
+) -> Iterator[LiveServer]:
+    """`certdesk serve` on a free port; waits for /healthz; stops it afterwards. ``tls``: the
+    server terminates TLS itself (its URL is https; the health check does not verify it)."""
     port = port or free_port()
     env = {**env, "PORT": str(port)}
-    env.setdefault("CERTDESK_PUBLIC_URL", f"http://127.0.0.1:{port}")
+    scheme = "https" if tls else "http"
+    env.setdefault("CERTDESK_PUBLIC_URL", f"{scheme}://127.0.0.1:{port}")
+    unverified = ssl.create_default_context()
+    unverified.check_hostname = False
+    unverified.verify_mode = ssl.CERT_NONE
     log_path = Path(env["CERTDESK_DATA_DIR"]) / f"server-{port}.log"
     Path(env["CERTDESK_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
@@ -75,14 +83,16 @@ def live_server(env: dict[str, str], *, port: int | None = None) -> Iterator[Liv
             stderr=subprocess.STDOUT,
             cwd=env["CERTDESK_DATA_DIR"],
         )
-    server = LiveServer(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
+    server = LiveServer(url=f"{scheme}://127.0.0.1:{port}", process=process, log_path=log_path)
     try:
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"certdesk serve exited: {server.log()}")
             try:
-                with urllib.request.urlopen(f"{server.url}/healthz", timeout=2) as response:  # noqa: S310
+                with urllib.request.urlopen(  # noqa: S310
+                    f"{server.url}/healthz", timeout=2, context=unverified if tls else None
+                ) as response:
                     if response.status == 200:
                         break
             except OSError:

@@ -63,3 +63,20 @@ def chromium() -> str:
             return path
     missing("chromium", "chromium")
     raise AssertionError("unreachable")
+
+
+def pkcs11_engine() -> str:
+    """OpenSSL's pkcs11 engine (libp11), for TLS with a key on a token."""
+    return first_file(
+        ["/usr/lib/*/engines-3/pkcs11.so", "/usr/lib/engines-3/pkcs11.so"],
+        "libengine-pkcs11-openssl",
+    )
+
+
+def nginx() -> str:
+    for name in ("nginx", "/usr/sbin/nginx"):
+        path = shutil.which(name)
+        if path is not None:
+            return path
+    missing("nginx", "nginx")
+    raise AssertionError("unreachable")

@@ -45,6 +45,8 @@ def known_modules() -> str:
 
 class TokenError(CertdeskError):
     code = "token_error"
+    params: dict[str, object] = {}  # noqa: RUF012 (never mutated; instances assign their own)
+    """The values the message names, for translating it (``usbkey/messages.py:ERRORS``)."""
 
 
 class WrongModule(TokenError):
@@ -59,6 +61,7 @@ class WrongModule(TokenError):
         )
         self.module = module
         self.reason = reason
+        self.params = {"module": module, "reason": reason, "known": known_modules()}
 
 
 class NoToken(TokenError):
@@ -70,6 +73,7 @@ class NoToken(TokenError):
             "moment), check that --module is the module for this key's model, and try again. "
             f"Known models and their modules:\n{known_modules()}"
         )
+        self.params = {"module": module, "known": known_modules()}
 
 
 class TokenNotFound(TokenError):
@@ -81,6 +85,7 @@ class TokenNotFound(TokenError):
             f"No USB key has the label {label!r}. Keys present: {present}. "
             "Check the spelling, or run `certdesk token list --module …`."
         )
+        self.params = {"label": label, "present": present}
 
 
 class SeveralTokens(TokenError):
@@ -92,6 +97,7 @@ class SeveralTokens(TokenError):
             f"Several USB keys are plugged in ({present}). Choose one with --token-label, "
             "or unplug the others."
         )
+        self.params = {"present": present}
 
 
 class PinIncorrect(TokenError):
@@ -120,6 +126,7 @@ class InputMissing(TokenError):
             f"No {what} was given and there is no terminal to ask on. Pass it with {option}, "
             "or run the command in a terminal so it can ask."
         )
+        self.params = {"what": what, "option": option}
 
 
 class TokenOperationFailed(TokenError):
@@ -133,6 +140,7 @@ class TokenOperationFailed(TokenError):
             "plugged in and that --module belongs to its model; if it keeps failing, send "
             "this message to RA staff."
         )
+        self.params = {"action": action, "name": name, "detail": detail}
 
 
 class NoCertificateToRenew(TokenError):
@@ -144,6 +152,7 @@ class NoCertificateToRenew(TokenError):
             f"{detail}, so there is nothing to renew in place. An expired certificate cannot "
             'be renewed this way: ask the certdesk bot in Slack ("Renew") or RA staff.'
         )
+        self.params = {"token": token_label, "detail": detail}
 
 
 class SeveralCertificates(TokenError):
@@ -154,6 +163,7 @@ class SeveralCertificates(TokenError):
         super().__init__(
             f"The USB key holds several renewable certificates ({listed}). Choose one with --label."
         )
+        self.params = {"listed": listed}
 
 
 class LinkMalformed(TokenError):
@@ -164,6 +174,7 @@ class LinkMalformed(TokenError):
             f"{link!r} is not a certdesk download link. Copy the whole link from your message; "
             "it looks like https://certdesk.example.com/enroll/…"
         )
+        self.params = {"link": link}
 
 
 class ServerUnreachable(TokenError):
@@ -172,6 +183,8 @@ class ServerUnreachable(TokenError):
     def __init__(self, url: str, reason: str, *, sent: bool = True) -> None:
         super().__init__(f"certdesk at {url} did not answer: {reason}.")
         self.sent = sent  # False: the request cannot have reached the server
+        self.pending_key_id: str | None = None  # a key pair kept in case it was certified
+        self.params = {"url": url, "reason": reason}
 
 
 class ServerRefused(TokenError):

@@ -279,7 +279,45 @@ def delete_key_pair(session: pkcs11.Session, identifier: bytes) -> None:
             ):
                 obj.destroy()
     except p11.PKCS11Error as exc:
-        raise TokenOperationFailed("delete the new key pair", exc) from None
+        raise TokenOperationFailed("delete a key pair", exc) from None
+
+
+def delete_pair_and_certificate(session: pkcs11.Session, identifier: bytes) -> None:
+    """Destroy the certificate(s), private key and public key with CKA_ID ``identifier``."""
+    try:
+        for obj in list(
+            session.get_objects(
+                {Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.ID: identifier}
+            )
+        ):
+            obj.destroy()
+    except p11.PKCS11Error as exc:
+        raise TokenOperationFailed("delete an old certificate", exc) from None
+    delete_key_pair(session, identifier)
+
+
+def relabel_objects(session: pkcs11.Session, identifier: bytes, label: str) -> None:
+    """Give every object with CKA_ID ``identifier`` (certificate and key pair) ``label``."""
+    try:
+        for object_class in (
+            ObjectClass.CERTIFICATE,
+            ObjectClass.PRIVATE_KEY,
+            ObjectClass.PUBLIC_KEY,
+        ):
+            for obj in list(
+                session.get_objects({Attribute.CLASS: object_class, Attribute.ID: identifier})
+            ):
+                obj[Attribute.LABEL] = label
+    except p11.PKCS11Error as exc:
+        raise TokenOperationFailed("relabel the old certificate", exc) from None
+
+
+def certificate_with_id(session: pkcs11.Session, identifier: bytes) -> x509.Certificate | None:
+    """The certificate stored with CKA_ID ``identifier``, read back from the token."""
+    for found in certificates_on(session):
+        if found.id == identifier:
+            return found.certificate
+    return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,7 +7,11 @@
   const log = document.getElementById("log");
   const form = document.getElementById("ask");
   const input = document.getElementById("question");
-  let lang = (navigator.language || "en").toLowerCase().startsWith("zh") ? "zh" : "en";
+  // The server chose the page's language from Accept-Language (or ?lang=); a browser that sent
+  // none still says what it speaks in navigator.language.
+  const served = document.documentElement.dataset.lang;
+  let lang = served || ((navigator.language || "en").toLowerCase().startsWith("zh") ? "zh" : "en");
+  const texts = document.body.dataset;
 
   const INLINE = /(\*[^*\n]+\*|`[^`\n]+`|<https?:\/\/[^>|\s]+(?:\|[^>]+)?>|https?:\/\/[^\s<>]+)/g;
 
@@ -80,13 +84,13 @@
       });
       const data = await response.json();
       if (!response.ok) {
-        bubble("bot error", data.error ? data.error.message : "Something went wrong.");
+        bubble("bot error", data.error ? data.error.message : texts.failed);
         return;
       }
       lang = data.lang;
       data.replies.forEach(render);
     } catch (error) {
-      bubble("bot error", "certdesk cannot be reached. Is it still running?");
+      bubble("bot error", texts.unreachable);
     }
   }
 
@@ -99,5 +103,6 @@
     send({ text });
   });
 
-  send({ text: "help" });
+  // The greeting in the page's language (a typed "help" would be read as English).
+  send({ action: "help", value: "" });
 })();

@@ -14,7 +14,7 @@ from bot.slack.listeners.actions import escalation as escalation_actions
 from bot.slack.listeners.actions import feedback, menu
 from bot.slack.listeners.commands import cert, ra
 from bot.slack.listeners.events import app_home, direct_messages, files, mentions
-from bot.slack.listeners.views import issue_modal
+from bot.slack.listeners.views import issue_modal, teach_modal
 
 # Order matters for events: the first matching listener handles the event.
 MODULES = (
@@ -28,6 +28,7 @@ MODULES = (
     feedback,
     escalation_actions,
     issue_modal,
+    teach_modal,
 )
 
 

@@ -10,7 +10,9 @@ authenticate the sender with :class:`MacCheck`, and encodes the answer with :cla
 
 What is supported:
 
-- bodies ``ir``, ``cr``, ``p10cr`` (one request each, as RFC 9483 asks), ``kur``, ``certConf``;
+- bodies ``ir``, ``cr``, ``p10cr`` (one request each, as RFC 9483 asks), ``kur``, ``certConf``,
+  ``rr`` (:mod:`.revocation`: signed with the key of the certificate it revokes) and ``genm``
+  (:mod:`.general`: CA certificates, root key update, certificate request template, CRL);
   every other body type is answered with an error message;
 - MAC protection with PasswordBasedMac (RFC 4210 section 5.1.3.1: OWF SHA-256/384/512, MAC
   HMAC-SHA1/256/384/512, as ``openssl cmp -secret`` sends), and signature protection (ECDSA,
@@ -27,6 +29,8 @@ from enrollment.protocols.cmp.errors import (
     CmpError,
     FailInfo,
 )
+from enrollment.protocols.cmp.general import InfoRequest, info_requests, needs_crl
+from enrollment.protocols.cmp.general import answers as general_answers
 from enrollment.protocols.cmp.parsing import (
     CertConfirmation,
     CertRequest,
@@ -39,6 +43,7 @@ from enrollment.protocols.cmp.parsing import (
 )
 from enrollment.protocols.cmp.protection import MAX_PBM_ITERATIONS, PbmParameters, Protection
 from enrollment.protocols.cmp.responses import Responder
+from enrollment.protocols.cmp.revocation import RevocationRequest, revocation_request
 
 __all__ = [
     "CONTENT_TYPE",
@@ -50,14 +55,20 @@ __all__ = [
     "CmpError",
     "CmpRequest",
     "FailInfo",
+    "InfoRequest",
     "MacCheck",
     "PbmParameters",
     "Protection",
     "Responder",
+    "RevocationRequest",
     "cert_hash",
     "cert_request",
     "check_message_time",
     "confirmations",
+    "general_answers",
+    "info_requests",
+    "needs_crl",
     "parse",
+    "revocation_request",
     "verify_signature_protection",
 ]

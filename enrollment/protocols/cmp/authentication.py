@@ -1,5 +1,5 @@
 """Who sent a CMP request: the MAC under the enrollment's authorization code (ir/cr/p10cr,
-certConf), or the signature of the current certificate's key (kur). Pure."""
+certConf, genm), or the signature of the current certificate's key (kur, rr, genm). Pure."""
 
 from __future__ import annotations
 
@@ -49,8 +49,8 @@ def verify_signature_protection(request: CmpRequest) -> x509.Certificate:
     if request.protection is None or request.protection_oid is None:
         raise CmpError(
             FailInfo.BAD_MESSAGE_CHECK,
-            "Key update requests must be signed with the current certificate's key "
-            "(openssl cmp -cert old.pem -key old.key).",
+            "This request must be signed with the current certificate's key "
+            "(openssl cmp -cert cert.pem -key key.pem).",
         )
     if not request.extra_certs:
         raise CmpError(

@@ -110,9 +110,18 @@ class CmpRenewal(Protocol):
 
 
 class CmpRevocation(Protocol):
-    """Revoking a certificate its client rejected in the certConf."""
+    """Revoking a certificate its client rejected in the certConf, or its holder's rr; the
+    holder's certificate as stored; the current CRL (genm)."""
 
     async def revoke(self, serial: str, *, reason: str, actor: str) -> Certificate: ...
+
+    async def revoke_certificate(
+        self, certificate: x509.Certificate, *, reason: str, actor: str
+    ) -> Certificate: ...
+
+    async def issued_here(self, certificate: x509.Certificate) -> Certificate | None: ...
+
+    async def current_crl(self) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -395,15 +404,90 @@ async def _dispatch(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
     if kind == "kur":
         return await _key_update(domain, message)
     if kind == "rr":
-        raise CmpError(
-            FailInfo.NOT_AUTHORIZED,
-            "certdesk does not revoke over CMP: ask RA staff (`certdesk ra revoke SERIAL`).",
-        )
+        return await _revoke(domain, message)
+    if kind == "genm":
+        return await _general(domain, message)
     raise CmpError(
         FailInfo.BAD_REQUEST,
         f"The CMP message type {kind} is not supported here: certdesk answers ir, cr, p10cr, "
-        "kur and certConf.",
+        "kur, certConf, rr and genm.",
     )
+
+
+async def _revoke(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
+    """rr, signed with the key of the certificate it revokes (RFC 9483 4.2); the rp is signed
+    by the CA. A signature that does not verify with the certificate the request carries is
+    ``badMessageCheck`` (the message is not what its sender signed); a valid signature by any
+    other certificate than the one named is ``notAuthorized`` (a holder revokes only their
+    own certificate); both are answered unprotected and change nothing."""
+    if message.mac_protected or message.protection is None:
+        raise CmpError(
+            FailInfo.NOT_AUTHORIZED,
+            "A revocation request must be signed with the key of the certificate to revoke: "
+            "openssl cmp -cmd rr -cert cert.pem -key key.pem -oldcert cert.pem (not -secret). "
+            "Without that key, ask RA staff to run `certdesk ra revoke SERIAL`.",
+        )
+    signer = await _off_loop(cmp.verify_signature_protection, message)
+    cmp.check_message_time(message, utcnow())
+    wanted = await _off_loop(cmp.revocation_request, message)
+    if not wanted.names(signer):
+        raise CmpError(
+            FailInfo.NOT_AUTHORIZED,
+            "The request is signed by another certificate than the one it asks to revoke: sign "
+            "with the key of the certificate to revoke (-cert and -oldcert the same). RA staff "
+            "revoke any certificate with `certdesk ra revoke SERIAL`.",
+        )
+    protection = _signed_by_ca(domain)
+    try:
+        await domain.revocation.revoke_certificate(
+            signer, reason=wanted.reason.value, actor="cmp:rr"
+        )
+    except CertificateNotFound as exc:  # signed by a certificate that is not ours: unproven
+        raise CmpError(FailInfo.SIGNER_NOT_TRUSTED, exc.message) from None
+    except CertdeskError as exc:  # already revoked: the holder proved the key, a signed answer
+        return await _off_loop(
+            _responder(domain).rejection,
+            message,
+            _fail_info(exc),
+            exc.message,
+            protection=protection,
+        )
+    return await _off_loop(_responder(domain).revoked, message, protection=protection)
+
+
+async def _general(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
+    """genm (RFC 9483 4.3). What it returns is public (the CA certificates, the CRL, the key
+    policy), so an unprotected genm is answered too, unprotected; a MAC-protected one must
+    prove an enrollment's code and is answered under the same secret; a signed one must come
+    from a current certdesk certificate and is answered signed by the CA."""
+    items = await _off_loop(cmp.info_requests, message)
+    protection: cmp.Protection | None = None
+    if message.mac_protected:
+        reference = _reference(message)
+        check = cmp.MacCheck(message)
+        try:
+            await domain.enrollment.authenticate_with_derived_code(
+                reference, proves_code=_in_worker(check)
+            )
+        except NOT_PROVEN as exc:
+            raise _refused(domain, exc) from None
+        protection = _protection(message, check)
+    elif message.protection is not None:
+        signer = await _off_loop(cmp.verify_signature_protection, message)
+        cmp.check_message_time(message, utcnow())
+        record = await domain.revocation.issued_here(signer)
+        current = record is not None and record.status == CertificateStatus.ACTIVE
+        if record is None or not current or record.not_after <= utcnow():
+            raise CmpError(
+                FailInfo.SIGNER_NOT_TRUSTED,
+                "The genm is signed by a certificate that is not a current certificate of this "
+                "CA. Sign with your current certdesk certificate, or protect the request with "
+                "-ref REFERENCE -secret pass:AUTHORIZATION-CODE.",
+            )
+        protection = _signed_by_ca(domain)
+    crl = await domain.revocation.current_crl() if cmp.needs_crl(items) else None
+    answers = await _off_loop(cmp.general_answers, items, chain=domain.ca.chain, crl=crl)
+    return await _off_loop(_responder(domain).general, message, answers, protection=protection)
 
 
 async def _unprotected(

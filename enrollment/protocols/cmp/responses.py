@@ -1,5 +1,5 @@
-"""CMP answers: the certificate (ip/cp/kup), the rejection and the pkiConf, protected like the
-request. Pure."""
+"""CMP answers: the certificate (ip/cp/kup), the revocation answer (rp), the general answer
+(genp), the rejection and the pkiConf, protected like the request. Pure."""
 
 from __future__ import annotations
 
@@ -99,7 +99,9 @@ class Responder:
         clients expect), else an error message. Unprotected unless ``protection`` is given."""
         body = rfc9480.PKIBody()
         status = _status_info(2, text, fail_info)
-        if request is not None and request.body_type in REQUEST_BODIES:
+        if request is not None and request.body_type == "rr":
+            body["rp"]["status"].append(status)  # RFC 9483 4.2: a negative rp
+        elif request is not None and request.body_type in REQUEST_BODIES:
             rep = body[REQUEST_BODIES[request.body_type]]
             response = rfc9480.CertResponse()
             response["certReqId"] = _first_cert_req_id(request)
@@ -108,6 +110,30 @@ class Responder:
         else:
             error = body["error"]
             error["pKIStatusInfo"] = status
+        return self._encode(request, body, protection=protection)
+
+    def revoked(self, request: CmpRequest, *, protection: Protection) -> bytes:
+        """rp: the certificate is revoked (RFC 9483 section 4.2, status only)."""
+        body = rfc9480.PKIBody()
+        body["rp"]["status"].append(_status_info(0, None, None))
+        return self._encode(request, body, protection=protection)
+
+    def general(
+        self,
+        request: CmpRequest,
+        items: Sequence[tuple[str, bytes | None]],
+        *,
+        protection: Protection | None,
+    ) -> bytes:
+        """genp with ``items`` (infoType OID, infoValue DER or None); may be empty."""
+        body = rfc9480.PKIBody()
+        content = body["genp"]
+        for info_type, value in items:
+            info = rfc9480.InfoTypeAndValue()
+            info["infoType"] = univ.ObjectIdentifier(info_type)
+            if value is not None:
+                info["infoValue"] = value
+            content.append(info)
         return self._encode(request, body, protection=protection)
 
     def pki_conf(self, request: CmpRequest, *, protection: Protection) -> bytes:

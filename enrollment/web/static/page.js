@@ -20,15 +20,53 @@ export function setProgress(message) {
   $("progress").textContent = message;
 }
 
+// Text in which `code` spans (how messages mark commands) become <code> elements.
+function setRichText(element, message) {
+  element.replaceChildren(
+    ...message.split("`").map((part, index) => {
+      if (index % 2 === 0) return document.createTextNode(part);
+      const code = document.createElement("code");
+      code.textContent = part;
+      return code;
+    }),
+  );
+}
+
 export function setError(message) {
   const box = $("form-error");
-  box.textContent = message;
+  setRichText(box, message);
   box.hidden = !message;
 }
 
-export function setResult(message) {
-  $("result").hidden = false;
-  $("result-message").textContent = message;
+// The result comes first: shown at the top and focused, the environment check put away, the
+// form turned off so that nobody downloads twice. `file` and `format` (of a .p12) bring up the
+// import steps for the reader's system.
+export function setResult(message, { file, format } = {}) {
+  const result = $("result");
+  result.hidden = false;
+  setRichText($("result-message"), message);
+  const steps = $("import-steps");
+  steps.hidden = !format;
+  if (format) {
+    for (const slot of steps.querySelectorAll(".file-name")) slot.textContent = file;
+    for (const part of steps.querySelectorAll("[data-format]")) {
+      part.hidden = part.dataset.format !== format;
+    }
+    const systems = [/firefox/i.test(navigator.userAgent) ? "firefox" : detectOs()];
+    for (const guide of steps.querySelectorAll("details")) {
+      guide.open = systems.includes(guide.dataset.system);
+    }
+  }
+  $("env-check").hidden = true;
+  const form = $("certdesk-form");
+  for (const control of form.elements) control.disabled = true;
+  form.dataset.done = "true";
+  result.focus();
+  result.scrollIntoView({ block: "start" });
+}
+
+export function addToResult(message) {
+  $("result-message").append(` ${message}`);
 }
 
 // -- the environment check --------------------------------------------------------------------
@@ -75,6 +113,8 @@ export function showMode(form, mode) {
     section.hidden = !section.dataset.modes.split(" ").includes(mode);
   }
   $("submit").hidden = mode === "token";
+  // The browser check is about keys made in the page: the USB-key client installs instead.
+  $("env-check").hidden = mode === "token";
   updateTokenCommand(form);
 }
 
@@ -84,27 +124,48 @@ function quote(value, windows) {
   return `'${value.replaceAll("'", `'"'"'`)}'`;
 }
 
-function detectOs() {
+export function detectOs() {
   const platform = navigator.userAgentData?.platform ?? navigator.platform ?? "";
-  if (/win/i.test(platform)) return "windows";
+  if (/win/i.test(platform)) return "windows-powershell";
   if (/mac/i.test(platform)) return "macos";
   return "linux";
+}
+
+const CODE_VARIABLE = "CERTDESK_AUTHORIZATION_CODE";
+
+// How each shell sets a variable for the commands that follow in the same window.
+function setVariable(shell, name, placeholder) {
+  if (shell === "windows-powershell") return `$env:${name} = "${placeholder}"`;
+  if (shell === "windows-cmd") return `set ${name}=${placeholder}`;
+  return `read -rs ${name} && export ${name}   # type ${placeholder}, then Enter`;
 }
 
 export function updateTokenCommand(form) {
   const output = $("token-command");
   const model = $("token-model").selectedOptions[0];
-  const os = $("token-os").value;
+  const shell = $("token-os").value;
+  const os = shell.split("-")[0];
   const windows = os === "windows";
   const module = model.dataset[os];
+  const url = $("token-install-step").dataset.url;
+  $("token-install").parentElement.hidden = !url;
+  $("token-not-offered").hidden = Boolean(url);
+  $("token-install").textContent = url
+    ? [`pipx install ${quote(url, windows)}`, `uv tool install ${quote(url, windows)}`].join("\n")
+    : "";
   let parts;
   if (output.dataset.command === "enroll") {
-    parts = ["certdesk", "token", "enroll", output.dataset.link, "--module", module];
+    $("token-code").textContent = setVariable(
+      shell,
+      CODE_VARIABLE,
+      `<${output.dataset.codePlaceholder}>`,
+    );
+    parts = ["certdesk-usbkey", "enroll", output.dataset.link, "--module", module];
     const reference = form.elements.reference_number?.value.trim();
     if (reference) parts.push("--reference-number", reference);
-    parts.push("--authorization-code-env", "CERTDESK_AUTHORIZATION_CODE");
+    parts.push("--authorization-code-env", CODE_VARIABLE);
   } else {
-    parts = ["certdesk", "token", "renew", "--module", module];
+    parts = ["certdesk-usbkey", "renew", "--module", module];
   }
   output.textContent = parts.map((part) => quote(part, windows)).join(" ");
 }
@@ -156,9 +217,31 @@ export function friendlyNameOf(response) {
 
 // -- files --------------------------------------------------------------------------------------
 
+// Letters and digits of any script and "._-" (张三-1234.p12); any run of anything else becomes
+// one "-". The server's p12_filename (enrollment/ca/pkcs12.py) keeps the same rule.
 export function fileName(friendlyName, extension) {
-  const base = (friendlyName ?? "").replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[-._]+|[-._]+$/g, "");
+  const trim = (text) => text.replace(/^[-._]+|[-._]+$/g, "");
+  const dashes = (text) => trim(text.replace(/-{2,}/g, "-"));
+  const base = trim(dashes((friendlyName ?? "").replace(/[^\p{L}\p{N}_.-]+/gu, "-")).slice(0, 80));
   return `${base || "certificate"}.${extension}`;
+}
+
+// The name in a Content-Disposition: RFC 6266's UTF-8 filename* first, else filename.
+function dispositionName(disposition) {
+  const encoded = /filename\*=UTF-8''([^;\s]+)/i.exec(disposition)?.[1];
+  if (encoded) {
+    try {
+      return decodeURIComponent(encoded);
+    } catch {
+      // fall back to the ASCII name
+    }
+  }
+  return /filename="([^"]+)"/.exec(disposition)?.[1] ?? "certificate.p12";
+}
+
+// The .p12 format the holder chose: "compatible" (macOS Keychain, older Windows) or "modern".
+export function p12Format(form) {
+  return form.elements.p12_format?.checked ? "compatible" : "modern";
 }
 
 export function saveFile(bytes, name, type) {
@@ -186,14 +269,16 @@ export function password(form) {
 // "This browser": the key is made here and never leaves the page. Every step after the
 // certificate is issued (which uses up the link) is rehearsed first, so a browser that cannot
 // finish fails before it asks for the certificate, not after.
-export async function browserKeyFile({ keyType, password: secret, request }) {
+export async function browserKeyFile({ keyType, password: secret, format = "modern", request }) {
   setProgress(t("status.keygen"));
   const keyPair = await generateKeyPair(keyType);
   const csr = toPem("CERTIFICATE REQUEST", await buildCsr(keyType, keyPair));
   setProgress(t("status.seal"));
   const pkcs8 = await exportPkcs8(keyPair);
   const spki = new Uint8Array(await crypto.subtle.exportKey("spki", keyPair.publicKey));
-  const rehearsal = await sealKey({ pkcs8, spki, friendlyName: "-", password: secret, iterations: 1 });
+  const rehearsal = await sealKey({
+    pkcs8, spki, friendlyName: "-", password: secret, format, iterations: 1,
+  });
   await buildPkcs12({ sealedKey: rehearsal, certificates: [spki], password: secret, iterations: 1 });
 
   setProgress(t("status.request"));
@@ -202,7 +287,7 @@ export async function browserKeyFile({ keyType, password: secret, request }) {
   const friendlyName = friendlyNameOf(response);
 
   setProgress(t("status.package"));
-  const sealedKey = await sealKey({ pkcs8, spki, friendlyName, password: secret });
+  const sealedKey = await sealKey({ pkcs8, spki, friendlyName, password: secret, format });
   const certificates = [
     ...pemBlocks(issued.certificate, "CERTIFICATE"),
     ...pemBlocks(issued.chain, "CERTIFICATE"),
@@ -211,16 +296,15 @@ export async function browserKeyFile({ keyType, password: secret, request }) {
   const name = fileName(friendlyName, "p12");
   saveFile(p12, name, "application/x-pkcs12");
   setProgress("");
-  setResult(t("done.p12", { file: name }));
+  setResult(t("done.p12", { file: name }), { file: name, format });
   return issued;
 }
 
-export async function serverKeyFile(response) {
-  const disposition = response.headers.get("Content-Disposition") ?? "";
-  const name = /filename="([^"]+)"/.exec(disposition)?.[1] ?? "certificate.p12";
+export async function serverKeyFile(response, format) {
+  const name = dispositionName(response.headers.get("Content-Disposition") ?? "");
   saveFile(new Uint8Array(await response.arrayBuffer()), name, "application/x-pkcs12");
   setProgress("");
-  setResult(t("done.p12", { file: name }));
+  setResult(t("done.p12", { file: name }), { file: name, format });
   return {
     serial: response.headers.get("Certdesk-Serial"),
     replaces: response.headers.get("Certdesk-Replaces"),
@@ -249,7 +333,8 @@ export async function showPem(response) {
   return issued;
 }
 
-// Runs one submission: errors become the page's alert; the button is off meanwhile.
+// Runs one submission: errors become the page's alert; the button is off meanwhile, and stays
+// off once the result is there.
 export async function run(form, work) {
   const button = $("submit");
   setError("");
@@ -260,7 +345,7 @@ export async function run(form, work) {
     setProgress("");
     setError(error instanceof PageError ? error.message : t("check.unexpected", { detail: error }));
   } finally {
-    button.disabled = false;
+    button.disabled = form.dataset.done === "true";
   }
 }
 
@@ -273,6 +358,7 @@ export async function start(form, onReady) {
     if (!capabilities.files) input.disabled = true;
   }
   form.hidden = false;
+  if (form.elements.p12_format && detectOs() === "macos") form.elements.p12_format.checked = true;
   setUpTokenCommand(form);
   onReady(capabilities);
 }

@@ -1,7 +1,7 @@
 // The renewal page: the chosen certificate is renewed the way it was delivered.
 import {
-  PageError, browserKeyFile, csrText, password, post, run, serverKeyFile, setProgress, setResult,
-  showMode, showPem, start, t,
+  PageError, addToResult, browserKeyFile, csrText, p12Format, password, post, run, serverKeyFile,
+  setProgress, showMode, showPem, start, t,
 } from "./page.js";
 
 const form = document.getElementById("certdesk-form");
@@ -24,9 +24,7 @@ function markSuperseded(serial, newSerial) {
   radio.disabled = true;
   radio.dataset.status = "superseded";
   radio.closest(".choice").classList.add("superseded");
-  setResult(
-    `${document.getElementById("result-message").textContent} ${t("done.renewed", { old: serial, new: newSerial })}`,
-  );
+  addToResult(t("done.renewed", { old: serial, new: newSerial }));
 }
 
 async function submit() {
@@ -41,13 +39,18 @@ async function submit() {
     renewed = await browserKeyFile({
       keyType: form.elements.key_type.value,
       password: password(form),
+      format: p12Format(form),
       request: (csr) => post(api, { ...body, csr, delivery: "browser" }),
     });
   } else if (delivery === "server") {
     const secret = password(form);
     setProgress(t("status.server"));
+    const format = p12Format(form);
     renewed = await serverKeyFile(
-      await post(`${api}/pkcs12`, { ...body, password: secret, key_type: form.elements.key_type.value }),
+      await post(`${api}/pkcs12`, {
+        ...body, password: secret, key_type: form.elements.key_type.value, format,
+      }),
+      format,
     );
   } else if (delivery === "csr") {
     const csr = await csrText(form);

@@ -752,16 +752,6 @@ def test_cmp_certconf_rejection_revokes_the_certificate(desk: Desk, tmp_path: Pa
     assert [c.status for c in certificates] == ["revoked"]
 
 
-def test_cmp_rr_refused_with_not_authorized(desk: Desk, tmp_path: Path) -> None:
-    created = desk.issue()
-    assert desk.enroll(created, tmp_path).returncode == 0
-    common = ["-ref", created["reference_number"],
-              "-secret", f"pass:{created['authorization_code']}"]  # fmt: skip
-    rr = refusal(desk.openssl_cmp("-cmd", "rr", *common, "-oldcert", str(tmp_path / "cert.pem")))
-    assert "notAuthorized" in rr
-    assert "certdesk ra revoke" in rr
-
-
 def kur(desk: Desk, directory: Path, cert: Path, key: Path, *extra: str) -> CmpRun:
     new_key = directory / "new.key"
     if not new_key.exists():

@@ -509,16 +509,18 @@ async def test_simpleenroll_racing_the_link_issues_exactly_one_certificate(
     assert await count_rows(runtime.engine, Certificate) == 1
 
 
-async def test_simplereenroll_is_501_and_points_to_the_renewal_link(
+async def test_simplereenroll_without_client_certificate_is_401_naming_it(
     client: TestClient[Any, Any], tmp_path: Path
 ) -> None:
+    """No client certificate (plain HTTP, no trusted proxy): 401, no Basic challenge."""
     response = await client.post(
         "/.well-known/est/simplereenroll", data=der_csr_b64(tmp_path), headers=PKCS10
     )
-    assert response.status == 501
+    assert response.status == 401
+    assert "WWW-Authenticate" not in response.headers
     error = (await response.json())["error"]
-    assert error["code"] == "not_implemented"
-    assert "renewal link" in error["message"]
+    assert error["code"] == "client_certificate_required"
+    assert "--cert" in error["message"]
 
 
 async def test_csrattrs_is_204_without_body(client: TestClient[Any, Any]) -> None:

@@ -15,6 +15,7 @@ from bot.runtime import Runtime
 from enrollment.db import session_factory
 from enrollment.models import AuditEvent
 from tests.enrollment.conftest import HOLDER, app_runtime, enroll_and_issue
+from tests.support.p12 import assert_compatible, assert_modern, java_import, nss_import, p12_info
 from tests.support.pki import make_csr, openssl, verify
 from tests.support.processes import Cli
 from tests.support.store import certificate_row, certificate_view
@@ -117,6 +118,119 @@ async def test_server_pkcs12_opens_with_openssl_and_chains_to_ca(
     record = await certificate_row(runtime.engine, response.headers["Certdesk-Serial"])
     assert record.delivery == "server"
     assert record.key_type == "RSA-2048"
+
+
+async def server_p12(
+    client: TestClient[Any, Any], *, cn: str = HOLDER.cn, **extra: str
+) -> tuple[Any, bytes]:
+    """A server-made PKCS#12 through the API (password "correct horse"): response, file."""
+    runtime = app_runtime(client)
+    created = await runtime.services.ra.create_enrollment(
+        HOLDER.model_copy(update={"profile": "client-keygen", "cn": cn}), actor="test"
+    )
+    response = await client.post(
+        f"/api/v1/enroll/{created.link.token}/pkcs12",
+        json={
+            "reference_number": created.reference_number,
+            "authorization_code": created.authorization_code,
+            "password": "correct horse",
+            **extra,
+        },
+    )
+    assert response.status == 201, await response.text()
+    return response, await response.read()
+
+
+async def test_server_pkcs12_default_is_modern_with_100000_iterations_and_mac(
+    client: TestClient[Any, Any], tmp_path: Path
+) -> None:
+    """The default file: AES-256-CBC under PBKDF2-SHA256 at 100,000 iterations, and a SHA-256
+    MAC whose key takes as many (not cryptography's 2,048, which made the MAC the cheap way to
+    test password guesses), with a 16-byte salt; NSS still imports it."""
+    _, data = await server_p12(client)
+    path = tmp_path / "modern.p12"
+    path.write_bytes(data)
+    info = p12_info(path, "correct horse")
+    assert_modern(info)
+    assert "MAC: sha256, Iteration 100000" in info
+    assert "salt length: 16" in info
+    assert info.count("Iteration 100000") == 3, info
+    assert HOLDER.cn in nss_import(path, "correct horse", tmp_path)
+
+
+async def test_server_pkcs12_compatible_is_3des_with_sha1_mac_and_imports(
+    client: TestClient[Any, Any], tmp_path: Path
+) -> None:
+    """ "format": "compatible" is what `openssl pkcs12 -legacy` writes; NSS and Java import it."""
+    _, data = await server_p12(client, format="compatible", key_type="rsa-2048")
+    path = tmp_path / "compatible.p12"
+    path.write_bytes(data)
+    assert_compatible(p12_info(path, "correct horse"))
+    assert HOLDER.cn in nss_import(path, "correct horse", tmp_path)
+    assert "PrivateKeyEntry" in java_import(path, "correct horse", tmp_path)
+
+
+async def test_server_pkcs12_format_also_as_query(
+    client: TestClient[Any, Any], tmp_path: Path
+) -> None:
+    """?format=compatible works like the body field; the body's field wins over the query."""
+    runtime = app_runtime(client)
+    for query, body, expected in [
+        ("compatible", None, assert_compatible),
+        ("compatible", "modern", assert_modern),
+    ]:
+        created = await runtime.services.ra.create_enrollment(
+            HOLDER.model_copy(update={"profile": "client-keygen"}), actor="test"
+        )
+        response = await client.post(
+            f"/api/v1/enroll/{created.link.token}/pkcs12?format={query}",
+            json={
+                "reference_number": created.reference_number,
+                "authorization_code": created.authorization_code,
+                "password": "correct horse",
+                **({"format": body} if body else {}),
+            },
+        )
+        assert response.status == 201, await response.text()
+        path = tmp_path / f"{query}-{body}.p12"
+        path.write_bytes(await response.read())
+        expected(p12_info(path, "correct horse"))
+
+
+async def test_server_pkcs12_unknown_format_is_a_400(client: TestClient[Any, Any]) -> None:
+    runtime = app_runtime(client)
+    created = await runtime.services.ra.create_enrollment(
+        HOLDER.model_copy(update={"profile": "client-keygen"}), actor="test"
+    )
+    response = await client.post(
+        f"/api/v1/enroll/{created.link.token}/pkcs12",
+        json={
+            "reference_number": created.reference_number,
+            "authorization_code": created.authorization_code,
+            "password": "correct horse",
+            "format": "rc2",
+        },
+    )
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert error["code"] == "request_invalid"
+    assert "compatible" in error["message"]
+
+
+async def test_server_pkcs12_chinese_name_has_rfc6266_filename(
+    client: TestClient[Any, Any],
+) -> None:
+    """张三's file is 张三-<ref>.p12 in filename*, with an ASCII filename= beside it."""
+    response, _ = await server_p12(client, cn="张三")
+    disposition = response.headers["Content-Disposition"]
+    fallback, encoded = disposition.removeprefix("attachment; ").split("; ")
+    assert fallback.startswith('filename="')
+    assert fallback.isascii()
+    assert encoded.startswith("filename*=UTF-8''")
+    name = unquote(encoded.removeprefix("filename*=UTF-8''"))
+    assert name.startswith("张三-")
+    assert name.endswith(".p12")
+    assert fallback == f'filename="{name.removeprefix("张三-")}"'
 
 
 async def test_server_pkcs12_refused_by_policy_and_short_password(

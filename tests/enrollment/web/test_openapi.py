@@ -22,6 +22,7 @@ from bot.runtime import Runtime
 from enrollment.services import EnrollmentCreate
 from enrollment.services.ra import NewEnrollment
 from enrollment.services.renewal import RenewalLink
+from enrollment.web.openapi import openapi_document
 from tests.scenarios.conftest import Desk
 from tests.support.pki import make_csr
 from tests.support.processes import LiveServer, base_env, live_server
@@ -181,3 +182,13 @@ def test_successful_responses_match_the_schema(
     api_schema["/.well-known/est/{label}/simpleenroll"]["POST"].validate_response(est)
     cacerts = requests.get(f"{api_server.url}/.well-known/est/cacerts", timeout=30)
     api_schema["/.well-known/est/cacerts"]["GET"].validate_response(cacerts)
+
+
+def test_openapi_documents_the_pkcs12_format_choice() -> None:
+    """Both server-key bodies offer "format" (modern by default, or compatible)."""
+    schemas = openapi_document("http://127.0.0.1:8080")["components"]["schemas"]
+    for name in ("ServerKeyEnrollRequest", "ServerKeyRenewRequest"):
+        field = schemas[name]["properties"]["format"]
+        assert field["enum"] == ["modern", "compatible"]
+        assert field["default"] == "modern"
+        assert "-legacy" in field["description"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 from datetime import timedelta
@@ -21,6 +22,7 @@ from enrollment.ca.authority import IssuingCA, build_subject, create_ca_pair
 from enrollment.ca.csr import validated_public_key
 from enrollment.ca.profiles import get_profile
 from tests.support import system
+from tests.support.p12 import assert_compatible, java_import, nss_import, p12_info
 from tests.support.pki import openssl
 
 STATIC = Path(__file__).resolve().parents[3] / "enrollment" / "web" / "static"
@@ -71,6 +73,7 @@ def make_p12(
     password: str,
     friendly_name: str = "Test Holder 01 (1234567890)",
     iterations: int | None = 2048,
+    file_format: str | None = None,
 ) -> tuple[bytes, x509.Certificate]:
     made = run(node_modules, "csr", {"keyType": key_type})
     cert = ca.issue(
@@ -85,6 +88,7 @@ def make_p12(
         "password": password,
         "friendlyName": friendly_name,
         "iterations": iterations,
+        "format": file_format,
     }
     return base64.b64decode(run(node_modules, "p12", job)["p12"]), cert
 
@@ -162,9 +166,11 @@ def test_page_pkcs12_opens_with_openssl_defaults(
     assert b"mac verify error" in wrong.stderr.lower()
 
 
-def pkcs12_kdf(password: str, salt: bytes, iterations: int, id_: int, length: int) -> bytes:
-    """RFC 7292 appendix B.2 over SHA-256, written independently of the page's code."""
-    v, u = 64, 32
+def pkcs12_kdf(
+    password: str, salt: bytes, iterations: int, id_: int, length: int, hash_name: str = "sha256"
+) -> bytes:
+    """RFC 7292 appendix B.2 over SHA-256 or SHA-1, written independently of the page's code."""
+    v, u = 64, hashlib.new(hash_name).digest_size
 
     def stretch(data: bytes) -> bytes:
         size = v * -(-len(data) // v)
@@ -174,9 +180,9 @@ def pkcs12_kdf(password: str, salt: bytes, iterations: int, id_: int, length: in
     block = bytearray(stretch(salt) + stretch(pw))
     out = b""
     for _ in range(-(-length // u)):
-        a = hashlib.sha256(bytes([id_]) * v + bytes(block)).digest()
+        a = hashlib.new(hash_name, bytes([id_]) * v + bytes(block)).digest()
         for _ in range(iterations - 1):
-            a = hashlib.sha256(a).digest()
+            a = hashlib.new(hash_name, a).digest()
         out += a
         b = int.from_bytes(stretch(a)[:v], "big")
         for j in range(0, len(block), v):
@@ -200,6 +206,68 @@ def test_page_pkcs12_kdf_matches_rfc7292(node_modules: Path) -> None:
             },
         )
         assert got["key"] == pkcs12_kdf(password, salt, 1000, 3, 32).hex()
+
+
+@pytest.mark.parametrize(("id_", "length"), [(1, 24), (2, 8), (3, 20)])
+def test_page_pkcs12_kdf_over_sha1_matches_rfc7292(
+    node_modules: Path, id_: int, length: int
+) -> None:
+    """The compatible format's key (24 bytes: two SHA-1 blocks), IV and MAC key."""
+    salt = bytes(range(8))
+    for password in ("smeg", "Pässwörd 证书"):
+        got = run(
+            node_modules,
+            "kdf",
+            {
+                "password": password,
+                "salt": base64.b64encode(salt).decode(),
+                "iterations": 2048,
+                "id": id_,
+                "length": length,
+                "hash": "SHA-1",
+            },
+        )
+        assert got["key"] == pkcs12_kdf(password, salt, 2048, id_, length, "sha1").hex()
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 8, 9, 1000])
+def test_page_triple_des_matches_openssl(node_modules: Path, size: int) -> None:
+    """tripledes.js against `openssl enc -des-ede3-cbc` (PKCS#7 padding) on random data."""
+    key, iv, data = os.urandom(24), os.urandom(8), os.urandom(size)
+    job = {k: base64.b64encode(v).decode() for k, v in (("key", key), ("iv", iv), ("data", data))}
+    got = base64.b64decode(run(node_modules, "3des", job)["ciphertext"])
+    expected = openssl("enc", "-des-ede3-cbc", "-K", key.hex(), "-iv", iv.hex(), input=data)
+    assert expected.returncode == 0, expected.stderr
+    assert got == expected.stdout
+
+
+@pytest.mark.parametrize(
+    ("key_type", "password"),
+    [("ec-p256", "Pässwörd 证书 密码"), ("rsa-2048", "correct horse battery")],
+)
+def test_page_compatible_pkcs12_is_legacy_and_imports_everywhere(
+    node_modules: Path, ca: IssuingCA, tmp_path: Path, key_type: str, password: str
+) -> None:
+    """The compatible file: 3DES bags and a SHA-1 MAC at 2,048 iterations; OpenSSL (without
+    -legacy), NSS and Java open it, with the key matching the certificate. (Java's keytool
+    refuses non-ASCII passwords even on files OpenSSL makes, so it gets the ASCII one.)"""
+    data, cert = make_p12(
+        node_modules, ca, key_type=key_type, password=password, iterations=None,
+        file_format="compatible",
+    )  # fmt: skip
+    path = tmp_path / "compatible.p12"
+    path.write_bytes(data)
+    info = p12_info(path, password)
+    assert_compatible(info)
+    assert info.count("Iteration 2048") == 3, info
+    key, leaf, extra = pkcs12.load_key_and_certificates(data, password.encode())
+    assert key is not None
+    assert leaf == cert
+    assert key.public_key() == cert.public_key()
+    assert extra == list(ca.chain)
+    assert "Test Holder 01" in nss_import(path, password, tmp_path)
+    if password.isascii():
+        assert "PrivateKeyEntry" in java_import(path, password, tmp_path)
 
 
 def test_ca_fixture_is_valid(ca: IssuingCA) -> None:

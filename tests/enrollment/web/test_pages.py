@@ -21,6 +21,7 @@ LABELS_EN = [
     "My own CSR",
     "Password for the certificate file",
     "Repeat password",
+    "Compatible with macOS and older Windows",
     "Download",
 ]
 
@@ -159,6 +160,57 @@ async def test_locked_enrollment_page_says_ask_ra(
     assert response.status == 423
     assert "申请已锁定" in html
     assert "certdesk ra unlock" in html
+    assert f"<code>certdesk ra unlock {created.reference_number}</code>" in html
+    assert "`" not in html
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [
+        (
+            "en",
+            [
+                ">Compatible with macOS and older Windows</label>",
+                "Triple DES",
+                ">Import it on your system</h3>",
+                "Store Location: choose Current User",
+                "(a root CA)",
+                "Settings → Privacy &amp; Security → View Certificates → Your Certificates → "
+                "Import",
+                "<code>pk12util -d sql:$HOME/.pki/nssdb -i</code>",
+                "<code>keytool -importkeystore -srcstoretype PKCS12 -srckeystore</code>",
+                "Keychain Access cannot read",
+            ],
+        ),
+        (
+            "zh",
+            [
+                ">兼容 macOS 和旧版 Windows</label>",
+                "三重 DES",
+                ">在您的系统中导入</h3>",
+                "选择“当前用户”",
+                "根 CA",
+                "“设置”→“隐私与安全”→“查看证书”→“您的证书”→“导入”",
+                "“登录”钥匙串",
+                "钥匙串访问无法读取",
+            ],
+        ),
+    ],
+)
+async def test_enroll_page_has_compatible_choice_and_import_steps(
+    client: TestClient[Any, Any], lang: str, expected: list[str]
+) -> None:
+    """Acceptance 5 (served side): the choice, its one-sentence explanation and the import
+    steps for every system, in both languages; commands as code, never raw backticks."""
+    created = await app_runtime(client).services.ra.create_enrollment(HOLDER, actor="test")
+    _, html = await get_page(client, f"/enroll/{created.link.token}", lang=lang)
+    for text in expected:
+        assert text in html, text
+    for system in ("windows", "macos", "firefox", "linux", "java"):
+        assert f'<details data-system="{system}">' in html
+    assert "<code>openssl req -new</code>" in html
+    assert "`" not in html.split('<script type="application/json"')[0]
+    assert "double-click it on Windows or macOS" not in html
 
 
 async def test_renew_page_lists_owner_certificates_with_status(

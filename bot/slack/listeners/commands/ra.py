@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import dialog, messages
 from bot.dialog import Reply
+from bot.ra_views import desk_stats, holder_status
 from bot.slack import blocks
 from bot.slack.desk import Desk, actor, slack_error_code
 from bot.slack.listeners.commands import Answer, answered_privately
@@ -69,9 +70,8 @@ async def status(call: RaCall) -> str:
     holder = user_id(call.args)
     if holder is not None:
         await desk.audit(call.staff, "ra.status", target=holder)
-        certificates = await desk.queries.certificates_of(holder)
-        pending = await desk.queries.pending_enrollments_of(holder)
-        listing = dialog.my_certificates(certificates, pending, now=utcnow(), lang=lang)
+        found = await holder_status(desk.queries, slack_user=holder)
+        listing = dialog.my_certificates(found.certificates, found.pending, now=utcnow(), lang=lang)
         return f"{messages.ra_status_user_header(lang, holder)}\n{listing.text}"
     enrollment = await desk.queries.enrollment(call.args)
     await desk.audit(call.staff, "ra.status", target=call.args[:128])
@@ -152,7 +152,8 @@ async def revoke(call: RaCall) -> str:
 async def stats(call: RaCall) -> str:
     desk = call.desk
     await desk.audit(call.staff, "ra.stats")
-    numbers = await desk.queries.stats()
+    found = await desk_stats(desk.queries, desk.escalations, desk.unanswered)
+    numbers = found.numbers
     return messages.ra_stats(
         call.lang,
         pending=numbers.enrollments_pending,
@@ -162,8 +163,9 @@ async def stats(call: RaCall) -> str:
         expiring=numbers.certificates_expiring,
         expiring_days=numbers.expiring_within.days,
         revoked=numbers.certificates_revoked,
-        open_escalations=len(await desk.escalations.open_escalations(limit=1000)),
-        unanswered=len(await desk.unanswered.pending(limit=1000)),
+        open_escalations=found.open_escalations,
+        unanswered=found.unanswered,
+        mail_failed=await desk.mail_failures() if desk.mail_failures else None,
     )
 
 

@@ -45,6 +45,7 @@ if (command === "vectors") {
     spki: unb64(job.spki),
     friendlyName: job.friendlyName,
     password: job.password,
+    format: job.format ?? undefined,
     iterations: job.iterations ?? undefined,
   });
   const p12 = await pkcs12.buildPkcs12({
@@ -56,8 +57,11 @@ if (command === "vectors") {
   result = { p12: b64(p12) };
 } else if (command === "kdf") {
   const key = await pkcs12.pkcs12Kdf(job.password, unb64(job.salt), job.iterations, job.id,
-    job.length, crypto.subtle);
+    job.length, crypto.subtle, job.hash ?? undefined);
   result = { key: hex(key) };
+} else if (command === "3des") {
+  const des = await load("tripledes.js");
+  result = { ciphertext: b64(des.tripleDesCbcEncrypt(unb64(job.key), unb64(job.iv), unb64(job.data))) };
 } else {
   throw new Error(`unknown command ${command}`);
 }

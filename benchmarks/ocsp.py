@@ -1,0 +1,279 @@
+"""OCSP responses per second on one core, beside the in-process signing ceiling (issue 14).
+
+Starts a real `certdesk serve` pinned to one core (taskset, all its threads), issues one
+certificate through the API, and drives `wrk` pinned to the other core:
+
+1. ``GET /ocsp/{request}`` without a nonce, the RFC 5019 path: a pre-signed good answer from
+   the cache, after one indexed read of the certificate's state (goal: >= 5,000/s);
+2. ``POST /ocsp`` without a nonce: the same, over POST;
+3. ``POST /ocsp`` with a nonce: signed for each request (a worker thread per signature);
+
+then revokes the certificate with `certdesk ra revoke` (another process, as RA staff would)
+and checks that the very next request answers ``revoked``. The ceiling is measured in the same
+run, in this process: how many answers one core signs per second (``sign_answer``, the
+delegated EC P-256 key), and how many cached answers the responder gives per second without
+HTTP (``OcspResponder.answer``: the database read plus the cache).
+
+    .venv/bin/python benchmarks/ocsp.py [--seconds 10] [--server-core 0] [--load-core 1]
+
+Needs wrk and taskset. Everything stays on the loopback interface.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cryptography import x509  # noqa: E402
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from cryptography.x509 import ocsp  # noqa: E402
+from cryptography.x509.oid import NameOID  # noqa: E402
+
+from tests.support.processes import Cli, base_env, live_server  # noqa: E402
+
+GOAL_PER_SECOND = 5000
+CONNECTIONS = 32
+
+
+def enroll(cli: Cli, url: str) -> x509.Certificate:
+    """One certificate: `certdesk ra issue`, then the API with a CSR made here."""
+    created = cli("ra", "issue", "--cn", "OCSP Bench Holder", "--o", "Acme Bank", "--json")
+    if created.returncode != 0:
+        raise SystemExit(created.stderr)
+    facts = json.loads(created.stdout)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ignored")])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    body = json.dumps(
+        {
+            "reference_number": facts["reference_number"],
+            "authorization_code": facts["authorization_code"],
+            "csr": csr.public_bytes(serialization.Encoding.PEM).decode(),
+        }
+    ).encode()
+    token = facts["link"].rsplit("/", 1)[1]
+    request = urllib.request.Request(  # noqa: S310 (loopback)
+        f"{url}/api/v1/enroll/{token}", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        return x509.load_pem_x509_certificate(json.load(response)["certificate"].encode())
+
+
+def fetch_issuer(url: str) -> x509.Certificate:
+    with urllib.request.urlopen(f"{url}/ca.cer", timeout=10) as response:  # noqa: S310
+        return x509.load_der_x509_certificate(response.read())
+
+
+def request_der(cert: x509.Certificate, issuer: x509.Certificate, *, nonce: bool) -> bytes:
+    sha1 = hashes.SHA1()  # noqa: S303 (RFC 5019: the CertID hash clients send)
+    builder = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, sha1)
+    if nonce:
+        builder = builder.add_extension(x509.OCSPNonce(os.urandom(16)), critical=False)
+    return builder.build().public_bytes(serialization.Encoding.DER)
+
+
+def status_of(url: str, der: bytes) -> ocsp.OCSPCertStatus:
+    request = urllib.request.Request(  # noqa: S310 (loopback)
+        f"{url}/ocsp", data=der, headers={"Content-Type": "application/ocsp-request"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return ocsp.load_der_ocsp_response(response.read()).certificate_status
+
+
+def wrk(
+    wrk_path: str, core: int, url: str, seconds: int, work: Path, *, body: bytes | None, nonce: bool
+) -> tuple[float, int]:
+    """Requests/s and non-2xx count of a `wrk` run pinned to ``core``."""
+    script = work / "ocsp.lua"
+    lines = ['wrk.headers["Content-Type"] = "application/ocsp-request"']
+    if body is not None:
+        escaped = "".join(f"\\{b}" for b in body)
+        lines += ['wrk.method = "POST"', f'wrk.body = "{escaped}"']
+    if nonce:
+        # A fresh 16-byte nonce per request: the nonce is the request's last 16 bytes.
+        assert body is not None
+        lines += [
+            "request = function()",
+            "  local n = ''",
+            "  for i = 1, 16 do n = n .. string.char(math.random(0, 255)) end",
+            "  return wrk.format(nil, nil, nil, string.sub(wrk.body, 1, -17) .. n)",
+            "end",
+        ]
+    lines += [
+        "done = function(summary, latency, requests)",
+        '  io.write(string.format("NON2XX %d\\n", summary.errors.status))',
+        "end",
+    ]
+    script.write_text("\n".join(lines) + "\n")
+    threads = "1"
+    result = subprocess.run(
+        ["taskset", "-c", str(core), wrk_path, "-t", threads, "-c", str(CONNECTIONS),
+         "-d", f"{seconds}s", "-s", str(script), url],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
+    errors = re.search(r"NON2XX (\d+)", result.stdout)
+    if rate is None or errors is None:
+        raise SystemExit(f"wrk failed: {result.stdout}{result.stderr}")
+    return float(rate.group(1)), int(errors.group(1))
+
+
+def signing_ceiling(seconds: float) -> float:
+    """Answers signed per second in this process, one thread: the delegated P-256 key."""
+    from datetime import timedelta
+
+    from common.time import utcnow
+    from enrollment.ca.authority import load_or_create_local_ca
+    from enrollment.ca.ocsp_signer import SignerPolicy, load_or_rotate_signer
+    from enrollment.protocols.ocsp.messages import parse_request, sign_answer
+
+    with tempfile.TemporaryDirectory() as directory:
+        ca = load_or_create_local_ca(
+            Path(directory), key_type="ec-p256", organization="Bench", crl_url=None
+        )
+        signer = load_or_rotate_signer(Path(directory), ca=ca, policy=SignerPolicy())
+        leaf = ca.issue_ocsp_signer(
+            public_key=signer.private_key.public_key(), validity=timedelta(days=1)
+        )
+        query = parse_request(request_der(leaf, ca.certificate, nonce=True))
+        count, started = 0, time.perf_counter()
+        now = utcnow()
+        while time.perf_counter() - started < seconds:
+            for _ in range(100):
+                sign_answer(query, issued=True, revoked=None, signer=signer, this_update=now,
+                            next_update=now + timedelta(days=7))  # fmt: skip
+            count += 100
+        return count / (time.perf_counter() - started)
+
+
+def responder_ceiling(data_dir: Path, der: bytes, seconds: float) -> float:
+    """Cached answers per second from ``OcspResponder.answer`` in this process (the store read
+    plus the cache, no HTTP), for a good certificate on the server's own database."""
+    from bot.runtime import ca_directory, open_runtime
+    from bot.settings import Settings
+    from enrollment.protocols.ocsp.messages import parse_request
+    from enrollment.protocols.ocsp.responder import OcspResponder, ResponderConfig
+
+    async def run() -> float:
+        settings = Settings(_env_file=None, data_dir=data_dir)  # type: ignore[call-arg]
+        async with open_runtime(settings) as runtime:
+            responder = OcspResponder(
+                ca=runtime.ca,
+                states=runtime.services.revocation,
+                config=ResponderConfig(
+                    lifetime=runtime.services.config.crl_validity,
+                    refresh=runtime.services.config.crl_refresh,
+                    signer_directory=ca_directory(settings),
+                ),
+            )
+            query = parse_request(der)
+            await responder.answer(query)
+            counts = [0] * CONNECTIONS
+            deadline = time.perf_counter() + seconds
+
+            async def client(index: int) -> None:
+                while time.perf_counter() < deadline:
+                    await responder.answer(query)
+                    counts[index] += 1
+
+            started = time.perf_counter()
+            await asyncio.gather(*(client(i) for i in range(CONNECTIONS)))
+            return sum(counts) / (time.perf_counter() - started)
+
+    return asyncio.run(run())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    parser.add_argument("--server-core", type=int, default=0, help="the CPU of the server")
+    parser.add_argument("--load-core", type=int, default=1, help="the CPU of wrk and the ceiling")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        help="the server's CERTDESK_LOG_LEVEL (INFO writes one access-log record a request)",
+    )
+    args = parser.parse_args()
+    wrk_path, taskset = shutil.which("wrk"), shutil.which("taskset")
+    if wrk_path is None or taskset is None:
+        print("wrk and taskset (util-linux) are needed: apt-get install wrk", file=sys.stderr)
+        return 2
+    os.sched_setaffinity(0, {args.load_core})
+    with tempfile.TemporaryDirectory() as directory:
+        work = Path(directory)
+        (work / "data").mkdir(mode=0o700)
+        env = base_env(
+            work / "data",
+            {"CERTDESK_SERVE_REMINDERS": "false", "CERTDESK_LOG_LEVEL": args.log_level},
+        )
+        cli = Cli(env)
+        with live_server(env) as server:
+            pinned = subprocess.run(
+                [taskset, "-a", "-p", "-c", str(args.server_core), str(server.process.pid)],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            if pinned.returncode != 0:
+                print(pinned.stderr, file=sys.stderr)
+                return 1
+            print(
+                f"certdesk serve (pid {server.process.pid}) pinned to core {args.server_core}; wrk"
+                f" and the ceilings on core {args.load_core}; load average {os.getloadavg()[0]:.1f}"
+            )
+            cert = enroll(cli, server.url)
+            spare = enroll(cli, server.url)  # stays good: the responder's ceiling asks for it
+            issuer = fetch_issuer(server.url)
+            plain = request_der(cert, issuer, nonce=False)
+            with_nonce = request_der(cert, issuer, nonce=True)
+            get_url = f"{server.url}/ocsp/" + base64.urlsafe_b64encode(plain).decode().rstrip("=")
+            assert status_of(server.url, plain) == ocsp.OCSPCertStatus.GOOD
+            runs = [
+                ("GET, cached good answer", get_url, None, False),
+                ("POST, cached good answer", f"{server.url}/ocsp", plain, False),
+                ("POST with a nonce, signed per request", f"{server.url}/ocsp", with_nonce, True),
+            ]
+            rates = {}
+            for label, url, body, nonce in runs:
+                rate, errors = wrk(wrk_path, args.load_core, url, args.seconds, work,
+                                   body=body, nonce=nonce)  # fmt: skip
+                rates[label] = rate
+                print(f"{label:40} {rate:9,.0f} responses/s   ({errors} non-2xx)")
+            revoked = cli(
+                "ra", "revoke", format(cert.serial_number, "x"), "--reason", "keyCompromise"
+            )
+            if revoked.returncode != 0:
+                print(revoked.stderr, file=sys.stderr)
+                return 1
+            seen = status_of(server.url, plain)
+            visible = seen == ocsp.OCSPCertStatus.REVOKED
+            print(f"revocation by `certdesk ra revoke`, next request: {seen.name.lower()} "
+                  f"({'visible at once' if visible else 'NOT VISIBLE'})")  # fmt: skip
+            data_dir = work / "data"
+        ceiling = responder_ceiling(data_dir, request_der(spare, issuer, nonce=False), 5)
+    signing = signing_ceiling(5)
+    print(
+        f"{'ceiling: responder.answer, no HTTP':40} {ceiling:9,.0f} answers/s (store read + cache)"
+    )
+    print(f"{'ceiling: sign_answer, one thread':40} {signing:9,.0f} signatures/s")
+    cached = rates["GET, cached good answer"]
+    verdict = "met" if cached >= GOAL_PER_SECOND else "NOT MET"
+    print(f"goal: >= {GOAL_PER_SECOND:,}/s/core from cache (GET): {verdict}")
+    return 0 if visible else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

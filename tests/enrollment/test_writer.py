@@ -1,0 +1,203 @@
+"""Units of work (enrollment/writer.py): group commit on SQLite, one transaction per unit on
+PostgreSQL. Each unit keeps its own checks; one unit's failure undoes it alone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
+
+from bot.database import upgrade_async
+from bot.runtime import Runtime
+from enrollment.db import create_engine, session_factory
+from enrollment.errors import StorageUnavailable
+from enrollment.models import AuditEvent, Enrollment
+from enrollment.writer import GroupCommit, PooledWrites, writes_for
+
+
+class UnitRefused(Exception):
+    """A unit's own check failing."""
+
+
+async def targets(engine: AsyncEngine) -> list[str]:
+    """The audit targets stored (what each test's units wrote), read on a fresh session."""
+    async with session_factory(engine)() as session:
+        result = await session.execute(
+            select(AuditEvent.target).where(col(AuditEvent.action) == "test.unit")
+        )
+        return sorted(t for t in result.scalars().all() if t is not None)
+
+
+def row(target: str) -> AuditEvent:
+    return AuditEvent(actor="test", action="test.unit", target=target)
+
+
+@pytest.fixture
+def writer(runtime: Runtime) -> GroupCommit | PooledWrites:
+    return writes_for(runtime.engine)
+
+
+@pytest.fixture
+async def sqlite_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A migrated embedded SQLite of its own (group commit is SQLite's writer only)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'writer.db'}"
+    await upgrade_async(url)
+    engine = create_engine(url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def group_commit(sqlite_engine: AsyncEngine) -> GroupCommit:
+    return GroupCommit(sqlite_engine)
+
+
+async def test_writes_for_picks_group_commit_on_sqlite_only(runtime: Runtime) -> None:
+    expected = GroupCommit if runtime.engine.dialect.name == "sqlite" else PooledWrites
+    assert isinstance(writes_for(runtime.engine), expected)
+
+
+async def test_unit_is_committed_when_its_block_is_left(
+    runtime: Runtime, writer: GroupCommit | PooledWrites
+) -> None:
+    """Leaving the block means durable: another connection sees the row at once."""
+    async with writer.unit() as session:
+        session.add(row("committed"))
+    assert await targets(runtime.engine) == ["committed"]
+
+
+async def test_failing_unit_does_not_undo_the_others_in_its_batch(
+    sqlite_engine: AsyncEngine, group_commit: GroupCommit
+) -> None:
+    """A good, a refusing and another good unit queued behind one holder: one batch, the
+    refusal undone alone (its savepoint), the caller given its own exception."""
+    release = asyncio.Event()
+    holding = asyncio.Event()
+
+    async def holder() -> None:
+        async with group_commit.unit() as session:
+            session.add(row("holder"))
+            holding.set()
+            await release.wait()
+
+    async def good(name: str) -> None:
+        async with group_commit.unit() as session:
+            session.add(row(name))
+
+    async def refusing() -> None:
+        async with group_commit.unit() as session:
+            session.add(row("refused"))
+            await session.flush()  # written, then its own check fails
+            raise UnitRefused("no")
+
+    first = asyncio.create_task(holder())
+    await holding.wait()
+    queued = [
+        asyncio.create_task(good("before")),
+        asyncio.create_task(refusing()),
+        asyncio.create_task(good("after")),
+    ]
+    await asyncio.sleep(0)  # all three queued behind the holder
+    batches = group_commit.batches
+    release.set()
+    results = await asyncio.gather(first, *queued, return_exceptions=True)
+    assert [type(r) for r in results] == [type(None), type(None), UnitRefused, type(None)]
+    assert group_commit.batches == batches + 1  # the four units shared one commit
+    assert await targets(sqlite_engine) == ["after", "before", "holder"]
+
+
+async def test_unit_failing_its_constraint_does_not_undo_the_others(
+    runtime: Runtime, writer: GroupCommit | PooledWrites
+) -> None:
+    """A duplicate reference number (a UNIQUE constraint) fails that unit only."""
+    await create_enrollment_row(writer, "REF-ONE")
+
+    async def duplicate() -> None:
+        await create_enrollment_row(writer, "REF-ONE")
+
+    async def other(name: str) -> None:
+        async with writer.unit() as session:
+            session.add(row(name))
+
+    results = await asyncio.gather(other("a"), duplicate(), other("b"), return_exceptions=True)
+    assert isinstance(results[1], IntegrityError)
+    assert await targets(runtime.engine) == ["a", "b"]
+
+
+async def create_enrollment_row(writer: GroupCommit | PooledWrites, reference: str) -> None:
+    async with writer.unit() as session:
+        session.add(
+            Enrollment(reference_number=reference, authorization_code_hash="0" * 64, subject_cn="X")
+        )
+
+
+async def test_writer_survives_a_unit_that_raises(
+    runtime: Runtime, writer: GroupCommit | PooledWrites
+) -> None:
+    """A bug in one unit (any exception) leaves the writer serving the next units."""
+
+    async def buggy() -> None:
+        async with writer.unit() as session:
+            session.add(row("lost"))
+            _ = 1 / 0
+
+    for _ in range(3):
+        with pytest.raises(ZeroDivisionError):
+            await buggy()
+    async with writer.unit() as session:
+        session.add(row("next"))
+    assert await targets(runtime.engine) == ["next"]
+
+
+async def test_unit_cancelled_while_queued_does_not_stall_the_writer(
+    sqlite_engine: AsyncEngine, group_commit: GroupCommit
+) -> None:
+    release = asyncio.Event()
+    holding = asyncio.Event()
+
+    async def holder() -> None:
+        async with group_commit.unit() as session:
+            session.add(row("holder"))
+            holding.set()
+            await release.wait()
+
+    async def queued(name: str) -> None:
+        async with group_commit.unit() as session:
+            session.add(row(name))
+
+    first = asyncio.create_task(holder())
+    await holding.wait()
+    cancelled = asyncio.create_task(queued("cancelled"))
+    later = asyncio.create_task(queued("later"))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    release.set()
+    await asyncio.gather(first, later)
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    assert await targets(sqlite_engine) == ["holder", "later"]
+
+
+async def test_unreachable_database_refuses_every_queued_unit(tmp_path: Path) -> None:
+    """No connection for the batch: each queued unit gets StorageUnavailable (a 503 at the
+    HTTP boundary), and the writer takes the next units instead of spinning on the first."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'x.db'}")
+    writer = GroupCommit(engine)
+
+    async def one() -> None:
+        async with writer.unit() as session:
+            session.add(row("never"))
+
+    try:
+        async with asyncio.timeout(30):  # a guard against a hang, not a timing assertion
+            results = await asyncio.gather(one(), one(), return_exceptions=True)
+            assert [type(r) for r in results] == [StorageUnavailable, StorageUnavailable]
+            with pytest.raises(StorageUnavailable):
+                await one()
+    finally:
+        await engine.dispose()

@@ -1,0 +1,223 @@
+"""certdesk's own TLS (CERTDESK_TLS=auto) with stock tools: the server certificate verifies
+against /ca.pem for the public host name, and a holder renews with EST simplereenroll
+authenticated by `curl --cert --key`."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from bot.runtime import Runtime
+from enrollment.services import EnrollmentCreate
+from enrollment.services.ra import NewEnrollment
+from tests.scenarios.conftest import Desk
+from tests.support import system
+from tests.support.pki import openssl
+from tests.support.processes import Cli, base_env, free_port, live_server
+from tests.support.store import certificate_row
+
+
+@dataclass
+class TlsDesk:
+    desk: Desk
+    cli: Cli
+    url: str  # https://localhost:PORT, the public URL
+    ca: Path  # /ca.pem, fetched with openssl's verification off (we test it below)
+
+
+@pytest.fixture(scope="module")
+def tls_desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsDesk]:
+    data_dir = tmp_path_factory.mktemp("tls-desk")
+    port = free_port()
+    url = f"https://localhost:{port}"
+    env = base_env(
+        data_dir,
+        {"CERTDESK_TLS": "auto", "CERTDESK_PUBLIC_URL": url, "CERTDESK_SERVE_REMINDERS": "false"},
+    )
+    with live_server(env, port=port, tls=True) as server:
+        ca = data_dir / "downloaded-ca.pem"
+        fetched = sh(f"{curl()} -sS -k -o {ca} {url}/ca.pem", data_dir)
+        assert fetched.returncode == 0, fetched.stderr
+        desk = Desk(server=server, data_dir=data_dir)
+        yield TlsDesk(desk=desk, cli=Cli(env), url=url, ca=ca)
+
+
+def curl() -> str:
+    return system.binary("curl", "curl")
+
+
+def sh(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-o", "pipefail", "-c", script],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_tls_auto_certificate_verifies_against_ca_pem_for_the_host_name(
+    tls_desk: TlsDesk, tmp_path: Path
+) -> None:
+    checked = sh(
+        f"{curl()} -sS --fail-with-body --cacert {tls_desk.ca} {tls_desk.url}/healthz", tmp_path
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert '"status": "ok"' in checked.stdout
+    port = tls_desk.url.rsplit(":", 1)[1]
+    handshake = subprocess.run(
+        [system.binary("openssl", "openssl"), "s_client", "-connect", f"127.0.0.1:{port}",
+         "-servername", "localhost", "-verify_hostname", "localhost",
+         "-CAfile", str(tls_desk.ca), "-verify_return_error", "-brief"],
+        input="", capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert handshake.returncode == 0, handshake.stderr
+    assert "Verification: OK" in handshake.stderr
+    wrong_name = sh(
+        f"{curl()} -sS --cacert {tls_desk.ca} --resolve other.example:{port}:127.0.0.1 "
+        f"https://other.example:{port}/healthz",
+        tmp_path,
+    )
+    assert wrong_name.returncode != 0  # the certificate names localhost only
+
+
+def enroll_over_est(tls_desk: TlsDesk, directory: Path, cn: str) -> Path:
+    """A first certificate with curl and EST simpleenroll over certdesk's TLS."""
+    request = EnrollmentCreate(cn=cn, ous=["Branch 7"], o="Acme Bank")
+
+    async def create(runtime: Runtime) -> NewEnrollment:
+        return await runtime.services.ra.create_enrollment(request, actor="test")
+
+    created = tls_desk.desk.call(create)
+    made = openssl(
+        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", str(directory / "key.pem"), "-subj", "/CN=whatever",
+        "-outform", "DER", "-out", str(directory / "first.der"),
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    enrolled = sh(
+        f"base64 first.der > first.b64 && {curl()} -sS --fail-with-body --cacert {tls_desk.ca} "
+        f"--user {created.reference_number}:{created.authorization_code} "
+        "--data-binary @first.b64 -H 'Content-Type: application/pkcs10' "
+        f"{tls_desk.url}/.well-known/est/simpleenroll"
+        " | base64 -d | openssl pkcs7 -inform DER -print_certs > cert.pem",
+        directory,
+    )
+    assert enrolled.returncode == 0, enrolled.stderr
+    return directory / "cert.pem"
+
+
+def reenroll(tls_desk: TlsDesk, directory: Path, subject: str) -> subprocess.CompletedProcess[str]:
+    """`curl --cert --key` simplereenroll with a new key's CSR for ``subject``."""
+    made = openssl(
+        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", str(directory / "new.key"), "-subj", subject,
+        "-outform", "DER", "-out", str(directory / "re.der"),
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return sh(
+        f"base64 re.der > re.b64 && {curl()} -sS -w '%{{http_code}}' -o answer "
+        f"--cacert {tls_desk.ca} --cert cert.pem --key key.pem "
+        "--data-binary @re.b64 -H 'Content-Type: application/pkcs10' "
+        f"{tls_desk.url}/.well-known/est/simplereenroll",
+        directory,
+    )
+
+
+def subject_of(path: Path) -> str:
+    return openssl("x509", "-in", str(path), "-noout", "-subject").stdout.decode().strip()
+
+
+def serial_of(path: Path) -> str:
+    return format(x509.load_pem_x509_certificate(path.read_bytes()).serial_number, "x")
+
+
+def test_tls_simplereenroll_with_curl_client_certificate_renews_and_supersedes(
+    tls_desk: TlsDesk, tmp_path: Path
+) -> None:
+    cert = enroll_over_est(tls_desk, tmp_path, "TLS Holder")
+    subject = subject_of(cert).removeprefix("subject=")
+    result = reenroll(tls_desk, tmp_path, "/" + subject.replace(", ", "/").replace(" = ", "="))
+    assert result.stdout == "200", (result.stdout, (tmp_path / "answer").read_text())
+    decoded = sh("base64 -d answer | openssl pkcs7 -inform DER -print_certs > new.pem", tmp_path)
+    assert decoded.returncode == 0, decoded.stderr
+    new = tmp_path / "new.pem"
+    assert subject_of(new) == subject_of(cert)
+    assert serial_of(new) != serial_of(cert)
+    verified = openssl("verify", "-CAfile", str(tls_desk.ca), str(new))
+    assert verified.returncode == 0, verified.stderr
+    matches = openssl("x509", "-in", str(new), "-noout", "-pubkey").stdout
+    assert matches == openssl("pkey", "-in", str(tmp_path / "new.key"), "-pubout").stdout
+    old = tls_desk.desk.call(lambda r: certificate_row(r.engine, serial_of(cert)))
+    assert (old.status, old.superseded_by) == ("superseded", serial_of(new))
+
+    again = reenroll(tls_desk, tmp_path, "/" + subject.replace(", ", "/").replace(" = ", "="))
+    assert again.stdout == "409"  # the superseded certificate renews nothing more
+    assert "certificate_not_active" in (tmp_path / "answer").read_text()
+
+
+def test_tls_simplereenroll_other_subject_refused(tls_desk: TlsDesk, tmp_path: Path) -> None:
+    cert = enroll_over_est(tls_desk, tmp_path, "TLS Other Subject")
+    result = reenroll(tls_desk, tmp_path, "/CN=Someone Else")
+    assert result.stdout == "400"
+    assert "subject_mismatch" in (tmp_path / "answer").read_text()
+    old = tls_desk.desk.call(lambda r: certificate_row(r.engine, serial_of(cert)))
+    assert old.status == "active"
+
+
+def test_tls_simplereenroll_revoked_client_certificate_refused(
+    tls_desk: TlsDesk, tmp_path: Path
+) -> None:
+    cert = enroll_over_est(tls_desk, tmp_path, "TLS Revoked")
+    revoked = tls_desk.cli("ra", "revoke", serial_of(cert), "--reason", "keyCompromise")
+    assert revoked.returncode == 0, revoked.output
+    subject = subject_of(cert).removeprefix("subject=")
+    result = reenroll(tls_desk, tmp_path, "/" + subject.replace(", ", "/").replace(" = ", "="))
+    assert result.stdout == "409"
+    answer = (tmp_path / "answer").read_text()
+    assert "certificate_not_active" in answer
+    assert "revoked" in answer
+
+
+def test_tls_simplereenroll_without_client_certificate_is_401(
+    tls_desk: TlsDesk, tmp_path: Path
+) -> None:
+    (tmp_path / "cert.pem").write_text("")
+    result = sh(
+        f"{curl()} -sS -w '%{{http_code}}' -o answer --cacert {tls_desk.ca} "
+        "--data-binary 'MIIB' -H 'Content-Type: application/pkcs10' "
+        f"{tls_desk.url}/.well-known/est/simplereenroll",
+        tmp_path,
+    )
+    assert result.stdout == "401"
+    assert "client_certificate_required" in (tmp_path / "answer").read_text()
+
+
+def test_tls_api_renew_with_curl_client_certificate_needs_only_the_csr(
+    tls_desk: TlsDesk, tmp_path: Path
+) -> None:
+    """POST /api/v1/renew over certdesk's TLS: the client certificate stands in for the signed
+    challenge, for a certificate that is not on a USB key too."""
+    cert = enroll_over_est(tls_desk, tmp_path, "TLS API Holder")
+    made = openssl(
+        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", str(tmp_path / "new.key"), "-subj", "/CN=ignored",
+        "-out", str(tmp_path / "new.csr"),
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    result = sh(
+        'python3 -c \'import json,sys; print(json.dumps({"csr": open("new.csr").read()}))\''
+        f" > body.json && {curl()} -sS -w '%{{http_code}}' -o answer --cacert {tls_desk.ca} "
+        "--cert cert.pem --key key.pem -H 'Content-Type: application/json' "
+        f"--data-binary @body.json {tls_desk.url}/api/v1/renew",
+        tmp_path,
+    )
+    assert result.stdout == "201", (result.stdout, (tmp_path / "answer").read_text())
+    old = tls_desk.desk.call(lambda r: certificate_row(r.engine, serial_of(cert)))
+    assert old.status == "superseded"
