@@ -128,10 +128,13 @@ def build_notifier(settings: Settings, engine: AsyncEngine) -> Notifier:
     """Per reminder: Slack when ``SLACK_BOT_TOKEN`` is set and the certificate has a Slack
     owner, else mail when it has an address (bot/mail/reminders.py), else Slack (which
     refuses: no owner) or, with Slack off, the log and local outbox."""
+    from bot.mail.holders import HolderLookup
     from bot.mail.postman import Postman
     from bot.mail.reminders import MailNotifier, RoutingNotifier
 
-    mail = MailNotifier(postman=Postman.from_settings(settings))
+    mail = MailNotifier(
+        postman=Postman.from_settings(settings), holders=HolderLookup(engine=engine)
+    )
     if settings.slack_enabled:
         slack = SlackNotifier(client=slack_web_client(settings))
         return RoutingNotifier(slack=slack, mail=mail, fallback=slack)

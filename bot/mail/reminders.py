@@ -1,9 +1,10 @@
 """Reminders by mail, and the notifier that routes each reminder to its owner's channel.
 
-``MailNotifier`` mails the certificate's owner (``owner_email``) in the language their name is
-written in; SMTP's 4xx answers and an unreachable server are transient (the reminder's claim
-row is retried with the runner's doubling backoff), 5xx answers permanent (``undeliverable``,
-audited, counted by :func:`bot.mail.stats.mail_failures`). Without SMTP the mail goes to the
+``MailNotifier`` mails the certificate's owner (``owner_email``) in the language stored with
+its enrollment (``ra issue --language``), else the one their name is written in; SMTP's 4xx
+answers and an unreachable server are transient (the reminder's claim row is retried with the
+runner's doubling backoff), 5xx answers permanent (``undeliverable``, audited, counted by
+:func:`bot.mail.stats.mail_failures`). Without SMTP the mail goes to the
 outbox and counts as delivered.
 
 ``RoutingNotifier`` picks per reminder: Slack when the certificate has a Slack owner and Slack
@@ -13,10 +14,11 @@ off, the local outbox the chat page shows.
 
 from __future__ import annotations
 
+from bot.mail.holders import HolderLookup
 from bot.mail.postman import Postman
 from bot.mail.smtp import MailFailed
 from bot.mail.texts import MailKind
-from common.language import detect_language
+from common.language import Lang, detect_language
 from scheduler.errors import DeliveryError
 from scheduler.policy import Reminder, ReminderKind
 from scheduler.run import Notifier
@@ -25,8 +27,15 @@ from scheduler.run import Notifier
 class MailNotifier:
     channel = "email"
 
-    def __init__(self, *, postman: Postman) -> None:
+    def __init__(self, *, postman: Postman, holders: HolderLookup | None = None) -> None:
         self._postman = postman
+        self._holders = holders
+
+    async def _language(self, serial: str, cn: str) -> Lang:
+        """The language stored with the certificate's enrollment (``ra issue --language``),
+        else the one the holder's name is written in."""
+        found = await self._holders.of_certificate(serial) if self._holders else None
+        return found[0].lang if found is not None else detect_language(cn)
 
     async def notify(self, reminder: Reminder) -> None:
         cert = reminder.certificate
@@ -37,7 +46,7 @@ class MailNotifier:
         kind: MailKind = "expired" if reminder.kind == ReminderKind.EXPIRED else "reminder"
         message = self._postman.compose(
             kind,
-            detect_language(cert.subject_cn),
+            await self._language(cert.serial, cert.subject_cn),
             to=cert.owner_email,
             values={
                 "cn": cert.subject_cn,

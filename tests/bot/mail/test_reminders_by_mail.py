@@ -20,7 +20,7 @@ from bot.notify import build_notifier
 from bot.settings import Settings
 from common.time import utcnow
 from enrollment.db import create_engine, session_factory
-from enrollment.models import AuditEvent, Certificate
+from enrollment.models import AuditEvent, Certificate, Enrollment, EnrollmentStatus
 from scheduler.policy import Outcome, ReminderPolicy
 from scheduler.run import ReminderRunner, Result, RunConfig
 from tests.scheduler.support import add_certificates, migrated_engine, reminder_rows
@@ -164,3 +164,34 @@ async def test_with_slack_off_and_no_smtp_a_mail_owner_gets_an_outbox_mail(
     (eml,) = (data_dir / "outbox").glob("*.eml")
     assert cert.serial in eml.read_text()
     assert utcnow() > cert.not_before
+
+
+async def test_reminder_mail_follows_the_language_stored_with_the_enrollment(
+    engine: AsyncEngine, smtp: SmtpServer, settings_factory: Callable[..., Settings]
+) -> None:
+    """``ra issue --language zh`` for a holder whose name is written in Latin letters: the
+    reminder comes in Chinese (it used to follow the name's script only)."""
+    cert = await mail_owned_certificate(engine, "li@example.com")
+    async with session_factory(engine)() as session, session.begin():
+        enrollment = Enrollment(
+            reference_number="7000000001",
+            authorization_code_hash="x" * 64,
+            subject_cn=cert.subject_cn,
+            subject_ous=[],
+            email="li@example.com",
+            language="zh",
+            status=EnrollmentStatus.ISSUED,
+            created_by="test",
+        )
+        session.add(enrollment)
+        await session.flush()
+        await session.execute(
+            sa.update(Certificate)
+            .where(col(Certificate.id) == cert.id)
+            .values(enrollment_id=enrollment.id)
+        )
+    reminders = runner(engine, settings_factory(smtp_url=smtp.url))
+    report = await reminders.run_pass(as_of=cert.not_after - timedelta(days=6))
+    assert report.count(Result.SENT) == 1
+    (mail,) = smtp.to("li@example.com")
+    assert "将在 6 天后到期" in str(mail["Subject"])
