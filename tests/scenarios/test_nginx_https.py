@@ -13,14 +13,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from playwright.sync_api import Browser, expect
 
 from tests.scenarios.conftest import Desk
@@ -34,7 +31,7 @@ from tests.scenarios.test_browser_enroll import (
     split_p12,
 )
 from tests.support import system
-from tests.support.pki import verify
+from tests.support.pki import self_signed_server, verify
 from tests.support.postgres import free_port
 from tests.support.processes import ROOT, base_env, live_server
 
@@ -43,33 +40,8 @@ SITE = ROOT / "deploy" / "nginx.conf"
 
 def throwaway_certificate(directory: Path) -> tuple[Path, Path]:
     """A self-signed server certificate for 127.0.0.1 (the browser is told to accept it)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "server.pem", directory / "server.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
+    san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    return self_signed_server(directory, valid_for=timedelta(days=1), extension=san, critical=False)
 
 
 def site_config(*, upstream: int, http_port: int, tls_port: int, cert: Path, key: Path) -> str:

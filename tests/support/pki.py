@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 
 def openssl(*args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -31,3 +37,35 @@ def verify(ca_pem: Path, cert_pem: Path) -> subprocess.CompletedProcess[bytes]:
 def subject_line(cert_pem: Path) -> str:
     result = openssl("x509", "-in", str(cert_pem), "-noout", "-subject", "-nameopt", "RFC2253")
     return result.stdout.decode().strip()
+
+
+def self_signed_server(
+    directory: Path, *, valid_for: timedelta, extension: x509.ExtensionType, critical: bool
+) -> tuple[Path, Path]:
+    """``server.pem`` and ``server.key`` in ``directory``: a throwaway self-signed P-256
+    certificate for 127.0.0.1 with one ``extension`` (a SAN for a browser, CA constraints for
+    OpenSSL's trust store)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + valid_for)
+        .add_extension(extension, critical=critical)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "server.pem", directory / "server.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path

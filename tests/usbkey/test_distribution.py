@@ -17,17 +17,16 @@ import sys
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from tests.support import system
 from tests.support.client_build import client_dist  # noqa: F401 (a session fixture)
+from tests.support.pki import self_signed_server
 from tests.support.postgres import free_port
 from tests.support.processes import Cli, LiveServer, base_env, live_server
 from tests.support.softhsm import PIN, SoftHsm, make_softhsm
@@ -265,27 +264,7 @@ def _percent(hex_id: str) -> str:
 
 
 def _server_identity(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+    constraints = x509.BasicConstraints(ca=True, path_length=None)
+    return self_signed_server(
+        directory, valid_for=timedelta(hours=1), extension=constraints, critical=True
     )
-    cert_path, key_path = directory / "server.pem", directory / "server.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
