@@ -39,11 +39,10 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from benchmarks.reminders_benchmark import seed  # noqa: E402
+from benchmarks.reminders_benchmark import certificate_row, insert_certificates, seed  # noqa: E402
 from bot.database import upgrade_async  # noqa: E402
 from common.time import utcnow  # noqa: E402
 from enrollment.db import create_engine  # noqa: E402
-from enrollment.models import Certificate  # noqa: E402
 from scheduler.policy import ReminderPolicy  # noqa: E402
 from scheduler.run import candidates  # noqa: E402
 from tests.support.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack  # noqa: E402
@@ -107,37 +106,15 @@ async def selection(count: int) -> None:
 
 async def seed_due(url: str, count: int, *, start: int) -> None:
     """``count`` active certificates expiring in 5-6 days (one reminder due each, 7 days)."""
-    engine = create_engine(url)
     now = utcnow()
     rng = random.Random(start)  # noqa: S311 - test data, not secrets
-    rows = []
-    for number in range(start, start + count):
-        not_after = now + timedelta(days=5 + rng.random())
-        serial = f"{number:032x}"
-        rows.append(
-            {
-                "serial": serial,
-                "subject": f"CN=Holder {number}",
-                "issuer": "CN=certdesk Benchmark CA",
-                "subject_cn": f"Holder {number}",
-                "subject_ous": [],
-                "not_before": not_after - timedelta(days=365),
-                "not_after": not_after,
-                "fingerprint_sha256": serial.rjust(64, "0"),
-                "pem": "-",
-                "key_type": "ec-p256",
-                "profile": "client",
-                "delivery": "csr",
-                "owner_slack_user": f"U{number:08d}",
-                "status": "active",
-                "created_at": now,
-            }
+    rows = [
+        certificate_row(
+            number, not_after=now + timedelta(days=5 + rng.random()), status="active", now=now
         )
-    try:
-        async with engine.begin() as connection:
-            await connection.execute(sa.insert(Certificate), rows)
-    finally:
-        await engine.dispose()
+        for number in range(start, start + count)
+    ]
+    await insert_certificates(url, [rows])
 
 
 def one_pass(data_dir: Path, fake: FakeSlack) -> tuple[float, int, int]:
