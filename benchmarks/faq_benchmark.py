@@ -127,7 +127,7 @@ def main() -> int:
         "--split",
         nargs="+",
         default=["heldout", "heldout2", "heldout3", "heldout4", "heldout5"],
-        choices=("heldout", "heldout2", "heldout3", "heldout4", "heldout5", "tune", "tune2"),
+        choices=("heldout", "heldout2", "heldout3", "heldout4", "heldout5", "tune", "tune2", "tune3"),
     )
     parser.add_argument("--rounds", type=int, default=20, help="timing passes over the split")
     parser.add_argument("--verbose", action="store_true", help="list every miss")
