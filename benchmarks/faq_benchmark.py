@@ -126,8 +126,8 @@ def main() -> int:
     parser.add_argument(
         "--split",
         nargs="+",
-        default=["heldout", "heldout2", "heldout3", "heldout4", "heldout5"],
-        choices=("heldout", "heldout2", "heldout3", "heldout4", "heldout5", "tune", "tune2", "tune3"),
+        default=sorted(path.stem for path in DATA.glob("heldout*.jsonl")),
+        choices=sorted(path.stem for path in DATA.glob("*.jsonl")),
     )
     parser.add_argument("--rounds", type=int, default=20, help="timing passes over the split")
     parser.add_argument("--verbose", action="store_true", help="list every miss")
