@@ -168,13 +168,15 @@ def responder_ceiling(data_dir: Path, der: bytes, seconds: float) -> float:
     from bot.settings import Settings
     from enrollment.protocols.ocsp.messages import parse_request
     from enrollment.protocols.ocsp.responder import OcspResponder, ResponderConfig
+    from enrollment.protocols.ocsp.states import StoreStates
 
     async def run() -> float:
         settings = Settings(_env_file=None, data_dir=data_dir)  # type: ignore[call-arg]
         async with open_runtime(settings) as runtime:
+            states = StoreStates(runtime.engine)
             responder = OcspResponder(
                 ca=runtime.ca,
-                states=runtime.services.revocation,
+                states=states,
                 config=ResponderConfig(
                     lifetime=runtime.services.config.crl_validity,
                     refresh=runtime.services.config.crl_refresh,
@@ -193,7 +195,9 @@ def responder_ceiling(data_dir: Path, der: bytes, seconds: float) -> float:
 
             started = time.perf_counter()
             await asyncio.gather(*(client(i) for i in range(CONNECTIONS)))
-            return sum(counts) / (time.perf_counter() - started)
+            rate = sum(counts) / (time.perf_counter() - started)
+            await states.close()
+            return rate
 
     return asyncio.run(run())
 
