@@ -17,6 +17,8 @@ from common.links import LINK_KINDS
 
 _TOKEN_PATH = re.compile(rf"^(/(?:api/v1/)?(?:{'|'.join(LINK_KINDS)})/)[^/?]+")
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# One encoder for every record (json.dumps with options builds a new one each call).
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 
 
 def redact_path(path: str) -> str:
@@ -37,7 +39,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return _ENCODER.encode(entry)
 
 
 def configure_logging(*, level: str, fmt: str, stream: TextIO | None = None) -> None:
