@@ -27,9 +27,24 @@ def redact_path(path: str) -> str:
 
 
 class JsonFormatter(logging.Formatter):
+    _second: int | None = None
+    _second_text = ""
+
+    def timestamp(self, created: float) -> str:
+        """ISO 8601 UTC to the millisecond; the date and time of day are made once a second
+        (a busy server writes thousands of records a second)."""
+        second = int(created)
+        micros = round((created - second) * 1e6)  # as datetime.fromtimestamp rounds
+        if micros >= 1_000_000:
+            second, micros = second + 1, micros - 1_000_000
+        if second != self._second:
+            self._second_text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second = second
+        return f"{self._second_text}.{micros // 1000:03d}+00:00"
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": self.timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
