@@ -27,6 +27,7 @@ from enrollment.protocols import est as enrollment_est
 from enrollment.protocols.cmp import http as enrollment_cmp
 from enrollment.protocols.ocsp import http as enrollment_ocsp
 from enrollment.protocols.ocsp.responder import OcspResponder, ResponderConfig
+from enrollment.protocols.ocsp.states import StoreStates
 from enrollment.web import api as enrollment_web
 from enrollment.web import client_certificates
 from enrollment.web import downloads as enrollment_downloads
@@ -80,7 +81,7 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def provide_enrollment(app: web.Application, runtime: Runtime) -> None:
+def provide_enrollment(app: web.Application, runtime: Runtime, *, ocsp_states: StoreStates) -> None:
     """Each enrollment handler gets the use case it calls, not the whole set."""
     services = runtime.services
     app[enrollment_web.ISSUING_CA] = services.ca
@@ -100,7 +101,7 @@ def provide_enrollment(app: web.Application, runtime: Runtime) -> None:
     )
     app[enrollment_ocsp.RESPONDER] = OcspResponder(
         ca=services.ca,
-        states=services.revocation,
+        states=ocsp_states,
         config=ResponderConfig(
             lifetime=services.config.crl_validity,
             refresh=services.config.crl_refresh,
@@ -150,12 +151,16 @@ def create_app(settings: Settings, *, tls_context: ssl.SSLContext | None = None)
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         async with open_runtime(settings) as runtime:
             app[RUNTIME] = runtime
-            provide_enrollment(app, runtime)
+            ocsp_states = StoreStates(runtime.engine)  # the responder's own read connection
+            provide_enrollment(app, runtime, ocsp_states=ocsp_states)
             await app[enrollment_ocsp.RESPONDER].prepare()  # the OCSP signer, made if due
             provide_mail(app, settings, runtime)
             facts = startup_facts(settings, runtime.ca)
             log.info("certdesk started: %s", describe(facts), extra=facts)
-            yield
+            try:
+                yield
+            finally:
+                await ocsp_states.close()
 
     async def reminders_ctx(app: web.Application) -> AsyncIterator[None]:
         """The in-process reminder clock (off with CERTDESK_SERVE_REMINDERS=false)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from datetime import datetime
 
 from cryptography import x509
@@ -14,8 +13,7 @@ from sqlmodel import col, select
 
 from common.time import utcnow
 from enrollment import metrics
-from enrollment.ca.crl import RevokedEntry, SerialState, build_crl, parse_reason
-from enrollment.db import READ_ONLY
+from enrollment.ca.crl import RevokedEntry, build_crl, parse_reason
 from enrollment.errors import CertificateNotActive, CertificateNotFound
 from enrollment.models import Certificate, CertificateStatus, RevocationList
 from enrollment.services._store import Store, audit
@@ -102,29 +100,6 @@ class Revocation:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
-
-    async def serial_states(self, serials: Sequence[str]) -> dict[str, SerialState]:
-        """What the store says of each serial (lowercase hex) at this moment, for OCSP: one
-        read by the unique index, on a read-only connection (on SQLite no write lock), so a
-        revocation by any process shows on the next read."""
-        query = select(
-            col(Certificate.serial),
-            col(Certificate.status),
-            col(Certificate.revoked_at),
-            col(Certificate.revocation_reason),
-        ).where(col(Certificate.serial).in_(serials))
-        async with self._store.engine.connect() as connection:
-            connection = await connection.execution_options(**READ_ONLY)
-            rows = (await connection.execute(query)).all()
-        states = dict.fromkeys(serials, SerialState(issued=False))
-        for serial, status, revoked_at, reason in rows:
-            if status != CertificateStatus.REVOKED:
-                states[serial] = SerialState(issued=True)
-                continue
-            assert revoked_at is not None
-            entry = RevokedEntry(serial=serial, revoked_at=revoked_at, reason=reason)
-            states[serial] = SerialState(issued=True, revoked=entry)
-        return states
 
     @staticmethod
     async def _latest_crl(session: AsyncSession) -> RevocationList | None:
