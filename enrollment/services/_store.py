@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Unpack
@@ -28,7 +27,6 @@ from enrollment.ca.crl import normalize_serial
 from enrollment.ca.csr import check_public_key, key_description, validated_public_key
 from enrollment.ca.pkcs12 import ServerPrivateKey, build_pkcs12, generate_server_key
 from enrollment.ca.profiles import Profile, get_profile
-from enrollment.db import READ_ONLY, session_factory
 from enrollment.errors import (
     CertificateNotActive,
     CertificateNotFound,
@@ -52,6 +50,7 @@ from enrollment.models import (
     LinkPurpose,
     OneTimeLink,
 )
+from enrollment.reads import read_session
 from enrollment.services.config import EnrollmentConfig
 from enrollment.services.results import (
     AuditFacts,
@@ -88,7 +87,6 @@ class Store:
         self, *, engine: AsyncEngine, ca: IssuingCA, pepper: codes.Pepper, config: EnrollmentConfig
     ) -> None:
         self.engine = engine
-        self.sessions = session_factory(engine)
         self.writes = writes_for(engine)
         self.ca = ca
         self.pepper = pepper
@@ -101,12 +99,9 @@ class Store:
         leaving the block means committed. Sign, generate and package before it, not in it."""
         return self.writes.unit()
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
+    def read(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A session that only reads (on SQLite a WAL reader: no write lock, no queueing)."""
-        async with self.sessions() as session:
-            await session.connection(execution_options=READ_ONLY)
-            yield session
+        return read_session(self.engine)
 
     # -- one-time links ------------------------------------------------------------------
 

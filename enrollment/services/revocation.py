@@ -19,9 +19,9 @@ from sqlmodel import col, select
 from common.time import utcnow
 from enrollment import metrics
 from enrollment.ca.crl import RevokedEntry, SerialState, build_crl, parse_reason
-from enrollment.db import READ_ONLY
 from enrollment.errors import CertificateNotActive, CertificateNotFound
 from enrollment.models import Certificate, CertificateStatus, RevocationList
+from enrollment.reads import read_connection
 from enrollment.services._store import Store, audit
 from usbkey.certificates import serial_hex
 
@@ -128,8 +128,7 @@ class Revocation:
             col(Certificate.revoked_at),
             col(Certificate.revocation_reason),
         ).where(col(Certificate.serial).in_(serials))
-        async with self._store.engine.connect() as connection:
-            connection = await connection.execution_options(**READ_ONLY)
+        async with read_connection(self._store.engine) as connection:
             rows = (await connection.execute(query)).all()
         states = dict.fromkeys(serials, SerialState(issued=False))
         for serial, status, revoked_at, reason in rows:
