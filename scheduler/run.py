@@ -168,7 +168,7 @@ class ReminderResult:
 class PassReport:
     as_of: datetime
     dry_run: bool
-    candidates: int
+    candidates: int  # near expiry, their reminder not settled (what the selection returned)
     results: tuple[ReminderResult, ...]
     seconds: float
 
@@ -283,6 +283,7 @@ class ReminderRunner:
                     not_after=row.not_after,
                     owner_slack_user=row.owner_slack_user,
                     owner_email=row.owner_email,
+                    superseded_by=row.superseded_by,
                 )
             )
             if row.record_id is not None:
@@ -491,7 +492,8 @@ def due_candidates(as_of: datetime, *, policy: ReminderPolicy) -> sa.Select[*tup
 
     SQL leaves out only what the policy would never send: a certificate with a record for a
     more urgent threshold (rule 3), or whose record at its threshold is settled (sent,
-    undeliverable) or out of attempts. What remains (mostly certificates that crossed a
+    undeliverable) or out of attempts. Superseded rows are left to the policy (rule 1), so
+    that the filtering reads only the index. What remains (mostly certificates that crossed a
     threshold since the last pass) goes to :func:`scheduler.policy.due_reminders`, which
     decides the lifetime rule and retry timing. The window is an equality on ``status`` and a
     range on ``not_after``, answered by the index ``ix_certificate_status_not_after``; the
@@ -501,18 +503,18 @@ def due_candidates(as_of: datetime, *, policy: ReminderPolicy) -> sa.Select[*tup
     latest = as_of + policy.horizon
     reached = reached_threshold(as_of, policy)
     at = aliased(ReminderSent, name="at_threshold")
-    urgent = aliased(ReminderSent, name="more_urgent")
-    more_urgent = sa.exists().where(
-        col(urgent.certificate_id) == col(Certificate.id),
-        col(urgent.threshold_days) < reached,
-    )
-    outstanding = sa.or_(
-        col(at.id).is_(None),
-        sa.and_(
-            col(at.outcome).in_([Outcome.FAILED, Outcome.PENDING]),
-            col(at.attempts) < policy.max_attempts,
+    other = aliased(ReminderSent, name="settled")
+    settled = sa.exists().where(  # one probe of the (certificate, threshold) index per row
+        col(other.certificate_id) == col(Certificate.id),
+        col(other.threshold_days) <= reached,
+        sa.or_(
+            col(other.threshold_days) < reached,
+            col(other.outcome).in_([Outcome.SENT, Outcome.UNDELIVERABLE]),
+            col(other.attempts) >= policy.max_attempts,
         ),
     )
+    # Only the index's columns in WHERE (status, not_after, the id): SQLite reads a
+    # certificate's row only for those that remain.
     return (
         sa.select(
             col(Certificate.id),
@@ -522,6 +524,7 @@ def due_candidates(as_of: datetime, *, policy: ReminderPolicy) -> sa.Select[*tup
             col(Certificate.not_after),
             col(Certificate.owner_slack_user),
             col(Certificate.owner_email),
+            col(Certificate.superseded_by),
             reached.label("threshold_days"),
             col(at.id).label("record_id"),
             col(at.outcome),
@@ -534,8 +537,7 @@ def due_candidates(as_of: datetime, *, policy: ReminderPolicy) -> sa.Select[*tup
                 col(at.certificate_id) == col(Certificate.id), col(at.threshold_days) == reached
             ),
         )
-        .where(*_in_window(earliest, latest), col(Certificate.superseded_by).is_(None))
-        .where(~more_urgent, outstanding)
+        .where(*_in_window(earliest, latest), ~settled)
         .order_by(col(Certificate.not_after))
     )
 

@@ -68,7 +68,7 @@ async def test_due_selection_uses_the_index_and_the_record_index(engine: AsyncEn
     if engine.dialect.name == "sqlite":  # the unique constraint is SQLite's autoindex
         assert "SEARCH certificate USING INDEX" in explained, explained
         assert "SEARCH at_threshold USING INDEX" in explained, explained
-        assert "SEARCH more_urgent USING INDEX" in explained, explained
+        assert "SEARCH settled USING INDEX" in explained, explained
     else:
         assert "Index Cond" in explained, explained
         assert "uq_reminder_sent_certificate_threshold" in explained, explained
