@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from common.errors import CertdeskError
 from common.time import utcnow
 from enrollment import metrics
 from enrollment.ca.crl import RevokedEntry, SerialState, build_crl, parse_reason
@@ -44,13 +45,21 @@ class Revocation:
         revocation is one unit of work whose claim (one conditional ``UPDATE``) lets exactly
         one of several racing revocations of a certificate succeed; the others hear that it
         is already revoked. The CRL is signed after that unit, outside any (an HSM signature
-        must not hold the writer), and recorded in a unit of its own (:meth:`_fresh_crl`).
+        must not hold the writer), and recorded in a unit of its own (:meth:`_fresh_crl`). If
+        that fails (an HSM away, the database gone), the revocation stands and is logged; the
+        next :meth:`current_crl` signs a CRL that lists it.
         """
         flag = parse_reason(reason)
         async with self._store.write() as session:
             cert = await self._claim_revocation(session, serial, flag.value, actor=actor)
         metrics.CERTIFICATES_REVOKED.labels(reason=flag.value).inc()
-        await self._fresh_crl()
+        try:
+            await self._fresh_crl()
+        except CertdeskError as exc:  # revoked all the same: OCSP says so, GET /crl re-signs
+            log.warning(
+                "certificate revoked, CRL not signed yet",
+                extra={"serial": cert.serial, "error": exc.code},
+            )
         return cert
 
     async def _claim_revocation(
