@@ -21,13 +21,14 @@ from bot.runtime import Runtime, ca_directory, open_runtime
 from bot.settings import Settings
 from bot.slack.app import add_slack
 from bot.startup import describe, startup_facts
-from enrollment.db import READ_ONLY, UNAVAILABLE, storage_failure
+from enrollment.db import UNAVAILABLE, storage_failure
 from enrollment.errors import StorageUnavailable
 from enrollment.protocols import est as enrollment_est
 from enrollment.protocols.cmp import http as enrollment_cmp
 from enrollment.protocols.ocsp import http as enrollment_ocsp
 from enrollment.protocols.ocsp.responder import OcspResponder, ResponderConfig
 from enrollment.protocols.ocsp.states import StoreStates
+from enrollment.reads import read_connection
 from enrollment.web import api as enrollment_web
 from enrollment.web import client_certificates
 from enrollment.web import downloads as enrollment_downloads
@@ -48,9 +49,8 @@ KNOWLEDGE = web.AppKey("knowledge", LiveKnowledge)
 async def healthz(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     try:
-        async with runtime.engine.connect() as connection:
-            # read-only: on SQLite no write lock, so it does not queue behind writers
-            connection = await connection.execution_options(**READ_ONLY)
+        # read-only: on SQLite no write lock, so it does not queue behind writers
+        async with read_connection(runtime.engine) as connection:
             await connection.execute(text("SELECT 1"))
     except Exception as exc:  # the check reports any database failure
         log.warning("health check failed", extra={"error": type(exc).__name__})

@@ -17,8 +17,8 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from common.time import days_left, utcnow
 from enrollment import codes
-from enrollment.db import session_factory
 from enrollment.models import Certificate, CertificateStatus, Enrollment, EnrollmentStatus
+from enrollment.reads import read_session
 
 DEFAULT_LIMIT = 50
 
@@ -101,7 +101,7 @@ class EnrollmentQueries:
     """Read-only queries over the enrollment store."""
 
     def __init__(self, *, engine: AsyncEngine) -> None:
-        self._sessions = session_factory(engine)
+        self._engine = engine
 
     async def enrollments_of(self, slack_user: str) -> list[EnrollmentView]:
         """Every enrollment created for ``slack_user``, newest first."""
@@ -179,7 +179,7 @@ class EnrollmentQueries:
         if not normalized:
             return None
         statement = select(Certificate).where(col(Certificate.serial) == normalized)
-        async with self._sessions() as session:
+        async with read_session(self._engine) as session:
             row = (await session.execute(statement)).scalars().first()
         return CertificateView.of(row) if row is not None else None
 
@@ -209,7 +209,7 @@ class EnrollmentQueries:
         self, *, now: datetime | None = None, expiring_within: timedelta = timedelta(days=30)
     ) -> Stats:
         now = now or utcnow()
-        async with self._sessions() as session:
+        async with read_session(self._engine) as session:
 
             async def count(
                 model: type[Enrollment] | type[Certificate], *where: ColumnElement[bool]
@@ -267,11 +267,11 @@ class EnrollmentQueries:
         return await self._certificates(statement)
 
     async def _certificates(self, statement: SelectOfScalar[Certificate]) -> list[CertificateView]:
-        async with self._sessions() as session:
+        async with read_session(self._engine) as session:
             rows: Sequence[Certificate] = (await session.execute(statement)).scalars().all()
         return [CertificateView.of(row) for row in rows]
 
     async def _enrollments(self, statement: SelectOfScalar[Enrollment]) -> list[EnrollmentView]:
-        async with self._sessions() as session:
+        async with read_session(self._engine) as session:
             rows: Sequence[Enrollment] = (await session.execute(statement)).scalars().all()
         return [EnrollmentView.of(row) for row in rows]

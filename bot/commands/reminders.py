@@ -105,7 +105,7 @@ def print_report(report: PassReport) -> None:
 
     print(
         f"As of {report.as_of:%Y-%m-%d %H:%M} UTC: {report.candidates} certificate(s) near "
-        f"expiry, {len(report.results)} reminder(s) due"
+        f"expiry not yet reminded, {len(report.results)} reminder(s) due"
         + (" (dry run: nothing claimed or sent)." if report.dry_run else ".")
     )
     for item in report.results:

@@ -31,9 +31,9 @@ from bot.slack import blocks
 from common.language import LANGUAGES, Lang, detect_language
 from common.time import utcnow
 from enrollment.ca.crl import normalize_serial
-from enrollment.db import session_factory
 from enrollment.models import Certificate, Enrollment, Notify
 from enrollment.queries import CertificateView
+from enrollment.reads import read_session
 from enrollment.services.results import NewLink
 
 if TYPE_CHECKING:
@@ -105,10 +105,10 @@ class HolderLookup:
     """The holder of an enrollment or a certificate (read only)."""
 
     def __init__(self, *, engine: AsyncEngine) -> None:
-        self._sessions = session_factory(engine)
+        self._engine = engine
 
     async def of_enrollment(self, reference_number: str) -> Holder | None:
-        async with self._sessions() as session:
+        async with read_session(self._engine) as session:
             row = (
                 await session.execute(
                     select(Enrollment).where(col(Enrollment.reference_number) == reference_number)
@@ -120,7 +120,7 @@ class HolderLookup:
 
     async def of_certificate(self, serial: str) -> tuple[Holder, CertificateView] | None:
         serial = normalize_serial(serial)
-        async with self._sessions() as session:
+        async with read_session(self._engine) as session:
             cert = (
                 await session.execute(select(Certificate).where(col(Certificate.serial) == serial))
             ).scalar_one_or_none()

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Unpack
@@ -28,7 +27,6 @@ from enrollment.ca.crl import normalize_serial
 from enrollment.ca.csr import check_public_key, key_description, validated_public_key
 from enrollment.ca.pkcs12 import ServerPrivateKey, build_pkcs12, generate_server_key
 from enrollment.ca.profiles import Profile, get_profile
-from enrollment.db import READ_ONLY, session_factory
 from enrollment.errors import (
     CertificateNotActive,
     CertificateNotFound,
@@ -52,6 +50,7 @@ from enrollment.models import (
     LinkPurpose,
     OneTimeLink,
 )
+from enrollment.reads import read_session
 from enrollment.services.config import EnrollmentConfig
 from enrollment.services.results import (
     AuditFacts,
@@ -88,7 +87,6 @@ class Store:
         self, *, engine: AsyncEngine, ca: IssuingCA, pepper: codes.Pepper, config: EnrollmentConfig
     ) -> None:
         self.engine = engine
-        self.sessions = session_factory(engine)
         self.writes = writes_for(engine)
         self.ca = ca
         self.pepper = pepper
@@ -101,12 +99,9 @@ class Store:
         leaving the block means committed. Sign, generate and package before it, not in it."""
         return self.writes.unit()
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
+    def read(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A session that only reads (on SQLite a WAL reader: no write lock, no queueing)."""
-        async with self.sessions() as session:
-            await session.connection(execution_options=READ_ONLY)
-            yield session
+        return read_session(self.engine)
 
     # -- one-time links ------------------------------------------------------------------
 
@@ -384,22 +379,6 @@ class Store:
         holder = _Holder.of_enrollment(enrollment)
         return await self.sign(holder, profile, key=key, delivery=delivery)
 
-    async def issue_for_enrollment(
-        self,
-        session: AsyncSession,
-        enrollment: Enrollment,
-        *,
-        key: KeyMaterial,
-        delivery: Delivery,
-        via: str,
-        link: OneTimeLink | None = None,
-    ) -> tuple[IssuedCertificate, bytes | None, Profile]:
-        """Issue ``enrollment``'s certificate inside the caller's unit: sign (:meth:`sign`),
-        then :meth:`record_first`. Prefer signing before the unit, as the link path does."""
-        signed = await self.sign_for_enrollment(enrollment, key=key, delivery=delivery)
-        await self.record_first(session, signed, enrollment, via=via, link=link)
-        return signed.issued, signed.package, signed.profile
-
     async def record_first(
         self,
         session: AsyncSession,
@@ -428,31 +407,36 @@ class Store:
             detail={"reference_number": enrollment.reference_number, "via": via},
         )
 
-    async def issue_successor(
+    async def sign_successor(
+        self, old: Certificate, *, key: KeyMaterial, delivery: Delivery
+    ) -> Signed:
+        """:meth:`sign` a successor of ``old``: same subject, profile, owner and friendly name.
+        Before the unit that records it (:meth:`record_successor`)."""
+        holder = _Holder.of_certificate(old)
+        return await self.sign(
+            holder, get_profile(old.profile), key=key, delivery=delivery, replaces=old.serial
+        )
+
+    async def record_successor(
         self,
         session: AsyncSession,
+        signed: Signed,
         *,
         old: Certificate,
-        key: KeyMaterial,
-        delivery: Delivery,
         claim: OneTimeLink | None,
         unowned_actor: str = "renewal",
         detail: dict[str, Any] | None = None,
-    ) -> tuple[IssuedCertificate, bytes | None]:
-        """Certify ``key`` as ``old``'s successor and mark ``old`` superseded, in ``session``:
-        the one path for renewal link, possession and CMP kur.
+    ) -> None:
+        """Record ``signed`` as ``old``'s successor in the caller's unit: the one path for
+        renewal link, possession and CMP kur.
 
-        Same subject, profile, owner and friendly name as ``old``. ``claim`` (a renewal link)
-        is used up after signing, once the key has passed its checks. The audit names
+        ``claim`` (a renewal link) is claimed, and ``old`` marked superseded only while it is
+        still active, each in one statement: of several racing renewals of one certificate
+        exactly one unit succeeds, the others raise (and undo their claim). The audit names
         ``old``'s Slack owner, else ``{unowned_actor}:{old.serial}``.
         """
-        profile = get_profile(old.profile)
-        signed = await self.sign(
-            _Holder.of_certificate(old), profile, key=key, delivery=delivery, replaces=old.serial
-        )
         if claim is not None:
             await self.claim(session, claim)
-        await self._record(session, signed)
         superseded = await session.execute(
             update(Certificate)
             .where(
@@ -461,20 +445,21 @@ class Store:
             )
             .values(status=CertificateStatus.SUPERSEDED, superseded_by=signed.serial)
             .returning(col(Certificate.id))
+            .execution_options(synchronize_session=False)
         )
         if superseded.first() is None:
             raise CertificateNotActive(
                 f"Certificate {old.serial} was renewed or revoked a moment ago. "
                 "Ask the certdesk bot in Slack for your current certificates."
             )
+        await self._record(session, signed)
         audit(
             session,
             actor=old.owner_slack_user or f"{unowned_actor}:{old.serial}",
             action="certificate.renew",
             target=signed.serial,
-            detail={"replaces": old.serial, "via": delivery, **(detail or {})},
+            detail={"replaces": old.serial, "via": signed.issued.delivery, **(detail or {})},
         )
-        return signed.issued, signed.package
 
     @staticmethod
     async def _record(session: AsyncSession, signed: Signed) -> None:
