@@ -9,7 +9,7 @@ import hmac
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Unpack
 
 from cryptography import x509
@@ -52,6 +52,16 @@ from enrollment.models import (
     LinkPurpose,
     OneTimeLink,
 )
+from enrollment.services._lean import (
+    ClaimLost,
+    EnrollmentRow,
+    FirstIssue,
+    LinkRow,
+    core_first_issue,
+    core_link_and_enrollment,
+    sqlite_first_issue,
+    sqlite_link_and_enrollment,
+)
 from enrollment.services.config import EnrollmentConfig
 from enrollment.services.results import (
     AuditFacts,
@@ -61,7 +71,7 @@ from enrollment.services.results import (
     ProvenKey,
     ServerKey,
 )
-from enrollment.writer import writes_for
+from enrollment.writer import GroupCommit, writes_for
 from usbkey.certificates import serial_hex
 
 
@@ -74,7 +84,7 @@ def audit(session: AsyncSession, *, actor: str, action: str, **facts: Unpack[Aud
     session.add(AuditEvent(actor=actor, action=action, **facts))
 
 
-def not_pending(enrollment: Enrollment) -> EnrollmentNotPending:
+def not_pending(enrollment: Enrollment | EnrollmentRow) -> EnrollmentNotPending:
     return EnrollmentNotPending(
         f"Enrollment {enrollment.reference_number} has already been used to issue a "
         "certificate. To get another one, ask the certdesk bot to renew it or ask RA staff."
@@ -127,23 +137,34 @@ class Store:
         return self._usable(result.scalars().first(), purpose)
 
     async def link_and_enrollment(
-        self, session: AsyncSession, token: str, purpose: LinkPurpose
-    ) -> tuple[OneTimeLink, Enrollment]:
-        """The usable link behind ``token`` and its enrollment, in one query (no lock: the
-        claims in the unit that issues re-check what matters)."""
+        self, token: str, purpose: LinkPurpose
+    ) -> tuple[LinkRow, EnrollmentRow]:
+        """The usable link behind ``token`` and its enrollment, as one plain row read (no
+        lock: the claims in the unit that issues re-check what matters). On SQLite it is one
+        statement on the WAL reader's own connection; elsewhere one Core statement."""
         if not token or len(token) > 128:
             raise LinkUnknown()
-        query = (
-            select(OneTimeLink, Enrollment)
-            .join(Enrollment, col(Enrollment.id) == col(OneTimeLink.enrollment_id))
-            .where(col(OneTimeLink.token_hash) == self.pepper.hash_token(token))
-        )
-        row = (await session.execute(query)).first()
-        if row is None:
+        token_hash = self.pepper.hash_token(token)
+        writes = self.writes
+        if isinstance(writes, GroupCommit) and writes.lean:
+            found = await writes.read(sqlite_link_and_enrollment(token_hash))
+        else:
+            async with self.engine.connect() as connection:
+                await connection.execution_options(**READ_ONLY)
+                found = await core_link_and_enrollment(connection, token_hash)
+        if found is None:
             raise LinkUnknown()
-        return self._usable(row[0], purpose), row[1]
+        link, enrollment = found
+        self._refuse_unusable(link, purpose)
+        return link, enrollment
 
     def _usable(self, link: OneTimeLink | None, purpose: LinkPurpose) -> OneTimeLink:
+        self._refuse_unusable(link, purpose)
+        assert link is not None
+        return link
+
+    def _refuse_unusable(self, link: OneTimeLink | LinkRow | None, purpose: LinkPurpose) -> None:
+        """Raise why ``link`` cannot be used: unknown, used, locked or expired."""
         if link is None or link.purpose != purpose:
             raise LinkUnknown()
         if link.used_at is not None:
@@ -152,7 +173,6 @@ class Store:
             raise LinkLocked()
         if link.expires_at <= utcnow():
             raise LinkExpired()
-        return link
 
     async def claim(self, session: AsyncSession, link: OneTimeLink) -> None:
         """Mark the link used, in one statement; exactly one of several concurrent claims
@@ -225,7 +245,7 @@ class Store:
         return enrollment
 
     @staticmethod
-    def check_credentials_precondition(enrollment: Enrollment) -> None:
+    def check_credentials_precondition(enrollment: Enrollment | EnrollmentRow) -> None:
         if enrollment.locked_at is not None:
             metrics.ENROLLMENT_FAILURES.labels(code=EnrollmentLocked.code).inc()
             raise EnrollmentLocked(enrollment.reference_number)
@@ -233,7 +253,7 @@ class Store:
             raise not_pending(enrollment)
 
     async def count_failure(
-        self, session: AsyncSession, enrollment: Enrollment
+        self, session: AsyncSession, enrollment: Enrollment | EnrollmentRow
     ) -> EnrollmentLocked | WrongCredentials:
         """Count a wrong code towards the enrollment's lock; the refusal to raise once the
         transaction is committed."""
@@ -377,7 +397,7 @@ class Store:
         return Signed(issued=issued, row=row, package=package, profile=profile)
 
     async def sign_for_enrollment(
-        self, enrollment: Enrollment, *, key: KeyMaterial, delivery: Delivery
+        self, enrollment: Enrollment | EnrollmentRow, *, key: KeyMaterial, delivery: Delivery
     ) -> Signed:
         """:meth:`sign` ``enrollment``'s first certificate (its subject, profile and owner)."""
         profile = get_profile(enrollment.profile)
@@ -404,10 +424,10 @@ class Store:
         self,
         session: AsyncSession,
         signed: Signed,
-        enrollment: Enrollment,
+        enrollment: Enrollment | EnrollmentRow,
         *,
         via: str,
-        link: OneTimeLink | None = None,
+        link: OneTimeLink | LinkRow | None = None,
     ) -> None:
         """Record ``enrollment``'s first certificate in the caller's unit: the one path for a
         first certificate (link, EST, CMP).
@@ -416,17 +436,67 @@ class Store:
         locked), each in one statement: exactly one of several racing units succeeds, whatever
         they read before. Then the certificate and its audit row. Raising undoes the unit.
         """
-        if link is not None:
-            await self.claim(session, link)
-        await self._claim_enrollment(session, enrollment, now=utcnow())
-        await self._record(session, signed)
-        audit(
-            session,
-            actor=enrollment.slack_user or f"ref:{enrollment.reference_number}",
-            action="certificate.issue",
-            target=signed.serial,
-            detail={"reference_number": enrollment.reference_number, "via": via},
+        facts = self._first_issue(signed, enrollment, via=via, link=link)
+        try:
+            await core_first_issue(await session.connection(), facts)
+        except ClaimLost as lost:
+            raise self._claim_refusal(lost, enrollment) from None
+
+    async def record_first_unit(
+        self,
+        signed: Signed,
+        enrollment: Enrollment | EnrollmentRow,
+        *,
+        via: str,
+        link: OneTimeLink | LinkRow | None = None,
+    ) -> None:
+        """:meth:`record_first` as a unit of its own, committed when this returns: on the
+        embedded SQLite a plain unit on the writer's connection (``GroupCommit.run``)."""
+        writes = self.writes
+        if not (isinstance(writes, GroupCommit) and writes.lean):
+            async with self.write() as session:
+                await self.record_first(session, signed, enrollment, via=via, link=link)
+            return
+        facts = self._first_issue(signed, enrollment, via=via, link=link)
+        try:
+            await writes.run(sqlite_first_issue(facts))
+        except ClaimLost as lost:
+            raise self._claim_refusal(lost, enrollment) from None
+
+    def _first_issue(
+        self,
+        signed: Signed,
+        enrollment: Enrollment | EnrollmentRow,
+        *,
+        via: str,
+        link: OneTimeLink | LinkRow | None,
+    ) -> FirstIssue:
+        assert enrollment.id is not None
+        return FirstIssue(
+            link_id=None if link is None else link.id,
+            enrollment_id=enrollment.id,
+            now=utcnow(),
+            max_failed_attempts=self.config.max_failed_attempts,
+            certificate=signed.row,
+            audit={
+                "actor": enrollment.slack_user or f"ref:{enrollment.reference_number}",
+                "action": "certificate.issue",
+                "target": signed.serial,
+                "detail": {"reference_number": enrollment.reference_number, "via": via},
+            },
         )
+
+    def _claim_refusal(
+        self, lost: ClaimLost, enrollment: Enrollment | EnrollmentRow
+    ) -> CertdeskError:
+        """Why a claim in a first issuance found nothing: the link's state, else the
+        enrollment's (locked, or no longer pending)."""
+        if lost.claimed_link:
+            self._refuse_unusable(lost.link, LinkPurpose.ENROLL)  # expired, locked …
+            return LinkUsed()
+        if lost.locked:
+            return EnrollmentLocked(enrollment.reference_number)
+        return not_pending(enrollment)
 
     async def issue_successor(
         self,
@@ -480,33 +550,6 @@ class Store:
     async def _record(session: AsyncSession, signed: Signed) -> None:
         """The certificate's row, one INSERT (Core: no ORM flush on the hot path)."""
         await session.execute(insert(Certificate), [signed.row])
-
-    @staticmethod
-    async def _claim_enrollment(
-        session: AsyncSession, enrollment: Enrollment, *, now: datetime
-    ) -> None:
-        """Mark the enrollment issued, in one statement; exactly one of several concurrent
-        claims succeeds, and none once it is locked."""
-        claimed = await session.execute(
-            update(Enrollment)
-            .where(
-                col(Enrollment.id) == enrollment.id,
-                col(Enrollment.status) == EnrollmentStatus.PENDING,
-                col(Enrollment.locked_at).is_(None),
-            )
-            .values(
-                status=EnrollmentStatus.ISSUED, issued_at=now, updated_at=now, failed_attempts=0
-            )
-            .returning(col(Enrollment.locked_at))
-            .execution_options(synchronize_session=False)
-        )
-        if claimed.first() is None:
-            locked = await session.execute(
-                select(Enrollment.locked_at).where(col(Enrollment.id) == enrollment.id)
-            )
-            if locked.scalar_one_or_none() is not None:
-                raise EnrollmentLocked(enrollment.reference_number)
-            raise not_pending(enrollment)
 
     @staticmethod
     async def _obtain_key(
@@ -576,7 +619,7 @@ class _Holder:
     email: str | None
 
     @classmethod
-    def of_enrollment(cls, enrollment: Enrollment) -> _Holder:
+    def of_enrollment(cls, enrollment: Enrollment | EnrollmentRow) -> _Holder:
         return cls(
             enrollment_id=enrollment.id,
             cn=enrollment.subject_cn,
