@@ -81,12 +81,20 @@ class PooledWrites:
     """One transaction per unit, on the engine's pool (PostgreSQL)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
         self._sessions = session_factory(engine)
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[AsyncSession]:
         async with self._sessions() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def core_unit(self) -> AsyncIterator[AsyncConnection]:
+        """A unit as a bare Core connection in its transaction (no ORM session around it):
+        the hot path's shape on PostgreSQL."""
+        async with self._engine.begin() as connection:
+            yield connection
 
 
 @dataclass(eq=False, slots=True)

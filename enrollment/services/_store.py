@@ -8,13 +8,10 @@ import asyncio
 import hmac
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Unpack
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPublicKeyTypes
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import col, select
@@ -23,10 +20,8 @@ from common.errors import CertdeskError
 from common.links import LinkKind, link_url
 from common.time import utcnow
 from enrollment import codes, metrics
-from enrollment.ca.authority import IssuingCA, build_subject
+from enrollment.ca.authority import IssuingCA
 from enrollment.ca.crl import normalize_serial
-from enrollment.ca.csr import check_public_key, key_description, validated_public_key
-from enrollment.ca.pkcs12 import ServerPrivateKey, build_pkcs12, generate_server_key
 from enrollment.ca.profiles import Profile, get_profile
 from enrollment.db import READ_ONLY, session_factory
 from enrollment.errors import (
@@ -62,21 +57,17 @@ from enrollment.services._lean import (
     sqlite_first_issue,
     sqlite_link_and_enrollment,
 )
+from enrollment.services._signing import Holder, Signed, fingerprint, sign_now
 from enrollment.services.config import EnrollmentConfig
 from enrollment.services.results import (
     AuditFacts,
     IssuedCertificate,
     KeyMaterial,
     NewLink,
-    ProvenKey,
     ServerKey,
 )
-from enrollment.writer import GroupCommit, writes_for
+from enrollment.writer import GroupCommit, PooledWrites, writes_for
 from usbkey.certificates import serial_hex
-
-
-def fingerprint(cert: x509.Certificate) -> str:
-    return cert.fingerprint(hashes.SHA256()).hex()
 
 
 def audit(session: AsyncSession, *, actor: str, action: str, **facts: Unpack[AuditFacts]) -> None:
@@ -89,6 +80,9 @@ def not_pending(enrollment: Enrollment | EnrollmentRow) -> EnrollmentNotPending:
         f"Enrollment {enrollment.reference_number} has already been used to issue a "
         "certificate. To get another one, ask the certdesk bot to renew it or ask RA staff."
     )
+
+
+AUTOCOMMIT: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"}
 
 
 class Store:
@@ -150,7 +144,9 @@ class Store:
             found = await writes.read(sqlite_link_and_enrollment(token_hash))
         else:
             async with self.engine.connect() as connection:
-                await connection.execution_options(**READ_ONLY)
+                # One statement: on PostgreSQL no BEGIN/ROLLBACK around it.
+                options = READ_ONLY if isinstance(writes, GroupCommit) else AUTOCOMMIT
+                await connection.execution_options(**options)
                 found = await core_link_and_enrollment(connection, token_hash)
         if found is None:
             raise LinkUnknown()
@@ -342,7 +338,7 @@ class Store:
 
     async def sign(
         self,
-        holder: _Holder,
+        holder: Holder,
         profile: Profile,
         *,
         key: KeyMaterial,
@@ -354,54 +350,25 @@ class Store:
 
         Nothing is stored: the caller records the result in a unit (:meth:`record_first` or
         :meth:`record_successor`) whose claims decide whether it is issued. A signature whose
-        claim loses a race is dropped and never leaves the server.
+        claim loses a race is dropped and never leaves the server. The whole of it is one hop
+        to a worker thread.
         """
-        public_key, private_key = await self._obtain_key(profile, key)
-        cert = await asyncio.to_thread(
-            self.ca.issue,
-            public_key=public_key,
-            subject=build_subject(cn=holder.cn, ous=holder.ous, o=holder.o),
-            profile=profile,
-            email=holder.email,
+        if isinstance(key, ServerKey) and not profile.allow_server_keygen:
+            metrics.ENROLLMENT_FAILURES.labels(code=PolicyError.code).inc()
+            raise PolicyError(
+                f"The profile {profile.name!r} does not allow the server to generate keys. "
+                'Choose "This browser", "USB key" or "My own CSR" instead.'
+            )
+        return await asyncio.to_thread(
+            sign_now, self.ca, holder, profile, key=key, delivery=delivery, replaces=replaces
         )
-        row = {
-            "serial": serial_hex(cert),
-            "subject": cert.subject.rfc4514_string(),
-            "issuer": cert.issuer.rfc4514_string(),
-            "not_before": cert.not_valid_before_utc,
-            "not_after": cert.not_valid_after_utc,
-            "fingerprint_sha256": fingerprint(cert),
-            "pem": cert.public_bytes(serialization.Encoding.PEM).decode(),
-            "key_type": key_description(public_key),
-            "delivery": delivery,
-            "status": CertificateStatus.ACTIVE,
-            "enrollment_id": holder.enrollment_id,
-            "subject_cn": holder.cn,
-            "subject_ous": list(holder.ous),
-            "subject_o": holder.o,
-            "profile": holder.profile,
-            "friendly_name": holder.friendly_name,
-            "owner_slack_user": holder.slack_user,
-            "owner_email": holder.email,
-            "created_at": utcnow(),
-        }
-        issued = IssuedCertificate(
-            certificate=cert,
-            chain=self.ca.chain,
-            friendly_name=holder.friendly_name,
-            delivery=delivery,
-            replaces=replaces,
-        )
-        # Before the unit: if packaging failed, the link stays usable.
-        package = await self._package(private_key, issued, key)
-        return Signed(issued=issued, row=row, package=package, profile=profile)
 
     async def sign_for_enrollment(
         self, enrollment: Enrollment | EnrollmentRow, *, key: KeyMaterial, delivery: Delivery
     ) -> Signed:
         """:meth:`sign` ``enrollment``'s first certificate (its subject, profile and owner)."""
         profile = get_profile(enrollment.profile)
-        holder = _Holder.of_enrollment(enrollment)
+        holder = Holder.of_enrollment(enrollment)
         return await self.sign(holder, profile, key=key, delivery=delivery)
 
     async def issue_for_enrollment(
@@ -453,13 +420,16 @@ class Store:
         """:meth:`record_first` as a unit of its own, committed when this returns: on the
         embedded SQLite a plain unit on the writer's connection (``GroupCommit.run``)."""
         writes = self.writes
-        if not (isinstance(writes, GroupCommit) and writes.lean):
-            async with self.write() as session:
-                await self.record_first(session, signed, enrollment, via=via, link=link)
-            return
         facts = self._first_issue(signed, enrollment, via=via, link=link)
         try:
-            await writes.run(sqlite_first_issue(facts))
+            if isinstance(writes, PooledWrites):
+                async with writes.core_unit() as connection:
+                    await core_first_issue(connection, facts)
+            elif writes.lean:
+                await writes.run(sqlite_first_issue(facts))
+            else:
+                async with writes.unit() as session:
+                    await core_first_issue(await session.connection(), facts)
         except ClaimLost as lost:
             raise self._claim_refusal(lost, enrollment) from None
 
@@ -518,7 +488,7 @@ class Store:
         """
         profile = get_profile(old.profile)
         signed = await self.sign(
-            _Holder.of_certificate(old), profile, key=key, delivery=delivery, replaces=old.serial
+            Holder.of_certificate(old), profile, key=key, delivery=delivery, replaces=old.serial
         )
         if claim is not None:
             await self.claim(session, claim)
@@ -550,96 +520,3 @@ class Store:
     async def _record(session: AsyncSession, signed: Signed) -> None:
         """The certificate's row, one INSERT (Core: no ORM flush on the hot path)."""
         await session.execute(insert(Certificate), [signed.row])
-
-    @staticmethod
-    async def _obtain_key(
-        profile: Profile, key: KeyMaterial
-    ) -> tuple[CertificateIssuerPublicKeyTypes, ServerPrivateKey | None]:
-        """The public key to certify: from a checked CSR, a proven key, or a key made here."""
-        if isinstance(key, ServerKey):
-            if not profile.allow_server_keygen:
-                metrics.ENROLLMENT_FAILURES.labels(code=PolicyError.code).inc()
-                raise PolicyError(
-                    f"The profile {profile.name!r} does not allow the server to generate keys. "
-                    'Choose "This browser", "USB key" or "My own CSR" instead.'
-                )
-            private_key = await asyncio.to_thread(generate_server_key, key.key_type)
-            return private_key.public_key(), private_key
-        try:
-            if isinstance(key, ProvenKey):
-                return check_public_key(key.public_key), None
-            return await asyncio.to_thread(validated_public_key, key), None
-        except CertdeskError as exc:
-            metrics.ENROLLMENT_FAILURES.labels(code=exc.code).inc()
-            raise
-
-    @staticmethod
-    async def _package(
-        private_key: ServerPrivateKey | None, issued: IssuedCertificate, key: KeyMaterial
-    ) -> bytes | None:
-        if private_key is None or not isinstance(key, ServerKey):
-            return None
-        return await asyncio.to_thread(
-            build_pkcs12,
-            key=private_key,
-            certificate=issued.certificate,
-            chain=issued.chain,
-            friendly_name=issued.friendly_name or "certdesk",
-            password=key.password,
-            file_format=key.file_format,
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Signed:
-    """A certificate signed (and packaged) before its unit of work; recorded by the unit."""
-
-    issued: IssuedCertificate
-    row: dict[str, Any]  # the certificate table's values
-    package: bytes | None
-    profile: Profile
-
-    @property
-    def serial(self) -> str:
-        return str(self.row["serial"])
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Holder:
-    """Whom a certificate is issued to, under which name: the enrollment's, or for a renewal
-    the name, profile and owner of the certificate it replaces."""
-
-    enrollment_id: int | None
-    cn: str
-    ous: list[str]
-    o: str | None
-    profile: str
-    friendly_name: str | None
-    slack_user: str | None
-    email: str | None
-
-    @classmethod
-    def of_enrollment(cls, enrollment: Enrollment | EnrollmentRow) -> _Holder:
-        return cls(
-            enrollment_id=enrollment.id,
-            cn=enrollment.subject_cn,
-            ous=enrollment.subject_ous,
-            o=enrollment.subject_o,
-            profile=enrollment.profile,
-            friendly_name=f"{enrollment.subject_cn} ({enrollment.reference_number})",
-            slack_user=enrollment.slack_user,
-            email=enrollment.email,
-        )
-
-    @classmethod
-    def of_certificate(cls, old: Certificate) -> _Holder:
-        return cls(
-            enrollment_id=old.enrollment_id,
-            cn=old.subject_cn,
-            ous=old.subject_ous,
-            o=old.subject_o,
-            profile=old.profile,
-            friendly_name=old.friendly_name,
-            slack_user=old.owner_slack_user,
-            email=old.owner_email,
-        )

@@ -14,7 +14,7 @@ from sqlalchemy import JSON
 from sqlalchemy.dialects import sqlite
 from sqlmodel import col, select
 
-import enrollment.services._store as store_module
+import enrollment.services._signing as signing_module
 from bot.runtime import Runtime
 from enrollment.ca.pkcs12 import generate_server_key
 from enrollment.db import session_factory
@@ -96,7 +96,7 @@ async def test_server_made_pkcs12_is_built_before_its_unit(
             raise TimeoutError("the test never released the key generation")
         return generate_server_key(key_type)
 
-    monkeypatch.setattr(store_module, "generate_server_key", held)
+    monkeypatch.setattr(signing_module, "generate_server_key", held)
     created = await services.ra.create_enrollment(
         HOLDER.model_copy(update={"profile": "client-keygen"}), actor="test"
     )
