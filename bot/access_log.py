@@ -11,14 +11,15 @@ from bot.logs import redact_path
 
 class AccessLogger(AbstractAccessLogger):
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        path = redact_path(request.path)
         self.logger.info(
             "%s %s %s",
             request.method,
-            redact_path(request.path),
+            path,
             response.status,
             extra={
                 "method": request.method,
-                "path": redact_path(request.path),
+                "path": path,
                 "status": response.status,
                 "duration_ms": round(time * 1000, 2),
             },
