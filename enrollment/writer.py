@@ -77,6 +77,13 @@ def writes_for(engine: AsyncEngine) -> GroupCommit | PooledWrites:
     return writer
 
 
+def close_writer(engine: AsyncEngine) -> None:
+    """End ``engine``'s writer's threads, if it has any (before disposing of the engine)."""
+    writer = _WRITERS.pop(engine.sync_engine, None)
+    if isinstance(writer, GroupCommit):
+        writer.close()
+
+
 class PooledWrites:
     """One transaction per unit, on the engine's pool (PostgreSQL)."""
 
