@@ -7,13 +7,10 @@ from __future__ import annotations
 import asyncio
 import hmac
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Unpack
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPublicKeyTypes
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import col, select
@@ -22,11 +19,10 @@ from common.errors import CertdeskError
 from common.links import LinkKind, link_url
 from common.time import utcnow
 from enrollment import codes, metrics
-from enrollment.ca.authority import IssuingCA, build_subject
+from enrollment.ca.authority import IssuingCA
 from enrollment.ca.crl import normalize_serial
-from enrollment.ca.csr import check_public_key, key_description, validated_public_key
-from enrollment.ca.pkcs12 import ServerPrivateKey, build_pkcs12, generate_server_key
 from enrollment.ca.profiles import Profile, get_profile
+from enrollment.db import READ_ONLY
 from enrollment.errors import (
     CertificateNotActive,
     CertificateNotFound,
@@ -51,21 +47,26 @@ from enrollment.models import (
     OneTimeLink,
 )
 from enrollment.reads import read_session
+from enrollment.services._lean import (
+    ClaimLost,
+    EnrollmentRow,
+    FirstIssue,
+    LinkRow,
+    core_first_issue,
+    core_link_and_enrollment,
+    sqlite_first_issue,
+    sqlite_link_and_enrollment,
+)
+from enrollment.services._signing import Holder, Signed, fingerprint, sign_now
 from enrollment.services.config import EnrollmentConfig
 from enrollment.services.results import (
     AuditFacts,
-    IssuedCertificate,
     KeyMaterial,
     NewLink,
-    ProvenKey,
     ServerKey,
 )
-from enrollment.writer import writes_for
+from enrollment.writer import GroupCommit, PooledWrites, writes_for
 from usbkey.certificates import serial_hex
-
-
-def fingerprint(cert: x509.Certificate) -> str:
-    return cert.fingerprint(hashes.SHA256()).hex()
 
 
 def audit(session: AsyncSession, *, actor: str, action: str, **facts: Unpack[AuditFacts]) -> None:
@@ -73,11 +74,14 @@ def audit(session: AsyncSession, *, actor: str, action: str, **facts: Unpack[Aud
     session.add(AuditEvent(actor=actor, action=action, **facts))
 
 
-def not_pending(enrollment: Enrollment) -> EnrollmentNotPending:
+def not_pending(enrollment: Enrollment | EnrollmentRow) -> EnrollmentNotPending:
     return EnrollmentNotPending(
         f"Enrollment {enrollment.reference_number} has already been used to issue a "
         "certificate. To get another one, ask the certdesk bot to renew it or ask RA staff."
     )
+
+
+AUTOCOMMIT: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"}
 
 
 class Store:
@@ -122,23 +126,36 @@ class Store:
         return self._usable(result.scalars().first(), purpose)
 
     async def link_and_enrollment(
-        self, session: AsyncSession, token: str, purpose: LinkPurpose
-    ) -> tuple[OneTimeLink, Enrollment]:
-        """The usable link behind ``token`` and its enrollment, in one query (no lock: the
-        claims in the unit that issues re-check what matters)."""
+        self, token: str, purpose: LinkPurpose
+    ) -> tuple[LinkRow, EnrollmentRow]:
+        """The usable link behind ``token`` and its enrollment, as one plain row read (no
+        lock: the claims in the unit that issues re-check what matters). On SQLite it is one
+        statement on the WAL reader's own connection; elsewhere one Core statement."""
         if not token or len(token) > 128:
             raise LinkUnknown()
-        query = (
-            select(OneTimeLink, Enrollment)
-            .join(Enrollment, col(Enrollment.id) == col(OneTimeLink.enrollment_id))
-            .where(col(OneTimeLink.token_hash) == self.pepper.hash_token(token))
-        )
-        row = (await session.execute(query)).first()
-        if row is None:
+        token_hash = self.pepper.hash_token(token)
+        writes = self.writes
+        if isinstance(writes, GroupCommit) and writes.lean:
+            found = await writes.read(sqlite_link_and_enrollment(token_hash))
+        else:
+            async with self.engine.connect() as connection:
+                # One statement: on PostgreSQL no BEGIN/ROLLBACK around it.
+                options = READ_ONLY if isinstance(writes, GroupCommit) else AUTOCOMMIT
+                await connection.execution_options(**options)
+                found = await core_link_and_enrollment(connection, token_hash)
+        if found is None:
             raise LinkUnknown()
-        return self._usable(row[0], purpose), row[1]
+        link, enrollment = found
+        self._refuse_unusable(link, purpose)
+        return link, enrollment
 
     def _usable(self, link: OneTimeLink | None, purpose: LinkPurpose) -> OneTimeLink:
+        self._refuse_unusable(link, purpose)
+        assert link is not None
+        return link
+
+    def _refuse_unusable(self, link: OneTimeLink | LinkRow | None, purpose: LinkPurpose) -> None:
+        """Raise why ``link`` cannot be used: unknown, used, locked or expired."""
         if link is None or link.purpose != purpose:
             raise LinkUnknown()
         if link.used_at is not None:
@@ -147,7 +164,6 @@ class Store:
             raise LinkLocked()
         if link.expires_at <= utcnow():
             raise LinkExpired()
-        return link
 
     async def claim(self, session: AsyncSession, link: OneTimeLink) -> None:
         """Mark the link used, in one statement; exactly one of several concurrent claims
@@ -220,7 +236,7 @@ class Store:
         return enrollment
 
     @staticmethod
-    def check_credentials_precondition(enrollment: Enrollment) -> None:
+    def check_credentials_precondition(enrollment: Enrollment | EnrollmentRow) -> None:
         if enrollment.locked_at is not None:
             metrics.ENROLLMENT_FAILURES.labels(code=EnrollmentLocked.code).inc()
             raise EnrollmentLocked(enrollment.reference_number)
@@ -228,7 +244,7 @@ class Store:
             raise not_pending(enrollment)
 
     async def count_failure(
-        self, session: AsyncSession, enrollment: Enrollment
+        self, session: AsyncSession, enrollment: Enrollment | EnrollmentRow
     ) -> EnrollmentLocked | WrongCredentials:
         """Count a wrong code towards the enrollment's lock; the refusal to raise once the
         transaction is committed."""
@@ -317,7 +333,7 @@ class Store:
 
     async def sign(
         self,
-        holder: _Holder,
+        holder: Holder,
         profile: Profile,
         *,
         key: KeyMaterial,
@@ -329,64 +345,35 @@ class Store:
 
         Nothing is stored: the caller records the result in a unit (:meth:`record_first` or
         :meth:`record_successor`) whose claims decide whether it is issued. A signature whose
-        claim loses a race is dropped and never leaves the server.
+        claim loses a race is dropped and never leaves the server. The whole of it is one hop
+        to a worker thread.
         """
-        public_key, private_key = await self._obtain_key(profile, key)
-        cert = await asyncio.to_thread(
-            self.ca.issue,
-            public_key=public_key,
-            subject=build_subject(cn=holder.cn, ous=holder.ous, o=holder.o),
-            profile=profile,
-            email=holder.email,
+        if isinstance(key, ServerKey) and not profile.allow_server_keygen:
+            metrics.ENROLLMENT_FAILURES.labels(code=PolicyError.code).inc()
+            raise PolicyError(
+                f"The profile {profile.name!r} does not allow the server to generate keys. "
+                'Choose "This browser", "USB key" or "My own CSR" instead.'
+            )
+        return await asyncio.to_thread(
+            sign_now, self.ca, holder, profile, key=key, delivery=delivery, replaces=replaces
         )
-        row = {
-            "serial": serial_hex(cert),
-            "subject": cert.subject.rfc4514_string(),
-            "issuer": cert.issuer.rfc4514_string(),
-            "not_before": cert.not_valid_before_utc,
-            "not_after": cert.not_valid_after_utc,
-            "fingerprint_sha256": fingerprint(cert),
-            "pem": cert.public_bytes(serialization.Encoding.PEM).decode(),
-            "key_type": key_description(public_key),
-            "delivery": delivery,
-            "status": CertificateStatus.ACTIVE,
-            "enrollment_id": holder.enrollment_id,
-            "subject_cn": holder.cn,
-            "subject_ous": list(holder.ous),
-            "subject_o": holder.o,
-            "profile": holder.profile,
-            "friendly_name": holder.friendly_name,
-            "owner_slack_user": holder.slack_user,
-            "owner_email": holder.email,
-            "created_at": utcnow(),
-        }
-        issued = IssuedCertificate(
-            certificate=cert,
-            chain=self.ca.chain,
-            friendly_name=holder.friendly_name,
-            delivery=delivery,
-            replaces=replaces,
-        )
-        # Before the unit: if packaging failed, the link stays usable.
-        package = await self._package(private_key, issued, key)
-        return Signed(issued=issued, row=row, package=package, profile=profile)
 
     async def sign_for_enrollment(
-        self, enrollment: Enrollment, *, key: KeyMaterial, delivery: Delivery
+        self, enrollment: Enrollment | EnrollmentRow, *, key: KeyMaterial, delivery: Delivery
     ) -> Signed:
         """:meth:`sign` ``enrollment``'s first certificate (its subject, profile and owner)."""
         profile = get_profile(enrollment.profile)
-        holder = _Holder.of_enrollment(enrollment)
+        holder = Holder.of_enrollment(enrollment)
         return await self.sign(holder, profile, key=key, delivery=delivery)
 
     async def record_first(
         self,
         session: AsyncSession,
         signed: Signed,
-        enrollment: Enrollment,
+        enrollment: Enrollment | EnrollmentRow,
         *,
         via: str,
-        link: OneTimeLink | None = None,
+        link: OneTimeLink | LinkRow | None = None,
     ) -> None:
         """Record ``enrollment``'s first certificate in the caller's unit: the one path for a
         first certificate (link, EST, CMP).
@@ -395,24 +382,77 @@ class Store:
         locked), each in one statement: exactly one of several racing units succeeds, whatever
         they read before. Then the certificate and its audit row. Raising undoes the unit.
         """
-        if link is not None:
-            await self.claim(session, link)
-        await self._claim_enrollment(session, enrollment, now=utcnow())
-        await self._record(session, signed)
-        audit(
-            session,
-            actor=enrollment.slack_user or f"ref:{enrollment.reference_number}",
-            action="certificate.issue",
-            target=signed.serial,
-            detail={"reference_number": enrollment.reference_number, "via": via},
+        facts = self._first_issue(signed, enrollment, via=via, link=link)
+        try:
+            await core_first_issue(await session.connection(), facts)
+        except ClaimLost as lost:
+            raise self._claim_refusal(lost, enrollment) from None
+
+    async def record_first_unit(
+        self,
+        signed: Signed,
+        enrollment: Enrollment | EnrollmentRow,
+        *,
+        via: str,
+        link: OneTimeLink | LinkRow | None = None,
+    ) -> None:
+        """:meth:`record_first` as a unit of its own, committed when this returns: on the
+        embedded SQLite a plain unit on the writer's connection (``GroupCommit.run``)."""
+        writes = self.writes
+        facts = self._first_issue(signed, enrollment, via=via, link=link)
+        try:
+            if isinstance(writes, PooledWrites):
+                async with writes.core_unit() as connection:
+                    await core_first_issue(connection, facts)
+            elif writes.lean:
+                await writes.run(sqlite_first_issue(facts))
+            else:
+                async with writes.unit() as session:
+                    await core_first_issue(await session.connection(), facts)
+        except ClaimLost as lost:
+            raise self._claim_refusal(lost, enrollment) from None
+
+    def _first_issue(
+        self,
+        signed: Signed,
+        enrollment: Enrollment | EnrollmentRow,
+        *,
+        via: str,
+        link: OneTimeLink | LinkRow | None,
+    ) -> FirstIssue:
+        assert enrollment.id is not None
+        return FirstIssue(
+            link_id=None if link is None else link.id,
+            enrollment_id=enrollment.id,
+            now=utcnow(),
+            max_failed_attempts=self.config.max_failed_attempts,
+            certificate=signed.row,
+            audit={
+                "actor": enrollment.slack_user or f"ref:{enrollment.reference_number}",
+                "action": "certificate.issue",
+                "target": signed.serial,
+                "detail": {"reference_number": enrollment.reference_number, "via": via},
+            },
         )
+
+    def _claim_refusal(
+        self, lost: ClaimLost, enrollment: Enrollment | EnrollmentRow
+    ) -> CertdeskError:
+        """Why a claim in a first issuance found nothing: the link's state, else the
+        enrollment's (locked, or no longer pending)."""
+        if lost.claimed_link:
+            self._refuse_unusable(lost.link, LinkPurpose.ENROLL)  # expired, locked …
+            return LinkUsed()
+        if lost.locked:
+            return EnrollmentLocked(enrollment.reference_number)
+        return not_pending(enrollment)
 
     async def sign_successor(
         self, old: Certificate, *, key: KeyMaterial, delivery: Delivery
     ) -> Signed:
         """:meth:`sign` a successor of ``old``: same subject, profile, owner and friendly name.
         Before the unit that records it (:meth:`record_successor`)."""
-        holder = _Holder.of_certificate(old)
+        holder = Holder.of_certificate(old)
         return await self.sign(
             holder, get_profile(old.profile), key=key, delivery=delivery, replaces=old.serial
         )
@@ -465,123 +505,3 @@ class Store:
     async def _record(session: AsyncSession, signed: Signed) -> None:
         """The certificate's row, one INSERT (Core: no ORM flush on the hot path)."""
         await session.execute(insert(Certificate), [signed.row])
-
-    @staticmethod
-    async def _claim_enrollment(
-        session: AsyncSession, enrollment: Enrollment, *, now: datetime
-    ) -> None:
-        """Mark the enrollment issued, in one statement; exactly one of several concurrent
-        claims succeeds, and none once it is locked."""
-        claimed = await session.execute(
-            update(Enrollment)
-            .where(
-                col(Enrollment.id) == enrollment.id,
-                col(Enrollment.status) == EnrollmentStatus.PENDING,
-                col(Enrollment.locked_at).is_(None),
-            )
-            .values(
-                status=EnrollmentStatus.ISSUED, issued_at=now, updated_at=now, failed_attempts=0
-            )
-            .returning(col(Enrollment.locked_at))
-            .execution_options(synchronize_session=False)
-        )
-        if claimed.first() is None:
-            locked = await session.execute(
-                select(Enrollment.locked_at).where(col(Enrollment.id) == enrollment.id)
-            )
-            if locked.scalar_one_or_none() is not None:
-                raise EnrollmentLocked(enrollment.reference_number)
-            raise not_pending(enrollment)
-
-    @staticmethod
-    async def _obtain_key(
-        profile: Profile, key: KeyMaterial
-    ) -> tuple[CertificateIssuerPublicKeyTypes, ServerPrivateKey | None]:
-        """The public key to certify: from a checked CSR, a proven key, or a key made here."""
-        if isinstance(key, ServerKey):
-            if not profile.allow_server_keygen:
-                metrics.ENROLLMENT_FAILURES.labels(code=PolicyError.code).inc()
-                raise PolicyError(
-                    f"The profile {profile.name!r} does not allow the server to generate keys. "
-                    'Choose "This browser", "USB key" or "My own CSR" instead.'
-                )
-            private_key = await asyncio.to_thread(generate_server_key, key.key_type)
-            return private_key.public_key(), private_key
-        try:
-            if isinstance(key, ProvenKey):
-                return check_public_key(key.public_key), None
-            return await asyncio.to_thread(validated_public_key, key), None
-        except CertdeskError as exc:
-            metrics.ENROLLMENT_FAILURES.labels(code=exc.code).inc()
-            raise
-
-    @staticmethod
-    async def _package(
-        private_key: ServerPrivateKey | None, issued: IssuedCertificate, key: KeyMaterial
-    ) -> bytes | None:
-        if private_key is None or not isinstance(key, ServerKey):
-            return None
-        return await asyncio.to_thread(
-            build_pkcs12,
-            key=private_key,
-            certificate=issued.certificate,
-            chain=issued.chain,
-            friendly_name=issued.friendly_name or "certdesk",
-            password=key.password,
-            file_format=key.file_format,
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Signed:
-    """A certificate signed (and packaged) before its unit of work; recorded by the unit."""
-
-    issued: IssuedCertificate
-    row: dict[str, Any]  # the certificate table's values
-    package: bytes | None
-    profile: Profile
-
-    @property
-    def serial(self) -> str:
-        return str(self.row["serial"])
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Holder:
-    """Whom a certificate is issued to, under which name: the enrollment's, or for a renewal
-    the name, profile and owner of the certificate it replaces."""
-
-    enrollment_id: int | None
-    cn: str
-    ous: list[str]
-    o: str | None
-    profile: str
-    friendly_name: str | None
-    slack_user: str | None
-    email: str | None
-
-    @classmethod
-    def of_enrollment(cls, enrollment: Enrollment) -> _Holder:
-        return cls(
-            enrollment_id=enrollment.id,
-            cn=enrollment.subject_cn,
-            ous=enrollment.subject_ous,
-            o=enrollment.subject_o,
-            profile=enrollment.profile,
-            friendly_name=f"{enrollment.subject_cn} ({enrollment.reference_number})",
-            slack_user=enrollment.slack_user,
-            email=enrollment.email,
-        )
-
-    @classmethod
-    def of_certificate(cls, old: Certificate) -> _Holder:
-        return cls(
-            enrollment_id=old.enrollment_id,
-            cn=old.subject_cn,
-            ous=old.subject_ous,
-            o=old.subject_o,
-            profile=old.profile,
-            friendly_name=old.friendly_name,
-            slack_user=old.owner_slack_user,
-            email=old.owner_email,
-        )
