@@ -24,7 +24,14 @@ async def read_session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 
 
 @asynccontextmanager
-async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A Core connection that only reads."""
+async def read_connection(
+    engine: AsyncEngine, *, one_statement: bool = False
+) -> AsyncIterator[AsyncConnection]:
+    """A Core connection that only reads. ``one_statement``: the caller runs a single statement,
+    which needs no transaction; on PostgreSQL it then runs in autocommit (no BEGIN/ROLLBACK
+    round trips), on SQLite as a WAL reader as always."""
     async with engine.connect() as connection:
-        yield await connection.execution_options(**READ_ONLY)
+        if one_statement and engine.dialect.name != "sqlite":
+            yield await connection.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            yield await connection.execution_options(**READ_ONLY)

@@ -22,7 +22,6 @@ from enrollment import codes, metrics
 from enrollment.ca.authority import IssuingCA
 from enrollment.ca.crl import normalize_serial
 from enrollment.ca.profiles import Profile, get_profile
-from enrollment.db import READ_ONLY
 from enrollment.errors import (
     CertificateNotActive,
     CertificateNotFound,
@@ -46,7 +45,7 @@ from enrollment.models import (
     LinkPurpose,
     OneTimeLink,
 )
-from enrollment.reads import read_session
+from enrollment.reads import read_connection, read_session
 from enrollment.services._lean import (
     ClaimLost,
     EnrollmentRow,
@@ -79,9 +78,6 @@ def not_pending(enrollment: Enrollment | EnrollmentRow) -> EnrollmentNotPending:
         f"Enrollment {enrollment.reference_number} has already been used to issue a "
         "certificate. To get another one, ask the certdesk bot to renew it or ask RA staff."
     )
-
-
-AUTOCOMMIT: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"}
 
 
 class Store:
@@ -138,10 +134,7 @@ class Store:
         if isinstance(writes, GroupCommit) and writes.lean:
             found = await writes.read(sqlite_link_and_enrollment(token_hash))
         else:
-            async with self.engine.connect() as connection:
-                # One statement: on PostgreSQL no BEGIN/ROLLBACK around it.
-                options = READ_ONLY if isinstance(writes, GroupCommit) else AUTOCOMMIT
-                await connection.execution_options(**options)
+            async with read_connection(self.engine, one_statement=True) as connection:
                 found = await core_link_and_enrollment(connection, token_hash)
         if found is None:
             raise LinkUnknown()
