@@ -34,13 +34,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, delete, or_, select, update
+from sqlalchemy import Table, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.models import SlackInboxItem
 from common.time import utcnow
 from enrollment.db import READ_ONLY
+from enrollment.writer import writes_for
 
 log = logging.getLogger(__name__)
 
@@ -124,20 +125,36 @@ class Inbox:
         self._batch = _Batch()
         self._writer: asyncio.Task[None] | None = None
         dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-        self._insert = dialect.insert
+        # Compiled once and cached: executemany rows go into one multi-row INSERT per batch.
+        self._store = (
+            dialect.insert(INBOX)
+            .on_conflict_do_nothing(index_elements=["delivery_id"])
+            .returning(INBOX.c.delivery_id, INBOX.c.id)
+        )
+        self._finish = (
+            update(INBOX)
+            .where(INBOX.c.id == bindparam("row_id"))
+            .values(done_at=bindparam("now"), outcome=bindparam("outcome"), lease_until=None)
+        )
+        self._replies = (
+            update(INBOX).where(INBOX.c.id == bindparam("row_id")).values(replies=bindparam("text"))
+        )
 
     # -- writes committed together -------------------------------------------------------
 
-    async def store(self, delivery_id: str, kind: str, body: dict[str, Any]) -> int | None:
-        """Store a delivery claimed by this process; its row ID, or None when
-        ``delivery_id`` is already stored (a retry, or another process got it first)."""
+    async def store(
+        self, delivery_id: str, kind: str, body: dict[str, Any], *, raw: str | None = None
+    ) -> int | None:
+        """Store a delivery claimed by this process (``raw``: ``body`` as the JSON it was read
+        from, stored as it is); its row ID, or None when ``delivery_id`` is already stored (a
+        retry, or another process got it first)."""
         now = utcnow()
         future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         self._batch.rows.append(
             {
                 "delivery_id": delivery_id[:64],
                 "kind": kind,
-                "body": json.dumps(body, separators=(",", ":")),
+                "body": raw if raw is not None else json.dumps(body, separators=(",", ":")),
                 "received_at": now,
                 "due_at": now,
                 "attempts": 1,
@@ -184,41 +201,37 @@ class Inbox:
                 batch.committed.set_result(None)
 
     async def _write(self, batch: _Batch) -> None:
+        """One unit of the shared writer (on SQLite, committed with the other units queued
+        meanwhile): one multi-row insert per :data:`MAX_BATCH` rows, the completions and
+        the reply records each one executemany."""
         rows = batch.rows
-        async with self._engine.begin() as connection:
-            ids: dict[str, int] = {}
-            for start in range(0, len(rows), MAX_BATCH):
-                unique: dict[str, dict[str, Any]] = {}
-                for row in rows[start : start + MAX_BATCH]:
-                    unique.setdefault(row["delivery_id"], row)
-                statement = (
-                    self._insert(INBOX)
-                    .values(list(unique.values()))
-                    .on_conflict_do_nothing(index_elements=["delivery_id"])
-                    .returning(INBOX.c.delivery_id, INBOX.c.id)
-                )
-                for inserted in await connection.execute(statement):
-                    ids[inserted.delivery_id] = inserted.id
+        ids: dict[str, int] = {}
+        async with writes_for(self._engine).unit() as session:
+            unique: dict[str, dict[str, Any]] = {}
+            for row in rows:
+                unique.setdefault(row["delivery_id"], row)
+            values = list(unique.values())
+            for start in range(0, len(values), MAX_BATCH):
+                inserted = await session.execute(self._store, values[start : start + MAX_BATCH])
+                ids.update((row.delivery_id, row.id) for row in inserted)
             if batch.done:
-                await self._mark_done(connection, batch.done)
-            for row_id, replies in batch.replies.items():
-                await connection.execute(
-                    update(INBOX).where(INBOX.c.id == row_id).values(replies=replies)
+                now = utcnow()
+                await session.execute(
+                    self._finish,
+                    [
+                        {"row_id": row_id, "outcome": outcome, "now": now}
+                        for row_id, outcome in batch.done.items()
+                    ],
+                )
+            if batch.replies:
+                await session.execute(
+                    self._replies,
+                    [{"row_id": row_id, "text": text} for row_id, text in batch.replies.items()],
                 )
         # One delivery ID twice in a batch: the first request owns the row, the other is a
         # duplicate.
         for row, future in zip(rows, batch.stored, strict=True):
             future.set_result(ids.pop(row["delivery_id"], None))
-
-    async def _mark_done(self, connection: AsyncConnection, done: dict[int, str]) -> None:
-        now = utcnow()
-        for outcome in set(done.values()):
-            ids = [row_id for row_id, value in done.items() if value == outcome]
-            await connection.execute(
-                update(INBOX)
-                .where(INBOX.c.id.in_(ids))
-                .values(done_at=now, outcome=outcome, lease_until=None)
-            )
 
     # -- claims, leases, retries ---------------------------------------------------------
 
