@@ -75,6 +75,8 @@ class Door:
             self.in_flight -= 1
 
     def quiet(self) -> bool:
+        if self.in_flight >= CROWDED:
+            return False
         return time.monotonic() - self._crowded_at > QUIET_SECONDS
 
 
