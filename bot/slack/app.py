@@ -2,16 +2,19 @@
 application at ``POST /slack/events`` (HTTP mode) and/or connected over Socket Mode when
 ``SLACK_APP_TOKEN`` is set.
 
-Every request enters through one door, :func:`accept`, whichever transport brought it:
+Every request enters through one door, whichever transport brought it:
 
 - over HTTP, :func:`slack_events` reads the body and checks its signature on the raw bytes
-  (5-minute window, 401 otherwise) -- the only signature check; bolt's own is off;
-- over Socket Mode, the WebSocket is already authenticated by the app token;
-- :func:`accept` stores an event (``event_callback``) in the durable inbox, acknowledges it,
-  and handles it in the background -- the only move to the background for events, so event
-  listeners do their work inline; commands, actions and views are dispatched now, their
-  listeners ``ack()`` and hand slow work to ``desk.later``, and a request that left slow work
-  is stored before its acknowledgement leaves (:mod:`.worker`, :mod:`.inbox`).
+  (5-minute window, 401 otherwise) -- the only signature check; bolt's own is off. An Events
+  API ``event_callback`` then goes straight to :func:`accept_event`, without a bolt dispatch:
+  the least that makes it durable is done before its 200;
+- over Socket Mode, the WebSocket is already authenticated by the app token; requests go to
+  :func:`accept`, which sends events to :func:`accept_event` too;
+- :func:`accept_event` checks the event's fields, stores it in the durable inbox, acknowledges
+  it, and leaves it to the worker, which feeds it through bolt later (so event listeners do
+  their work inline); commands, actions and views are dispatched now, their listeners
+  ``ack()`` and hand slow work to ``desk.later``, and a request that left slow work is stored
+  before its acknowledgement leaves (:mod:`.worker`, :mod:`.inbox`).
 
 Bolt answers ``url_verification``; the inbox's unique delivery ID drops Slack's retries by
 event_id; the Web API client waits out 429 answers (``Retry-After``) with slack-sdk's retry

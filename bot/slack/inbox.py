@@ -6,7 +6,7 @@ left slow work for after its acknowledgement -- becomes one ``slack_inbox`` row 
 same event reaching another process, hits that unique key and is dropped.
 
 The row is stored already claimed by the process that received it (``claimed_by``, a lease
-until ``lease_until``), which handles it at once and marks it done. A process that dies leaves
+until ``lease_until``), which queues it for handling and marks it done once handled. A process that dies leaves
 its rows claimed; once their lease has expired, any process's worker (:mod:`.worker`) claims
 them again -- one statement, ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING``
 on PostgreSQL, the same ``UPDATE … RETURNING`` under SQLite's write lock -- and handles them
@@ -20,7 +20,9 @@ there posts that message again when its row is handled again.
 
 Writes from concurrent requests are committed together (:class:`_Batch`): the inserts of many
 acknowledgements, the completions and the reply records queued while the previous commit ran
-go into the next transaction, and each waits for its commit before going on.
+go into the next unit of the shared writer (:func:`enrollment.writer.writes_for`; on SQLite
+committed with the other units queued meanwhile), and each waits for its commit before going
+on.
 """
 
 from __future__ import annotations
