@@ -6,12 +6,12 @@ left slow work for after its acknowledgement -- becomes one ``slack_inbox`` row 
 same event reaching another process, hits that unique key and is dropped.
 
 The row is stored already claimed by the process that received it (``claimed_by``, a lease
-until ``lease_until``), which queues it for handling and marks it done once handled. A process that dies leaves
-its rows claimed; once their lease has expired, any process's worker (:mod:`.worker`) claims
-them again -- one statement, ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING``
-on PostgreSQL, the same ``UPDATE … RETURNING`` under SQLite's write lock -- and handles them
-again. A failure releases the row with a backoff (``due_at``); after :data:`MAX_ATTEMPTS` it is
-given up and logged.
+until ``lease_until``), which queues it for handling and marks it done once handled. A process
+that dies leaves its rows claimed; once their lease has expired, any process's worker
+(:mod:`.worker`) claims them again -- one statement,
+``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING`` on PostgreSQL, the same
+``UPDATE … RETURNING`` under SQLite's write lock -- and handles them again. A failure releases
+the row with a backoff (``due_at``); after :data:`MAX_ATTEMPTS` it is given up and logged.
 
 Replies: :class:`Delivery` records the ``ts`` of each message posted for a row right after
 Slack has it, so a second handling skips the messages already posted. What remains is the

@@ -157,9 +157,12 @@ class InboxWorker:
 
     async def _drain(self) -> None:
         """Handle queued rows until none is left, or, while the door is crowded, until this is
-        the last drainer; the last one keeps going, one row at a time with a pause."""
+        the last drainer; the last one keeps going, one row at a time with a pause. Once the
+        door is quiet, more drainers start (here before each row, and from :meth:`run`)."""
         try:
             while self._queue and not self._stopping.is_set():
+                if self.door.quiet():
+                    self._start_drainers()
                 item, work = self._queue.popleft()
                 self._handling += 1
                 try:
@@ -167,11 +170,10 @@ class InboxWorker:
                 finally:
                     self._handling -= 1
                 if self.door.quiet():
-                    self._start_drainers()
-                elif self._drainers > 1:
+                    continue
+                if self._drainers > 1:
                     return
-                else:
-                    await asyncio.sleep(CROWDED_PAUSE_SECONDS)
+                await asyncio.sleep(CROWDED_PAUSE_SECONDS)
         finally:
             self._drainers -= 1
 
@@ -204,6 +206,8 @@ class InboxWorker:
         """Take orphaned and retried rows, renew this process's leases, prune old rows."""
         last_renew = last_prune = time.monotonic()
         while not self._stopping.is_set():
+            # The door may have turned quiet while the one drainer was in a long row.
+            self._start_drainers()
             try:
                 room = 2 * CONCURRENCY - self.held
                 if room > 0:

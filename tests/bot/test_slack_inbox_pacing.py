@@ -27,11 +27,13 @@ class Listener:
 
     def __init__(self) -> None:
         self.running = 0
+        self.started = 0
         self.most = 0
         self.handled: list[str] = []
         self.release = asyncio.Event()
 
     async def handle(self, event: dict[str, str]) -> None:
+        self.started += 1
         self.running += 1
         self.most = max(self.most, self.running)
         try:
@@ -88,6 +90,7 @@ async def test_handling_takes_one_row_at_a_time_while_acknowledgements_crowd(
         tasks=tasks,
     )
     count = CONCURRENCY + 4
+    taking = asyncio.get_running_loop().create_task(worker.run())
     with contextlib.ExitStack() as door:
         for _ in range(CROWDED):  # acknowledgements queueing at the door
             door.enter_context(worker.door.passing())
@@ -100,12 +103,17 @@ async def test_handling_takes_one_row_at_a_time_while_acknowledgements_crowd(
         listener.release.set()
         await until(lambda: len(listener.handled) >= 3)
         assert listener.most == 1
-    # The door is quiet: the rows still queued are handled side by side.
-    listener.release.clear()
+        listener.release.clear()
+        held = listener.started
+        await until(lambda: listener.started > held)  # the one drainer is held in a row
+    # The door is quiet: the rows still queued are handled side by side, even while the one
+    # drainer is still held in its row.
     await until(lambda: listener.running > 1)
     listener.release.set()
     async with asyncio.timeout(30):
         await tasks.idle()
+    worker.stop()
+    await taking
     assert sorted(listener.handled) == sorted(f"1700000000.{i:06d}" for i in range(count))
     async with runtime.engine.connect() as connection:
         outcomes = (await connection.execute(select(INBOX.c.outcome))).scalars().all()
