@@ -295,6 +295,16 @@ class Inbox:
                 .values(lease_until=None, due_at=utcnow() + backoff(item.attempts))
             )
 
+    async def hand_back(self, row_ids: Sequence[int]) -> None:
+        """Rows this process will not handle (it is stopping): any process may take them now,
+        without waiting for their lease."""
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                update(INBOX)
+                .where(INBOX.c.id.in_(row_ids), INBOX.c.claimed_by == self.owner)
+                .values(lease_until=None)
+            )
+
     async def prune(self, *, before: datetime | None = None) -> int:
         """Forget finished rows received before ``before`` (default: a day ago)."""
         async with self._engine.begin() as connection:

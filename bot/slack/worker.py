@@ -203,7 +203,8 @@ class InboxWorker:
     # -- the loop ------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Take orphaned and retried rows, renew this process's leases, prune old rows."""
+        """Take orphaned and retried rows, renew this process's leases, prune old rows; when
+        stopped, hand back the rows still queued."""
         last_renew = last_prune = time.monotonic()
         while not self._stopping.is_set():
             # The door may have turned quiet while the one drainer was in a long row.
@@ -225,6 +226,19 @@ class InboxWorker:
                 log.warning("Slack inbox unavailable", extra={"error": exc.code})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), POLL_SECONDS)
+        await self._hand_back()
+
+    async def _hand_back(self) -> None:
+        """Stopping: the rows still queued go back to the inbox for the next process."""
+        left, self._queue = list(self._queue), deque()
+        for _, work in left:
+            for coroutine, _ in work or ():
+                coroutine.close()
+        if left:
+            try:
+                await self.inbox.hand_back([item.id for item, _ in left])
+            except StorageUnavailable:
+                log.warning("Slack rows not handed back: taken again when their lease expires")
 
     def stop(self) -> None:
         """End :meth:`run` after its current step (a cancel could land inside a database

@@ -135,3 +135,39 @@ async def test_event_refused_at_the_door_stores_nothing(slack: SlackHarness) -> 
     async with slack.runtime.engine.connect() as connection:
         assert (await connection.execute(select(func.count()).select_from(INBOX))).scalar() == 0
     assert slack.fake.messages_to(f"D{HOLDER}") == []
+
+
+async def test_stopping_hands_back_the_rows_still_queued(runtime: Runtime) -> None:
+    """A worker stopped with rows queued behind the one it is handling finishes that one and
+    clears the lease of the others, so the next process takes them at once."""
+    listener = Listener()
+    tasks = BackgroundTasks()
+    worker = InboxWorker(
+        bolt=bolt_app(listener),
+        inbox=Inbox(engine=runtime.engine, owner="stopping", lease=timedelta(seconds=30)),
+        tasks=tasks,
+    )
+    taking = asyncio.get_running_loop().create_task(worker.run())
+    with contextlib.ExitStack() as door:
+        for _ in range(CROWDED):
+            door.enter_context(worker.door.passing())
+        for index in range(4):
+            assert (await worker.accept_event(mention(index))).status == 200
+        await until(lambda: listener.running == 1)
+        worker.stop()
+        await taking
+    listener.release.set()
+    async with asyncio.timeout(30):
+        await tasks.idle()
+    async with runtime.engine.connect() as connection:
+        rows = (
+            await connection.execute(
+                select(INBOX.c.outcome, INBOX.c.lease_until).order_by(INBOX.c.id)
+            )
+        ).all()
+    assert [outcome for outcome, _ in rows] == ["answered", None, None, None]
+    assert [lease for _, lease in rows[1:]] == [None, None, None]
+    assert (
+        await Inbox(engine=runtime.engine, owner="next", lease=timedelta(seconds=30)).claim(10)
+        != []
+    )
