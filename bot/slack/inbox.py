@@ -67,9 +67,14 @@ class Stored:
 
     id: int
     kind: str
-    body: dict[str, Any]
+    raw: str  # the body's JSON: a backlog of strings weighs little on the garbage collector
     attempts: int
     replies: tuple[str, ...] = ()
+
+    @property
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = json.loads(self.raw)
+        return body
 
 
 @dataclass(slots=True)
@@ -266,7 +271,7 @@ class Inbox:
             Stored(
                 id=row_id,
                 kind=kind,
-                body=json.loads(body),
+                raw=body,
                 attempts=attempts,
                 replies=tuple(replies.split()),
             )

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
@@ -109,6 +110,7 @@ class InboxWorker:
         event_id = body.get("event_id")
         if not isinstance(event_id, str) or not event_id:
             event_id = f"event:{uuid.uuid4().hex}"
+        raw = raw if raw is not None else json.dumps(body, separators=(",", ":"))
         try:
             row_id = await self.inbox.store(event_id, EVENT, body, raw=raw)
         except StorageUnavailable:
@@ -119,7 +121,7 @@ class InboxWorker:
                 "duplicate Slack event dropped", extra={"event_id": event_id, "retry": retry or "0"}
             )
         else:
-            self._enqueue(Stored(id=row_id, kind=EVENT, body=body, attempts=1))
+            self._enqueue(Stored(id=row_id, kind=EVENT, raw=raw, attempts=1))
         return BoltResponse(status=200, body="")
 
     async def accept_request(self, request: AsyncBoltRequest) -> BoltResponse:
@@ -128,14 +130,17 @@ class InboxWorker:
         if not work:
             return response
         try:
-            row_id = await self.inbox.store(f"request:{uuid.uuid4().hex}", REQUEST, request.body)
+            raw = json.dumps(request.body, separators=(",", ":"))
+            row_id = await self.inbox.store(
+                f"request:{uuid.uuid4().hex}", REQUEST, request.body, raw=raw
+            )
         except StorageUnavailable:
             log.warning("Slack request not stored; its work runs without a retry")
             for coroutine, name in work:
                 self._tasks.spawn(coroutine, name=name)
             return response
         assert row_id is not None  # a fresh delivery ID
-        self._enqueue(Stored(id=row_id, kind=REQUEST, body=request.body, attempts=1), work=work)
+        self._enqueue(Stored(id=row_id, kind=REQUEST, raw=raw, attempts=1), work=work)
         return response
 
     # -- handling ------------------------------------------------------------------------
