@@ -22,7 +22,6 @@ OWN_TRANSACTIONS = {
     "enrollment/db.py": "the engine: BEGIN IMMEDIATE or a deferred BEGIN for reads",
     "enrollment/reads.py": "read-only sessions and connections (deferred BEGIN, no write lock)",
     "bot/migrations/env.py": "Alembic runs the schema's DDL in its own transaction, before serving",
-    "bot/slack/inbox.py": "not yet moved: the Slack inbox batches its own inserts (issue 11)",
 }
 
 # Calls that open a session or transaction (by the called name) ...

@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.models import SlackInboxItem
 from common.time import utcnow
-from enrollment.db import READ_ONLY
+from enrollment.reads import read_connection
 from enrollment.writer import writes_for
 
 log = logging.getLogger(__name__)
@@ -265,7 +265,7 @@ class Inbox:
             )
             .returning(INBOX.c.id, INBOX.c.kind, INBOX.c.body, INBOX.c.attempts, INBOX.c.replies)
         )
-        async with self._engine.begin() as connection:
+        async with writes_for(self._engine).unit() as connection:
             rows = (await connection.execute(statement)).all()
         return [
             Stored(
@@ -280,7 +280,7 @@ class Inbox:
 
     async def renew(self) -> None:
         """Extend the lease of every unfinished row this process holds."""
-        async with self._engine.begin() as connection:
+        async with writes_for(self._engine).unit() as connection:
             await connection.execute(
                 update(INBOX)
                 .where(INBOX.c.claimed_by == self.owner, INBOX.c.done_at.is_(None))
@@ -293,7 +293,7 @@ class Inbox:
             log.error("Slack delivery given up", extra={"row": item.id, "attempts": item.attempts})
             await self.finish(item.id, outcome="failed")
             return
-        async with self._engine.begin() as connection:
+        async with writes_for(self._engine).unit() as connection:
             await connection.execute(
                 update(INBOX)
                 .where(INBOX.c.id == item.id)
@@ -303,7 +303,7 @@ class Inbox:
     async def hand_back(self, row_ids: Sequence[int]) -> None:
         """Rows this process will not handle (it is stopping): any process may take them now,
         without waiting for their lease."""
-        async with self._engine.begin() as connection:
+        async with writes_for(self._engine).unit() as connection:
             await connection.execute(
                 update(INBOX)
                 .where(INBOX.c.id.in_(row_ids), INBOX.c.claimed_by == self.owner)
@@ -312,17 +312,18 @@ class Inbox:
 
     async def prune(self, *, before: datetime | None = None) -> int:
         """Forget finished rows received before ``before`` (default: a day ago)."""
-        async with self._engine.begin() as connection:
+        async with writes_for(self._engine).unit() as connection:
             result = await connection.execute(
-                delete(INBOX).where(
+                delete(INBOX)
+                .where(
                     INBOX.c.done_at.is_not(None),
                     INBOX.c.received_at < (before or utcnow() - KEEP),
                 )
+                .returning(INBOX.c.id)
             )
-        return int(result.rowcount)
+            return len(result.all())
 
     async def unfinished(self) -> int:
-        async with self._engine.connect() as connection:
-            await connection.execution_options(**READ_ONLY)
+        async with read_connection(self._engine) as connection:
             rows = await connection.execute(select(INBOX.c.id).where(INBOX.c.done_at.is_(None)))
             return len(rows.all())
