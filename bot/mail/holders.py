@@ -196,7 +196,9 @@ class HolderNotices:
                     reference=reference, url=link.url, expires_at=link.expires_at, lang=lang
                 )
                 if resent:
-                    reply = Reply(f"{messages.resend_dm_intro(lang)}\n{reply.text}", reply.buttons)
+                    reply = Reply(
+                        f"{messages.text('resend_dm_intro', lang)}\n{reply.text}", reply.buttons
+                    )
                 sent.append(await self._dm(holder.slack_user, reply, lang))
                 continue
             values = {
@@ -263,9 +265,11 @@ class HolderNotices:
             if channel == "slack":
                 assert holder.slack_user is not None
                 if kind == "revoked":
-                    text = messages.revoked_dm(lang, cn=holder.cn, serial=str(values["serial"]))
+                    text = messages.text(
+                        "revoked_dm", lang, cn=holder.cn, serial=str(values["serial"])
+                    )
                 else:
-                    text = messages.unlocked_dm(lang, str(values["reference"]))
+                    text = messages.text("unlocked_dm", lang, reference=str(values["reference"]))
                 sent.append(await self._dm(holder.slack_user, Reply(text), lang))
                 continue
             sent.append(await self._mail(kind, holder, {"cn": holder.cn, **values}))
