@@ -2,9 +2,9 @@
 
 ``certdesk token`` and ``certdesk-usbkey`` print these; the language follows ``--lang`` or the
 system locale. The texts are in ``messages.toml`` beside this module. Errors the client raises
-on purpose are translated by their ``code`` with the values they carry (``TokenError.params``;
-their English is the error's own message); the server's refusals come already in the language
-asked for (the client sends it as Accept-Language).
+on purpose take their words from it by their ``code``, filled with the values they carry
+(``TokenError.params``); the server's refusals come already in the language asked for (the
+client sends it as Accept-Language).
 """
 
 from __future__ import annotations
@@ -15,4 +15,4 @@ MESSAGES = Catalogue("usbkey")
 TEXTS = MESSAGES.group("text")
 """What the client prints: progress, prompts, results, listings."""
 ERRORS = MESSAGES.group("error")
-"""The Chinese wording of the client's errors, by error code."""
+"""The client's errors, by error code: their English message and its Chinese wording."""

@@ -136,6 +136,18 @@ def _post(
     }
 
 
+def _server_key_post(operation_id: str, doing: str, body: str) -> dict[str, Any]:
+    """The PKCS#12 variant of an operation: the server makes the key, the file comes back."""
+    return _post(
+        operation_id=operation_id,
+        summary=f"{doing} with a server-generated key",
+        description="Only for profiles that allow server key generation.",
+        body=body,
+        created=_PKCS12_RESPONSE,
+        query=(_FORMAT_QUERY,),
+    )
+
+
 _ISSUED = {
     "description": "Issued: the certificate and the CA chain as PEM.",
     "headers": _FRIENDLY_NAME,
@@ -485,13 +497,8 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                 body="EnrollRequest",
                 created=_ISSUED,
             ),
-            "/api/v1/enroll/{token}/pkcs12": _post(
-                operation_id="enrollPkcs12",
-                summary="Redeem an enrollment link with a server-generated key",
-                description="Only for profiles that allow server key generation.",
-                body="ServerKeyEnrollRequest",
-                created=_PKCS12_RESPONSE,
-                query=(_FORMAT_QUERY,),
+            "/api/v1/enroll/{token}/pkcs12": _server_key_post(
+                "enrollPkcs12", "Redeem an enrollment link", "ServerKeyEnrollRequest"
             ),
             "/api/v1/renew/{token}": _post(
                 operation_id="renew",
@@ -501,13 +508,8 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                 body="RenewRequest",
                 created=_RENEWED,
             ),
-            "/api/v1/renew/{token}/pkcs12": _post(
-                operation_id="renewPkcs12",
-                summary="Renew a certificate with a server-generated key",
-                description="Only for profiles that allow server key generation.",
-                body="ServerKeyRenewRequest",
-                created=_PKCS12_RESPONSE,
-                query=(_FORMAT_QUERY,),
+            "/api/v1/renew/{token}/pkcs12": _server_key_post(
+                "renewPkcs12", "Renew a certificate", "ServerKeyRenewRequest"
             ),
             **POSSESSION_PATHS,
             "/api/openapi.json": {

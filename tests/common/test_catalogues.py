@@ -67,9 +67,9 @@ ROOMS = {
             r"text\.step\.": "usbkey/cli.py:Console.step",
             r"text\.stored\.": "usbkey/cli.py:_print_stored",
             r"text\.state\.": "usbkey/cli.py:_certificate_line",
-            r"error\.": "usbkey/cli.py:Console.error_message (error codes)",
+            r"error\.": "usbkey/pkcs11/errors.py:TokenError, usbkey/cli.py:Console.error_message",
         },
-        only_chinese=("error.",),
+        only_chinese=("error.server_unreachable.pending",),
     ),
     "faq": Room(
         "faq",
