@@ -7,8 +7,9 @@ pure dialog that renders them) cannot change the store by accident.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import ColumnElement, func
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,10 +18,30 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from common.time import days_left, utcnow
 from enrollment import codes
-from enrollment.models import Certificate, CertificateStatus, Enrollment, EnrollmentStatus
+from enrollment.models import (
+    Certificate,
+    CertificateStatus,
+    Enrollment,
+    EnrollmentStatus,
+    SubjectBase,
+)
 from enrollment.reads import read_session
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 DEFAULT_LIMIT = 50
+
+_View = TypeVar("_View", bound="DataclassInstance")
+
+
+def _view(cls: type[_View], row: SubjectBase, **computed: Any) -> _View:
+    """A frozen view of ``row``: the subject as ``cn``/``ous``/``o``, ``computed`` fields, and
+    every other field from the row's column of the same name."""
+    subject = {"cn": row.subject_cn, "ous": tuple(row.subject_ous), "o": row.subject_o}
+    given = subject | computed
+    copied = {f.name: getattr(row, f.name) for f in fields(cls) if f.name not in given}
+    return cls(**given, **copied)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,19 +60,7 @@ class EnrollmentView:
 
     @classmethod
     def of(cls, row: Enrollment) -> EnrollmentView:
-        return cls(
-            reference_number=row.reference_number,
-            cn=row.subject_cn,
-            ous=tuple(row.subject_ous),
-            o=row.subject_o,
-            slack_user=row.slack_user,
-            status=row.status,
-            locked=row.locked_at is not None,
-            failed_attempts=row.failed_attempts,
-            created_at=row.created_at,
-            email=row.email,
-            profile=row.profile,
-        )
+        return _view(cls, row, locked=row.locked_at is not None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,18 +78,7 @@ class CertificateView:
 
     @classmethod
     def of(cls, row: Certificate) -> CertificateView:
-        return cls(
-            serial=row.serial,
-            cn=row.subject_cn,
-            ous=tuple(row.subject_ous),
-            o=row.subject_o,
-            owner_slack_user=row.owner_slack_user,
-            status=row.status,
-            not_before=row.not_before,
-            not_after=row.not_after,
-            friendly_name=row.friendly_name,
-            owner_email=row.owner_email,
-        )
+        return _view(cls, row)
 
     def days_left(self, now: datetime) -> int:
         return days_left(self.not_after, now)

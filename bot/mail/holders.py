@@ -192,7 +192,7 @@ class HolderNotices:
             reference=reference, url=link.url, expires_at=link.expires_at, lang=lang
         )
         if resent:
-            reply = Reply(f"{messages.resend_dm_intro(lang)}\n{reply.text}", reply.buttons)
+            reply = Reply(f"{messages.text('resend_dm_intro', lang)}\n{reply.text}", reply.buttons)
         values = {
             "cn": holder.cn,
             "reference": reference,
@@ -248,9 +248,11 @@ class HolderNotices:
     ) -> list[Delivery]:
         """A revocation or unlock notice (a courtesy: failures are reported, not raised)."""
         if kind == "revoked":
-            text = messages.revoked_dm(holder.lang, cn=holder.cn, serial=str(values["serial"]))
+            text = messages.text(
+                "revoked_dm", holder.lang, cn=holder.cn, serial=str(values["serial"])
+            )
         else:
-            text = messages.unlocked_dm(holder.lang, str(values["reference"]))
+            text = messages.text("unlocked_dm", holder.lang, reference=str(values["reference"]))
         return await self._by_each_channel(
             holder, Reply(text), lambda: self._mail(kind, holder, {"cn": holder.cn, **values})
         )

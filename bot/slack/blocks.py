@@ -141,23 +141,27 @@ def home_view(
     lang: Lang,
 ) -> dict[str, Any]:
     blocks: list[Block] = [
-        {"type": "header", "text": plain(messages.home_title(lang))},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": messages.home_intro(lang)}]},
-        *section(messages.my_certificates_header(lang)),
+        {"type": "header", "text": plain(messages.text("home.title", lang))},
+        {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": messages.text("home.intro", lang)}],
+        },
+        *section(messages.text("my_certificates_header", lang)),
     ]
     if not certificates:
-        blocks.extend(section(messages.home_no_certificates(lang)))
+        blocks.extend(section(messages.text("home.no_certificates", lang)))
     active = {c.serial for c in renewable(certificates, now)}
     for index, cert in enumerate(certificates[:HOME_LIST_LIMIT]):
         block: Block = section(certificate_line(cert, now=now, lang=lang))[0]
         if cert.serial in active:
             block["block_id"] = f"certdesk:{lang}:cert{index}"
             block["accessory"] = button(
-                Button(Act.RENEW_CERTIFICATE, messages.label_renew(lang), cert.serial), index
+                Button(Act.RENEW_CERTIFICATE, messages.text("label.renew", lang), cert.serial),
+                index,
             )
         blocks.append(block)
     if pending:
-        blocks.extend(section(messages.my_enrollments_header(lang)))
+        blocks.extend(section(messages.text("my_enrollments_header", lang)))
         for enrollment in pending:
             blocks.extend(
                 section(
@@ -170,13 +174,15 @@ def home_view(
                 )
             )
         blocks.extend(
-            actions([Button(Act.DOWNLOAD, messages.label_download(lang), style="primary")], lang)
+            actions(
+                [Button(Act.DOWNLOAD, messages.text("label.download", lang), style="primary")], lang
+            )
         )
     blocks.extend(
         actions(
             [
-                Button(Act.MY_CERTIFICATES, messages.label_my_certificates(lang)),
-                Button(Act.TALK_TO_RA, messages.label_talk_to_ra(lang)),
+                Button(Act.MY_CERTIFICATES, messages.text("label.my_certificates", lang)),
+                Button(Act.TALK_TO_RA, messages.text("label.talk_to_ra", lang)),
             ],
             lang,
             start=100,
@@ -190,11 +196,11 @@ def home_view(
 def _staff_blocks(staff: StaffOverview, lang: Lang) -> list[Block]:
     blocks: list[Block] = [
         {"type": "divider"},
-        {"type": "header", "text": plain(messages.home_staff_header(lang))},
+        {"type": "header", "text": plain(messages.text("home.staff_header", lang))},
     ]
 
     def listing(header: str, lines: list[str]) -> None:
-        text = "\n".join([header, *(lines[:HOME_LIST_LIMIT] or [messages.home_none(lang)])])
+        text = "\n".join([header, *(lines[:HOME_LIST_LIMIT] or [messages.text("home.none", lang)])])
         blocks.extend(section(text))
 
     def enrollment_lines(items: Sequence[EnrollmentView]) -> list[str]:
@@ -209,10 +215,16 @@ def _staff_blocks(staff: StaffOverview, lang: Lang) -> list[Block]:
             for e in items
         ]
 
-    listing(messages.home_pending_header(lang, len(staff.pending)), enrollment_lines(staff.pending))
-    listing(messages.home_locked_header(lang, len(staff.locked)), enrollment_lines(staff.locked))
     listing(
-        messages.home_escalations_header(lang, len(staff.escalations)),
+        messages.text("home.pending_header", lang, count=len(staff.pending)),
+        enrollment_lines(staff.pending),
+    )
+    listing(
+        messages.text("home.locked_header", lang, count=len(staff.locked)),
+        enrollment_lines(staff.locked),
+    )
+    listing(
+        messages.text("home.escalations_header", lang, count=len(staff.escalations)),
         [
             messages.home_escalation_line(
                 lang, user=e.user_id, question=e.question, created_at=e.created_at
@@ -220,9 +232,11 @@ def _staff_blocks(staff: StaffOverview, lang: Lang) -> list[Block]:
             for e in staff.escalations
         ],
     )
-    blocks.extend(section(messages.home_unanswered_header(lang, len(staff.unanswered))))
+    blocks.extend(
+        section(messages.text("home.unanswered_header", lang, count=len(staff.unanswered)))
+    )
     if not staff.unanswered:
-        blocks.extend(section(messages.home_none(lang)))
+        blocks.extend(section(messages.text("home.none", lang)))
     for index, group in enumerate(staff.unanswered[:HOME_LIST_LIMIT]):
         line = messages.home_unanswered_line(
             lang,
@@ -234,7 +248,7 @@ def _staff_blocks(staff: StaffOverview, lang: Lang) -> list[Block]:
         block = section(line)[0]
         block["block_id"] = f"certdesk:{lang}:teach{index}"
         block["accessory"] = button(
-            Button(Act.TEACH, messages.label_teach(lang), str(group.ids[0])), 200 + index
+            Button(Act.TEACH, messages.text("label.teach", lang), str(group.ids[0])), 200 + index
         )
         blocks.append(block)
     return blocks
@@ -264,14 +278,14 @@ def teach_modal(
         "type": "modal",
         "callback_id": TEACH_CALLBACK,
         "private_metadata": private_metadata,
-        "title": plain(messages.teach_modal_title(lang), 24),
-        "submit": plain(messages.teach_modal_submit(lang), 24),
+        "title": plain(messages.text("teach.modal_title", lang), 24),
+        "submit": plain(messages.text("teach.modal_submit", lang), 24),
         "blocks": [
-            *section(messages.teach_modal_question(lang, question)),
+            *section(messages.text("teach.modal_question", lang, question=question)),
             {
                 "type": "input",
                 "block_id": "entry",
-                "label": plain(messages.teach_modal_entry(lang)),
+                "label": plain(messages.text("teach.modal_entry", lang)),
                 "element": select,
             },
         ],
@@ -306,23 +320,23 @@ def issue_modal(lang: Lang, *, private_metadata: str = "") -> dict[str, Any]:
         "type": "modal",
         "callback_id": ISSUE_CALLBACK,
         "private_metadata": private_metadata,
-        "title": plain(messages.ra_issue_modal_title(lang), 24),
-        "submit": plain(messages.ra_issue_modal_submit(lang), 24),
+        "title": plain(messages.text("ra.issue_modal_title", lang), 24),
+        "submit": plain(messages.text("ra.issue_modal_submit", lang), 24),
         "blocks": [
             {
                 "type": "input",
                 "block_id": "holder",
-                "label": plain(messages.field_holder(lang)),
+                "label": plain(messages.text("field.holder", lang)),
                 "element": {"type": "users_select", "action_id": "value"},
             },
-            text_input("cn", messages.field_cn(lang), optional=False),
-            text_input("ous", messages.field_ous(lang), optional=True, multiline=True),
-            text_input("o", messages.field_o(lang), optional=True),
-            text_input("email", messages.field_email(lang), optional=True),
+            text_input("cn", messages.text("field.cn", lang), optional=False),
+            text_input("ous", messages.text("field.ous", lang), optional=True, multiline=True),
+            text_input("o", messages.text("field.o", lang), optional=True),
+            text_input("email", messages.text("field.email", lang), optional=True),
             {
                 "type": "input",
                 "block_id": "profile",
-                "label": plain(messages.field_profile(lang)),
+                "label": plain(messages.text("field.profile", lang)),
                 "element": {
                     "type": "static_select",
                     "action_id": "value",
