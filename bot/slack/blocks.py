@@ -270,10 +270,6 @@ def teach_modal(
         {"text": plain(f"{title} ({entry_id})", 75), "value": entry_id}
         for entry_id, title in entries[:100]
     ]
-    select: dict[str, Any] = {"type": "static_select", "action_id": "value", "options": options}
-    chosen = [option for option in options if option["value"] == initial]
-    if chosen:
-        select["initial_option"] = chosen[0]
     return modal(
         TEACH_CALLBACK,
         private_metadata,
@@ -281,7 +277,9 @@ def teach_modal(
         submit=messages.text("teach.modal_submit", lang),
         blocks=[
             *section(messages.text("teach.modal_question", lang, question=question)),
-            input_block("entry", messages.text("teach.modal_entry", lang), select),
+            input_block(
+                "entry", messages.text("teach.modal_entry", lang), static_select(options, initial)
+            ),
         ],
     )
 
@@ -298,6 +296,15 @@ def modal(
         "submit": plain(submit, 24),
         "blocks": blocks,
     }
+
+
+def static_select(options: list[Block], initial: str | None) -> Block:
+    """A menu of ``options``, the one whose value is ``initial`` (if any) chosen."""
+    select: Block = {"type": "static_select", "action_id": "value", "options": options}
+    chosen = [option for option in options if option["value"] == initial]
+    if chosen:
+        select["initial_option"] = chosen[0]
+    return select
 
 
 def input_block(block_id: str, label: str, element: Block, *, optional: bool = False) -> Block:
@@ -331,7 +338,6 @@ def issue_modal(lang: Lang, *, private_metadata: str = "") -> dict[str, Any]:
         {"text": plain(f"{name} — {profile.description}", 75), "value": name}
         for name, profile in sorted(PROFILES.items())
     ]
-    default = next(o for o in profile_options if o["value"] == DEFAULT_PROFILE)
     return modal(
         ISSUE_CALLBACK,
         private_metadata,
@@ -350,12 +356,7 @@ def issue_modal(lang: Lang, *, private_metadata: str = "") -> dict[str, Any]:
             input_block(
                 "profile",
                 messages.text("field.profile", lang),
-                {
-                    "type": "static_select",
-                    "action_id": "value",
-                    "options": profile_options,
-                    "initial_option": default,
-                },
+                static_select(profile_options, DEFAULT_PROFILE),
             ),
         ],
     )
