@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -266,10 +266,6 @@ def teach_modal(
     private_metadata: str,
 ) -> dict[str, Any]:
     """Pick the entry that should answer ``question`` (``entries``: id and title)."""
-    options = [
-        {"text": plain(f"{title} ({entry_id})", 75), "value": entry_id}
-        for entry_id, title in entries[:100]
-    ]
     return modal(
         TEACH_CALLBACK,
         private_metadata,
@@ -278,7 +274,12 @@ def teach_modal(
         blocks=[
             *section(messages.text("teach.modal_question", lang, question=question)),
             input_block(
-                "entry", messages.text("teach.modal_entry", lang), static_select(options, initial)
+                "entry",
+                messages.text("teach.modal_entry", lang),
+                static_select(
+                    ((entry_id, f"{title} ({entry_id})") for entry_id, title in entries[:100]),
+                    initial,
+                ),
             ),
         ],
     )
@@ -298,8 +299,9 @@ def modal(
     }
 
 
-def static_select(options: list[Block], initial: str | None) -> Block:
-    """A menu of ``options``, the one whose value is ``initial`` (if any) chosen."""
+def static_select(choices: Iterable[tuple[str, str]], initial: str | None) -> Block:
+    """A menu of ``choices`` (value and text), the one whose value is ``initial`` chosen."""
+    options = [{"text": plain(text, 75), "value": value} for value, text in choices]
     select: Block = {"type": "static_select", "action_id": "value", "options": options}
     chosen = [option for option in options if option["value"] == initial]
     if chosen:
@@ -334,10 +336,6 @@ def issue_modal(lang: Lang, *, private_metadata: str = "") -> dict[str, Any]:
         element = {"type": "plain_text_input", "action_id": "value", "multiline": multiline}
         return input_block(block_id, label, element, optional=optional)
 
-    profile_options = [
-        {"text": plain(f"{name} — {profile.description}", 75), "value": name}
-        for name, profile in sorted(PROFILES.items())
-    ]
     return modal(
         ISSUE_CALLBACK,
         private_metadata,
@@ -356,7 +354,13 @@ def issue_modal(lang: Lang, *, private_metadata: str = "") -> dict[str, Any]:
             input_block(
                 "profile",
                 messages.text("field.profile", lang),
-                static_select(profile_options, DEFAULT_PROFILE),
+                static_select(
+                    (
+                        (name, f"{name} — {profile.description}")
+                        for name, profile in sorted(PROFILES.items())
+                    ),
+                    DEFAULT_PROFILE,
+                ),
             ),
         ],
     )
