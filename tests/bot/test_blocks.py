@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.dialog import Act, Button, Reply
 from bot.slack import blocks
 from bot.slack.syntax import IssueArgs
+from enrollment.ca.profiles import DEFAULT_PROFILE
 from tests.bot.conftest import NOW, certificate, enrollment
 
 
@@ -87,7 +88,7 @@ def test_issue_modal_values_read_every_field() -> None:
 def test_modal_menus_preselect_their_initial_value_only_when_offered() -> None:
     issue = blocks.issue_modal("en")
     [profile] = [b for b in issue["blocks"] if b["block_id"] == "profile"]
-    assert profile["element"]["initial_option"]["value"] == blocks.DEFAULT_PROFILE
+    assert profile["element"]["initial_option"]["value"] == DEFAULT_PROFILE
     entries = [("renew", "Renewing"), ("download", "D" * 200)]
     chosen = blocks.teach_modal(
         "en", question="q?", entries=entries, initial="download", private_metadata="m"
