@@ -517,14 +517,7 @@ def due_candidates(as_of: datetime, *, policy: ReminderPolicy) -> sa.Select[*tup
     # certificate's row only for those that remain.
     return (
         sa.select(
-            col(Certificate.id),
-            col(Certificate.serial),
-            col(Certificate.subject_cn),
-            col(Certificate.not_before),
-            col(Certificate.not_after),
-            col(Certificate.owner_slack_user),
-            col(Certificate.owner_email),
-            col(Certificate.superseded_by),
+            *_facts_columns(),
             reached.label("threshold_days"),
             col(at.id).label("record_id"),
             col(at.outcome),
@@ -542,21 +535,25 @@ def due_candidates(as_of: datetime, *, policy: ReminderPolicy) -> sa.Select[*tup
     )
 
 
+def _facts_columns() -> tuple[Any, ...]:
+    """The certificate's columns a :class:`CertificateFacts` is made of (both selections)."""
+    return (
+        col(Certificate.id),
+        col(Certificate.serial),
+        col(Certificate.subject_cn),
+        col(Certificate.not_before),
+        col(Certificate.not_after),
+        col(Certificate.owner_slack_user),
+        col(Certificate.owner_email),
+        col(Certificate.superseded_by),
+    )
+
+
 def candidates(earliest: datetime, latest: datetime) -> sa.Select[*tuple[Any, ...]]:
     """Every active certificate expiring between ``earliest`` and ``latest``, soonest first
     (the window :func:`due_candidates` narrows; the benchmark's "before")."""
     return (
-        sa.select(
-            col(Certificate.id),
-            col(Certificate.serial),
-            col(Certificate.subject_cn),
-            col(Certificate.not_before),
-            col(Certificate.not_after),
-            col(Certificate.status),
-            col(Certificate.owner_slack_user),
-            col(Certificate.owner_email),
-            col(Certificate.superseded_by),
-        )
+        sa.select(*_facts_columns(), col(Certificate.status))
         .where(*_in_window(earliest, latest))
         .order_by(col(Certificate.not_after))
     )

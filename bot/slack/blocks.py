@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -266,30 +266,60 @@ def teach_modal(
     private_metadata: str,
 ) -> dict[str, Any]:
     """Pick the entry that should answer ``question`` (``entries``: id and title)."""
-    options = [
-        {"text": plain(f"{title} ({entry_id})", 75), "value": entry_id}
-        for entry_id, title in entries[:100]
-    ]
-    select: dict[str, Any] = {"type": "static_select", "action_id": "value", "options": options}
+    return modal(
+        TEACH_CALLBACK,
+        private_metadata,
+        title=messages.text("teach.modal_title", lang),
+        submit=messages.text("teach.modal_submit", lang),
+        blocks=[
+            *section(messages.text("teach.modal_question", lang, question=question)),
+            input_block(
+                "entry",
+                messages.text("teach.modal_entry", lang),
+                static_select(
+                    ((entry_id, f"{title} ({entry_id})") for entry_id, title in entries[:100]),
+                    initial,
+                ),
+            ),
+        ],
+    )
+
+
+def modal(
+    callback_id: str, private_metadata: str, *, title: str, submit: str, blocks: list[Block]
+) -> dict[str, Any]:
+    """A modal view with a title, a submit button and ``blocks``."""
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "private_metadata": private_metadata,
+        "title": plain(title, 24),
+        "submit": plain(submit, 24),
+        "blocks": blocks,
+    }
+
+
+def static_select(choices: Iterable[tuple[str, str]], initial: str | None) -> Block:
+    """A menu of ``choices`` (value and text), the one whose value is ``initial`` chosen."""
+    options = [{"text": plain(text, 75), "value": value} for value, text in choices]
+    select: Block = {"type": "static_select", "action_id": "value", "options": options}
     chosen = [option for option in options if option["value"] == initial]
     if chosen:
         select["initial_option"] = chosen[0]
-    return {
-        "type": "modal",
-        "callback_id": TEACH_CALLBACK,
-        "private_metadata": private_metadata,
-        "title": plain(messages.text("teach.modal_title", lang), 24),
-        "submit": plain(messages.text("teach.modal_submit", lang), 24),
-        "blocks": [
-            *section(messages.text("teach.modal_question", lang, question=question)),
-            {
-                "type": "input",
-                "block_id": "entry",
-                "label": plain(messages.text("teach.modal_entry", lang)),
-                "element": select,
-            },
-        ],
+    return select
+
+
+def input_block(block_id: str, label: str, element: Block, *, optional: bool = False) -> Block:
+    """An input block whose element's value is read back under ``block_id``."""
+    block: Block = {
+        "type": "input",
+        "block_id": block_id,
+        "label": plain(label),
+        "element": element,
     }
+    if optional:
+        block["optional"] = True
+    return block
 
 
 def teach_modal_entry(view: dict[str, Any]) -> str:
@@ -303,49 +333,37 @@ def teach_modal_entry(view: dict[str, Any]) -> str:
 
 def issue_modal(lang: Lang, *, private_metadata: str = "") -> dict[str, Any]:
     def text_input(block_id: str, label: str, *, optional: bool, multiline: bool = False) -> Block:
-        return {
-            "type": "input",
-            "block_id": block_id,
-            "optional": optional,
-            "label": plain(label),
-            "element": {"type": "plain_text_input", "action_id": "value", "multiline": multiline},
-        }
+        element = {"type": "plain_text_input", "action_id": "value", "multiline": multiline}
+        return input_block(block_id, label, element, optional=optional)
 
-    profile_options = [
-        {"text": plain(f"{name} — {profile.description}", 75), "value": name}
-        for name, profile in sorted(PROFILES.items())
-    ]
-    default = next(o for o in profile_options if o["value"] == DEFAULT_PROFILE)
-    return {
-        "type": "modal",
-        "callback_id": ISSUE_CALLBACK,
-        "private_metadata": private_metadata,
-        "title": plain(messages.text("ra.issue_modal_title", lang), 24),
-        "submit": plain(messages.text("ra.issue_modal_submit", lang), 24),
-        "blocks": [
-            {
-                "type": "input",
-                "block_id": "holder",
-                "label": plain(messages.text("field.holder", lang)),
-                "element": {"type": "users_select", "action_id": "value"},
-            },
+    return modal(
+        ISSUE_CALLBACK,
+        private_metadata,
+        title=messages.text("ra.issue_modal_title", lang),
+        submit=messages.text("ra.issue_modal_submit", lang),
+        blocks=[
+            input_block(
+                "holder",
+                messages.text("field.holder", lang),
+                {"type": "users_select", "action_id": "value"},
+            ),
             text_input("cn", messages.text("field.cn", lang), optional=False),
             text_input("ous", messages.text("field.ous", lang), optional=True, multiline=True),
             text_input("o", messages.text("field.o", lang), optional=True),
             text_input("email", messages.text("field.email", lang), optional=True),
-            {
-                "type": "input",
-                "block_id": "profile",
-                "label": plain(messages.text("field.profile", lang)),
-                "element": {
-                    "type": "static_select",
-                    "action_id": "value",
-                    "options": profile_options,
-                    "initial_option": default,
-                },
-            },
+            input_block(
+                "profile",
+                messages.text("field.profile", lang),
+                static_select(
+                    (
+                        (name, f"{name} — {profile.description}")
+                        for name, profile in sorted(PROFILES.items())
+                    ),
+                    DEFAULT_PROFILE,
+                ),
+            ),
         ],
-    }
+    )
 
 
 def issue_modal_values(view: dict[str, Any]) -> IssueArgs:

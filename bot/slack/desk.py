@@ -389,21 +389,21 @@ class Desk:
             log.error(
                 "cannot relay to the escalation thread", extra={"error": slack_error_code(exc)}
             )
-            lang: Lang = "zh" if escalation.lang == "zh" else "en"
-            await self.post(
-                client,
-                escalation.user_channel,
-                Reply(messages.text("escalation.relay_failed", lang)),
-                lang,
-            )
+            await self.tell_holder(client, escalation, "escalation.relay_failed")
 
     async def relay_to_user(
         self, client: AsyncWebClient, escalation: EscalationView, staff_user: str, text: str
     ) -> None:
-        lang: Lang = "zh" if escalation.lang == "zh" else "en"
-        reply = Reply(
-            messages.text("escalation.relay_to_user", lang, staff_user=staff_user, text=text)
+        await self.tell_holder(
+            client, escalation, "escalation.relay_to_user", staff_user=staff_user, text=text
         )
+
+    async def tell_holder(
+        self, client: AsyncWebClient, escalation: EscalationView, key: str, **fields: object
+    ) -> None:
+        """Post the catalogue's ``key`` to the escalation's holder, in the holder's language."""
+        lang: Lang = "zh" if escalation.lang == "zh" else "en"
+        reply = Reply(messages.text(key, lang, **fields))
         await self.post(client, escalation.user_channel, reply, lang)
 
     async def resolve(
@@ -418,13 +418,7 @@ class Desk:
         if escalation is None:
             return  # someone pressed it first
         await self.audit(staff_user, "escalation.resolve", target=str(escalation_id))
-        lang: Lang = "zh" if escalation.lang == "zh" else "en"
-        await self.post(
-            client,
-            escalation.user_channel,
-            Reply(messages.text("escalation.resolved_user", lang)),
-            lang,
-        )
+        await self.tell_holder(client, escalation, "escalation.resolved_user")
         resolved = messages.escalation_resolved_thread(staff_user=staff_user)
         original = messages.escalation_ra_post(
             user=escalation.user_id, question=blocks.inert(escalation.question)
