@@ -24,7 +24,7 @@ maximise (unanswered on-topic questions whose right entry is suggested) minus (o
 questions that get suggestions), each as a share of its group. Copy the numbers into
 ``faq/retrieval.py`` (DEFAULT_PARAMS, DEFAULT_THRESHOLDS).
 
-    python benchmarks/faq_tune.py [--top 5]
+    python benchmarks/faq_tune.py [--top 5] [--around-current | --frozen-lexical]
 """
 
 from __future__ import annotations
@@ -354,9 +354,19 @@ def main() -> None:
         help="search only the frozen lexical weights and their grid neighbours (minutes, not an "
         "hour); the classifier weight, damping and thresholds are searched in full",
     )
+    parser.add_argument(
+        "--frozen-lexical",
+        action="store_true",
+        help="keep the frozen lexical weights (a few minutes): search only the classifier "
+        "weight, damping and thresholds, e.g. after new example questions",
+    )
     args = parser.parse_args()
     data = read()
-    if args.around_current:
+    if args.frozen_lexical:
+        current = DEFAULT_PARAMS
+        weights = ((current.bm25_weight, current.example_weight),)
+        settings = search(data, k1s=(current.k1,), weights=weights)
+    elif args.around_current:
         k1s, weights = around_current()
         settings = search(data, k1s=k1s, weights=weights)
     else:

@@ -103,8 +103,9 @@ def report(name: str, result: LoadResult, ceiling_rate: float) -> None:
         f"  {'yes' if all(checks) else 'no':<4}{others or ''}"
     )
     print(
-        f"{'  goal':<11}{rate_goal:>9.0f}{ratio_goal:>8.2f}{'':>8}{p99_goal * 1000:>8.0f}"
-        f"{(max_goal or 0) * 1000 if max_goal else float('nan'):>8.0f}{HEALTH_P99 * 1000:>11.0f}"
+        f"{'  goal':<11}{rate_goal:>9.0f}{f'{ratio_goal:.2f}' if ratio_goal else '-':>8}{'':>8}"
+        f"{p99_goal * 1000:>8.0f}{f'{max_goal * 1000:.0f}' if max_goal else '-':>8}"
+        f"{HEALTH_P99 * 1000:>11.0f}"
     )
 
 
@@ -134,7 +135,7 @@ def main() -> int:
     print(f"ceiling (parse + verify CSR + sign P-256, one core): {ceiling_rate:.0f} certificates/s")
     print(
         f"{'database':<11}{'certs/s':>9}{'ratio':>8}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}"
-        f"{'health p99':>10}  met"
+        f"{'health p99':>11}  met"
     )
     for name, result in results.items():
         report(name, result, ceiling_rate)

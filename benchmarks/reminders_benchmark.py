@@ -21,8 +21,10 @@ import random
 import sys
 import tempfile
 import time
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -34,6 +36,7 @@ from scheduler.policy import Reminder
 from scheduler.run import PassReport, ReminderRunner, Result, RunConfig
 
 BATCH = 5_000
+Row = dict[str, Any]
 
 
 class NullNotifier:
@@ -43,40 +46,52 @@ class NullNotifier:
         return None
 
 
-async def seed(url: str, count: int, rng: random.Random) -> None:
+def certificate_row(number: int, *, not_after: datetime, status: str, now: datetime) -> Row:
+    """The ``certificate`` row of benchmark holder ``number`` (no PEM: nothing reads it)."""
+    serial = f"{number:032x}"
+    return {
+        "serial": serial,
+        "subject": f"CN=Holder {number}",
+        "issuer": "CN=certdesk Benchmark CA",
+        "subject_cn": f"Holder {number}",
+        "subject_ous": [],
+        "not_before": not_after - timedelta(days=365),
+        "not_after": not_after,
+        "fingerprint_sha256": serial.rjust(64, "0"),
+        "pem": "-",
+        "key_type": "ec-p256",
+        "profile": "client",
+        "delivery": "csr",
+        "owner_slack_user": f"U{number:08d}",
+        "status": status,
+        "superseded_by": "0" if status == "superseded" else None,
+        "created_at": now,
+    }
+
+
+async def insert_certificates(url: str, batches: Iterable[list[Row]]) -> None:
+    """Each batch of certificate rows in a transaction of its own."""
     engine = create_engine(url)
-    now = utcnow()
     try:
-        for start in range(0, count, BATCH):
-            rows = []
-            for number in range(start, min(start + BATCH, count)):
-                not_after = now + timedelta(days=rng.uniform(-60, 365))
-                status = rng.choices(["active", "revoked", "superseded"], [90, 5, 5])[0]
-                serial = f"{number:032x}"
-                rows.append(
-                    {
-                        "serial": serial,
-                        "subject": f"CN=Holder {number}",
-                        "issuer": "CN=certdesk Benchmark CA",
-                        "subject_cn": f"Holder {number}",
-                        "subject_ous": [],
-                        "not_before": not_after - timedelta(days=365),
-                        "not_after": not_after,
-                        "fingerprint_sha256": serial.rjust(64, "0"),
-                        "pem": "-",
-                        "key_type": "ec-p256",
-                        "profile": "client",
-                        "delivery": "csr",
-                        "owner_slack_user": f"U{number:08d}",
-                        "status": status,
-                        "superseded_by": "0" if status == "superseded" else None,
-                        "created_at": now,
-                    }
-                )
+        for rows in batches:
             async with engine.begin() as connection:
                 await connection.execute(sa.insert(Certificate), rows)
     finally:
         await engine.dispose()
+
+
+async def seed(url: str, count: int, rng: random.Random) -> None:
+    now = utcnow()
+
+    def batch(start: int) -> list[Row]:
+        rows = []
+        for number in range(start, min(start + BATCH, count)):
+            not_after = now + timedelta(days=rng.uniform(-60, 365))
+            status = rng.choices(["active", "revoked", "superseded"], [90, 5, 5])[0]
+            rows.append(certificate_row(number, not_after=not_after, status=status, now=now))
+        return rows
+
+    await insert_certificates(url, (batch(start) for start in range(0, count, BATCH)))
 
 
 def describe(name: str, report: PassReport) -> str:

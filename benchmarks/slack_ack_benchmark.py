@@ -176,6 +176,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
+    load_at_start = os.getloadavg()
     fake = FakeSlack()
     for user in USERS:
         fake.add_user(user)
@@ -221,6 +222,10 @@ def main() -> int:
 
     twice = sum(1 for count in posted.values() if count > 1)
     print(f"signed app_mention events, {args.connections} connections, {args.seconds} s each")
+    print(
+        f"load average at the start {load_at_start[0]:.1f}, at the end {os.getloadavg()[0]:.1f} "
+        f"({os.cpu_count()} cores; other work on the machine slows both servers alike)"
+    )
     print(f"{'':<22}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'> 2 s':>7}")
     for name, row in (("certdesk", ours), ("bare slack-bolt", bare)):
         print(

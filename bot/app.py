@@ -21,12 +21,14 @@ from bot.runtime import Runtime, ca_directory, open_runtime
 from bot.settings import Settings
 from bot.slack.app import add_slack
 from bot.startup import describe, startup_facts
-from enrollment.db import READ_ONLY, UNAVAILABLE, storage_failure
+from enrollment.db import UNAVAILABLE, storage_failure
 from enrollment.errors import StorageUnavailable
 from enrollment.protocols import est as enrollment_est
 from enrollment.protocols.cmp import http as enrollment_cmp
 from enrollment.protocols.ocsp import http as enrollment_ocsp
 from enrollment.protocols.ocsp.responder import OcspResponder, ResponderConfig
+from enrollment.protocols.ocsp.states import StoreStates
+from enrollment.reads import read_connection
 from enrollment.web import api as enrollment_web
 from enrollment.web import client_certificates
 from enrollment.web import downloads as enrollment_downloads
@@ -47,9 +49,8 @@ KNOWLEDGE = web.AppKey("knowledge", LiveKnowledge)
 async def healthz(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     try:
-        async with runtime.engine.connect() as connection:
-            # read-only: on SQLite no write lock, so it does not queue behind writers
-            connection = await connection.execution_options(**READ_ONLY)
+        # read-only: on SQLite no write lock, so it does not queue behind writers
+        async with read_connection(runtime.engine) as connection:
             await connection.execute(text("SELECT 1"))
     except Exception as exc:  # the check reports any database failure
         log.warning("health check failed", extra={"error": type(exc).__name__})
@@ -80,7 +81,7 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def provide_enrollment(app: web.Application, runtime: Runtime) -> None:
+def provide_enrollment(app: web.Application, runtime: Runtime, *, ocsp_states: StoreStates) -> None:
     """Each enrollment handler gets the use case it calls, not the whole set."""
     services = runtime.services
     app[enrollment_web.ISSUING_CA] = services.ca
@@ -100,7 +101,7 @@ def provide_enrollment(app: web.Application, runtime: Runtime) -> None:
     )
     app[enrollment_ocsp.RESPONDER] = OcspResponder(
         ca=services.ca,
-        states=services.revocation,
+        states=ocsp_states,
         config=ResponderConfig(
             lifetime=services.config.crl_validity,
             refresh=services.config.crl_refresh,
@@ -150,12 +151,16 @@ def create_app(settings: Settings, *, tls_context: ssl.SSLContext | None = None)
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         async with open_runtime(settings) as runtime:
             app[RUNTIME] = runtime
-            provide_enrollment(app, runtime)
+            ocsp_states = StoreStates(runtime.engine)  # the responder's own read connection
+            provide_enrollment(app, runtime, ocsp_states=ocsp_states)
             await app[enrollment_ocsp.RESPONDER].prepare()  # the OCSP signer, made if due
             provide_mail(app, settings, runtime)
             facts = startup_facts(settings, runtime.ca)
             log.info("certdesk started: %s", describe(facts), extra=facts)
-            yield
+            try:
+                yield
+            finally:
+                await ocsp_states.close()
 
     async def reminders_ctx(app: web.Application) -> AsyncIterator[None]:
         """The in-process reminder clock (off with CERTDESK_SERVE_REMINDERS=false)."""

@@ -16,6 +16,8 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from enrollment.reads import read_connection
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -69,7 +71,7 @@ def _revision_of(connection: Connection) -> str | None:
 
 async def current_revision(engine: AsyncEngine) -> str | None:
     """The revision the database is at; None when it has no schema (or an unknown shape)."""
-    async with engine.connect() as connection:
+    async with read_connection(engine) as connection:
         return await connection.run_sync(_revision_of)
 
 

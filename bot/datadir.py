@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bot.settings import SERVED_URL_FILE
 from common.errors import CertdeskError
+from enrollment.files import replace_file
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +156,4 @@ def require_existing_data(
 
 def record_served_url(data_dir: Path, url: str) -> None:
     """Write the URL `certdesk serve` answers on, for the commands run beside it."""
-    path = data_dir / SERVED_URL_FILE
-    fd, temporary = tempfile.mkstemp(prefix=".served-url.", dir=data_dir)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(url + "\n")
-    os.replace(temporary, path)
+    replace_file(data_dir / SERVED_URL_FILE, f"{url}\n".encode(), mode=FILE_MODE)

@@ -164,19 +164,21 @@ def menu_word(text: str) -> Act | None:
 
 def menu_buttons(lang: Lang) -> tuple[Button, ...]:
     return (
-        Button(Act.DOWNLOAD, messages.label_download(lang), style="primary"),
-        Button(Act.RENEW, messages.label_renew(lang)),
-        Button(Act.MY_CERTIFICATES, messages.label_my_certificates(lang)),
-        Button(Act.TALK_TO_RA, messages.label_talk_to_ra(lang)),
+        Button(Act.DOWNLOAD, messages.text("label.download", lang), style="primary"),
+        Button(Act.RENEW, messages.text("label.renew", lang)),
+        Button(Act.MY_CERTIFICATES, messages.text("label.my_certificates", lang)),
+        Button(Act.TALK_TO_RA, messages.text("label.talk_to_ra", lang)),
     )
 
 
 def welcome(lang: Lang) -> Reply:
-    return Reply(messages.welcome(lang), menu_buttons(lang))
+    return Reply(messages.text("welcome", lang), menu_buttons(lang))
 
 
 def talk_to_ra_button(lang: Lang, question: str = "") -> Button:
-    return Button(Act.TALK_TO_RA, messages.label_talk_to_ra(lang), question[:BUTTON_VALUE_LIMIT])
+    return Button(
+        Act.TALK_TO_RA, messages.text("label.talk_to_ra", lang), question[:BUTTON_VALUE_LIMIT]
+    )
 
 
 def choose(text: str, act: Act, options: Sequence[tuple[str, str]]) -> Reply:
@@ -197,11 +199,12 @@ def _action_buttons(action: str | None, lang: Lang, question: str) -> list[Butto
     act = _ACTION_BUTTONS.get(action or "")
     if act is None:
         return []
-    label = {
-        Act.DOWNLOAD: messages.label_download,
-        Act.RENEW: messages.label_renew,
-        Act.MY_CERTIFICATES: messages.label_my_certificates,
-    }[act](lang)
+    key = {
+        Act.DOWNLOAD: "label.download",
+        Act.RENEW: "label.renew",
+        Act.MY_CERTIFICATES: "label.my_certificates",
+    }[act]
+    label = messages.text(key, lang)
     return [Button(act, label, style="primary")]
 
 
@@ -210,48 +213,52 @@ def answer(question: str, result: KnowledgeAnswer, lang: Lang) -> Reply:
     if result.id is not None:
         text = result.text
         if result.action == "inspect":
-            text = f"{text}\n\n{messages.share_file_hint(lang)}"
+            text = f"{text}\n\n{messages.text('share_file_hint', lang)}"
         buttons = [
             *_action_buttons(result.action, lang, question),
-            Button(Act.HELPFUL, messages.label_helpful(lang), result.id),
+            Button(Act.HELPFUL, messages.text("label.helpful", lang), result.id),
             Button(
-                Act.NOT_HELPFUL, messages.label_not_helpful(lang), question[:BUTTON_VALUE_LIMIT]
+                Act.NOT_HELPFUL,
+                messages.text("label.not_helpful", lang),
+                question[:BUTTON_VALUE_LIMIT],
             ),
         ]
         return Reply(text, tuple(buttons))
     if result.suggestions:
         return Reply(
-            result.text or messages.did_you_mean(lang),
+            result.text or messages.text("did_you_mean", lang),
             (
                 *(Button(Act.SUGGESTION, s.title, s.id) for s in result.suggestions[:3]),
                 talk_to_ra_button(lang, question),
             ),
         )
-    return Reply(result.text or messages.not_understood(lang), (talk_to_ra_button(lang, question),))
+    return Reply(
+        result.text or messages.text("not_understood", lang), (talk_to_ra_button(lang, question),)
+    )
 
 
 def entry_answer(entry: KnowledgeEntry | None, lang: Lang) -> Reply:
     """The answer of a "did you mean" entry the user picked."""
     if entry is None:
-        return Reply(messages.not_understood(lang), (talk_to_ra_button(lang),))
+        return Reply(messages.text("not_understood", lang), (talk_to_ra_button(lang),))
     text = entry.answer(lang)
     if entry.action == "inspect":
-        text = f"{text}\n\n{messages.share_file_hint(lang)}"
+        text = f"{text}\n\n{messages.text('share_file_hint', lang)}"
     title = entry.title(lang)
     return Reply(
         text,
         (
             *_action_buttons(entry.action, lang, title),
-            Button(Act.HELPFUL, messages.label_helpful(lang), entry.id),
-            Button(Act.NOT_HELPFUL, messages.label_not_helpful(lang), title),
+            Button(Act.HELPFUL, messages.text("label.helpful", lang), entry.id),
+            Button(Act.NOT_HELPFUL, messages.text("label.not_helpful", lang), title),
         ),
     )
 
 
 def feedback(helpful: bool, question: str, lang: Lang) -> Reply:
     if helpful:
-        return Reply(messages.feedback_thanks(lang))
-    return Reply(messages.not_helpful(lang), (talk_to_ra_button(lang, question),))
+        return Reply(messages.text("feedback_thanks", lang))
+    return Reply(messages.text("not_helpful", lang), (talk_to_ra_button(lang, question),))
 
 
 # -- download -----------------------------------------------------------------------------
@@ -264,8 +271,8 @@ def download(
     if not pending:
         buttons = (
             (
-                Button(Act.RENEW, messages.label_renew(lang)),
-                Button(Act.MY_CERTIFICATES, messages.label_my_certificates(lang)),
+                Button(Act.RENEW, messages.text("label.renew", lang)),
+                Button(Act.MY_CERTIFICATES, messages.text("label.my_certificates", lang)),
             )
             if has_certificates
             else (talk_to_ra_button(lang),)
@@ -276,10 +283,13 @@ def download(
     if len(pending) == 1:
         return download_enrollment(pending[0], user=user, lang=lang)
     return choose(
-        messages.choose_enrollment(lang),
+        messages.text("choose_enrollment", lang),
         Act.DOWNLOAD_ENROLLMENT,
         [
-            (messages.label_enrollment(lang, e.reference_number, e.cn), e.reference_number)
+            (
+                messages.text("label.enrollment", lang, reference=e.reference_number, cn=e.cn),
+                e.reference_number,
+            )
             for e in pending
         ],
     )
@@ -290,15 +300,15 @@ def download_enrollment(
 ) -> Reply | GiveLink:
     """A chosen enrollment: a link only for its own holder, only while pending and unlocked."""
     if enrollment is None or not user or enrollment.slack_user != user:
-        return Reply(messages.not_your_enrollment(lang))
+        return Reply(messages.text("not_your_enrollment", lang))
     if enrollment.status != "pending":
         return Reply(
-            messages.enrollment_not_pending(lang, enrollment.reference_number),
-            (Button(Act.RENEW, messages.label_renew(lang)),),
+            messages.text("enrollment_not_pending", lang, reference=enrollment.reference_number),
+            (Button(Act.RENEW, messages.text("label.renew", lang)),),
         )
     if enrollment.locked:
         return Reply(
-            messages.enrollment_locked(lang, enrollment.reference_number),
+            messages.text("enrollment_locked", lang, reference=enrollment.reference_number),
             (talk_to_ra_button(lang, f"Enrollment {enrollment.reference_number} is locked"),),
         )
     return GiveLink(enrollment.reference_number)
@@ -325,13 +335,13 @@ def renew(
     active = renewable(certificates, now)
     if not active:
         return Reply(
-            messages.nothing_to_renew(lang),
-            (Button(Act.DOWNLOAD, messages.label_download(lang)), talk_to_ra_button(lang)),
+            messages.text("nothing_to_renew", lang),
+            (Button(Act.DOWNLOAD, messages.text("label.download", lang)), talk_to_ra_button(lang)),
         )
     if len(active) == 1:
         return GiveRenewalLink(active[0].serial)
     return choose(
-        messages.choose_certificate(lang),
+        messages.text("choose_certificate", lang),
         Act.RENEW_CERTIFICATE,
         [(messages.label_renew_certificate(lang, c.cn, c.not_after), c.serial) for c in active],
     )
@@ -341,12 +351,15 @@ def renew_certificate(
     certificate: CertificateView | None, *, user: str, now: datetime, lang: Lang
 ) -> Reply | GiveRenewalLink:
     if certificate is None or not user or certificate.owner_slack_user != user:
-        return Reply(messages.not_your_certificate(lang))
+        return Reply(messages.text("not_your_certificate", lang))
     if certificate.status != "active" or certificate.not_after <= now:
         status = certificate.status if certificate.status != "active" else "expired"
         return Reply(
-            messages.certificate_not_active(
-                lang, certificate.serial, messages.status_word(lang, status)
+            messages.text(
+                "certificate_not_active",
+                lang,
+                serial=certificate.serial,
+                status=messages.status_word(lang, status),
             ),
             (talk_to_ra_button(lang),),
         )
@@ -402,22 +415,22 @@ def my_certificates(
     lang: Lang,
 ) -> Reply:
     if not certificates and not pending:
-        return Reply(messages.nothing_yet(lang), (talk_to_ra_button(lang),))
+        return Reply(messages.text("nothing_yet", lang), (talk_to_ra_button(lang),))
     parts: list[str] = []
     if certificates:
-        parts.append(messages.my_certificates_header(lang))
+        parts.append(messages.text("my_certificates_header", lang))
         parts.extend(certificate_line(c, now=now, lang=lang) for c in certificates)
     if pending:
-        parts.append(messages.my_enrollments_header(lang))
+        parts.append(messages.text("my_enrollments_header", lang))
         parts.extend(
             messages.enrollment_line(lang, cn=e.cn, reference=e.reference_number, locked=e.locked)
             for e in pending
         )
     buttons: list[Button] = []
     if pending:
-        buttons.append(Button(Act.DOWNLOAD, messages.label_download(lang), style="primary"))
+        buttons.append(Button(Act.DOWNLOAD, messages.text("label.download", lang), style="primary"))
     if renewable(certificates, now):
-        buttons.append(Button(Act.RENEW, messages.label_renew(lang)))
+        buttons.append(Button(Act.RENEW, messages.text("label.renew", lang)))
     return Reply("\n".join(parts), tuple(buttons))
 
 
@@ -441,10 +454,10 @@ class CertificateReader(Protocol):
 def file_reply(name: str, findings: FileFindings, lang: Lang) -> Reply:
     parts: list[str] = []
     if findings.has_private_key:
-        parts.append(messages.file_private_key_warning(lang))
+        parts.append(messages.text("file.private_key_warning", lang))
     if findings.certificates:
         parts.append(messages.file_heading(lang, name, len(findings.certificates)))
         parts.extend(messages.file_certificate(lang, c) for c in findings.certificates)
     elif not findings.has_private_key:
-        parts.append(messages.file_not_certificate(lang, name))
+        parts.append(messages.text("file.not_certificate", lang, name=name))
     return Reply("\n\n".join(parts))

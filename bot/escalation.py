@@ -19,7 +19,8 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.models import Escalation, EscalationStatus
 from common.time import utcnow
-from enrollment.db import session_factory
+from enrollment.reads import read_session
+from enrollment.writer import writes_for
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,7 +61,8 @@ class Escalations:
     """The escalation store. Slack calls happen in the adapter; this only keeps the links."""
 
     def __init__(self, *, engine: AsyncEngine) -> None:
-        self._sessions = session_factory(engine)
+        self._engine = engine
+        self._writes = writes_for(engine)
 
     async def start(
         self, *, user_id: str, user_channel: str, ra_channel: str, question: str, lang: str
@@ -74,14 +76,14 @@ class Escalations:
             lang=lang,
         )
         try:
-            async with self._sessions() as session, session.begin():
+            async with self._writes.unit() as session:
                 session.add(row)
         except IntegrityError:
             return None
         return EscalationView.of(row)
 
     async def attach_thread(self, escalation_id: int, *, thread_ts: str) -> None:
-        async with self._sessions() as session, session.begin():
+        async with self._writes.unit() as session:
             await session.execute(
                 update(Escalation)
                 .where(col(Escalation.id) == escalation_id)
@@ -90,7 +92,7 @@ class Escalations:
 
     async def abandon(self, escalation_id: int) -> None:
         """Forget an escalation whose message never reached the RA channel."""
-        async with self._sessions() as session, session.begin():
+        async with self._writes.unit() as session:
             await session.execute(delete(Escalation).where(col(Escalation.id) == escalation_id))
 
     async def open_for_user(self, user_id: str) -> EscalationView | None:
@@ -110,7 +112,7 @@ class Escalations:
 
     async def resolve(self, escalation_id: int, *, by: str) -> EscalationView | None:
         """Close an open escalation; None when it was closed already (a second click)."""
-        async with self._sessions() as session, session.begin():
+        async with self._writes.unit() as session:
             result = await session.execute(
                 update(Escalation)
                 .where(
@@ -130,11 +132,11 @@ class Escalations:
             .order_by(col(Escalation.created_at), col(Escalation.id))
             .limit(limit)
         )
-        async with self._sessions() as session:
+        async with read_session(self._engine) as session:
             rows = (await session.execute(statement)).scalars().all()
         return [EscalationView.of(row) for row in rows]
 
     async def _first(self, statement: SelectOfScalar[Escalation]) -> EscalationView | None:
-        async with self._sessions() as session:
+        async with read_session(self._engine) as session:
             row = (await session.execute(statement)).scalars().first()
         return EscalationView.of(row) if row is not None else None

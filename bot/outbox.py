@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel, col, select
 
 from common.time import utcnow
-from enrollment.db import session_factory
+from enrollment.reads import read_session
 from enrollment.types import UTCDateTime
+from enrollment.writer import writes_for
 
 
 class LocalNotification(SQLModel, table=True):
@@ -35,12 +36,13 @@ class LocalOutbox:
     """Reads and writes ``local_notification`` rows."""
 
     def __init__(self, *, engine: AsyncEngine) -> None:
-        self._sessions = session_factory(engine)
+        self._engine = engine
+        self._writes = writes_for(engine)
 
     async def add(
         self, *, recipient: str | None, certificate_serial: str, kind: str, text: str
     ) -> None:
-        async with self._sessions() as session, session.begin():
+        async with self._writes.unit() as session:
             session.add(
                 LocalNotification(
                     recipient=recipient,
@@ -60,5 +62,5 @@ class LocalOutbox:
         query = query.order_by(
             col(LocalNotification.created_at).desc(), col(LocalNotification.id).desc()
         ).limit(limit)
-        async with self._sessions() as session:
+        async with read_session(self._engine) as session:
             return (await session.execute(query)).scalars().all()

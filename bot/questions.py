@@ -33,7 +33,9 @@ class Questions:
             await self.unanswered.record(
                 question, lang=lang, best_id=None, score=0.0, source=self.source
             )
-            return Reply(messages.not_understood(lang), (dialog.talk_to_ra_button(lang, question),))
+            return Reply(
+                messages.text("not_understood", lang), (dialog.talk_to_ra_button(lang, question),)
+            )
         result = self.knowledge.ask(question, language=lang)
         if result.id is None:
             await self.unanswered.record(

@@ -19,6 +19,7 @@ from enrollment.ca.authority import IssuingCA, load_or_create_local_ca
 from enrollment.codes import Pepper
 from enrollment.db import create_engine
 from enrollment.services import EnrollmentConfig, Services, open_services
+from enrollment.writer import close_writer
 from usbkey.pkcs11.errors import (
     NoToken,
     PinIncorrect,
@@ -118,6 +119,7 @@ async def open_runtime(settings: Settings, *, create: bool = True) -> AsyncItera
         yield Runtime(settings=settings, engine=engine, ca=ca, services=services)
     finally:
         await stack.aclose()  # closes the HSM session, if any
+        close_writer(engine)  # the SQLite writer's and reader's own connections
         await engine.dispose()
 
 

@@ -132,11 +132,6 @@ class Settings(BaseSettings):
         default=5, validation_alias="CERTDESK_MAIL_CODE_DELAY_MINUTES", ge=0, le=1440
     )
 
-    @field_validator("smtp_url", mode="before")
-    @classmethod
-    def _blank_smtp_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
     @field_validator("smtp_url")
     @classmethod
     def _check_smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
@@ -188,15 +183,7 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxy", mode="before")
     @classmethod
     def _parse_proxies(cls, value: object) -> object:
-        if not isinstance(value, str):
-            return value
-        try:
-            return tuple(ip_network(part, strict=False) for part in value.replace(",", " ").split())
-        except ValueError:
-            raise ValueError(
-                "CERTDESK_TRUSTED_PROXY must list the proxies' IP addresses or networks "
-                f"separated by commas, e.g. 10.0.0.5,10.0.1.0/28; got {value!r}"
-            ) from None
+        return _ip_networks(value, "CERTDESK_TRUSTED_PROXY", example="10.0.0.5,10.0.1.0/28")
 
     @model_validator(mode="after")
     def _check_tls(self) -> Settings:
@@ -251,9 +238,9 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("metrics_token", "operator_token", "knowledge_dir", mode="before")
+    @field_validator("smtp_url", "metrics_token", "operator_token", "knowledge_dir", mode="before")
     @classmethod
-    def _blank_token_is_unset(cls, value: object) -> object:
+    def _blank_value_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("metrics_token", "operator_token")
@@ -270,18 +257,7 @@ class Settings(BaseSettings):
     @field_validator("metrics_allow", mode="before")
     @classmethod
     def _parse_networks(cls, value: object) -> object:
-        if not isinstance(value, str):
-            return value
-        networks = []
-        for part in value.replace(",", " ").split():
-            try:
-                networks.append(ip_network(part, strict=False))
-            except ValueError:
-                raise ValueError(
-                    "CERTDESK_METRICS_ALLOW must list IP addresses or networks separated by "
-                    f"commas, e.g. 127.0.0.1,10.0.0.0/8; {part!r} is neither"
-                ) from None
-        return tuple(networks)
+        return _ip_networks(value, "CERTDESK_METRICS_ALLOW", example="127.0.0.1,10.0.0.0/8")
 
     @field_validator("ra_staff", mode="before")
     @classmethod
@@ -319,20 +295,14 @@ class Settings(BaseSettings):
     def _check_public_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(
-                f"CERTDESK_PUBLIC_URL must start with http:// or https://, got {value!r}"
-            )
-        return value.rstrip("/")
+        return _http_url(value, "CERTDESK_PUBLIC_URL")
 
     @field_validator("slack_api_url")
     @classmethod
     def _check_slack_api_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"SLACK_API_URL must start with http:// or https://, got {value!r}")
-        return value.rstrip("/") + "/"
+        return _http_url(value, "SLACK_API_URL") + "/"
 
     @model_validator(mode="after")
     def _check_slack(self) -> Settings:
@@ -413,3 +383,26 @@ class Settings(BaseSettings):
     @property
     def is_embedded_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _ip_networks(value: object, variable: str, *, example: str) -> object:
+    """A list of IP addresses or networks, separated by commas or spaces, as networks."""
+    if not isinstance(value, str):
+        return value
+    networks = []
+    for part in value.replace(",", " ").split():
+        try:
+            networks.append(ip_network(part, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"{variable} must list IP addresses or networks separated by commas, e.g. "
+                f"{example}; {part!r} is neither"
+            ) from None
+    return tuple(networks)
+
+
+def _http_url(value: str, variable: str) -> str:
+    """``value`` without a trailing slash, once it is known to be an http(s) URL."""
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"{variable} must start with http:// or https://, got {value!r}")
+    return value.rstrip("/")

@@ -14,8 +14,6 @@ import asyncio
 import contextlib
 import dataclasses
 import fcntl
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -26,6 +24,7 @@ from bot.settings import Settings
 from bot.unanswered import UnansweredLog
 from common.errors import CertdeskError
 from common.language import Lang, detect_language
+from enrollment.files import replace_file
 from enrollment.services.results import AuditFacts
 from faq.knowledge import KnowledgeBase
 from faq.review import question_key
@@ -105,7 +104,7 @@ def teach_file(
             raise TeachRefused(error.message) from error
         added = updated != content
         if added or copied:
-            _write_atomically(path, updated)
+            replace_file(path, updated.encode("utf-8"), mode=0o644)
     kb = KnowledgeBase.load(operator_dir=directory, cache_dir=settings.cache_dir)
     answer = kb.ask(text, language=lang)
     return Taught(
@@ -175,18 +174,3 @@ def _locked(directory: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _write_atomically(path: Path, content: str) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(content)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise

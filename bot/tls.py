@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -34,6 +33,7 @@ from bot.runtime import CannotListen
 from bot.settings import Settings
 from common.time import utcnow
 from enrollment.ca.authority import IssuingCA, issue_tls_server
+from enrollment.files import replace_file
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +122,9 @@ class AutoCertificate:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        _replace(self.key_path, key_pem, mode=0o600)
+        replace_file(self.key_path, key_pem, mode=0o600)
         chain = leaf.public_bytes(serialization.Encoding.PEM) + self._ca.chain_pem()
-        _replace(self.chain_path, chain, mode=0o644)
+        replace_file(self.chain_path, chain, mode=0o644)
         log.info(
             "tls server certificate issued",
             extra={"host": self._host, "not_after": leaf.not_valid_after_utc.isoformat()},
@@ -137,16 +137,6 @@ class AutoCertificate:
         if leaf is not None:
             return leaf, False
         return self.issue(now), True
-
-
-def _replace(path: Path, data: bytes, *, mode: int) -> None:
-    temporary = path.with_suffix(".tmp")
-    with suppress(FileNotFoundError):
-        temporary.unlink()
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(temporary, path)
 
 
 async def refresh(context: ssl.SSLContext, certificate: AutoCertificate) -> x509.Certificate:

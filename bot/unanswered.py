@@ -22,7 +22,8 @@ from bot.models import (
     UnansweredQuestionPublic,
 )
 from common.time import utcnow
-from enrollment.db import session_factory
+from enrollment.reads import read_session
+from enrollment.writer import writes_for
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,8 @@ class SqlUnansweredLog:
     """The store over the database."""
 
     def __init__(self, engine: AsyncEngine, *, max_pending: int = MAX_PENDING) -> None:
-        self._sessions = session_factory(engine)
+        self._engine = engine
+        self._writes = writes_for(engine)
         self._max_pending = max_pending
 
     async def record(
@@ -91,7 +93,7 @@ class SqlUnansweredLog:
         if row is None:
             return
         waiting = col(UnansweredQuestion.reviewed).is_(False)
-        async with self._sessions() as session:
+        async with self._writes.unit() as session:
             counted = await session.execute(
                 update(UnansweredQuestion)
                 .where(waiting)
@@ -99,8 +101,7 @@ class SqlUnansweredLog:
                 .values(times_asked=col(UnansweredQuestion.times_asked) + 1, last_asked_at=utcnow())
             )
             if _rowcount(counted):
-                await session.commit()  # already waiting for review: one row, counted
-                return
+                return  # already waiting for review: one row, counted
             count = await session.execute(
                 select(func.count()).select_from(UnansweredQuestion).where(waiting)
             )
@@ -111,7 +112,6 @@ class SqlUnansweredLog:
                 )
                 return
             session.add(UnansweredQuestion.model_validate(row))
-            await session.commit()
 
     async def waiting(
         self, *, since: datetime | None = None, limit: int = MAX_PENDING
@@ -125,7 +125,7 @@ class SqlUnansweredLog:
                     col(UnansweredQuestion.last_asked_at) >= since,
                 )
             )
-        async with self._sessions() as session:
+        async with read_session(self._engine) as session:
             result = await session.execute(
                 query.order_by(col(UnansweredQuestion.asked_at), col(UnansweredQuestion.id)).limit(
                     limit
@@ -134,7 +134,7 @@ class SqlUnansweredLog:
             return [UnansweredQuestionPublic.model_validate(row) for row in result.scalars()]
 
     async def get(self, question_id: int) -> UnansweredQuestionPublic | None:
-        async with self._sessions() as session:
+        async with read_session(self._engine) as session:
             row = await session.get(UnansweredQuestion, question_id)
             return None if row is None else UnansweredQuestionPublic.model_validate(row)
 
@@ -142,18 +142,17 @@ class SqlUnansweredLog:
         """Mark the questions ``ids`` reviewed (taught, or dismissed); how many were waiting."""
         if not ids:
             return 0
-        async with self._sessions() as session:
+        async with self._writes.unit() as session:
             result = await session.execute(
                 update(UnansweredQuestion)
                 .where(col(UnansweredQuestion.id).in_(list(ids)))
                 .where(col(UnansweredQuestion.reviewed).is_(False))
                 .values(reviewed=True)
             )
-            await session.commit()
-            return _rowcount(result)
+        return _rowcount(result)
 
     async def pending(self, *, limit: int = 20) -> list[UnansweredQuestionPublic]:
-        async with self._sessions() as session:
+        async with read_session(self._engine) as session:
             result = await session.execute(
                 select(UnansweredQuestion)
                 .where(col(UnansweredQuestion.reviewed).is_(False))

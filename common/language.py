@@ -1,16 +1,24 @@
-"""The languages certdesk speaks and how it picks one. Pure.
+"""The languages certdesk speaks, how it picks one, and where its texts live. Pure.
 
 One type (:data:`Lang`), one detection rule for free text (:func:`detect_language`: the chat,
 Slack and the knowledge module), one Accept-Language negotiation (:func:`negotiate`: pages, the
 API and the local chat), and Slack's user locale (:func:`locale_language`).
+
+Every room keeps the texts people read in one message catalogue, a ``messages.toml`` beside its
+``messages.py``: one table per text, holding its ``en`` and ``zh`` templates with ``{name}``
+placeholders (dotted table names group texts: ``[form.browser.hint]``). :class:`Catalogue` reads
+a room's file once, when a text is first asked for, and :func:`translate` fills a template.
 """
 
 from __future__ import annotations
 
 import re
+import tomllib
 import unicodedata
-from collections.abc import Mapping
-from typing import Literal, get_args
+from collections.abc import Iterator, Mapping
+from functools import cache
+from importlib.resources import files
+from typing import Any, Literal, get_args
 
 Lang = Literal["en", "zh"]
 LANGUAGES: tuple[Lang, ...] = get_args(Lang)
@@ -31,6 +39,59 @@ def translate(texts: Texts, key: str, lang: Lang, **params: object) -> str:
     """The text ``key`` of ``texts`` in ``lang``, ``{name}`` placeholders filled from ``params``."""
     template = texts[key][lang]
     return template.format(**params) if params else template
+
+
+class Catalogue(Mapping[str, Mapping[Lang, str]]):
+    """A room's message catalogue (``messages.toml`` in ``package``), read on first use.
+
+    It is a table of texts (:data:`Texts`): key -> language -> template. ``prefix`` makes it the
+    view of one group: ``Catalogue("enrollment.web", "error_title")["link_used"]`` is the text
+    ``error_title.link_used`` of ``enrollment/web/messages.toml``.
+    """
+
+    def __init__(self, package: str, prefix: str = "") -> None:
+        self.package = package
+        self.prefix = f"{prefix}." if prefix else ""
+
+    def group(self, prefix: str) -> Catalogue:
+        """The view of the texts under ``prefix`` (without it in their keys)."""
+        return Catalogue(self.package, self.prefix + prefix)
+
+    def text(self, key: str, lang: Lang, **params: object) -> str:
+        """The text ``key`` in ``lang``, ``{name}`` placeholders filled from ``params``."""
+        return translate(self, key, lang, **params)
+
+    def __getitem__(self, key: str) -> Mapping[Lang, str]:
+        return _read_catalogue(self.package)[self.prefix + key]
+
+    def __iter__(self) -> Iterator[str]:
+        skip = len(self.prefix)
+        return (key[skip:] for key in _read_catalogue(self.package) if key.startswith(self.prefix))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+@cache
+def _read_catalogue(package: str) -> dict[str, dict[Lang, str]]:
+    document = tomllib.loads(files(package).joinpath("messages.toml").read_text("utf-8"))
+    texts: dict[str, dict[Lang, str]] = {}
+    _flatten(document, "", texts)
+    return texts
+
+
+def _flatten(table: Mapping[str, Any], prefix: str, texts: dict[str, dict[Lang, str]]) -> None:
+    """``[a.b]`` tables' ``en``/``zh`` strings become text ``a.b``; deeper tables, their own."""
+    own: dict[Lang, str] = {}
+    for name, value in table.items():
+        if isinstance(value, Mapping):
+            _flatten(value, f"{prefix}{name}.", texts)
+        elif name in LANGUAGES and isinstance(value, str):
+            own[name] = value
+        else:
+            raise ValueError(f"messages.toml: {prefix}{name} is neither a language nor a table")
+    if own:
+        texts[prefix.rstrip(".")] = own
 
 
 def detect_language(text: str, *, fallback: Lang = DEFAULT_LANG) -> Lang:

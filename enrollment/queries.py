@@ -7,8 +7,9 @@ pure dialog that renders them) cannot change the store by accident.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import ColumnElement, func
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,10 +18,30 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from common.time import days_left, utcnow
 from enrollment import codes
-from enrollment.db import session_factory
-from enrollment.models import Certificate, CertificateStatus, Enrollment, EnrollmentStatus
+from enrollment.models import (
+    Certificate,
+    CertificateStatus,
+    Enrollment,
+    EnrollmentStatus,
+    SubjectBase,
+)
+from enrollment.reads import read_session
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 DEFAULT_LIMIT = 50
+
+_View = TypeVar("_View", bound="DataclassInstance")
+
+
+def _view(cls: type[_View], row: SubjectBase, **computed: Any) -> _View:
+    """A frozen view of ``row``: the subject as ``cn``/``ous``/``o``, ``computed`` fields, and
+    every other field from the row's column of the same name."""
+    subject = {"cn": row.subject_cn, "ous": tuple(row.subject_ous), "o": row.subject_o}
+    given = subject | computed
+    copied = {f.name: getattr(row, f.name) for f in fields(cls) if f.name not in given}
+    return cls(**given, **copied)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,19 +60,7 @@ class EnrollmentView:
 
     @classmethod
     def of(cls, row: Enrollment) -> EnrollmentView:
-        return cls(
-            reference_number=row.reference_number,
-            cn=row.subject_cn,
-            ous=tuple(row.subject_ous),
-            o=row.subject_o,
-            slack_user=row.slack_user,
-            status=row.status,
-            locked=row.locked_at is not None,
-            failed_attempts=row.failed_attempts,
-            created_at=row.created_at,
-            email=row.email,
-            profile=row.profile,
-        )
+        return _view(cls, row, locked=row.locked_at is not None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,18 +78,7 @@ class CertificateView:
 
     @classmethod
     def of(cls, row: Certificate) -> CertificateView:
-        return cls(
-            serial=row.serial,
-            cn=row.subject_cn,
-            ous=tuple(row.subject_ous),
-            o=row.subject_o,
-            owner_slack_user=row.owner_slack_user,
-            status=row.status,
-            not_before=row.not_before,
-            not_after=row.not_after,
-            friendly_name=row.friendly_name,
-            owner_email=row.owner_email,
-        )
+        return _view(cls, row)
 
     def days_left(self, now: datetime) -> int:
         return days_left(self.not_after, now)
@@ -101,7 +99,7 @@ class EnrollmentQueries:
     """Read-only queries over the enrollment store."""
 
     def __init__(self, *, engine: AsyncEngine) -> None:
-        self._sessions = session_factory(engine)
+        self._engine = engine
 
     async def enrollments_of(self, slack_user: str) -> list[EnrollmentView]:
         """Every enrollment created for ``slack_user``, newest first."""
@@ -179,7 +177,7 @@ class EnrollmentQueries:
         if not normalized:
             return None
         statement = select(Certificate).where(col(Certificate.serial) == normalized)
-        async with self._sessions() as session:
+        async with read_session(self._engine) as session:
             row = (await session.execute(statement)).scalars().first()
         return CertificateView.of(row) if row is not None else None
 
@@ -209,7 +207,7 @@ class EnrollmentQueries:
         self, *, now: datetime | None = None, expiring_within: timedelta = timedelta(days=30)
     ) -> Stats:
         now = now or utcnow()
-        async with self._sessions() as session:
+        async with read_session(self._engine) as session:
 
             async def count(
                 model: type[Enrollment] | type[Certificate], *where: ColumnElement[bool]
@@ -267,11 +265,11 @@ class EnrollmentQueries:
         return await self._certificates(statement)
 
     async def _certificates(self, statement: SelectOfScalar[Certificate]) -> list[CertificateView]:
-        async with self._sessions() as session:
+        async with read_session(self._engine) as session:
             rows: Sequence[Certificate] = (await session.execute(statement)).scalars().all()
         return [CertificateView.of(row) for row in rows]
 
     async def _enrollments(self, statement: SelectOfScalar[Enrollment]) -> list[EnrollmentView]:
-        async with self._sessions() as session:
+        async with read_session(self._engine) as session:
             rows: Sequence[Enrollment] = (await session.execute(statement)).scalars().all()
         return [EnrollmentView.of(row) for row in rows]

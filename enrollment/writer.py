@@ -18,26 +18,40 @@ does the group commit, and row locks (``FOR UPDATE``) work as usual.
 
 A unit must not wait for another unit (it would wait for itself), and should hold no slow work:
 sign, generate keys and package before the unit, and only write in it.
+
+The hot path (a link's redemption) has a leaner shape on SQLite, beside the session units:
+:meth:`GroupCommit.run` takes a unit as a plain function of the writer's own ``sqlite3``
+connection. The units queued meanwhile run in one hop to the writer's thread, each in its
+``SAVEPOINT``, under one ``BEGIN IMMEDIATE`` … ``COMMIT``: the same guarantees, without a thread
+hand-off and an SQLAlchemy execution per statement. :meth:`GroupCommit.read` is its reading
+twin, on a WAL reader connection in a thread of its own. Both exist only for an embedded
+database in a file (``lean``); the session units stay for everything else.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from enrollment.db import UNAVAILABLE, session_factory, storage_failure
+from enrollment.db import UNAVAILABLE, session_factory, sqlite_path, sqlite_pragmas, storage_failure
 from enrollment.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+SyncUnit = Callable[[sqlite3.Connection], T]
 
 MAX_BATCH = 64  # units per commit; with 16 requests in flight a batch rarely exceeds 16
 
@@ -63,16 +77,31 @@ def writes_for(engine: AsyncEngine) -> GroupCommit | PooledWrites:
     return writer
 
 
+def close_writer(engine: AsyncEngine) -> None:
+    """End ``engine``'s writer's threads, if it has any (before disposing of the engine)."""
+    writer = _WRITERS.pop(engine.sync_engine, None)
+    if isinstance(writer, GroupCommit):
+        writer.close()
+
+
 class PooledWrites:
     """One transaction per unit, on the engine's pool (PostgreSQL)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
         self._sessions = session_factory(engine)
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[AsyncSession]:
         async with self._sessions() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def core_unit(self) -> AsyncIterator[AsyncConnection]:
+        """A unit as a bare Core connection in its transaction (no ORM session around it):
+        the hot path's shape on PostgreSQL."""
+        async with self._engine.begin() as connection:
+            yield connection
 
 
 @dataclass(eq=False, slots=True)
@@ -90,6 +119,83 @@ class _Slot:
         return cls(loop.create_future(), loop.create_future(), loop.create_future())
 
 
+class SqliteThread:
+    """One ``sqlite3`` connection to the embedded database, used only by a thread of its own:
+    each :meth:`call` is one hop there and back."""
+
+    def __init__(self, path: str, *, name: str) -> None:
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=name)
+        self._connection = _Connection(path)
+        weakref.finalize(self, _close_thread, self._executor, self._connection)
+
+    async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._connection.run, fn)
+
+    def close(self) -> None:
+        """Close the connection (in its thread) and let the thread end."""
+        _close_thread(self._executor, self._connection)
+
+
+class _Connection:
+    """The thread's connection, opened on its first use there."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._connection: sqlite3.Connection | None = None
+
+    def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._connection is None:
+            connection = sqlite3.connect(self._path, check_same_thread=False)
+            sqlite_pragmas(connection)
+            self._connection = connection
+        return fn(self._connection)
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+def _close_thread(executor: ThreadPoolExecutor, connection: _Connection) -> None:
+    try:
+        executor.submit(connection.close)
+    except RuntimeError:  # already shut down
+        return
+    executor.shutdown(wait=False)
+
+
+def _run_units(units: list[SyncUnit[Any]], connection: sqlite3.Connection) -> list[Any]:
+    """In the writer's thread: one transaction, each unit in its savepoint. A unit's outcome
+    is its value or its exception (mapped to StorageUnavailable for the disk); raising here
+    (BEGIN or COMMIT failed) loses the whole batch."""
+    outcomes: list[Any] = []
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        for unit in units:
+            connection.execute("SAVEPOINT unit")
+            try:
+                value = unit(connection)
+            except Exception as exc:
+                connection.execute("ROLLBACK TO unit")
+                connection.execute("RELEASE unit")
+                outcomes.append(_Failed(storage_failure(exc) or exc))
+            else:
+                connection.execute("RELEASE unit")
+                outcomes.append(value)
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    return outcomes
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    error: Exception
+
+
 class GroupCommit:
     """All writes through one connection and one writer task, committed in batches (SQLite)."""
 
@@ -97,17 +203,59 @@ class GroupCommit:
         self._engine = engine
         self._max_batch = max_batch
         self._queue: deque[_Slot] = deque()
+        self._plain: deque[tuple[SyncUnit[Any], asyncio.Future[Any]]] = deque()
         self._task: asyncio.Task[None] | None = None
+        path = sqlite_path(engine)
+        self._writer = SqliteThread(path, name="certdesk-writer") if path else None
+        self._reader = SqliteThread(path, name="certdesk-reader") if path else None
         self.batches = 0  # committed batches, for tests and benchmarks
         self.units = 0  # committed units
+
+    @property
+    def lean(self) -> bool:
+        """Whether :meth:`run` and :meth:`read` are available (an embedded database file)."""
+        return self._writer is not None
+
+    async def run(self, unit: SyncUnit[T]) -> T:
+        """Run ``unit(connection)`` as a unit of work on the writer's ``sqlite3`` connection and
+        return its value once its batch is committed; its exception undoes it alone. It runs in
+        the writer's thread: plain statements only, nothing that awaits or waits for a unit."""
+        if self._writer is None:
+            raise RuntimeError("plain units need an embedded database file")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._plain.append((unit, future))
+        self._start()
+        return await future
+
+    async def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``query(connection)`` on the WAL reader connection (no write lock; it must not
+        write), in the reader's thread."""
+        if self._reader is None:
+            raise RuntimeError("plain reads need an embedded database file")
+        try:
+            return await self._reader.call(query)
+        except sqlite3.Error as exc:
+            failure = storage_failure(exc)
+            if failure is None:
+                raise
+            raise failure from exc
+
+    def close(self) -> None:
+        """End the writer's and the reader's threads (their connections closed)."""
+        for thread in (self._writer, self._reader):
+            if thread is not None:
+                thread.close()
+
+    def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._task = loop.create_task(self._drain())
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[AsyncSession]:
         slot = _Slot.new()
         self._queue.append(slot)
-        loop = asyncio.get_running_loop()
-        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
-            self._task = loop.create_task(self._drain())
+        self._start()
         try:
             session = await slot.granted
         except asyncio.CancelledError:
@@ -126,8 +274,11 @@ class GroupCommit:
     async def _drain(self) -> None:
         """Commit batches while units are queued, then stop (the next unit starts a new task)."""
         try:
-            while self._queue:
-                await self._batch()
+            while self._queue or self._plain:
+                if self._plain:
+                    await self._plain_batch()
+                if self._queue:
+                    await self._batch()
         finally:
             if self._task is asyncio.current_task():
                 self._task = None
@@ -159,6 +310,31 @@ class GroupCommit:
         for slot in done:
             if not slot.committed.done():
                 slot.committed.set_result(None)
+
+    async def _plain_batch(self) -> None:
+        assert self._writer is not None
+        taken = [self._plain.popleft() for _ in range(min(len(self._plain), self._max_batch))]
+        batch = [(unit, future) for unit, future in taken if not future.done()]
+        if not batch:
+            return
+        try:
+            outcomes = await self._writer.call(partial(_run_units, [unit for unit, _ in batch]))
+        except Exception as exc:  # the batch is lost: tell every unit in it, keep writing
+            failure = storage_failure(exc) or StorageUnavailable(UNAVAILABLE)
+            log.warning("write batch failed", extra={"error": type(exc).__name__})
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(failure)
+            return
+        self.batches += 1
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, _Failed):
+                if not future.done():
+                    future.set_exception(outcome.error)
+                continue
+            self.units += 1
+            if not future.done():
+                future.set_result(outcome)
 
     @staticmethod
     async def _run(connection: AsyncConnection, slot: _Slot) -> bool:

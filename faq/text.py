@@ -4,7 +4,8 @@ Questions arrive in English, Chinese or a mix ("USB Key 的 PIN 码锁了"), wit
 vocabulary of the old platform. Everything here is pure and deterministic:
 
 * :func:`normalize` — Unicode NFKC (full-width letters and punctuation become ASCII), case folding,
-  a few spelling variants mapped to one form ("u盾", "ukey", "usb-key" -> ``usbkey``).
+  a few spelling variants mapped to one form ("u盾", "ukey", "usb-key" -> ``usbkey``), and forms
+  Snowball leaves apart ("forgot" / "forgotten" / "don't remember", "忘了" / "想不起来").
 * :func:`word_tokens` — English words stemmed with Snowball (stop words removed); Chinese runs as
   character unigrams and bigrams, which needs no dictionary and is robust to unusual words.
 * :func:`char_ngrams` — character trigrams inside English words plus Chinese bigrams, the
@@ -46,6 +47,17 @@ _VARIANTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\bplug[\s-]+ins?\b", " plugin "),
         (r"\bcan'?t\b|\bcannot\b|\bwon'?t\b|\bdon'?t\b|\bdoesn'?t\b|\bdidn'?t\b", " not "),
         (r"口令", "密码"),
+        # Irregular English forms Snowball leaves apart, and their Chinese counterparts.
+        (r"\bforg[eo]t(?:ten|ting)?\b|\bnot\s+(?:remember|recall)\b", " forget "),
+        (r"忘记|忘了|忘掉|不记得|记不得|想不起来?", " 忘记 "),
+        (r"\bsto(?:len|le|eal|eals)\b", " stolen "),
+        (r"被偷|被盗|偷了|偷走", " 被盗 "),
+        (r"弄丢|丢失|丢了|丢掉|遗失|不见了", " 丢失 "),
+        (r"作废|注销|撤销", "吊销"),
+        (r"计算机", "电脑"),
+        (r"火狐", " firefox "),
+        (r"\blog\s*(?:in|on)\b|\bsign\s*(?:in|on)\b|\blogin\b", " login "),
+        (r"\bwin\s*(?=\d|xp\b)|\bwin\b", " windows "),
         # "put into / store in / write to": one form for the resultative verbs.
         (r"(?:装|放|存|写|弄)(?:进|到|入|在)", "存到"),
         # Chinese question words: one form each, as a phrase of its own.

@@ -224,7 +224,10 @@ class Console:
         if isinstance(exc, ServerUnreachable) and exc.pending_key_id:
             from usbkey.pkcs11.session import PENDING_LABEL
 
-            message += self.text("pending", label=PENDING_LABEL, key_id=exc.pending_key_id)
+            pending = "server_unreachable.pending"
+            message += translate(
+                ERRORS, pending, self.lang, label=PENDING_LABEL, key_id=exc.pending_key_id
+            )
         return message
 
 

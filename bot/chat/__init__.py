@@ -105,7 +105,7 @@ class LocalChat:
             for entry_id in WELCOME_QUESTIONS
             if entry_id in entries
         )
-        return Reply(messages.local_chat_welcome(lang), buttons)
+        return Reply(messages.text("local_chat.welcome", lang), buttons)
 
     async def message(self, text: str, lang: Lang) -> Reply:
         if not text.strip() or dialog.is_greeting(text):
@@ -118,10 +118,10 @@ class LocalChat:
         if act in (Act.HELPFUL, Act.NOT_HELPFUL):
             return await self.questions.feedback(helpful=act is Act.HELPFUL, value=value, lang=lang)
         if act is Act.TALK_TO_RA:
-            return Reply(messages.local_chat_no_staff(lang))
+            return Reply(messages.text("local_chat.no_staff", lang))
         if act is Act.HELP:
             return self.welcome(lang)
-        return Reply(messages.local_chat_no_identity(lang))
+        return Reply(messages.text("local_chat.no_identity", lang))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,6 @@
-"""CLI command groups; each module has ``register(subparsers)``.
+"""CLI command groups; each module has ``register(subparsers)``, which declares its commands with
+:func:`bot.commands.shared.command`: a name, the handler that runs it (its docstring is the
+command's help), and the arguments.
 
 Registering a group imports nothing but argparse and small constant tables: a handler imports
 what it needs when it runs, so ``certdesk --help`` and the commands that need no database start

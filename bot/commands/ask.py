@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from bot.commands.shared import SubParsers
+from bot.commands.shared import SubParsers, command
 from common.language import LANGUAGES, Lang
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ SOURCE = "cli"
 
 
 def register(sub: SubParsers) -> None:
-    parser = sub.add_parser("ask", help="answer a question from the knowledge base")
+    parser = command(sub, "ask", run_ask)
     parser.add_argument(
         "question",
         metavar="QUESTION",
@@ -40,10 +40,10 @@ def register(sub: SubParsers) -> None:
     parser.add_argument(
         "--language", choices=LANGUAGES, help="answer in this language (default: the question's)"
     )
-    parser.set_defaults(handler=run_ask)
 
 
 def run_ask(args: argparse.Namespace, settings: Settings) -> int:
+    """answer a question from the knowledge base"""
     import asyncio
 
     from faq.knowledge import KnowledgeBase

@@ -8,35 +8,27 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.commands.shared import SubParsers, announce_data_dir, fail
+from bot.commands.shared import SubParsers, announce_data_dir, command, fail
 
 if TYPE_CHECKING:
     from bot.settings import Settings
 
 
 def register(sub: SubParsers) -> None:
-    backup = sub.add_parser(
-        "backup",
-        help="write the CA keys, the secret key and the SQLite database to one archive",
-        description="Write a gzip'd tar (mode 0600: it holds the CA's private keys) of the CA "
-        "directory, the secret key and the embedded SQLite database, copied with SQLite's "
-        "online backup API so the server may keep running. With PostgreSQL, back the "
-        "database up with pg_dump as well (docs/deploy.md).",
-    )
+    backup = command(sub, "backup", run_backup)
     backup.add_argument("file", metavar="FILE", type=Path, help="the archive to write")
-    backup.set_defaults(handler=run_backup)
 
-    restore = sub.add_parser(
-        "restore",
-        help="restore a `certdesk backup` archive into an empty data directory",
-        description="Unpack an archive written by `certdesk backup` into CERTDESK_DATA_DIR, "
-        "which must hold no CA, secret key or database yet. Stop certdesk first.",
-    )
+    restore = command(sub, "restore", run_restore)
     restore.add_argument("file", metavar="FILE", type=Path, help="the archive to read")
-    restore.set_defaults(handler=run_restore)
 
 
 def run_backup(args: argparse.Namespace, settings: Settings) -> int:
+    """write the CA keys, the secret key and the SQLite database to one archive
+
+    Write a gzip'd tar (mode 0600: it holds the CA's private keys) of the CA directory, the secret
+    key and the embedded SQLite database, copied with SQLite's online backup API so the server may
+    keep running. With PostgreSQL, back the database up with pg_dump as well (docs/deploy.md).
+    """
     from bot.backup import BackupError, create_backup
 
     try:
@@ -61,6 +53,11 @@ def run_backup(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_restore(args: argparse.Namespace, settings: Settings) -> int:
+    """restore a `certdesk backup` archive into an empty data directory
+
+    Unpack an archive written by `certdesk backup` into CERTDESK_DATA_DIR, which must hold no CA,
+    secret key or database yet. Stop certdesk first.
+    """
     from bot.backup import BackupError, restore_backup
 
     try:

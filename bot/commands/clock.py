@@ -5,24 +5,23 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from bot.commands.shared import SubParsers, announce_data_dir
+from bot.commands.shared import SubParsers, announce_data_dir, command
 
 if TYPE_CHECKING:
     from bot.settings import Settings
 
 
 def register(sub: SubParsers) -> None:
-    parser = sub.add_parser(
-        "clock",
-        help="run the renewal reminder clock alone (the Procfile's clock: process)",
-        description="Run a reminder pass at start and then every "
-        "CERTDESK_REMINDER_INTERVAL_MINUTES until SIGTERM or SIGINT. Any number of clocks "
-        "(and `certdesk serve` processes) may share one database: each reminder is sent once.",
-    )
-    parser.set_defaults(handler=run)
+    command(sub, "clock", run)
 
 
 def run(_args: argparse.Namespace, settings: Settings) -> int:
+    """run the renewal reminder clock alone (the Procfile's clock: process)
+
+    Run a reminder pass at start and then every CERTDESK_REMINDER_INTERVAL_MINUTES until SIGTERM or
+    SIGINT. Any number of clocks (and `certdesk serve` processes) may share one database: each
+    reminder is sent once.
+    """
     import asyncio
 
     asyncio.run(run_clock(settings))

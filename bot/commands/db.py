@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from bot.commands.shared import SubParsers, announce_data_dir, command_group
+from bot.commands.shared import SubParsers, announce_data_dir, command, command_group
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -14,14 +14,14 @@ if TYPE_CHECKING:
 
 def register(sub: SubParsers) -> None:
     db_sub = command_group(sub, "db", help="database schema")
-    up = db_sub.add_parser("upgrade", help="apply migrations up to the newest schema")
+    up = command(db_sub, "upgrade", run_upgrade)
     up.add_argument(
         "revision", nargs="?", default="head", help="the revision to reach (default head)"
     )
-    up.set_defaults(handler=run_upgrade)
 
 
 def run_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    """apply migrations up to the newest schema"""
     from bot.database import upgrade
     from bot.datadir import prepare_data_dir
 

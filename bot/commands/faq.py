@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.commands.shared import SubParsers, cli_runtime, command_group, fail
+from bot.commands.shared import SubParsers, cli_runtime, command, command_group, fail
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -21,11 +21,7 @@ CHECK_EPILOG = """exit status: 0 no collision and every language written; 1 prob
 def register(sub: SubParsers) -> None:
     faq = command_group(sub, "faq", help="the knowledge entries: check, review, teach")
 
-    check = faq.add_parser(
-        "check",
-        help="validate entries; report collisions, missing translations, thin entries",
-        epilog=CHECK_EPILOG,
-    )
+    check = command(faq, "check", run_check, epilog=CHECK_EPILOG)
     check.add_argument(
         "directory",
         nargs="?",
@@ -34,11 +30,8 @@ def register(sub: SubParsers) -> None:
         help="operator entries to check with the shipped ones (default $CERTDESK_KNOWLEDGE_DIR)",
     )
     check.add_argument("--json", action="store_true", help="print one JSON object")
-    check.set_defaults(handler=run_check)
 
-    unanswered = faq.add_parser(
-        "unanswered", help="questions the bot could not answer, grouped, most asked first"
-    )
+    unanswered = command(faq, "unanswered", run_unanswered)
     unanswered.add_argument(
         "--since",
         type=_date,
@@ -46,19 +39,14 @@ def register(sub: SubParsers) -> None:
         help="only questions asked since DATE (ISO 8601, e.g. 2026-11-01)",
     )
     unanswered.add_argument("--json", action="store_true", help="print one JSON object")
-    unanswered.set_defaults(handler=run_unanswered)
 
-    teach = faq.add_parser(
-        "teach",
-        help="add a question to an entry's examples (in $CERTDESK_KNOWLEDGE_DIR)",
-    )
+    teach = command(faq, "teach", run_teach)
     teach.add_argument("entry", metavar="ID", help="the entry that should answer it")
     teach.add_argument("question", metavar="QUESTION", help="the question, as holders asked it")
     teach.add_argument(
         "--lang", choices=("en", "zh"), help="the question's language (default: detected)"
     )
     teach.add_argument("--json", action="store_true", help="print one JSON object")
-    teach.set_defaults(handler=run_teach)
 
 
 def _date(value: str) -> datetime:
@@ -72,6 +60,7 @@ def _date(value: str) -> datetime:
 
 
 def run_check(args: argparse.Namespace, settings: Settings) -> int:
+    """validate entries; report collisions, missing translations, thin entries"""
     from faq.check import RECOMMENDED_QUESTIONS, check
     from faq.errors import FaqError
     from faq.knowledge import KnowledgeBase
@@ -112,6 +101,7 @@ def run_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_unanswered(args: argparse.Namespace, settings: Settings) -> int:
+    """questions the bot could not answer, grouped, most asked first"""
     import asyncio
 
     from bot.knowledge import knowledge_base
@@ -143,6 +133,7 @@ def run_unanswered(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_teach(args: argparse.Namespace, settings: Settings) -> int:
+    """add a question to an entry's examples (in $CERTDESK_KNOWLEDGE_DIR)"""
     import asyncio
 
     from bot.commands.ra import actor

@@ -11,26 +11,24 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from bot.commands.shared import SubParsers, announce_data_dir
+from bot.commands.shared import SubParsers, announce_data_dir, command
 
 if TYPE_CHECKING:
     from bot.settings import Settings
 
 
 def register(sub: SubParsers) -> None:
-    parser = sub.add_parser(
-        "init",
-        help="create the data directory, secret key, CA and database (once, explicitly)",
-        description="Create what certdesk keeps in CERTDESK_DATA_DIR (default ./var): the "
-        "secret key, the local CA (or its certificate for the HSM key), and the database "
-        "schema (the embedded SQLite file, or the migrations on CERTDESK_DATABASE_URL). "
-        "Nothing that exists is replaced.",
-    )
+    parser = command(sub, "init", run_init)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(handler=run_init)
 
 
 def run_init(args: argparse.Namespace, settings: Settings) -> int:
+    """create the data directory, secret key, CA and database (once, explicitly)
+
+    Create what certdesk keeps in CERTDESK_DATA_DIR (default ./var): the secret key, the local CA
+    (or its certificate for the HSM key), and the database schema (the embedded SQLite file, or the
+    migrations on CERTDESK_DATABASE_URL). Nothing that exists is replaced.
+    """
     import asyncio
 
     from bot.database import upgrade_async

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.commands.shared import SubParsers, fail
+from bot.commands.shared import SubParsers, command, fail
 from common.language import LANGUAGES
 
 if TYPE_CHECKING:
@@ -21,9 +21,7 @@ if TYPE_CHECKING:
 
 
 def register(sub: SubParsers) -> None:
-    parser = sub.add_parser(
-        "inspect", help="show who a certificate file is for, who issued it and until when"
-    )
+    parser = command(sub, "inspect", run_inspect)
     parser.add_argument("file", metavar="FILE", type=Path, help=".pem .cer .crt .der .p7b .p12")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
@@ -32,10 +30,10 @@ def register(sub: SubParsers) -> None:
         help="environment variable holding the PKCS#12 password (default: ask on the terminal)",
     )
     parser.add_argument("--language", choices=LANGUAGES, default="en", help="language of the text")
-    parser.set_defaults(handler=run_inspect)
 
 
 def run_inspect(args: argparse.Namespace, settings: Settings) -> int:
+    """show who a certificate file is for, who issued it and until when"""
     from faq.errors import InspectionError
     from faq.messages import error_message
     from faq.render import render_inspection

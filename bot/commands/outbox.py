@@ -6,25 +6,23 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from bot.commands.shared import SubParsers
+from bot.commands.shared import SubParsers, command
 
 if TYPE_CHECKING:
     from bot.settings import Settings
 
 
 def register(sub: SubParsers) -> None:
-    parser = sub.add_parser(
-        "outbox",
-        help="list the mails in the local outbox (written while SMTP is unset or unreachable)",
-        description="List the .eml files in the data directory's outbox, oldest first. Open "
-        "one with any mail program, or forward it; the files hold one-time links, so keep "
-        "them private.",
-    )
+    parser = command(sub, "outbox", run)
     parser.add_argument("--json", action="store_true", help="print one JSON object a line")
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    """list the mails in the local outbox (written while SMTP is unset or unreachable)
+
+    List the .eml files in the data directory's outbox, oldest first. Open one with any mail
+    program, or forward it; the files hold one-time links, so keep them private.
+    """
     import json
     import sys
 

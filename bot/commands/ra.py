@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bot.commands import ra_delivery, ra_reads
-from bot.commands.shared import SubParsers, cli_runtime, fail
+from bot.commands.shared import SubParsers, cli_runtime, command, command_group, fail
 from common.errors import CertdeskError
 from enrollment.ca.crl import REASON_NAMES, parse_reason
 from enrollment.ca.profiles import DEFAULT_PROFILE, PROFILES
@@ -24,16 +24,9 @@ if TYPE_CHECKING:
 
 
 def register(sub: SubParsers) -> None:
-    parser = sub.add_parser("ra", help="RA staff operations")
-    ra_sub = parser.add_subparsers(dest="ra_command", required=True, metavar="ACTION")
+    ra_sub = command_group(sub, "ra", help="RA staff operations")
 
-    issue = ra_sub.add_parser(
-        "issue",
-        help="create an enrollment and its one-time link (or many, from a CSV file)",
-        description="Create a pending enrollment and print its reference number, "
-        "authorization code and one-time link. With --from-csv, create one per row of FILE, "
-        "all or none: every row is checked first, and all are stored in one transaction.",
-    )
+    issue = command(ra_sub, "issue", run_issue)
     who = issue.add_mutually_exclusive_group(required=True)
     who.add_argument("--cn", help="the holder's common name")
     who.add_argument(
@@ -68,15 +61,11 @@ def register(sub: SubParsers) -> None:
         action="store_true",
         help="print one JSON object: reference_number, authorization_code, link, expires_at",
     )
-    issue.set_defaults(handler=run_issue)
 
-    unlock = ra_sub.add_parser("unlock", help="unlock an enrollment locked by wrong codes")
+    unlock = command(ra_sub, "unlock", run_unlock)
     unlock.add_argument("reference", metavar="REFERENCE", help="the enrollment's reference number")
-    unlock.set_defaults(handler=run_unlock)
 
-    revoke = ra_sub.add_parser(
-        "revoke", help="revoke a certificate; the CRL at /crl lists it at once"
-    )
+    revoke = command(ra_sub, "revoke", run_revoke)
     revoke.add_argument("serial", metavar="SERIAL", help="serial number in hex (colons allowed)")
     revoke.add_argument(
         "--reason",
@@ -84,7 +73,6 @@ def register(sub: SubParsers) -> None:
         metavar="R",
         help=f"RFC 5280 reason: {', '.join(REASON_NAMES)}",
     )
-    revoke.set_defaults(handler=run_revoke)
 
     ra_reads.register(ra_sub)
     ra_delivery.register(ra_sub)
@@ -98,6 +86,12 @@ def actor() -> str:
 
 
 def run_issue(args: argparse.Namespace, settings: Settings) -> int:
+    """create an enrollment and its one-time link (or many, from a CSV file)
+
+    Create a pending enrollment and print its reference number, authorization code and one-time
+    link. With --from-csv, create one per row of FILE, all or none: every row is checked first, and
+    all are stored in one transaction.
+    """
     import asyncio
 
     from bot.commands.ra_csv import CsvRejected, CsvRow, parse_rows
@@ -203,6 +197,7 @@ def print_enrollment(created: NewEnrollment, *, handed_over: bool = False) -> No
 
 
 def run_unlock(args: argparse.Namespace, settings: Settings) -> int:
+    """unlock an enrollment locked by wrong codes"""
     import asyncio
 
     async def go() -> int:
@@ -224,6 +219,7 @@ def run_unlock(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    """revoke a certificate; the CRL at /crl lists it at once"""
     import asyncio
 
     from bot.commands.ra_delivery import notify_holder

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bot.commands.shared import SubParsers
+from bot.commands.shared import SubParsers, command
 
 if TYPE_CHECKING:
     from bot.mail.holders import Delivery
@@ -25,21 +25,13 @@ NOT_DELIVERED = 3
 
 
 def register(ra_sub: SubParsers) -> None:
-    resend = ra_sub.add_parser(
-        "resend",
-        help="make a new one-time link for a pending enrollment and deliver it to the holder",
-    )
+    resend = command(ra_sub, "resend", run_resend)
     resend.add_argument("reference", metavar="REFERENCE", help="the enrollment's reference number")
     resend.add_argument("--json", action="store_true", help="print one JSON object")
-    resend.set_defaults(handler=run_resend)
 
-    renew = ra_sub.add_parser(
-        "renew",
-        help="make a renewal link for an active certificate and deliver it to its owner",
-    )
+    renew = command(ra_sub, "renew", run_renew)
     renew.add_argument("serial", metavar="SERIAL", help="serial number in hex (colons allowed)")
     renew.add_argument("--json", action="store_true", help="print one JSON object")
-    renew.set_defaults(handler=run_renew)
 
 
 def print_deliveries(deliveries: Sequence[Delivery], *, code_follows: str) -> None:
@@ -106,6 +98,7 @@ async def notify_holder(
 
 
 def run_resend(args: argparse.Namespace, settings: Settings) -> int:
+    """make a new one-time link for a pending enrollment and deliver it to the holder"""
     import asyncio
 
     from bot.commands.ra import actor
@@ -159,6 +152,7 @@ def run_resend(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_renew(args: argparse.Namespace, settings: Settings) -> int:
+    """make a renewal link for an active certificate and deliver it to its owner"""
     import asyncio
 
     from bot.commands.ra import actor

@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from bot.commands.shared import SubParsers, cli_runtime, fail
+from bot.commands.shared import SubParsers, cli_runtime, command, fail
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -32,25 +32,15 @@ def _positive(text: str) -> int:
 
 
 def register(ra_sub: SubParsers) -> None:
-    status = ra_sub.add_parser(
-        "status",
-        help="one enrollment by reference number, or a holder's certificates and enrollments",
-    )
+    status = command(ra_sub, "status", run_status)
     status.add_argument(
         "reference", metavar="REFERENCE", nargs="?", help="the enrollment's reference number"
     )
     status.add_argument("--email", metavar="E", help="the holder's registered e-mail address")
     status.add_argument("--slack-user", metavar="U", help="the holder's Slack user ID")
     status.add_argument("--json", action="store_true", help="print one JSON object")
-    status.set_defaults(handler=run_status)
 
-    listing = ra_sub.add_parser(
-        "list",
-        help="enrollments (default: pending) or certificates, newest first",
-        description="List enrollments in a state (default pending), or certificates: those "
-        "in a certificate state, or with --expiring-within those still valid that expire "
-        "within DAYS, the soonest first.",
-    )
+    listing = command(ra_sub, "list", run_list)
     listing.add_argument(
         "--status",
         metavar="S",
@@ -71,14 +61,13 @@ def register(ra_sub: SubParsers) -> None:
         help=f"at most this many lines (default {DEFAULT_LIST_LIMIT})",
     )
     listing.add_argument("--json", action="store_true", help="print one JSON object a line")
-    listing.set_defaults(handler=run_list)
 
-    stats = ra_sub.add_parser("stats", help="counts of enrollments, certificates and questions")
+    stats = command(ra_sub, "stats", run_stats)
     stats.add_argument("--json", action="store_true", help="print one JSON object")
-    stats.set_defaults(handler=run_stats)
 
 
 def run_status(args: argparse.Namespace, settings: Settings) -> int:
+    """one enrollment by reference number, or a holder's certificates and enrollments"""
     import asyncio
 
     given = [value for value in (args.reference, args.email, args.slack_user) if value]
@@ -161,6 +150,11 @@ def _certificate_line(item: dict[str, Any]) -> str:
 
 
 def run_list(args: argparse.Namespace, settings: Settings) -> int:
+    """enrollments (default: pending) or certificates, newest first
+
+    List enrollments in a state (default pending), or certificates: those in a certificate state, or
+    with --expiring-within those still valid that expire within DAYS, the soonest first.
+    """
     import asyncio
     from datetime import timedelta
 
@@ -205,6 +199,7 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_stats(args: argparse.Namespace, settings: Settings) -> int:
+    """counts of enrollments, certificates and questions"""
     import asyncio
 
     from bot.commands.ra import actor

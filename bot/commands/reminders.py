@@ -8,7 +8,7 @@ import textwrap
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from bot.commands.shared import SubParsers, announce_data_dir, command_group
+from bot.commands.shared import SubParsers, announce_data_dir, command, command_group
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -56,12 +56,10 @@ def parse_as_of(text: str) -> datetime:
 
 def register(sub: SubParsers) -> None:
     reminders_sub = command_group(sub, "reminders", help="renewal reminders")
-    once = reminders_sub.add_parser(
+    once = command(
+        reminders_sub,
         "run-once",
-        help="run one reminder pass now (or as if at --as-of)",
-        description="Run one reminder pass: find the certificates due a reminder, claim each "
-        "reminder in the database, send it (Slack, or the log and local outbox when Slack is "
-        "off) and record the outcome. Safe to run beside `certdesk clock` and `certdesk serve`.",
+        run_once,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -76,10 +74,15 @@ def register(sub: SubParsers) -> None:
         "--dry-run", action="store_true", help="show what is due; claim and send nothing"
     )
     once.add_argument("--json", action="store_true", help="print one JSON object (see below)")
-    once.set_defaults(handler=run_once)
 
 
 def run_once(args: argparse.Namespace, settings: Settings) -> int:
+    """run one reminder pass now (or as if at --as-of)
+
+    Run one reminder pass: find the certificates due a reminder, claim each reminder in the
+    database, send it (Slack, or the log and local outbox when Slack is off) and record the outcome.
+    Safe to run beside `certdesk clock` and `certdesk serve`.
+    """
     import asyncio
 
     from bot.reminders import open_reminders
@@ -102,7 +105,7 @@ def print_report(report: PassReport) -> None:
 
     print(
         f"As of {report.as_of:%Y-%m-%d %H:%M} UTC: {report.candidates} certificate(s) near "
-        f"expiry, {len(report.results)} reminder(s) due"
+        f"expiry not yet reminded, {len(report.results)} reminder(s) due"
         + (" (dry run: nothing claimed or sent)." if report.dry_run else ".")
     )
     for item in report.results:

@@ -7,26 +7,25 @@ import errno
 import socket
 from typing import TYPE_CHECKING
 
-from bot.commands.shared import SubParsers
+from bot.commands.shared import SubParsers, command
 
 if TYPE_CHECKING:
     from bot.settings import Settings
 
 
 def register(sub: SubParsers) -> None:
-    parser = sub.add_parser(
-        "serve",
-        help="run the web server (Slack, enrollment, local chat)",
-        description="Run every endpoint in one process. Unless CERTDESK_PUBLIC_URL is set, "
-        "links and the CRL URL use the address and port bound here, which serve records in "
-        "the data directory (served-url) for the commands run beside it.",
-    )
+    parser = command(sub, "serve", run)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default $PORT or 8080)")
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    """run the web server (Slack, enrollment, local chat)
+
+    Run every endpoint in one process. Unless CERTDESK_PUBLIC_URL is set, links and the CRL URL use
+    the address and port bound here, which serve records in the data directory (served-url) for the
+    commands run beside it.
+    """
     from aiohttp import web
 
     from bot.access_log import AccessLogger

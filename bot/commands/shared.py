@@ -1,20 +1,38 @@
-"""What the command groups share: a command with actions under it, the failure line, and the
-line that names the data directory."""
+"""What the command groups share: how a command is declared (alone, or with actions under it),
+the failure line, and the line that names the data directory."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
     from bot.settings import Settings
 
 SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Handler: TypeAlias = "Callable[[argparse.Namespace, Settings], int]"
+"""What runs a command: the parsed arguments and the settings in, the exit status out."""
+
+
+def command(
+    sub: SubParsers, name: str, handler: Handler, **options: Any
+) -> argparse.ArgumentParser:
+    """``certdesk [GROUP] NAME``, run by ``handler``: its parser, for the caller to add the
+    arguments to. The handler's docstring is the command's text: its first paragraph the help
+    line in the list of commands, the rest (folded to one paragraph) the description atop
+    ``NAME --help``. ``options`` go to argparse as they are (``epilog``, ``formatter_class``)."""
+    summary, _, rest = re.sub(r"\n\s*\n", "\n\n", handler.__doc__ or "").partition("\n\n")
+    parser = sub.add_parser(
+        name, help=" ".join(summary.split()), description=" ".join(rest.split()) or None, **options
+    )
+    parser.set_defaults(handler=handler)
+    return parser
 
 
 def command_group(sub: SubParsers, name: str, *, help: str) -> SubParsers:

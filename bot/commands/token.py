@@ -11,7 +11,7 @@ import argparse
 import os
 from typing import TYPE_CHECKING
 
-from bot.commands.shared import SubParsers
+from bot.commands.shared import SubParsers, command
 from usbkey.cli import EXIT_STATUSES, add_actions
 
 if TYPE_CHECKING:
@@ -19,17 +19,18 @@ if TYPE_CHECKING:
 
 
 def register(sub: SubParsers) -> None:
-    parser = sub.add_parser(
+    parser = command(
+        sub,
         "token",
-        help="USB key (PKCS#11): enroll, renew, list, clean",
+        run,
         epilog=EXIT_STATUSES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.set_defaults(handler=run)
     add_actions(parser.add_subparsers(dest="token_command", required=True, metavar="ACTION"))
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    """USB key (PKCS#11): enroll, renew, list, clean"""
     from usbkey.cli import dispatch
 
     return dispatch(args, os.environ, prog="certdesk")

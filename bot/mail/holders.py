@@ -12,7 +12,7 @@ channel; with ``CERTDESK_MAIL_CODE=separate`` it follows in a mail of its own fr
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -31,9 +31,9 @@ from bot.slack import blocks
 from common.language import LANGUAGES, Lang, detect_language
 from common.time import utcnow
 from enrollment.ca.crl import normalize_serial
-from enrollment.db import session_factory
 from enrollment.models import Certificate, Enrollment, Notify
 from enrollment.queries import CertificateView
+from enrollment.reads import read_session
 from enrollment.services.results import NewLink
 
 if TYPE_CHECKING:
@@ -105,10 +105,10 @@ class HolderLookup:
     """The holder of an enrollment or a certificate (read only)."""
 
     def __init__(self, *, engine: AsyncEngine) -> None:
-        self._sessions = session_factory(engine)
+        self._engine = engine
 
     async def of_enrollment(self, reference_number: str) -> Holder | None:
-        async with self._sessions() as session:
+        async with read_session(self._engine) as session:
             row = (
                 await session.execute(
                     select(Enrollment).where(col(Enrollment.reference_number) == reference_number)
@@ -120,7 +120,7 @@ class HolderLookup:
 
     async def of_certificate(self, serial: str) -> tuple[Holder, CertificateView] | None:
         serial = normalize_serial(serial)
-        async with self._sessions() as session:
+        async with read_session(self._engine) as session:
             cert = (
                 await session.execute(select(Certificate).where(col(Certificate.serial) == serial))
             ).scalar_one_or_none()
@@ -188,29 +188,24 @@ class HolderNotices:
         resent: bool = False,
     ) -> list[Delivery]:
         lang = holder.lang
-        sent: list[Delivery] = []
-        for channel in self.channels(holder):
-            if channel == "slack":
-                assert holder.slack_user is not None
-                reply = dialog.download_link(
-                    reference=reference, url=link.url, expires_at=link.expires_at, lang=lang
-                )
-                if resent:
-                    reply = Reply(f"{messages.resend_dm_intro(lang)}\n{reply.text}", reply.buttons)
-                sent.append(await self._dm(holder.slack_user, reply, lang))
-                continue
-            values = {
-                "cn": holder.cn,
-                "reference": reference,
-                "url": link.url,
-                "expires": _when(link.expires_at),
-                "public_url": self._public_url,
-                "code_note": CODE_NOTES[self._code_mode][lang],
-            }
-            sent.append(
-                await self._mail_with_code("enroll_link", holder, values, "code", reference, code)
-            )
-        return sent
+        reply = dialog.download_link(
+            reference=reference, url=link.url, expires_at=link.expires_at, lang=lang
+        )
+        if resent:
+            reply = Reply(f"{messages.text('resend_dm_intro', lang)}\n{reply.text}", reply.buttons)
+        values = {
+            "cn": holder.cn,
+            "reference": reference,
+            "url": link.url,
+            "expires": _when(link.expires_at),
+            "public_url": self._public_url,
+            "code_note": CODE_NOTES[self._code_mode][lang],
+        }
+        return await self._by_each_channel(
+            holder,
+            reply,
+            lambda: self._mail_with_code("enroll_link", holder, values, "code", reference, code),
+        )
 
     async def renewal_link(
         self,
@@ -221,54 +216,59 @@ class HolderNotices:
         verification_code: str,
     ) -> list[Delivery]:
         lang = holder.lang
-        sent: list[Delivery] = []
-        for channel in self.channels(holder):
-            if channel == "slack":
-                assert holder.slack_user is not None
-                reply = dialog.renewal_link(
-                    certificate,
-                    url=link.url,
-                    expires_at=link.expires_at,
-                    verification_code=verification_code,
-                    lang=lang,
-                )
-                sent.append(await self._dm(holder.slack_user, reply, lang))
-                continue
-            values = {
-                "cn": holder.cn,
-                "serial": certificate.serial,
-                "url": link.url,
-                "expires": _when(link.expires_at),
-                "code_note": CODE_NOTES[f"renew_{self._code_mode}"][lang],
-            }
-            sent.append(
-                await self._mail_with_code(
-                    "renew_link",
-                    holder,
-                    values,
-                    "verification_code",
-                    certificate.serial,
-                    verification_code,
-                )
-            )
-        return sent
+        reply = dialog.renewal_link(
+            certificate,
+            url=link.url,
+            expires_at=link.expires_at,
+            verification_code=verification_code,
+            lang=lang,
+        )
+        values = {
+            "cn": holder.cn,
+            "serial": certificate.serial,
+            "url": link.url,
+            "expires": _when(link.expires_at),
+            "code_note": CODE_NOTES[f"renew_{self._code_mode}"][lang],
+        }
+        return await self._by_each_channel(
+            holder,
+            reply,
+            lambda: self._mail_with_code(
+                "renew_link",
+                holder,
+                values,
+                "verification_code",
+                certificate.serial,
+                verification_code,
+            ),
+        )
 
     async def notice(
         self, kind: Literal["revoked", "unlocked"], holder: Holder, values: Mapping[str, object]
     ) -> list[Delivery]:
         """A revocation or unlock notice (a courtesy: failures are reported, not raised)."""
-        lang = holder.lang
+        if kind == "revoked":
+            text = messages.text(
+                "revoked_dm", holder.lang, cn=holder.cn, serial=str(values["serial"])
+            )
+        else:
+            text = messages.text("unlocked_dm", holder.lang, reference=str(values["reference"]))
+        return await self._by_each_channel(
+            holder, Reply(text), lambda: self._mail(kind, holder, {"cn": holder.cn, **values})
+        )
+
+    async def _by_each_channel(
+        self, holder: Holder, reply: Reply, mail: Callable[[], Awaitable[Delivery]]
+    ) -> list[Delivery]:
+        """``reply`` as a Slack DM and ``mail()`` by mail, by each of the holder's channels in
+        turn; what became of each."""
         sent: list[Delivery] = []
         for channel in self.channels(holder):
             if channel == "slack":
                 assert holder.slack_user is not None
-                if kind == "revoked":
-                    text = messages.revoked_dm(lang, cn=holder.cn, serial=str(values["serial"]))
-                else:
-                    text = messages.unlocked_dm(lang, str(values["reference"]))
-                sent.append(await self._dm(holder.slack_user, Reply(text), lang))
-                continue
-            sent.append(await self._mail(kind, holder, {"cn": holder.cn, **values}))
+                sent.append(await self._dm(holder.slack_user, reply, holder.lang))
+            else:
+                sent.append(await mail())
         return sent
 
     async def _mail_with_code(

@@ -31,6 +31,8 @@ from common.language import LANGUAGES, Lang
 from common.time import utcnow
 from enrollment.codes import Pepper
 from enrollment.models import AuditEvent
+from enrollment.reads import read_connection
+from enrollment.writer import writes_for
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ def backoff(attempts: int) -> timedelta:
 class MailQueue:
     def __init__(self, *, engine: AsyncEngine, pepper: Pepper, postman: Postman) -> None:
         self._engine = engine
+        self._writes = writes_for(engine)
         key = bytes.fromhex(pepper.digest("mail-queue-key", "v1"))
         self._fernet = Fernet(base64.urlsafe_b64encode(key))
         self._postman = postman
@@ -72,7 +75,8 @@ class MailQueue:
         secret: str,
         not_before: datetime,
     ) -> int:
-        async with self._engine.begin() as connection:
+        async with self._writes.unit() as session:
+            connection = await session.connection()
             result = await connection.execute(
                 sa.insert(QueuedMail)
                 .values(
@@ -113,7 +117,7 @@ class MailQueue:
             .order_by(col(QueuedMail.not_before))
             .limit(100)
         )
-        async with self._engine.connect() as connection:
+        async with read_connection(self._engine) as connection:
             rows = (await connection.execute(due)).all()
         counts = {"sent": 0, "failed": 0, "undeliverable": 0}
         for row in rows:
@@ -125,7 +129,8 @@ class MailQueue:
     async def _send_one(
         self, record_id: int, status: str, attempts: int, now: datetime
     ) -> str | None:
-        async with self._engine.begin() as connection:
+        async with self._writes.unit() as session:
+            connection = await session.connection()
             claimed = await connection.execute(
                 sa.update(QueuedMail)
                 .where(
@@ -178,7 +183,8 @@ class MailQueue:
         else:
             outcome = "failed"
             values = {"status": QueuedStatus.FAILED, "not_before": now + backoff(attempt)}
-        async with self._engine.begin() as connection:
+        async with self._writes.unit() as session:
+            connection = await session.connection()
             await connection.execute(
                 sa.update(QueuedMail)
                 .where(col(QueuedMail.id) == record_id, col(QueuedMail.attempts) == attempt)

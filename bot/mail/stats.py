@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
 from bot.mail.models import QueuedMail, QueuedStatus
-from enrollment.db import READ_ONLY
+from enrollment.reads import read_connection
 from scheduler.models import ReminderSent
 from scheduler.policy import Outcome
 
@@ -40,8 +40,7 @@ async def mail_failures(engine: AsyncEngine) -> MailFailures:
         .select_from(QueuedMail)
         .where(col(QueuedMail.status) == QueuedStatus.UNDELIVERABLE)
     )
-    async with engine.connect() as connection:
-        connection = await connection.execution_options(**READ_ONLY)
+    async with read_connection(engine) as connection:
         return MailFailures(
             reminders=(await connection.execute(reminders)).scalar_one(),
             queued=(await connection.execute(queued)).scalar_one(),

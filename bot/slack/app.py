@@ -2,16 +2,19 @@
 application at ``POST /slack/events`` (HTTP mode) and/or connected over Socket Mode when
 ``SLACK_APP_TOKEN`` is set.
 
-Every request enters through one door, :func:`accept`, whichever transport brought it:
+Every request enters through one door, whichever transport brought it:
 
 - over HTTP, :func:`slack_events` reads the body and checks its signature on the raw bytes
-  (5-minute window, 401 otherwise) -- the only signature check; bolt's own is off;
-- over Socket Mode, the WebSocket is already authenticated by the app token;
-- :func:`accept` stores an event (``event_callback``) in the durable inbox, acknowledges it,
-  and handles it in the background -- the only move to the background for events, so event
-  listeners do their work inline; commands, actions and views are dispatched now, their
-  listeners ``ack()`` and hand slow work to ``desk.later``, and a request that left slow work
-  is stored before its acknowledgement leaves (:mod:`.worker`, :mod:`.inbox`).
+  (5-minute window, 401 otherwise) -- the only signature check; bolt's own is off. An Events
+  API ``event_callback`` then goes straight to :func:`accept_event`, without a bolt dispatch:
+  the least that makes it durable is done before its 200;
+- over Socket Mode, the WebSocket is already authenticated by the app token; requests go to
+  :func:`accept`, which sends events to :func:`accept_event` too;
+- :func:`accept_event` checks the event's fields, stores it in the durable inbox, acknowledges
+  it, and leaves it to the worker, which feeds it through bolt later (so event listeners do
+  their work inline); commands, actions and views are dispatched now, their listeners
+  ``ack()`` and hand slow work to ``desk.later``, and a request that left slow work is stored
+  before its acknowledgement leaves (:mod:`.worker`, :mod:`.inbox`).
 
 Bolt answers ``url_verification``; the inbox's unique delivery ID drops Slack's retries by
 event_id; the Web API client waits out 429 answers (``Retry-After``) with slack-sdk's retry
@@ -128,20 +131,31 @@ def build_bolt_app(settings: Settings, desk: Desk, client: AsyncWebClient) -> As
 
 
 async def slack_events(request: web.Request) -> web.StreamResponse:
-    """``POST /slack/events``: the signature checked on the raw body, then :func:`accept`."""
+    """``POST /slack/events``: the signature checked on the raw body, then an event goes
+    straight to the inbox (:func:`accept_event`) and anything else to :func:`accept`."""
     bot = request.app[SLACK]
-    try:
-        body = await read_request(request, limit=MAX_BODY_BYTES)
-    except RequestTooLarge:
-        return web.json_response({"error": "request too large"}, status=413)
-    timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
-    signature = request.headers.get("X-Slack-Signature", "")
-    if (
-        bot.verifier is None
-        or not timestamp.isdigit()
-        or not bot.verifier.is_valid(body, timestamp, signature)
-    ):
-        return web.json_response({"error": "invalid request"}, status=401)
+    with bot.worker.door.passing():
+        try:
+            body = await read_request(request, limit=MAX_BODY_BYTES)
+        except RequestTooLarge:
+            return web.json_response({"error": "request too large"}, status=413)
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        signature = request.headers.get("X-Slack-Signature", "")
+        if (
+            bot.verifier is None
+            or not timestamp.isdigit()
+            or not bot.verifier.is_valid(body, timestamp, signature)
+        ):
+            return web.json_response({"error": "invalid request"}, status=401)
+        text = body.decode("utf-8", errors="replace")
+        envelope = event_envelope(text)
+        if envelope is not None:
+            response = await accept_event(
+                bot.worker, envelope, raw=text, retry=request.headers.get("X-Slack-Retry-Num")
+            )
+            return web.Response(
+                status=response.status, text=response.body, content_type="application/json"
+            )
     # Bolt reads its lazy-listener switches from headers; outside callers may not set them.
     headers: dict[str, str | Sequence[str]] = {
         key.lower(): value
@@ -149,11 +163,7 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
         if not key.lower().startswith("x-slack-bolt-")
     }
     try:
-        bolt_request = AsyncBoltRequest(
-            body=body.decode("utf-8", errors="replace"),
-            query=request.query_string,
-            headers=headers,
-        )
+        bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=headers)
     except (ValueError, RecursionError, TypeError, AttributeError, KeyError, IndexError):
         # Signed, yet not a payload bolt can read (not JSON, nested too deeply, odd shapes).
         return web.json_response({"error": "unreadable payload"}, status=400)
@@ -163,24 +173,54 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
     return await to_aiohttp_response(await accept(bot.worker, bolt_request))
 
 
+def event_envelope(text: str) -> dict[str, Any] | None:
+    """The payload of an Events API ``event_callback`` (JSON, as Slack sends events), or None
+    for anything else -- url_verification, commands, interactivity -- which bolt reads."""
+    if not text.startswith("{"):
+        return None
+    try:
+        payload = json.loads(text)
+    except (ValueError, RecursionError):
+        return None  # bolt refuses it the same way (400)
+    if isinstance(payload, dict) and payload.get("type") == "event_callback":
+        return payload
+    return None
+
+
 async def accept(worker: InboxWorker, request: AsyncBoltRequest) -> BoltResponse:
     """The door for every authenticated Slack request, HTTP or Socket Mode.
 
-    A payload whose fields have the wrong types (:mod:`.payloads`) is a 400. An event is
-    stored in the inbox, then acknowledged and handled; any other request is dispatched to
-    bolt now, and stored before its acknowledgement when it left slow work.
+    An event goes to :func:`accept_event`; any other request is checked the same way
+    (:mod:`.payloads`), dispatched to bolt now, and stored before its acknowledgement when it
+    left slow work.
     """
+    if request.body.get("type") == "event_callback":
+        retry = request.headers.get("x-slack-retry-num")
+        return await accept_event(worker, request.body, retry=retry[0] if retry else None)
     problem = malformed(request.body)
     if problem is not None:
-        log.warning("Slack payload refused", extra={"field": problem})
-        return BoltResponse(
-            status=400,
-            body=json.dumps({"error": "unreadable payload", "field": problem}),
-            headers={"content-type": "application/json"},
-        )
-    if request.body.get("type") == "event_callback":
-        return await worker.accept_event(request)
+        return refused(problem)
     return await worker.accept_request(request)
+
+
+async def accept_event(
+    worker: InboxWorker, body: dict[str, Any], *, raw: str | None = None, retry: str | None = None
+) -> BoltResponse:
+    """An event: a payload whose fields have the wrong types is a 400; any other is stored in
+    the inbox before its 200 and handled later, through bolt, by the worker."""
+    problem = malformed(body)
+    if problem is not None:
+        return refused(problem)
+    return await worker.accept_event(body, raw=raw, retry=retry)
+
+
+def refused(problem: str) -> BoltResponse:
+    log.warning("Slack payload refused", extra={"field": problem})
+    return BoltResponse(
+        status=400,
+        body=json.dumps({"error": "unreadable payload", "field": problem}),
+        headers={"content-type": "application/json"},
+    )
 
 
 def socket_mode_client(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -141,23 +141,27 @@ def home_view(
     lang: Lang,
 ) -> dict[str, Any]:
     blocks: list[Block] = [
-        {"type": "header", "text": plain(messages.home_title(lang))},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": messages.home_intro(lang)}]},
-        *section(messages.my_certificates_header(lang)),
+        {"type": "header", "text": plain(messages.text("home.title", lang))},
+        {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": messages.text("home.intro", lang)}],
+        },
+        *section(messages.text("my_certificates_header", lang)),
     ]
     if not certificates:
-        blocks.extend(section(messages.home_no_certificates(lang)))
+        blocks.extend(section(messages.text("home.no_certificates", lang)))
     active = {c.serial for c in renewable(certificates, now)}
     for index, cert in enumerate(certificates[:HOME_LIST_LIMIT]):
         block: Block = section(certificate_line(cert, now=now, lang=lang))[0]
         if cert.serial in active:
             block["block_id"] = f"certdesk:{lang}:cert{index}"
             block["accessory"] = button(
-                Button(Act.RENEW_CERTIFICATE, messages.label_renew(lang), cert.serial), index
+                Button(Act.RENEW_CERTIFICATE, messages.text("label.renew", lang), cert.serial),
+                index,
             )
         blocks.append(block)
     if pending:
-        blocks.extend(section(messages.my_enrollments_header(lang)))
+        blocks.extend(section(messages.text("my_enrollments_header", lang)))
         for enrollment in pending:
             blocks.extend(
                 section(
@@ -170,13 +174,15 @@ def home_view(
                 )
             )
         blocks.extend(
-            actions([Button(Act.DOWNLOAD, messages.label_download(lang), style="primary")], lang)
+            actions(
+                [Button(Act.DOWNLOAD, messages.text("label.download", lang), style="primary")], lang
+            )
         )
     blocks.extend(
         actions(
             [
-                Button(Act.MY_CERTIFICATES, messages.label_my_certificates(lang)),
-                Button(Act.TALK_TO_RA, messages.label_talk_to_ra(lang)),
+                Button(Act.MY_CERTIFICATES, messages.text("label.my_certificates", lang)),
+                Button(Act.TALK_TO_RA, messages.text("label.talk_to_ra", lang)),
             ],
             lang,
             start=100,
@@ -190,11 +196,11 @@ def home_view(
 def _staff_blocks(staff: StaffOverview, lang: Lang) -> list[Block]:
     blocks: list[Block] = [
         {"type": "divider"},
-        {"type": "header", "text": plain(messages.home_staff_header(lang))},
+        {"type": "header", "text": plain(messages.text("home.staff_header", lang))},
     ]
 
     def listing(header: str, lines: list[str]) -> None:
-        text = "\n".join([header, *(lines[:HOME_LIST_LIMIT] or [messages.home_none(lang)])])
+        text = "\n".join([header, *(lines[:HOME_LIST_LIMIT] or [messages.text("home.none", lang)])])
         blocks.extend(section(text))
 
     def enrollment_lines(items: Sequence[EnrollmentView]) -> list[str]:
@@ -209,10 +215,16 @@ def _staff_blocks(staff: StaffOverview, lang: Lang) -> list[Block]:
             for e in items
         ]
 
-    listing(messages.home_pending_header(lang, len(staff.pending)), enrollment_lines(staff.pending))
-    listing(messages.home_locked_header(lang, len(staff.locked)), enrollment_lines(staff.locked))
     listing(
-        messages.home_escalations_header(lang, len(staff.escalations)),
+        messages.text("home.pending_header", lang, count=len(staff.pending)),
+        enrollment_lines(staff.pending),
+    )
+    listing(
+        messages.text("home.locked_header", lang, count=len(staff.locked)),
+        enrollment_lines(staff.locked),
+    )
+    listing(
+        messages.text("home.escalations_header", lang, count=len(staff.escalations)),
         [
             messages.home_escalation_line(
                 lang, user=e.user_id, question=e.question, created_at=e.created_at
@@ -220,9 +232,11 @@ def _staff_blocks(staff: StaffOverview, lang: Lang) -> list[Block]:
             for e in staff.escalations
         ],
     )
-    blocks.extend(section(messages.home_unanswered_header(lang, len(staff.unanswered))))
+    blocks.extend(
+        section(messages.text("home.unanswered_header", lang, count=len(staff.unanswered)))
+    )
     if not staff.unanswered:
-        blocks.extend(section(messages.home_none(lang)))
+        blocks.extend(section(messages.text("home.none", lang)))
     for index, group in enumerate(staff.unanswered[:HOME_LIST_LIMIT]):
         line = messages.home_unanswered_line(
             lang,
@@ -234,7 +248,7 @@ def _staff_blocks(staff: StaffOverview, lang: Lang) -> list[Block]:
         block = section(line)[0]
         block["block_id"] = f"certdesk:{lang}:teach{index}"
         block["accessory"] = button(
-            Button(Act.TEACH, messages.label_teach(lang), str(group.ids[0])), 200 + index
+            Button(Act.TEACH, messages.text("label.teach", lang), str(group.ids[0])), 200 + index
         )
         blocks.append(block)
     return blocks
@@ -252,30 +266,60 @@ def teach_modal(
     private_metadata: str,
 ) -> dict[str, Any]:
     """Pick the entry that should answer ``question`` (``entries``: id and title)."""
-    options = [
-        {"text": plain(f"{title} ({entry_id})", 75), "value": entry_id}
-        for entry_id, title in entries[:100]
-    ]
-    select: dict[str, Any] = {"type": "static_select", "action_id": "value", "options": options}
+    return modal(
+        TEACH_CALLBACK,
+        private_metadata,
+        title=messages.text("teach.modal_title", lang),
+        submit=messages.text("teach.modal_submit", lang),
+        blocks=[
+            *section(messages.text("teach.modal_question", lang, question=question)),
+            input_block(
+                "entry",
+                messages.text("teach.modal_entry", lang),
+                static_select(
+                    ((entry_id, f"{title} ({entry_id})") for entry_id, title in entries[:100]),
+                    initial,
+                ),
+            ),
+        ],
+    )
+
+
+def modal(
+    callback_id: str, private_metadata: str, *, title: str, submit: str, blocks: list[Block]
+) -> dict[str, Any]:
+    """A modal view with a title, a submit button and ``blocks``."""
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "private_metadata": private_metadata,
+        "title": plain(title, 24),
+        "submit": plain(submit, 24),
+        "blocks": blocks,
+    }
+
+
+def static_select(choices: Iterable[tuple[str, str]], initial: str | None) -> Block:
+    """A menu of ``choices`` (value and text), the one whose value is ``initial`` chosen."""
+    options = [{"text": plain(text, 75), "value": value} for value, text in choices]
+    select: Block = {"type": "static_select", "action_id": "value", "options": options}
     chosen = [option for option in options if option["value"] == initial]
     if chosen:
         select["initial_option"] = chosen[0]
-    return {
-        "type": "modal",
-        "callback_id": TEACH_CALLBACK,
-        "private_metadata": private_metadata,
-        "title": plain(messages.teach_modal_title(lang), 24),
-        "submit": plain(messages.teach_modal_submit(lang), 24),
-        "blocks": [
-            *section(messages.teach_modal_question(lang, question)),
-            {
-                "type": "input",
-                "block_id": "entry",
-                "label": plain(messages.teach_modal_entry(lang)),
-                "element": select,
-            },
-        ],
+    return select
+
+
+def input_block(block_id: str, label: str, element: Block, *, optional: bool = False) -> Block:
+    """An input block whose element's value is read back under ``block_id``."""
+    block: Block = {
+        "type": "input",
+        "block_id": block_id,
+        "label": plain(label),
+        "element": element,
     }
+    if optional:
+        block["optional"] = True
+    return block
 
 
 def teach_modal_entry(view: dict[str, Any]) -> str:
@@ -289,49 +333,37 @@ def teach_modal_entry(view: dict[str, Any]) -> str:
 
 def issue_modal(lang: Lang, *, private_metadata: str = "") -> dict[str, Any]:
     def text_input(block_id: str, label: str, *, optional: bool, multiline: bool = False) -> Block:
-        return {
-            "type": "input",
-            "block_id": block_id,
-            "optional": optional,
-            "label": plain(label),
-            "element": {"type": "plain_text_input", "action_id": "value", "multiline": multiline},
-        }
+        element = {"type": "plain_text_input", "action_id": "value", "multiline": multiline}
+        return input_block(block_id, label, element, optional=optional)
 
-    profile_options = [
-        {"text": plain(f"{name} — {profile.description}", 75), "value": name}
-        for name, profile in sorted(PROFILES.items())
-    ]
-    default = next(o for o in profile_options if o["value"] == DEFAULT_PROFILE)
-    return {
-        "type": "modal",
-        "callback_id": ISSUE_CALLBACK,
-        "private_metadata": private_metadata,
-        "title": plain(messages.ra_issue_modal_title(lang), 24),
-        "submit": plain(messages.ra_issue_modal_submit(lang), 24),
-        "blocks": [
-            {
-                "type": "input",
-                "block_id": "holder",
-                "label": plain(messages.field_holder(lang)),
-                "element": {"type": "users_select", "action_id": "value"},
-            },
-            text_input("cn", messages.field_cn(lang), optional=False),
-            text_input("ous", messages.field_ous(lang), optional=True, multiline=True),
-            text_input("o", messages.field_o(lang), optional=True),
-            text_input("email", messages.field_email(lang), optional=True),
-            {
-                "type": "input",
-                "block_id": "profile",
-                "label": plain(messages.field_profile(lang)),
-                "element": {
-                    "type": "static_select",
-                    "action_id": "value",
-                    "options": profile_options,
-                    "initial_option": default,
-                },
-            },
+    return modal(
+        ISSUE_CALLBACK,
+        private_metadata,
+        title=messages.text("ra.issue_modal_title", lang),
+        submit=messages.text("ra.issue_modal_submit", lang),
+        blocks=[
+            input_block(
+                "holder",
+                messages.text("field.holder", lang),
+                {"type": "users_select", "action_id": "value"},
+            ),
+            text_input("cn", messages.text("field.cn", lang), optional=False),
+            text_input("ous", messages.text("field.ous", lang), optional=True, multiline=True),
+            text_input("o", messages.text("field.o", lang), optional=True),
+            text_input("email", messages.text("field.email", lang), optional=True),
+            input_block(
+                "profile",
+                messages.text("field.profile", lang),
+                static_select(
+                    (
+                        (name, f"{name} — {profile.description}")
+                        for name, profile in sorted(PROFILES.items())
+                    ),
+                    DEFAULT_PROFILE,
+                ),
+            ),
         ],
-    }
+    )
 
 
 def issue_modal_values(view: dict[str, Any]) -> IssueArgs:

@@ -326,7 +326,7 @@ class Desk:
     ) -> Reply:
         ra_channel = self.settings.ra_channel
         if not ra_channel:
-            return Reply(messages.escalation_unavailable(lang))
+            return Reply(messages.text("escalation.unavailable", lang))
         user_channel = await self.dm_channel(client, user_id)
         escalation = await self.escalations.start(
             user_id=user_id,
@@ -336,7 +336,7 @@ class Desk:
             lang=lang,
         )
         if escalation is None:
-            return Reply(messages.escalation_already_open(lang))
+            return Reply(messages.text("escalation.already_open", lang))
         text = messages.escalation_ra_post(user=user_id, question=blocks.inert(question))
         try:
             response = await client.chat_postMessage(
@@ -348,9 +348,9 @@ class Desk:
                         [
                             Button(
                                 Act.RESOLVED,
-                                messages.label_resolved("en")
+                                messages.text("label.resolved", "en")
                                 + " / "
-                                + messages.label_resolved("zh"),
+                                + messages.text("label.resolved", "zh"),
                                 str(escalation.id),
                                 style="primary",
                             )
@@ -367,10 +367,10 @@ class Desk:
                 "cannot post the escalation to the RA channel",
                 extra={"channel": ra_channel, "error": slack_error_code(exc)},
             )
-            return Reply(messages.escalation_failed(lang))
+            return Reply(messages.text("escalation.failed", lang))
         await self.escalations.attach_thread(escalation.id, thread_ts=str(response["ts"]))
         await self.audit(user_id, "escalation.open", target=str(escalation.id))
-        return Reply(messages.escalation_started(lang))
+        return Reply(messages.text("escalation.started", lang))
 
     async def relay_to_staff(
         self, client: AsyncWebClient, escalation: EscalationView, text: str
@@ -389,16 +389,21 @@ class Desk:
             log.error(
                 "cannot relay to the escalation thread", extra={"error": slack_error_code(exc)}
             )
-            lang: Lang = "zh" if escalation.lang == "zh" else "en"
-            await self.post(
-                client, escalation.user_channel, Reply(messages.escalation_relay_failed(lang)), lang
-            )
+            await self.tell_holder(client, escalation, "escalation.relay_failed")
 
     async def relay_to_user(
         self, client: AsyncWebClient, escalation: EscalationView, staff_user: str, text: str
     ) -> None:
+        await self.tell_holder(
+            client, escalation, "escalation.relay_to_user", staff_user=staff_user, text=text
+        )
+
+    async def tell_holder(
+        self, client: AsyncWebClient, escalation: EscalationView, key: str, **fields: object
+    ) -> None:
+        """Post the catalogue's ``key`` to the escalation's holder, in the holder's language."""
         lang: Lang = "zh" if escalation.lang == "zh" else "en"
-        reply = Reply(messages.escalation_relay_to_user(lang, staff_user=staff_user, text=text))
+        reply = Reply(messages.text(key, lang, **fields))
         await self.post(client, escalation.user_channel, reply, lang)
 
     async def resolve(
@@ -413,10 +418,7 @@ class Desk:
         if escalation is None:
             return  # someone pressed it first
         await self.audit(staff_user, "escalation.resolve", target=str(escalation_id))
-        lang: Lang = "zh" if escalation.lang == "zh" else "en"
-        await self.post(
-            client, escalation.user_channel, Reply(messages.escalation_resolved_user(lang)), lang
-        )
+        await self.tell_holder(client, escalation, "escalation.resolved_user")
         resolved = messages.escalation_resolved_thread(staff_user=staff_user)
         original = messages.escalation_ra_post(
             user=escalation.user_id, question=blocks.inert(escalation.question)
@@ -440,21 +442,21 @@ class Desk:
     async def inspect_file(self, client: AsyncWebClient, file: dict[str, Any], lang: Lang) -> Reply:
         name = str(file.get("name") or file.get("title") or "file")
         if self.read_certificate_file is None:
-            return Reply(messages.inspector_unavailable(lang))
+            return Reply(messages.text("inspector_unavailable", lang))
         try:
             info = (await client.files_info(file=str(file["id"])))["file"]
         except (SlackApiError, KeyError) as exc:
             log.warning("files.info failed", extra={"error": str(exc)})
-            return Reply(messages.file_unreadable(lang, name))
+            return Reply(messages.text("file.unreadable", lang, name=name))
         if int(info.get("size") or 0) > MAX_FILE_BYTES:
-            return Reply(messages.file_too_large(lang, name))
+            return Reply(messages.text("file.too_large", lang, name=name))
         url = str(info.get("url_private_download") or info.get("url_private") or "")
         try:
             data = await self._download(url)
         except RequestTooLarge:
-            return Reply(messages.file_too_large(lang, name))
+            return Reply(messages.text("file.too_large", lang, name=name))
         if data is None:
-            return Reply(messages.file_unreadable(lang, name))
+            return Reply(messages.text("file.unreadable", lang, name=name))
         findings = await asyncio.to_thread(self.read_certificate_file, data)  # PKCS#12 KDFs
         return dialog.file_reply(name, findings, lang)
 
@@ -530,11 +532,11 @@ class Desk:
             reason = "user_not_found" if known is None else "cannot_dm_bot"
             if known is not None and known.deleted:
                 reason = "user_disabled"
-            return messages.ra_invalid(lang, messages.slack_error(lang, reason))
+            return messages.text("ra.invalid", lang, problem=messages.slack_error(lang, reason))
         try:
             request = enrollment_request(args)
         except ValidationError as exc:
-            return messages.ra_invalid(lang, validation_problems(exc))
+            return messages.text("ra.invalid", lang, problem=validation_problems(exc))
         created = await self.ra.create_enrollment(request, actor=actor(staff_user))
         out_of_band = self.settings.code_delivery == "out-of-band"
         text = messages.issued_dm(
@@ -555,8 +557,11 @@ class Desk:
                 "cannot DM the new holder",
                 extra={"user": holder, "error": slack_error_code(exc)},
             )
-            failed = messages.ra_dm_failed(
-                lang, user=holder, reason=messages.slack_error(lang, slack_error_code(exc))
+            failed = messages.text(
+                "ra.dm_failed",
+                lang,
+                user=holder,
+                reason=messages.slack_error(lang, slack_error_code(exc)),
             )
             done = messages.ra_issue_done(
                 lang,

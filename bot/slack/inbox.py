@@ -6,12 +6,12 @@ left slow work for after its acknowledgement -- becomes one ``slack_inbox`` row 
 same event reaching another process, hits that unique key and is dropped.
 
 The row is stored already claimed by the process that received it (``claimed_by``, a lease
-until ``lease_until``), which handles it at once and marks it done. A process that dies leaves
-its rows claimed; once their lease has expired, any process's worker (:mod:`.worker`) claims
-them again -- one statement, ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING``
-on PostgreSQL, the same ``UPDATE … RETURNING`` under SQLite's write lock -- and handles them
-again. A failure releases the row with a backoff (``due_at``); after :data:`MAX_ATTEMPTS` it is
-given up and logged.
+until ``lease_until``), which queues it for handling and marks it done once handled. A process
+that dies leaves its rows claimed; once their lease has expired, any process's worker
+(:mod:`.worker`) claims them again -- one statement,
+``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING`` on PostgreSQL, the same
+``UPDATE … RETURNING`` under SQLite's write lock -- and handles them again. A failure releases
+the row with a backoff (``due_at``); after :data:`MAX_ATTEMPTS` it is given up and logged.
 
 Replies: :class:`Delivery` records the ``ts`` of each message posted for a row right after
 Slack has it, so a second handling skips the messages already posted. What remains is the
@@ -20,7 +20,9 @@ there posts that message again when its row is handled again.
 
 Writes from concurrent requests are committed together (:class:`_Batch`): the inserts of many
 acknowledgements, the completions and the reply records queued while the previous commit ran
-go into the next transaction, and each waits for its commit before going on.
+go into the next unit of the shared writer (:func:`enrollment.writer.writes_for`; on SQLite
+committed with the other units queued meanwhile), and each waits for its commit before going
+on.
 """
 
 from __future__ import annotations
@@ -34,13 +36,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, delete, or_, select, update
+from sqlalchemy import Table, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.models import SlackInboxItem
 from common.time import utcnow
-from enrollment.db import READ_ONLY
+from enrollment.reads import read_connection
+from enrollment.writer import writes_for
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +67,14 @@ class Stored:
 
     id: int
     kind: str
-    body: dict[str, Any]
+    raw: str  # the body's JSON: a backlog of strings weighs little on the garbage collector
     attempts: int
     replies: tuple[str, ...] = ()
+
+    @property
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = json.loads(self.raw)
+        return body
 
 
 @dataclass(slots=True)
@@ -124,20 +132,36 @@ class Inbox:
         self._batch = _Batch()
         self._writer: asyncio.Task[None] | None = None
         dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-        self._insert = dialect.insert
+        # Compiled once and cached: executemany rows go into one multi-row INSERT per batch.
+        self._store = (
+            dialect.insert(INBOX)
+            .on_conflict_do_nothing(index_elements=["delivery_id"])
+            .returning(INBOX.c.delivery_id, INBOX.c.id)
+        )
+        self._finish = (
+            update(INBOX)
+            .where(INBOX.c.id == bindparam("row_id"))
+            .values(done_at=bindparam("now"), outcome=bindparam("outcome"), lease_until=None)
+        )
+        self._replies = (
+            update(INBOX).where(INBOX.c.id == bindparam("row_id")).values(replies=bindparam("text"))
+        )
 
     # -- writes committed together -------------------------------------------------------
 
-    async def store(self, delivery_id: str, kind: str, body: dict[str, Any]) -> int | None:
-        """Store a delivery claimed by this process; its row ID, or None when
-        ``delivery_id`` is already stored (a retry, or another process got it first)."""
+    async def store(
+        self, delivery_id: str, kind: str, body: dict[str, Any], *, raw: str | None = None
+    ) -> int | None:
+        """Store a delivery claimed by this process (``raw``: ``body`` as the JSON it was read
+        from, stored as it is); its row ID, or None when ``delivery_id`` is already stored (a
+        retry, or another process got it first)."""
         now = utcnow()
         future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         self._batch.rows.append(
             {
                 "delivery_id": delivery_id[:64],
                 "kind": kind,
-                "body": json.dumps(body, separators=(",", ":")),
+                "body": raw if raw is not None else json.dumps(body, separators=(",", ":")),
                 "received_at": now,
                 "due_at": now,
                 "attempts": 1,
@@ -184,41 +208,37 @@ class Inbox:
                 batch.committed.set_result(None)
 
     async def _write(self, batch: _Batch) -> None:
+        """One unit of the shared writer (on SQLite, committed with the other units queued
+        meanwhile): one multi-row insert per :data:`MAX_BATCH` rows, the completions and
+        the reply records each one executemany."""
         rows = batch.rows
-        async with self._engine.begin() as connection:
-            ids: dict[str, int] = {}
-            for start in range(0, len(rows), MAX_BATCH):
-                unique: dict[str, dict[str, Any]] = {}
-                for row in rows[start : start + MAX_BATCH]:
-                    unique.setdefault(row["delivery_id"], row)
-                statement = (
-                    self._insert(INBOX)
-                    .values(list(unique.values()))
-                    .on_conflict_do_nothing(index_elements=["delivery_id"])
-                    .returning(INBOX.c.delivery_id, INBOX.c.id)
-                )
-                for inserted in await connection.execute(statement):
-                    ids[inserted.delivery_id] = inserted.id
+        ids: dict[str, int] = {}
+        async with writes_for(self._engine).unit() as session:
+            unique: dict[str, dict[str, Any]] = {}
+            for row in rows:
+                unique.setdefault(row["delivery_id"], row)
+            values = list(unique.values())
+            for start in range(0, len(values), MAX_BATCH):
+                inserted = await session.execute(self._store, values[start : start + MAX_BATCH])
+                ids.update((row.delivery_id, row.id) for row in inserted)
             if batch.done:
-                await self._mark_done(connection, batch.done)
-            for row_id, replies in batch.replies.items():
-                await connection.execute(
-                    update(INBOX).where(INBOX.c.id == row_id).values(replies=replies)
+                now = utcnow()
+                await session.execute(
+                    self._finish,
+                    [
+                        {"row_id": row_id, "outcome": outcome, "now": now}
+                        for row_id, outcome in batch.done.items()
+                    ],
+                )
+            if batch.replies:
+                await session.execute(
+                    self._replies,
+                    [{"row_id": row_id, "text": text} for row_id, text in batch.replies.items()],
                 )
         # One delivery ID twice in a batch: the first request owns the row, the other is a
         # duplicate.
         for row, future in zip(rows, batch.stored, strict=True):
             future.set_result(ids.pop(row["delivery_id"], None))
-
-    async def _mark_done(self, connection: AsyncConnection, done: dict[int, str]) -> None:
-        now = utcnow()
-        for outcome in set(done.values()):
-            ids = [row_id for row_id, value in done.items() if value == outcome]
-            await connection.execute(
-                update(INBOX)
-                .where(INBOX.c.id.in_(ids))
-                .values(done_at=now, outcome=outcome, lease_until=None)
-            )
 
     # -- claims, leases, retries ---------------------------------------------------------
 
@@ -245,13 +265,13 @@ class Inbox:
             )
             .returning(INBOX.c.id, INBOX.c.kind, INBOX.c.body, INBOX.c.attempts, INBOX.c.replies)
         )
-        async with self._engine.begin() as connection:
+        async with writes_for(self._engine).unit() as connection:
             rows = (await connection.execute(statement)).all()
         return [
             Stored(
                 id=row_id,
                 kind=kind,
-                body=json.loads(body),
+                raw=body,
                 attempts=attempts,
                 replies=tuple(replies.split()),
             )
@@ -260,7 +280,7 @@ class Inbox:
 
     async def renew(self) -> None:
         """Extend the lease of every unfinished row this process holds."""
-        async with self._engine.begin() as connection:
+        async with writes_for(self._engine).unit() as connection:
             await connection.execute(
                 update(INBOX)
                 .where(INBOX.c.claimed_by == self.owner, INBOX.c.done_at.is_(None))
@@ -273,26 +293,37 @@ class Inbox:
             log.error("Slack delivery given up", extra={"row": item.id, "attempts": item.attempts})
             await self.finish(item.id, outcome="failed")
             return
-        async with self._engine.begin() as connection:
+        async with writes_for(self._engine).unit() as connection:
             await connection.execute(
                 update(INBOX)
                 .where(INBOX.c.id == item.id)
                 .values(lease_until=None, due_at=utcnow() + backoff(item.attempts))
             )
 
+    async def hand_back(self, row_ids: Sequence[int]) -> None:
+        """Rows this process will not handle (it is stopping): any process may take them now,
+        without waiting for their lease."""
+        async with writes_for(self._engine).unit() as connection:
+            await connection.execute(
+                update(INBOX)
+                .where(INBOX.c.id.in_(row_ids), INBOX.c.claimed_by == self.owner)
+                .values(lease_until=None)
+            )
+
     async def prune(self, *, before: datetime | None = None) -> int:
         """Forget finished rows received before ``before`` (default: a day ago)."""
-        async with self._engine.begin() as connection:
+        async with writes_for(self._engine).unit() as connection:
             result = await connection.execute(
-                delete(INBOX).where(
+                delete(INBOX)
+                .where(
                     INBOX.c.done_at.is_not(None),
                     INBOX.c.received_at < (before or utcnow() - KEEP),
                 )
+                .returning(INBOX.c.id)
             )
-        return int(result.rowcount)
+            return len(result.all())
 
     async def unfinished(self) -> int:
-        async with self._engine.connect() as connection:
-            await connection.execution_options(**READ_ONLY)
+        async with read_connection(self._engine) as connection:
             rows = await connection.execute(select(INBOX.c.id).where(INBOX.c.done_at.is_(None)))
             return len(rows.all())

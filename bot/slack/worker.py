@@ -1,7 +1,7 @@
 """Acknowledging through the inbox, and handling what it holds.
 
 :meth:`InboxWorker.accept_event` stores an event (claimed by this process) before its 200 and
-then handles it in the background; :meth:`InboxWorker.accept_request` dispatches a command,
+queues it for handling; :meth:`InboxWorker.accept_request` dispatches a command,
 action or view to bolt at once (their listeners ``ack()`` within Slack's 3 seconds), and when a
 listener left slow work (``desk.later``), stores the request before the acknowledgement leaves
 and runs that work after it. Either way the row is marked done when its handling has finished.
@@ -10,15 +10,24 @@ and runs that work after it. Either way the row is marked done when its handling
 process that died (lease expired) or released for a retry -- and handles them again: a request
 is dispatched to bolt anew (its acknowledgement goes nowhere, its slow work runs). Messages
 already posted for a row are skipped (:class:`.inbox.Delivery`).
+
+Handling yields to acknowledging: rows wait in an in-memory queue (stored and claimed, so a
+crash loses none) and are handled by up to :data:`CONCURRENCY` drainers while the door is quiet,
+by one drainer with a pause between rows while acknowledgements crowd in (:class:`Door`). A burst
+is acknowledged at the door's pace and answered after it, at the handling's pace.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import Counter
 from slack_bolt.async_app import AsyncApp
@@ -40,6 +49,36 @@ HANDLED = Counter(
 POLL_SECONDS = 1.0
 PRUNE_EVERY_SECONDS = 3600.0
 CONCURRENCY = 16  # rows handled at once by one process; the rest wait, their lease renewed
+CROWDED = 8  # acknowledgements in flight at once: they are queueing, the loop is saturated
+QUIET_SECONDS = 0.2  # how long after the door was last crowded handling goes full speed again
+CROWDED_PAUSE_SECONDS = 0.05  # the one drainer's pause between rows while the door is crowded
+
+
+class Door:
+    """Acknowledgements in flight, and when they last crowded each other.
+
+    :data:`CROWDED` requests at the door at once mean acknowledgements are queueing for the
+    loop: handling then steps back (:class:`InboxWorker`) until the door has not been crowded
+    for :data:`QUIET_SECONDS`. A steady trickle of events never crowds it."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self._crowded_at = float("-inf")
+
+    @contextlib.contextmanager
+    def passing(self) -> Iterator[None]:
+        self.in_flight += 1
+        if self.in_flight >= CROWDED:
+            self._crowded_at = time.monotonic()
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+
+    def quiet(self) -> bool:
+        if self.in_flight >= CROWDED:
+            return False
+        return time.monotonic() - self._crowded_at > QUIET_SECONDS
 
 
 def unavailable() -> BoltResponse:
@@ -55,27 +94,34 @@ class InboxWorker:
         self._bolt = bolt
         self.inbox = inbox
         self._tasks = tasks
-        self._slots = asyncio.Semaphore(CONCURRENCY)
-        self._held = 0
+        self.door = Door()
+        self._queue: deque[tuple[Stored, list[Work] | None]] = deque()
+        self._drainers = 0
+        self._handling = 0
         self._stopping = asyncio.Event()
 
     # -- the door ------------------------------------------------------------------------
 
-    async def accept_event(self, request: AsyncBoltRequest) -> BoltResponse:
-        body = request.body
+    async def accept_event(
+        self, body: dict[str, Any], *, raw: str | None = None, retry: str | None = None
+    ) -> BoltResponse:
+        """Store an event (``raw``: its JSON as received, when at hand) and queue it; 200 once
+        stored, 503 when it could not be (Slack delivers it again)."""
         event_id = body.get("event_id")
         if not isinstance(event_id, str) or not event_id:
             event_id = f"event:{uuid.uuid4().hex}"
+        raw = raw if raw is not None else json.dumps(body, separators=(",", ":"))
         try:
-            row_id = await self.inbox.store(event_id, EVENT, body)
+            row_id = await self.inbox.store(event_id, EVENT, body, raw=raw)
         except StorageUnavailable:
             return unavailable()  # not stored, so not acknowledged: Slack delivers it again
         if row_id is None:
             DUPLICATES.inc()
-            retry = request.headers.get("x-slack-retry-num", ["0"])[0]
-            log.info("duplicate Slack event dropped", extra={"event_id": event_id, "retry": retry})
+            log.info(
+                "duplicate Slack event dropped", extra={"event_id": event_id, "retry": retry or "0"}
+            )
         else:
-            self._spawn(Stored(id=row_id, kind=EVENT, body=body, attempts=1), request)
+            self._enqueue(Stored(id=row_id, kind=EVENT, raw=raw, attempts=1))
         return BoltResponse(status=200, body="")
 
     async def accept_request(self, request: AsyncBoltRequest) -> BoltResponse:
@@ -84,45 +130,64 @@ class InboxWorker:
         if not work:
             return response
         try:
-            row_id = await self.inbox.store(f"request:{uuid.uuid4().hex}", REQUEST, request.body)
+            raw = json.dumps(request.body, separators=(",", ":"))
+            row_id = await self.inbox.store(
+                f"request:{uuid.uuid4().hex}", REQUEST, request.body, raw=raw
+            )
         except StorageUnavailable:
             log.warning("Slack request not stored; its work runs without a retry")
             for coroutine, name in work:
                 self._tasks.spawn(coroutine, name=name)
             return response
         assert row_id is not None  # a fresh delivery ID
-        item = Stored(id=row_id, kind=REQUEST, body=request.body, attempts=1)
-        self._held += 1
-        self._tasks.spawn(self._handle(item, work=work), name=f"slack-inbox-{row_id}")
+        self._enqueue(Stored(id=row_id, kind=REQUEST, raw=raw, attempts=1), work=work)
         return response
 
     # -- handling ------------------------------------------------------------------------
 
-    def _spawn(self, item: Stored, request: AsyncBoltRequest | None = None) -> None:
-        self._held += 1
-        self._tasks.spawn(self._handle(item, request=request), name=f"slack-inbox-{item.id}")
+    @property
+    def held(self) -> int:
+        """Rows this process holds: queued or being handled."""
+        return len(self._queue) + self._handling
 
-    async def _handle(
-        self,
-        item: Stored,
-        *,
-        request: AsyncBoltRequest | None = None,
-        work: list[Work] | None = None,
-    ) -> None:
+    def _enqueue(self, item: Stored, work: list[Work] | None = None) -> None:
+        self._queue.append((item, work))
+        self._start_drainers()
+
+    def _start_drainers(self) -> None:
+        wanted = min(CONCURRENCY if self.door.quiet() else 1, len(self._queue))
+        while self._drainers < wanted:
+            self._drainers += 1
+            self._tasks.spawn(self._drain(), name="slack-inbox-drainer")
+
+    async def _drain(self) -> None:
+        """Handle queued rows until none is left, or, while the door is crowded, until this is
+        the last drainer; the last one keeps going, one row at a time with a pause. Once the
+        door is quiet, more drainers start (here before each row, and from :meth:`run`)."""
         try:
-            async with self._slots:
-                await self._handle_now(item, request=request, work=work)
+            while self._queue and not self._stopping.is_set():
+                if self.door.quiet():
+                    self._start_drainers()
+                item, work = self._queue.popleft()
+                self._handling += 1
+                try:
+                    await self._handle_now(item, work=work)
+                finally:
+                    self._handling -= 1
+                if self.door.quiet():
+                    continue
+                if self._drainers > 1:
+                    return
+                await asyncio.sleep(CROWDED_PAUSE_SECONDS)
         finally:
-            self._held -= 1
+            self._drainers -= 1
 
-    async def _handle_now(
-        self, item: Stored, *, request: AsyncBoltRequest | None, work: list[Work] | None
-    ) -> None:
+    async def _handle_now(self, item: Stored, *, work: list[Work] | None) -> None:
         CURRENT.set(Delivery(inbox=self.inbox, row_id=item.id, replies=list(item.replies)))
         try:
             if work is None:
                 work = []
-                request = request or AsyncBoltRequest(body=item.body, mode="socket_mode")
+                request = AsyncBoltRequest(body=item.body, mode="socket_mode")
                 with deferring() as work:
                     response = await self._bolt.async_dispatch(request)
                 if response.status >= 500:
@@ -143,15 +208,18 @@ class InboxWorker:
     # -- the loop ------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Take orphaned and retried rows, renew this process's leases, prune old rows."""
+        """Take orphaned and retried rows, renew this process's leases, prune old rows; when
+        stopped, hand back the rows still queued."""
         last_renew = last_prune = time.monotonic()
         while not self._stopping.is_set():
+            # The door may have turned quiet while the one drainer was in a long row.
+            self._start_drainers()
             try:
-                room = 2 * CONCURRENCY - self._held
+                room = 2 * CONCURRENCY - self.held
                 if room > 0:
                     for item in await self.inbox.claim(room):
                         log.info("Slack delivery taken again", extra={"row": item.id})
-                        self._spawn(item)
+                        self._enqueue(item)
                 now = time.monotonic()
                 if now - last_renew > self.inbox.lease.total_seconds() / 3:
                     last_renew = now
@@ -163,6 +231,19 @@ class InboxWorker:
                 log.warning("Slack inbox unavailable", extra={"error": exc.code})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), POLL_SECONDS)
+        await self._hand_back()
+
+    async def _hand_back(self) -> None:
+        """Stopping: the rows still queued go back to the inbox for the next process."""
+        left, self._queue = list(self._queue), deque()
+        for _, work in left:
+            for coroutine, _ in work or ():
+                coroutine.close()
+        if left:
+            try:
+                await self.inbox.hand_back([item.id for item, _ in left])
+            except StorageUnavailable:
+                log.warning("Slack rows not handed back: taken again when their lease expires")
 
     def stop(self) -> None:
         """End :meth:`run` after its current step (a cancel could land inside a database

@@ -14,8 +14,6 @@ Blocking throughout (file I/O, perhaps an HSM signature): call it off the event 
 
 from __future__ import annotations
 
-import os
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from common.time import utcnow
 from enrollment.ca.authority import IssuingCA
+from enrollment.files import replace_file
 
 SIGNER_FILE = "ocsp-signer.pem"
 SIGNER_VALIDITY = timedelta(days=30)
@@ -104,13 +103,4 @@ def _write_pair(path: Path, key: ec.EllipticCurvePrivateKey, certificate: x509.C
     data = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ) + certificate.public_bytes(serialization.Encoding.PEM)
-    staging = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(staging, path)
-    finally:
-        staging.unlink(missing_ok=True)
+    replace_file(path, data, mode=0o600)

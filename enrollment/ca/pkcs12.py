@@ -22,7 +22,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -46,21 +46,24 @@ ServerPrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
 def parse_key_type(value: str) -> KeyType:
-    for key_type in SERVER_KEY_TYPES:
-        if value == key_type:
-            return key_type
-    raise RequestInvalid(
-        f"The key type {value!r} is not offered; choose one of {', '.join(SERVER_KEY_TYPES)}."
-    )
+    return _offered(value, SERVER_KEY_TYPES, "key type")
 
 
 def parse_format(value: str) -> Pkcs12Format:
-    for known in PKCS12_FORMATS:
-        if value == known:
-            return known
+    note = " (compatible: for macOS Keychain and Windows before 10 version 1709)"
+    return _offered(value, PKCS12_FORMATS, "file format", note)
+
+
+_Choice = TypeVar("_Choice", bound=str)
+
+
+def _offered(value: str, offered: tuple[_Choice, ...], what: str, note: str = "") -> _Choice:
+    """``value`` as one of the ``offered`` literals, or a refusal that lists them."""
+    for choice in offered:
+        if value == choice:
+            return choice
     raise RequestInvalid(
-        f"The file format {value!r} is not offered; choose one of {', '.join(PKCS12_FORMATS)} "
-        "(compatible: for macOS Keychain and Windows before 10 version 1709)."
+        f"The {what} {value!r} is not offered; choose one of {', '.join(offered)}{note}."
     )
 
 

@@ -276,10 +276,7 @@ async def simpleenroll(request: web.Request) -> web.Response:
     except CredentialsRefused:
         failures.hit(source)
         raise
-    return web.Response(
-        body=certs_only([issued.certificate]),
-        headers={"Content-Type": CERTS_ONLY_TYPE, "Content-Transfer-Encoding": "base64"},
-    )
+    return _issued_response(issued)
 
 
 @_est
@@ -302,6 +299,11 @@ async def simplereenroll(request: web.Request) -> web.Response:
     issued = await request.app[REENROLLMENT].renew_by_certificate(
         certificate, key=csr, delivery=Delivery.CSR
     )
+    return _issued_response(issued)
+
+
+def _issued_response(issued: IssuedCertificate) -> web.Response:
+    """The issued certificate as EST's certs-only answer (base64 DER, RFC 7030 section 4.2.3)."""
     return web.Response(
         body=certs_only([issued.certificate]),
         headers={"Content-Type": CERTS_ONLY_TYPE, "Content-Transfer-Encoding": "base64"},

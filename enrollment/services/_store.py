@@ -6,15 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
 from typing import Any, Unpack
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPublicKeyTypes
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import col, select
@@ -23,12 +19,9 @@ from common.errors import CertdeskError
 from common.links import LinkKind, link_url
 from common.time import utcnow
 from enrollment import codes, metrics
-from enrollment.ca.authority import IssuingCA, build_subject
+from enrollment.ca.authority import IssuingCA
 from enrollment.ca.crl import normalize_serial
-from enrollment.ca.csr import check_public_key, key_description, validated_public_key
-from enrollment.ca.pkcs12 import ServerPrivateKey, build_pkcs12, generate_server_key
 from enrollment.ca.profiles import Profile, get_profile
-from enrollment.db import READ_ONLY, session_factory
 from enrollment.errors import (
     CertificateNotActive,
     CertificateNotFound,
@@ -52,21 +45,27 @@ from enrollment.models import (
     LinkPurpose,
     OneTimeLink,
 )
+from enrollment.reads import read_connection, read_session
+from enrollment.services._lean import (
+    ClaimLost,
+    EnrollmentRow,
+    FirstIssue,
+    LinkRow,
+    core_first_issue,
+    core_link_and_enrollment,
+    sqlite_first_issue,
+    sqlite_link_and_enrollment,
+)
+from enrollment.services._signing import Holder, Signed, fingerprint, sign_now
 from enrollment.services.config import EnrollmentConfig
 from enrollment.services.results import (
     AuditFacts,
-    IssuedCertificate,
     KeyMaterial,
     NewLink,
-    ProvenKey,
     ServerKey,
 )
-from enrollment.writer import writes_for
+from enrollment.writer import GroupCommit, PooledWrites, writes_for
 from usbkey.certificates import serial_hex
-
-
-def fingerprint(cert: x509.Certificate) -> str:
-    return cert.fingerprint(hashes.SHA256()).hex()
 
 
 def audit(session: AsyncSession, *, actor: str, action: str, **facts: Unpack[AuditFacts]) -> None:
@@ -74,7 +73,7 @@ def audit(session: AsyncSession, *, actor: str, action: str, **facts: Unpack[Aud
     session.add(AuditEvent(actor=actor, action=action, **facts))
 
 
-def not_pending(enrollment: Enrollment) -> EnrollmentNotPending:
+def not_pending(enrollment: Enrollment | EnrollmentRow) -> EnrollmentNotPending:
     return EnrollmentNotPending(
         f"Enrollment {enrollment.reference_number} has already been used to issue a "
         "certificate. To get another one, ask the certdesk bot to renew it or ask RA staff."
@@ -88,7 +87,6 @@ class Store:
         self, *, engine: AsyncEngine, ca: IssuingCA, pepper: codes.Pepper, config: EnrollmentConfig
     ) -> None:
         self.engine = engine
-        self.sessions = session_factory(engine)
         self.writes = writes_for(engine)
         self.ca = ca
         self.pepper = pepper
@@ -101,12 +99,9 @@ class Store:
         leaving the block means committed. Sign, generate and package before it, not in it."""
         return self.writes.unit()
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
+    def read(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A session that only reads (on SQLite a WAL reader: no write lock, no queueing)."""
-        async with self.sessions() as session:
-            await session.connection(execution_options=READ_ONLY)
-            yield session
+        return read_session(self.engine)
 
     # -- one-time links ------------------------------------------------------------------
 
@@ -127,23 +122,33 @@ class Store:
         return self._usable(result.scalars().first(), purpose)
 
     async def link_and_enrollment(
-        self, session: AsyncSession, token: str, purpose: LinkPurpose
-    ) -> tuple[OneTimeLink, Enrollment]:
-        """The usable link behind ``token`` and its enrollment, in one query (no lock: the
-        claims in the unit that issues re-check what matters)."""
+        self, token: str, purpose: LinkPurpose
+    ) -> tuple[LinkRow, EnrollmentRow]:
+        """The usable link behind ``token`` and its enrollment, as one plain row read (no
+        lock: the claims in the unit that issues re-check what matters). On SQLite it is one
+        statement on the WAL reader's own connection; elsewhere one Core statement."""
         if not token or len(token) > 128:
             raise LinkUnknown()
-        query = (
-            select(OneTimeLink, Enrollment)
-            .join(Enrollment, col(Enrollment.id) == col(OneTimeLink.enrollment_id))
-            .where(col(OneTimeLink.token_hash) == self.pepper.hash_token(token))
-        )
-        row = (await session.execute(query)).first()
-        if row is None:
+        token_hash = self.pepper.hash_token(token)
+        writes = self.writes
+        if isinstance(writes, GroupCommit) and writes.lean:
+            found = await writes.read(sqlite_link_and_enrollment(token_hash))
+        else:
+            async with read_connection(self.engine, one_statement=True) as connection:
+                found = await core_link_and_enrollment(connection, token_hash)
+        if found is None:
             raise LinkUnknown()
-        return self._usable(row[0], purpose), row[1]
+        link, enrollment = found
+        self._refuse_unusable(link, purpose)
+        return link, enrollment
 
     def _usable(self, link: OneTimeLink | None, purpose: LinkPurpose) -> OneTimeLink:
+        self._refuse_unusable(link, purpose)
+        assert link is not None
+        return link
+
+    def _refuse_unusable(self, link: OneTimeLink | LinkRow | None, purpose: LinkPurpose) -> None:
+        """Raise why ``link`` cannot be used: unknown, used, locked or expired."""
         if link is None or link.purpose != purpose:
             raise LinkUnknown()
         if link.used_at is not None:
@@ -152,7 +157,6 @@ class Store:
             raise LinkLocked()
         if link.expires_at <= utcnow():
             raise LinkExpired()
-        return link
 
     async def claim(self, session: AsyncSession, link: OneTimeLink) -> None:
         """Mark the link used, in one statement; exactly one of several concurrent claims
@@ -225,7 +229,7 @@ class Store:
         return enrollment
 
     @staticmethod
-    def check_credentials_precondition(enrollment: Enrollment) -> None:
+    def check_credentials_precondition(enrollment: Enrollment | EnrollmentRow) -> None:
         if enrollment.locked_at is not None:
             metrics.ENROLLMENT_FAILURES.labels(code=EnrollmentLocked.code).inc()
             raise EnrollmentLocked(enrollment.reference_number)
@@ -233,7 +237,7 @@ class Store:
             raise not_pending(enrollment)
 
     async def count_failure(
-        self, session: AsyncSession, enrollment: Enrollment
+        self, session: AsyncSession, enrollment: Enrollment | EnrollmentRow
     ) -> EnrollmentLocked | WrongCredentials:
         """Count a wrong code towards the enrollment's lock; the refusal to raise once the
         transaction is committed."""
@@ -322,7 +326,7 @@ class Store:
 
     async def sign(
         self,
-        holder: _Holder,
+        holder: Holder,
         profile: Profile,
         *,
         key: KeyMaterial,
@@ -334,80 +338,35 @@ class Store:
 
         Nothing is stored: the caller records the result in a unit (:meth:`record_first` or
         :meth:`record_successor`) whose claims decide whether it is issued. A signature whose
-        claim loses a race is dropped and never leaves the server.
+        claim loses a race is dropped and never leaves the server. The whole of it is one hop
+        to a worker thread.
         """
-        public_key, private_key = await self._obtain_key(profile, key)
-        cert = await asyncio.to_thread(
-            self.ca.issue,
-            public_key=public_key,
-            subject=build_subject(cn=holder.cn, ous=holder.ous, o=holder.o),
-            profile=profile,
-            email=holder.email,
+        if isinstance(key, ServerKey) and not profile.allow_server_keygen:
+            metrics.ENROLLMENT_FAILURES.labels(code=PolicyError.code).inc()
+            raise PolicyError(
+                f"The profile {profile.name!r} does not allow the server to generate keys. "
+                'Choose "This browser", "USB key" or "My own CSR" instead.'
+            )
+        return await asyncio.to_thread(
+            sign_now, self.ca, holder, profile, key=key, delivery=delivery, replaces=replaces
         )
-        row = {
-            "serial": serial_hex(cert),
-            "subject": cert.subject.rfc4514_string(),
-            "issuer": cert.issuer.rfc4514_string(),
-            "not_before": cert.not_valid_before_utc,
-            "not_after": cert.not_valid_after_utc,
-            "fingerprint_sha256": fingerprint(cert),
-            "pem": cert.public_bytes(serialization.Encoding.PEM).decode(),
-            "key_type": key_description(public_key),
-            "delivery": delivery,
-            "status": CertificateStatus.ACTIVE,
-            "enrollment_id": holder.enrollment_id,
-            "subject_cn": holder.cn,
-            "subject_ous": list(holder.ous),
-            "subject_o": holder.o,
-            "profile": holder.profile,
-            "friendly_name": holder.friendly_name,
-            "owner_slack_user": holder.slack_user,
-            "owner_email": holder.email,
-            "created_at": utcnow(),
-        }
-        issued = IssuedCertificate(
-            certificate=cert,
-            chain=self.ca.chain,
-            friendly_name=holder.friendly_name,
-            delivery=delivery,
-            replaces=replaces,
-        )
-        # Before the unit: if packaging failed, the link stays usable.
-        package = await self._package(private_key, issued, key)
-        return Signed(issued=issued, row=row, package=package, profile=profile)
 
     async def sign_for_enrollment(
-        self, enrollment: Enrollment, *, key: KeyMaterial, delivery: Delivery
+        self, enrollment: Enrollment | EnrollmentRow, *, key: KeyMaterial, delivery: Delivery
     ) -> Signed:
         """:meth:`sign` ``enrollment``'s first certificate (its subject, profile and owner)."""
         profile = get_profile(enrollment.profile)
-        holder = _Holder.of_enrollment(enrollment)
+        holder = Holder.of_enrollment(enrollment)
         return await self.sign(holder, profile, key=key, delivery=delivery)
-
-    async def issue_for_enrollment(
-        self,
-        session: AsyncSession,
-        enrollment: Enrollment,
-        *,
-        key: KeyMaterial,
-        delivery: Delivery,
-        via: str,
-        link: OneTimeLink | None = None,
-    ) -> tuple[IssuedCertificate, bytes | None, Profile]:
-        """Issue ``enrollment``'s certificate inside the caller's unit: sign (:meth:`sign`),
-        then :meth:`record_first`. Prefer signing before the unit, as the link path does."""
-        signed = await self.sign_for_enrollment(enrollment, key=key, delivery=delivery)
-        await self.record_first(session, signed, enrollment, via=via, link=link)
-        return signed.issued, signed.package, signed.profile
 
     async def record_first(
         self,
         session: AsyncSession,
         signed: Signed,
-        enrollment: Enrollment,
+        enrollment: Enrollment | EnrollmentRow,
         *,
         via: str,
-        link: OneTimeLink | None = None,
+        link: OneTimeLink | LinkRow | None = None,
     ) -> None:
         """Record ``enrollment``'s first certificate in the caller's unit: the one path for a
         first certificate (link, EST, CMP).
@@ -416,43 +375,101 @@ class Store:
         locked), each in one statement: exactly one of several racing units succeeds, whatever
         they read before. Then the certificate and its audit row. Raising undoes the unit.
         """
-        if link is not None:
-            await self.claim(session, link)
-        await self._claim_enrollment(session, enrollment, now=utcnow())
-        await self._record(session, signed)
-        audit(
-            session,
-            actor=enrollment.slack_user or f"ref:{enrollment.reference_number}",
-            action="certificate.issue",
-            target=signed.serial,
-            detail={"reference_number": enrollment.reference_number, "via": via},
+        facts = self._first_issue(signed, enrollment, via=via, link=link)
+        try:
+            await core_first_issue(await session.connection(), facts)
+        except ClaimLost as lost:
+            raise self._claim_refusal(lost, enrollment) from None
+
+    async def record_first_unit(
+        self,
+        signed: Signed,
+        enrollment: Enrollment | EnrollmentRow,
+        *,
+        via: str,
+        link: OneTimeLink | LinkRow | None = None,
+    ) -> None:
+        """:meth:`record_first` as a unit of its own, committed when this returns: on the
+        embedded SQLite a plain unit on the writer's connection (``GroupCommit.run``)."""
+        writes = self.writes
+        facts = self._first_issue(signed, enrollment, via=via, link=link)
+        try:
+            if isinstance(writes, PooledWrites):
+                async with writes.core_unit() as connection:
+                    await core_first_issue(connection, facts)
+            elif writes.lean:
+                await writes.run(sqlite_first_issue(facts))
+            else:
+                async with writes.unit() as session:
+                    await core_first_issue(await session.connection(), facts)
+        except ClaimLost as lost:
+            raise self._claim_refusal(lost, enrollment) from None
+
+    def _first_issue(
+        self,
+        signed: Signed,
+        enrollment: Enrollment | EnrollmentRow,
+        *,
+        via: str,
+        link: OneTimeLink | LinkRow | None,
+    ) -> FirstIssue:
+        assert enrollment.id is not None
+        return FirstIssue(
+            link_id=None if link is None else link.id,
+            enrollment_id=enrollment.id,
+            now=utcnow(),
+            max_failed_attempts=self.config.max_failed_attempts,
+            certificate=signed.row,
+            audit={
+                "actor": enrollment.slack_user or f"ref:{enrollment.reference_number}",
+                "action": "certificate.issue",
+                "target": signed.serial,
+                "detail": {"reference_number": enrollment.reference_number, "via": via},
+            },
         )
 
-    async def issue_successor(
+    def _claim_refusal(
+        self, lost: ClaimLost, enrollment: Enrollment | EnrollmentRow
+    ) -> CertdeskError:
+        """Why a claim in a first issuance found nothing: the link's state, else the
+        enrollment's (locked, or no longer pending)."""
+        if lost.claimed_link:
+            self._refuse_unusable(lost.link, LinkPurpose.ENROLL)  # expired, locked …
+            return LinkUsed()
+        if lost.locked:
+            return EnrollmentLocked(enrollment.reference_number)
+        return not_pending(enrollment)
+
+    async def sign_successor(
+        self, old: Certificate, *, key: KeyMaterial, delivery: Delivery
+    ) -> Signed:
+        """:meth:`sign` a successor of ``old``: same subject, profile, owner and friendly name.
+        Before the unit that records it (:meth:`record_successor`)."""
+        holder = Holder.of_certificate(old)
+        return await self.sign(
+            holder, get_profile(old.profile), key=key, delivery=delivery, replaces=old.serial
+        )
+
+    async def record_successor(
         self,
         session: AsyncSession,
+        signed: Signed,
         *,
         old: Certificate,
-        key: KeyMaterial,
-        delivery: Delivery,
         claim: OneTimeLink | None,
         unowned_actor: str = "renewal",
         detail: dict[str, Any] | None = None,
-    ) -> tuple[IssuedCertificate, bytes | None]:
-        """Certify ``key`` as ``old``'s successor and mark ``old`` superseded, in ``session``:
-        the one path for renewal link, possession and CMP kur.
+    ) -> None:
+        """Record ``signed`` as ``old``'s successor in the caller's unit: the one path for
+        renewal link, possession and CMP kur.
 
-        Same subject, profile, owner and friendly name as ``old``. ``claim`` (a renewal link)
-        is used up after signing, once the key has passed its checks. The audit names
+        ``claim`` (a renewal link) is claimed, and ``old`` marked superseded only while it is
+        still active, each in one statement: of several racing renewals of one certificate
+        exactly one unit succeeds, the others raise (and undo their claim). The audit names
         ``old``'s Slack owner, else ``{unowned_actor}:{old.serial}``.
         """
-        profile = get_profile(old.profile)
-        signed = await self.sign(
-            _Holder.of_certificate(old), profile, key=key, delivery=delivery, replaces=old.serial
-        )
         if claim is not None:
             await self.claim(session, claim)
-        await self._record(session, signed)
         superseded = await session.execute(
             update(Certificate)
             .where(
@@ -461,142 +478,23 @@ class Store:
             )
             .values(status=CertificateStatus.SUPERSEDED, superseded_by=signed.serial)
             .returning(col(Certificate.id))
+            .execution_options(synchronize_session=False)
         )
         if superseded.first() is None:
             raise CertificateNotActive(
                 f"Certificate {old.serial} was renewed or revoked a moment ago. "
                 "Ask the certdesk bot in Slack for your current certificates."
             )
+        await self._record(session, signed)
         audit(
             session,
             actor=old.owner_slack_user or f"{unowned_actor}:{old.serial}",
             action="certificate.renew",
             target=signed.serial,
-            detail={"replaces": old.serial, "via": delivery, **(detail or {})},
+            detail={"replaces": old.serial, "via": signed.issued.delivery, **(detail or {})},
         )
-        return signed.issued, signed.package
 
     @staticmethod
     async def _record(session: AsyncSession, signed: Signed) -> None:
         """The certificate's row, one INSERT (Core: no ORM flush on the hot path)."""
         await session.execute(insert(Certificate), [signed.row])
-
-    @staticmethod
-    async def _claim_enrollment(
-        session: AsyncSession, enrollment: Enrollment, *, now: datetime
-    ) -> None:
-        """Mark the enrollment issued, in one statement; exactly one of several concurrent
-        claims succeeds, and none once it is locked."""
-        claimed = await session.execute(
-            update(Enrollment)
-            .where(
-                col(Enrollment.id) == enrollment.id,
-                col(Enrollment.status) == EnrollmentStatus.PENDING,
-                col(Enrollment.locked_at).is_(None),
-            )
-            .values(
-                status=EnrollmentStatus.ISSUED, issued_at=now, updated_at=now, failed_attempts=0
-            )
-            .returning(col(Enrollment.locked_at))
-            .execution_options(synchronize_session=False)
-        )
-        if claimed.first() is None:
-            locked = await session.execute(
-                select(Enrollment.locked_at).where(col(Enrollment.id) == enrollment.id)
-            )
-            if locked.scalar_one_or_none() is not None:
-                raise EnrollmentLocked(enrollment.reference_number)
-            raise not_pending(enrollment)
-
-    @staticmethod
-    async def _obtain_key(
-        profile: Profile, key: KeyMaterial
-    ) -> tuple[CertificateIssuerPublicKeyTypes, ServerPrivateKey | None]:
-        """The public key to certify: from a checked CSR, a proven key, or a key made here."""
-        if isinstance(key, ServerKey):
-            if not profile.allow_server_keygen:
-                metrics.ENROLLMENT_FAILURES.labels(code=PolicyError.code).inc()
-                raise PolicyError(
-                    f"The profile {profile.name!r} does not allow the server to generate keys. "
-                    'Choose "This browser", "USB key" or "My own CSR" instead.'
-                )
-            private_key = await asyncio.to_thread(generate_server_key, key.key_type)
-            return private_key.public_key(), private_key
-        try:
-            if isinstance(key, ProvenKey):
-                return check_public_key(key.public_key), None
-            return await asyncio.to_thread(validated_public_key, key), None
-        except CertdeskError as exc:
-            metrics.ENROLLMENT_FAILURES.labels(code=exc.code).inc()
-            raise
-
-    @staticmethod
-    async def _package(
-        private_key: ServerPrivateKey | None, issued: IssuedCertificate, key: KeyMaterial
-    ) -> bytes | None:
-        if private_key is None or not isinstance(key, ServerKey):
-            return None
-        return await asyncio.to_thread(
-            build_pkcs12,
-            key=private_key,
-            certificate=issued.certificate,
-            chain=issued.chain,
-            friendly_name=issued.friendly_name or "certdesk",
-            password=key.password,
-            file_format=key.file_format,
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Signed:
-    """A certificate signed (and packaged) before its unit of work; recorded by the unit."""
-
-    issued: IssuedCertificate
-    row: dict[str, Any]  # the certificate table's values
-    package: bytes | None
-    profile: Profile
-
-    @property
-    def serial(self) -> str:
-        return str(self.row["serial"])
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Holder:
-    """Whom a certificate is issued to, under which name: the enrollment's, or for a renewal
-    the name, profile and owner of the certificate it replaces."""
-
-    enrollment_id: int | None
-    cn: str
-    ous: list[str]
-    o: str | None
-    profile: str
-    friendly_name: str | None
-    slack_user: str | None
-    email: str | None
-
-    @classmethod
-    def of_enrollment(cls, enrollment: Enrollment) -> _Holder:
-        return cls(
-            enrollment_id=enrollment.id,
-            cn=enrollment.subject_cn,
-            ous=enrollment.subject_ous,
-            o=enrollment.subject_o,
-            profile=enrollment.profile,
-            friendly_name=f"{enrollment.subject_cn} ({enrollment.reference_number})",
-            slack_user=enrollment.slack_user,
-            email=enrollment.email,
-        )
-
-    @classmethod
-    def of_certificate(cls, old: Certificate) -> _Holder:
-        return cls(
-            enrollment_id=old.enrollment_id,
-            cn=old.subject_cn,
-            ous=old.subject_ous,
-            o=old.subject_o,
-            profile=old.profile,
-            friendly_name=old.friendly_name,
-            slack_user=old.owner_slack_user,
-            email=old.owner_email,
-        )

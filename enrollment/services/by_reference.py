@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from enrollment import codes, metrics
-from enrollment.db import READ_ONLY
 from enrollment.errors import (
     CodeNotDerivable,
     CredentialsRefused,
@@ -67,8 +66,9 @@ class ReferenceRedemption:
         proves the right to it.
 
         The protocol adapter passes the reference number and authorization code exactly as the
-        client sent them; they are checked here, in this order, inside one transaction that
-        holds the enrollment's row lock (PostgreSQL ``FOR UPDATE``; SQLite serializes anyway):
+        client sent them; they are checked here, in this order, on a read (a refusal writes
+        nothing), and the unit of work that records the certificate claims the enrollment
+        (``pending`` -> ``issued``, not locked) in one statement, so a race gives one:
 
         1. unknown reference number, wrong code, a wrong code on a locked enrollment, or a
            reference number over its limit -> :class:`CredentialsRefused`: the same answer
@@ -116,7 +116,7 @@ class ReferenceRedemption:
         For protocols whose messages prove knowledge of the authorization code instead of
         sending it (CMP's MAC): ``proves_code(code)`` is called (in a thread) with the code
         derived for the enrollment, outside any transaction (:meth:`_prove_derived_code`);
-        then the same checks, in the same order and under the same row lock, as
+        then the same checks, in the same order and with the same claim, as
         :meth:`redeem_by_reference` (the same :class:`CredentialsRefused` for unknown, wrong and
         locked); an enrollment made before derived codes raises :class:`CodeNotDerivable`
         (nothing counted).
@@ -137,7 +137,7 @@ class ReferenceRedemption:
         For follow-up messages such as CMP's certConf."""
         failure: _CodeRefusal | None = None
         check = await self._prove_derived_code(reference_number, proves_code)
-        async with self._store.sessions() as session, session.begin():
+        async with self._store.read() as session:  # only reads: refusals are counted in memory
             enrollment, failure = await self._authenticate(session, reference_number, check)
             if failure is None:
                 assert enrollment is not None
@@ -172,33 +172,33 @@ class ReferenceRedemption:
         """The shared path of :meth:`redeem_by_reference` and :meth:`redeem_with_derived_code`:
         authenticate (``check``), then issue as for a link."""
         store = self._store
-        failure: _CodeRefusal | None = None
-        async with store.sessions() as session, session.begin():
+        async with store.read() as session:
             enrollment, failure = await self._authenticate(session, reference_number, check)
-            if failure is None:
-                assert enrollment is not None
-                store.check_credentials_precondition(enrollment)
-                if profile is not None and enrollment.profile != profile:
-                    metrics.ENROLLMENT_FAILURES.labels(code=PolicyError.code).inc()
-                    raise PolicyError(
-                        f"Enrollment {enrollment.reference_number} is for the profile "
-                        f"{enrollment.profile!r}, not {profile!r}. Enroll without a label "
-                        f"or with the label {enrollment.profile!r}."
-                    )
-                issued, _, used_profile = await store.issue_for_enrollment(
-                    session, enrollment, key=key, delivery=delivery, via=via
-                )
         if failure is not None:
             metrics.ENROLLMENT_FAILURES.labels(code=failure.code).inc()
             raise failure
-        metrics.CERTIFICATES_ISSUED.labels(profile=used_profile.name, delivery=delivery).inc()
-        return issued
+        assert enrollment is not None
+        store.check_credentials_precondition(enrollment)
+        if profile is not None and enrollment.profile != profile:
+            metrics.ENROLLMENT_FAILURES.labels(code=PolicyError.code).inc()
+            raise PolicyError(
+                f"Enrollment {enrollment.reference_number} is for the profile "
+                f"{enrollment.profile!r}, not {profile!r}. Enroll without a label "
+                f"or with the label {enrollment.profile!r}."
+            )
+        # Sign before the unit; its claim (pending -> issued, not locked) decides, so of two
+        # racing redemptions (or a link's) one is recorded and the other's signature dropped.
+        signed = await store.sign_for_enrollment(enrollment, key=key, delivery=delivery)
+        async with store.write() as session:
+            await store.record_first(session, signed, enrollment, via=via)
+        metrics.CERTIFICATES_ISSUED.labels(profile=signed.profile.name, delivery=delivery).inc()
+        return signed.issued
 
     async def _authenticate(
         self, session: AsyncSession, reference_number: str, check: CodeCheck
     ) -> tuple[Enrollment | None, _CodeRefusal | None]:
-        """The enrollment named by ``reference_number``, row-locked, if ``check`` accepts the
-        code; else the refusal to raise once the transaction is done.
+        """The enrollment named by ``reference_number`` if ``check`` accepts the code; else the
+        refusal to raise (read only: the unit that issues re-checks the enrollment's state).
 
         Unknown, wrong, locked-and-wrong and over-the-limit cost the same work (one ``check``)
         and write nothing; each counts in memory towards the reference number's limit. Only
@@ -207,7 +207,7 @@ class ReferenceRedemption:
         store = self._store
         key = codes.normalize_reference(reference_number)[:20]
         limited = self._failures.retry_after(key) is not None
-        enrollment = await store.enrollment_by_reference(session, reference_number, lock=True)
+        enrollment = await store.enrollment_by_reference(session, reference_number)
         proven = await check(enrollment)  # the same work for unknown, wrong, locked, limited
         if enrollment is None or not proven or limited:
             self._failures.hit(key)
@@ -221,17 +221,16 @@ class ReferenceRedemption:
     async def _prove_derived_code(self, reference_number: str, proves_code: CodeProof) -> CodeCheck:
         """Run ``proves_code`` (in a thread) on the enrollment's derived code, with no write
         lock and no transaction held (a CMP MAC costs thousands of hashes); the answer is a
-        :data:`CodeCheck` for the locked transaction that then refuses or issues.
+        :data:`CodeCheck` for the read that then refuses or issues.
 
         The salt is read in a read-only transaction (on SQLite without the write lock). An
         unknown reference number costs the same work on a random code, and so does a locked
         enrollment (only the right code hears that it is locked); no salt raises
-        :class:`CodeNotDerivable`. The locked transaction accepts the proof only for the salt it
-        was made with.
+        :class:`CodeNotDerivable`. The check accepts the proof only for the salt it was made
+        with (an enrollment's code never changes).
         """
         store = self._store
-        async with store.sessions() as session:
-            await session.connection(execution_options=READ_ONLY)
+        async with store.read() as session:
             enrollment = await store.enrollment_by_reference(session, reference_number)
         if enrollment is None:
             salt = None

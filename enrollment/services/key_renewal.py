@@ -84,7 +84,7 @@ class KeyRenewal:
                 raise TooManyChallenges(retry_after)
             self._challenges_by_client.hit(client)
         presented = load_certificate(certificate)
-        async with self._store.sessions() as session:
+        async with self._store.read() as session:
             await self._possession_renewable(session, presented)
         challenge = new_challenge(self._store.pepper, presented, now=utcnow())
         return RenewalChallenge(challenge=challenge, expires_at=challenge_expiry(challenge))
@@ -96,37 +96,38 @@ class KeyRenewal:
 
         ``signature`` is the current key's over :func:`usbkey.possession.renewal_message`
         (challenge, certificate, CSR). The challenge is checked first, without the database
-        (ours, for this certificate, fresh). Then, in one transaction: the certificate must
-        still be renewable, the signature valid, the CSR valid with a NEW key; the successor is
-        issued (same subject, profile, friendly name, delivered to the token) and the old
-        certificate superseded, which is what makes the challenge work once: a replay finds
-        the certificate superseded.
+        (ours, for this certificate, fresh). Then the certificate must still be renewable, the
+        signature valid, the CSR valid with a NEW key; the successor is signed (same subject,
+        profile, friendly name, delivered to the token) before one unit of work records it and
+        supersedes the old certificate, only while that is still active: that is what makes
+        the challenge work once (a replay, or a racing renewal, finds it superseded).
         """
         store = self._store
         presented = load_certificate(certificate)
         check_challenge(store.pepper, challenge, presented, now=utcnow())
         csr_der = parse_csr(csr).public_bytes(serialization.Encoding.DER)
-        async with store.sessions() as session, session.begin():
-            old = await self._possession_renewable(session, presented, lock=True)
-            message = renewal_message(challenge=challenge, certificate=presented, csr_der=csr_der)
-            verify_renewal(presented.public_key(), signature, message)
-            new_key = await asyncio.to_thread(validated_public_key, csr_der)
-            if _spki(new_key) == _spki(presented.public_key()):
-                raise KeyNotAllowed(
-                    "The CSR uses the current certificate's key. A renewal needs a new key "
-                    "pair; `certdesk token renew` makes one on the USB key."
-                )
-            issued, _ = await store.issue_successor(
+        async with store.read() as session:
+            old = await self._possession_renewable(session, presented)
+        message = renewal_message(challenge=challenge, certificate=presented, csr_der=csr_der)
+        verify_renewal(presented.public_key(), signature, message)
+        new_key = await asyncio.to_thread(validated_public_key, csr_der)
+        if _spki(new_key) == _spki(presented.public_key()):
+            raise KeyNotAllowed(
+                "The CSR uses the current certificate's key. A renewal needs a new key "
+                "pair; `certdesk token renew` makes one on the USB key."
+            )
+        signed = await store.sign_successor(old, key=csr_der, delivery=Delivery.TOKEN)
+        async with store.write() as session:  # a replay finds the certificate superseded
+            await store.record_successor(
                 session,
+                signed,
                 old=old,
-                key=csr_der,
-                delivery=Delivery.TOKEN,
                 claim=None,
                 unowned_actor="possession",
                 detail={"proof": "possession"},
             )
         metrics.CERTIFICATES_RENEWED.labels(delivery=Delivery.TOKEN).inc()
-        return issued
+        return signed.issued
 
     async def renew_by_certificate(
         self, certificate: x509.Certificate, *, key: KeyMaterial, delivery: Delivery = Delivery.CMP
@@ -136,33 +137,29 @@ class KeyRenewal:
         superseded. It must be exactly a certificate this CA issued, active and unexpired
         (:meth:`_renewable_by_key`); unlike `certdesk token renew`, any delivery."""
         store = self._store
-        async with store.sessions() as session, session.begin():
-            old = await self._renewable_by_key(session, certificate, lock=True)
-            issued, _ = await store.issue_successor(
-                session,
-                old=old,
-                key=key,
-                delivery=delivery,
-                claim=None,
-            )
+        async with store.read() as session:
+            old = await self._renewable_by_key(session, certificate)
+        signed = await store.sign_successor(old, key=key, delivery=delivery)
+        async with store.write() as session:
+            await store.record_successor(session, signed, old=old, claim=None)
         metrics.CERTIFICATES_RENEWED.labels(delivery=delivery).inc()
-        return issued
+        return signed.issued
 
     async def successor_of(self, certificate: x509.Certificate) -> Certificate | None:
         """The certificate that superseded ``certificate`` (exactly one of ours), if any."""
         store = self._store
-        async with store.sessions() as session:
+        async with store.read() as session:
             old = await store.stored_certificate(session, certificate)
             if old is None or old.superseded_by is None:
                 return None
             return await store.certificate_by_serial(session, old.superseded_by)
 
     async def _possession_renewable(
-        self, session: AsyncSession, presented: x509.Certificate, *, lock: bool = False
+        self, session: AsyncSession, presented: x509.Certificate
     ) -> Certificate:
         """The stored row of ``presented`` if `certdesk token renew` may renew it, else raise:
         what :meth:`_renewable_by_key` checks, and delivered to a USB key."""
-        row = await self._renewable_by_key(session, presented, lock=lock)
+        row = await self._renewable_by_key(session, presented)
         if row.delivery != Delivery.TOKEN:
             raise PolicyError(
                 f"Certificate {row.serial} is not on a USB key, so it is renewed with a renewal "
@@ -171,13 +168,14 @@ class KeyRenewal:
         return row
 
     async def _renewable_by_key(
-        self, session: AsyncSession, presented: x509.Certificate, *, lock: bool = False
+        self, session: AsyncSession, presented: x509.Certificate
     ) -> Certificate:
         """The stored row of ``presented`` if a holder who proves its key may renew it: exactly
         a certificate this CA issued (serial and fingerprint), active and unexpired, and (if
         configured) within the possession renewal window; `certdesk token renew` and CMP kur
-        alike. ``lock`` takes the row lock (PostgreSQL ``FOR UPDATE``)."""
-        row = await self._store.stored_certificate(session, presented, lock=lock)
+        alike. Read before signing: the unit that records the successor re-checks that it is
+        still active."""
+        row = await self._store.stored_certificate(session, presented)
         if row is None:
             raise CertificateNotFound(
                 f"Certificate {format(presented.serial_number, 'x')} was not issued by this "

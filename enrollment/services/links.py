@@ -7,6 +7,7 @@ from datetime import datetime
 
 from enrollment import codes, metrics
 from enrollment.models import Delivery, Enrollment, LinkPurpose
+from enrollment.services._lean import EnrollmentRow
 from enrollment.services._store import Store
 from enrollment.services.results import (
     IssuedCertificate,
@@ -107,8 +108,7 @@ class LinkRedemption:
         delivery: Delivery,
     ) -> tuple[IssuedCertificate, bytes | None]:
         store = self._store
-        async with store.read() as session:
-            link, enrollment = await store.link_and_enrollment(session, token, LinkPurpose.ENROLL)
+        link, enrollment = await store.link_and_enrollment(token, LinkPurpose.ENROLL)
         store.check_credentials_precondition(enrollment)
         if not self._credentials_match(enrollment, reference_number, authorization_code):
             async with store.write() as session:
@@ -119,12 +119,11 @@ class LinkRedemption:
         # that read the link as usable too finds it claimed there (LinkUsed), and its
         # signature is dropped.
         signed = await store.sign_for_enrollment(enrollment, key=key, delivery=delivery)
-        async with store.write() as session:
-            await store.record_first(session, signed, enrollment, via=delivery, link=link)
+        await store.record_first_unit(signed, enrollment, via=delivery, link=link)
         metrics.CERTIFICATES_ISSUED.labels(profile=signed.profile.name, delivery=delivery).inc()
         return signed.issued, signed.package
 
-    def _credentials_match(self, enrollment: Enrollment, reference: str, code: str) -> bool:
+    def _credentials_match(self, enrollment: EnrollmentRow, reference: str, code: str) -> bool:
         code_ok = self._store.pepper.code_matches(code, enrollment.authorization_code_hash)
         reference_ok = codes.normalize_reference(reference) == enrollment.reference_number
         return code_ok and reference_ok

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import col
 
 from enrollment import codes, metrics
 from enrollment.errors import (
@@ -66,7 +66,7 @@ class LinkRenewal:
         """
         store = self._store
         code = codes.new_authorization_code()
-        async with store.sessions() as session, session.begin():
+        async with store.write() as session:
             cert = await store.certificate_by_serial(session, serial)
             if cert.status != CertificateStatus.ACTIVE:
                 raise CertificateNotActive(
@@ -86,7 +86,7 @@ class LinkRenewal:
     async def renewal_view(self, token: str) -> RenewalView:
         """The certificates a renewal link may renew (unknown / used / expired links raise)."""
         store = self._store
-        async with store.sessions() as session:
+        async with store.read() as session:
             link = await store.usable_link(session, token, LinkPurpose.RENEW)
             linked = (
                 await session.get(Certificate, link.certificate_id) if link.certificate_id else None
@@ -150,28 +150,25 @@ class LinkRenewal:
         delivery: Delivery | None,
     ) -> tuple[IssuedCertificate, bytes | None]:
         store = self._store
-        failure: LinkLocked | VerificationFailed | None = None
-        async with store.sessions() as session, session.begin():
-            link = await store.usable_link(session, token, LinkPurpose.RENEW, lock=True)
-            if not self._verification_matches(link, verification_code):
-                failure = await self._count_failure(session, link)  # committed
-            else:
-                old = await self._renewable_certificate(session, link, serial)
-                if delivery is None:
-                    old_delivery = Delivery(old.delivery)
-                    delivery = old_delivery if old_delivery in CSR_DELIVERIES else Delivery.CSR
-                issued, package = await store.issue_successor(
-                    session,
-                    old=old,
-                    key=key,
-                    delivery=delivery,
-                    claim=link,
-                )
-        if failure is not None:
+        async with store.read() as session:
+            link = await store.usable_link(session, token, LinkPurpose.RENEW)
+            matches = self._verification_matches(link, verification_code)
+            old = await self._renewable_certificate(session, link, serial) if matches else None
+        if old is None:
+            async with store.write() as session:
+                failure = await self._count_failure(session, link)
             metrics.ENROLLMENT_FAILURES.labels(code=failure.code).inc()
             raise failure
+        if delivery is None:
+            old_delivery = Delivery(old.delivery)
+            delivery = old_delivery if old_delivery in CSR_DELIVERIES else Delivery.CSR
+        # Check, sign and package before the unit; the unit's claims decide (a loser's
+        # signature is dropped): the link once, the old certificate superseded once.
+        signed = await store.sign_successor(old, key=key, delivery=delivery)
+        async with store.write() as session:
+            await store.record_successor(session, signed, old=old, claim=link)
         metrics.CERTIFICATES_RENEWED.labels(delivery=delivery).inc()
-        return issued, package
+        return signed.issued, signed.package
 
     def _verification_hash(self, code: str) -> str:
         return self._store.pepper.digest("verification-code", codes.normalize_code(code))
@@ -184,16 +181,14 @@ class LinkRenewal:
     async def _count_failure(
         self, session: AsyncSession, link: OneTimeLink
     ) -> LinkLocked | VerificationFailed:
-        await session.execute(
+        counted = await session.execute(
             update(OneTimeLink)
             .where(col(OneTimeLink.id) == link.id)
-            .values(failed_attempts=OneTimeLink.failed_attempts + 1)
+            .values(failed_attempts=col(OneTimeLink.failed_attempts) + 1)
+            .returning(col(OneTimeLink.failed_attempts))
+            .execution_options(synchronize_session=False)
         )
-        attempts = (
-            await session.execute(
-                select(OneTimeLink.failed_attempts).where(col(OneTimeLink.id) == link.id)
-            )
-        ).scalar_one()
+        attempts = counted.scalar_one()
         limit = self._store.config.max_failed_attempts
         audit(
             session,

@@ -1,7 +1,7 @@
 """Just enough HTML templating: every value is escaped unless it is already :class:`Markup`.
 
 Templates live in ``enrollment/templates`` and use ``$name`` placeholders (``string.Template``);
-``${t:key}`` is the message ``key`` in the page's language.
+``${t:KEY}`` is the message ``KEY`` in the page's language.
 """
 
 from __future__ import annotations

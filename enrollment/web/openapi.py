@@ -136,6 +136,18 @@ def _post(
     }
 
 
+def _server_key_post(operation_id: str, doing: str, body: str) -> dict[str, Any]:
+    """The PKCS#12 variant of an operation: the server makes the key, the file comes back."""
+    return _post(
+        operation_id=operation_id,
+        summary=f"{doing} with a server-generated key",
+        description="Only for profiles that allow server key generation.",
+        body=body,
+        created=_PKCS12_RESPONSE,
+        query=(_FORMAT_QUERY,),
+    )
+
+
 _ISSUED = {
     "description": "Issued: the certificate and the CA chain as PEM.",
     "headers": _FRIENDLY_NAME,
@@ -287,78 +299,84 @@ _BASE64_PKCS7 = {
 }
 
 
-def _est_cacerts(labelled: bool) -> dict[str, Any]:
-    responses: dict[str, Any] = {
-        "200": {
-            "description": "The CA chain (issuing CA and root), certs-only PKCS#7, base64.",
-            "content": {"application/pkcs7-mime": {"schema": _BASE64_PKCS7}},
-        }
-    }
-    if labelled:
-        responses["404"] = _error("The label is not a profile name.")
+def _with_label(operation: dict[str, Any]) -> dict[str, Any]:
+    """The same EST operation under ``/.well-known/est/{label}/…``: the label and its 404."""
+    ((verb, spec),) = operation.items()
     return {
-        "get": {
-            "operationId": "estCacertsLabelled" if labelled else "estCacerts",
-            "summary": "EST: the CA certificates",
-            "parameters": [_EST_LABEL] if labelled else [],
-            "responses": responses,
+        verb: {
+            **spec,
+            "operationId": spec["operationId"] + "Labelled",
+            "parameters": [_EST_LABEL, *spec["parameters"]],
+            "responses": {**spec["responses"], "404": _error("The label is not a profile name.")},
         }
     }
 
 
-def _est_simpleenroll(labelled: bool) -> dict[str, Any]:
-    responses: dict[str, Any] = {
-        "200": {
-            "description": "The issued certificate alone, certs-only PKCS#7, base64 "
-            "(Content-Type application/pkcs7-mime; smime-type=certs-only).",
-            "content": {"application/pkcs7-mime": {"schema": _BASE64_PKCS7}},
+_EST_CACERTS = {
+    "get": {
+        "operationId": "estCacerts",
+        "summary": "EST: the CA certificates",
+        "parameters": [],
+        "responses": {
+            "200": {
+                "description": "The CA chain (issuing CA and root), certs-only PKCS#7, base64.",
+                "content": {"application/pkcs7-mime": {"schema": _BASE64_PKCS7}},
+            }
         },
-        "400": _error(
-            "The body is not a usable CSR (csr_malformed, csr_signature_invalid, key_not_allowed)."
-        ),
-        "401": _error(
-            "No usable HTTP Basic credentials (authentication_required), or the reference "
-            "number or authorization code is wrong (credentials_refused: the same answer for "
-            "an unknown reference number). Comes with WWW-Authenticate: Basic."
-        ),
-        "403": _error("The label names another profile than the enrollment's."),
-        "409": _error("The enrollment was already issued (by EST or through its link)."),
-        "413": _error("The request body is larger than 64 KiB."),
-        "415": _error("The Content-Type is not application/pkcs10."),
-        "423": _error("Locked after too many wrong codes: RA staff run `certdesk ra unlock REF`."),
     }
-    if labelled:
-        responses["404"] = _error("The label is not a profile name.")
-    return {
-        "post": {
-            "operationId": "estSimpleenrollLabelled" if labelled else "estSimpleenroll",
-            "summary": "EST: enroll with a CSR (user = reference number, password = code)",
-            "description": "The subject comes from the enrollment, never from the CSR. An "
-            "enrollment is issued once; its one-time links stop working afterwards.",
-            "parameters": [_EST_LABEL, _LANGUAGE] if labelled else [_LANGUAGE],
-            "security": [{"estBasic": []}],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/pkcs10": {
-                        "schema": {
-                            "type": "string",
-                            "description": "Base64 of the DER PKCS#10 (line breaks allowed); a "
-                            "PEM block is accepted too.",
-                        }
+}
+
+
+_EST_SIMPLEENROLL_RESPONSES = {
+    "200": {
+        "description": "The issued certificate alone, certs-only PKCS#7, base64 "
+        "(Content-Type application/pkcs7-mime; smime-type=certs-only).",
+        "content": {"application/pkcs7-mime": {"schema": _BASE64_PKCS7}},
+    },
+    "400": _error(
+        "The body is not a usable CSR (csr_malformed, csr_signature_invalid, key_not_allowed)."
+    ),
+    "401": _error(
+        "No usable HTTP Basic credentials (authentication_required), or the reference "
+        "number or authorization code is wrong (credentials_refused: the same answer for "
+        "an unknown reference number). Comes with WWW-Authenticate: Basic."
+    ),
+    "403": _error("The label names another profile than the enrollment's."),
+    "409": _error("The enrollment was already issued (by EST or through its link)."),
+    "413": _error("The request body is larger than 64 KiB."),
+    "415": _error("The Content-Type is not application/pkcs10."),
+    "423": _error("Locked after too many wrong codes: RA staff run `certdesk ra unlock REF`."),
+}
+_EST_SIMPLEENROLL = {
+    "post": {
+        "operationId": "estSimpleenroll",
+        "summary": "EST: enroll with a CSR (user = reference number, password = code)",
+        "description": "The subject comes from the enrollment, never from the CSR. An "
+        "enrollment is issued once; its one-time links stop working afterwards.",
+        "parameters": [_LANGUAGE],
+        "security": [{"estBasic": []}],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/pkcs10": {
+                    "schema": {
+                        "type": "string",
+                        "description": "Base64 of the DER PKCS#10 (line breaks allowed); a "
+                        "PEM block is accepted too.",
                     }
-                },
+                }
             },
-            "responses": responses,
-        }
+        },
+        "responses": _EST_SIMPLEENROLL_RESPONSES,
     }
+}
 
 
 EST_PATHS: dict[str, Any] = {
-    "/.well-known/est/cacerts": _est_cacerts(labelled=False),
-    "/.well-known/est/{label}/cacerts": _est_cacerts(labelled=True),
-    "/.well-known/est/simpleenroll": _est_simpleenroll(labelled=False),
-    "/.well-known/est/{label}/simpleenroll": _est_simpleenroll(labelled=True),
+    "/.well-known/est/cacerts": _EST_CACERTS,
+    "/.well-known/est/{label}/cacerts": _with_label(_EST_CACERTS),
+    "/.well-known/est/simpleenroll": _EST_SIMPLEENROLL,
+    "/.well-known/est/{label}/simpleenroll": _with_label(_EST_SIMPLEENROLL),
     "/.well-known/est/csrattrs": {
         "get": {
             "operationId": "estCsrattrs",
@@ -485,13 +503,8 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                 body="EnrollRequest",
                 created=_ISSUED,
             ),
-            "/api/v1/enroll/{token}/pkcs12": _post(
-                operation_id="enrollPkcs12",
-                summary="Redeem an enrollment link with a server-generated key",
-                description="Only for profiles that allow server key generation.",
-                body="ServerKeyEnrollRequest",
-                created=_PKCS12_RESPONSE,
-                query=(_FORMAT_QUERY,),
+            "/api/v1/enroll/{token}/pkcs12": _server_key_post(
+                "enrollPkcs12", "Redeem an enrollment link", "ServerKeyEnrollRequest"
             ),
             "/api/v1/renew/{token}": _post(
                 operation_id="renew",
@@ -501,13 +514,8 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                 body="RenewRequest",
                 created=_RENEWED,
             ),
-            "/api/v1/renew/{token}/pkcs12": _post(
-                operation_id="renewPkcs12",
-                summary="Renew a certificate with a server-generated key",
-                description="Only for profiles that allow server key generation.",
-                body="ServerKeyRenewRequest",
-                created=_PKCS12_RESPONSE,
-                query=(_FORMAT_QUERY,),
+            "/api/v1/renew/{token}/pkcs12": _server_key_post(
+                "renewPkcs12", "Renew a certificate", "ServerKeyRenewRequest"
             ),
             **POSSESSION_PATHS,
             "/api/openapi.json": {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.dialog import Act, Button, Reply
 from bot.slack import blocks
 from bot.slack.syntax import IssueArgs
+from enrollment.ca.profiles import DEFAULT_PROFILE
 from tests.bot.conftest import NOW, certificate, enrollment
 
 
@@ -82,3 +83,23 @@ def test_issue_modal_values_read_every_field() -> None:
     assert values == IssueArgs(
         user="U2", cn="A", ous=("X", "Y"), o=None, email=None, profile="smime"
     )
+
+
+def test_modal_menus_preselect_their_initial_value_only_when_offered() -> None:
+    issue = blocks.issue_modal("en")
+    [profile] = [b for b in issue["blocks"] if b["block_id"] == "profile"]
+    assert profile["element"]["initial_option"]["value"] == DEFAULT_PROFILE
+    entries = [("renew", "Renewing"), ("download", "D" * 200)]
+    chosen = blocks.teach_modal(
+        "en", question="q?", entries=entries, initial="download", private_metadata="m"
+    )
+    [entry] = [b for b in chosen["blocks"] if b.get("block_id") == "entry"]
+    assert entry["element"]["initial_option"]["value"] == "download"
+    assert all(len(o["text"]["text"]) <= 75 for o in entry["element"]["options"])
+    unknown = blocks.teach_modal(
+        "en", question="q?", entries=entries, initial="gone", private_metadata="m"
+    )
+    [entry] = [b for b in unknown["blocks"] if b.get("block_id") == "entry"]
+    assert "initial_option" not in entry["element"]
+    assert unknown["callback_id"] == blocks.TEACH_CALLBACK
+    assert unknown["private_metadata"] == "m"

@@ -97,3 +97,25 @@ def test_bash_completion_completes_commands_and_options(tmp_path: Path) -> None:
         )
         assert done.returncode == 0, done.stderr
         assert set(out.read_text().split()) == expected
+
+
+def test_command_help_and_description_come_from_the_handler_docstring() -> None:
+    """The first paragraph is the help line; the rest, folded to one paragraph, the description."""
+    from bot.commands.shared import command
+
+    def handler(args: argparse.Namespace, settings: object) -> int:
+        """do the thing
+        now
+
+        First part of the description,
+        wrapped.
+        """
+        return 0
+
+    parser = argparse.ArgumentParser(prog="certdesk")
+    sub = parser.add_subparsers(dest="command")
+    child = command(sub, "thing", handler, epilog="the end")
+    assert [(a.dest, a.help) for a in sub._choices_actions] == [("thing", "do the thing now")]
+    assert child.description == "First part of the description, wrapped."
+    assert child.epilog == "the end"
+    assert parser.parse_args(["thing"]).handler is handler

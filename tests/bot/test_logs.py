@@ -5,8 +5,12 @@ from __future__ import annotations
 import io
 import json
 import logging
+from datetime import UTC, datetime
 
-from bot.logs import configure_logging, redact_path
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.logs import JsonFormatter, configure_logging, redact_path
 
 
 def test_redact_path_hides_link_tokens() -> None:
@@ -27,3 +31,13 @@ def test_json_lines_when_not_a_terminal() -> None:
     assert entry["msg"] == "hello world"
     assert entry["serial"] == "ab"
     assert entry["level"] == "info"
+
+
+@settings(max_examples=200)
+@given(st.floats(min_value=0, max_value=4e9, allow_nan=False))
+def test_json_timestamp_is_iso_8601_utc_to_the_millisecond(created: float) -> None:
+    """The once-a-second cache gives what datetime gives, rounding included."""
+    formatter = JsonFormatter()
+    formatter.timestamp(created - 1)  # a cached second before
+    expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    assert formatter.timestamp(created) == expected

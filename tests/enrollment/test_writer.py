@@ -4,12 +4,13 @@ PostgreSQL. Each unit keeps its own checks; one unit's failure undoes it alone."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import col, select
 
 from bot.database import upgrade_async
@@ -53,8 +54,10 @@ async def sqlite_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-def group_commit(sqlite_engine: AsyncEngine) -> GroupCommit:
-    return GroupCommit(sqlite_engine)
+def group_commit(sqlite_engine: AsyncEngine) -> Iterator[GroupCommit]:
+    writer = GroupCommit(sqlite_engine)
+    yield writer
+    writer.close()
 
 
 async def test_writes_for_picks_group_commit_on_sqlite_only(runtime: Runtime) -> None:
@@ -181,6 +184,120 @@ async def test_unit_cancelled_while_queued_does_not_stall_the_writer(
     with pytest.raises(asyncio.CancelledError):
         await cancelled
     assert await targets(sqlite_engine) == ["holder", "later"]
+
+
+def plain_row(target: str) -> Callable[[sqlite3.Connection], str]:
+    """A plain unit writing one audit row; returns its target."""
+
+    def unit(connection: sqlite3.Connection) -> str:
+        connection.execute(
+            "INSERT INTO audit_event (at, actor, action, target, outcome, detail)"
+            " VALUES ('2026-01-01 00:00:00.000000', 'test', 'test.unit', ?, 'ok', '{}')",
+            (target,),
+        )
+        return target
+
+    return unit
+
+
+def plain_refusing(connection: sqlite3.Connection) -> str:
+    plain_row("refused")(connection)  # written, then its own check fails
+    raise UnitRefused("no")
+
+
+async def test_plain_units_in_one_batch_keep_their_own_outcomes(
+    sqlite_engine: AsyncEngine, group_commit: GroupCommit
+) -> None:
+    """Plain units queued together share one commit (one hop to the writer's thread); the one
+    that raises is undone alone, the caller given its own exception, the others committed."""
+    assert group_commit.lean
+    results = await asyncio.gather(
+        group_commit.run(plain_row("before")),
+        group_commit.run(plain_refusing),
+        group_commit.run(plain_row("after")),
+        return_exceptions=True,
+    )
+    assert results[0] == "before"
+    assert isinstance(results[1], UnitRefused)
+    assert results[2] == "after"
+    assert group_commit.batches == 1
+    assert group_commit.units == 2
+    assert await targets(sqlite_engine) == ["after", "before"]
+
+
+async def test_plain_units_and_session_units_share_the_writer(
+    sqlite_engine: AsyncEngine, group_commit: GroupCommit
+) -> None:
+    """Both shapes queued at once are committed, one batch after the other, with no
+    "database is locked" between the writer's two connections."""
+
+    async def session_unit(name: str) -> None:
+        async with group_commit.unit() as session:
+            session.add(row(name))
+
+    await asyncio.gather(
+        *(group_commit.run(plain_row(f"plain-{i}")) for i in range(10)),
+        *(session_unit(f"session-{i}") for i in range(10)),
+    )
+    expected = sorted([f"plain-{i}" for i in range(10)] + [f"session-{i}" for i in range(10)])
+    assert await targets(sqlite_engine) == expected
+
+
+async def test_writer_survives_a_plain_unit_that_raises(group_commit: GroupCommit) -> None:
+    """A bug in a plain unit (a broken statement, any exception) leaves the writer serving."""
+
+    def broken(connection: sqlite3.Connection) -> None:
+        connection.execute("INSERT INTO no_such_table VALUES (1)")
+
+    for _ in range(3):
+        with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
+            await group_commit.run(broken)
+    assert await group_commit.run(plain_row("next")) == "next"
+
+
+async def test_plain_unit_is_committed_when_it_returns(
+    sqlite_engine: AsyncEngine, group_commit: GroupCommit
+) -> None:
+    """What a plain unit wrote is visible to another connection as soon as run() returns,
+    and to the writer's reader."""
+    await group_commit.run(plain_row("durable"))
+    assert await targets(sqlite_engine) == ["durable"]
+
+    def read(connection: sqlite3.Connection) -> list[str]:
+        found = connection.execute("SELECT target FROM audit_event WHERE action = 'test.unit'")
+        return [target for (target,) in found]
+
+    assert await group_commit.read(read) == ["durable"]
+
+
+async def test_plain_units_on_an_unreachable_database_are_refused(tmp_path: Path) -> None:
+    """No database file can be opened: every plain unit and read gets StorageUnavailable (503),
+    and the writer keeps taking the next ones."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'x.db'}")
+    writer = GroupCommit(engine)
+    try:
+        async with asyncio.timeout(30):  # a guard against a hang, not a timing assertion
+            results = await asyncio.gather(
+                writer.run(plain_row("a")), writer.run(plain_row("b")), return_exceptions=True
+            )
+            assert [type(r) for r in results] == [StorageUnavailable, StorageUnavailable]
+            with pytest.raises(StorageUnavailable):
+                await writer.read(lambda connection: connection.execute("SELECT 1").fetchone())
+    finally:
+        writer.close()
+        await engine.dispose()
+
+
+async def test_no_plain_units_without_a_database_file() -> None:
+    """An in-memory SQLite has no second connection to share the data: session units only."""
+    engine = create_async_engine("sqlite+aiosqlite://")
+    try:
+        writer = GroupCommit(engine)
+        assert not writer.lean
+        with pytest.raises(RuntimeError, match="embedded database file"):
+            await writer.run(plain_row("never"))
+    finally:
+        await engine.dispose()
 
 
 async def test_unreachable_database_refuses_every_queued_unit(tmp_path: Path) -> None:

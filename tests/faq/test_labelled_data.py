@@ -1,7 +1,7 @@
 """The labelled questions: their shape, and the goals on the held-out splits.
 
-``tune.jsonl`` and ``tune2.jsonl`` are the only splits ``benchmarks/faq_tune.py`` reads;
-``heldout.jsonl`` and ``heldout2.jsonl`` are never used for tuning.
+``tune.jsonl``, ``tune2.jsonl`` and ``tune3.jsonl`` are the only splits ``benchmarks/faq_tune.py``
+reads; the ``heldout*.jsonl`` splits are never used for tuning.
 """
 
 from __future__ import annotations
@@ -14,11 +14,18 @@ from common.language import detect_language
 from faq.knowledge import REQUIRED_IDS, KnowledgeBase
 from tests.faq.conftest import read_labelled
 
-SPLITS = ("tune", "tune2", "heldout", "heldout2", "heldout3", "heldout4")
+SPLITS = ("tune", "tune2", "tune3", "heldout", "heldout2", "heldout3", "heldout4", "heldout5")
 HELD_OUT = ("heldout", "heldout2")
+HELD_OUT_ALL = tuple(split for split in SPLITS if split.startswith("heldout"))
 # The held-out questions for the eight topics added in issue 15 (heldout3 written first; its
-# misses were seen once, so heldout4 was written before the examples that followed).
-NEW_TOPICS_HELD_OUT = {"heldout3": (0.91, 1.0), "heldout4": (0.95, 0.875)}
+# misses were seen once, so heldout4 was written before the examples that followed), and
+# heldout5 (all 22 topics, written in session 5 before any change informed by it). Floors: the
+# figures measured at the end of session 5 (faq/README.md), rounded down.
+NEW_TOPICS_HELD_OUT = {
+    "heldout3": (0.93, 1.0),
+    "heldout4": (0.96, 0.875),
+    "heldout5": (0.93, 0.92),
+}
 GOAL_TOP1 = 0.95
 GOAL_REJECTION = 0.90
 
@@ -69,8 +76,8 @@ def test_labelled_languages_match_detection() -> None:
     assert wrong == []
 
 
-def _held_out_rates(kb: KnowledgeBase, split: str) -> tuple[float, float]:
-    rows = read_labelled(split)
+def _held_out_rates(kb: KnowledgeBase, *splits: str) -> tuple[float, float]:
+    rows = [row for split in splits for row in read_labelled(split)]
     on_topic = [row for row in rows if row.expected is not None]
     off_topic = [row for row in rows if row.expected is None]
     correct = sum(kb.ask(row.question).id == row.expected for row in on_topic)
@@ -87,10 +94,17 @@ def test_held_out_meets_the_issue_goals(kb: KnowledgeBase, split: str) -> None:
     assert rejection >= GOAL_REJECTION
 
 
+def test_pooled_held_out_meets_the_issue_goals(kb: KnowledgeBase) -> None:
+    """Every held-out question of the five splits as one set: top-1 >= 95 %, rejection >= 90 %."""
+    top1, rejection = _held_out_rates(kb, *HELD_OUT_ALL)
+    assert top1 >= GOAL_TOP1
+    assert rejection >= GOAL_REJECTION
+
+
 @pytest.mark.parametrize("split", sorted(NEW_TOPICS_HELD_OUT))
 def test_held_out_of_the_new_topics_does_not_regress(kb: KnowledgeBase, split: str) -> None:
-    """Not the goal (95 % / 90 %): the figures measured when the topics were added (heldout3
-    91.7 %, heldout4 95.3 % top-1; rejection 100 % and 7 of 8), as floors, so a change that makes
+    """Not the goal (95 % / 90 %): the figures last measured (heldout3 93.8 %, heldout4 96.9 %,
+    heldout5 93.8 % top-1; rejection 100 %, 7 of 8, 24 of 26), as floors, so a change that makes
     them worse fails. README and faq/README say where the goal is missed."""
     top1_floor, rejection_floor = NEW_TOPICS_HELD_OUT[split]
     top1, rejection = _held_out_rates(kb, split)

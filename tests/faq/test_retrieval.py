@@ -140,6 +140,30 @@ def test_rank_off_domain_question_is_damped() -> None:
     assert plain.rank(on) == damped.rank(on)
 
 
+@pytest.mark.parametrize(
+    "question",
+    ["When does my SSH key certificate expire?", "护照证书什么时候过期", "renew my passport"],
+)
+def test_rank_question_naming_another_credential_is_damped(question: str) -> None:
+    """A foreign term ("ssh", "护照", "passport") damps a question even with a domain term."""
+    damped = Retriever(
+        examples=EXAMPLES,
+        domain_terms=["certificate", "证书", "renew"],
+        params=RankingParams(off_domain_factor=0.5),
+    )
+    assert damped.signals(question).in_domain is False
+    assert damped.signals("When does my certificate expire?").in_domain is True
+
+
+def test_foreign_term_used_by_an_example_is_a_domain_word() -> None:
+    """An RA whose own entry speaks of SSH certificates makes "ssh" a domain word again."""
+    with_ssh = Retriever(
+        examples=[*EXAMPLES, ("ssh", "How do I get an SSH certificate?")],
+        domain_terms=["certificate"],
+    )
+    assert with_ssh.signals("When does my SSH certificate expire?").in_domain is True
+
+
 def test_domain_term_needs_a_word() -> None:
     with pytest.raises(ValueError, match="no word"):
         Retriever(examples=EXAMPLES, domain_terms=["  ?! "])

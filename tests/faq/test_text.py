@@ -41,3 +41,24 @@ def test_char_ngrams_share_most_grams_despite_a_typo() -> None:
     right = set(char_ngrams(normalize("certificate")))
     typo = set(char_ngrams(normalize("certficate")))
     assert len(right & typo) / len(right | typo) > 0.5
+
+
+@pytest.mark.parametrize(
+    ("variant", "canonical"),
+    [
+        ("I forgot the password", "forget the password"),
+        ("I don't remember the password", "forget the password"),
+        ("forgotten password", "forget password"),
+        ("laptop stolen", "laptop stole"),
+        ("sign in with the certificate", "log in with the certificate"),
+        ("win10", "windows 10"),
+        ("密码想不起来了", "密码忘了"),
+        ("电脑被偷了", "电脑被盗"),
+        ("U盾弄丢了", "U盾丢了"),
+        ("证书作废", "证书吊销"),
+        ("火狐", "Firefox"),
+    ],
+)
+def test_normalize_unifies_forms_that_stemming_leaves_apart(variant: str, canonical: str) -> None:
+    """Irregular English forms and Chinese synonyms reach the same tokens."""
+    assert word_tokens(normalize(variant)) == word_tokens(normalize(canonical))

@@ -4,7 +4,11 @@ GET (RFC 5019), revocation by `certdesk ra revoke` from another process a moment
 from __future__ import annotations
 
 import base64
+import contextlib
+import json
 import subprocess
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -181,3 +185,36 @@ def test_issued_certificate_names_the_responder_and_the_ca_certificate(
         str(leaf),
     )  # fmt: skip
     assert verified.returncode == 0, verified.stderr
+
+
+def access_records(desk: Desk, path: str) -> list[dict[str, object]]:
+    records = []
+    for line in desk.server.log().splitlines():
+        if line.startswith("{") and '"aiohttp.access"' in line:
+            entry = json.loads(line)
+            if entry.get("path") == path:
+                records.append(entry)
+    return records
+
+
+def test_each_ocsp_request_gets_one_access_record_and_tokens_stay_out(desk: Desk) -> None:
+    """The lean access log still writes one JSON record a request at INFO, token redacted."""
+    paths = [f"/ocsp/{marker}" for marker in ("bm90LW9jc3A", "c3RpbGwtbm90", "YWdhaW4")]
+    secret = "s3cret-link-t0ken-for-the-log-test"
+    for path in [*paths, paths[0], f"/enroll/{secret}"]:
+        # the unknown link's page is an HTTP error: only its record matters here
+        with contextlib.suppress(urllib.error.HTTPError):
+            urllib.request.urlopen(f"{desk.url}{path}", timeout=10).close()  # noqa: S310
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not access_records(desk, "/enroll/<token>"):
+        time.sleep(0.05)  # the record is written just after the response
+    counts = [len(access_records(desk, path)) for path in paths]
+    assert counts == [2, 1, 1]
+    entry = access_records(desk, paths[1])[0]
+    assert entry["level"] == "info"
+    assert entry["method"] == "GET"
+    assert entry["status"] == 200
+    assert entry["msg"] == f"GET {paths[1]} 200"
+    assert isinstance(entry["duration_ms"], float | int)
+    assert len(access_records(desk, "/enroll/<token>")) == 1
+    assert secret not in desk.server.log()

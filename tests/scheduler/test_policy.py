@@ -369,7 +369,7 @@ def test_due_reminders_new_claim_only_for_unrecorded_threshold(
             assert reminder.attempt == prior.attempts + 1 <= POLICY.max_attempts
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(
     thresholds=thresholds_strategy,
     lifetime=lifetimes,
@@ -395,7 +395,7 @@ def test_simulated_passes_send_each_threshold_once_ever_more_urgent(
     assert sent == sorted(set(sent), reverse=True)
 
 
-@settings(max_examples=50)
+@settings(max_examples=50, deadline=None)
 @given(thresholds=thresholds_strategy, lifetime_days=st.integers(min_value=1, max_value=400))
 def test_simulated_hourly_passes_send_every_applicable_threshold_then_expired(
     thresholds: tuple[int, ...], lifetime_days: int

@@ -1,5 +1,7 @@
-"""The reminder pass's selection (scheduler/run.py:candidates) is answered from the index
-``ix_certificate_status_not_after`` on both databases, as the database's own EXPLAIN says."""
+"""The reminder pass's selection (scheduler/run.py:due_candidates, and the whole window
+``candidates``) is answered from the index ``ix_certificate_status_not_after`` on both
+databases, as the database's own EXPLAIN says; the records from the unique
+(certificate, threshold) index."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from common.time import utcnow
-from scheduler.run import candidates
+from scheduler.policy import ReminderPolicy
+from scheduler.run import candidates, due_candidates
 
 INDEX = "ix_certificate_status_not_after"
 
@@ -33,9 +36,12 @@ def _explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
     return prefix + compiler.process(element.statement, **kw)
 
 
-async def plan(engine: AsyncEngine) -> str:
+def window() -> sa.Select[Any]:
     now = utcnow()
-    query = candidates(now - timedelta(days=30), now + timedelta(days=60))
+    return candidates(now - timedelta(days=30), now + timedelta(days=60))
+
+
+async def plan(engine: AsyncEngine, query: sa.Select[Any]) -> str:
     async with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
             # An empty table is cheapest to scan whole; forbid that to see what the planner
@@ -46,7 +52,7 @@ async def plan(engine: AsyncEngine) -> str:
 
 
 async def test_candidate_selection_uses_the_status_not_after_index(engine: AsyncEngine) -> None:
-    explained = await plan(engine)
+    explained = await plan(engine, window())
     assert INDEX in explained, explained
     if engine.dialect.name == "sqlite":
         assert "SEARCH" in explained, explained
@@ -54,3 +60,15 @@ async def test_candidate_selection_uses_the_status_not_after_index(engine: Async
     else:
         assert "Index Cond" in explained, explained
         assert "not_after" in explained, explained
+
+
+async def test_due_selection_uses_the_index_and_the_record_index(engine: AsyncEngine) -> None:
+    explained = await plan(engine, due_candidates(utcnow(), policy=ReminderPolicy()))
+    assert INDEX in explained, explained
+    if engine.dialect.name == "sqlite":  # the unique constraint is SQLite's autoindex
+        assert "SEARCH certificate USING INDEX" in explained, explained
+        assert "SEARCH at_threshold USING INDEX" in explained, explained
+        assert "SEARCH settled USING INDEX" in explained, explained
+    else:
+        assert "Index Cond" in explained, explained
+        assert "uq_reminder_sent_certificate_threshold" in explained, explained

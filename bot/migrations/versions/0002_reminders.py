@@ -1,22 +1,12 @@
-"""reminders: reminder_sent (one row per claimed reminder) and the local outbox
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-26 01:05:02.259105
-"""
-
-from collections.abc import Sequence
+"""reminders: reminder_sent (one row per claimed reminder) and the local outbox"""
 
 import sqlalchemy as sa
 from alembic import op
 
 import enrollment.types
 
-
-revision: str = "0002"
-down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0002"
+down_revision = "0001"
 
 
 def upgrade() -> None:

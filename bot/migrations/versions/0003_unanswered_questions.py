@@ -1,11 +1,4 @@
-"""unanswered questions
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-26 01:05:32.302126
-"""
-
-from collections.abc import Sequence
+"""unanswered questions"""
 
 import sqlalchemy as sa
 import sqlmodel
@@ -13,11 +6,8 @@ from alembic import op
 
 import enrollment.types
 
-
-revision: str = "0003"
-down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0003"
+down_revision = "0002"
 
 
 def upgrade() -> None:

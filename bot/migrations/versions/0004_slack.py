@@ -1,22 +1,12 @@
-"""slack events and escalations
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-11-26 00:53:59.843188
-"""
-
-from collections.abc import Sequence
+"""slack events and escalations"""
 
 import sqlalchemy as sa
 from alembic import op
 
 import enrollment.types
 
-
-revision: str = "0004"
-down_revision: str | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0004"
+down_revision = "0003"
 
 
 def upgrade() -> None:

@@ -1,21 +1,12 @@
-"""renewal lockout counter and signed CRLs
-
-Revision ID: 0005
-Revises: 0004
-"""
-
-from collections.abc import Sequence
+"""renewal lockout counter and signed CRLs"""
 
 import sqlalchemy as sa
 from alembic import op
 
 import enrollment.types
 
-
-revision: str = "0005"
-down_revision: str | None = "0004"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0005"
+down_revision = "0004"
 
 
 def upgrade() -> None:

@@ -1,18 +1,9 @@
-"""certificate (status, not_after) index: the reminder pass's selection at 10^6 certificates
-
-Revision ID: 0007
-Revises: 0006
-"""
-
-from collections.abc import Sequence
+"""certificate (status, not_after) index: the reminder pass's selection at 10^6 certificates"""
 
 from alembic import op
 
-
-revision: str = "0007"
-down_revision: str | None = "0006"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0007"
+down_revision = "0006"
 
 
 def upgrade() -> None:

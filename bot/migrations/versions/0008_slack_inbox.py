@@ -2,23 +2,15 @@
 
 Replaces ``slack_event`` (the ledger of handled event IDs): the inbox's unique
 ``delivery_id`` drops Slack's retries the same way.
-
-Revision ID: 0008
-Revises: 0007
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 import enrollment.types
 
-
-revision: str = "0008"
-down_revision: str | None = "0007"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0008"
+down_revision = "0007"
 
 
 def upgrade() -> None:

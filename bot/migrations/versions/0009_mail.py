@@ -1,10 +1,4 @@
-"""mail: the holder's notification channel and language, the queue of mails sent later
-
-Revision ID: 0009
-Revises: 0008
-"""
-
-from collections.abc import Sequence
+"""mail: the holder's notification channel and language, the queue of mails sent later"""
 
 import sqlalchemy as sa
 import sqlmodel
@@ -12,10 +6,8 @@ from alembic import op
 
 import enrollment.types
 
-revision: str = "0009"
-down_revision: str | None = "0008"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0009"
+down_revision = "0008"
 
 
 def upgrade() -> None:

@@ -1,20 +1,12 @@
-"""unanswered counts: how often a waiting question was asked, and when last (faq unanswered)
-
-Revision ID: 0013
-Revises: 0009
-"""
-
-from collections.abc import Sequence
+"""unanswered counts: how often a waiting question was asked, and when last (faq unanswered)"""
 
 import sqlalchemy as sa
 from alembic import op
 
 import enrollment.types
 
-revision: str = "0013"
-down_revision: str | None = "0009"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0013"
+down_revision = "0009"
 
 
 def upgrade() -> None:

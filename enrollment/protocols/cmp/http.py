@@ -253,28 +253,44 @@ async def _enroll(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
     else:
         assert request.csr is not None
         key = request.csr
-    responder = _responder(domain)
+    outcome: IssuedCertificate | CertdeskError
     try:
-        issued = await domain.enrollment.redeem_with_derived_code(
+        outcome = await domain.enrollment.redeem_with_derived_code(
             reference, proves_code=_in_worker(check), key=key
         )
     except NOT_PROVEN as exc:
         raise _refused(domain, exc) from None
     except CertdeskError as exc:  # the sender proved the code: a protected answer
+        outcome = exc
+    return await _issued_answer(
+        domain, message, request.cert_req_id, outcome, _protection(message, check)
+    )
+
+
+async def _issued_answer(
+    domain: CmpDomain,
+    message: cmp.CmpRequest,
+    cert_req_id: int,
+    outcome: IssuedCertificate | CertdeskError,
+    protection: cmp.Protection,
+) -> bytes:
+    """The issued certificate's answer (ip, cp, kup), or the rejection of a refused request."""
+    responder = _responder(domain)
+    if isinstance(outcome, CertdeskError):
         return await _off_loop(
             responder.rejection,
             message,
-            _fail_info(exc),
-            exc.message,
-            protection=_protection(message, check),
+            _fail_info(outcome),
+            outcome.message,
+            protection=protection,
         )
     return await _off_loop(
         responder.certificate,
         message,
-        certificate=issued.certificate,
-        cert_req_id=request.cert_req_id,
-        sender_nonce=domain.enrollment.transaction_nonce(message.transaction_id, issued.serial),
-        protection=_protection(message, check),
+        certificate=outcome.certificate,
+        cert_req_id=cert_req_id,
+        sender_nonce=domain.enrollment.transaction_nonce(message.transaction_id, outcome.serial),
+        protection=protection,
     )
 
 
@@ -298,25 +314,17 @@ async def _key_update(domain: CmpDomain, message: cmp.CmpRequest) -> bytes:
             FailInfo.BAD_CERT_ID, "The oldCertID is not the certificate that signed the request."
         )
     assert request.public_key is not None
-    responder = _responder(domain)
-    protection = _signed_by_ca(domain)
+    outcome: IssuedCertificate | CertdeskError
     try:
-        issued = await domain.renewal.renew_by_certificate(
+        outcome = await domain.renewal.renew_by_certificate(
             signer, key=ProvenKey(public_key=request.public_key)
         )
     except CertificateNotFound as exc:  # signed by a key that is not one of ours: unproven
         raise CmpError(FailInfo.SIGNER_NOT_TRUSTED, exc.message) from None
     except CertdeskError as exc:
-        return await _off_loop(
-            responder.rejection, message, _fail_info(exc), exc.message, protection=protection
-        )
-    return await _off_loop(
-        responder.certificate,
-        message,
-        certificate=issued.certificate,
-        cert_req_id=request.cert_req_id,
-        sender_nonce=domain.enrollment.transaction_nonce(message.transaction_id, issued.serial),
-        protection=protection,
+        outcome = exc
+    return await _issued_answer(
+        domain, message, request.cert_req_id, outcome, _signed_by_ca(domain)
     )
 
 

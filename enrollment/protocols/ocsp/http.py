@@ -24,7 +24,9 @@ from enrollment.protocols.ocsp.messages import (
     MALFORMED,
     MAX_REQUEST_BYTES,
     TRY_LATER,
+    OcspQuery,
     OcspRefusal,
+    ParsedRequests,
     SignedAnswer,
     decode_get_path,
     parse_request,
@@ -36,6 +38,7 @@ from enrollment.web.body import read_request
 log = logging.getLogger(__name__)
 
 RESPONDER = web.AppKey("ocsp_responder", OcspResponder)
+PARSED = web.AppKey("ocsp_parsed_requests", ParsedRequests)
 RESPONSE_TYPE = "application/ocsp-response"
 NO_STORE = {"Cache-Control": "no-store"}
 INLINE_PARSE_BYTES = 512
@@ -46,29 +49,43 @@ async def ocsp_post(request: web.Request) -> web.Response:
         der = await read_request(request, limit=MAX_REQUEST_BYTES)
     except CertdeskError:  # too large
         return refusal(OcspRefusal(MALFORMED, "the request body is too large"))
-    return await respond(request, der, get=False)
+    parsed = request.config_dict[PARSED]
+    try:
+        query = parsed.get(der) or await read_query(der, parsed, key=der)
+    except OcspRefusal as exc:
+        return refusal(exc)
+    return await respond(request, query, get=False)
 
 
 async def ocsp_get(request: web.Request) -> web.Response:
     raw = request.raw_path.split("?", 1)[0].removeprefix("/ocsp/")
-    if len(raw) > MAX_REQUEST_BYTES * 2:
-        return refusal(OcspRefusal(MALFORMED, "the GET path is too long"))
-    try:
-        der = decode_get_path(raw)
-    except OcspRefusal as exc:
-        return refusal(exc)
-    return await respond(request, der, get=True)
+    parsed = request.config_dict[PARSED]
+    query = parsed.get(raw)
+    if query is None:
+        if len(raw) > MAX_REQUEST_BYTES * 2:
+            return refusal(OcspRefusal(MALFORMED, "the GET path is too long"))
+        try:
+            query = await read_query(decode_get_path(raw), parsed, key=raw)
+        except OcspRefusal as exc:
+            return refusal(exc)
+    return await respond(request, query, get=True)
 
 
-async def respond(request: web.Request, der: bytes, *, get: bool) -> web.Response:
+async def read_query(der: bytes, parsed: ParsedRequests, *, key: str | bytes) -> OcspQuery:
+    """The request read (kept in ``parsed`` under ``key``); :class:`OcspRefusal` if it cannot be."""
+    # A typical request is about 100 bytes, parsed by cryptography's Rust in microseconds:
+    # a thread hop would cost more than the parse. Larger bodies are parsed in a thread.
+    if len(der) <= INLINE_PARSE_BYTES:
+        query = parse_request(der)
+    else:
+        query = await asyncio.to_thread(parse_request, der)
+    parsed.keep(key, query)
+    return query
+
+
+async def respond(request: web.Request, query: OcspQuery, *, get: bool) -> web.Response:
     responder = request.config_dict[RESPONDER]
     try:
-        # A typical request is about 100 bytes, parsed by cryptography's Rust in microseconds:
-        # a thread hop would cost more than the parse. Larger bodies are parsed in a thread.
-        if len(der) <= INLINE_PARSE_BYTES:
-            query = parse_request(der)
-        else:
-            query = await asyncio.to_thread(parse_request, der)
         answer = await responder.answer(query)
     except OcspRefusal as exc:
         return refusal(exc)
@@ -102,6 +119,7 @@ def refusal(exc: OcspRefusal) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    app[PARSED] = ParsedRequests()
     app.router.add_post("/ocsp", ocsp_post)
     app.router.add_get("/ocsp", ocsp_get)  # no request at all: malformedRequest
     app.router.add_get("/ocsp/{request:.*}", ocsp_get)

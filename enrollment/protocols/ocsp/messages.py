@@ -120,6 +120,28 @@ def parse_request(der: bytes) -> OcspQuery:
     return query
 
 
+class ParsedRequests:
+    """:func:`parse_request` with a memory, keyed by what arrived (the GET path or the POST
+    body): a relying party asking again about the same certificate sends the same bytes, read
+    once. Only requests without a nonce are kept (a nonce makes each request new); at most
+    ``size``, the oldest leaving first. Refusals are not kept: they are cheap to repeat."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._known: dict[str | bytes, OcspQuery] = {}
+
+    def get(self, key: str | bytes) -> OcspQuery | None:
+        return self._known.get(key)
+
+    def keep(self, key: str | bytes, query: OcspQuery) -> None:
+        if query.nonce is not None:
+            return
+        known = self._known
+        if len(known) >= self._size:
+            del known[next(iter(known))]
+        known[key] = query
+
+
 def _nonce(request: ocsp.OCSPRequest) -> bytes | None:
     try:
         return request.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce

@@ -14,11 +14,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
+from bot.runtime import Runtime
 from common.time import utcnow
 from enrollment.ca.ocsp_signer import SignerPolicy
 from enrollment.protocols.ocsp import http as ocsp_http
 from enrollment.protocols.ocsp.messages import parse_request
 from enrollment.protocols.ocsp.responder import OcspResponder, ResponderConfig
+from enrollment.protocols.ocsp.states import StoreStates
 from enrollment.services import Services
 from tests.enrollment.conftest import app_runtime, enroll_and_issue
 
@@ -203,13 +205,16 @@ async def test_ocsp_signer_file_is_private(client: TestClient[Any, Any]) -> None
     assert path.stat().st_mode & 0o777 == 0o600
 
 
-async def test_ocsp_signer_rotates_while_serving(services: Services, tmp_path: Path) -> None:
+async def test_ocsp_signer_rotates_while_serving(
+    runtime: Runtime, services: Services, tmp_path: Path
+) -> None:
     """Past its rotation point the signer is replaced, and the pre-signed good answers with it."""
     now = [utcnow()]
+    states = StoreStates(runtime.engine)
     policy = SignerPolicy(validity=timedelta(hours=2), renew_before=timedelta(hours=1))
     responder = OcspResponder(
         ca=services.ca,
-        states=services.revocation,
+        states=states,
         config=ResponderConfig(
             lifetime=timedelta(minutes=30),
             refresh=timedelta(minutes=10),
@@ -231,3 +236,4 @@ async def test_ocsp_signer_rotates_while_serving(services: Services, tmp_path: P
     assert rotated.certificates[0].public_key() != first.certificates[0].public_key()
     assert rotated.this_update_utc > first.this_update_utc  # signed anew by the new signer
     rotated.certificates[0].verify_directly_issued_by(services.ca.certificate)
+    await states.close()

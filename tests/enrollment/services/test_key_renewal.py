@@ -3,6 +3,7 @@ the possession window CMP kur shares."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,11 +16,11 @@ from cryptography.x509.oid import NameOID
 
 from bot.runtime import Runtime, load_pepper
 from enrollment.errors import CertificateNotActive, CertificateNotFound, KeyNotAllowed, PolicyError
-from enrollment.models import CertificateStatus
+from enrollment.models import Certificate, CertificateStatus
 from enrollment.possession import ChallengeInvalid, PossessionNotProven, TooManyChallenges
 from enrollment.services import EnrollmentConfig, EnrollmentCreate, Services, open_services
 from enrollment.services.key_renewal import CHALLENGES_PER_CLIENT
-from tests.support.store import certificate_row, certificate_view
+from tests.support.store import certificate_row, certificate_view, count_rows
 from usbkey.possession import renewal_message, sign_renewal
 
 HOLDER = EnrollmentCreate(cn="Key Holder", ous=["Branch 01"], o="Acme Bank", slack_user="U0KEY")
@@ -110,6 +111,26 @@ async def test_renew_by_possession_replayed_request_is_refused(services: Service
     await services.key_renewal.renew_by_possession(**body)
     with pytest.raises(CertificateNotActive):
         await services.key_renewal.renew_by_possession(**body)
+
+
+async def test_racing_renewals_by_possession_of_one_certificate_give_one(
+    runtime: Runtime, services: Services
+) -> None:
+    """Six signed renewals of one certificate at once (each its own CSR): one successor, five
+    refusals, and the old certificate superseded by that one."""
+    current = await issue(services)
+    bodies = [await request(services, current) for _ in range(6)]
+    results = await asyncio.gather(
+        *(services.key_renewal.renew_by_possession(**body) for body in bodies),
+        return_exceptions=True,
+    )
+    renewed = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, CertificateNotActive)]
+    assert len(renewed) == 1, results
+    assert len(refused) == 5, results
+    old = await certificate_row(runtime.engine, current.serial)
+    assert old.superseded_by == renewed[0].serial
+    assert await count_rows(runtime.engine, Certificate) == 2
 
 
 async def test_renew_by_possession_signature_of_another_key_is_refused_and_changes_nothing(

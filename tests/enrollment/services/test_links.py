@@ -249,7 +249,7 @@ async def test_server_key_work_runs_off_the_event_loop(
     """Key generation, signing and PKCS#12 encryption never stall the loop (made slow here)."""
     import time
 
-    import enrollment.services._store as store_module
+    import enrollment.services._signing as signing_module
 
     def slow(function: Any) -> Any:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -258,8 +258,8 @@ async def test_server_key_work_runs_off_the_event_loop(
 
         return wrapper
 
-    monkeypatch.setattr(store_module, "generate_server_key", slow(generate_server_key))
-    monkeypatch.setattr(store_module, "build_pkcs12", slow(build_pkcs12))
+    monkeypatch.setattr(signing_module, "generate_server_key", slow(generate_server_key))
+    monkeypatch.setattr(signing_module, "build_pkcs12", slow(build_pkcs12))
     monkeypatch.setattr(IssuingCA, "issue", slow(IssuingCA.issue))
     created = await services.ra.create_enrollment(
         HOLDER.model_copy(update={"profile": "client-keygen"}), actor="test"

@@ -7,13 +7,16 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from sqlmodel import select
+from sqlalchemy import update
+from sqlmodel import col, select
 
 from bot.runtime import Runtime
+from common.time import utcnow
 from enrollment.db import session_factory
 from enrollment.errors import CertificateNotActive, CertificateNotFound, RevocationReasonInvalid
-from enrollment.models import AuditEvent, RevocationList
+from enrollment.models import AuditEvent, Certificate, RevocationList
 from enrollment.services import Services
+from enrollment.writer import writes_for
 from tests.enrollment.conftest import Issued, enroll_and_issue
 
 
@@ -80,3 +83,39 @@ async def test_concurrent_revocations_all_reach_the_crl(services: Services, tmp_
     )
     crl = x509.load_der_x509_crl(await services.revocation.current_crl())
     assert {format(r.serial_number, "x") for r in crl} == {c.serial for c in certs}
+
+
+async def test_racing_revocations_of_one_certificate_give_one(
+    runtime: Runtime, services: Services, issued: Issued
+) -> None:
+    """Eight revocations of one certificate at once: one succeeds, seven hear it is revoked."""
+    results = await asyncio.gather(
+        *(
+            services.revocation.revoke(issued.serial, reason="keyCompromise", actor=f"ra{n}")
+            for n in range(8)
+        ),
+        return_exceptions=True,
+    )
+    revoked = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, CertificateNotActive)]
+    assert len(revoked) == 1, results
+    assert len(refused) == 7, results
+    assert (await audit_actions(runtime)).count("certificate.revoke") == 1
+    crl = x509.load_der_x509_crl(await services.revocation.current_crl())
+    assert crl.get_revoked_certificate_by_serial_number(int(issued.serial, 16)) is not None
+
+
+async def test_crl_lists_a_revocation_whose_own_crl_was_never_signed(
+    runtime: Runtime, services: Services, issued: Issued
+) -> None:
+    """A revocation committed without its CRL (the process died, the HSM was away) is in the
+    next CRL served, fresh or not."""
+    await services.revocation.current_crl()  # a fresh CRL without the certificate
+    async with writes_for(runtime.engine).unit() as session:
+        await session.execute(
+            update(Certificate)
+            .where(col(Certificate.serial) == issued.serial)
+            .values(status="revoked", revoked_at=utcnow(), revocation_reason="keyCompromise")
+        )
+    crl = x509.load_der_x509_crl(await services.revocation.current_crl())
+    assert crl.get_revoked_certificate_by_serial_number(int(issued.serial, 16)) is not None

@@ -33,7 +33,9 @@ async def resolved(desk: Desk, client: AsyncWebClient, click: Click, respond: As
         )
         lang = await desk.language(client, click.user)
         await respond(
-            text=messages.ra_refused(lang), response_type="ephemeral", replace_original=False
+            text=messages.text("ra.refused", lang),
+            response_type="ephemeral",
+            replace_original=False,
         )
         return
     if not click.value.isdigit():

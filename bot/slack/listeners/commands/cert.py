@@ -40,14 +40,14 @@ async def cert_reply(
         lang = "zh"
     match ALIASES.get(word):
         case "help":
-            return Reply(messages.cert_help(lang), dialog.menu_buttons(lang)), lang
+            return Reply(messages.text("cert_help", lang), dialog.menu_buttons(lang)), lang
         case "download":
             return await desk.download(user, lang), lang
         case "renew":
             return await desk.renew(user, lang), lang
         case "status":
             return await desk.my_certificates(user, lang), lang
-    return Reply(messages.unknown_cert_command(lang, word)), lang
+    return Reply(messages.text("unknown_cert_command", lang, word=word)), lang
 
 
 def register(app: AsyncApp, desk: Desk) -> None:

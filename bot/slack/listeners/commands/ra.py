@@ -72,11 +72,11 @@ async def status(call: RaCall) -> str:
         await desk.audit(call.staff, "ra.status", target=holder)
         found = await holder_status(desk.queries, slack_user=holder)
         listing = dialog.my_certificates(found.certificates, found.pending, now=utcnow(), lang=lang)
-        return f"{messages.ra_status_user_header(lang, holder)}\n{listing.text}"
+        return f"{messages.text('ra.status_user_header', lang, user=holder)}\n{listing.text}"
     enrollment = await desk.queries.enrollment(call.args)
     await desk.audit(call.staff, "ra.status", target=call.args[:128])
     if enrollment is None:
-        return messages.ra_not_found(lang, call.args)
+        return messages.text("ra.not_found", lang, what=call.args)
     return messages.ra_status_enrollment(lang, enrollment)
 
 
@@ -86,7 +86,7 @@ async def resend(call: RaCall) -> str:
     pending = [e for e in await desk.queries.pending_enrollments_of(holder) if not e.locked]
     if not pending:
         await desk.audit(call.staff, "ra.resend", target=holder, detail={"links": 0})
-        return messages.ra_resend_nothing(lang, user=holder)
+        return messages.text("ra.resend_nothing", lang, user=holder)
     known = await desk.user(call.client, holder)
     holder_lang: Lang = known.lang if known else "en"
     sent: list[str] = []
@@ -100,14 +100,14 @@ async def resend(call: RaCall) -> str:
             expires_at=link.expires_at,
             lang=holder_lang,
         )
-        intro = messages.resend_dm_intro(holder_lang)
+        intro = messages.text("resend_dm_intro", holder_lang)
         try:
             await desk.send_dm(
                 call.client, holder, Reply(f"{intro}\n{reply.text}", reply.buttons), holder_lang
             )
         except SlackApiError as exc:
             reason = messages.slack_error(lang, slack_error_code(exc))
-            return messages.ra_dm_failed(lang, user=holder, reason=reason)
+            return messages.text("ra.dm_failed", lang, user=holder, reason=reason)
         sent.append(enrollment.reference_number)
     return messages.ra_resend_done(lang, user=holder, references=sent)
 
@@ -119,7 +119,7 @@ async def unlock(call: RaCall) -> str:
     before = await desk.queries.enrollment(call.args)
     if before is None:
         await desk.audit(call.staff, "enrollment.unlock", target=call.args[:128], outcome="error")
-        return messages.ra_not_found(lang, call.args)
+        return messages.text("ra.not_found", lang, what=call.args)
     await desk.ra.unlock(before.reference_number, actor=actor(call.staff))
     if before.locked and before.slack_user:
         known = await desk.user(call.client, before.slack_user)
@@ -128,7 +128,7 @@ async def unlock(call: RaCall) -> str:
             await desk.send_dm(
                 call.client,
                 before.slack_user,
-                Reply(messages.unlocked_dm(holder_lang, before.reference_number)),
+                Reply(messages.text("unlocked_dm", holder_lang, reference=before.reference_number)),
                 holder_lang,
             )
     return messages.ra_unlock_done(lang, before.reference_number, was_locked=before.locked)
@@ -142,11 +142,16 @@ async def revoke(call: RaCall) -> str:
     if owner:
         known = await desk.user(call.client, owner)
         owner_lang: Lang = known.lang if known else "en"
-        text = messages.revoked_dm(owner_lang, cn=revoked.subject_cn, serial=revoked.serial)
+        text = messages.text("revoked_dm", owner_lang, cn=revoked.subject_cn, serial=revoked.serial)
         with contextlib.suppress(SlackApiError):  # revoked either way; telling them is a courtesy
             reply = Reply(text, (dialog.talk_to_ra_button(owner_lang),))
             await desk.send_dm(call.client, owner, reply, owner_lang)
-    return messages.ra_revoke_done(lang, revoked.serial, str(revoked.revocation_reason or reason))
+    return messages.text(
+        "ra.revoke_done",
+        lang,
+        serial=revoked.serial,
+        reason=str(revoked.revocation_reason or reason),
+    )
 
 
 async def stats(call: RaCall) -> str:
@@ -170,7 +175,7 @@ async def stats(call: RaCall) -> str:
 
 
 async def usage(call: RaCall) -> str:
-    return messages.ra_usage(call.lang)
+    return messages.text("ra.usage", call.lang)
 
 
 HANDLERS: dict[str, Handler] = {
@@ -193,10 +198,10 @@ async def run(desk: Desk, client: AsyncWebClient, command: dict[str, Any]) -> st
     name = word if word in SUBCOMMANDS else "unknown"
     if not await desk.is_staff(client, staff):
         await desk.audit(staff, f"ra.{name}", outcome="refused", detail={"reason": "not RA staff"})
-        return messages.ra_refused(lang)
+        return messages.text("ra.refused", lang)
     handler = HANDLERS.get(word)
     if handler is None:
-        return messages.ra_usage(lang)
+        return messages.text("ra.usage", lang)
     call = RaCall(
         desk=desk,
         client=client,
@@ -209,11 +214,14 @@ async def run(desk: Desk, client: AsyncWebClient, command: dict[str, Any]) -> st
     try:
         return await handler(call)
     except CommandSyntaxError as exc:
-        return f"{messages.ra_invalid(lang, str(exc))}\n\n{messages.ra_usage(lang)}"
+        usage = messages.text("ra.usage", lang)
+        return f"{messages.text('ra.invalid', lang, problem=str(exc))}\n\n{usage}"
     except CertdeskError as exc:
-        return messages.ra_invalid(lang, exc.message)
+        return messages.text("ra.invalid", lang, problem=exc.message)
     except SlackApiError as exc:
-        return messages.ra_invalid(lang, messages.slack_error(lang, slack_error_code(exc)))
+        return messages.text(
+            "ra.invalid", lang, problem=messages.slack_error(lang, slack_error_code(exc))
+        )
 
 
 def register(app: AsyncApp, desk: Desk) -> None:

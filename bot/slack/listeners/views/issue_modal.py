@@ -42,7 +42,7 @@ async def tell(desk: Desk, client: AsyncWebClient, user: str, text: str, lang: L
 async def refuse(desk: Desk, client: AsyncWebClient, staff: str) -> None:
     await desk.audit(staff, "ra.issue", outcome="refused", detail={"reason": "not RA staff"})
     lang = await desk.language(client, staff)
-    await tell(desk, client, staff, messages.ra_refused(lang), lang)
+    await tell(desk, client, staff, messages.text("ra.refused", lang), lang)
 
 
 async def submit(desk: Desk, client: AsyncWebClient, staff: str, args: IssueArgs) -> None:

@@ -31,7 +31,7 @@ async def refuse(desk: Desk, client: AsyncWebClient, user: str, target: str) -> 
         user, "faq.teach", target=target[:128], outcome="refused", detail={"reason": "not RA staff"}
     )
     lang = await desk.language(client, user)
-    await desk.send_dm(client, user, Reply(messages.ra_refused(lang)), lang)
+    await desk.send_dm(client, user, Reply(messages.text("ra.refused", lang)), lang)
 
 
 async def open_modal(desk: Desk, client: AsyncWebClient, click: Click, trigger_id: str) -> None:
@@ -41,7 +41,7 @@ async def open_modal(desk: Desk, client: AsyncWebClient, click: Click, trigger_i
     lang = await desk.language(client, click.user, block_id=click.block_id)
     row = await desk.unanswered.get(int(click.value)) if click.value.isdigit() else None
     if row is None or row.reviewed:
-        await desk.send_dm(client, click.user, Reply(messages.teach_gone(lang)), lang)
+        await desk.send_dm(client, click.user, Reply(messages.text("teach.gone", lang)), lang)
         return
     knowledge = desk.questions.knowledge
     entries = (
