@@ -10,15 +10,13 @@ import argparse
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from bot.cli import build_parser
+from tests.support.pki import self_signed
 from tests.support.processes import Cli
 
 SERVER_AND_DATA = ("aiohttp", "slack_bolt", "sqlalchemy", "pyasn1", "sklearn")
@@ -88,19 +86,7 @@ def test_help_of_every_command_imports_no_server_or_data_library(cli: Cli, tmp_p
 
 
 def _certificate(path: Path) -> Path:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test Holder 01")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
+    _, certificate = self_signed("Test Holder 01", valid_for=timedelta(days=30))
     path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     return path
 

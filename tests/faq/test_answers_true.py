@@ -9,16 +9,13 @@ import re
 import shlex
 import subprocess
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from aiohttp import web
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import PrivateFormat, pkcs12
-from cryptography.x509.oid import NameOID
 
 from bot.app import create_app
 from bot.cli import build_parser
@@ -26,6 +23,7 @@ from bot.settings import Settings
 from common.language import LANGUAGES
 from faq.knowledge import load_entries
 from tests.support import system
+from tests.support.pki import self_signed
 
 BACKTICKED = re.compile(r"`([^`]+)`")
 PLACEHOLDER = re.compile(r"<[^>]*>|…")
@@ -103,19 +101,7 @@ def test_an_http_path_in_an_answer_is_a_route(entry_id: str, path: str, tmp_path
 
 def modern_p12(path: Path, password: bytes) -> None:
     """A `.p12` in the modern format certdesk makes: AES-256-CBC, PBKDF2, SHA-256 MAC."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Import Holder")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
+    key, cert = self_signed("Import Holder", valid_for=timedelta(days=30))
     encryption = (
         PrivateFormat.PKCS12.encryption_builder()
         .kdf_rounds(100_000)

@@ -6,7 +6,6 @@ the README shows: curl for HTTP, coreutils base64, OpenSSL for the CSR and the P
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from bot.runtime import Runtime
@@ -15,17 +14,7 @@ from enrollment.services.ra import NewEnrollment
 from tests.scenarios.conftest import Desk
 from tests.support import system
 from tests.support.pki import openssl, subject_line, verify
-
-
-def sh(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", "-o", "pipefail", "-c", script],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.support.processes import sh
 
 
 def test_est_with_curl_and_openssl_as_in_the_readme(desk: Desk, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from enrollment.services.ra import NewEnrollment
 from tests.scenarios.conftest import Desk
 from tests.support import system
 from tests.support.pki import openssl
-from tests.support.processes import Cli, base_env, free_port, live_server
+from tests.support.processes import Cli, base_env, free_port, live_server, sh
 from tests.support.store import certificate_row
 
 
@@ -49,17 +49,6 @@ def tls_desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsDesk]:
 
 def curl() -> str:
     return system.binary("curl", "curl")
-
-
-def sh(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", "-o", "pipefail", "-c", script],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_tls_auto_certificate_verifies_against_ca_pem_for_the_host_name(

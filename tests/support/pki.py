@@ -39,16 +39,19 @@ def subject_line(cert_pem: Path) -> str:
     return result.stdout.decode().strip()
 
 
-def self_signed_server(
-    directory: Path, *, valid_for: timedelta, extension: x509.ExtensionType, critical: bool
-) -> tuple[Path, Path]:
-    """``server.pem`` and ``server.key`` in ``directory``: a throwaway self-signed P-256
-    certificate for 127.0.0.1 with one ``extension`` (a SAN for a browser, CA constraints for
-    OpenSSL's trust store)."""
+def self_signed(
+    cn: str,
+    *,
+    valid_for: timedelta,
+    extension: x509.ExtensionType | None = None,
+    critical: bool = False,
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A throwaway self-signed P-256 certificate for ``cn``, valid from five minutes ago for
+    ``valid_for``, with at most one ``extension``."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     now = datetime.now(UTC)
-    certificate = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
@@ -56,8 +59,20 @@ def self_signed_server(
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + valid_for)
-        .add_extension(extension, critical=critical)
-        .sign(key, hashes.SHA256())
+    )
+    if extension is not None:
+        builder = builder.add_extension(extension, critical=critical)
+    return key, builder.sign(key, hashes.SHA256())
+
+
+def self_signed_server(
+    directory: Path, *, valid_for: timedelta, extension: x509.ExtensionType, critical: bool
+) -> tuple[Path, Path]:
+    """``server.pem`` and ``server.key`` in ``directory``: a throwaway self-signed P-256
+    certificate for 127.0.0.1 with one ``extension`` (a SAN for a browser, CA constraints for
+    OpenSSL's trust store)."""
+    key, certificate = self_signed(
+        "127.0.0.1", valid_for=valid_for, extension=extension, critical=critical
     )
     cert_path, key_path = directory / "server.pem", directory / "server.key"
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))

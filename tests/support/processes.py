@@ -30,6 +30,18 @@ def base_env(data_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str
     return env
 
 
+def sh(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``script`` in bash with pipefail, in ``cwd``; its output as text (a minute at most)."""
+    return subprocess.run(
+        ["bash", "-o", "pipefail", "-c", script],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 @dataclass
 class Cli:
     """Runs `certdesk` (the installed console script's module) with a fixed environment."""
