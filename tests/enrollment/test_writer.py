@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -58,6 +59,24 @@ def group_commit(sqlite_engine: AsyncEngine) -> Iterator[GroupCommit]:
     writer = GroupCommit(sqlite_engine)
     yield writer
     writer.close()
+
+
+@pytest.fixture
+async def unreachable_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """An engine whose database file cannot be opened (its directory does not exist).
+
+    aiosqlite answers a failed connect by queueing its thread's stop with a future that nobody
+    awaits; if the test's loop closed first, that thread would raise "Event loop is closed" into
+    whichever test runs next. Teardown therefore waits, on the running loop, for every aiosqlite
+    thread the test started to end."""
+    before = set(threading.enumerate())
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'x.db'}")
+    yield engine
+    await engine.dispose()
+    started = [t for t in set(threading.enumerate()) - before if "_connection_worker" in t.name]
+    for thread in started:
+        await asyncio.to_thread(thread.join, 30)  # a guard against a hang, not a timing assertion
+    assert not [t.name for t in started if t.is_alive()]
 
 
 async def test_writes_for_picks_group_commit_on_sqlite_only(runtime: Runtime) -> None:
@@ -270,11 +289,12 @@ async def test_plain_unit_is_committed_when_it_returns(
     assert await group_commit.read(read) == ["durable"]
 
 
-async def test_plain_units_on_an_unreachable_database_are_refused(tmp_path: Path) -> None:
+async def test_plain_units_on_an_unreachable_database_are_refused(
+    unreachable_engine: AsyncEngine,
+) -> None:
     """No database file can be opened: every plain unit and read gets StorageUnavailable (503),
     and the writer keeps taking the next ones."""
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'x.db'}")
-    writer = GroupCommit(engine)
+    writer = GroupCommit(unreachable_engine)
     try:
         async with asyncio.timeout(30):  # a guard against a hang, not a timing assertion
             results = await asyncio.gather(
@@ -285,7 +305,6 @@ async def test_plain_units_on_an_unreachable_database_are_refused(tmp_path: Path
                 await writer.read(lambda connection: connection.execute("SELECT 1").fetchone())
     finally:
         writer.close()
-        await engine.dispose()
 
 
 async def test_no_plain_units_without_a_database_file() -> None:
@@ -300,11 +319,12 @@ async def test_no_plain_units_without_a_database_file() -> None:
         await engine.dispose()
 
 
-async def test_unreachable_database_refuses_every_queued_unit(tmp_path: Path) -> None:
+async def test_unreachable_database_refuses_every_queued_unit(
+    unreachable_engine: AsyncEngine,
+) -> None:
     """No connection for the batch: each queued unit gets StorageUnavailable (a 503 at the
     HTTP boundary), and the writer takes the next units instead of spinning on the first."""
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'x.db'}")
-    writer = GroupCommit(engine)
+    writer = GroupCommit(unreachable_engine)
 
     async def one() -> None:
         async with writer.unit() as session:
@@ -317,4 +337,4 @@ async def test_unreachable_database_refuses_every_queued_unit(tmp_path: Path) ->
             with pytest.raises(StorageUnavailable):
                 await one()
     finally:
-        await engine.dispose()
+        writer.close()
