@@ -14,9 +14,26 @@ from common.language import detect_language
 from faq.knowledge import REQUIRED_IDS, KnowledgeBase
 from tests.faq.conftest import read_labelled
 
-SPLITS = ("tune", "tune2", "tune3", "heldout", "heldout2", "heldout3", "heldout4", "heldout5")
+SPLITS = (
+    "tune",
+    "tune2",
+    "tune3",
+    "heldout",
+    "heldout2",
+    "heldout3",
+    "heldout4",
+    "heldout5",
+    "heldout6",
+)
 HELD_OUT = ("heldout", "heldout2")
-HELD_OUT_ALL = tuple(split for split in SPLITS if split.startswith("heldout"))
+# heldout6 (all 22 topics, written blind in session 7: no entry's examples, no other labelled
+# row and no word list read) is covered by the shape tests only until the lead measures it once;
+# then it joins the pooled goal and NEW_TOPICS_HELD_OUT with that figure as its floor. Until
+# then nobody runs retrieval on it, so that nothing tuned can have seen it.
+NOT_YET_MEASURED = ("heldout6",)
+HELD_OUT_ALL = tuple(
+    split for split in SPLITS if split.startswith("heldout") and split not in NOT_YET_MEASURED
+)
 # The held-out questions for the eight topics added in issue 15 (heldout3 written first; its
 # misses were seen once, so heldout4 was written before the examples that followed), and
 # heldout5 (all 22 topics, written in session 5 before any change informed by it). Floors: the
@@ -64,6 +81,13 @@ def test_labelled_questions_are_not_entry_examples(kb: KnowledgeBase) -> None:
         if row.question.strip().casefold() in examples
     ]
     assert copied == []
+
+
+def test_labelled_splits_not_yet_measured_stay_out_of_the_goals() -> None:
+    """A split waiting for its first measurement is shape-checked but in no goal or floor."""
+    assert set(NOT_YET_MEASURED) <= set(SPLITS)
+    goals = {*HELD_OUT, *HELD_OUT_ALL, *NEW_TOPICS_HELD_OUT}
+    assert goals.isdisjoint(NOT_YET_MEASURED)
 
 
 def test_labelled_languages_match_detection() -> None:
