@@ -8,53 +8,16 @@ open escalation (a partial unique index holds that even when two clicks race).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from bot.models import Escalation, EscalationStatus
+from bot.models import Escalation, EscalationPublic, EscalationStatus
 from common.time import utcnow
 from enrollment.reads import read_session
 from enrollment.writer import writes_for
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EscalationView:
-    id: int
-    user_id: str
-    user_channel: str
-    ra_channel: str
-    thread_ts: str | None
-    question: str
-    lang: str
-    status: str
-    created_at: datetime
-    resolved_by: str | None
-
-    @classmethod
-    def of(cls, row: Escalation) -> EscalationView:
-        assert row.id is not None
-        return cls(
-            id=row.id,
-            user_id=row.user_id,
-            user_channel=row.user_channel,
-            ra_channel=row.ra_channel,
-            thread_ts=row.thread_ts,
-            question=row.question,
-            lang=row.lang,
-            status=row.status,
-            created_at=row.created_at,
-            resolved_by=row.resolved_by,
-        )
-
-    @property
-    def is_open(self) -> bool:
-        return self.status == EscalationStatus.OPEN
 
 
 class Escalations:
@@ -66,7 +29,7 @@ class Escalations:
 
     async def start(
         self, *, user_id: str, user_channel: str, ra_channel: str, question: str, lang: str
-    ) -> EscalationView | None:
+    ) -> EscalationPublic | None:
         """Open an escalation, or return None when the user already has an open one."""
         row = Escalation(
             user_id=user_id,
@@ -80,7 +43,7 @@ class Escalations:
                 session.add(row)
         except IntegrityError:
             return None
-        return EscalationView.of(row)
+        return EscalationPublic.model_validate(row)
 
     async def attach_thread(self, escalation_id: int, *, thread_ts: str) -> None:
         async with self._writes.unit() as session:
@@ -95,22 +58,22 @@ class Escalations:
         async with self._writes.unit() as session:
             await session.execute(delete(Escalation).where(col(Escalation.id) == escalation_id))
 
-    async def open_for_user(self, user_id: str) -> EscalationView | None:
+    async def open_for_user(self, user_id: str) -> EscalationPublic | None:
         statement = select(Escalation).where(
             col(Escalation.user_id) == user_id, col(Escalation.status) == EscalationStatus.OPEN
         )
         return await self._first(statement)
 
-    async def by_thread(self, *, ra_channel: str, thread_ts: str) -> EscalationView | None:
+    async def by_thread(self, *, ra_channel: str, thread_ts: str) -> EscalationPublic | None:
         statement = select(Escalation).where(
             col(Escalation.ra_channel) == ra_channel, col(Escalation.thread_ts) == thread_ts
         )
         return await self._first(statement)
 
-    async def get(self, escalation_id: int) -> EscalationView | None:
+    async def get(self, escalation_id: int) -> EscalationPublic | None:
         return await self._first(select(Escalation).where(col(Escalation.id) == escalation_id))
 
-    async def resolve(self, escalation_id: int, *, by: str) -> EscalationView | None:
+    async def resolve(self, escalation_id: int, *, by: str) -> EscalationPublic | None:
         """Close an open escalation; None when it was closed already (a second click)."""
         async with self._writes.unit() as session:
             result = await session.execute(
@@ -125,7 +88,7 @@ class Escalations:
                 return None
         return await self.get(escalation_id)
 
-    async def open_escalations(self, *, limit: int = 50) -> list[EscalationView]:
+    async def open_escalations(self, *, limit: int = 50) -> list[EscalationPublic]:
         statement = (
             select(Escalation)
             .where(col(Escalation.status) == EscalationStatus.OPEN)
@@ -134,9 +97,9 @@ class Escalations:
         )
         async with read_session(self._engine) as session:
             rows = (await session.execute(statement)).scalars().all()
-        return [EscalationView.of(row) for row in rows]
+        return [EscalationPublic.model_validate(row) for row in rows]
 
-    async def _first(self, statement: SelectOfScalar[Escalation]) -> EscalationView | None:
+    async def _first(self, statement: SelectOfScalar[Escalation]) -> EscalationPublic | None:
         async with read_session(self._engine) as session:
             row = (await session.execute(statement)).scalars().first()
-        return EscalationView.of(row) if row is not None else None
+        return EscalationPublic.model_validate(row) if row is not None else None

@@ -3,10 +3,10 @@
 ``slack_inbox`` is the durable Slack inbox (see :mod:`bot.slack.inbox`): a request is
 acknowledged only once its row is stored; its ``delivery_id`` (the event ID) is unique, so a
 retry from Slack, or the same event reaching another process, finds the row and is dropped.
-``escalation`` links a user's DM to the thread in the RA channel
-where staff answer them. ``unanswered_question`` keeps the questions the knowledge module
-could not answer confidently, for RA staff to review (see :mod:`bot.unanswered`); it follows
-SQLModel's Base / Create / Public / table pattern.
+``escalation`` links a user's DM to the thread in the RA channel where staff answer them
+(see :mod:`bot.escalation`). ``unanswered_question`` keeps the questions the knowledge module
+could not answer confidently, for RA staff to review (see :mod:`bot.unanswered`). Those two
+follow SQLModel's Base / Public / table pattern (the question with a Create model too).
 """
 
 from __future__ import annotations
@@ -52,7 +52,20 @@ class EscalationStatus(enum.StrEnum):
     RESOLVED = "resolved"
 
 
-class Escalation(SQLModel, table=True):
+class EscalationBase(SQLModel):
+    user_id: str = Field(max_length=32, index=True)
+    user_channel: str = Field(max_length=32)
+    ra_channel: str = Field(max_length=32)
+    thread_ts: str | None = Field(default=None, max_length=32)
+    question: str = Field(default="", sa_type=sa.Text)
+    lang: str = Field(default="en", max_length=8)
+    status: str = Field(default=EscalationStatus.OPEN, sa_type=sa.String(16))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    resolved_by: str | None = Field(default=None, max_length=32)
+
+
+class Escalation(EscalationBase, table=True):
     __tablename__ = "escalation"
     __table_args__ = (
         sa.UniqueConstraint("ra_channel", "thread_ts", name="uq_escalation_thread"),
@@ -67,16 +80,16 @@ class Escalation(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    user_id: str = Field(max_length=32, index=True)
-    user_channel: str = Field(max_length=32)
-    ra_channel: str = Field(max_length=32)
-    thread_ts: str | None = Field(default=None, max_length=32)
-    question: str = Field(default="", sa_type=sa.Text)
-    lang: str = Field(default="en", max_length=8)
-    status: str = Field(default=EscalationStatus.OPEN, sa_type=sa.String(16))
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
-    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
-    resolved_by: str | None = Field(default=None, max_length=32)
+
+
+class EscalationPublic(EscalationBase):
+    """An escalation as the Slack adapter reads it, detached from its session."""
+
+    id: int
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == EscalationStatus.OPEN
 
 
 MAX_QUESTION_LENGTH = 1000

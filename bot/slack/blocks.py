@@ -15,7 +15,7 @@ from typing import Any
 
 from bot import messages
 from bot.dialog import Act, Button, Reply, certificate_line, renewable
-from bot.escalation import EscalationView
+from bot.models import EscalationPublic
 from bot.slack.syntax import IssueArgs
 from common.language import Lang
 from enrollment.ca.profiles import DEFAULT_PROFILE, PROFILES
@@ -128,7 +128,7 @@ def button_value(value: str) -> str:
 class StaffOverview:
     pending: Sequence[EnrollmentView]
     locked: Sequence[EnrollmentView]
-    escalations: Sequence[EscalationView]
+    escalations: Sequence[EscalationPublic]
     unanswered: Sequence[QuestionGroup]
 
 

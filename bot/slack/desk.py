@@ -30,7 +30,8 @@ from bot.dialog import (
     GiveLink,
     Reply,
 )
-from bot.escalation import Escalations, EscalationView
+from bot.escalation import Escalations
+from bot.models import EscalationPublic
 from bot.questions import Questions
 from bot.settings import Settings
 from bot.slack import blocks
@@ -373,7 +374,7 @@ class Desk:
         return Reply(messages.text("escalation.started", lang))
 
     async def relay_to_staff(
-        self, client: AsyncWebClient, escalation: EscalationView, text: str
+        self, client: AsyncWebClient, escalation: EscalationPublic, text: str
     ) -> None:
         try:
             await client.chat_postMessage(
@@ -392,14 +393,14 @@ class Desk:
             await self.tell_holder(client, escalation, "escalation.relay_failed")
 
     async def relay_to_user(
-        self, client: AsyncWebClient, escalation: EscalationView, staff_user: str, text: str
+        self, client: AsyncWebClient, escalation: EscalationPublic, staff_user: str, text: str
     ) -> None:
         await self.tell_holder(
             client, escalation, "escalation.relay_to_user", staff_user=staff_user, text=text
         )
 
     async def tell_holder(
-        self, client: AsyncWebClient, escalation: EscalationView, key: str, **fields: object
+        self, client: AsyncWebClient, escalation: EscalationPublic, key: str, **fields: object
     ) -> None:
         """Post the catalogue's ``key`` to the escalation's holder, in the holder's language."""
         lang: Lang = "zh" if escalation.lang == "zh" else "en"
