@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,3 +212,55 @@ def test_tls_api_renew_with_curl_client_certificate_needs_only_the_csr(
     assert result.stdout == "201", (result.stdout, (tmp_path / "answer").read_text())
     old = tls_desk.desk.call(lambda r: certificate_row(r.engine, serial_of(cert)))
     assert old.status == "superseded"
+
+
+def test_two_servers_on_one_data_directory_serve_one_pair_that_verifies(tmp_path: Path) -> None:
+    """Two `certdesk serve` on one data directory, started together (an earlier version's two
+    files left in tls/): one issues the pair under the lock, both serve it, it verifies
+    against /ca.pem, and only the pair file and its lock stay in tls/."""
+    data_dir = tmp_path / "shared"
+    ports = (free_port(), free_port())
+    env = base_env(
+        data_dir,
+        {
+            "CERTDESK_TLS": "auto",
+            "CERTDESK_PUBLIC_URL": f"https://localhost:{ports[0]}",
+            "CERTDESK_SERVE_REMINDERS": "false",
+        },
+    )
+    data_dir.mkdir()
+    initialised = Cli(env)("init")
+    assert initialised.returncode == 0, initialised.stderr
+    (data_dir / "tls").mkdir(mode=0o700)
+    for name in ("server-chain.pem", "server-key.pem"):
+        (data_dir / "tls" / name).write_text("from an earlier version")
+    with ExitStack() as stack, ThreadPoolExecutor(2) as pool:
+        starting = [
+            pool.submit(stack.enter_context, live_server(env, port=p, tls=True)) for p in ports
+        ]
+        for started in starting:
+            started.result()
+        ca = tmp_path / "ca.pem"
+        fetched = sh(f"{curl()} -sS -k -o {ca} https://localhost:{ports[1]}/ca.pem", tmp_path)
+        assert fetched.returncode == 0, fetched.stderr
+        served = [served_certificate(port, ca) for port in ports]
+    assert served[0] == served[1]
+    assert sorted(p.name for p in (data_dir / "tls").iterdir()) == [
+        "server.pem",
+        "server.pem.lock",
+    ]
+
+
+def served_certificate(port: int, ca: Path) -> str:
+    """The PEM certificate `openssl s_client` verified (host name localhost) on ``port``."""
+    handshake = subprocess.run(
+        [system.binary("openssl", "openssl"), "s_client", "-connect", f"127.0.0.1:{port}",
+         "-servername", "localhost", "-verify_hostname", "localhost",
+         "-CAfile", str(ca), "-verify_return_error"],
+        input="", capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert handshake.returncode == 0, handshake.stderr
+    assert "Verify return code: 0 (ok)" in handshake.stdout
+    begin = handshake.stdout.index("-----BEGIN CERTIFICATE-----")
+    end = handshake.stdout.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")
+    return handshake.stdout[begin:end]
