@@ -5,9 +5,8 @@ answering a request costs one fast EC P-256 signature on the host even when the 
 an HSM: the HSM signs only the responder's certificate, once per rotation.
 
 Both live in one file, ``ocsp-signer.pem`` (0600) in the CA's directory: the PKCS#8 key, then
-the certificate. One file keeps key and certificate paired when several processes share the
-directory: a new pair is written beside it and renamed over it in one step, so a reader sees
-the old pair or the new one, never half of each. A pair is replaced when its certificate is
+the certificate, read and written by :mod:`enrollment.ca.pairs` (a reader sees the old pair or
+the new one, never half of each). A pair is replaced when its certificate is
 within ``renew_before`` of its end, was not issued by the current CA key, or cannot be read.
 Blocking throughout (file I/O, perhaps an HSM signature): call it off the event loop.
 """
@@ -20,12 +19,11 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from common.time import utcnow
 from enrollment.ca.authority import IssuingCA
-from enrollment.files import replace_file
+from enrollment.ca.pairs import read_pair, write_pair
 
 SIGNER_FILE = "ocsp-signer.pem"
 SIGNER_VALIDITY = timedelta(days=30)
@@ -73,22 +71,17 @@ def load_or_rotate_signer(
     certificate = ca.issue_ocsp_signer(
         public_key=key.public_key(), validity=policy.validity, now=now
     )
-    _write_pair(path, key, certificate)
+    write_pair(path, key, (certificate,))
     return OcspSigner(certificate=certificate, private_key=key, issuer=ca)
 
 
 def _read(path: Path, ca: IssuingCA) -> OcspSigner | None:
-    try:
-        data = path.read_bytes()
-        key = serialization.load_pem_private_key(data, None)
-        certificate = x509.load_pem_x509_certificate(data)
-    except (FileNotFoundError, ValueError):
-        return None  # absent or unreadable: a new pair replaces it
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
+    pair = read_pair(path)  # None: absent or unreadable, a new pair replaces it
+    if pair is None or not isinstance(pair.private_key, ec.EllipticCurvePrivateKey):
         return None
-    if certificate.public_key() != key.public_key() or not _issued_by(certificate, ca):
+    if not _issued_by(pair.leaf, ca):
         return None
-    return OcspSigner(certificate=certificate, private_key=key, issuer=ca)
+    return OcspSigner(certificate=pair.leaf, private_key=pair.private_key, issuer=ca)
 
 
 def _issued_by(certificate: x509.Certificate, ca: IssuingCA) -> bool:
@@ -97,10 +90,3 @@ def _issued_by(certificate: x509.Certificate, ca: IssuingCA) -> bool:
     except (ValueError, TypeError, InvalidSignature):
         return False
     return True
-
-
-def _write_pair(path: Path, key: ec.EllipticCurvePrivateKey, certificate: x509.Certificate) -> None:
-    data = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ) + certificate.public_bytes(serialization.Encoding.PEM)
-    replace_file(path, data, mode=0o600)

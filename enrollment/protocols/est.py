@@ -13,14 +13,17 @@ the body as text, and a JSON body is still readable there), plus ``WWW-Authentic
 Operations: ``cacerts``, ``simpleenroll``, ``csrattrs`` (204: no attributes required),
 ``simplereenroll`` (RFC 7030 §4.2.2): authenticated by the TLS client certificate
 (:mod:`enrollment.web.client_certificates`: certdesk's own TLS, or a proxy the operator
-trusts), which must be a current certdesk certificate; the CSR must ask for the same subject;
-the domain's ``renew_by_certificate`` (:class:`EstReenrollment`) issues the successor and
-supersedes the old certificate. An optional label segment ``/.well-known/est/{profile}/...``
-names a profile the enrollment must have.
+trusts), which must be a current certdesk certificate; the CSR must ask for the same subject
+and, if it names any, the same subject alternative names (:func:`check_same_names`); the
+domain's ``renew_by_certificate`` (:class:`EstReenrollment`) issues the successor, which says
+what the old one says (subject, names, usages, profile: the record's), and supersedes it. An
+optional label segment ``/.well-known/est/{profile}/...`` names a profile the enrollment must
+have.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
@@ -168,15 +171,52 @@ def authentication_required() -> AuthenticationRequired:
     )
 
 
-def check_same_subject(csr: bytes, certificate: x509.Certificate) -> None:
-    """RFC 7030 §4.2.2: a re-enrollment asks for the current certificate's subject."""
-    if parse_csr(csr).subject != certificate.subject:
+def check_same_names(csr: bytes, certificate: x509.Certificate) -> None:
+    """RFC 7030 §4.2.2: a re-enrollment asks for the current certificate's subject, and for its
+    subject alternative names if it names any (a CSR without them keeps the current ones). The
+    rest of the CSR (key usages, extended key usages, basic constraints …) is ignored, as on a
+    first enrollment: the successor says what the current certificate says. Parses ASN.1:
+    call it off the event loop."""
+    request = parse_csr(csr)
+    if request.subject != certificate.subject:
         raise SubjectMismatch(
             "A re-enrollment CSR must ask for the same subject as your current certificate "
             f"({certificate.subject.rfc4514_string()}). Make the CSR with that subject, e.g. "
             '`openssl req -new -key key.pem -subj "$(openssl x509 -in cert.pem -noout '
             "-subject -nameopt compat | sed 's/^subject=//')\"`."
         )
+    try:
+        asked = _alternative_names(request.extensions)
+    except ValueError:
+        raise CsrMalformed(
+            "The CSR's extensions cannot be read. Make the CSR again without hand-written "
+            "extensions, e.g. `openssl req -new -key key.pem -subj …`."
+        ) from None
+    current = _alternative_names(certificate.extensions) or []
+    if asked is not None and sorted(asked) != sorted(current):
+        raise SubjectMismatch(
+            "A re-enrollment CSR may name only your current certificate's subject alternative "
+            f"names ({', '.join(sorted(current)) or 'none'}); this one asks for "
+            f"{', '.join(sorted(asked)) or 'none'}. Leave subjectAltName out of the CSR (the "
+            "new certificate keeps the current names), or ask RA staff for a new enrollment "
+            "to change them."
+        )
+
+
+def _alternative_names(extensions: x509.Extensions) -> list[str] | None:
+    """The subject alternative names as ``DNS:…``, ``email:…``, ``IP:…``, ``URI:…`` (None:
+    no such extension)."""
+    try:
+        names = extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return None
+    prefixes: dict[type[x509.GeneralName], str] = {
+        x509.DNSName: "DNS",
+        x509.RFC822Name: "email",
+        x509.IPAddress: "IP",
+        x509.UniformResourceIdentifier: "URI",
+    }
+    return [f"{prefixes.get(type(name), type(name).__name__)}:{name.value}" for name in names]
 
 
 def check_label(label: str | None) -> str | None:
@@ -295,7 +335,7 @@ async def simplereenroll(request: web.Request) -> web.Response:
             "`Content-Type: application/pkcs10`, base64-encoded DER."
         )
     csr = decode_pkcs10(await read_request(request, limit=MAX_BODY_BYTES))
-    check_same_subject(csr, certificate)
+    await asyncio.to_thread(check_same_names, csr, certificate)
     issued = await request.app[REENROLLMENT].renew_by_certificate(
         certificate, key=csr, delivery=Delivery.CSR
     )

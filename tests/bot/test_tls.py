@@ -4,7 +4,12 @@ loaded into the live context), and the context's client-certificate request."""
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
+import stat
+import subprocess
+import sys
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +30,8 @@ from bot.tls import (
 )
 from common.time import utcnow
 from enrollment.ca.authority import IssuingCA, load_or_create_local_ca
+from enrollment.ca.pairs import read_pair
+from enrollment.files import snapshot_path
 
 
 def settings(**values: Any) -> Settings:
@@ -88,7 +95,7 @@ def test_auto_certificate_reused_while_current_and_reissued_when_due(
     assert new
     names = first.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert names.get_values_for_type(x509.DNSName) == ["desk.example"]
-    assert (auto.key_path.stat().st_mode & 0o777) == 0o600
+    assert (auto.path.stat().st_mode & 0o777) == 0o600
     again, new = auto.ensure(now + timedelta(days=1))
     assert (again.serial_number, new) == (first.serial_number, False)
     due = now + SERVER_VALIDITY - RENEW_BEFORE + timedelta(hours=1)
@@ -131,7 +138,7 @@ async def test_refresh_reissues_a_due_certificate_into_the_live_context(
     old = auto.issue(utcnow() - SERVER_VALIDITY + RENEW_BEFORE - timedelta(days=1))
     context = server_context(settings(tls="auto"))
     assert context is not None
-    context.load_cert_chain(auto.chain_path, auto.key_path)
+    context.load_cert_chain(auto.path)
     assert await served_serial(context, trust) == old.serial_number
     new = await refresh(context, auto)
     assert new.serial_number != old.serial_number
@@ -159,7 +166,7 @@ async def test_server_context_serves_the_operators_certificate_pair(
     trust.write_bytes(ca.chain_pem())
     pair = AutoCertificate(ca=ca, host="localhost", directory=tmp_path / "own")
     leaf = pair.issue(utcnow())
-    context = server_context(settings(tls_cert=pair.chain_path, tls_key=pair.key_path))
+    context = server_context(settings(tls_cert=pair.path, tls_key=pair.path))
     assert context is not None
     assert await served_serial(context, trust) == leaf.serial_number
 
@@ -182,3 +189,103 @@ def test_serve_with_an_unusable_pair_stops_with_one_line(tmp_path: Path) -> None
     assert result.stderr.startswith("certdesk: CERTDESK_TLS_CERT=")
     assert "PRIVATE-KEY-CONTENT" not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_auto_pair_is_one_private_file_and_the_legacy_pair_is_removed(
+    tmp_path: Path, ca: IssuingCA
+) -> None:
+    """server.pem holds key, certificate and chain (0600); the two files of earlier versions
+    are removed on upgrade (a valid earlier pair is not reused: it is the pair that split)."""
+    directory = tmp_path / "tls"
+    directory.mkdir()
+    for name in AutoCertificate.LEGACY_FILES:
+        (directory / name).write_text("from an earlier version")
+    auto = AutoCertificate(ca=ca, host="desk.example", directory=directory)
+    leaf, new = auto.ensure(utcnow())
+    assert new
+    assert sorted(p.name for p in directory.iterdir()) == ["server.pem", "server.pem.lock"]
+    assert stat.S_IMODE(auto.path.stat().st_mode) == 0o600
+    pair = read_pair(auto.path)
+    assert pair is not None
+    assert pair.certificates == (leaf, *ca.chain)
+    assert pair.private_key.public_key() == leaf.public_key()
+
+
+def test_auto_certificate_due_in_two_processes_is_issued_once(
+    tmp_path: Path, ca: IssuingCA
+) -> None:
+    """Two renewals at once on one directory (threads standing in for two processes: flock
+    locks per open file): the lock lets one issue, the other reuses its pair."""
+    start = threading.Barrier(2)
+    results: list[tuple[x509.Certificate, bool]] = []
+
+    def ensure() -> None:
+        auto = AutoCertificate(ca=ca, host="desk.example", directory=tmp_path / "tls")
+        start.wait()
+        results.append(auto.ensure(utcnow()))
+
+    threads = [threading.Thread(target=ensure) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(new for _, new in results) == [False, True]
+    assert results[0][0] == results[1][0]
+
+
+RENEWER = """
+import sys
+from pathlib import Path
+from bot.tls import AutoCertificate
+from common.time import utcnow
+from enrollment.ca.authority import load_local_ca
+
+ca = load_local_ca(Path(sys.argv[1]), crl_url=None)
+auto = AutoCertificate(ca=ca, host="localhost", directory=Path(sys.argv[2]))
+print("ready", flush=True)
+for _ in range(int(sys.argv[3])):
+    auto.renew(utcnow())
+"""
+
+
+def test_loading_while_another_process_renews_never_splits_the_pair(
+    tmp_path: Path, ca: IssuingCA
+) -> None:
+    """Another process renews the pair over and over while this one loads it: every load
+    gets a key and certificate that belong together (load_cert_chain refuses a split pair,
+    "key values mismatch"), and no snapshot is left behind."""
+    directory = tmp_path / "tls"
+    auto = AutoCertificate(ca=ca, host="localhost", directory=directory)
+    auto.ensure(utcnow())
+    context = server_context(settings(tls="auto"))
+    assert context is not None
+    served: set[int] = set()
+    command = [sys.executable, "-c", RENEWER, str(tmp_path / "ca"), str(directory), "60"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as renewer:
+        assert renewer.stdout is not None
+        assert renewer.stdout.readline().strip() == "ready"
+        while renewer.poll() is None:
+            served.add(auto.load_into(context).serial_number)
+    assert renewer.returncode == 0
+    served.add(auto.load_into(context).serial_number)
+    assert len(served) > 1  # the loads overlapped renewals
+    assert sorted(p.name for p in directory.iterdir()) == ["server.pem", "server.pem.lock"]
+
+
+def test_stale_snapshots_of_dead_processes_are_removed_at_start(
+    tmp_path: Path, ca: IssuingCA
+) -> None:
+    auto = AutoCertificate(ca=ca, host="desk.example", directory=tmp_path / "tls")
+    auto.ensure(utcnow())
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    alive = subprocess.Popen(["sleep", "60"])
+    try:
+        for pid in (dead.pid, alive.pid):
+            os.link(auto.path, snapshot_path(auto.path, pid))
+        auto.remove_stale_snapshots()
+        assert not snapshot_path(auto.path, dead.pid).exists()
+        assert snapshot_path(auto.path, alive.pid).exists()  # still loading, perhaps
+    finally:
+        alive.kill()
+        alive.wait()

@@ -4,8 +4,11 @@ authenticated by `curl --cert --key`."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from enrollment.services import EnrollmentCreate
 from enrollment.services.ra import NewEnrollment
 from tests.scenarios.conftest import Desk
 from tests.support import system
-from tests.support.pki import openssl
+from tests.support.pki import assert_says_no_more, openssl
 from tests.support.processes import Cli, base_env, free_port, live_server, sh
 from tests.support.store import certificate_row
 
@@ -76,9 +79,11 @@ def test_tls_auto_certificate_verifies_against_ca_pem_for_the_host_name(
     assert wrong_name.returncode != 0  # the certificate names localhost only
 
 
-def enroll_over_est(tls_desk: TlsDesk, directory: Path, cn: str) -> Path:
+def enroll_over_est(
+    tls_desk: TlsDesk, directory: Path, cn: str, request: EnrollmentCreate | None = None
+) -> Path:
     """A first certificate with curl and EST simpleenroll over certdesk's TLS."""
-    request = EnrollmentCreate(cn=cn, ous=["Branch 7"], o="Acme Bank")
+    request = request or EnrollmentCreate(cn=cn, ous=["Branch 7"], o="Acme Bank")
 
     async def create(runtime: Runtime) -> NewEnrollment:
         return await runtime.services.ra.create_enrollment(request, actor="test")
@@ -102,11 +107,14 @@ def enroll_over_est(tls_desk: TlsDesk, directory: Path, cn: str) -> Path:
     return directory / "cert.pem"
 
 
-def reenroll(tls_desk: TlsDesk, directory: Path, subject: str) -> subprocess.CompletedProcess[str]:
-    """`curl --cert --key` simplereenroll with a new key's CSR for ``subject``."""
+def reenroll(
+    tls_desk: TlsDesk, directory: Path, subject: str, *asked: str
+) -> subprocess.CompletedProcess[str]:
+    """`curl --cert --key` simplereenroll with a new key's CSR for ``subject`` (``asked``:
+    `openssl req` options, such as -addext)."""
     made = openssl(
         "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", str(directory / "new.key"), "-subj", subject,
+        "-keyout", str(directory / "new.key"), "-subj", subject, *asked,
         "-outform", "DER", "-out", str(directory / "re.der"),
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
@@ -210,3 +218,130 @@ def test_tls_api_renew_with_curl_client_certificate_needs_only_the_csr(
     assert result.stdout == "201", (result.stdout, (tmp_path / "answer").read_text())
     old = tls_desk.desk.call(lambda r: certificate_row(r.engine, serial_of(cert)))
     assert old.status == "superseded"
+
+
+MORE_USAGES = (
+    "-addext", "extendedKeyUsage=serverAuth,codeSigning,OCSPSigning,clientAuth",
+    "-addext", "keyUsage=critical,digitalSignature,keyCertSign,cRLSign",
+    "-addext", "basicConstraints=critical,CA:TRUE",
+)  # fmt: skip
+SMIME = {"ous": ["Branch 7", "RA Shanghai"], "o": "Acme Bank", "profile": "smime"}
+
+
+def openssl_subject(cert: Path) -> str:
+    """The certificate's subject as `openssl req -subj` takes it."""
+    subject = subject_of(cert).removeprefix("subject=")
+    return "/" + subject.replace(", ", "/").replace(" = ", "=")
+
+
+def test_tls_simplereenroll_asking_for_more_gets_what_the_certificate_says(
+    tls_desk: TlsDesk, tmp_path: Path
+) -> None:
+    """curl --cert --key with a CSR (same subject) asking for server, code and OCSP signing
+    and to be a CA: issued, saying what the current certificate says, profile too; the same
+    CSR naming one more subject alternative name is refused and renews nothing."""
+    request = EnrollmentCreate(cn="TLS Wide", email="wide@example.com", **SMIME)
+    cert = enroll_over_est(tls_desk, tmp_path, "TLS Wide", request)
+    wider = reenroll(
+        tls_desk, tmp_path, openssl_subject(cert), *MORE_USAGES,
+        "-addext", "subjectAltName=email:wide@example.com,DNS:intranet.example",
+    )  # fmt: skip
+    assert wider.stdout == "400", (tmp_path / "answer").read_text()
+    answer = (tmp_path / "answer").read_text()
+    assert "subject_mismatch" in answer
+    assert "DNS:intranet.example" in answer
+    assert tls_desk.desk.call(lambda r: certificate_row(r.engine, serial_of(cert))).status == (
+        "active"
+    )
+
+    result = reenroll(tls_desk, tmp_path, openssl_subject(cert), *MORE_USAGES)
+    assert result.stdout == "200", (tmp_path / "answer").read_text()
+    decoded = sh("base64 -d answer | openssl pkcs7 -inform DER -print_certs > new.pem", tmp_path)
+    assert decoded.returncode == 0, decoded.stderr
+    old = x509.load_pem_x509_certificate(cert.read_bytes())
+    new = x509.load_pem_x509_certificate((tmp_path / "new.pem").read_bytes())
+    assert_says_no_more(old, new)
+    row = tls_desk.desk.call(lambda r: certificate_row(r.engine, serial_of(tmp_path / "new.pem")))
+    assert (row.profile, row.owner_email) == ("smime", "wide@example.com")
+
+
+def test_tls_api_renew_asking_for_more_gets_what_the_certificate_says(
+    tls_desk: TlsDesk, tmp_path: Path
+) -> None:
+    """POST /api/v1/renew with curl's client certificate and a CSR for another CN, OU and O,
+    more names and usages: the CSR's content is ignored, the old certificate's kept."""
+    request = EnrollmentCreate(cn="TLS API Wide", email="api-wide@example.com", **SMIME)
+    cert = enroll_over_est(tls_desk, tmp_path, "TLS API Wide", request)
+    made = openssl(
+        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", str(tmp_path / "new.key"), "-subj", "/O=Other Org/OU=Other Unit/CN=Else",
+        *MORE_USAGES, "-addext", "subjectAltName=DNS:intranet.example,email:x@elsewhere.example",
+        "-out", str(tmp_path / "new.csr"),
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    result = sh(
+        'python3 -c \'import json,sys; print(json.dumps({"csr": open("new.csr").read()}))\''
+        f" > body.json && {curl()} -sS -w '%{{http_code}}' -o answer --cacert {tls_desk.ca} "
+        "--cert cert.pem --key key.pem -H 'Content-Type: application/json' "
+        f"--data-binary @body.json {tls_desk.url}/api/v1/renew",
+        tmp_path,
+    )
+    assert result.stdout == "201", (result.stdout, (tmp_path / "answer").read_text())
+    body = json.loads((tmp_path / "answer").read_text())
+    old = x509.load_pem_x509_certificate(cert.read_bytes())
+    new = x509.load_pem_x509_certificate(body["certificate"].encode())
+    assert_says_no_more(old, new)
+    row = tls_desk.desk.call(lambda r: certificate_row(r.engine, body["serial"]))
+    assert (row.profile, row.owner_email) == ("smime", "api-wide@example.com")
+
+
+def test_two_servers_on_one_data_directory_serve_one_pair_that_verifies(tmp_path: Path) -> None:
+    """Two `certdesk serve` on one data directory, started together (an earlier version's two
+    files left in tls/): one issues the pair under the lock, both serve it, it verifies
+    against /ca.pem, and only the pair file and its lock stay in tls/."""
+    data_dir = tmp_path / "shared"
+    ports = (free_port(), free_port())
+    env = base_env(
+        data_dir,
+        {
+            "CERTDESK_TLS": "auto",
+            "CERTDESK_PUBLIC_URL": f"https://localhost:{ports[0]}",
+            "CERTDESK_SERVE_REMINDERS": "false",
+        },
+    )
+    data_dir.mkdir()
+    initialised = Cli(env)("init")
+    assert initialised.returncode == 0, initialised.stderr
+    (data_dir / "tls").mkdir(mode=0o700)
+    for name in ("server-chain.pem", "server-key.pem"):
+        (data_dir / "tls" / name).write_text("from an earlier version")
+    with ExitStack() as stack, ThreadPoolExecutor(2) as pool:
+        starting = [
+            pool.submit(stack.enter_context, live_server(env, port=p, tls=True)) for p in ports
+        ]
+        for started in starting:
+            started.result()
+        ca = tmp_path / "ca.pem"
+        fetched = sh(f"{curl()} -sS -k -o {ca} https://localhost:{ports[1]}/ca.pem", tmp_path)
+        assert fetched.returncode == 0, fetched.stderr
+        served = [served_certificate(port, ca) for port in ports]
+    assert served[0] == served[1]
+    assert sorted(p.name for p in (data_dir / "tls").iterdir()) == [
+        "server.pem",
+        "server.pem.lock",
+    ]
+
+
+def served_certificate(port: int, ca: Path) -> str:
+    """The PEM certificate `openssl s_client` verified (host name localhost) on ``port``."""
+    handshake = subprocess.run(
+        [system.binary("openssl", "openssl"), "s_client", "-connect", f"127.0.0.1:{port}",
+         "-servername", "localhost", "-verify_hostname", "localhost",
+         "-CAfile", str(ca), "-verify_return_error"],
+        input="", capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert handshake.returncode == 0, handshake.stderr
+    assert "Verify return code: 0 (ok)" in handshake.stdout
+    begin = handshake.stdout.index("-----BEGIN CERTIFICATE-----")
+    end = handshake.stdout.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")
+    return handshake.stdout[begin:end]

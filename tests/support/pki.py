@@ -84,3 +84,89 @@ def self_signed_server(
         )
     )
     return cert_path, key_path
+
+
+WIDER_SANS = (x509.DNSName("intranet.example"), x509.RFC822Name("someone@elsewhere.example"))
+
+
+def widening_csr(
+    subject: x509.Name | None = None,
+    *,
+    sans: tuple[x509.GeneralName, ...] = WIDER_SANS,
+    key: ec.EllipticCurvePrivateKey | None = None,
+) -> tuple[ec.EllipticCurvePrivateKey, x509.CertificateSigningRequest]:
+    """A CSR that asks for more than any holder's certificate says: ``subject`` (default: other
+    CN, OU and O), the subject alternative names ``sans``, server, code-signing and OCSP-signing
+    extended key usages, certificate and CRL signing, and to be a CA."""
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    subject = subject or x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Other Org"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Other Unit"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "Someone Else"),
+        ]
+    )
+    builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
+    builder = (
+        builder.add_extension(
+            x509.ExtendedKeyUsage(
+                [
+                    x509.ExtendedKeyUsageOID.SERVER_AUTH,
+                    x509.ExtendedKeyUsageOID.CODE_SIGNING,
+                    x509.ExtendedKeyUsageOID.OCSP_SIGNING,
+                    x509.ExtendedKeyUsageOID.CLIENT_AUTH,
+                ]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+    )
+    return key, builder.sign(key, hashes.SHA256())
+
+
+SAYS = (
+    x509.SubjectAlternativeName,
+    x509.KeyUsage,
+    x509.ExtendedKeyUsage,
+    x509.BasicConstraints,
+    x509.CRLDistributionPoints,
+    x509.AuthorityInformationAccess,
+)
+
+
+def assert_says_no_more(old: x509.Certificate, new: x509.Certificate) -> None:
+    """``new``, a renewal of ``old`` with a key of the same type, says what ``old`` says: the
+    same subject and issuer, the same subject alternative names, key usages, extended key
+    usages, CA constraints and pointers, and no other extension."""
+    assert new.serial_number != old.serial_number
+    assert new.public_key() != old.public_key()
+    assert new.subject == old.subject
+    assert new.issuer == old.issuer
+    for kind in SAYS:
+        assert _extension(new, kind) == _extension(old, kind), kind.__name__
+    assert sorted(e.oid.dotted_string for e in new.extensions) == sorted(
+        e.oid.dotted_string for e in old.extensions
+    )
+
+
+def _extension(certificate: x509.Certificate, kind: type[x509.ExtensionType]) -> object:
+    try:
+        return certificate.extensions.get_extension_for_class(kind)
+    except x509.ExtensionNotFound:
+        return None

@@ -45,7 +45,7 @@ from enrollment.services import Services
 from enrollment.services.results import ProvenKey
 from tests.enrollment.conftest import HOLDER, app_runtime
 from tests.support import cmp_messages, system
-from tests.support.pki import make_csr, openssl
+from tests.support.pki import assert_says_no_more, make_csr, openssl
 from tests.support.processes import Cli, LiveServer, base_env, live_server
 from tests.support.store import certificate_row, count_rows, enrollment_row, enrollment_view
 
@@ -792,6 +792,53 @@ def test_cmp_kur_renews_an_active_certificate_once(desk: Desk, tmp_path: Path) -
     again = refusal(kur(desk, tmp_path, old_path, key_path))
     assert "certRevoked" in again
     assert "superseded" in again
+
+
+WIDER_TEMPLATE = """
+[widen]
+subjectAltName = DNS:intranet.example, email:someone@elsewhere.example
+extendedKeyUsage = serverAuth, codeSigning, OCSPSigning, clientAuth
+keyUsage = critical, digitalSignature, keyCertSign, cRLSign
+basicConstraints = critical, CA:TRUE
+"""
+
+
+def test_cmp_kur_asking_for_more_gets_what_the_current_certificate_says(
+    desk: Desk, tmp_path: Path
+) -> None:
+    """A kur whose template asks for another CN, OU and O, more names, server/code/OCSP
+    signing and CA: the template's subject and extensions are ignored (RFC 9483 4.1.3 leaves
+    them to the CA); the new certificate says what the one it renews says, profile too."""
+    made = desk.cli(
+        "ra", "issue", "--cn", "KUR Wide", "--ou", "Branch 01", "--o", "Acme Bank",
+        "--email", "kur@example.com", "--profile", "smime", "--json",
+    )  # fmt: skip
+    assert made.returncode == 0, made.output
+    assert desk.enroll(json.loads(made.stdout), tmp_path).returncode == 0
+    (tmp_path / "widen.cnf").write_text(WIDER_TEMPLATE)
+    result = kur(
+        desk, tmp_path, tmp_path / "cert.pem", tmp_path / "key.pem",
+        "-subject", "/O=Other Org/OU=Other Unit/CN=Someone Else", "-san_nodefault",
+        "-config", str(tmp_path / "widen.cnf"), "-reqexts", "widen",
+        "-policy_oids", "1.3.6.1.4.1.99999.1", "-reqout", str(tmp_path / "kur.der"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.output
+    sent = (tmp_path / "kur.der").read_bytes()  # the template did ask for all that
+    assert b"Someone Else" in sent
+    assert b"intranet.example" in sent
+    old = x509.load_pem_x509_certificate((tmp_path / "cert.pem").read_bytes())
+    new = x509.load_pem_x509_certificate((tmp_path / "new.pem").read_bytes())
+    assert_says_no_more(old, new)
+    names = new.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.RFC822Name) == ["kur@example.com"]
+    rows = desk.call(
+        lambda r: asyncio.gather(
+            certificate_row(r.engine, format(old.serial_number, "x")),
+            certificate_row(r.engine, format(new.serial_number, "x")),
+        )
+    )
+    assert [row.profile for row in rows] == ["smime", "smime"]
+    assert rows[0].superseded_by == rows[1].serial
 
 
 def test_cmp_kur_foreign_certificate_refused(desk: Desk, tmp_path: Path) -> None:
