@@ -164,6 +164,23 @@ def test_foreign_term_used_by_an_example_is_a_domain_word() -> None:
     assert with_ssh.signals("When does my SSH certificate expire?").in_domain is True
 
 
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("how do I rneew my certificate", "how do I renew my certificate"),
+        ("When does my certificate exipre?", "When does my certificate expire?"),
+        ("证数怎么跟新", "证书怎么更新"),
+        ("USB Key 密吗被锁了", "USB Key 密码被锁了"),
+    ],
+)
+def test_rank_corrects_swapped_letters_and_pinyin_slips(typed: str, meant: str) -> None:
+    """Two adjacent letters swapped are one edit; a homophone typed by a pinyin keyboard is put
+    right where it makes a known bigram: the words rank as if typed correctly (BM25 alone, as
+    the character n-grams of an English typo are meant to stay as typed)."""
+    retriever = Retriever(examples=EXAMPLES, params=RankingParams(bm25_weight=1.0))
+    assert retriever.rank(typed) == retriever.rank(meant)
+
+
 def test_domain_term_needs_a_word() -> None:
     with pytest.raises(ValueError, match="no word"):
         Retriever(examples=EXAMPLES, domain_terms=["  ?! "])
