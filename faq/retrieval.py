@@ -323,11 +323,35 @@ FOREIGN_TERMS = (
     "apache",
     "wifi",
     "wi-fi",
+    # other cards with a PIN
+    "sim",
+    "bank card",
+    "credit card",
+    "debit card",
+    # other kinds of certificate or document
+    "birth certificate",
+    "marriage certificate",
+    "diploma",
+    "degree certificate",
+    "iso",
+    "visa",
+    # certificates for a web server, from other tools
+    "let's encrypt",
+    "letsencrypt",
+    "certbot",
     "护照",
     "驾照",
     "驾驶证",
     "会员",
     "无线网",
+    "银行卡",
+    "信用卡",
+    "毕业证",
+    "学位证",
+    "出生证",
+    "结婚证",
+    "营业执照",
+    "资格证",
 )
 
 SPELLED_IN_EXAMPLES = 3  # an example word seen in this many examples is taken as spelled right

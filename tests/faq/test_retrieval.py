@@ -142,7 +142,14 @@ def test_rank_off_domain_question_is_damped() -> None:
 
 @pytest.mark.parametrize(
     "question",
-    ["When does my SSH key certificate expire?", "护照证书什么时候过期", "renew my passport"],
+    [
+        "When does my SSH key certificate expire?",
+        "护照证书什么时候过期",
+        "renew my passport",
+        "renew my SIM card",
+        "毕业证书丢了怎么办",
+        "renew the certificate with certbot",
+    ],
 )
 def test_rank_question_naming_another_credential_is_damped(question: str) -> None:
     """A foreign term ("ssh", "护照", "passport") damps a question even with a domain term."""
