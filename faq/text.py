@@ -60,6 +60,7 @@ _VARIANTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"计算机", "电脑"),
         (r"火狐", " firefox "),
         (r"\blog\s*(?:in|on)\b|\bsign\s*(?:in|on)\b|\blogin\b", " login "),
+        (r"登陆|登入|登进", "登录"),
         (r"\bwin\s*(?=\d|xp\b)|\bwin\b", " windows "),
         # "put into / store in / write to": one form for the resultative verbs.
         (r"(?:装|放|存|写|弄)(?:进|到|入|在)", "存到"),
@@ -113,6 +114,7 @@ _HOMOPHONE_GROUPS = """
     通同统痛 过国果锅 会回汇慧 吊掉调钓 修秀休 改该盖概 单但担蛋 位为未微维 申身深神审
     请清情轻青 办版半班搬 理里例力立利 端段短断 客可课科刻 服复付副福 务误物无五
     员原源园远 换还环欢缓 主注住助 册测策侧 账张章 效校笑 锁所索 丢叮 失师施湿诗
+    信性星行形型 证真针珍 新星 名民 定订 登等
 """
 _SOUNDS_ALIKE: dict[str, set[str]] = {}
 for _group in _HOMOPHONE_GROUPS.split():

@@ -57,6 +57,7 @@ def test_char_ngrams_share_most_grams_despite_a_typo() -> None:
         ("U盾弄丢了", "U盾丢了"),
         ("证书作废", "证书吊销"),
         ("火狐", "Firefox"),
+        ("用证书登陆网站", "用证书登录网站"),
     ],
 )
 def test_normalize_unifies_forms_that_stemming_leaves_apart(variant: str, canonical: str) -> None:
