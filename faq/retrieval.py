@@ -9,7 +9,7 @@ Four signals, each in [0, 1], are mixed into one score per entry (weights in
   never seen counts with the highest IDF — so "what's the weather in Beijing" scores low because
   most of it is unknown, not because of a tuned cut-off on an unbounded number. English words
   that are not in the vocabulary are first corrected to the nearest known word (edit distance 1,
-  or 2 for long words, with the same first letter).
+  or 2 for long words, with the same first letter; swapping two adjacent letters is one edit).
 * **BM25 per example question**: the same, against each example alone; an entry takes its best
   example, so a question close to one example is not outvoted by another entry's many examples.
 * **Character n-gram cosine** (TF-IDF over trigrams of English words and Chinese bigrams) between
@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from rapidfuzz import process
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 
 from faq import text
 
@@ -323,11 +323,35 @@ FOREIGN_TERMS = (
     "apache",
     "wifi",
     "wi-fi",
+    # other cards with a PIN
+    "sim",
+    "bank card",
+    "credit card",
+    "debit card",
+    # other kinds of certificate or document
+    "birth certificate",
+    "marriage certificate",
+    "diploma",
+    "degree certificate",
+    "iso",
+    "visa",
+    # certificates for a web server, from other tools
+    "let's encrypt",
+    "letsencrypt",
+    "certbot",
     "护照",
     "驾照",
     "驾驶证",
     "会员",
     "无线网",
+    "银行卡",
+    "信用卡",
+    "毕业证",
+    "学位证",
+    "出生证",
+    "结婚证",
+    "营业执照",
+    "资格证",
 )
 
 SPELLED_IN_EXAMPLES = 3  # an example word seen in this many examples is taken as spelled right
@@ -356,6 +380,33 @@ def _spelling_vocabulary(
     return frozenset(common.union(*(words(text.normalize(item)) for item in spelled)))
 
 
+def _han_vocabulary(
+    examples: Sequence[tuple[str, str]], spelled: Iterable[str] | None
+) -> Counter[str]:
+    """The Chinese bigrams pinyin slips are corrected to, with how often each occurs.
+
+    Chosen like :func:`_spelling_vocabulary`: the bigrams of the titles, answers and keywords,
+    and those of the examples seen in at least :data:`SPELLED_IN_EXAMPLES` of them ("下再" in
+    one example is a slip, not a word); without ``spelled``, every example bigram.
+    """
+    in_examples: Counter[str] = Counter()
+    for _, example in examples:
+        in_examples.update(set(text.han_bigrams(example)))
+    if spelled is None:
+        return in_examples
+    known: Counter[str] = Counter()
+    for item in spelled:
+        known.update(text.han_bigrams(text.normalize(item)))
+    known.update(
+        {
+            bigram: n
+            for bigram, n in in_examples.items()
+            if n >= SPELLED_IN_EXAMPLES or bigram in known
+        }
+    )
+    return known
+
+
 class Retriever:
     """Ranks entries for a question; built once from ``(entry_id, text)`` example pairs.
 
@@ -382,6 +433,11 @@ class Retriever:
             (entry_id, text.normalize(example)) for entry_id, example in examples
         ]
         self._vocabulary = _spelling_vocabulary(normalized_examples, spelled)
+        self._han_vocabulary = _han_vocabulary(normalized_examples, spelled)
+        normalized_examples = [
+            (entry_id, text.correct_han(normalized, self._han_vocabulary))
+            for entry_id, normalized in normalized_examples
+        ]
         example_stems = [
             (normalized, {text.stem(word) for word in text.latin_words(normalized)})
             for _, normalized in normalized_examples
@@ -432,9 +488,7 @@ class Retriever:
             return word
         limit = 1 if len(word) < 8 else 2
         same_start = self._vocabulary_by_initial.get(word[0], ())
-        match = process.extractOne(
-            word, same_start, scorer=Levenshtein.distance, score_cutoff=limit
-        )
+        match = process.extractOne(word, same_start, scorer=OSA.distance, score_cutoff=limit)
         return word if match is None else match[0]
 
     def rank(self, question: str) -> list[Candidate]:
@@ -447,7 +501,7 @@ class Retriever:
 
     def signals(self, question: str) -> Signals:
         """The signals for ``question`` before they are mixed (see :func:`mix`)."""
-        normalized = text.normalize(question)
+        normalized = text.correct_han(text.normalize(question), self._han_vocabulary)
         terms = text.word_tokens(normalized, correct=self._correct)
         stems = set(terms)
         in_domain = (

@@ -10,13 +10,16 @@ vocabulary of the old platform. Everything here is pure and deterministic:
   character unigrams and bigrams, which needs no dictionary and is robust to unusual words.
 * :func:`char_ngrams` — character trigrams inside English words plus Chinese bigrams, the
   signal that still matches a misspelt word ("certficate", "renwal").
+* :func:`correct_han` — a pinyin keyboard's slips: a character typed as another of the same
+  sound ("密吗" for 密码, "跟新" for 更新, "证数" for 证书), put right where a known bigram
+  results.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator, Mapping
 from functools import lru_cache
 from typing import Literal
 
@@ -57,6 +60,7 @@ _VARIANTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"计算机", "电脑"),
         (r"火狐", " firefox "),
         (r"\blog\s*(?:in|on)\b|\bsign\s*(?:in|on)\b|\blogin\b", " login "),
+        (r"登陆|登入|登进", "登录"),
         (r"\bwin\s*(?=\d|xp\b)|\bwin\b", " windows "),
         # "put into / store in / write to": one form for the resultative verbs.
         (r"(?:装|放|存|写|弄)(?:进|到|入|在)", "存到"),
@@ -93,6 +97,30 @@ _STEM_CANON = {
 }
 
 _stemmer = snowballstemmer.stemmer("english")
+
+# Characters a pinyin input method offers for the same syllable (tones ignored), one group a
+# line: the domain's characters and the ones most often picked in their place. A character may
+# sit in two groups (会: hui, kuai). Only used to put a slip right where a known bigram results.
+_HOMOPHONE_GROUPS = """
+    证正政整争征睁挣症郑 书数输树属术叔舒殊熟 密秘蜜米迷觅谜 码吗妈马玛嘛骂麻 更跟耕庚梗耿
+    新信心辛欣馨薪 载再在栽宰灾仔 导倒到道岛刀盗稻 权全泉拳劝圈券犬 号好毫耗浩豪
+    期其起气器奇齐旗企启汽骑弃 件见建间健简键检剑渐 销消小笑效晓校孝 错措挫搓
+    钥要药摇咬腰 钥月越约阅 户护互湖虎呼乎 者着这折哲遮 名明命鸣铭 份分粉奋纷 择泽则责
+    限线现先县显险鲜 字子自资紫 签千钱前潜欠 链连练脸恋联 接街节结阶解 授受收手首守售
+    块快会筷 模魔摸膜磨末 下夏吓虾霞 盾顿吨蹲 公工功攻供宫 私思司丝斯死四 登等灯邓
+    录路陆露鹿 机级及即记技集极寄急基 置制指只知直值纸支执 设社射舍蛇 备被背贝杯 法发罚
+    验言严眼演研烟 续需序许须 用拥永勇 使是事时实式市示试识失十 认人任忍 浏流留刘
+    览蓝篮懒栏 控空孔恐 查差茶察插 看砍刊 安按案暗岸 装状撞壮 出除处初 入如乳辱
+    通同统痛 过国果锅 会回汇慧 吊掉调钓 修秀休 改该盖概 单但担蛋 位为未微维 申身深神审
+    请清情轻青 办版半班搬 理里例力立利 端段短断 客可课科刻 服复付副福 务误物无五
+    员原源园远 换还环欢缓 主注住助 册测策侧 账张章 效校笑 锁所索 丢叮 失师施湿诗
+    信性星行形型 证真针珍 新星 名民 定订 登等
+"""
+_SOUNDS_ALIKE: dict[str, set[str]] = {}
+for _group in _HOMOPHONE_GROUPS.split():
+    for _char in _group:
+        _SOUNDS_ALIKE.setdefault(_char, set()).update(set(_group) - {_char})
+_HOMOPHONES = {char: tuple(sorted(others)) for char, others in _SOUNDS_ALIKE.items()}
 
 
 def normalize(text: str) -> str:
@@ -161,3 +189,45 @@ def char_ngrams(normalized: str) -> list[str]:
                 else:
                     grams.extend(phrase[i : i + 2] for i in range(len(phrase) - 1))
     return grams
+
+
+def han_bigrams(normalized: str) -> Iterator[str]:
+    """Every pair of adjacent Chinese characters (particles included), as typed."""
+    for run in _HAN_RUN.findall(normalized):
+        yield from (run[i : i + 2] for i in range(len(run) - 1))
+
+
+def correct_han(normalized: str, known: Mapping[str, int] | Container[str]) -> str:
+    """A normalised text with pinyin slips put right: in a bigram not in ``known``, one
+    character is replaced by a homophone that makes a known bigram ("证数" -> 证书).
+
+    A character that already forms a known bigram with its other neighbour stays; among several
+    repairs the bigram ``known`` counts most often wins (on a tie, the second character's).
+    """
+    if not any(bigram not in known for bigram in han_bigrams(normalized)):
+        return normalized
+    return _HAN_RUN.sub(lambda match: _correct_run(match.group(), known), normalized)
+
+
+def _correct_run(run: str, known: Mapping[str, int] | Container[str]) -> str:
+    chars = list(run)
+
+    def is_known(i: int) -> bool:  # the bigram chars[i:i + 2]
+        return 0 <= i < len(chars) - 1 and chars[i] + chars[i + 1] in known
+
+    for i in range(len(chars) - 1):
+        if is_known(i):
+            continue
+        best: tuple[int, int, str] | None = None  # (count, position, character)
+        for position, anchored in ((i + 1, is_known(i + 1)), (i, is_known(i - 1))):
+            if anchored:
+                continue
+            for other in _HOMOPHONES.get(chars[position], ()):
+                pair = other + chars[i + 1] if position == i else chars[i] + other
+                if pair in known:
+                    count = known[pair] if isinstance(known, Mapping) else 1
+                    if best is None or count > best[0]:
+                        best = (count, position, other)
+        if best is not None:
+            chars[best[1]] = best[2]
+    return "".join(chars)

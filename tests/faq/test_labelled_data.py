@@ -1,6 +1,6 @@
 """The labelled questions: their shape, and the goals on the held-out splits.
 
-``tune.jsonl``, ``tune2.jsonl`` and ``tune3.jsonl`` are the only splits ``benchmarks/faq_tune.py``
+``tune.jsonl`` to ``tune4.jsonl`` are the only splits ``benchmarks/faq_tune.py``
 reads; the ``heldout*.jsonl`` splits are never used for tuning.
 """
 
@@ -18,6 +18,7 @@ SPLITS = (
     "tune",
     "tune2",
     "tune3",
+    "tune4",
     "heldout",
     "heldout2",
     "heldout3",

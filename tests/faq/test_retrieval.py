@@ -142,7 +142,14 @@ def test_rank_off_domain_question_is_damped() -> None:
 
 @pytest.mark.parametrize(
     "question",
-    ["When does my SSH key certificate expire?", "护照证书什么时候过期", "renew my passport"],
+    [
+        "When does my SSH key certificate expire?",
+        "护照证书什么时候过期",
+        "renew my passport",
+        "renew my SIM card",
+        "毕业证书丢了怎么办",
+        "renew the certificate with certbot",
+    ],
 )
 def test_rank_question_naming_another_credential_is_damped(question: str) -> None:
     """A foreign term ("ssh", "护照", "passport") damps a question even with a domain term."""
@@ -162,6 +169,23 @@ def test_foreign_term_used_by_an_example_is_a_domain_word() -> None:
         domain_terms=["certificate"],
     )
     assert with_ssh.signals("When does my SSH certificate expire?").in_domain is True
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("how do I rneew my certificate", "how do I renew my certificate"),
+        ("When does my certificate exipre?", "When does my certificate expire?"),
+        ("证数怎么跟新", "证书怎么更新"),
+        ("USB Key 密吗被锁了", "USB Key 密码被锁了"),
+    ],
+)
+def test_rank_corrects_swapped_letters_and_pinyin_slips(typed: str, meant: str) -> None:
+    """Two adjacent letters swapped are one edit; a homophone typed by a pinyin keyboard is put
+    right where it makes a known bigram: the words rank as if typed correctly (BM25 alone, as
+    the character n-grams of an English typo are meant to stay as typed)."""
+    retriever = Retriever(examples=EXAMPLES, params=RankingParams(bm25_weight=1.0))
+    assert retriever.rank(typed) == retriever.rank(meant)
 
 
 def test_domain_term_needs_a_word() -> None:

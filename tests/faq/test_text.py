@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from faq.text import char_ngrams, normalize, word_tokens
+from faq.text import char_ngrams, correct_han, normalize, word_tokens
 
 
 def test_normalize_folds_full_width_and_case() -> None:
@@ -57,8 +57,32 @@ def test_char_ngrams_share_most_grams_despite_a_typo() -> None:
         ("U盾弄丢了", "U盾丢了"),
         ("证书作废", "证书吊销"),
         ("火狐", "Firefox"),
+        ("用证书登陆网站", "用证书登录网站"),
     ],
 )
 def test_normalize_unifies_forms_that_stemming_leaves_apart(variant: str, canonical: str) -> None:
     """Irregular English forms and Chinese synonyms reach the same tokens."""
     assert word_tokens(normalize(variant)) == word_tokens(normalize(canonical))
+
+
+KNOWN_BIGRAMS = {"证书": 9, "过期": 3, "密码": 5, "更新": 4, "参考": 3, "考号": 3, "正常": 1}
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("我的证数快过其了", "我的证书快过期了"),
+        ("文件的密吗忘了", "文件的密码忘了"),
+        ("证书怎么跟新", "证书怎么更新"),
+        ("参考好丢了", "参考号丢了"),
+    ],
+)
+def test_correct_han_puts_pinyin_slips_right(typed: str, meant: str) -> None:
+    """A character typed as another of the same sound becomes the one a known bigram needs."""
+    assert correct_han(normalize(typed), KNOWN_BIGRAMS) == normalize(meant)
+
+
+@pytest.mark.parametrize("question", ["要密码吗", "证书正常吗", "年假还有几天", "certificate"])
+def test_correct_han_leaves_known_bigrams_and_other_words_alone(question: str) -> None:
+    """No bigram is changed that is known, or whose homophones make no known bigram."""
+    assert correct_han(normalize(question), KNOWN_BIGRAMS) == normalize(question)
