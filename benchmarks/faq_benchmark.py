@@ -93,6 +93,7 @@ def run(split: str, rows: list[dict[str, Any]], rounds: int, verbose: bool) -> R
     cpu: list[float] = []
     for _ in range(rounds):
         for row in rows:
+            kb.forget_rankings()  # time the scoring, not the lookup of a ranking kept before
             started, started_cpu = time.perf_counter(), time.process_time()
             kb.ask(row["question"])
             latencies.append((time.perf_counter() - started) * 1000)

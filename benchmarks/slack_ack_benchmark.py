@@ -34,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._slack_questions import distinct_questions  # noqa: E402
 from tests.faults.client import call, create_enrollments  # noqa: E402
 from tests.support.fake_slack import (  # noqa: E402
     BOT_TOKEN,
@@ -52,14 +53,16 @@ GOALS = "goals: >= 3,000 events/s and >= 0.7 of bare bolt; ack p99 < 20 ms"
 
 
 def signed_events(path: Path, count: int, run: str) -> None:
-    """``count`` signed app_mention events, one per line for signed.lua."""
+    """``count`` signed app_mention events, one per line for signed.lua, each asking its own
+    question (:func:`benchmarks._slack_questions.distinct_questions`)."""
     ts = str(int(time.time()))
+    questions = distinct_questions(count)
     with path.open("w") as out:
         for index in range(count):
             event = {
                 "type": "app_mention",
                 "user": USERS[index % len(USERS)],
-                "text": "<@UBOT> how do I find the CN of my certificate",
+                "text": f"<@UBOT> {questions[index]}",
                 "channel": f"CB{index:07d}",
                 "ts": f"{ts}.{index:06d}",
             }

@@ -401,6 +401,11 @@ class KnowledgeBase:
         """The ranking's signals before mixing, for tuning (see :func:`faq.retrieval.mix`)."""
         return self._retriever.signals(question)
 
+    def forget_rankings(self) -> None:
+        """Drop the rankings kept for questions asked before (see :meth:`Retriever.rank`), so
+        that a benchmark times the scoring, not the lookup."""
+        self._retriever.forget_rankings()
+
     def ask(self, question: str, *, language: Lang | None = None) -> Answer:
         """Answer ``question`` in ``language`` (default: the question's own language)."""
         reply_language = language or detect_language(question)

@@ -30,8 +30,10 @@ about certificates at all, nor is one that names another credential or document
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections import Counter, defaultdict
+import threading
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -45,6 +47,9 @@ from rapidfuzz.distance import OSA
 from faq import text
 
 if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
     from faq.classifier import EntryClassifier
 
 
@@ -243,15 +248,27 @@ def _bm25_idf(count: int, df: int) -> float:
 
 @dataclass(slots=True)
 class _NgramCosine:
-    """TF-IDF cosine between the question and each example; an entry keeps its best example."""
+    """TF-IDF cosine between the question and each example; an entry keeps its best example.
+
+    Each n-gram's column (the examples that have it, and their normalised weights) is a pair of
+    NumPy arrays, built once: a question's dot products are one ``bincount`` over the columns
+    of its n-grams, taken in the question's n-gram order, so every example's sum is added up in
+    the same order as one term at a time in Python would, to the same bits
+    (``tests/faq/test_ngram_scores.py``); then one ``maximum.reduceat`` keeps each entry's best.
+    """
 
     examples: list[tuple[str, Counter[str]]]
     idf: dict[str, float] = field(init=False)
     unseen_idf: float = field(init=False)
-    postings: dict[str, list[tuple[int, float]]] = field(init=False)
+    columns: dict[str, tuple[NDArray[np.intp], NDArray[np.float64]]] = field(init=False)
     owners: list[str] = field(init=False)
+    _by_owner: NDArray[np.intp] = field(init=False)  # example indices, grouped by owner
+    _owner_starts: NDArray[np.intp] = field(init=False)  # where each owner's group starts
+    _owner_ids: tuple[str, ...] = field(init=False)  # the owner of each group
 
     def __post_init__(self) -> None:
+        import numpy as np
+
         count = len(self.examples)
         document_freq: Counter[str] = Counter()
         for _, grams in self.examples:
@@ -260,32 +277,52 @@ class _NgramCosine:
             gram: math.log((count + 1) / (df + 1)) + 1 for gram, df in document_freq.items()
         }
         self.unseen_idf = math.log(count + 1) + 1
-        postings: defaultdict[str, list[tuple[int, float]]] = defaultdict(list)
+        postings: defaultdict[str, tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
         self.owners = []
+        groups: dict[str, list[int]] = {}
         for index, (owner, grams) in enumerate(self.examples):
             self.owners.append(owner)
+            groups.setdefault(owner, []).append(index)
             weights = {gram: tf * self.idf[gram] for gram, tf in grams.items()}
             norm = math.sqrt(sum(weight * weight for weight in weights.values())) or 1.0
             for gram, weight in weights.items():
-                postings[gram].append((index, weight / norm))
-        self.postings = dict(postings)
+                indices, values = postings[gram]
+                indices.append(index)
+                values.append(weight / norm)
+        self.columns = {
+            gram: (np.array(indices, dtype=np.intp), np.array(values, dtype=np.float64))
+            for gram, (indices, values) in postings.items()
+        }
+        self._owner_ids = tuple(groups)
+        self._by_owner = np.array(
+            [index for indices in groups.values() for index in indices], dtype=np.intp
+        )
+        sizes = [len(indices) for indices in groups.values()]
+        self._owner_starts = np.array([0, *itertools.accumulate(sizes)][:-1], dtype=np.intp)
 
     def scores(self, grams: Counter[str]) -> dict[str, float]:
+        import numpy as np
+
         if not grams:
             return {}
         query = {gram: tf * self.idf.get(gram, self.unseen_idf) for gram, tf in grams.items()}
         norm = math.sqrt(sum(weight * weight for weight in query.values()))
-        dots: defaultdict[int, float] = defaultdict(float)
-        for gram, weight in query.items():
-            for index, doc_weight in self.postings.get(gram, ()):
-                dots[index] += weight * doc_weight
-        best: dict[str, float] = {}
-        for index, dot in dots.items():
-            owner = self.owners[index]
-            value = dot / norm
-            if value > best.get(owner, 0.0):
-                best[owner] = value
-        return best
+        hits = [
+            (self.columns[gram], weight) for gram, weight in query.items() if gram in self.columns
+        ]
+        if not hits:
+            return {}
+        dots = np.bincount(
+            np.concatenate([indices for (indices, _), _ in hits]),
+            weights=np.concatenate([weight * values for (_, values), weight in hits]),
+            minlength=len(self.owners),
+        )
+        best = np.maximum.reduceat((dots / norm)[self._by_owner], self._owner_starts)
+        return {
+            owner: value
+            for owner, value in zip(self._owner_ids, best.tolist(), strict=True)
+            if value > 0.0
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,6 +444,42 @@ def _han_vocabulary(
     return known
 
 
+RANKINGS_KEPT = 4096  # normalised questions whose ranking a retriever keeps
+RANKED_CHARS_KEPT = 300  # a longer normalised question is ranked every time, never kept
+
+
+class _Rankings:
+    """The rankings of the questions asked last, by normalised text; the least recently asked
+    is dropped first. A retriever is rebuilt when its entries change, and its rankings with it.
+    Safe to share between threads."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._kept: OrderedDict[str, tuple[Candidate, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, normalized: str) -> tuple[Candidate, ...] | None:
+        with self._lock:
+            ranking = self._kept.get(normalized)
+            if ranking is not None:
+                self._kept.move_to_end(normalized)
+            return ranking
+
+    def keep(self, normalized: str, ranking: tuple[Candidate, ...]) -> None:
+        with self._lock:
+            self._kept[normalized] = ranking
+            self._kept.move_to_end(normalized)
+            while len(self._kept) > self._size:
+                self._kept.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+
 class Retriever:
     """Ranks entries for a question; built once from ``(entry_id, text)`` example pairs.
 
@@ -473,6 +546,7 @@ class Retriever:
         self._bm25 = _Bm25(params, dict(term_freqs))
         self._example_bm25 = _Bm25(params, example_terms)
         self._ngrams = _NgramCosine(ngram_examples)
+        self._rankings = _Rankings(RANKINGS_KEPT)
         self._classifier: EntryClassifier | None = None
         if params.classifier_weight and len(self.entry_ids) > 1:
             # Imported here: NumPy (and scikit-learn, when the model must be fitted) is only
@@ -492,16 +566,38 @@ class Retriever:
         return word if match is None else match[0]
 
     def rank(self, question: str) -> list[Candidate]:
-        """Every entry with a score above zero, best first (ties broken by entry id)."""
+        """Every entry with a score above zero, best first (ties broken by entry id).
+
+        The ranking depends only on the normalised question: the last :data:`RANKINGS_KEPT`
+        (up to :data:`RANKED_CHARS_KEPT` characters each) are kept and handed out again."""
+        normalized = self._normalized(question)
+        if len(normalized) > RANKED_CHARS_KEPT:
+            return self._ranked(normalized)
+        ranking = self._rankings.get(normalized)
+        if ranking is None:
+            ranking = tuple(self._ranked(normalized))
+            self._rankings.keep(normalized, ranking)
+        return list(ranking)
+
+    def forget_rankings(self) -> None:
+        """Drop the kept rankings (benchmarks call this to time the scoring itself)."""
+        self._rankings.clear()
+
+    def _ranked(self, normalized: str) -> list[Candidate]:
         return mix(
-            self.signals(question),
+            self._signals(normalized),
             classifier_weight=self.params.classifier_weight if self._classifier else 0.0,
             off_domain_factor=self.params.off_domain_factor,
         )
 
     def signals(self, question: str) -> Signals:
         """The signals for ``question`` before they are mixed (see :func:`mix`)."""
-        normalized = text.correct_han(text.normalize(question), self._han_vocabulary)
+        return self._signals(self._normalized(question))
+
+    def _normalized(self, question: str) -> str:
+        return text.correct_han(text.normalize(question), self._han_vocabulary)
+
+    def _signals(self, normalized: str) -> Signals:
         terms = text.word_tokens(normalized, correct=self._correct)
         stems = set(terms)
         in_domain = (

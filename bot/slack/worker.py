@@ -48,7 +48,7 @@ HANDLED = Counter(
 )
 POLL_SECONDS = 1.0
 PRUNE_EVERY_SECONDS = 3600.0
-CONCURRENCY = 16  # rows handled at once by one process; the rest wait, their lease renewed
+CONCURRENCY = 64  # rows handled at once by one process; the rest wait, their lease renewed
 CROWDED = 8  # acknowledgements in flight at once: they are queueing, the loop is saturated
 QUIET_SECONDS = 0.2  # how long after the door was last crowded handling goes full speed again
 CROWDED_PAUSE_SECONDS = 0.05  # the one drainer's pause between rows while the door is crowded
