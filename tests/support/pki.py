@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -43,13 +44,21 @@ def self_signed(
     cn: str,
     *,
     valid_for: timedelta,
+    ous: Sequence[str] = (),
+    o: str | None = None,
     extension: x509.ExtensionType | None = None,
     critical: bool = False,
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    """A throwaway self-signed P-256 certificate for ``cn``, valid from five minutes ago for
-    ``valid_for``, with at most one ``extension``."""
+    """A throwaway self-signed P-256 certificate for ``cn`` (then ``ous`` in order, then
+    ``o``), valid from five minutes ago for ``valid_for``, with at most one ``extension``."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+            *(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou) for ou in ous),
+            *([x509.NameAttribute(NameOID.ORGANIZATION_NAME, o)] if o is not None else []),
+        ]
+    )
     now = datetime.now(UTC)
     builder = (
         x509.CertificateBuilder()
