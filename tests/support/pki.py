@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -93,3 +94,20 @@ def self_signed_server(
         )
     )
     return cert_path, key_path
+
+
+V3 = bytes.fromhex("a003020102")  # a certificate's version field: [0] EXPLICIT INTEGER 2 (v3)
+
+
+def bad_version(certificate: x509.Certificate) -> bytes:
+    """``certificate``'s DER with version 5: well formed, but cryptography refuses to load it
+    with ``x509.InvalidVersion``, which is not a ``ValueError``."""
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    at = der.index(V3)
+    assert at <= 8  # the first field of the TBSCertificate, right after two SEQUENCE headers
+    return der[:at] + bytes.fromhex("a003020105") + der[at + len(V3) :]
+
+
+def bad_version_pem(certificate: x509.Certificate) -> bytes:
+    body = base64.encodebytes(bad_version(certificate))
+    return b"-----BEGIN CERTIFICATE-----\n" + body + b"-----END CERTIFICATE-----\n"
