@@ -108,6 +108,18 @@ def bad_version(certificate: x509.Certificate) -> bytes:
     return der[:at] + bytes.fromhex("a003020105") + der[at + len(V3) :]
 
 
+def bad_version_csr() -> str:
+    """A P-256 CSR (PEM) with version 5, which cryptography refuses with ``InvalidVersion``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ignored")])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    der = csr.public_bytes(serialization.Encoding.DER)
+    at = der.index(bytes.fromhex("020100"))  # INTEGER 0 (v1), first in CertificationRequestInfo
+    assert at <= 8
+    body = base64.encodebytes(der[:at] + bytes.fromhex("020105") + der[at + 3 :]).decode()
+    return f"-----BEGIN CERTIFICATE REQUEST-----\n{body}-----END CERTIFICATE REQUEST-----\n"
+
+
 def bad_version_pem(certificate: x509.Certificate) -> bytes:
     body = base64.encodebytes(bad_version(certificate))
     return b"-----BEGIN CERTIFICATE-----\n" + body + b"-----END CERTIFICATE-----\n"

@@ -17,7 +17,14 @@ from enrollment.db import session_factory
 from enrollment.models import AuditEvent
 from tests.enrollment.conftest import HOLDER, app_runtime, enroll_and_issue
 from tests.support.p12 import assert_compatible, assert_modern, java_import, nss_import, p12_info
-from tests.support.pki import bad_version_pem, make_csr, openssl, self_signed, verify
+from tests.support.pki import (
+    bad_version_csr,
+    bad_version_pem,
+    make_csr,
+    openssl,
+    self_signed,
+    verify,
+)
 from tests.support.processes import Cli
 from tests.support.store import certificate_row, certificate_view
 
@@ -62,6 +69,23 @@ async def test_enroll_with_csr_returns_chain_and_friendly_name(
     cert = x509.load_pem_x509_certificate(body["certificate"].encode())
     points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
     assert points[0].full_name[0].value == "http://certdesk.test/crl"
+
+
+async def test_enroll_with_a_csr_of_an_unknown_version_is_a_400(
+    client: TestClient[Any, Any],
+) -> None:
+    """A version-5 CSR is csr_malformed (400 JSON), not the 500 of InvalidVersion."""
+    created = await app_runtime(client).services.ra.create_enrollment(HOLDER, actor="test")
+    response = await client.post(
+        f"/api/v1/enroll/{created.link.token}",
+        json={
+            "reference_number": created.reference_number,
+            "authorization_code": created.authorization_code,
+            "csr": bad_version_csr(),
+        },
+    )
+    assert response.status == 400, await response.text()
+    assert (await response.json())["error"]["code"] == "csr_malformed"
 
 
 async def test_enroll_refuses_unknown_delivery(
