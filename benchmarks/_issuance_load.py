@@ -19,26 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import aiohttp
+from _common import pin
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
-import aiohttp  # noqa: E402
-from cryptography import x509  # noqa: E402
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-from cryptography.x509.oid import NameOID  # noqa: E402
-
-from tests.support.processes import LiveServer, base_env, live_server  # noqa: E402
+from tests.support.processes import LiveServer, base_env, live_server
 
 SERVER_CORE = 0
 LOAD_CORE = 1
-
-
-def pin(pid: int, core: int) -> None:
-    """Pin every thread of ``pid`` (and the threads it starts later) to ``core``."""
-    subprocess.run(
-        ["taskset", "-a", "-p", "-c", str(core), str(pid)], check=True, capture_output=True
-    )
 
 
 def make_csrs(count: int) -> list[str]:
@@ -115,11 +106,6 @@ def pinned_server(env: dict[str, str]) -> Iterator[LiveServer]:
     with live_server(env) as server:
         pin(server.process.pid, SERVER_CORE)
         yield server
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 @dataclass

@@ -26,8 +26,10 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
+
+import _common  # noqa: F401 (puts the project root on sys.path: tests.support)
 
 QUESTION = "How do I renew my certificate?"
 HELP_TARGET = (0.3, 60.0)  # seconds, MB
@@ -100,29 +102,12 @@ def measure(argv: Sequence[str], env: dict[str, str], cwd: Path, runs: int) -> M
 
 
 def write_certificate(path: Path) -> None:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from cryptography.hazmat.primitives import serialization
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COMMON_NAME, "Benchmark Holder"),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Branch 01"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Acme Bank"),
-        ]
-    )
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + timedelta(days=365))
-        .sign(key, hashes.SHA256())
+    from tests.support.pki import self_signed
+
+    _, certificate = self_signed(
+        "Benchmark Holder", ous=("Branch 01",), o="Acme Bank", valid_for=timedelta(days=365)
     )
     path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
 

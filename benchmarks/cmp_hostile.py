@@ -24,30 +24,21 @@ import argparse
 import asyncio
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
+from _common import percentile, pin
+from cryptography.hazmat.primitives.asymmetric import ec
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-
-from enrollment.protocols import cmp  # noqa: E402
-from tests.support import cmp_messages  # noqa: E402
-from tests.support.processes import Cli, base_env, live_server  # noqa: E402
+from enrollment.protocols import cmp
+from tests.support import cmp_messages
+from tests.support.processes import Cli, base_env, live_server
 
 HEALTHZ_CEILING_MS = 100.0
 CA_PEM_CEILING_MS = 50.0
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def ir(reference: str, secret: bytes, **options: object) -> bytes:
@@ -181,15 +172,7 @@ def main() -> int:
                 return 1
             references.append(json.loads(created.stdout)["reference_number"])
         with live_server(env) as server:
-            pinned = subprocess.run(
-                [taskset, "-a", "-p", "-c", str(args.core), str(server.process.pid)],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if pinned.returncode != 0:
-                print(pinned.stderr, file=sys.stderr)
-                return 1
+            pin(server.process.pid, args.core)
             print(f"certdesk serve (pid {server.process.pid}) pinned to core {args.core}")
             for text in asyncio.run(measure(server.url, references, args.waves, args.iterations)):
                 print(text)

@@ -23,27 +23,24 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _common import percentile
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
-from cryptography import x509  # noqa: E402
-from cryptography.hazmat.primitives import hashes  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-from cryptography.x509.oid import NameOID  # noqa: E402
-
-from benchmarks._issuance_load import (  # noqa: E402
+from benchmarks._issuance_load import (
     LOAD_CORE,
     LoadResult,
     database_env,
     enroll_load,
     make_csrs,
     make_enrollments,
-    percentile,
     pinned_server,
 )
-from common.time import utcnow  # noqa: E402
-from tests.support import system  # noqa: E402
-from tests.support.postgres import PostgresServer  # noqa: E402
+from common.time import utcnow
+from tests.support import system
+from tests.support.postgres import PostgresServer
 
 GOALS = {"sqlite": (1000.0, 0.25, 0.050, 0.250), "postgresql": (600.0, 0.0, 0.050, None)}
 HEALTH_P99 = 0.050

@@ -18,10 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _common import ROOT
 
-from benchmarks._issuance_load import (  # noqa: E402
+from benchmarks._issuance_load import (
     database_env,
     enroll_load,
     make_csrs,

@@ -42,16 +42,14 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _common import pin
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import NameOID
 
-from cryptography import x509  # noqa: E402
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-from cryptography.x509 import ocsp  # noqa: E402
-from cryptography.x509.oid import NameOID  # noqa: E402
-
-from tests.support.processes import Cli, base_env, free_port, live_server  # noqa: E402
+from tests.support.processes import Cli, base_env, free_port, live_server
 
 GOAL_PER_SECOND = 5000
 CONNECTIONS = 32
@@ -281,13 +279,7 @@ def main() -> int:
         )
         cli = Cli(env)
         with live_server(env) as server:
-            pinned = subprocess.run(
-                [taskset, "-a", "-p", "-c", str(args.server_core), str(server.process.pid)],
-                capture_output=True, text=True, check=False,
-            )  # fmt: skip
-            if pinned.returncode != 0:
-                print(pinned.stderr, file=sys.stderr)
-                return 1
+            pin(server.process.pid, args.server_core)
             print(
                 f"certdesk serve (pid {server.process.pid}) pinned to core {args.server_core}; wrk"
                 f" and the ceilings on core {args.load_core}; load average {os.getloadavg()[0]:.1f}"

@@ -38,20 +38,18 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import _common  # noqa: F401 (puts the project root on sys.path)
+import sqlalchemy as sa
 
-import sqlalchemy as sa  # noqa: E402
-
-from benchmarks.reminders_benchmark import certificate_row, insert_certificates, seed  # noqa: E402
-from bot.database import upgrade_async  # noqa: E402
-from common.time import utcnow  # noqa: E402
-from enrollment.db import create_engine  # noqa: E402
-from scheduler.models import ReminderSent  # noqa: E402
-from scheduler.policy import Reminder, ReminderPolicy  # noqa: E402
-from scheduler.run import ReminderRunner, candidates  # noqa: E402
-from tests.support.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack  # noqa: E402
-from tests.support.processes import base_env  # noqa: E402
+from benchmarks.reminders_benchmark import certificate_row, insert_certificates, seed
+from bot.database import upgrade_async
+from common.time import utcnow
+from enrollment.db import create_engine
+from scheduler.models import ReminderSent
+from scheduler.policy import Reminder, ReminderPolicy
+from scheduler.run import ReminderRunner, candidates
+from tests.support.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack
+from tests.support.processes import base_env
 
 SELECTION_GOAL = 1.0
 PASS_SLACK = 1.10

@@ -31,20 +31,19 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _common import ROOT
 
-from benchmarks._slack_questions import distinct_questions  # noqa: E402
-from tests.faults.client import call, create_enrollments  # noqa: E402
-from tests.support.fake_slack import (  # noqa: E402
+from benchmarks._slack_questions import distinct_questions
+from tests.faults.client import call, create_enrollments
+from tests.support.fake_slack import (
     BOT_TOKEN,
     SIGNING_SECRET,
     FakeSlack,
     event_callback,
     signature,
 )
-from tests.support.postgres import free_port  # noqa: E402
-from tests.support.processes import base_env, live_server  # noqa: E402
+from tests.support.postgres import free_port
+from tests.support.processes import base_env, live_server
 
 LUA = ROOT / "benchmarks" / "slack" / "signed.lua"
 BARE = ROOT / "benchmarks" / "slack" / "bare_bolt.py"

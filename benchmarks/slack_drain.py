@@ -28,13 +28,12 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import _common  # noqa: F401 (puts the project root on sys.path)
 
-from benchmarks._slack_questions import distinct_questions  # noqa: E402
-from benchmarks.slack_ack_benchmark import USERS, pin, signed_events, wrk  # noqa: E402
-from tests.support.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack  # noqa: E402
-from tests.support.processes import base_env, live_server  # noqa: E402
+from benchmarks._slack_questions import distinct_questions
+from benchmarks.slack_ack_benchmark import USERS, pin, signed_events, wrk
+from tests.support.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack
+from tests.support.processes import base_env, live_server
 
 CEILING_QUESTIONS = 3000
 

@@ -244,6 +244,13 @@ class CertificateNotActive(CertdeskError):
     code = "certificate_not_active"
     status = 409
 
+    @classmethod
+    def not_renewable(cls, serial: str, state: str, advice: str) -> CertificateNotActive:
+        """The refusal to renew a certificate in ``state`` (superseded, revoked …)."""
+        return cls(
+            f"Certificate {serial} is {state}; only active certificates can be renewed. {advice}"
+        )
+
 
 class StorageUnavailable(CertdeskError):
     """The database cannot be reached or written (:func:`enrollment.db.storage_failure`)."""

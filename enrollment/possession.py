@@ -65,7 +65,7 @@ def load_certificate(data: str | bytes) -> x509.Certificate:
         if b"-----BEGIN" in raw:
             return x509.load_pem_x509_certificate(raw.strip())
         return x509.load_der_x509_certificate(raw)
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         raise CertificateNotFound(
             "The field 'certificate' is not a PEM or DER X.509 certificate, so it is no "
             "certificate of this certdesk. Send the certificate as stored on the USB key."

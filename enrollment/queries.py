@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from sqlalchemy import ColumnElement, func
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -33,6 +33,13 @@ if TYPE_CHECKING:
 DEFAULT_LIMIT = 50
 
 _View = TypeVar("_View", bound="DataclassInstance")
+_Row = TypeVar("_Row", Enrollment, Certificate)
+
+_Order: TypeAlias = tuple[Any, ...]
+"""A listing's ``ORDER BY`` columns (``col(...)``, ``.desc()``), the row id last to break ties."""
+_NEWEST_ENROLLMENTS: _Order = (col(Enrollment.created_at).desc(), col(Enrollment.id).desc())
+_LAST_EXPIRING: _Order = (col(Certificate.not_after).desc(), col(Certificate.id).desc())
+_SOONEST_EXPIRING: _Order = (col(Certificate.not_after), col(Certificate.id))
 
 
 def _view(cls: type[_View], row: SubjectBase, **computed: Any) -> _View:
@@ -103,17 +110,15 @@ class EnrollmentQueries:
 
     async def enrollments_of(self, slack_user: str) -> list[EnrollmentView]:
         """Every enrollment created for ``slack_user``, newest first."""
-        return await self._enrollments_where(col(Enrollment.slack_user) == slack_user)
+        return await self._enrollments(col(Enrollment.slack_user) == slack_user)
 
     async def enrollments_by_email(self, email: str) -> list[EnrollmentView]:
         """Every enrollment registered with ``email`` (case-insensitive), newest first."""
-        return await self._enrollments_where(
-            func.lower(col(Enrollment.email)) == email.strip().lower()
-        )
+        return await self._enrollments(func.lower(col(Enrollment.email)) == email.strip().lower())
 
     async def certificates_by_email(self, email: str) -> list[CertificateView]:
         """Every certificate whose owner's address is ``email``, the one expiring last first."""
-        return await self._certificates_where(
+        return await self._certificates(
             func.lower(col(Certificate.owner_email)) == email.strip().lower()
         )
 
@@ -126,7 +131,7 @@ class EnrollmentQueries:
             where.append(col(Enrollment.locked_at).is_not(None))
         elif status is not None:
             where.append(col(Enrollment.status) == status)
-        return await self._enrollments_where(*where, limit=limit)
+        return await self._enrollments(*where, limit=limit)
 
     async def certificates_with_status(
         self,
@@ -142,66 +147,50 @@ class EnrollmentQueries:
         if status is not None:
             where.append(col(Certificate.status) == status)
         if expiring_within is None:
-            return await self._certificates_where(*where, limit=limit)
+            return await self._certificates(*where, limit=limit)
         now = now or utcnow()
         where += [
             col(Certificate.not_after) > now,
             col(Certificate.not_after) <= now + expiring_within,
         ]
-        statement = (
-            select(Certificate)
-            .where(*where)
-            .order_by(col(Certificate.not_after), col(Certificate.id))
-            .limit(limit)
-        )
-        return await self._certificates(statement)
+        return await self._certificates(*where, order=_SOONEST_EXPIRING, limit=limit)
 
     async def pending_enrollments_of(self, slack_user: str) -> list[EnrollmentView]:
         return [e for e in await self.enrollments_of(slack_user) if e.status == "pending"]
 
     async def certificates_of(self, slack_user: str) -> list[CertificateView]:
         """Every certificate owned by ``slack_user``, the one expiring last first."""
-        return await self._certificates_where(col(Certificate.owner_slack_user) == slack_user)
+        return await self._certificates(col(Certificate.owner_slack_user) == slack_user)
 
     async def enrollment(self, reference_number: str) -> EnrollmentView | None:
         normalized = codes.normalize_reference(reference_number)
         if not normalized:
             return None
-        found = await self._enrollments(
-            select(Enrollment).where(col(Enrollment.reference_number) == normalized)
-        )
+        found = await self._enrollments(col(Enrollment.reference_number) == normalized)
         return found[0] if found else None
 
     async def certificate(self, serial: str) -> CertificateView | None:
         normalized = serial.strip().lower().replace(":", "").removeprefix("0x").lstrip("0")
         if not normalized:
             return None
-        statement = select(Certificate).where(col(Certificate.serial) == normalized)
-        async with read_session(self._engine) as session:
-            row = (await session.execute(statement)).scalars().first()
-        return CertificateView.of(row) if row is not None else None
+        found = await self._certificates(col(Certificate.serial) == normalized)
+        return found[0] if found else None
 
     async def pending_enrollments(self, *, limit: int = DEFAULT_LIMIT) -> list[EnrollmentView]:
         """Pending enrollments that are not locked, oldest first (the ones waiting longest)."""
-        statement = (
-            select(Enrollment)
-            .where(
-                col(Enrollment.status) == EnrollmentStatus.PENDING,
-                col(Enrollment.locked_at).is_(None),
-            )
-            .order_by(col(Enrollment.created_at), col(Enrollment.id))
-            .limit(limit)
+        return await self._enrollments(
+            col(Enrollment.status) == EnrollmentStatus.PENDING,
+            col(Enrollment.locked_at).is_(None),
+            order=(col(Enrollment.created_at), col(Enrollment.id)),
+            limit=limit,
         )
-        return await self._enrollments(statement)
 
     async def locked_enrollments(self, *, limit: int = DEFAULT_LIMIT) -> list[EnrollmentView]:
-        statement = (
-            select(Enrollment)
-            .where(col(Enrollment.locked_at).is_not(None))
-            .order_by(col(Enrollment.locked_at), col(Enrollment.id))
-            .limit(limit)
+        return await self._enrollments(
+            col(Enrollment.locked_at).is_not(None),
+            order=(col(Enrollment.locked_at), col(Enrollment.id)),
+            limit=limit,
         )
-        return await self._enrollments(statement)
 
     async def stats(
         self, *, now: datetime | None = None, expiring_within: timedelta = timedelta(days=30)
@@ -242,34 +231,24 @@ class EnrollmentQueries:
                 expiring_within=expiring_within,
             )
 
-    async def _enrollments_where(
-        self, *where: ColumnElement[bool], limit: int | None = None
+    async def _enrollments(
+        self,
+        *where: ColumnElement[bool],
+        order: _Order = _NEWEST_ENROLLMENTS,
+        limit: int | None = None,
     ) -> list[EnrollmentView]:
-        statement = (
-            select(Enrollment)
-            .where(*where)
-            .order_by(col(Enrollment.created_at).desc(), col(Enrollment.id).desc())
-            .limit(limit)
-        )
-        return await self._enrollments(statement)
+        statement = select(Enrollment).where(*where).order_by(*order).limit(limit)
+        return [EnrollmentView.of(row) for row in await self._rows(statement)]
 
-    async def _certificates_where(
-        self, *where: ColumnElement[bool], limit: int | None = None
+    async def _certificates(
+        self,
+        *where: ColumnElement[bool],
+        order: _Order = _LAST_EXPIRING,
+        limit: int | None = None,
     ) -> list[CertificateView]:
-        statement = (
-            select(Certificate)
-            .where(*where)
-            .order_by(col(Certificate.not_after).desc(), col(Certificate.id).desc())
-            .limit(limit)
-        )
-        return await self._certificates(statement)
+        statement = select(Certificate).where(*where).order_by(*order).limit(limit)
+        return [CertificateView.of(row) for row in await self._rows(statement)]
 
-    async def _certificates(self, statement: SelectOfScalar[Certificate]) -> list[CertificateView]:
+    async def _rows(self, statement: SelectOfScalar[_Row]) -> Sequence[_Row]:
         async with read_session(self._engine) as session:
-            rows: Sequence[Certificate] = (await session.execute(statement)).scalars().all()
-        return [CertificateView.of(row) for row in rows]
-
-    async def _enrollments(self, statement: SelectOfScalar[Enrollment]) -> list[EnrollmentView]:
-        async with read_session(self._engine) as session:
-            rows: Sequence[Enrollment] = (await session.execute(statement)).scalars().all()
-        return [EnrollmentView.of(row) for row in rows]
+            return (await session.execute(statement)).scalars().all()

@@ -130,6 +130,8 @@ def inspect_certificates(
         return _from_pkcs12(data, password, now)
     try:
         certificate = x509.load_der_x509_certificate(data)
+    except x509.InvalidVersion as error:
+        raise NotACertificate("the certificate is damaged: its version is unknown") from error
     except ValueError:
         pass
     else:
@@ -137,7 +139,7 @@ def inspect_certificates(
     if _PKCS7_OID_PREFIX in data[:32]:
         try:
             certificates = pkcs7.load_der_pkcs7_certificates(data)
-        except ValueError as error:
+        except (ValueError, x509.InvalidVersion) as error:
             raise NotACertificate("the PKCS#7 data is damaged") from error
         return _inspection(ContainerFormat.PKCS7, certificates, now)
     raise NotACertificate("it is not PEM, DER, PKCS#7 or PKCS#12 certificate data")
@@ -200,7 +202,7 @@ def _from_pem(data: bytes, now: datetime) -> Inspection:
         if labels & wanted:
             try:
                 certificates = load(data)
-            except ValueError as error:
+            except (ValueError, x509.InvalidVersion) as error:
                 raise NotACertificate(damaged) from error
             return _inspection(container, certificates, now)
     raise NotACertificate(_what_pem_holds(labels))

@@ -34,7 +34,7 @@ def parse_csr(data: str | bytes) -> x509.CertificateSigningRequest:
         return x509.load_der_x509_csr(raw)
     except CsrMalformed:
         raise
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         raise CsrMalformed(
             "The CSR could not be read as PEM or DER PKCS#10 "
             f"({exc}). Create it again, e.g. with `openssl req -new`."

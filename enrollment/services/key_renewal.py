@@ -183,9 +183,10 @@ class KeyRenewal:
             )
         if row.status != CertificateStatus.ACTIVE:
             detail = f" by {row.superseded_by}" if row.superseded_by else ""
-            raise CertificateNotActive(
-                f"Certificate {row.serial} is {row.status}{detail}; only active certificates "
-                "can be renewed. Ask the certdesk bot in Slack for your current certificates."
+            raise CertificateNotActive.not_renewable(
+                row.serial,
+                f"{row.status}{detail}",
+                "Ask the certdesk bot in Slack for your current certificates.",
             )
         if row.not_after <= utcnow():
             raise CertificateNotActive(

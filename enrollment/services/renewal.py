@@ -69,9 +69,8 @@ class LinkRenewal:
         async with store.write() as session:
             cert = await store.certificate_by_serial(session, serial)
             if cert.status != CertificateStatus.ACTIVE:
-                raise CertificateNotActive(
-                    f"Certificate {cert.serial} is {cert.status}; only active certificates can be "
-                    "renewed. Ask RA staff for a new enrollment."
+                raise CertificateNotActive.not_renewable(
+                    cert.serial, cert.status, "Ask RA staff for a new enrollment."
                 )
             link = store.add_link(
                 session,
@@ -221,8 +220,7 @@ class LinkRenewal:
                 "certificates listed on the page."
             )
         if cert.status != CertificateStatus.ACTIVE:
-            raise CertificateNotActive(
-                f"Certificate {cert.serial} is {cert.status}; only active certificates can be "
-                "renewed. Choose another one, or ask the certdesk bot in Slack."
+            raise CertificateNotActive.not_renewable(
+                cert.serial, cert.status, "Choose another one, or ask the certdesk bot in Slack."
             )
         return cert

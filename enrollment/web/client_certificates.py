@@ -88,7 +88,7 @@ def certificate_from_header(value: str) -> x509.Certificate:
         else:
             der = base64.b64decode("".join(text.split()), validate=True)
         return x509.load_der_x509_certificate(der)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, x509.InvalidVersion):
         raise _malformed() from None
 
 

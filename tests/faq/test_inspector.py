@@ -9,11 +9,12 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs7
 
 from faq.errors import InspectionError, NotACertificate, PasswordRequired, WrongPassword
 from faq.inspector import ContainerFormat, inspect_certificates
 from tests.faq.conftest import NOW, P12_PASSWORD, Pki, openssl_field
-from tests.support.pki import openssl
+from tests.support.pki import bad_version, bad_version_pem, openssl, self_signed
 
 
 def test_inspect_pem_leaf_reads_subject_in_certificate_order(pki: Pki) -> None:
@@ -170,6 +171,23 @@ def test_inspect_garbage_raises_not_a_certificate(data: bytes, detail: str) -> N
     assert detail in caught.value.detail
     assert caught.value.code == "not_a_certificate"
     assert isinstance(caught.value, InspectionError)
+
+
+@pytest.mark.parametrize("encoding", ["der", "pem", "pkcs7"])
+def test_inspect_certificate_of_an_unknown_version_says_it_is_damaged(encoding: str) -> None:
+    """Version 5 is a damaged certificate, not cryptography's InvalidVersion (no ValueError)."""
+    _, leaf = self_signed("Test Holder 01", valid_for=timedelta(days=30))
+    good = leaf.public_bytes(serialization.Encoding.DER)
+    data = {
+        "der": lambda: bad_version(leaf),
+        "pem": lambda: bad_version_pem(leaf),
+        "pkcs7": lambda: pkcs7.serialize_certificates([leaf], serialization.Encoding.DER).replace(
+            good, bad_version(leaf)
+        ),
+    }[encoding]()
+    with pytest.raises(NotACertificate) as caught:
+        inspect_certificates(data, now=NOW)
+    assert "damaged" in caught.value.detail
 
 
 def test_inspect_private_key_file_says_it_is_a_key(pki: Pki) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -43,13 +45,21 @@ def self_signed(
     cn: str,
     *,
     valid_for: timedelta,
+    ous: Sequence[str] = (),
+    o: str | None = None,
     extension: x509.ExtensionType | None = None,
     critical: bool = False,
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    """A throwaway self-signed P-256 certificate for ``cn``, valid from five minutes ago for
-    ``valid_for``, with at most one ``extension``."""
+    """A throwaway self-signed P-256 certificate for ``cn`` (then ``ous`` in order, then
+    ``o``), valid from five minutes ago for ``valid_for``, with at most one ``extension``."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+            *(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou) for ou in ous),
+            *([x509.NameAttribute(NameOID.ORGANIZATION_NAME, o)] if o is not None else []),
+        ]
+    )
     now = datetime.now(UTC)
     builder = (
         x509.CertificateBuilder()
@@ -170,3 +180,32 @@ def _extension(certificate: x509.Certificate, kind: type[x509.ExtensionType]) ->
         return certificate.extensions.get_extension_for_class(kind)
     except x509.ExtensionNotFound:
         return None
+
+
+V3 = bytes.fromhex("a003020102")  # a certificate's version field: [0] EXPLICIT INTEGER 2 (v3)
+
+
+def bad_version(certificate: x509.Certificate) -> bytes:
+    """``certificate``'s DER with version 5: well formed, but cryptography refuses to load it
+    with ``x509.InvalidVersion``, which is not a ``ValueError``."""
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    at = der.index(V3)
+    assert at <= 8  # the first field of the TBSCertificate, right after two SEQUENCE headers
+    return der[:at] + bytes.fromhex("a003020105") + der[at + len(V3) :]
+
+
+def bad_version_csr() -> str:
+    """A P-256 CSR (PEM) with version 5, which cryptography refuses with ``InvalidVersion``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ignored")])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    der = csr.public_bytes(serialization.Encoding.DER)
+    at = der.index(bytes.fromhex("020100"))  # INTEGER 0 (v1), first in CertificationRequestInfo
+    assert at <= 8
+    body = base64.encodebytes(der[:at] + bytes.fromhex("020105") + der[at + 3 :]).decode()
+    return f"-----BEGIN CERTIFICATE REQUEST-----\n{body}-----END CERTIFICATE REQUEST-----\n"
+
+
+def bad_version_pem(certificate: x509.Certificate) -> bytes:
+    body = base64.encodebytes(bad_version(certificate))
+    return b"-----BEGIN CERTIFICATE-----\n" + body + b"-----END CERTIFICATE-----\n"

@@ -15,13 +15,16 @@ from cryptography.x509.oid import NameOID
 from pkcs11 import Attribute
 
 from common.time import utcnow
+from tests.support.pki import bad_version, self_signed
 from tests.support.softhsm import PIN, SoftHsm, process_softhsm
 from usbkey.pkcs11.key_types import TokenKeyType
 from usbkey.pkcs11.session import (
+    certificates_on,
     choose_token,
     generate_key_pair,
     logged_in,
     open_module,
+    store_certificate,
 )
 
 
@@ -88,3 +91,25 @@ def test_token_key_is_sensitive_and_cannot_be_exported(session: pkcs11.Session) 
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
+
+
+def test_certificate_of_an_unknown_version_on_the_token_is_skipped(
+    session: pkcs11.Session,
+) -> None:
+    """A version-5 certificate object is unreadable, so skipped like any other, not raised as
+    cryptography's InvalidVersion (which is no ValueError) out of every ``certdesk token``."""
+    _, readable = self_signed("Readable", valid_for=timedelta(days=30))
+    _, odd = self_signed("Odd", valid_for=timedelta(days=30))
+    store_certificate(session, readable, label="readable", identifier=b"\x01")
+    session.create_object(
+        {
+            Attribute.CLASS: pkcs11.ObjectClass.CERTIFICATE,
+            Attribute.CERTIFICATE_TYPE: pkcs11.CertificateType.X_509,
+            Attribute.TOKEN: True,
+            Attribute.LABEL: "odd",
+            Attribute.ID: b"\x02",
+            Attribute.SUBJECT: odd.subject.public_bytes(),
+            Attribute.VALUE: bad_version(odd),
+        }
+    )
+    assert [found.label for found in certificates_on(session)] == ["readable"]

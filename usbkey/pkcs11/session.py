@@ -357,7 +357,7 @@ def certificates_on(session: pkcs11.Session) -> list[CertificateOnToken]:
             attributes = obj.get_attributes([Attribute.VALUE, Attribute.LABEL, Attribute.ID])
             try:
                 certificate = x509.load_der_x509_certificate(bytes(attributes[Attribute.VALUE]))
-            except ValueError:
+            except (ValueError, x509.InvalidVersion):
                 continue
             found.append(
                 CertificateOnToken(

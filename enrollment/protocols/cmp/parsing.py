@@ -177,7 +177,7 @@ def _request(message: Any, parts: list[bytes]) -> CmpRequest:
         for cert in message["extraCerts"]:
             try:
                 extra.append(x509.load_der_x509_certificate(der_encoder.encode(cert)))
-            except (ValueError, PyAsn1Error):
+            except (ValueError, x509.InvalidVersion, PyAsn1Error):
                 raise CmpError(
                     FailInfo.BAD_DATA_FORMAT, "An extraCerts entry is malformed."
                 ) from None

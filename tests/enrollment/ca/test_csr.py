@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from enrollment.ca.csr import key_description, validated_public_key
 from enrollment.errors import CsrError, CsrMalformed, KeyNotAllowed
-from tests.support.pki import make_csr, openssl
+from tests.support.pki import bad_version_csr, make_csr, openssl
 
 
 @pytest.mark.parametrize(
@@ -38,6 +38,12 @@ def test_secp256k1_is_refused(tmp_path: Path) -> None:
 def test_certificate_pasted_instead_of_csr_is_explained() -> None:
     with pytest.raises(CsrMalformed, match="not a certificate request"):
         validated_public_key("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+
+
+def test_csr_of_an_unknown_version_is_malformed() -> None:
+    """Version 5 is a malformed CSR, not cryptography's InvalidVersion (which is no ValueError)."""
+    with pytest.raises(CsrMalformed, match="not a valid CSR version"):
+        validated_public_key(bad_version_csr())
 
 
 @settings(max_examples=200, deadline=None)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +27,7 @@ from enrollment.services.results import ProvenKey
 from tests.enrollment.conftest import HOLDER, app_runtime
 from tests.enrollment.protocols.test_cmp import SECRET, ir, new_key, self_signed
 from tests.support import cmp_messages
-from tests.support.pki import make_csr
+from tests.support.pki import bad_version, make_csr
 
 OTHER = EnrollmentCreate(cn="Other Holder", ous=["Branch 02"], o="Acme Bank")
 
@@ -209,6 +210,21 @@ async def test_lists_at_the_limit_accepted(client: TestClient[Any, Any]) -> None
     )
     status, answer = await post_cmp(client, body)
     assert (status, cmp_messages.status_text(answer)[0]) == (200, 0)
+
+
+async def test_extra_cert_of_an_unknown_version_refused_as_malformed(
+    client: TestClient[Any, Any],
+) -> None:
+    """An extraCerts entry with version 5 (found by the mutation fuzzer) is a CMP error, not
+    the 500 of cryptography's InvalidVersion, which is no ValueError."""
+    (cert,) = many_certs(1)
+    body = ir(extra_certs=(cert,))
+    der = cert.public_bytes(serialization.Encoding.DER)
+    status, answer = await post_cmp(client, body.replace(der, bad_version(cert)))
+    assert status == 200  # a readable PKIMessage: the refusal is in it (RFC 6712 section 3.3)
+    code, text, bits = cmp_messages.status_text(answer)
+    assert (code, bits) == (2, [FailInfo.BAD_DATA_FORMAT])
+    assert "extraCerts entry is malformed" in text
 
 
 @pytest.mark.parametrize("hostile", ["62-kb-free-texts", "20-kb-one-text"])

@@ -21,6 +21,7 @@ from bot.app import create_app
 from bot.settings import Settings
 from enrollment.services import Services
 from tests.enrollment.conftest import Issued, app_runtime, enroll_and_issue
+from tests.support.pki import bad_version
 from tests.support.store import certificate_row
 
 HEADER = "X-Client-Cert"
@@ -161,6 +162,21 @@ async def test_simplereenroll_unreadable_header_from_the_proxy_is_400(
         "/.well-known/est/simplereenroll",
         data=csr_for(x509.Name([])),
         headers={**PKCS10, HEADER: "not a certificate"},
+    )
+    assert response.status == 400
+    assert (await response.json())["error"]["code"] == "client_certificate_malformed"
+
+
+async def test_simplereenroll_header_of_an_unknown_version_is_400(
+    behind_proxy: TestClient[Any, Any], tmp_path: Path
+) -> None:
+    """A forwarded certificate with version 5 is malformed (400), not InvalidVersion's 500."""
+    _, issued = await holder(behind_proxy, tmp_path)
+    header = base64.b64encode(bad_version(issued.issued.certificate)).decode()
+    response = await behind_proxy.post(
+        "/.well-known/est/simplereenroll",
+        data=csr_for(issued.issued.certificate.subject),
+        headers={**PKCS10, HEADER: header},
     )
     assert response.status == 400
     assert (await response.json())["error"]["code"] == "client_certificate_malformed"

@@ -108,8 +108,9 @@ async def test_renew_by_possession_replayed_request_is_refused(services: Service
     """The challenge works once: the renewal supersedes the certificate it is bound to."""
     current = await issue(services)
     body = await request(services, current)
-    await services.key_renewal.renew_by_possession(**body)
-    with pytest.raises(CertificateNotActive):
+    renewed = await services.key_renewal.renew_by_possession(**body)
+    said = f"is superseded by {renewed.serial}; only active certificates can be renewed. Ask"
+    with pytest.raises(CertificateNotActive, match=said):
         await services.key_renewal.renew_by_possession(**body)
 
 

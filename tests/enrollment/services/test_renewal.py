@@ -89,7 +89,8 @@ async def test_renew_superseded_certificate_is_refused(
     services: Services, issued: Issued, tmp_path: Path
 ) -> None:
     await renew(services, issued, tmp_path)
-    with pytest.raises(CertificateNotActive):
+    said = "is superseded; only active certificates can be renewed. Ask RA staff for a new"
+    with pytest.raises(CertificateNotActive, match=said):
         await services.renewal.create_renewal_link(issued.serial, actor="test")
 
 
@@ -184,7 +185,8 @@ async def test_revoked_certificate_cannot_be_renewed(
     renewal = await services.renewal.create_renewal_link(issued.serial, actor="test")
     await services.revocation.revoke(issued.serial, reason="affiliationChanged", actor="test")
     _, csr = make_csr(tmp_path)
-    with pytest.raises(CertificateNotActive):
+    said = "is revoked; only active certificates can be renewed. Choose another one"
+    with pytest.raises(CertificateNotActive, match=said):
         await services.renewal.redeem_renewal_link(
             renewal.link.token,
             serial=issued.serial,

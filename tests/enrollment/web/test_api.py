@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -16,7 +17,14 @@ from enrollment.db import session_factory
 from enrollment.models import AuditEvent
 from tests.enrollment.conftest import HOLDER, app_runtime, enroll_and_issue
 from tests.support.p12 import assert_compatible, assert_modern, java_import, nss_import, p12_info
-from tests.support.pki import make_csr, openssl, verify
+from tests.support.pki import (
+    bad_version_csr,
+    bad_version_pem,
+    make_csr,
+    openssl,
+    self_signed,
+    verify,
+)
 from tests.support.processes import Cli
 from tests.support.store import certificate_row, certificate_view
 
@@ -61,6 +69,23 @@ async def test_enroll_with_csr_returns_chain_and_friendly_name(
     cert = x509.load_pem_x509_certificate(body["certificate"].encode())
     points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
     assert points[0].full_name[0].value == "http://certdesk.test/crl"
+
+
+async def test_enroll_with_a_csr_of_an_unknown_version_is_a_400(
+    client: TestClient[Any, Any],
+) -> None:
+    """A version-5 CSR is csr_malformed (400 JSON), not the 500 of InvalidVersion."""
+    created = await app_runtime(client).services.ra.create_enrollment(HOLDER, actor="test")
+    response = await client.post(
+        f"/api/v1/enroll/{created.link.token}",
+        json={
+            "reference_number": created.reference_number,
+            "authorization_code": created.authorization_code,
+            "csr": bad_version_csr(),
+        },
+    )
+    assert response.status == 400, await response.text()
+    assert (await response.json())["error"]["code"] == "csr_malformed"
 
 
 async def test_enroll_refuses_unknown_delivery(
@@ -427,6 +452,17 @@ async def test_deeply_nested_json_is_a_400(client: TestClient[Any, Any], path: s
         error = (await response.json())["error"]
         assert error["code"] == "request_invalid"
         assert "nested too deeply" in error["message"]
+
+
+async def test_renew_challenge_for_a_certificate_of_an_unknown_version_is_a_404(
+    client: TestClient[Any, Any],
+) -> None:
+    """Version 5 is no certificate of ours (404 JSON), not the 500 of InvalidVersion."""
+    _, certificate = self_signed("Test Holder 01", valid_for=timedelta(days=30))
+    pem = bad_version_pem(certificate).decode()
+    response = await client.post("/api/v1/renew-challenge", json={"certificate": pem})
+    assert response.status == 404, await response.text()
+    assert (await response.json())["error"]["code"] == "certificate_not_found"
 
 
 async def test_renew_challenge_limit_per_client_answers_429_with_retry_after(
