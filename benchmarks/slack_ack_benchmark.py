@@ -51,6 +51,28 @@ USERS = [f"UBENCH{index:03d}" for index in range(50)]
 GOALS = "goals: >= 3,000 events/s and >= 0.7 of bare bolt; ack p99 < 20 ms"
 
 
+def fake_slack() -> FakeSlack:
+    """The fake Slack Web API, knowing the benchmark's users."""
+    fake = FakeSlack()
+    for user in USERS:
+        fake.add_user(user)
+    return fake
+
+
+def server_env(data: Path, fake: FakeSlack) -> dict[str, str]:
+    """The environment of a ``certdesk serve`` on ``data`` that talks to ``fake``."""
+    return base_env(
+        data,
+        {
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": fake.api_url,
+            "CERTDESK_LOG_LEVEL": "WARNING",
+            "CERTDESK_SERVE_REMINDERS": "false",
+        },
+    )
+
+
 def signed_events(path: Path, count: int, run: str) -> None:
     """``count`` signed app_mention events, one per line for signed.lua, each asking its own
     question (:func:`benchmarks._slack_questions.distinct_questions`)."""
@@ -179,22 +201,11 @@ def main() -> int:
     args = parser.parse_args()
 
     load_at_start = os.getloadavg()
-    fake = FakeSlack()
-    for user in USERS:
-        fake.add_user(user)
+    fake = fake_slack()
     with tempfile.TemporaryDirectory() as scratch, fake.running():
         events = Path(scratch) / "events.tsv"
         signed_events(events, args.events, run="C")
-        env = base_env(
-            Path(scratch) / "data",
-            {
-                "SLACK_BOT_TOKEN": BOT_TOKEN,
-                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-                "SLACK_API_URL": fake.api_url,
-                "CERTDESK_LOG_LEVEL": "WARNING",
-                "CERTDESK_SERVE_REMINDERS": "false",
-            },
-        )
+        env = server_env(Path(scratch) / "data", fake)
         enrollments = (
             create_enrollments(Path(scratch) / "data", 400, profile="client-keygen")
             if args.rsa

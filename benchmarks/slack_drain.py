@@ -31,9 +31,8 @@ from pathlib import Path
 import _common  # noqa: F401 (puts the project root on sys.path)
 
 from benchmarks._slack_questions import distinct_questions
-from benchmarks.slack_ack_benchmark import USERS, pin, signed_events, wrk
-from tests.support.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack
-from tests.support.processes import base_env, live_server
+from benchmarks.slack_ack_benchmark import fake_slack, pin, server_env, signed_events, wrk
+from tests.support.processes import live_server
 
 CEILING_QUESTIONS = 3000
 
@@ -87,22 +86,11 @@ def main() -> int:
 
     os.sched_setaffinity(0, {1})  # the fake Slack's thread beside wrk, off the server's core
     load_at_start = os.getloadavg()
-    fake = FakeSlack()
-    for user in USERS:
-        fake.add_user(user)
+    fake = fake_slack()
     with tempfile.TemporaryDirectory() as scratch, fake.running():
         events = Path(scratch) / "events.tsv"
         signed_events(events, args.events, run="D")
-        env = base_env(
-            Path(scratch) / "data",
-            {
-                "SLACK_BOT_TOKEN": BOT_TOKEN,
-                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-                "SLACK_API_URL": fake.api_url,
-                "CERTDESK_LOG_LEVEL": "WARNING",
-                "CERTDESK_SERVE_REMINDERS": "false",
-            },
-        )
+        env = server_env(Path(scratch) / "data", fake)
         with live_server(env) as server:
             pin(server.process.pid, 0)
             burst = wrk(server.url, events, seconds=args.seconds, connections=args.connections)
