@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from enrollment.errors import (
 )
 from enrollment.models import Certificate, OneTimeLink
 from enrollment.services import Services
+from enrollment.services._signing import KEY_MAKERS, KEYGEN_NICENESS
 from enrollment.services.results import ServerKey
 from tests.enrollment.conftest import HOLDER, create, redeem
 from tests.support.pki import make_csr
@@ -288,3 +291,32 @@ async def test_server_key_work_runs_off_the_event_loop(
     await beat
     assert elapsed >= 0.9  # the three slow steps really ran
     assert max(gaps) < 0.25, max(gaps)
+
+
+async def test_server_key_is_made_below_the_event_loops_priority(
+    runtime: Runtime, services: Services, tmp_path: Path
+) -> None:
+    """Issue 11 (the RSA load): a server-made key and its PKCS#12 are made in a thread whose
+    nice value is the loop's plus KEYGEN_NICENESS, so the loop gets the core first; a CSR's
+    issuance does not go there. Before, both ran in asyncio's threads at the loop's priority."""
+    keygen = HOLDER.model_copy(update={"profile": "client-keygen"})
+    created = await services.ra.create_enrollment(keygen, actor="test")
+    before = KEY_MAKERS.calls.copy()
+    package = await services.links.redeem_enrollment_link_pkcs12(
+        created.link.token,
+        reference_number=created.reference_number,
+        authorization_code=created.authorization_code,
+        server_key=ServerKey(password="correct horse", key_type="rsa-2048"),
+    )
+    assert package.issued.serial
+    used = KEY_MAKERS.calls - before
+    assert sum(used.values()) == 1
+    loop_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    for thread in used:
+        assert os.getpriority(os.PRIO_PROCESS, thread) == min(19, loop_nice + KEYGEN_NICENESS)
+
+    with_csr = await create(services)
+    _, csr = make_csr(tmp_path)
+    before = KEY_MAKERS.calls.copy()
+    await redeem(services, with_csr, csr)
+    assert KEY_MAKERS.calls == before
