@@ -25,10 +25,11 @@ from common.time import utcnow
 from enrollment import metrics
 from enrollment.ca.authority import IssuingCA, build_subject
 from enrollment.ca.csr import check_public_key, key_description, validated_public_key
-from enrollment.ca.pkcs12 import ServerPrivateKey, build_pkcs12, generate_server_key
+from enrollment.ca.pkcs12 import ServerPrivateKey, generate_server_key
 from enrollment.ca.profiles import Profile
 from enrollment.models import Certificate, CertificateStatus, Delivery, Enrollment
 from enrollment.services._lean import EnrollmentRow
+from enrollment.services._packaging import PACKAGER
 from enrollment.services.results import IssuedCertificate, KeyMaterial, ProvenKey, ServerKey
 from usbkey.certificates import serial_hex
 
@@ -155,7 +156,7 @@ def _package(
 ) -> bytes | None:
     if private_key is None or not isinstance(key, ServerKey):
         return None
-    return build_pkcs12(
+    return PACKAGER.build(  # in a process of its own: most of it holds the GIL
         key=private_key,
         certificate=issued.certificate,
         chain=issued.chain,
