@@ -45,8 +45,9 @@ KEYGEN_WORKERS = 2
 class LowPriorityThreads:
     """A small executor whose threads lower their own scheduling priority (their nice value,
     by thread id) as they start. Sharing a core with the event loop, they get it only when the
-    loop does not want it: a server-made RSA-2048 key (tens to hundreds of milliseconds) then
-    no longer holds back acknowledgements and ``/healthz`` queued behind it."""
+    loop does not want it. That helps with work that releases the GIL, as RSA key generation
+    does; the PKCS#12 around the key does not, so it is built in a process of its own
+    (:mod:`._packaging`) while the thread waits."""
 
     def __init__(self, *, workers: int, niceness: int, name: str) -> None:
         self._niceness = niceness
@@ -74,7 +75,7 @@ class LowPriorityThreads:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._call, call)
 
 
-# Server-made keys (RSA key generation and the PKCS#12 around it): one executor per process.
+# Server-made keys (made here, packaged by _packaging.PACKAGER): one executor per process.
 KEY_MAKERS = LowPriorityThreads(
     workers=KEYGEN_WORKERS, niceness=KEYGEN_NICENESS, name="certdesk-keygen"
 )
