@@ -108,15 +108,23 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return engine
 
 
-def sqlite_pragmas(dbapi_connection: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, *, own_checkpoints: bool = False) -> None:
     """WAL, ``synchronous=NORMAL``, the busy timeout, foreign keys, and no implicit BEGIN: every
-    connection to the embedded database, through SQLAlchemy or a writer's own ``sqlite3``."""
+    connection to the embedded database, through SQLAlchemy or a writer's own ``sqlite3``.
+
+    ``own_checkpoints``: no automatic WAL checkpoint inside a ``COMMIT`` (SQLite's default, every
+    1,000 pages, makes that commit, and every unit waiting on it, pay for copying the WAL into
+    the database); the writer checkpoints on a thread of its own instead
+    (:class:`enrollment.writer.Checkpoints`). Only for a database file that has that writer.
+    """
     dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    if own_checkpoints:
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
 
 
@@ -132,9 +140,11 @@ def sqlite_path(engine: AsyncEngine) -> str | None:
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
+    own_checkpoints = sqlite_path(engine) is not None  # the writer checkpoints a file
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        sqlite_pragmas(dbapi_connection)
+        sqlite_pragmas(dbapi_connection, own_checkpoints=own_checkpoints)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:

@@ -26,6 +26,10 @@ connection. The units queued meanwhile run in one hop to the writer's thread, ea
 hand-off and an SQLAlchemy execution per statement. :meth:`GroupCommit.read` is its reading
 twin, on a WAL reader connection in a thread of its own. Both exist only for an embedded
 database in a file (``lean``); the session units stay for everything else.
+
+A database file is checkpointed by its writer, not inside a ``COMMIT``: :class:`Checkpoints`
+copies the WAL into the database with a passive checkpoint on a thread of its own, at most once
+a second after commits (``wal_autocheckpoint=0`` on every connection, :mod:`enrollment.db`).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ T = TypeVar("T")
 SyncUnit = Callable[[sqlite3.Connection], T]
 
 MAX_BATCH = 64  # units per commit; with 16 requests in flight a batch rarely exceeds 16
+CHECKPOINT_EVERY = 1.0  # seconds: at most one WAL checkpoint a second, after commits
 
 
 class Writes(Protocol):
@@ -147,7 +152,7 @@ class _Connection:
     def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._connection is None:
             connection = sqlite3.connect(self._path, check_same_thread=False)
-            sqlite_pragmas(connection)
+            sqlite_pragmas(connection, own_checkpoints=True)
             self._connection = connection
         return fn(self._connection)
 
@@ -196,10 +201,76 @@ class _Failed:
     error: Exception
 
 
+def _checkpoint(connection: sqlite3.Connection) -> tuple[int, int, int]:
+    """A passive checkpoint: copies what it can without waiting for readers or the writer."""
+    busy, frames, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return busy, frames, copied
+
+
+class Checkpoints:
+    """The WAL of one database file copied into the database on a thread of its own, after
+    commits, at most once every ``every`` seconds: no commit (and no unit waiting for it) pays
+    for a checkpoint, and the WAL is reset once wholly copied, so it does not grow unbounded."""
+
+    def __init__(self, path: str, *, every: float) -> None:
+        self._thread = SqliteThread(path, name="certdesk-checkpoint")
+        self._every = every
+        self._last: float | None = None  # loop time of the last checkpoint's start
+        self._running: asyncio.Task[None] | None = None
+        self._later: asyncio.TimerHandle | None = None
+        self._again = False  # a commit came while a checkpoint ran
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.runs = 0  # checkpoints done, for tests and benchmarks
+
+    def committed(self) -> None:
+        """A batch was committed: checkpoint now, or once ``every`` has passed since the last."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # the first commit, or the last one's loop has ended
+            self._loop, self._running, self._later, self._last = loop, None, None, None
+        if self._running is not None and not self._running.done():
+            self._again = True
+            return
+        if self._later is not None:
+            return
+        wait = 0.0 if self._last is None else self._last + self._every - loop.time()
+        if wait > 0:
+            self._later = loop.call_later(wait, self._start)
+        else:
+            self._start()
+
+    def _start(self) -> None:
+        self._later = None
+        self._running = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        self._last = asyncio.get_running_loop().time()
+        try:
+            await self._thread.call(_checkpoint)
+        except sqlite3.Error as exc:  # the next commit tries again
+            log.warning("WAL checkpoint failed", extra={"error": str(exc)})
+        else:
+            self.runs += 1
+        if self._again:
+            self._again = False
+            self.committed()
+
+    def close(self) -> None:
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
+        self._thread.close()
+
+
 class GroupCommit:
     """All writes through one connection and one writer task, committed in batches (SQLite)."""
 
-    def __init__(self, engine: AsyncEngine, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        max_batch: int = MAX_BATCH,
+        checkpoint_every: float = CHECKPOINT_EVERY,
+    ) -> None:
         self._engine = engine
         self._max_batch = max_batch
         self._queue: deque[_Slot] = deque()
@@ -208,6 +279,7 @@ class GroupCommit:
         path = sqlite_path(engine)
         self._writer = SqliteThread(path, name="certdesk-writer") if path else None
         self._reader = SqliteThread(path, name="certdesk-reader") if path else None
+        self.checkpoints = Checkpoints(path, every=checkpoint_every) if path else None
         self.batches = 0  # committed batches, for tests and benchmarks
         self.units = 0  # committed units
 
@@ -241,10 +313,12 @@ class GroupCommit:
             raise failure from exc
 
     def close(self) -> None:
-        """End the writer's and the reader's threads (their connections closed)."""
+        """End the writer's, the reader's and the checkpoints' threads (connections closed)."""
         for thread in (self._writer, self._reader):
             if thread is not None:
                 thread.close()
+        if self.checkpoints is not None:
+            self.checkpoints.close()
 
     def _start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -307,6 +381,8 @@ class GroupCommit:
             return
         self.batches += 1
         self.units += len(done)
+        if self.checkpoints is not None:
+            self.checkpoints.committed()
         for slot in done:
             if not slot.committed.done():
                 slot.committed.set_result(None)
@@ -327,6 +403,8 @@ class GroupCommit:
                     future.set_exception(failure)
             return
         self.batches += 1
+        if self.checkpoints is not None:
+            self.checkpoints.committed()
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, _Failed):
                 if not future.done():

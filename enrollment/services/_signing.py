@@ -4,8 +4,17 @@ done in one worker thread before any unit of work, and what it hands to the unit
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import logging
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, ParamSpec, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -16,12 +25,60 @@ from common.time import utcnow
 from enrollment import metrics
 from enrollment.ca.authority import IssuingCA, build_subject
 from enrollment.ca.csr import check_public_key, key_description, validated_public_key
-from enrollment.ca.pkcs12 import ServerPrivateKey, build_pkcs12, generate_server_key
+from enrollment.ca.pkcs12 import ServerPrivateKey, generate_server_key
 from enrollment.ca.profiles import Profile
 from enrollment.models import Certificate, CertificateStatus, Delivery, Enrollment
 from enrollment.services._lean import EnrollmentRow
+from enrollment.services._packaging import PACKAGER
 from enrollment.services.results import IssuedCertificate, KeyMaterial, ProvenKey, ServerKey
 from usbkey.certificates import serial_hex
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+KEYGEN_NICENESS = 10  # how much lower than the event loop's thread the key makers run
+KEYGEN_WORKERS = 2
+
+
+class LowPriorityThreads:
+    """A small executor whose threads lower their own scheduling priority (their nice value,
+    by thread id) as they start. Sharing a core with the event loop, they get it only when the
+    loop does not want it. That helps with work that releases the GIL, as RSA key generation
+    does; the PKCS#12 around the key does not, so it is built in a process of its own
+    (:mod:`._packaging`) while the thread waits."""
+
+    def __init__(self, *, workers: int, niceness: int, name: str) -> None:
+        self._niceness = niceness
+        self._executor = ThreadPoolExecutor(
+            workers, thread_name_prefix=name, initializer=self._lower_priority
+        )
+        self.calls: Counter[int] = Counter()  # calls run, by the native ID of their thread
+
+    def _lower_priority(self) -> None:
+        thread = threading.get_native_id()
+        try:  # Linux: a thread's nice value is its own (PRIO_PROCESS with a thread ID)
+            current = os.getpriority(os.PRIO_PROCESS, thread)
+            os.setpriority(os.PRIO_PROCESS, thread, min(19, current + self._niceness))
+        except (AttributeError, OSError) as exc:  # no per-thread priority here: run as is
+            log.debug("key threads keep the loop's priority", extra={"error": str(exc)})
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        self.calls[threading.get_native_id()] += 1
+        return fn()
+
+    async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(*args, **kwargs)`` in one of the threads, in a copy of the caller's context
+        (like :func:`asyncio.to_thread`)."""
+        call = partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._call, call)
+
+
+# Server-made keys (made here, packaged by _packaging.PACKAGER): one executor per process.
+KEY_MAKERS = LowPriorityThreads(
+    workers=KEYGEN_WORKERS, niceness=KEYGEN_NICENESS, name="certdesk-keygen"
+)
 
 
 def fingerprint(cert: x509.Certificate) -> str:
@@ -100,7 +157,7 @@ def _package(
 ) -> bytes | None:
     if private_key is None or not isinstance(key, ServerKey):
         return None
-    return build_pkcs12(
+    return PACKAGER.build(  # in a process of its own: most of it holds the GIL
         key=private_key,
         certificate=issued.certificate,
         chain=issued.chain,

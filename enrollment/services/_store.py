@@ -56,7 +56,7 @@ from enrollment.services._lean import (
     sqlite_first_issue,
     sqlite_link_and_enrollment,
 )
-from enrollment.services._signing import Holder, Signed, fingerprint, sign_now
+from enrollment.services._signing import KEY_MAKERS, Holder, Signed, fingerprint, sign_now
 from enrollment.services.config import EnrollmentConfig
 from enrollment.services.results import (
     AuditFacts,
@@ -339,13 +339,18 @@ class Store:
         Nothing is stored: the caller records the result in a unit (:meth:`record_first` or
         :meth:`record_successor`) whose claims decide whether it is issued. A signature whose
         claim loses a race is dropped and never leaves the server. The whole of it is one hop
-        to a worker thread.
+        to a worker thread; with a key to make, to one of the key makers, which run below the
+        event loop's priority (``_signing.KEY_MAKERS``).
         """
         if isinstance(key, ServerKey) and not profile.allow_server_keygen:
             metrics.ENROLLMENT_FAILURES.labels(code=PolicyError.code).inc()
             raise PolicyError(
                 f"The profile {profile.name!r} does not allow the server to generate keys. "
                 'Choose "This browser", "USB key" or "My own CSR" instead.'
+            )
+        if isinstance(key, ServerKey):  # a key to make: below the event loop's priority
+            return await KEY_MAKERS.run(
+                sign_now, self.ca, holder, profile, key=key, delivery=delivery, replaces=replaces
             )
         return await asyncio.to_thread(
             sign_now, self.ca, holder, profile, key=key, delivery=delivery, replaces=replaces

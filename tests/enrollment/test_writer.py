@@ -4,6 +4,7 @@ PostgreSQL. Each unit keeps its own checks; one unit's failure undoes it alone."
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -336,5 +337,64 @@ async def test_unreachable_database_refuses_every_queued_unit(
             assert [type(r) for r in results] == [StorageUnavailable, StorageUnavailable]
             with pytest.raises(StorageUnavailable):
                 await one()
+    finally:
+        writer.close()
+
+
+def plain_blob(size: int) -> Callable[[sqlite3.Connection], None]:
+    """A plain unit writing one audit row with ``size`` bytes of detail."""
+
+    def unit(connection: sqlite3.Connection) -> None:
+        connection.execute(
+            "INSERT INTO audit_event (at, actor, action, target, outcome, detail)"
+            " VALUES ('2026-01-01 00:00:00.000000', 'test', 'test.blob', 't', 'ok', ?)",
+            ("x" * size,),
+        )
+
+    return unit
+
+
+async def checkpointed(writer: GroupCommit, runs: int) -> None:
+    """Until ``writer`` has done ``runs`` checkpoints (the guard only stops a hang)."""
+    assert writer.checkpoints is not None
+    async with asyncio.timeout(60):
+        while writer.checkpoints.runs < runs:  # noqa: ASYNC110 - a counter of another thread's work
+            await asyncio.sleep(0.01)
+
+
+async def test_commits_reach_the_database_file_through_the_writers_checkpoints(
+    sqlite_engine: AsyncEngine, group_commit: GroupCommit
+) -> None:
+    """Issue 11: no COMMIT checkpoints (wal_autocheckpoint=0); the writer's own thread copies
+    the WAL into the database file after commits. Before, 30 small rows stayed in the WAL
+    until it reached 1,000 pages, and the commit that reached them paid for the copy."""
+    database = str(sqlite_engine.url.database)
+    await group_commit.run(plain_blob(10))  # the schema's pages reach the file first
+    await checkpointed(group_commit, 1)
+    size = await asyncio.to_thread(os.path.getsize, database)
+    await asyncio.gather(*(group_commit.run(plain_blob(4000)) for _ in range(30)))
+    await checkpointed(group_commit, 2)
+    assert await asyncio.to_thread(os.path.getsize, database) - size >= 30 * 4000
+    writer_pragma = await group_commit.run(
+        lambda connection: connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+    )
+    assert writer_pragma == 0
+    async with sqlite_engine.connect() as connection:
+        pooled = (await connection.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar()
+    assert pooled == 0
+
+
+async def test_wal_does_not_grow_unbounded(sqlite_engine: AsyncEngine) -> None:
+    """20 MB committed in 20 rounds leave a WAL of at most a few rounds: each checkpoint copies
+    it whole, and the next commit starts it over."""
+    writer = GroupCommit(sqlite_engine, checkpoint_every=0.0)
+    try:
+        assert writer.checkpoints is not None
+        for _ in range(20):
+            runs = writer.checkpoints.runs
+            await asyncio.gather(*(writer.run(plain_blob(64_000)) for _ in range(16)))
+            await checkpointed(writer, runs + 1)
+        wal = f"{sqlite_engine.url.database}-wal"
+        assert await asyncio.to_thread(os.path.getsize, wal) < 4_000_000
     finally:
         writer.close()

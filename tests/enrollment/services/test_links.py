@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from sqlmodel import select
 from bot.runtime import Runtime
 from common.time import utcnow
 from enrollment.ca.authority import IssuingCA
-from enrollment.ca.pkcs12 import build_pkcs12, generate_server_key
+from enrollment.ca.pkcs12 import generate_server_key
 from enrollment.db import session_factory
 from enrollment.errors import (
     CsrMalformed,
@@ -35,6 +37,8 @@ from enrollment.errors import (
 )
 from enrollment.models import Certificate, OneTimeLink
 from enrollment.services import Services
+from enrollment.services._packaging import PACKAGER, PACKAGER_NICENESS
+from enrollment.services._signing import KEY_MAKERS, KEYGEN_NICENESS
 from enrollment.services.results import ServerKey
 from tests.enrollment.conftest import HOLDER, create, redeem
 from tests.support.pki import make_csr
@@ -259,7 +263,7 @@ async def test_server_key_work_runs_off_the_event_loop(
         return wrapper
 
     monkeypatch.setattr(signing_module, "generate_server_key", slow(generate_server_key))
-    monkeypatch.setattr(signing_module, "build_pkcs12", slow(build_pkcs12))
+    monkeypatch.setattr(PACKAGER, "build", slow(PACKAGER.build))
     monkeypatch.setattr(IssuingCA, "issue", slow(IssuingCA.issue))
     created = await services.ra.create_enrollment(
         HOLDER.model_copy(update={"profile": "client-keygen"}), actor="test"
@@ -288,3 +292,37 @@ async def test_server_key_work_runs_off_the_event_loop(
     await beat
     assert elapsed >= 0.9  # the three slow steps really ran
     assert max(gaps) < 0.25, max(gaps)
+
+
+async def test_server_key_is_made_below_the_event_loops_priority(
+    runtime: Runtime, services: Services, tmp_path: Path
+) -> None:
+    """Issue 11 (the RSA load): a server-made key is made in a thread whose nice value is the
+    loop's plus KEYGEN_NICENESS and packaged in a process below the server's priority, so the
+    loop gets the core (and the GIL) first; a CSR's issuance does not go there. Before, both
+    ran in asyncio's threads at the loop's priority."""
+    keygen = HOLDER.model_copy(update={"profile": "client-keygen"})
+    created = await services.ra.create_enrollment(keygen, actor="test")
+    before = KEY_MAKERS.calls.copy()
+    package = await services.links.redeem_enrollment_link_pkcs12(
+        created.link.token,
+        reference_number=created.reference_number,
+        authorization_code=created.authorization_code,
+        server_key=ServerKey(password="correct horse", key_type="rsa-2048"),
+    )
+    assert package.issued.serial
+    used = KEY_MAKERS.calls - before
+    assert sum(used.values()) == 1
+    loop_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    for thread in used:
+        assert os.getpriority(os.PRIO_PROCESS, thread) == min(19, loop_nice + KEYGEN_NICENESS)
+    # The PKCS#12 (mostly Python holding the GIL) is built in a process of its own, lower still.
+    assert PACKAGER.pid is not None
+    assert PACKAGER.pid != os.getpid()
+    assert os.getpriority(os.PRIO_PROCESS, PACKAGER.pid) == min(19, loop_nice + PACKAGER_NICENESS)
+
+    with_csr = await create(services)
+    _, csr = make_csr(tmp_path)
+    before = KEY_MAKERS.calls.copy()
+    await redeem(services, with_csr, csr)
+    assert KEY_MAKERS.calls == before
