@@ -4,6 +4,8 @@ done in one worker thread before any unit of work, and what it hands to the unit
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +21,7 @@ from enrollment.ca.csr import check_public_key, key_description, validated_publi
 from enrollment.ca.pkcs12 import ServerPrivateKey, build_pkcs12, generate_server_key
 from enrollment.ca.profiles import Profile
 from enrollment.models import Certificate, CertificateStatus, Delivery, Enrollment
-from enrollment.services._lean import EnrollmentRow
+from enrollment.services._lean import EnrollmentRow, FirstIssue, LinkRow
 from enrollment.services.results import IssuedCertificate, KeyMaterial, ProvenKey, ServerKey
 from usbkey.certificates import serial_hex
 
@@ -122,6 +124,26 @@ class Signed:
     @property
     def serial(self) -> str:
         return str(self.row["serial"])
+
+
+@dataclass(frozen=True, slots=True)
+class FirstIssueSigned:
+    """A first certificate signed, and its unit's values: ``facts`` for a Core unit, ``plain``
+    the same unit made for the writer's ``sqlite3`` connection (embedded SQLite)."""
+
+    signed: Signed
+    facts: FirstIssue
+    plain: Callable[[sqlite3.Connection], None] | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkSigned:
+    """A link and its enrollment as read and checked, with what was signed for them; no
+    ``issue`` when the codes did not match (nothing signed)."""
+
+    link: LinkRow
+    enrollment: EnrollmentRow
+    issue: FirstIssueSigned | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
