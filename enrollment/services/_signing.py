@@ -42,20 +42,17 @@ def sign_now(
     """Check the key (or make one), have ``ca`` sign and package: all the CPU work of one
     issuance, in the calling (worker) thread, nothing stored."""
     public_key, private_key = _obtain_key(key)
-    cert = ca.issue(
-        public_key=public_key,
-        subject=build_subject(cn=holder.cn, ous=holder.ous, o=holder.o),
-        profile=profile,
-        email=holder.email,
-    )
+    subject = build_subject(cn=holder.cn, ous=holder.ous, o=holder.o)
+    cert = ca.issue(public_key=public_key, subject=subject, profile=profile, email=holder.email)
+    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
     row = {
         "serial": serial_hex(cert),
-        "subject": cert.subject.rfc4514_string(),
-        "issuer": cert.issuer.rfc4514_string(),
+        "subject": subject.rfc4514_string(),  # as the certificate encodes it
+        "issuer": ca.issuer_text,
         "not_before": cert.not_valid_before_utc,
         "not_after": cert.not_valid_after_utc,
         "fingerprint_sha256": fingerprint(cert),
-        "pem": cert.public_bytes(serialization.Encoding.PEM).decode(),
+        "pem": pem,
         "key_type": key_description(public_key),
         "delivery": delivery,
         "status": CertificateStatus.ACTIVE,
@@ -75,6 +72,8 @@ def sign_now(
         friendly_name=holder.friendly_name,
         delivery=delivery,
         replaces=replaces,
+        certificate_text=pem,
+        chain_text=ca.chain_pem().decode(),
     )
     # Before the unit: if packaging failed, the link stays usable.
     package = _package(private_key, issued, key)
