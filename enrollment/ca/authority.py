@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -81,13 +81,26 @@ class IssuingCA:
     # responder and where the issuing CA's certificate is (one DER certificate, /ca.cer).
     ocsp_url: str | None = None
     ca_issuers_url: str | None = None
+    # Made once: every issuance's response carries the chain, its row the issuer's name.
+    _chain_pem: bytes = field(init=False, repr=False, compare=False)
+    _issuer_text: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        chain = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in self.chain)
+        object.__setattr__(self, "_chain_pem", chain)
+        object.__setattr__(self, "_issuer_text", self.certificate.subject.rfc4514_string())
 
     @property
     def chain(self) -> tuple[x509.Certificate, ...]:
         return (self.certificate, self.root)
 
     def chain_pem(self) -> bytes:
-        return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in self.chain)
+        return self._chain_pem
+
+    @property
+    def issuer_text(self) -> str:
+        """The issuer of every certificate it signs, as RFC 4514 text (the certificate row's)."""
+        return self._issuer_text
 
     def issue(
         self,

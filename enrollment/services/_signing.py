@@ -8,6 +8,7 @@ import asyncio
 import contextvars
 import logging
 import os
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from enrollment.ca.csr import check_public_key, key_description, validated_publi
 from enrollment.ca.pkcs12 import ServerPrivateKey, generate_server_key
 from enrollment.ca.profiles import Profile
 from enrollment.models import Certificate, CertificateStatus, Delivery, Enrollment
-from enrollment.services._lean import EnrollmentRow
+from enrollment.services._lean import EnrollmentRow, FirstIssue, LinkRow
 from enrollment.services._packaging import PACKAGER
 from enrollment.services.results import IssuedCertificate, KeyMaterial, ProvenKey, ServerKey
 from usbkey.certificates import serial_hex
@@ -97,20 +98,17 @@ def sign_now(
     """Check the key (or make one), have ``ca`` sign and package: all the CPU work of one
     issuance, in the calling (worker) thread, nothing stored."""
     public_key, private_key = _obtain_key(key)
-    cert = ca.issue(
-        public_key=public_key,
-        subject=build_subject(cn=holder.cn, ous=holder.ous, o=holder.o),
-        profile=profile,
-        email=holder.email,
-    )
+    subject = build_subject(cn=holder.cn, ous=holder.ous, o=holder.o)
+    cert = ca.issue(public_key=public_key, subject=subject, profile=profile, email=holder.email)
+    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
     row = {
         "serial": serial_hex(cert),
-        "subject": cert.subject.rfc4514_string(),
-        "issuer": cert.issuer.rfc4514_string(),
+        "subject": subject.rfc4514_string(),  # as the certificate encodes it
+        "issuer": ca.issuer_text,
         "not_before": cert.not_valid_before_utc,
         "not_after": cert.not_valid_after_utc,
         "fingerprint_sha256": fingerprint(cert),
-        "pem": cert.public_bytes(serialization.Encoding.PEM).decode(),
+        "pem": pem,
         "key_type": key_description(public_key),
         "delivery": delivery,
         "status": CertificateStatus.ACTIVE,
@@ -130,6 +128,8 @@ def sign_now(
         friendly_name=holder.friendly_name,
         delivery=delivery,
         replaces=replaces,
+        certificate_text=pem,
+        chain_text=ca.chain_pem().decode(),
     )
     # Before the unit: if packaging failed, the link stays usable.
     package = _package(private_key, issued, key)
@@ -179,6 +179,26 @@ class Signed:
     @property
     def serial(self) -> str:
         return str(self.row["serial"])
+
+
+@dataclass(frozen=True, slots=True)
+class FirstIssueSigned:
+    """A first certificate signed, and its unit's values: ``facts`` for a Core unit, ``plain``
+    the same unit made for the writer's ``sqlite3`` connection (embedded SQLite)."""
+
+    signed: Signed
+    facts: FirstIssue
+    plain: Callable[[sqlite3.Connection], None] | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkSigned:
+    """A link and its enrollment as read and checked, with what was signed for them; no
+    ``issue`` when the codes did not match (nothing signed)."""
+
+    link: LinkRow
+    enrollment: EnrollmentRow
+    issue: FirstIssueSigned | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import sqlite3
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
+from functools import partial
 from typing import Any, Unpack
 
 from cryptography import x509
@@ -56,7 +59,15 @@ from enrollment.services._lean import (
     sqlite_first_issue,
     sqlite_link_and_enrollment,
 )
-from enrollment.services._signing import KEY_MAKERS, Holder, Signed, fingerprint, sign_now
+from enrollment.services._signing import (
+    KEY_MAKERS,
+    FirstIssueSigned,
+    Holder,
+    LinkSigned,
+    Signed,
+    fingerprint,
+    sign_now,
+)
 from enrollment.services.config import EnrollmentConfig
 from enrollment.services.results import (
     AuditFacts,
@@ -121,26 +132,83 @@ class Store:
         result = await session.execute(query.with_for_update() if lock else query)
         return self._usable(result.scalars().first(), purpose)
 
-    async def link_and_enrollment(
-        self, token: str, purpose: LinkPurpose
-    ) -> tuple[LinkRow, EnrollmentRow]:
-        """The usable link behind ``token`` and its enrollment, as one plain row read (no
-        lock: the claims in the unit that issues re-check what matters). On SQLite it is one
-        statement on the WAL reader's own connection; elsewhere one Core statement."""
+    async def signed_for_link(
+        self,
+        token: str,
+        purpose: LinkPurpose,
+        *,
+        matches: Callable[[EnrollmentRow], bool],
+        key: KeyMaterial,
+        delivery: Delivery,
+    ) -> LinkSigned:
+        """The usable link behind ``token`` and its enrollment read (no lock: the claims in
+        the unit that records re-check what matters), checked, and its first certificate
+        signed, nothing stored: the link usable, the enrollment not locked and pending, then
+        ``matches(enrollment)`` (the codes; if False nothing is signed), then the key.
+
+        On the embedded SQLite, for a CSR, it is one hop to a WAL reader's thread: the read,
+        the checks, the signature and the plain unit's values. A server-made key is made in one
+        of the key makers instead (slow: it must not hold up the readers; they run below the
+        event loop's priority); elsewhere the read is one Core statement, the rest one
+        worker-thread hop."""
         if not token or len(token) > 128:
             raise LinkUnknown()
-        token_hash = self.pepper.hash_token(token)
         writes = self.writes
-        if isinstance(writes, GroupCommit) and writes.lean:
-            found = await writes.read(sqlite_link_and_enrollment(token_hash))
+        lean = writes if isinstance(writes, GroupCommit) and writes.lean else None
+        check = partial(
+            self._check_and_sign, purpose=purpose, matches=matches, key=key, delivery=delivery
+        )
+        if lean is not None and not isinstance(key, ServerKey):
+            return await lean.read(partial(self._read_check_and_sign, token, check))
+        token_hash = self.pepper.hash_token(token)
+        if lean is not None:
+            found = await lean.read(sqlite_link_and_enrollment(token_hash))
         else:
             async with read_connection(self.engine, one_statement=True) as connection:
                 found = await core_link_and_enrollment(connection, token_hash)
+        if isinstance(key, ServerKey):  # a key to make: below the event loop's priority
+            return await KEY_MAKERS.run(check, found, plain=lean is not None)
+        return await asyncio.to_thread(check, found, plain=lean is not None)
+
+    def _read_check_and_sign(
+        self, token: str, check: Callable[..., LinkSigned], connection: sqlite3.Connection
+    ) -> LinkSigned:
+        found = sqlite_link_and_enrollment(self.pepper.hash_token(token))(connection)
+        return check(found, plain=True)
+
+    def _check_and_sign(
+        self,
+        found: tuple[LinkRow, EnrollmentRow] | None,
+        *,
+        purpose: LinkPurpose,
+        matches: Callable[[EnrollmentRow], bool],
+        key: KeyMaterial,
+        delivery: Delivery,
+        plain: bool,
+    ) -> LinkSigned:
+        """In a worker thread: :meth:`signed_for_link`'s checks and signature on the rows read."""
         if found is None:
             raise LinkUnknown()
         link, enrollment = found
         self._refuse_unusable(link, purpose)
-        return link, enrollment
+        self.check_credentials_precondition(enrollment)
+        if not matches(enrollment):
+            return LinkSigned(link=link, enrollment=enrollment, issue=None)
+        profile = get_profile(enrollment.profile)
+        self._allow_key(key, profile)
+        signed = sign_now(
+            self.ca,
+            Holder.of_enrollment(enrollment),
+            profile,
+            key=key,
+            delivery=delivery,
+            replaces=None,
+        )
+        facts = self._first_issue(signed, enrollment, via=delivery, link=link)
+        unit = sqlite_first_issue(facts) if plain else None
+        return LinkSigned(
+            link=link, enrollment=enrollment, issue=FirstIssueSigned(signed, facts, unit)
+        )
 
     def _usable(self, link: OneTimeLink | None, purpose: LinkPurpose) -> OneTimeLink:
         self._refuse_unusable(link, purpose)
@@ -342,12 +410,7 @@ class Store:
         to a worker thread; with a key to make, to one of the key makers, which run below the
         event loop's priority (``_signing.KEY_MAKERS``).
         """
-        if isinstance(key, ServerKey) and not profile.allow_server_keygen:
-            metrics.ENROLLMENT_FAILURES.labels(code=PolicyError.code).inc()
-            raise PolicyError(
-                f"The profile {profile.name!r} does not allow the server to generate keys. "
-                'Choose "This browser", "USB key" or "My own CSR" instead.'
-            )
+        self._allow_key(key, profile)
         if isinstance(key, ServerKey):  # a key to make: below the event loop's priority
             return await KEY_MAKERS.run(
                 sign_now, self.ca, holder, profile, key=key, delivery=delivery, replaces=replaces
@@ -355,6 +418,16 @@ class Store:
         return await asyncio.to_thread(
             sign_now, self.ca, holder, profile, key=key, delivery=delivery, replaces=replaces
         )
+
+    @staticmethod
+    def _allow_key(key: KeyMaterial, profile: Profile) -> None:
+        """Refuse a server-made key where ``profile`` does not allow one."""
+        if isinstance(key, ServerKey) and not profile.allow_server_keygen:
+            metrics.ENROLLMENT_FAILURES.labels(code=PolicyError.code).inc()
+            raise PolicyError(
+                f"The profile {profile.name!r} does not allow the server to generate keys. "
+                'Choose "This browser", "USB key" or "My own CSR" instead.'
+            )
 
     async def sign_for_enrollment(
         self, enrollment: Enrollment | EnrollmentRow, *, key: KeyMaterial, delivery: Delivery
@@ -386,29 +459,24 @@ class Store:
         except ClaimLost as lost:
             raise self._claim_refusal(lost, enrollment) from None
 
-    async def record_first_unit(
-        self,
-        signed: Signed,
-        enrollment: Enrollment | EnrollmentRow,
-        *,
-        via: str,
-        link: OneTimeLink | LinkRow | None = None,
-    ) -> None:
-        """:meth:`record_first` as a unit of its own, committed when this returns: on the
-        embedded SQLite a plain unit on the writer's connection (``GroupCommit.run``)."""
+    async def record_signed_link(self, signed: LinkSigned) -> None:
+        """Record what :meth:`signed_for_link` signed as a unit of its own (the claims and rows
+        of :meth:`record_first`), committed when this returns: on the embedded SQLite the plain
+        unit it made, on the writer's connection (``GroupCommit.run``)."""
+        issue = signed.issue
+        assert issue is not None
         writes = self.writes
-        facts = self._first_issue(signed, enrollment, via=via, link=link)
         try:
-            if isinstance(writes, PooledWrites):
+            if issue.plain is not None and isinstance(writes, GroupCommit):
+                await writes.run(issue.plain)
+            elif isinstance(writes, PooledWrites):
                 async with writes.core_unit() as connection:
-                    await core_first_issue(connection, facts)
-            elif writes.lean:
-                await writes.run(sqlite_first_issue(facts))
+                    await core_first_issue(connection, issue.facts)
             else:
                 async with writes.unit() as session:
-                    await core_first_issue(await session.connection(), facts)
+                    await core_first_issue(await session.connection(), issue.facts)
         except ClaimLost as lost:
-            raise self._claim_refusal(lost, enrollment) from None
+            raise self._claim_refusal(lost, signed.enrollment) from None
 
     def _first_issue(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from enrollment import codes, metrics
 from enrollment.models import Delivery, Enrollment, LinkPurpose
@@ -108,22 +109,29 @@ class LinkRedemption:
         delivery: Delivery,
     ) -> tuple[IssuedCertificate, bytes | None]:
         store = self._store
-        link, enrollment = await store.link_and_enrollment(token, LinkPurpose.ENROLL)
-        store.check_credentials_precondition(enrollment)
-        if not self._credentials_match(enrollment, reference_number, authorization_code):
+        # The slow work (and the checks) before the unit; the unit's claims decide, so a
+        # racing redemption that read the link as usable too finds it claimed there
+        # (LinkUsed), and its signature is dropped.
+        read = await store.signed_for_link(
+            token,
+            LinkPurpose.ENROLL,
+            matches=partial(
+                self._credentials_match, reference=reference_number, code=authorization_code
+            ),
+            key=key,
+            delivery=delivery,
+        )
+        if read.issue is None:
             async with store.write() as session:
-                failure = await store.count_failure(session, enrollment)
+                failure = await store.count_failure(session, read.enrollment)
             metrics.ENROLLMENT_FAILURES.labels(code=failure.code).inc()
             raise failure
-        # The slow work before the unit; the unit's claims decide, so a racing redemption
-        # that read the link as usable too finds it claimed there (LinkUsed), and its
-        # signature is dropped.
-        signed = await store.sign_for_enrollment(enrollment, key=key, delivery=delivery)
-        await store.record_first_unit(signed, enrollment, via=delivery, link=link)
+        await store.record_signed_link(read)
+        signed = read.issue.signed
         metrics.CERTIFICATES_ISSUED.labels(profile=signed.profile.name, delivery=delivery).inc()
         return signed.issued, signed.package
 
-    def _credentials_match(self, enrollment: EnrollmentRow, reference: str, code: str) -> bool:
+    def _credentials_match(self, enrollment: EnrollmentRow, *, reference: str, code: str) -> bool:
         code_ok = self._store.pepper.code_matches(code, enrollment.authorization_code_hash)
         reference_ok = codes.normalize_reference(reference) == enrollment.reference_number
         return code_ok and reference_ok

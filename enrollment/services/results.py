@@ -73,12 +73,23 @@ class IssuedCertificate(HoldsCertificate):
     friendly_name: str | None = None
     delivery: Delivery = Delivery.CSR
     replaces: str | None = None
+    # The PEM texts, made with the signature (in its worker thread) unless given.
+    certificate_text: str = ""
+    chain_text: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.certificate_text:
+            text = self.certificate.public_bytes(serialization.Encoding.PEM).decode()
+            object.__setattr__(self, "certificate_text", text)
+        if not self.chain_text:
+            chain = "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in self.chain)
+            object.__setattr__(self, "chain_text", chain)
 
     def certificate_pem(self) -> str:
-        return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
+        return self.certificate_text
 
     def chain_pem(self) -> str:
-        return "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in self.chain)
+        return self.chain_text
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import JSON
 from sqlalchemy.dialects import sqlite
 from sqlmodel import col, select
@@ -80,6 +81,25 @@ async def test_issued_rows_read_back_through_the_orm(
     assert audit.target == issued.serial
     assert audit.detail == {"reference_number": created.reference_number, "via": "csr"}
     assert audit.at.tzinfo is not None
+
+
+async def test_texts_made_with_the_signature_are_the_certificates(
+    runtime: Runtime, services: Services, tmp_path: Path
+) -> None:
+    """The row's names and PEM and the response's PEM texts, made in the signing hop from what
+    was built (not parsed back), are exactly what the issued certificate and the CA hold."""
+    created = await create(services)
+    _, csr = make_csr(tmp_path)
+    issued = await redeem(services, created, csr)
+    certificate = issued.certificate
+    row = await certificate_row(runtime.engine, issued.serial)
+    assert row.subject == certificate.subject.rfc4514_string()
+    assert row.issuer == certificate.issuer.rfc4514_string()
+    pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+    assert row.pem == issued.certificate_pem() == pem
+    chain = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in runtime.ca.chain)
+    assert issued.chain_pem() == chain.decode()
+    assert runtime.ca.chain_pem() == chain
 
 
 async def test_server_made_pkcs12_is_built_before_its_unit(
