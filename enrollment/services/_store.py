@@ -45,7 +45,9 @@ from enrollment.models import (
     LinkPurpose,
     OneTimeLink,
 )
+from enrollment.pg import lean_postgres
 from enrollment.reads import read_connection, read_session
+from enrollment.services import _lean_pg
 from enrollment.services._lean import (
     ClaimLost,
     EnrollmentRow,
@@ -88,6 +90,7 @@ class Store:
     ) -> None:
         self.engine = engine
         self.writes = writes_for(engine)
+        self.lean_pg = lean_postgres(engine)  # PostgreSQL's plain asyncpg pool, or None
         self.ca = ca
         self.pepper = pepper
         self.config = config
@@ -126,13 +129,16 @@ class Store:
     ) -> tuple[LinkRow, EnrollmentRow]:
         """The usable link behind ``token`` and its enrollment, as one plain row read (no
         lock: the claims in the unit that issues re-check what matters). On SQLite it is one
-        statement on the WAL reader's own connection; elsewhere one Core statement."""
+        statement on the WAL reader's own connection, on PostgreSQL one on the lean pool;
+        elsewhere one Core statement."""
         if not token or len(token) > 128:
             raise LinkUnknown()
         token_hash = self.pepper.hash_token(token)
         writes = self.writes
         if isinstance(writes, GroupCommit) and writes.lean:
             found = await writes.read(sqlite_link_and_enrollment(token_hash))
+        elif self.lean_pg is not None:
+            found = await _lean_pg.link_and_enrollment(self.lean_pg, token_hash)
         else:
             async with read_connection(self.engine, one_statement=True) as connection:
                 found = await core_link_and_enrollment(connection, token_hash)
@@ -390,11 +396,14 @@ class Store:
         link: OneTimeLink | LinkRow | None = None,
     ) -> None:
         """:meth:`record_first` as a unit of its own, committed when this returns: on the
-        embedded SQLite a plain unit on the writer's connection (``GroupCommit.run``)."""
+        embedded SQLite a plain unit on the writer's connection (``GroupCommit.run``), on
+        PostgreSQL one statement on the lean pool (``services/_lean_pg.py``)."""
         writes = self.writes
         facts = self._first_issue(signed, enrollment, via=via, link=link)
         try:
-            if isinstance(writes, PooledWrites):
+            if self.lean_pg is not None:
+                await _lean_pg.first_issue(self.lean_pg, facts)
+            elif isinstance(writes, PooledWrites):
                 async with writes.core_unit() as connection:
                     await core_first_issue(connection, facts)
             elif writes.lean:
