@@ -106,7 +106,7 @@ class LeanPostgres:
                     log.warning("database unreachable", extra={"error": type(exc).__name__})
                     raise StorageUnavailable(UNAVAILABLE) from exc
                 if self._pool is not None:
-                    self._pool.expire_connections()  # the others died with it, most likely
+                    await self._pool.expire_connections()  # the others died with it, most likely
         raise AssertionError("unreachable")
 
     async def _open(self) -> asyncpg.Pool:
