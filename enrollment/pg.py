@@ -7,7 +7,10 @@ engine (:func:`lean_postgres`), no pre-ping: a statement that meets a dead conne
 server restarted, the backend was terminated) is run once more on a fresh one, every idle
 connection of the pool being replaced meanwhile; a second failure is
 :class:`~enrollment.errors.StorageUnavailable` (503, the one clear message). A statement run
-twice this way must be idempotent: the unit is (by the certificate's serial).
+twice this way must be idempotent: the unit is (by the certificate's serial). The pool opens
+all its connections at once on first use (the server's first health check), each running the
+hot statements once with NULL parameters (:meth:`LeanPostgres.warm_with`), so that no request
+pays for a new backend's catalogue loads and the statements' preparation.
 
 The pool exists only for a ``postgresql+asyncpg`` URL without query options: options the
 SQLAlchemy dialect translates (``ssl``, ``prepared_statement_cache_size`` …) keep that engine's
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import weakref
 from typing import Any
 
@@ -88,6 +92,13 @@ class LeanPostgres:
         self._pool: asyncpg.Pool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._opening: asyncio.Lock | None = None
+        self._warm: tuple[str, ...] = ()
+
+    def warm_with(self, *statements: str) -> None:
+        """Run ``statements`` (with NULL for every parameter: they must match no row) on each
+        new connection before the pool hands it out, so that the first request on it does not
+        pay for the backend's catalogue loads and the statements' preparation."""
+        self._warm = statements
 
     async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
         """The first row of ``query`` (one statement, autocommit: its own transaction). A dead
@@ -118,9 +129,18 @@ class LeanPostgres:
         async with self._opening:
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(
-                    **self._connect, min_size=0, max_size=self._max_size, reset=_no_reset
+                    **self._connect,
+                    min_size=self._max_size,
+                    max_size=self._max_size,
+                    reset=_no_reset,
+                    init=self._init,
                 )
             return self._pool
+
+    async def _init(self, connection: asyncpg.Connection) -> None:
+        for statement in self._warm:
+            parameters = max((int(n) for n in re.findall(r"\$(\d+)", statement)), default=0)
+            await connection.fetchrow(statement, *[None] * parameters)
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None

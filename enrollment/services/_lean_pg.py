@@ -96,6 +96,8 @@ WITH enrollment_row AS MATERIALIZED (
 SELECT EXISTS (SELECT 1 FROM certificate_row) AS issued,
        EXISTS (SELECT 1 FROM certificate WHERE serial = $5) AS recorded_before
 """
+# What each new pooled connection runs once, every parameter NULL (no row matches).
+WARM = (_READ, _FIRST_ISSUE)
 _LINK_NOW = (
     "SELECT id, purpose, used_at, failed_attempts, expires_at FROM one_time_link WHERE id = $1"
 )

@@ -91,6 +91,8 @@ class Store:
         self.engine = engine
         self.writes = writes_for(engine)
         self.lean_pg = lean_postgres(engine)  # PostgreSQL's plain asyncpg pool, or None
+        if self.lean_pg is not None:
+            self.lean_pg.warm_with(*_lean_pg.WARM)
         self.ca = ca
         self.pepper = pepper
         self.config = config

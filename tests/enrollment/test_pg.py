@@ -16,6 +16,8 @@ from enrollment.errors import StorageUnavailable
 from enrollment.pg import LeanPostgres, close_lean_postgres, lean_postgres, lean_url
 from tests.support.postgres import PostgresServer
 
+pytestmark = pytest.mark.postgres
+
 
 def test_lean_path_only_for_asyncpg_urls_without_options() -> None:
     """Options the SQLAlchemy dialect translates keep its Core path, which honours them."""

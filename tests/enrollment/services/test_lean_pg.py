@@ -22,7 +22,7 @@ from enrollment.services._store import Store
 from tests.enrollment.conftest import create
 from tests.support.pki import make_csr
 from tests.support.postgres import PostgresServer
-from tests.support.store import count_rows
+from tests.support.store import count_rows, snapshot
 
 pytestmark = pytest.mark.postgres
 
@@ -126,3 +126,16 @@ async def test_racing_redemptions_of_two_links_claim_one_link(
     async with session_factory(runtime.engine)() as session:
         links = (await session.execute(select(OneTimeLink))).scalars().all()
     assert sum(link.used_at is not None for link in links) == 1
+
+
+async def test_warming_new_connections_changes_nothing(
+    runtime: Runtime, services: Services
+) -> None:
+    """Each new pooled connection runs the hot statements once with every parameter NULL:
+    they match no row, so opening the pool writes nothing."""
+    store = _store(services)
+    await create(services)
+    before = await snapshot(runtime)
+    assert store.lean_pg is not None
+    assert await store.lean_pg.fetchrow("SELECT 1 AS one") is not None  # opens and warms
+    assert await snapshot(runtime) == before
