@@ -23,6 +23,7 @@ from bot.slack.app import add_slack
 from bot.startup import describe, startup_facts
 from enrollment.db import UNAVAILABLE, storage_failure
 from enrollment.errors import StorageUnavailable
+from enrollment.pg import lean_postgres
 from enrollment.protocols import est as enrollment_est
 from enrollment.protocols.cmp import http as enrollment_cmp
 from enrollment.protocols.ocsp import http as enrollment_ocsp
@@ -49,9 +50,12 @@ KNOWLEDGE = web.AppKey("knowledge", LiveKnowledge)
 async def healthz(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     try:
-        # read-only: on SQLite no write lock, so it does not queue behind writers
-        async with read_connection(runtime.engine) as connection:
-            await connection.execute(text("SELECT 1"))
+        lean = lean_postgres(runtime.engine)
+        if lean is not None:  # PostgreSQL: one round trip on the hot path's own pool
+            await lean.fetchrow("SELECT 1")
+        else:  # read-only: on SQLite no write lock, so it does not queue behind writers
+            async with read_connection(runtime.engine) as connection:
+                await connection.execute(text("SELECT 1"))
     except Exception as exc:  # the check reports any database failure
         log.warning("health check failed", extra={"error": type(exc).__name__})
         failure = storage_failure(exc) or StorageUnavailable(UNAVAILABLE)

@@ -18,6 +18,7 @@ from bot.settings import Settings
 from enrollment.ca.authority import IssuingCA, load_or_create_local_ca
 from enrollment.codes import Pepper
 from enrollment.db import create_engine
+from enrollment.pg import close_lean_postgres
 from enrollment.services import EnrollmentConfig, Services, open_services
 from enrollment.writer import close_writer
 from usbkey.pkcs11.errors import (
@@ -120,6 +121,7 @@ async def open_runtime(settings: Settings, *, create: bool = True) -> AsyncItera
     finally:
         await stack.aclose()  # closes the HSM session, if any
         close_writer(engine)  # the SQLite writer's and reader's own connections
+        await close_lean_postgres(engine)  # PostgreSQL's hot-path pool
         await engine.dispose()
 
 

@@ -4,8 +4,9 @@ certificate, its audit row).
 
 On the embedded SQLite these run as plain ``sqlite3`` functions on the writer's own connection
 (:meth:`enrollment.writer.GroupCommit.run`, a batch per thread hop) and on its WAL reader
-(:meth:`~enrollment.writer.GroupCommit.read`). Elsewhere the same statements run through
-SQLAlchemy Core, built once here. Values are stored exactly as SQLAlchemy stores them
+(:meth:`~enrollment.writer.GroupCommit.read`). On PostgreSQL :mod:`._lean_pg` runs them as
+one statement each on the plain asyncpg pool; elsewhere (a URL with query options) they run
+through SQLAlchemy Core, built once here. Values are stored exactly as SQLAlchemy stores them
 (:func:`sqlite_value`), so that every other reader sees the same rows. No ORM object is made.
 Internal to :mod:`enrollment.services`.
 """

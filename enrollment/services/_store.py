@@ -48,7 +48,9 @@ from enrollment.models import (
     LinkPurpose,
     OneTimeLink,
 )
+from enrollment.pg import lean_postgres
 from enrollment.reads import read_connection, read_session
+from enrollment.services import _lean_pg
 from enrollment.services._lean import (
     ClaimLost,
     EnrollmentRow,
@@ -99,6 +101,9 @@ class Store:
     ) -> None:
         self.engine = engine
         self.writes = writes_for(engine)
+        self.lean_pg = lean_postgres(engine)  # PostgreSQL's plain asyncpg pool, or None
+        if self.lean_pg is not None:
+            self.lean_pg.warm_with(*_lean_pg.WARM)
         self.ca = ca
         self.pepper = pepper
         self.config = config
@@ -149,8 +154,9 @@ class Store:
         On the embedded SQLite, for a CSR, it is one hop to a WAL reader's thread: the read,
         the checks, the signature and the plain unit's values. A server-made key is made in one
         of the key makers instead (slow: it must not hold up the readers; they run below the
-        event loop's priority); elsewhere the read is one Core statement, the rest one
-        worker-thread hop."""
+        event loop's priority); on PostgreSQL the read is one statement on the lean pool
+        (``services/_lean_pg.py``), elsewhere one Core statement, and the rest one worker-thread
+        hop."""
         if not token or len(token) > 128:
             raise LinkUnknown()
         writes = self.writes
@@ -163,6 +169,8 @@ class Store:
         token_hash = self.pepper.hash_token(token)
         if lean is not None:
             found = await lean.read(sqlite_link_and_enrollment(token_hash))
+        elif self.lean_pg is not None:
+            found = await _lean_pg.link_and_enrollment(self.lean_pg, token_hash)
         else:
             async with read_connection(self.engine, one_statement=True) as connection:
                 found = await core_link_and_enrollment(connection, token_hash)
@@ -462,13 +470,16 @@ class Store:
     async def record_signed_link(self, signed: LinkSigned) -> None:
         """Record what :meth:`signed_for_link` signed as a unit of its own (the claims and rows
         of :meth:`record_first`), committed when this returns: on the embedded SQLite the plain
-        unit it made, on the writer's connection (``GroupCommit.run``)."""
+        unit it made, on the writer's connection (``GroupCommit.run``); on PostgreSQL one
+        statement on the lean pool (``services/_lean_pg.py``)."""
         issue = signed.issue
         assert issue is not None
         writes = self.writes
         try:
             if issue.plain is not None and isinstance(writes, GroupCommit):
                 await writes.run(issue.plain)
+            elif self.lean_pg is not None:
+                await _lean_pg.first_issue(self.lean_pg, issue.facts)
             elif isinstance(writes, PooledWrites):
                 async with writes.core_unit() as connection:
                     await core_first_issue(connection, issue.facts)
