@@ -501,7 +501,7 @@ class Desk:
             "ra", "issue", "--cn", cn, "--ou", "Branch 01", "--ou", "RA Shanghai",
             "--o", "Acme Bank", "--json",
         )  # fmt: skip
-        assert result.returncode == 0, result.output
+        assert result.returncode == 0, result.stdout + result.stderr
         data: dict[str, str] = json.loads(result.stdout)
         return data
 
