@@ -43,10 +43,12 @@ def _store(services: Services) -> Store:
 
 async def _facts(store: Store, token: str, tmp_path: Path) -> FirstIssue:
     """The unit's values for ``token``'s link, signed as a redemption signs them."""
-    link, enrollment = await store.link_and_enrollment(token, LinkPurpose.ENROLL)
     _, csr = make_csr(tmp_path)
-    signed = await store.sign_for_enrollment(enrollment, key=csr, delivery=Delivery.CSR)
-    return store._first_issue(signed, enrollment, via="csr", link=link)
+    signed = await store.signed_for_link(
+        token, LinkPurpose.ENROLL, matches=lambda _: True, key=csr, delivery=Delivery.CSR
+    )
+    assert signed.issue is not None
+    return signed.issue.facts
 
 
 def test_the_insert_names_the_certificate_columns_in_order() -> None:
