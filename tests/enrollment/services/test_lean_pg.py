@@ -4,7 +4,6 @@ after its reply was lost) records once, and its insert names the columns Store.s
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,6 @@ from sqlmodel import col, select
 
 from bot.runtime import Runtime
 from enrollment.db import session_factory
-from enrollment.errors import EnrollmentNotPending, LinkUsed
 from enrollment.models import AuditEvent, Certificate, Delivery, LinkPurpose, OneTimeLink
 from enrollment.services import Services, _lean_pg
 from enrollment.services._lean import CERTIFICATE_COLUMNS, ClaimLost, FirstIssue
@@ -100,34 +98,6 @@ async def test_lost_enrollment_claim_leaves_its_link_unused(
             for link in (await session.execute(select(OneTimeLink))).scalars()
         }
     assert used == {first_facts.link_id: True, second_facts.link_id: False}
-
-
-async def test_racing_redemptions_of_two_links_claim_one_link(
-    runtime: Runtime, services: Services, tmp_path: Path
-) -> None:
-    """Ten concurrent redemptions over two links of one enrollment: one certificate, one
-    link used, the others refused with why."""
-    created = await create(services)
-    second = await services.ra.new_enrollment_link(created.reference_number, actor="test")
-    _, csr = make_csr(tmp_path)
-
-    async def via(token: str) -> object:
-        return await services.links.redeem_enrollment_link(
-            token,
-            reference_number=created.reference_number,
-            authorization_code=created.authorization_code,
-            csr=csr,
-        )
-
-    tokens = [created.link.token, second.token] * 5
-    results = await asyncio.gather(*(via(t) for t in tokens), return_exceptions=True)
-    issued = [r for r in results if hasattr(r, "certificate")]
-    assert len(issued) == 1, results
-    assert all(isinstance(r, LinkUsed | EnrollmentNotPending) for r in results if r not in issued)
-    assert await count_rows(runtime.engine, Certificate) == 1
-    async with session_factory(runtime.engine)() as session:
-        links = (await session.execute(select(OneTimeLink))).scalars().all()
-    assert sum(link.used_at is not None for link in links) == 1
 
 
 async def test_warming_new_connections_changes_nothing(

@@ -166,7 +166,8 @@ async def test_unknown_and_expired_links_are_refused(
 async def test_concurrent_redemptions_of_two_links_of_one_enrollment_yield_one_certificate(
     runtime: Runtime, services: Services, tmp_path: Path
 ) -> None:
-    """Each link is claimed by its own row; the enrollment claim makes the second refuse."""
+    """Each link is claimed by its own row; the enrollment claim makes the second refuse: one
+    certificate, one link used."""
     created = await create(services)
     second = await services.ra.new_enrollment_link(created.reference_number, actor="test")
     _, csr = make_csr(tmp_path)
@@ -185,6 +186,9 @@ async def test_concurrent_redemptions_of_two_links_of_one_enrollment_yield_one_c
     assert len(issued) == 1, results
     assert all(isinstance(r, LinkUsed | EnrollmentNotPending) for r in results if r not in issued)
     assert await count_rows(runtime.engine, Certificate) == 1
+    async with session_factory(runtime.engine)() as session:
+        links = (await session.execute(select(OneTimeLink))).scalars().all()
+    assert sum(link.used_at is not None for link in links) == 1
 
 
 async def test_server_key_refused_when_profile_forbids(
