@@ -196,6 +196,18 @@ def test_tls_simplereenroll_without_client_certificate_is_401(
     assert "client_certificate_required" in (tmp_path / "answer").read_text()
 
 
+def curl_renew(tls_desk: TlsDesk, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """curl POST /api/v1/renew over certdesk's TLS with ``new.csr``, authenticated by the client
+    certificate ``cert.pem``/``key.pem`` in ``tmp_path``; the body lands in ``answer``."""
+    return sh(
+        'python3 -c \'import json,sys; print(json.dumps({"csr": open("new.csr").read()}))\''
+        f" > body.json && {curl()} -sS -w '%{{http_code}}' -o answer --cacert {tls_desk.ca} "
+        "--cert cert.pem --key key.pem -H 'Content-Type: application/json' "
+        f"--data-binary @body.json {tls_desk.url}/api/v1/renew",
+        tmp_path,
+    )
+
+
 def test_tls_api_renew_with_curl_client_certificate_needs_only_the_csr(
     tls_desk: TlsDesk, tmp_path: Path
 ) -> None:
@@ -208,13 +220,7 @@ def test_tls_api_renew_with_curl_client_certificate_needs_only_the_csr(
         "-out", str(tmp_path / "new.csr"),
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
-    result = sh(
-        'python3 -c \'import json,sys; print(json.dumps({"csr": open("new.csr").read()}))\''
-        f" > body.json && {curl()} -sS -w '%{{http_code}}' -o answer --cacert {tls_desk.ca} "
-        "--cert cert.pem --key key.pem -H 'Content-Type: application/json' "
-        f"--data-binary @body.json {tls_desk.url}/api/v1/renew",
-        tmp_path,
-    )
+    result = curl_renew(tls_desk, tmp_path)
     assert result.stdout == "201", (result.stdout, (tmp_path / "answer").read_text())
     old = tls_desk.desk.call(lambda r: certificate_row(r.engine, serial_of(cert)))
     assert old.status == "superseded"
@@ -279,13 +285,7 @@ def test_tls_api_renew_asking_for_more_gets_what_the_certificate_says(
         "-out", str(tmp_path / "new.csr"),
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
-    result = sh(
-        'python3 -c \'import json,sys; print(json.dumps({"csr": open("new.csr").read()}))\''
-        f" > body.json && {curl()} -sS -w '%{{http_code}}' -o answer --cacert {tls_desk.ca} "
-        "--cert cert.pem --key key.pem -H 'Content-Type: application/json' "
-        f"--data-binary @body.json {tls_desk.url}/api/v1/renew",
-        tmp_path,
-    )
+    result = curl_renew(tls_desk, tmp_path)
     assert result.stdout == "201", (result.stdout, (tmp_path / "answer").read_text())
     body = json.loads((tmp_path / "answer").read_text())
     old = x509.load_pem_x509_certificate(cert.read_bytes())
