@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -63,6 +64,17 @@ async def check_renewed(desk: TestClient[Any, Any], issued: Issued, new: x509.Ce
     assert after.owner_email == before.owner_email
 
 
+async def simplereenroll(
+    desk: TestClient[Any, Any], old: x509.Certificate, csr: x509.CertificateSigningRequest
+) -> ClientResponse:
+    """EST simplereenroll of ``csr``, the proxy's header naming ``old`` as the client's."""
+    return await desk.post(
+        "/.well-known/est/simplereenroll",
+        data=base64.encodebytes(csr.public_bytes(serialization.Encoding.DER)),
+        headers={**PKCS10, HEADER: escaped(old)},
+    )
+
+
 async def test_simplereenroll_asking_for_more_usages_gets_the_current_ones(
     desk: TestClient[Any, Any], tmp_path: Path
 ) -> None:
@@ -71,11 +83,7 @@ async def test_simplereenroll_asking_for_more_usages_gets_the_current_ones(
     issued = await holder(desk, tmp_path)
     old = issued.issued.certificate
     _, csr = widening_csr(old.subject, sans=())
-    response = await desk.post(
-        "/.well-known/est/simplereenroll",
-        data=base64.encodebytes(csr.public_bytes(serialization.Encoding.DER)),
-        headers={**PKCS10, HEADER: escaped(old)},
-    )
+    response = await simplereenroll(desk, old, csr)
     assert response.status == 200, await response.text()
     (new,) = pkcs7.load_der_pkcs7_certificates(base64.b64decode(await response.read()))
     await check_renewed(desk, issued, new)
@@ -88,11 +96,7 @@ async def test_simplereenroll_with_the_current_names_is_issued(
     old = issued.issued.certificate
     names = old.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     _, csr = widening_csr(old.subject, sans=tuple(names))
-    response = await desk.post(
-        "/.well-known/est/simplereenroll",
-        data=base64.encodebytes(csr.public_bytes(serialization.Encoding.DER)),
-        headers={**PKCS10, HEADER: escaped(old)},
-    )
+    response = await simplereenroll(desk, old, csr)
     assert response.status == 200, await response.text()
     (new,) = pkcs7.load_der_pkcs7_certificates(base64.b64decode(await response.read()))
     await check_renewed(desk, issued, new)
@@ -107,11 +111,7 @@ async def test_simplereenroll_asking_for_more_names_is_refused_and_nothing_issue
     old = issued.issued.certificate
     current = old.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     _, csr = widening_csr(old.subject, sans=(*current, x509.DNSName("intranet.example")))
-    response = await desk.post(
-        "/.well-known/est/simplereenroll",
-        data=base64.encodebytes(csr.public_bytes(serialization.Encoding.DER)),
-        headers={**PKCS10, HEADER: escaped(old)},
-    )
+    response = await simplereenroll(desk, old, csr)
     assert response.status == 400
     error = (await response.json())["error"]
     assert error["code"] == "subject_mismatch"
