@@ -30,26 +30,22 @@ about certificates at all, nor is one that names another credential or document
 
 from __future__ import annotations
 
-import itertools
-import math
 import threading
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from faq import text
+from faq.scoring import Bm25, NgramCosine
 
 if TYPE_CHECKING:
-    import numpy as np
-    from numpy.typing import NDArray
-
     from faq.classifier import EntryClassifier
 
 
@@ -133,9 +129,6 @@ DEFAULT_THRESHOLDS = Thresholds(answer=0.46, margin=0.04, suggest=0.26, lead_wei
 MAX_SUGGESTIONS = 3
 
 
-Key = TypeVar("Key", str, int)
-
-
 class Outcome(StrEnum):
     CONFIDENT = "confident"
     DID_YOU_MEAN = "did_you_mean"
@@ -193,136 +186,6 @@ def decide(ranking: Sequence[Candidate], thresholds: Thresholds) -> Decision:
     return Decision(
         outcome=Outcome.NOT_CONFIDENT, entry_id=None, best_id=best.entry_id, score=best.score
     )
-
-
-@dataclass(slots=True)
-class _Bm25(Generic[Key]):
-    """BM25 over one bag of terms per document, normalised to [0, 1] per question."""
-
-    params: RankingParams
-    term_freqs: dict[Key, Counter[str]]
-    postings: dict[str, list[Key]] = field(init=False)
-    idf: dict[str, float] = field(init=False)
-    length_norm: dict[Key, float] = field(init=False)
-    unseen_idf: float = field(init=False)
-
-    def __post_init__(self) -> None:
-        count = len(self.term_freqs)
-        lengths = {key: sum(freqs.values()) for key, freqs in self.term_freqs.items()}
-        average = sum(lengths.values()) / count if count else 1.0
-        document_freq: Counter[str] = Counter()
-        postings: defaultdict[str, list[Key]] = defaultdict(list)
-        for key, freqs in self.term_freqs.items():
-            document_freq.update(freqs.keys())
-            for term in freqs:
-                postings[term].append(key)
-        self.postings = dict(postings)
-        self.idf = {term: _bm25_idf(count, df) for term, df in document_freq.items()}
-        self.unseen_idf = _bm25_idf(count, 0)
-        k1, b = self.params.k1, self.params.b
-        self.length_norm = {
-            key: k1 * (1 - b + b * length / average) for key, length in lengths.items()
-        }
-
-    def scores(self, terms: Iterable[str]) -> dict[Key, float]:
-        unique = set(terms)
-        if not unique:
-            return {}
-        saturation = self.params.k1 + 1
-        ceiling = sum(self.idf.get(term, self.unseen_idf) for term in unique) * saturation
-        raw: defaultdict[Key, float] = defaultdict(float)
-        for term in unique:
-            keys = self.postings.get(term)
-            if keys is None:
-                continue
-            idf = self.idf[term]
-            for key in keys:
-                tf = self.term_freqs[key][term]
-                raw[key] += idf * tf * saturation / (tf + self.length_norm[key])
-        return {key: value / ceiling for key, value in raw.items()}
-
-
-def _bm25_idf(count: int, df: int) -> float:
-    return math.log(1 + (count - df + 0.5) / (df + 0.5))
-
-
-@dataclass(slots=True)
-class _NgramCosine:
-    """TF-IDF cosine between the question and each example; an entry keeps its best example.
-
-    Each n-gram's column (the examples that have it, and their normalised weights) is a pair of
-    NumPy arrays, built once: a question's dot products are one ``bincount`` over the columns
-    of its n-grams, taken in the question's n-gram order, so every example's sum is added up in
-    the same order as one term at a time in Python would, to the same bits
-    (``tests/faq/test_ngram_scores.py``); then one ``maximum.reduceat`` keeps each entry's best.
-    """
-
-    examples: list[tuple[str, Counter[str]]]
-    idf: dict[str, float] = field(init=False)
-    unseen_idf: float = field(init=False)
-    columns: dict[str, tuple[NDArray[np.intp], NDArray[np.float64]]] = field(init=False)
-    owners: list[str] = field(init=False)
-    _by_owner: NDArray[np.intp] = field(init=False)  # example indices, grouped by owner
-    _owner_starts: NDArray[np.intp] = field(init=False)  # where each owner's group starts
-    _owner_ids: tuple[str, ...] = field(init=False)  # the owner of each group
-
-    def __post_init__(self) -> None:
-        import numpy as np
-
-        count = len(self.examples)
-        document_freq: Counter[str] = Counter()
-        for _, grams in self.examples:
-            document_freq.update(grams.keys())
-        self.idf = {
-            gram: math.log((count + 1) / (df + 1)) + 1 for gram, df in document_freq.items()
-        }
-        self.unseen_idf = math.log(count + 1) + 1
-        postings: defaultdict[str, tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
-        self.owners = []
-        groups: dict[str, list[int]] = {}
-        for index, (owner, grams) in enumerate(self.examples):
-            self.owners.append(owner)
-            groups.setdefault(owner, []).append(index)
-            weights = {gram: tf * self.idf[gram] for gram, tf in grams.items()}
-            norm = math.sqrt(sum(weight * weight for weight in weights.values())) or 1.0
-            for gram, weight in weights.items():
-                indices, values = postings[gram]
-                indices.append(index)
-                values.append(weight / norm)
-        self.columns = {
-            gram: (np.array(indices, dtype=np.intp), np.array(values, dtype=np.float64))
-            for gram, (indices, values) in postings.items()
-        }
-        self._owner_ids = tuple(groups)
-        self._by_owner = np.array(
-            [index for indices in groups.values() for index in indices], dtype=np.intp
-        )
-        sizes = [len(indices) for indices in groups.values()]
-        self._owner_starts = np.array([0, *itertools.accumulate(sizes)][:-1], dtype=np.intp)
-
-    def scores(self, grams: Counter[str]) -> dict[str, float]:
-        import numpy as np
-
-        if not grams:
-            return {}
-        query = {gram: tf * self.idf.get(gram, self.unseen_idf) for gram, tf in grams.items()}
-        norm = math.sqrt(sum(weight * weight for weight in query.values()))
-        hits = [
-            (self.columns[gram], weight) for gram, weight in query.items() if gram in self.columns
-        ]
-        if not hits:
-            return {}
-        dots = np.bincount(
-            np.concatenate([indices for (indices, _), _ in hits]),
-            weights=np.concatenate([weight * values for (_, values), weight in hits]),
-            minlength=len(self.owners),
-        )
-        best = np.maximum.reduceat((dots / norm)[self._by_owner], self._owner_starts)
-        return {
-            owner: value
-            for owner, value in zip(self._owner_ids, best.tolist(), strict=True)
-            if value > 0.0
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -543,9 +406,9 @@ class Retriever:
             labelled.append((entry_id, tuple(tokens), tuple(grams)))
         self.entry_ids = tuple(term_freqs)
         self._owners = [entry_id for entry_id, _ in examples]
-        self._bm25 = _Bm25(params, dict(term_freqs))
-        self._example_bm25 = _Bm25(params, example_terms)
-        self._ngrams = _NgramCosine(ngram_examples)
+        self._bm25 = Bm25(k1=params.k1, b=params.b, term_freqs=dict(term_freqs))
+        self._example_bm25 = Bm25(k1=params.k1, b=params.b, term_freqs=example_terms)
+        self._ngrams = NgramCosine(ngram_examples)
         self._rankings = _Rankings(RANKINGS_KEPT)
         self._classifier: EntryClassifier | None = None
         if params.classifier_weight and len(self.entry_ids) > 1:

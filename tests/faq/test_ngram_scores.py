@@ -9,7 +9,7 @@ import pytest
 
 from faq import text
 from faq.knowledge import KnowledgeBase
-from faq.retrieval import _NgramCosine
+from faq.scoring import NgramCosine
 from tests.faq.conftest import DATA, read_labelled
 
 
@@ -62,7 +62,7 @@ def test_ngram_scores_are_bit_identical_to_one_term_at_a_time_over_every_labelle
 ) -> None:
     """Every labelled question and every example question, against the shipped entries."""
     examples = kb._retriever._ngrams.examples
-    scorer, reference = _NgramCosine(examples), OneTermAtATime(examples)
+    scorer, reference = NgramCosine(examples), OneTermAtATime(examples)
     questions = [
         *every_labelled_question(),
         *(example for entry in kb.entries.values() for example in entry.questions("en")),
@@ -87,4 +87,4 @@ def test_ngram_scores_of_odd_questions_match_one_term_at_a_time(question: str) -
         ]
     ]
     grams = Counter(text.char_ngrams(text.normalize(question)))
-    assert _NgramCosine(examples).scores(grams) == OneTermAtATime(examples).scores(grams)
+    assert NgramCosine(examples).scores(grams) == OneTermAtATime(examples).scores(grams)
