@@ -196,6 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # peak memory counts what it had before it started certdesk (fork, then exec).
         subprocess.run((sys.executable, __file__, "--prepare", str(root)), check=True)
         # The existing data directory: CA, secret key, schema at head, the fitted classifier.
+        # `ra issue` creates none of it (it names the missing directory instead): `init` does.
+        run_once((*tool, "init"), env, cwd)
         run_once((*tool, "ra", "issue", "--cn", "Prepared", "--json"), env, cwd)
         run_once((*tool, "ask", QUESTION), env, cwd)
         rows = [(case, measure(case.argv, env, cwd, args.runs)) for case in cases(tool, root)]

@@ -23,14 +23,16 @@ import asyncio
 import logging
 import re
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from enrollment.db import POSTGRES_POOL_SIZE, UNAVAILABLE, storage_failure
 from enrollment.errors import StorageUnavailable
+
+if TYPE_CHECKING:
+    import asyncpg  # imported on first use: `ra issue` on SQLite never needs it
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,8 @@ async def close_lean_postgres(engine: AsyncEngine) -> None:
 
 def _dead_connection(error: BaseException) -> bool:
     """Whether ``error`` says the connection or the server is gone (worth one more try)."""
+    import asyncpg
+
     return isinstance(error, asyncpg.InterfaceError | OSError | asyncio.TimeoutError) or (
         storage_failure(error) is not None
     )
@@ -128,6 +132,8 @@ class LeanPostgres:
             self._opening, self._loop, self._pool = asyncio.Lock(), loop, None
         async with self._opening:
             if self._pool is None:
+                import asyncpg
+
                 self._pool = await asyncpg.create_pool(
                     **self._connect,
                     min_size=self._max_size,

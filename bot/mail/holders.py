@@ -27,7 +27,6 @@ from bot.mail.postman import MailKept, Postman
 from bot.mail.queue import MailQueue
 from bot.mail.smtp import MailFailed
 from bot.mail.texts import CODE_NOTES, MailKind
-from bot.slack import blocks
 from common.language import LANGUAGES, Lang, detect_language
 from common.time import utcnow
 from enrollment.ca.crl import normalize_serial
@@ -330,6 +329,10 @@ class HolderNotices:
 
     async def _dm(self, user: str, reply: Reply, lang: Lang) -> Delivery:
         assert self._slack is not None
+        # Imported here: the Block Kit builders load faq's text tools and Slack's block models,
+        # which `ra issue` does not need unless it sends a DM.
+        from bot.slack import blocks
+
         try:
             await self._slack.chat_postMessage(
                 channel=user,
