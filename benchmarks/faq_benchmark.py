@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from _common import percentile
+
 from faq.knowledge import KnowledgeBase
 from faq.retrieval import Outcome
 
@@ -98,8 +100,6 @@ def run(split: str, rows: list[dict[str, Any]], rounds: int, verbose: bool) -> R
             kb.ask(row["question"])
             latencies.append((time.perf_counter() - started) * 1000)
             cpu.append((time.process_time() - started_cpu) * 1000)
-    latencies.sort()
-    cpu.sort()
     return Report(
         split=split,
         questions=len(rows),
@@ -111,15 +111,11 @@ def run(split: str, rows: list[dict[str, Any]], rounds: int, verbose: bool) -> R
         off_topic_rejection=rejected / len(off_topic),
         off_topic_without_suggestions=silent / len(off_topic),
         latency_p50_ms=statistics.median(latencies),
-        latency_p99_ms=_p99(latencies),
+        latency_p99_ms=percentile(latencies, 0.99),
         cpu_p50_ms=statistics.median(cpu),
-        cpu_p99_ms=_p99(cpu),
+        cpu_p99_ms=percentile(cpu, 0.99),
         load_average=os.getloadavg()[0],
     )
-
-
-def _p99(sorted_values: list[float]) -> float:
-    return sorted_values[min(len(sorted_values) - 1, int(0.99 * len(sorted_values)))]
 
 
 def main() -> int:

@@ -29,9 +29,12 @@ import threading
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from _common import ROOT
+from _common import ROOT, percentile
 
 from benchmarks._slack_questions import distinct_questions
 from tests.faults.client import call, create_enrollments
@@ -89,6 +92,29 @@ def signed_events(path: Path, count: int, run: str) -> None:
             }
             body = json.dumps(event_callback(event, event_id=f"Ev{run}{index:07d}"))
             out.write(f"{ts}\t{signature(SIGNING_SECRET, ts, body)}\t{body}\n")
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRun:
+    """A fake Slack that is running, signed events for wrk in a scratch folder, and the
+    environment of a ``certdesk serve`` whose data directory (``data``) is in that folder."""
+
+    fake: FakeSlack
+    scratch: Path
+    events: Path
+    data: Path
+    env: dict[str, str]
+
+
+@contextmanager
+def signed_run(count: int, run: str) -> Iterator[SignedRun]:
+    """:class:`SignedRun` with ``count`` events (:func:`signed_events`), while the block runs."""
+    fake = fake_slack()
+    with tempfile.TemporaryDirectory() as folder, fake.running():
+        scratch = Path(folder)
+        events, data = scratch / "events.tsv", scratch / "data"
+        signed_events(events, count, run=run)
+        yield SignedRun(fake, scratch, events, data, server_env(data, fake))
 
 
 def wrk(url: str, events: Path, *, seconds: int, connections: int) -> dict[str, float]:
@@ -201,35 +227,33 @@ def main() -> int:
     args = parser.parse_args()
 
     load_at_start = os.getloadavg()
-    fake = fake_slack()
-    with tempfile.TemporaryDirectory() as scratch, fake.running():
-        events = Path(scratch) / "events.tsv"
-        signed_events(events, args.events, run="C")
-        env = server_env(Path(scratch) / "data", fake)
+    with signed_run(args.events, run="C") as scene:
         enrollments = (
-            create_enrollments(Path(scratch) / "data", 400, profile="client-keygen")
-            if args.rsa
-            else []
+            create_enrollments(scene.data, 400, profile="client-keygen") if args.rsa else []
         )
         rsa: RsaLoad | None = None
-        with live_server(env) as server:
+        with live_server(scene.env) as server:
             pin(server.process.pid, 0)
             if args.rsa:
                 with RsaLoad(server.url, enrollments) as rsa:
                     ours = wrk(
-                        server.url, events, seconds=args.seconds, connections=args.connections
+                        server.url, scene.events, seconds=args.seconds, connections=args.connections
                     )
             else:
-                ours = wrk(server.url, events, seconds=args.seconds, connections=args.connections)
+                ours = wrk(
+                    server.url, scene.events, seconds=args.seconds, connections=args.connections
+                )
             acknowledged = min(int(ours["requests"] - ours["non2xx"]), args.events)
             started = time.monotonic()
             while time.monotonic() - started < 60:
-                posted = Counter(c.params.get("channel") for c in fake.calls("chat.postMessage"))
+                posted = Counter(
+                    c.params.get("channel") for c in scene.fake.calls("chat.postMessage")
+                )
                 if len(posted) >= acknowledged:
                     break
                 time.sleep(0.5)
             answered_in = time.monotonic() - started
-        bare_events = Path(scratch) / "bare.tsv"
+        bare_events = scene.scratch / "bare.tsv"
         signed_events(bare_events, args.events, run="B")
         bare = bare_bolt(bare_events, seconds=args.seconds, connections=args.connections)
 
@@ -251,11 +275,10 @@ def main() -> int:
         f"(ceiling 60 s), answered twice {twice}"
     )
     if rsa is not None:
-        health = sorted(rsa.health)
-        p99 = health[min(len(health) - 1, int(0.99 * len(health)))] if health else float("nan")
+        p99 = percentile(rsa.health, 0.99) if rsa.health else float("nan")
         print(
             f"RSA-2048 PKCS#12 issuances during certdesk's run: {dict(rsa.statuses)} "
-            f"(status: count); /healthz p99 {p99:.1f} ms over {len(health)} samples "
+            f"(status: count); /healthz p99 {p99:.1f} ms over {len(rsa.health)} samples "
             "(goals under this load: ack p99 < 100 ms, /healthz p99 < 50 ms)"
         )
     return 0

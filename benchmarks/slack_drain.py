@@ -24,14 +24,13 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import _common  # noqa: F401 (puts the project root on sys.path)
 
 from benchmarks._slack_questions import distinct_questions
-from benchmarks.slack_ack_benchmark import fake_slack, pin, server_env, signed_events, wrk
+from benchmarks.slack_ack_benchmark import pin, signed_run, wrk
 from tests.support.processes import live_server
 
 CEILING_QUESTIONS = 3000
@@ -86,26 +85,21 @@ def main() -> int:
 
     os.sched_setaffinity(0, {1})  # the fake Slack's thread beside wrk, off the server's core
     load_at_start = os.getloadavg()
-    fake = fake_slack()
-    with tempfile.TemporaryDirectory() as scratch, fake.running():
-        events = Path(scratch) / "events.tsv"
-        signed_events(events, args.events, run="D")
-        env = server_env(Path(scratch) / "data", fake)
-        with live_server(env) as server:
-            pin(server.process.pid, 0)
-            burst = wrk(server.url, events, seconds=args.seconds, connections=args.connections)
-            burst_end, cpu_at_burst_end = time.monotonic(), cpu_seconds(server.process.pid)
-            acknowledged = min(int(burst["requests"] - burst["non2xx"]), args.events)
-            while time.monotonic() - burst_end < args.limit:
-                channels = {c.params.get("channel") for c in fake.calls("chat.postMessage")}
-                if len(channels) >= acknowledged:
-                    break
-                time.sleep(0.25)
-            drain_cpu = cpu_seconds(server.process.pid) - cpu_at_burst_end
-            first: dict[str, float] = {}  # each event's channel, when its reply came
-            for call in fake.calls("chat.postMessage"):
-                first.setdefault(str(call.params.get("channel")), call.at)
-            times = list(first.values())
+    with signed_run(args.events, run="D") as scene, live_server(scene.env) as server:
+        pin(server.process.pid, 0)
+        burst = wrk(server.url, scene.events, seconds=args.seconds, connections=args.connections)
+        burst_end, cpu_at_burst_end = time.monotonic(), cpu_seconds(server.process.pid)
+        acknowledged = min(int(burst["requests"] - burst["non2xx"]), args.events)
+        while time.monotonic() - burst_end < args.limit:
+            channels = {c.params.get("channel") for c in scene.fake.calls("chat.postMessage")}
+            if len(channels) >= acknowledged:
+                break
+            time.sleep(0.25)
+        drain_cpu = cpu_seconds(server.process.pid) - cpu_at_burst_end
+        first: dict[str, float] = {}  # each event's channel, when its reply came
+        for call in scene.fake.calls("chat.postMessage"):
+            first.setdefault(str(call.params.get("channel")), call.at)
+        times = list(first.values())
     during = sum(1 for at in times if at <= burst_end)
     after = [at for at in times if at > burst_end]
     drain_seconds = (max(after) - burst_end) if after else float("nan")

@@ -328,9 +328,9 @@ class Settings(BaseSettings):
 
     @property
     def database_url(self) -> str:
-        if self.database_url_:
-            return self.database_url_
-        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'certdesk.db'}"
+        return (
+            self.database_url_ or f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'certdesk.db'}"
+        )
 
     @property
     def client_directory(self) -> Path:

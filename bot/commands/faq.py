@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.commands.shared import SubParsers, cli_runtime, command, command_group, fail
+from bot.commands.shared import SubParsers, cli_runtime, command, command_group, fail, iso_datetime
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -50,12 +50,7 @@ def register(sub: SubParsers) -> None:
 
 
 def _date(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not an ISO 8601 date such as 2026-11-01"
-        ) from None
+    moment = iso_datetime(value, expected="date such as 2026-11-01")
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 

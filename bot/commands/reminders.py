@@ -8,7 +8,7 @@ import textwrap
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from bot.commands.shared import SubParsers, announce_data_dir, command, command_group
+from bot.commands.shared import SubParsers, announce_data_dir, command, command_group, iso_datetime
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -39,12 +39,7 @@ EPILOG = textwrap.dedent(
 
 def parse_as_of(text: str) -> datetime:
     """ISO 8601 with a UTC offset or Z; a naive time is refused rather than guessed."""
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO 8601 date and time; use e.g. 2026-12-01T09:00:00Z"
-        ) from None
+    value = iso_datetime(text, expected="date and time; use e.g. 2026-12-01T09:00:00Z")
     if value.tzinfo is None or value.utcoffset() is None:
         example = f"{text}Z" if "T" in text or " " in text else f"{text}T00:00:00Z"
         raise argparse.ArgumentTypeError(

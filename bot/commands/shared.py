@@ -1,5 +1,5 @@
 """What the command groups share: how a command is declared (alone, or with actions under it),
-the failure line, and the line that names the data directory."""
+how a time argument is read, the failure line, and the line that names the data directory."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import re
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -39,6 +40,15 @@ def command_group(sub: SubParsers, name: str, *, help: str) -> SubParsers:
     """``certdesk NAME ACTION ...``: the parser of NAME's actions (one of them is required)."""
     parser = sub.add_parser(name, help=help)
     return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
+
+
+def iso_datetime(text: str, *, expected: str) -> datetime:
+    """``text`` read as ISO 8601, naive when it names no UTC offset (what a naive time means is
+    the caller's rule); argparse's type error ``'TEXT' is not an ISO 8601 EXPECTED`` else."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 {expected}") from None
 
 
 def fail(message: str) -> int:

@@ -174,6 +174,13 @@ def test_faq_check_reports_a_planted_collision(tmp_path: Path) -> None:
     assert f"{tmp_path / 'office-hours.toml'}:1: not valid TOML" in broken.stdout
 
 
+def test_faq_unanswered_refuses_a_since_that_is_no_date(bare_cli: Cli) -> None:
+    result = bare_cli("faq", "unanswered", "--since", "last week")
+    assert result.returncode == 2
+    assert "'last week' is not an ISO 8601 date such as 2026-11-01" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_teach_without_a_knowledge_directory_says_what_to_set(tmp_path: Path) -> None:
     cli = Cli(base_env(tmp_path))
     result = cli("faq", "teach", "renewal", "how to renew")  # refused before touching data
