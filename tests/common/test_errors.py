@@ -44,3 +44,26 @@ def test_fixed_text_error_uses_its_class_message_unless_given_one() -> None:
 def test_error_without_any_message_is_refused_at_construction() -> None:
     with pytest.raises(TypeError, match="CertdeskError needs a message"):
         CertdeskError()
+
+
+def test_class_header_declares_code_and_status_and_subclasses_inherit_them() -> None:
+    """``class X(Base, code=…, status=…)`` sets both; a subclass naming neither inherits them."""
+
+    class Gone(CertdeskError, code="thing_gone", status=410): ...
+
+    class GoneForGood(Gone): ...
+
+    assert (Gone.code, Gone.status) == ("thing_gone", 410)
+    assert (GoneForGood.code, GoneForGood.status) == ("thing_gone", 410)
+    assert Gone("it went").to_json() == {"error": {"code": "thing_gone", "message": "it went"}}
+    assert (LinkExpired.code, LinkExpired.status) == ("link_expired", 410)
+
+
+def test_class_header_with_a_bad_code_or_status_is_refused_at_definition() -> None:
+    with pytest.raises(TypeError, match="code 'Thing Gone' is not lower_snake_case"):
+
+        class BadCode(CertdeskError, code="Thing Gone"): ...
+
+    with pytest.raises(TypeError, match="status 200 is not an HTTP error status"):
+
+        class BadStatus(CertdeskError, code="thing_gone", status=200): ...
