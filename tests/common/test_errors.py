@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import collections
+import importlib
+
 import pytest
 
 from common.errors import CertdeskError
@@ -67,3 +70,34 @@ def test_class_header_with_a_bad_code_or_status_is_refused_at_definition() -> No
     with pytest.raises(TypeError, match="status 200 is not an HTTP error status"):
 
         class BadStatus(CertdeskError, code="thing_gone", status=200): ...
+
+
+ERROR_MODULES = (
+    "enrollment.errors",
+    "enrollment.possession",
+    "enrollment.ratelimit",
+    "enrollment.web.downloads",
+    "enrollment.ca.hsm",
+    "usbkey.pkcs11.errors",
+    "faq.errors",
+    "scheduler.errors",
+    "bot.teaching",
+    "bot.backup",
+    "bot.datadir",
+    "bot.commands.ra_csv",
+)
+
+
+def test_no_two_error_classes_declare_the_same_code() -> None:
+    """``error.code`` names one error: a header that copies another class's code is caught."""
+    declared: dict[str, list[str]] = collections.defaultdict(list)
+    pending = [CertdeskError]
+    for name in ERROR_MODULES:
+        importlib.import_module(name)
+    while pending:
+        cls = pending.pop()
+        pending += cls.__subclasses__()
+        if "code" in vars(cls) and not cls.__module__.startswith("tests."):
+            declared[cls.code].append(cls.__qualname__)
+    assert len(declared) > 50
+    assert {code: names for code, names in declared.items() if len(names) > 1} == {}
