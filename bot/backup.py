@@ -37,8 +37,7 @@ CA_DIRECTORIES = ("ca", "ca-hsm")
 FORMAT = 1
 
 
-class BackupError(CertdeskError):
-    code = "backup_failed"
+class BackupError(CertdeskError, code="backup_failed"): ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

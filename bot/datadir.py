@@ -108,11 +108,8 @@ def sync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-class DataDirMissing(CertdeskError):
+class DataDirMissing(CertdeskError, code="data_dir_missing", status=409):
     """A command that must not create certdesk's data found none where it looked."""
-
-    code = "data_dir_missing"
-    status = 409
 
 
 def missing_data(

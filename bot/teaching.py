@@ -35,11 +35,8 @@ NO_KNOWLEDGE_DIR = (
 )
 
 
-class TeachRefused(CertdeskError):
+class TeachRefused(CertdeskError, code="teach_refused", status=400):
     """A question could not be taught (no operator directory, unknown entry, bad file)."""
-
-    code = "teach_refused"
-    status = 400
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,36 +46,28 @@ class LinkError(CertdeskError):
     pass
 
 
-class LinkUnknown(LinkError):
-    code = "link_unknown"
-    status = 404
+class LinkUnknown(LinkError, code="link_unknown", status=404):
     message = (
         "This link is not known. Check that you copied the whole link, or ask the certdesk "
         'bot in Slack for a new one ("Download my certificate").'
     )
 
 
-class LinkExpired(LinkError):
-    code = "link_expired"
-    status = 410
+class LinkExpired(LinkError, code="link_expired", status=410):
     message = (
         "This link has expired. Ask the certdesk bot in Slack for a new link "
         '("Download my certificate"); your reference number stays the same.'
     )
 
 
-class LinkUsed(LinkError):
-    code = "link_used"
-    status = 410
+class LinkUsed(LinkError, code="link_used", status=410):
     message = (
         "This link has already been used, and each link works only once. If you did not "
         "receive your certificate, ask the certdesk bot in Slack for a new link."
     )
 
 
-class LinkLocked(LinkError):
-    code = "link_locked"
-    status = 423
+class LinkLocked(LinkError, code="link_locked", status=423):
     message = (
         "This link no longer works: the verification code was entered wrongly too many "
         'times. Ask the certdesk bot in Slack for a new renewal link ("Renew my certificate").'
@@ -86,15 +78,10 @@ class EnrollmentError(CertdeskError):
     pass
 
 
-class EnrollmentNotFound(EnrollmentError):
-    code = "enrollment_not_found"
-    status = 404
+class EnrollmentNotFound(EnrollmentError, code="enrollment_not_found", status=404): ...
 
 
-class EnrollmentLocked(EnrollmentError):
-    code = "enrollment_locked"
-    status = 423
-
+class EnrollmentLocked(EnrollmentError, code="enrollment_locked", status=423):
     def __init__(self, reference_number: str) -> None:
         super().__init__(
             f"Enrollment {reference_number} is locked after too many wrong authorization codes. "
@@ -104,10 +91,7 @@ class EnrollmentLocked(EnrollmentError):
         self.reference_number = reference_number
 
 
-class WrongCredentials(EnrollmentError):
-    code = "wrong_credentials"
-    status = 403
-
+class WrongCredentials(EnrollmentError, code="wrong_credentials", status=403):
     def __init__(self, attempts_left: int) -> None:
         super().__init__(
             "The reference number or authorization code is wrong. Check both against the "
@@ -116,12 +100,9 @@ class WrongCredentials(EnrollmentError):
         self.attempts_left = attempts_left
 
 
-class CredentialsRefused(EnrollmentError):
+class CredentialsRefused(EnrollmentError, code="credentials_refused", status=401):
     """A wrong reference number / authorization code pair where the reference number alone
     names the enrollment (EST): the same answer whether or not the reference number exists."""
-
-    code = "credentials_refused"
-    status = 401
 
     def __init__(self, max_failed_attempts: int) -> None:
         super().__init__(
@@ -132,17 +113,12 @@ class CredentialsRefused(EnrollmentError):
         self.max_failed_attempts = max_failed_attempts
 
 
-class EnrollmentNotPending(EnrollmentError):
-    code = "enrollment_not_pending"
-    status = 409
+class EnrollmentNotPending(EnrollmentError, code="enrollment_not_pending", status=409): ...
 
 
-class CodeNotDerivable(EnrollmentError):
+class CodeNotDerivable(EnrollmentError, code="code_not_derivable", status=409):
     """The enrollment predates derived codes, so a protocol that needs the code (CMP) cannot
     check it; the one-time link still works."""
-
-    code = "code_not_derivable"
-    status = 409
 
     def __init__(self, reference_number: str) -> None:
         super().__init__(
@@ -153,10 +129,7 @@ class CodeNotDerivable(EnrollmentError):
         self.reference_number = reference_number
 
 
-class VerificationFailed(CertdeskError):
-    code = "wrong_verification_code"
-    status = 403
-
+class VerificationFailed(CertdeskError, code="wrong_verification_code", status=403):
     def __init__(self, attempts_left: int) -> None:
         super().__init__(
             "The verification code is wrong. Use the code sent with this renewal link; "
@@ -165,85 +138,55 @@ class VerificationFailed(CertdeskError):
         self.attempts_left = attempts_left
 
 
-class AuthenticationRequired(CertdeskError):
-    code = "authentication_required"
-    status = 401
+class AuthenticationRequired(CertdeskError, code="authentication_required", status=401): ...
 
 
-class ClientCertificateRequired(CertdeskError):
+class ClientCertificateRequired(CertdeskError, code="client_certificate_required", status=401):
     """No usable TLS client certificate (EST simplereenroll, renewal by client certificate)."""
 
-    code = "client_certificate_required"
-    status = 401
 
-
-class ClientCertificateMalformed(CertdeskError):
+class ClientCertificateMalformed(CertdeskError, code="client_certificate_malformed", status=400):
     """The trusted proxy's client-certificate header cannot be read."""
 
-    code = "client_certificate_malformed"
-    status = 400
 
-
-class SubjectMismatch(CertdeskError):
+class SubjectMismatch(CertdeskError, code="subject_mismatch", status=400):
     """A re-enrollment CSR asks for another subject than the current certificate's."""
 
-    code = "subject_mismatch"
-    status = 400
+
+class RequestInvalid(CertdeskError, code="request_invalid", status=400): ...
 
 
-class RequestInvalid(CertdeskError):
-    code = "request_invalid"
-    status = 400
+class RequestTooLarge(RequestInvalid, code="request_too_large", status=413): ...
 
 
-class RequestTooLarge(RequestInvalid):
-    code = "request_too_large"
-    status = 413
+class UnsupportedMediaType(RequestInvalid, code="unsupported_media_type", status=415): ...
 
 
-class UnsupportedMediaType(RequestInvalid):
-    code = "unsupported_media_type"
-    status = 415
+class PasswordInvalid(RequestInvalid, code="password_invalid"): ...
 
 
-class PasswordInvalid(RequestInvalid):
-    code = "password_invalid"
+class RevocationReasonInvalid(RequestInvalid, code="revocation_reason_invalid"): ...
 
 
-class RevocationReasonInvalid(RequestInvalid):
-    code = "revocation_reason_invalid"
+class CsrError(CertdeskError, code="csr_invalid"): ...
 
 
-class CsrError(CertdeskError):
-    code = "csr_invalid"
+class CsrMalformed(CsrError, code="csr_malformed"): ...
 
 
-class CsrMalformed(CsrError):
-    code = "csr_malformed"
+class CsrSignatureInvalid(CsrError, code="csr_signature_invalid"): ...
 
 
-class CsrSignatureInvalid(CsrError):
-    code = "csr_signature_invalid"
+class KeyNotAllowed(CsrError, code="key_not_allowed"): ...
 
 
-class KeyNotAllowed(CsrError):
-    code = "key_not_allowed"
+class PolicyError(CertdeskError, code="policy_forbidden", status=403): ...
 
 
-class PolicyError(CertdeskError):
-    code = "policy_forbidden"
-    status = 403
+class CertificateNotFound(CertdeskError, code="certificate_not_found", status=404): ...
 
 
-class CertificateNotFound(CertdeskError):
-    code = "certificate_not_found"
-    status = 404
-
-
-class CertificateNotActive(CertdeskError):
-    code = "certificate_not_active"
-    status = 409
-
+class CertificateNotActive(CertdeskError, code="certificate_not_active", status=409):
     @classmethod
     def not_renewable(cls, serial: str, state: str, advice: str) -> CertificateNotActive:
         """The refusal to renew a certificate in ``state`` (superseded, revoked …)."""
@@ -252,12 +195,8 @@ class CertificateNotActive(CertdeskError):
         )
 
 
-class StorageUnavailable(CertdeskError):
+class StorageUnavailable(CertdeskError, code="database_unavailable", status=503):
     """The database cannot be reached or written (:func:`enrollment.db.storage_failure`)."""
 
-    code = "database_unavailable"
-    status = 503
 
-
-class StorageFull(StorageUnavailable):
-    code = "disk_full"
+class StorageFull(StorageUnavailable, code="disk_full"): ...

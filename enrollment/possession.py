@@ -24,9 +24,7 @@ CHALLENGE_TTL = timedelta(minutes=5)
 _CHALLENGE_SKEW = timedelta(seconds=30)  # a challenge from a process whose clock runs ahead
 
 
-class PossessionNotProven(CertdeskError):
-    code = "possession_not_proven"
-    status = 403
+class PossessionNotProven(CertdeskError, code="possession_not_proven", status=403):
     message = (
         "The signature does not prove possession of the certificate's key for this "
         "challenge, certificate and CSR. Run `certdesk token renew` again; it asks for a "
@@ -34,18 +32,14 @@ class PossessionNotProven(CertdeskError):
     )
 
 
-class ChallengeInvalid(CertdeskError):
-    code = "challenge_invalid"
-    status = 403
+class ChallengeInvalid(CertdeskError, code="challenge_invalid", status=403):
     message = (
         "The renewal challenge is unknown, used, expired or for another certificate. "
         "Run `certdesk token renew` again; it asks for a new challenge."
     )
 
 
-class TooManyChallenges(RateLimited):
-    code = "too_many_challenges"
-
+class TooManyChallenges(RateLimited, code="too_many_challenges"):
     def __init__(self, retry_after: int) -> None:
         super().__init__(
             "Too many renewal challenges were asked for from your address. Wait "

@@ -19,11 +19,8 @@ from datetime import timedelta
 from common.errors import CertdeskError
 
 
-class RateLimited(CertdeskError):
+class RateLimited(CertdeskError, code="rate_limited", status=429):
     """Too many requests of one kind from one client: 429, answered with ``Retry-After``."""
-
-    code = "rate_limited"
-    status = 429
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)

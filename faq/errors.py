@@ -20,17 +20,13 @@ from pathlib import Path
 from common.errors import CertdeskError
 
 
-class FaqError(CertdeskError):
+class FaqError(CertdeskError, code="faq_error"):
     """Base of every error raised by the knowledge room."""
 
-    code = "faq_error"
 
-
-class EntryInvalid(FaqError):
+class EntryInvalid(FaqError, code="entry_invalid"):
     """A knowledge entry file cannot be used; ``source`` names the file and ``line`` (1-based, when
     known) the line where the problem is. The message is one line: ``file:line: what is wrong``."""
-
-    code = "entry_invalid"
 
     def __init__(self, source: Path | str, problem: str, *, line: int | None = None) -> None:
         problem = " ".join(problem.split())  # one line, whatever the parser said
@@ -41,10 +37,8 @@ class EntryInvalid(FaqError):
         self.problem = problem
 
 
-class KnowledgeDirMissing(FaqError):
+class KnowledgeDirMissing(FaqError, code="knowledge_dir_missing"):
     """The directory of operator entries does not exist (or is not a directory)."""
-
-    code = "knowledge_dir_missing"
 
     def __init__(self, path: Path | str) -> None:
         super().__init__(f"the knowledge directory {path} does not exist or is not a directory")
@@ -55,10 +49,8 @@ class InspectionError(FaqError):
     """The certificate inspector could not read the given bytes."""
 
 
-class NotACertificate(InspectionError):
+class NotACertificate(InspectionError, code="not_a_certificate"):
     """Not PEM, DER, PKCS#7 or PKCS#12 certificate data; ``detail`` says what was found."""
-
-    code = "not_a_certificate"
 
     def __init__(self, detail: str) -> None:
         super().__init__(
@@ -68,15 +60,13 @@ class NotACertificate(InspectionError):
         self.detail = detail
 
 
-class PasswordRequired(InspectionError):
+class PasswordRequired(InspectionError, code="password_required"):
     """A PKCS#12 file was given without its password."""
 
-    code = "password_required"
     message = "This is a password-protected PKCS#12 (.p12/.pfx) file: give its password to read it."
 
 
-class WrongPassword(InspectionError):
+class WrongPassword(InspectionError, code="wrong_password"):
     """The password does not open the PKCS#12 file."""
 
-    code = "wrong_password"
     message = "The password does not open this PKCS#12 (.p12/.pfx) file. Check it and try again."

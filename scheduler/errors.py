@@ -10,15 +10,12 @@ from __future__ import annotations
 from common.errors import CertdeskError
 
 
-class DeliveryError(CertdeskError):
+class DeliveryError(CertdeskError, code="delivery_failed", status=502):
     """Raised by a ``Notifier`` when a reminder could not be delivered.
 
     A transient error (the default) is retried by a later pass; a permanent one marks the
     reminder ``undeliverable`` at once.
     """
-
-    code = "delivery_failed"
-    status = 502
 
     def __init__(self, message: str, *, permanent: bool = False) -> None:
         super().__init__(message)

@@ -24,10 +24,8 @@ NOTIFY_CHOICES: dict[str, Notify] = {"slack": "slack", "email": "email", "both":
 MAX_ROWS = 10_000
 
 
-class CsvRejected(CertdeskError):
+class CsvRejected(CertdeskError, code="csv_rejected"):
     """The file cannot be issued as it is; nothing was created."""
-
-    code = "csv_rejected"
 
 
 @dataclass(frozen=True, slots=True)

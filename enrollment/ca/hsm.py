@@ -59,8 +59,7 @@ from usbkey.pkcs11.session import (
 )
 
 
-class HsmKeyProblem(TokenError):
-    code = "hsm_key_problem"
+class HsmKeyProblem(TokenError, code="hsm_key_problem"): ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

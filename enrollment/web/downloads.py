@@ -32,9 +32,7 @@ _FILES = {
 _TYPES = {"wheel": "application/zip", "sdist": "application/gzip"}
 
 
-class ClientNotBuilt(CertdeskError):
-    code = "client_not_built"
-    status = 404
+class ClientNotBuilt(CertdeskError, code="client_not_built", status=404):
     message = (
         "The USB-key client (certdesk-usbkey) is not offered by this server yet. RA staff or "
         "the operator can build it with scripts/build-client and set CERTDESK_CLIENT_DIR to "

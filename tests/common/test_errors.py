@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import collections
+import importlib
+
 import pytest
 
 from common.errors import CertdeskError
@@ -44,3 +47,57 @@ def test_fixed_text_error_uses_its_class_message_unless_given_one() -> None:
 def test_error_without_any_message_is_refused_at_construction() -> None:
     with pytest.raises(TypeError, match="CertdeskError needs a message"):
         CertdeskError()
+
+
+def test_class_header_declares_code_and_status_and_subclasses_inherit_them() -> None:
+    """``class X(Base, code=…, status=…)`` sets both; a subclass naming neither inherits them."""
+
+    class Gone(CertdeskError, code="thing_gone", status=410): ...
+
+    class GoneForGood(Gone): ...
+
+    assert (Gone.code, Gone.status) == ("thing_gone", 410)
+    assert (GoneForGood.code, GoneForGood.status) == ("thing_gone", 410)
+    assert Gone("it went").to_json() == {"error": {"code": "thing_gone", "message": "it went"}}
+    assert (LinkExpired.code, LinkExpired.status) == ("link_expired", 410)
+
+
+def test_class_header_with_a_bad_code_or_status_is_refused_at_definition() -> None:
+    with pytest.raises(TypeError, match="code 'Thing Gone' is not lower_snake_case"):
+
+        class BadCode(CertdeskError, code="Thing Gone"): ...
+
+    with pytest.raises(TypeError, match="status 200 is not an HTTP error status"):
+
+        class BadStatus(CertdeskError, code="thing_gone", status=200): ...
+
+
+ERROR_MODULES = (
+    "enrollment.errors",
+    "enrollment.possession",
+    "enrollment.ratelimit",
+    "enrollment.web.downloads",
+    "enrollment.ca.hsm",
+    "usbkey.pkcs11.errors",
+    "faq.errors",
+    "scheduler.errors",
+    "bot.teaching",
+    "bot.backup",
+    "bot.datadir",
+    "bot.commands.ra_csv",
+)
+
+
+def test_no_two_error_classes_declare_the_same_code() -> None:
+    """``error.code`` names one error: a header that copies another class's code is caught."""
+    declared: dict[str, list[str]] = collections.defaultdict(list)
+    pending = [CertdeskError]
+    for name in ERROR_MODULES:
+        importlib.import_module(name)
+    while pending:
+        cls = pending.pop()
+        pending += cls.__subclasses__()
+        if "code" in vars(cls) and not cls.__module__.startswith("tests."):
+            declared[cls.code].append(cls.__qualname__)
+    assert len(declared) > 50
+    assert {code: names for code, names in declared.items() if len(names) > 1} == {}

@@ -46,8 +46,7 @@ def known_modules() -> str:
     return "\n".join(f"  {model.name}: {getattr(model, column)}" for model in TOKEN_MODELS)
 
 
-class TokenError(CertdeskError):
-    code = "token_error"
+class TokenError(CertdeskError, code="token_error"):
     params: dict[str, object] = {}  # noqa: RUF012 (never mutated; instances assign their own)
     """The values the message names, for translating it (``usbkey/messages.py:ERRORS``)."""
 
@@ -57,83 +56,61 @@ class TokenError(CertdeskError):
         self.params = params
 
 
-class WrongModule(TokenError):
-    code = "token_module_unusable"
-
+class WrongModule(TokenError, code="token_module_unusable"):
     def __init__(self, module: str, reason: str) -> None:
         super().__init__(module=module, reason=reason, known=known_modules())
         self.module = module
         self.reason = reason
 
 
-class NoToken(TokenError):
-    code = "token_absent"
-
+class NoToken(TokenError, code="token_absent"):
     def __init__(self, module: str) -> None:
         super().__init__(module=module, known=known_modules())
 
 
-class TokenNotFound(TokenError):
-    code = "token_not_found"
-
+class TokenNotFound(TokenError, code="token_not_found"):
     def __init__(self, label: str, available: Sequence[str]) -> None:
         super().__init__(label=label, present=", ".join(repr(name) for name in available) or "none")
 
 
-class SeveralTokens(TokenError):
-    code = "token_ambiguous"
-
+class SeveralTokens(TokenError, code="token_ambiguous"):
     def __init__(self, available: Sequence[str]) -> None:
         super().__init__(present=", ".join(repr(name) for name in available))
 
 
-class PinIncorrect(TokenError):
-    code = "pin_incorrect"
+class PinIncorrect(TokenError, code="pin_incorrect"): ...
 
 
-class PinLocked(TokenError):
-    code = "pin_locked"
+class PinLocked(TokenError, code="pin_locked"): ...
 
 
-class InputMissing(TokenError):
-    code = "input_missing"
-
+class InputMissing(TokenError, code="input_missing"):
     def __init__(self, what: str, option: str) -> None:
         super().__init__(what=what, option=option)
 
 
-class TokenOperationFailed(TokenError):
-    code = "token_failed"
-
+class TokenOperationFailed(TokenError, code="token_failed"):
     def __init__(self, action: str, error: BaseException) -> None:
         detail = f" ({error})" if str(error) else ""
         super().__init__(action=action, name=type(error).__name__, detail=detail)
 
 
-class NoCertificateToRenew(TokenError):
-    code = "token_no_certificate"
-
+class NoCertificateToRenew(TokenError, code="token_no_certificate"):
     def __init__(self, token_label: str, detail: str = "") -> None:
         super().__init__(token=token_label, detail=detail)
 
 
-class SeveralCertificates(TokenError):
-    code = "token_several_certificates"
-
+class SeveralCertificates(TokenError, code="token_several_certificates"):
     def __init__(self, labels: Sequence[str]) -> None:
         super().__init__(listed=", ".join(repr(label) for label in labels))
 
 
-class LinkMalformed(TokenError):
-    code = "link_malformed"
-
+class LinkMalformed(TokenError, code="link_malformed"):
     def __init__(self, link: str) -> None:
         super().__init__(link=link)
 
 
-class ServerUnreachable(TokenError):
-    code = "server_unreachable"
-
+class ServerUnreachable(TokenError, code="server_unreachable"):
     def __init__(self, url: str, reason: str, *, sent: bool = True) -> None:
         super().__init__(url=url, reason=reason)
         self.sent = sent  # False: the request cannot have reached the server
