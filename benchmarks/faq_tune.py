@@ -3,9 +3,10 @@
 Reads ONLY the tuning splits (``tests/faq/data/tune*.jsonl``) and the entries themselves; the
 held-out splits are for ``benchmarks/faq_benchmark.py`` and are never looked at here. For every
 lexical parameter set in the grid it computes each question's signals once (the lexical mix, the
-classifier's probabilities, the domain-keyword flag), mixes them for every classifier weight and
-off-domain factor with :func:`faq.retrieval.mix` (the function the knowledge base itself uses),
-then scans the thresholds, vectorised; a setting scores
+classifier's probabilities, the embedding similarities, the domain-keyword flag), mixes them for
+every classifier weight, off-domain factor and embedding weight and floor with
+:func:`faq.retrieval.mix` (the function the knowledge base itself uses), then scans the
+thresholds, vectorised; a setting scores
 
     objective = top-1 accuracy + off-topic rejection - 2 x wrong confident answers
 
