@@ -11,7 +11,7 @@ the cosine of the question with its nearest example, in [-1, 1]; :func:`faq.retr
 rescales it above a floor.
 
 Embedding a question costs about 3 ms of CPU; the examples' matrix is computed once per set
-of examples (about 4 s for 3,500) and, with ``cache_dir``, kept there as
+of examples (about 2.5 s for 2,721) and, with ``cache_dir``, kept there as
 ``faq-embeddings-<digest>.npz`` (the digest covers the model, its version and the normalised
 examples), so the next process loads it instead. The model itself (65 MB of tables in
 memory) is loaded once per process, on the first knowledge base that needs it.
