@@ -1,6 +1,6 @@
 """Ranking short questions against the knowledge entries, and the confidence decision.
 
-Four signals, each in [0, 1], are mixed into one score per entry (weights in
+Five signals, each in [0, 1], are mixed into one score per entry (weights in
 :class:`RankingParams`):
 
 * **BM25** over one document per entry (its titles and example questions in both languages, so a
