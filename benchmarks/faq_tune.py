@@ -3,10 +3,9 @@
 Reads ONLY the tuning splits (``tests/faq/data/tune*.jsonl``) and the entries themselves; the
 held-out splits are for ``benchmarks/faq_benchmark.py`` and are never looked at here. For every
 lexical parameter set in the grid it computes each question's signals once (the lexical mix, the
-classifier's probabilities, the embedding similarities, the domain-keyword flag), mixes them for
-every classifier weight, off-domain factor and embedding weight and floor with
-:func:`faq.retrieval.mix` (the function the knowledge base itself uses), then scans the
-thresholds, vectorised; a setting scores
+classifier's probabilities, the domain-keyword flag), mixes them for every classifier weight and
+off-domain factor with :func:`faq.retrieval.mix` (the function the knowledge base itself uses),
+then scans the thresholds, vectorised; a setting scores
 
     objective = top-1 accuracy + off-topic rejection - 2 x wrong confident answers
 
@@ -69,9 +68,6 @@ WEIGHTS = tuple(
 REGULARIZATION = 30.0
 CLASSIFIER_WEIGHT = (0.0, 0.2, 0.35, 0.5, 0.65, 0.8)
 OFF_DOMAIN = (1.0, 0.7, 0.5, 0.3)
-# The embedding similarity's weight and the cosine below which it counts nothing (unrelated
-# sentences sit at 0.1-0.4 in this model's space); a weight of 0 needs no floor.
-EMBEDDING = ((0.0, 0.0), *itertools.product((0.1, 0.2, 0.3, 0.4), (0.0, 0.3, 0.4, 0.5, 0.6)))
 LEAD_WEIGHT = (0.0, 0.5)
 ANSWER = np.round(np.arange(0.10, 0.705, 0.01), 2)  # 0.10 .. 0.70
 MARGIN = np.round(np.arange(0.0, 0.0505, 0.005), 3)  # 0 .. 0.05
@@ -245,18 +241,10 @@ def search(
             example_weight=example_weight,
             classifier_weight=0.5,  # builds the classifier; the weight is applied in mix()
             regularization=REGULARIZATION,
-            embedding_weight=0.5,  # builds the embeddings; likewise
         )
         signalled = signals(lexical, data)
-        for classifier_weight, off_domain, (embedding_weight, floor) in itertools.product(
-            CLASSIFIER_WEIGHT, OFF_DOMAIN, EMBEDDING
-        ):
-            mixing = {
-                "classifier_weight": classifier_weight,
-                "off_domain_factor": off_domain,
-                "embedding_weight": embedding_weight,
-                "embedding_floor": floor,
-            }
+        for classifier_weight, off_domain in itertools.product(CLASSIFIER_WEIGHT, OFF_DOMAIN):
+            mixing = {"classifier_weight": classifier_weight, "off_domain_factor": off_domain}
             own = [Ranked.of(mix(sig, **mixing), expected) for sig, expected in signalled.own]
             if any(item.best_id != item.expected for item in own):
                 continue  # every entry must rank first for its own example questions ...
@@ -307,8 +295,6 @@ def central(best: list[Setting]) -> Setting:
             p.example_weight,
             p.classifier_weight,
             p.off_domain_factor,
-            p.embedding_weight,
-            p.embedding_floor,
             t.answer / 0.5,
             t.margin / 0.1,
             t.lead_weight,

