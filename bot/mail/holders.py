@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
@@ -330,7 +329,9 @@ class HolderNotices:
     async def _dm(self, user: str, reply: Reply, lang: Lang) -> Delivery:
         assert self._slack is not None
         # Imported here: the Block Kit builders load faq's text tools and Slack's block models,
-        # which `ra issue` does not need unless it sends a DM.
+        # and slack_sdk's errors its whole client, which `ra issue` needs only for a DM.
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
         from bot.slack import blocks
 
         try:
