@@ -37,12 +37,13 @@ HELD_OUT_ALL = tuple(split for split in SPLITS if split in POOLED_GOAL_SPLITS)
 # The held-out questions for the eight topics added in issue 15 (heldout3 written first; its
 # misses were seen once, so heldout4 was written before the examples that followed), and
 # heldout5 (all 22 topics, written in session 5 before any change informed by it). Floors: the
-# figures measured at the end of session 5 (faq/README.md), rounded down.
+# figures measured at the end of session 5 (faq/README.md), rounded down; heldout3's and
+# heldout6's top-1 raised to session 8's figures after its new examples (94.8 %, 91.6 %).
 NEW_TOPICS_HELD_OUT = {
-    "heldout3": (0.93, 1.0),
+    "heldout3": (0.94, 1.0),
     "heldout4": (0.96, 0.875),
     "heldout5": (0.93, 0.92),
-    "heldout6": (0.89, 0.97),
+    "heldout6": (0.91, 0.97),
 }
 GOAL_TOP1 = 0.95
 GOAL_REJECTION = 0.90
