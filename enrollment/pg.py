@@ -72,12 +72,17 @@ async def close_lean_postgres(engine: AsyncEngine) -> None:
 
 
 def _dead_connection(error: BaseException) -> bool:
-    """Whether ``error`` says the connection or the server is gone (worth one more try)."""
+    """Whether ``error`` says the connection or the server is gone (worth one more try).
+
+    ``InternalClientError`` counts: a connection whose server went away mid-statement can be
+    left with its protocol in a state no later statement may enter ("cannot switch to state
+    12; another operation (2) is in progress"); such a connection is closed, never reused."""
     import asyncpg
 
-    return isinstance(error, asyncpg.InterfaceError | OSError | asyncio.TimeoutError) or (
-        storage_failure(error) is not None
-    )
+    return isinstance(
+        error,
+        asyncpg.InterfaceError | asyncpg.InternalClientError | OSError | asyncio.TimeoutError,
+    ) or (storage_failure(error) is not None)
 
 
 async def _no_reset(_connection: asyncpg.Connection) -> None:
@@ -112,7 +117,12 @@ class LeanPostgres:
             try:
                 pool = await self._open()
                 async with pool.acquire() as connection:
-                    row: asyncpg.Record | None = await connection.fetchrow(query, *args)
+                    try:
+                        row: asyncpg.Record | None = await connection.fetchrow(query, *args)
+                    except Exception as exc:
+                        if _dead_connection(exc):
+                            connection.terminate()  # the pool opens a new one in its place
+                        raise
                     return row
             except Exception as exc:
                 if not _dead_connection(exc):

@@ -13,7 +13,13 @@ from sqlalchemy.engine import make_url
 
 from enrollment.db import UNAVAILABLE, create_engine
 from enrollment.errors import StorageUnavailable
-from enrollment.pg import LeanPostgres, close_lean_postgres, lean_postgres, lean_url
+from enrollment.pg import (
+    LeanPostgres,
+    _dead_connection,
+    close_lean_postgres,
+    lean_postgres,
+    lean_url,
+)
 from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.postgres
@@ -129,3 +135,14 @@ async def test_a_statement_error_is_not_retried(pool: LeanPostgres) -> None:
     """A failing statement (a bug, a constraint) keeps its own error: no retry, no 503."""
     with pytest.raises(asyncpg.UndefinedTableError):
         await pool.fetchrow("SELECT * FROM no_such_table")
+
+
+def test_a_connection_left_mid_operation_counts_as_dead() -> None:
+    """What a connection can raise after PostgreSQL went away under it mid-statement (seen in
+    tests/faults/test_postgres_outage.py, once in two runs, as a bare 500): it is dropped and
+    the statement retried, then the one clear 503, like any other dead connection."""
+    broken = asyncpg.exceptions.InternalClientError(
+        "cannot switch to state 12; another operation (2) is in progress"
+    )
+    assert _dead_connection(broken)
+    assert not _dead_connection(asyncpg.UndefinedTableError("no_such_table"))

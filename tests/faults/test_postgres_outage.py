@@ -92,22 +92,25 @@ def test_postgres_outage_answers_503_and_recovers(outage: Outage) -> None:
     url = outage.server.url
     decoy, holder = outage.issue(), outage.issue()
     with Load(url, decoy) as load:
-        time.sleep(0.5)
-        outage.postgres.halt()
-        try:
-            status, body = enroll(url, holder)
-            assert status == 503, body
-            assert body["error"]["code"] == "database_unavailable", body
-            assert "unavailable" in body["error"]["message"]
-            status, health = call("GET", f"{url}/healthz")
-            assert status == 503
-            assert health["error"]["code"] == "database_unavailable", health
-            page = call("GET", f"{url}/enroll/{holder['link'].rsplit('/', 1)[-1]}")
-            assert page[0] == 503, page
+        # Three outages: what a connection meets as the server goes away mid-statement varies
+        # from run to run (one such state once escaped as a bare 500 in half the runs).
+        for _ in range(3):
             time.sleep(0.5)
-        finally:
-            outage.postgres.resume()
-        wait_healthy(url)
+            outage.postgres.halt()
+            try:
+                status, body = enroll(url, holder)
+                assert status == 503, body
+                assert body["error"]["code"] == "database_unavailable", body
+                assert "unavailable" in body["error"]["message"]
+                status, health = call("GET", f"{url}/healthz")
+                assert status == 503
+                assert health["error"]["code"] == "database_unavailable", health
+                page = call("GET", f"{url}/enroll/{holder['link'].rsplit('/', 1)[-1]}")
+                assert page[0] == 503, page
+                time.sleep(0.5)
+            finally:
+                outage.postgres.resume()
+            wait_healthy(url)
     assert load.statuses[503] > 0, load.statuses
     unexpected = {status for status in load.statuses if status >= 500 and status != 503}
     assert not unexpected, (load.statuses, load.bodies[:3])
