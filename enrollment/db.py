@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 from typing import Any
 
 from sqlalchemy import event
@@ -32,6 +33,18 @@ FULL = (
 _UNAVAILABLE_SQLSTATES = ("08", "57")
 
 
+def broken_protocol(error: BaseException) -> bool:
+    """Whether ``error`` (or the driver error SQLAlchemy wrapped in it) is asyncpg's
+    ``InternalClientError``: a connection the server left mid-statement, in a protocol state no
+    later statement may enter. Only a loaded asyncpg can have raised it (SQLite never loads it)."""
+    asyncpg = sys.modules.get("asyncpg")
+    if asyncpg is None:
+        return False
+    return any(
+        isinstance(candidate, asyncpg.InternalClientError) for candidate in (error, error.__cause__)
+    )
+
+
 def storage_failure(error: BaseException, *, disconnect: bool = False) -> StorageUnavailable | None:
     """The certdesk error for a database that cannot be reached or written, or None when
     ``error`` is another failure (a bug, a constraint) that must keep its own course."""
@@ -45,7 +58,12 @@ def storage_failure(error: BaseException, *, disconnect: bool = False) -> Storag
             return StorageUnavailable(UNAVAILABLE)
         return None
     sqlstate = str(getattr(error, "sqlstate", None) or "")
-    if disconnect or isinstance(error, OSError) or sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+    if (
+        disconnect
+        or broken_protocol(error)
+        or isinstance(error, OSError)
+        or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+    ):
         return StorageUnavailable(UNAVAILABLE)
     return None
 
@@ -58,6 +76,8 @@ def _report_storage_failures(engine: AsyncEngine) -> None:
     def _on_error(context: ExceptionContext) -> BaseException | None:
         if context.is_pre_ping:  # the pool replaces a stale connection itself
             return None
+        if broken_protocol(context.original_exception):
+            context.is_disconnect = True  # the pool drops this connection, never reuses it
         return storage_failure(context.original_exception, disconnect=context.is_disconnect)
 
     @event.listens_for(engine.sync_engine, "do_connect")

@@ -79,10 +79,9 @@ def _dead_connection(error: BaseException) -> bool:
     12; another operation (2) is in progress"); such a connection is closed, never reused."""
     import asyncpg
 
-    return isinstance(
-        error,
-        asyncpg.InterfaceError | asyncpg.InternalClientError | OSError | asyncio.TimeoutError,
-    ) or (storage_failure(error) is not None)
+    return isinstance(error, asyncpg.InterfaceError | OSError | asyncio.TimeoutError) or (
+        storage_failure(error) is not None
+    )
 
 
 async def _no_reset(_connection: asyncpg.Connection) -> None:

@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
 from sqlalchemy.engine import make_url
 
-from enrollment.db import UNAVAILABLE, create_engine
+from enrollment.db import UNAVAILABLE, broken_protocol, create_engine, storage_failure
 from enrollment.errors import StorageUnavailable
 from enrollment.pg import (
     LeanPostgres,
@@ -146,3 +147,15 @@ def test_a_connection_left_mid_operation_counts_as_dead() -> None:
     )
     assert _dead_connection(broken)
     assert not _dead_connection(asyncpg.UndefinedTableError("no_such_table"))
+
+
+def test_the_same_error_through_sqlalchemy_is_storage_unavailable() -> None:
+    """On the SQLAlchemy path the dialect wraps it: still the 503, not a 500."""
+    broken = asyncpg.exceptions.InternalClientError("cannot switch to state 12")
+    wrapped = AsyncAdapt_asyncpg_dbapi.InternalClientError(str(broken), broken)  # type: ignore[no-untyped-call]
+    wrapped.__cause__ = broken  # as the dialect raises it: `raise ... from error`
+    assert broken_protocol(wrapped)
+    failure = storage_failure(wrapped)
+    assert isinstance(failure, StorageUnavailable)
+    assert str(failure) == UNAVAILABLE
+    assert storage_failure(ValueError("a bug")) is None
