@@ -130,6 +130,21 @@ def test_fresh_venv_has_the_client_and_nothing_of_the_server(holder: Holder) -> 
         check=True,
     )
     assert version.stdout.startswith("certdesk-usbkey ")
+    models = subprocess.run(
+        [
+            str(holder.venv / "bin" / "python"),
+            "-c",
+            "from usbkey.pkcs11.models import TOKEN_MODELS; print(len(TOKEN_MODELS))",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=holder.venv,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        timeout=60,
+        check=False,
+    )
+    assert models.returncode == 0, models.stderr  # the wheel carries pkcs11/models.toml
+    assert models.stdout.strip() == "4"
 
 
 def objects(hsm: SoftHsm) -> str:
