@@ -160,19 +160,7 @@ def sqlite_path(engine: AsyncEngine) -> str | None:
     url = engine.url
     if url.get_backend_name() != "sqlite" or url.query:
         return None
-    return _database_file(url.database)
-
-
-def sqlite_file(url: str) -> str | None:
-    """The file of the embedded database ``url`` names (``sqlite+aiosqlite:////path/db``), or
-    None, as :func:`sqlite_path` reads the engine's: read without SQLAlchemy."""
-    scheme, separator, rest = url.partition(":///")
-    if not separator or scheme.split("+")[0] != "sqlite" or "?" in rest or "%" in rest:
-        return None
-    return _database_file(rest)
-
-
-def _database_file(database: str | None) -> str | None:
+    database = url.database
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
     return database
