@@ -212,7 +212,8 @@ def signing_ceiling(seconds: float) -> float:
 def responder_ceiling(data_dir: Path, der: bytes, seconds: float) -> float:
     """Cached answers per second from ``OcspResponder.answer`` in this process (the store read
     plus the cache, no HTTP), for a good certificate on the server's own database."""
-    from bot.runtime import ca_directory, open_runtime
+    from bot.datadir import ca_directory
+    from bot.runtime import open_runtime
     from bot.settings import Settings
     from enrollment.protocols.ocsp.messages import parse_request
     from enrollment.protocols.ocsp.responder import OcspResponder, ResponderConfig

@@ -14,10 +14,11 @@ from sqlalchemy import text
 
 from bot.access import bearer_matches, peer_address, peer_in, refused
 from bot.chat import add_chat, add_slack_notice
+from bot.datadir import ca_directory
 from bot.knowledge import KnowledgeWatch, LiveKnowledge, certificate_reader
 from bot.notify import build_notifier
 from bot.reminders import reminder_clock, run_config
-from bot.runtime import Runtime, ca_directory, open_runtime
+from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from bot.slack.app import add_slack
 from bot.startup import describe, startup_facts

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import inspect, text
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from enrollment.reads import read_connection
-
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version"  # Alembic's default, which env.py keeps
@@ -62,17 +60,36 @@ def head_revision() -> str:
     return heads.pop()
 
 
+_VERSIONS = "SELECT version_num FROM alembic_version"  # VERSION_TABLE
+
+
+def _one_revision(rows: Sequence[str]) -> str | None:
+    return rows[0] if len(rows) == 1 else None  # several heads: not a revision of ours
+
+
 def _revision_of(connection: Connection) -> str | None:
+    from sqlalchemy import inspect, text
+
     if not inspect(connection).has_table(VERSION_TABLE):
         return None
-    rows = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
-    return rows[0] if len(rows) == 1 else None  # several heads: not a revision of ours
+    return _one_revision(connection.execute(text(_VERSIONS)).scalars().all())
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
     """The revision the database is at; None when it has no schema (or an unknown shape)."""
+    from enrollment.reads import read_connection
+
     async with read_connection(engine) as connection:
         return await connection.run_sync(_revision_of)
+
+
+def sqlite_revision(connection: sqlite3.Connection) -> str | None:
+    """:func:`current_revision` of an embedded database, on a plain ``sqlite3`` connection
+    (what a command that loads no SQLAlchemy reads, :meth:`enrollment.writer.GroupCommit.read`)."""
+    table = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+    if connection.execute(table, (VERSION_TABLE,)).fetchone() is None:
+        return None
+    return _one_revision([row[0] for row in connection.execute(_VERSIONS)])
 
 
 async def downgrade_async(url: str, revision: str) -> None:

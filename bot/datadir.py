@@ -15,10 +15,15 @@ import secrets
 import stat
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.settings import SERVED_URL_FILE
 from common.errors import CertdeskError
+from enrollment.codes import Pepper
 from enrollment.files import replace_file
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -154,3 +159,27 @@ def require_existing_data(
 def record_served_url(data_dir: Path, url: str) -> None:
     """Write the URL `certdesk serve` answers on, for the commands run beside it."""
     replace_file(data_dir / SERVED_URL_FILE, f"{url}\n".encode(), mode=FILE_MODE)
+
+
+def ca_directory(settings: Settings) -> Path:
+    """Where the CA's files are (and the delegated OCSP signer's, ``ocsp-signer.pem``)."""
+    return Path(settings.data_dir) / ("ca-hsm" if settings.ca_pkcs11_module else "ca")
+
+
+def require_data(settings: Settings, *, needs_ca: bool = True) -> None:
+    """:class:`bot.datadir.DataDirMissing` unless the data directory holds the database (when
+    embedded), the CA (when ``needs_ca``) and the secret key (when not in the environment)."""
+    require_existing_data(
+        settings.data_dir,
+        database_url=settings.database_url,
+        needs_ca=ca_directory(settings).name if needs_ca else None,
+        needs_secret_key=needs_ca and settings.secret_key is None,
+    )
+
+
+def load_pepper(settings: Settings) -> Pepper:
+    """CERTDESK_SECRET_KEY if set (several processes must share it; its length is checked when
+    the settings are read), else a key file."""
+    if settings.secret_key is not None:
+        return Pepper(settings.secret_key.get_secret_value().encode())
+    return Pepper(read_or_create_secret_key(settings.data_dir))

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from bot.datadir import prepare_data_dir
+from bot.datadir import prepare_data_dir, require_data
 from bot.notify import build_notifier
-from bot.runtime import prepare_schema, require_data
+from bot.runtime import prepare_schema
 from bot.settings import Settings
 from enrollment.db import create_engine
 from scheduler.clock import ReminderClock

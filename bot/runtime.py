@@ -7,19 +7,17 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.database import current_revision, head_revision, upgrade_async
-from bot.datadir import prepare_data_dir, read_or_create_secret_key, require_existing_data
+from bot.datadir import ca_directory, load_pepper, prepare_data_dir, require_data
+from bot.lean import enrollment_config
 from bot.settings import Settings
 from enrollment.ca.authority import IssuingCA, load_or_create_local_ca
-from enrollment.codes import Pepper
 from enrollment.db import create_engine
 from enrollment.pg import close_lean_postgres
-from enrollment.services import EnrollmentConfig, Services, open_services
+from enrollment.services import Services, open_services
 from enrollment.writer import close_writer
 from usbkey.pkcs11.errors import (
     NoToken,
@@ -55,14 +53,6 @@ class Runtime:
     services: Services
 
 
-def load_pepper(settings: Settings) -> Pepper:
-    """CERTDESK_SECRET_KEY if set (several processes must share it; its length is checked when
-    the settings are read), else a key file."""
-    if settings.secret_key is not None:
-        return Pepper(settings.secret_key.get_secret_value().encode())
-    return Pepper(read_or_create_secret_key(settings.data_dir))
-
-
 async def prepare_schema(settings: Settings, engine: AsyncEngine) -> None:
     """Embedded SQLite migrates itself (when it is not at the newest revision yet); a shared
     database must be migrated by `db upgrade`."""
@@ -76,17 +66,6 @@ async def prepare_schema(settings: Settings, engine: AsyncEngine) -> None:
             f"The database schema is at {current or 'nothing'}, this certdesk needs "
             f"{head_revision()}: run `certdesk db upgrade` first (the Procfile's release step)."
         )
-
-
-def require_data(settings: Settings, *, needs_ca: bool = True) -> None:
-    """:class:`bot.datadir.DataDirMissing` unless the data directory holds the database (when
-    embedded), the CA (when ``needs_ca``) and the secret key (when not in the environment)."""
-    require_existing_data(
-        settings.data_dir,
-        database_url=settings.database_url,
-        needs_ca=ca_directory(settings).name if needs_ca else None,
-        needs_secret_key=needs_ca and settings.secret_key is None,
-    )
 
 
 @asynccontextmanager
@@ -106,16 +85,7 @@ async def open_runtime(settings: Settings, *, create: bool = True) -> AsyncItera
             engine=engine,
             ca=ca,
             pepper=load_pepper(settings),
-            config=EnrollmentConfig(
-                public_url=settings.public_url,
-                link_ttl=timedelta(hours=settings.link_ttl_hours),
-                max_failed_attempts=settings.max_failed_attempts,
-                possession_renewal_window=(
-                    timedelta(days=settings.possession_renewal_days)
-                    if settings.possession_renewal_days
-                    else None
-                ),
-            ),
+            config=enrollment_config(settings),
         )
         yield Runtime(settings=settings, engine=engine, ca=ca, services=services)
     finally:
@@ -123,11 +93,6 @@ async def open_runtime(settings: Settings, *, create: bool = True) -> AsyncItera
         close_writer(engine)  # the SQLite writer's and reader's own connections
         await close_lean_postgres(engine)  # PostgreSQL's hot-path pool
         await engine.dispose()
-
-
-def ca_directory(settings: Settings) -> Path:
-    """Where the CA's files are (and the delegated OCSP signer's, ``ocsp-signer.pem``)."""
-    return Path(settings.data_dir) / ("ca-hsm" if settings.ca_pkcs11_module else "ca")
 
 
 def with_access_urls(ca: IssuingCA, settings: Settings) -> IssuingCA:

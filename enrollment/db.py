@@ -1,21 +1,24 @@
-"""The async SQL engine: SQLite (WAL, serialized writers) by default, PostgreSQL at scale."""
+"""The async SQL engine: SQLite (WAL, serialized writers) by default, PostgreSQL at scale.
+
+SQLAlchemy is imported when an engine is made, not with this module: the embedded database's
+pragmas, its stored values and the storage errors serve the plain ``sqlite3`` path too (a
+one-shot command that writes through :meth:`enrollment.writer.GroupCommit.plain` alone).
+"""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import sys
-from typing import Any
-
-from sqlalchemy import event
-from sqlalchemy.engine import Dialect, ExceptionContext, make_url
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from datetime import UTC, datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Any
 
 from enrollment.errors import StorageFull, StorageUnavailable
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Dialect, ExceptionContext
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_POOL_SIZE = 24
@@ -71,6 +74,7 @@ def storage_failure(error: BaseException, *, disconnect: bool = False) -> Storag
 def _report_storage_failures(engine: AsyncEngine) -> None:
     """Unreachable or full storage raises :class:`StorageUnavailable` (a 503 with a clear
     message at every HTTP boundary) instead of a driver exception (a 500)."""
+    from sqlalchemy import event
 
     @event.listens_for(engine.sync_engine, "handle_error")
     def _on_error(context: ExceptionContext) -> BaseException | None:
@@ -103,6 +107,9 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     Taking the write lock at BEGIN makes concurrent read-then-write transactions queue on the
     busy timeout instead of failing with "database is locked" when they upgrade their lock.
     """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_async_engine(
@@ -159,7 +166,24 @@ def sqlite_path(engine: AsyncEngine) -> str | None:
     return database
 
 
+def sqlite_value(value: Any) -> Any:
+    """``value`` as SQLAlchemy stores it in SQLite: UTC datetimes as naive
+    ``YYYY-MM-DD HH:MM:SS.ffffff`` text (enrollment.types.UTCDateTime), lists and dicts as JSON,
+    enums as their value."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: certdesk stores only aware UTC times")
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return value
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
+    from sqlalchemy import event
+
     own_checkpoints = sqlite_path(engine) is not None  # the writer checkpoints a file
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -175,4 +199,6 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)

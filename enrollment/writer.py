@@ -44,13 +44,14 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol, TypeVar
-
-from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from enrollment.db import UNAVAILABLE, session_factory, sqlite_path, sqlite_pragmas, storage_failure
 from enrollment.errors import StorageUnavailable
+
+if TYPE_CHECKING:  # SQLAlchemy loads with the first engine, not with a plain writer
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 log = logging.getLogger(__name__)
 
@@ -266,22 +267,30 @@ class GroupCommit:
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        engine: AsyncEngine | None,
         *,
         max_batch: int = MAX_BATCH,
         checkpoint_every: float = CHECKPOINT_EVERY,
+        path: str | None = None,
     ) -> None:
         self._engine = engine
         self._max_batch = max_batch
         self._queue: deque[_Slot] = deque()
         self._plain: deque[tuple[SyncUnit[Any], asyncio.Future[Any]]] = deque()
         self._task: asyncio.Task[None] | None = None
-        path = sqlite_path(engine)
+        path = sqlite_path(engine) if engine is not None else path
         self._writer = SqliteThread(path, name="certdesk-writer") if path else None
         self._reader = SqliteThread(path, name="certdesk-reader") if path else None
         self.checkpoints = Checkpoints(path, every=checkpoint_every) if path else None
         self.batches = 0  # committed batches, for tests and benchmarks
         self.units = 0  # committed units
+
+    @classmethod
+    def plain(cls, path: str) -> GroupCommit:
+        """A writer of plain units only (:meth:`run`, :meth:`read`) on the database file
+        ``path``, with no engine: what a one-shot command that needs no session writes through,
+        without loading SQLAlchemy. Its :meth:`unit` refuses."""
+        return cls(None, path=path)
 
     @property
     def lean(self) -> bool:
@@ -327,6 +336,8 @@ class GroupCommit:
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[AsyncSession]:
+        if self._engine is None:
+            raise RuntimeError("session units need an engine (this writer has plain units only)")
         slot = _Slot.new()
         self._queue.append(slot)
         self._start()
@@ -358,6 +369,7 @@ class GroupCommit:
                 self._task = None
 
     async def _batch(self) -> None:
+        assert self._engine is not None  # unit() queues nothing without one
         done: list[_Slot] = []
         current: _Slot | None = None
         try:
@@ -418,6 +430,8 @@ class GroupCommit:
     async def _run(connection: AsyncConnection, slot: _Slot) -> bool:
         """Grant ``slot`` the connection and wait until its unit is done; False if it failed
         (its savepoint is rolled back) or was abandoned."""
+        from sqlalchemy.ext.asyncio import AsyncSession
+
         if slot.granted.done():  # cancelled while queued
             return False
         session = AsyncSession(

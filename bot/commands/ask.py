@@ -107,8 +107,8 @@ class _Store:
 
     async def _record(self, answer: Answer) -> None:
         from bot.commands.shared import announce_data_dir
-        from bot.datadir import prepare_data_dir
-        from bot.runtime import prepare_schema, require_data
+        from bot.datadir import prepare_data_dir, require_data
+        from bot.runtime import prepare_schema
         from bot.unanswered import SqlUnansweredLog
         from enrollment.db import create_engine
 

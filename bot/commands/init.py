@@ -32,8 +32,8 @@ def run_init(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
     from bot.database import upgrade_async
-    from bot.datadir import missing_data, prepare_data_dir
-    from bot.runtime import ca_directory, open_runtime
+    from bot.datadir import ca_directory, missing_data, prepare_data_dir
+    from bot.runtime import open_runtime
     from bot.startup import describe, startup_facts
 
     missing = missing_data(

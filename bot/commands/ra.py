@@ -9,18 +9,25 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bot.commands import ra_delivery, ra_reads
-from bot.commands.shared import SubParsers, cli_runtime, command, command_group, fail
+from bot.commands.shared import (
+    SubParsers,
+    announce_data_dir,
+    cli_runtime,
+    command,
+    command_group,
+    fail,
+)
 from common.errors import CertdeskError
 from enrollment.ca.crl import REASON_NAMES, parse_reason
 from enrollment.ca.profiles import DEFAULT_PROFILE, PROFILES
 
 if TYPE_CHECKING:
     from bot.commands.ra_csv import CsvRow
-    from bot.mail.wiring import Issued
+    from bot.mail.issued import Issued
     from bot.runtime import Runtime
     from bot.settings import Settings
     from enrollment.services import EnrollmentCreate
-    from enrollment.services.ra import NewEnrollment
+    from enrollment.services.creation import NewEnrollment
 
 
 def register(sub: SubParsers) -> None:
@@ -118,8 +125,10 @@ def run_issue(args: argparse.Namespace, settings: Settings) -> int:
         rows = [CsvRow(0, request, None)]
 
     async def go() -> int:
-        async with cli_runtime(settings) as runtime:
-            issued = await issue_enrollments(settings, runtime, rows)
+        issued = await issue_plainly(settings, rows)
+        if issued is None:
+            async with cli_runtime(settings) as runtime:
+                issued = await issue_enrollments(settings, runtime, rows)
         for row, one in zip(rows, issued, strict=True):
             report: dict[str, object] = dict(enrollment_report(one.created))
             if one.deliveries:
@@ -176,6 +185,37 @@ async def issue_enrollments(
         await deliver_enrollment(runtime, notices, row.request, new, actor=actor())
         for row, new in zip(rows, created, strict=True)
     ]
+
+
+async def issue_plainly(settings: Settings, rows: Sequence[CsvRow]) -> list[Issued] | None:
+    """:func:`issue_enrollments` when no row has a link to deliver, on the embedded database
+    at the newest schema: the same unit (:func:`enrollment.services.creation.create_enrollments`)
+    through the writer's plain ``sqlite3`` path alone, without SQLAlchemy, the CA or the mail
+    queue, none of which such an enrollment needs. None: the whole runtime is needed."""
+    if any(row.request.email or row.request.slack_user for row in rows):
+        return None
+    from bot.datadir import load_pepper
+    from bot.lean import enrollment_config, plain_writer
+    from bot.mail.issued import Issued
+    from enrollment.services import creation
+
+    async with plain_writer(settings) as writer:
+        if writer is None:
+            return None
+        announce_data_dir(settings.data_dir)
+
+        async def stored(drawn: Sequence[creation.Drawn]) -> list[int]:
+            assert writer is not None
+            return await writer.run(creation.sqlite_unit(drawn))
+
+        created = await creation.create_enrollments(
+            [row.request for row in rows],
+            pepper=load_pepper(settings),
+            config=enrollment_config(settings),
+            actor=actor(),
+            store=stored,
+        )
+    return [Issued(created=one, deliveries=()) for one in created]
 
 
 def enrollment_report(created: NewEnrollment) -> dict[str, str]:

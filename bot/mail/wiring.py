@@ -4,17 +4,17 @@ the holder's channels."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.mail.holders import Delivery, Holder, HolderNotices, holder_language
+from bot.datadir import load_pepper
+from bot.mail.holders import Holder, HolderNotices, holder_language
+from bot.mail.issued import Issued
 from bot.mail.postman import Postman
 from bot.mail.queue import MailQueue
-from bot.runtime import Runtime, load_pepper
+from bot.runtime import Runtime
 from bot.settings import Settings
 from enrollment.services import EnrollmentCreate
 from enrollment.services.ra import NewEnrollment
@@ -54,19 +54,6 @@ def mail_queue_clock(settings: Settings, engine: AsyncEngine) -> ReminderClock:
 
     queue = mail_queue(settings, engine)
     return ReminderClock(run_pass=queue.send_due, interval=QUEUE_INTERVAL)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Issued:
-    created: NewEnrollment
-    deliveries: Sequence[Delivery]
-
-    @property
-    def delivered(self) -> bool:
-        return any(d.ok for d in self.deliveries)
-
-    def deliveries_json(self) -> list[dict[str, Any]]:
-        return [d.as_dict() for d in self.deliveries]
 
 
 async def issue_enrollment(

@@ -7,55 +7,28 @@
   (`certdesk token renew`, CMP kur)
 - :mod:`.revocation`: revocation and the CRL
 
-:func:`open_services` builds them all; each caller is handed only the ones it uses.
+:func:`open_services` (:mod:`.assembly`) builds them all; each caller is handed only the ones it
+uses. It loads the store and SQLAlchemy when first named here: creating an enrollment
+(:mod:`.creation`, ``EnrollmentCreate``) and the configuration need neither.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from enrollment.ca.authority import IssuingCA
-from enrollment.codes import Pepper
-from enrollment.services._store import Store
-from enrollment.services.by_reference import ReferenceRedemption
 from enrollment.services.config import EnrollmentConfig
-from enrollment.services.key_renewal import KeyRenewal
-from enrollment.services.links import LinkRedemption
-from enrollment.services.ra import EnrollmentCreate, RaOperations
-from enrollment.services.renewal import LinkRenewal
-from enrollment.services.revocation import Revocation
+from enrollment.services.creation import EnrollmentCreate
+
+if TYPE_CHECKING:
+    from enrollment.services.assembly import Services, open_services
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Services:
-    """Every use case over one store (for the composition root; handlers take one each)."""
+def __getattr__(name: str) -> Any:
+    if name in ("Services", "open_services"):
+        from enrollment.services import assembly
 
-    config: EnrollmentConfig
-    ca: IssuingCA
-    ra: RaOperations
-    links: LinkRedemption
-    by_reference: ReferenceRedemption
-    renewal: LinkRenewal
-    key_renewal: KeyRenewal
-    revocation: Revocation
-
-
-def open_services(
-    *, engine: AsyncEngine, ca: IssuingCA, pepper: Pepper, config: EnrollmentConfig
-) -> Services:
-    store = Store(engine=engine, ca=ca, pepper=pepper, config=config)
-    return Services(
-        config=config,
-        ca=ca,
-        ra=RaOperations(store),
-        links=LinkRedemption(store),
-        by_reference=ReferenceRedemption(store),
-        renewal=LinkRenewal(store),
-        key_renewal=KeyRenewal(store),
-        revocation=Revocation(store),
-    )
+        return getattr(assembly, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["EnrollmentConfig", "EnrollmentCreate", "Services", "open_services"]

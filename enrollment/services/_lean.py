@@ -18,13 +18,13 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
+from enrollment.db import sqlite_value
 from enrollment.models import (
     AuditEvent,
     Certificate,
@@ -79,21 +79,6 @@ _ENROLLMENT_COLUMNS = (
 
 
 # -- stored values: what SQLAlchemy writes and reads on SQLite ------------------------------
-
-
-def sqlite_value(value: Any) -> Any:
-    """``value`` as SQLAlchemy stores it in SQLite: UTC datetimes as naive
-    ``YYYY-MM-DD HH:MM:SS.ffffff`` text (enrollment.types.UTCDateTime), lists and dicts as JSON,
-    enums as their value."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: certdesk stores only aware UTC times")
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, list | dict):
-        return json.dumps(value)
-    return value
 
 
 def _sqlite_time(value: str | None) -> datetime | None:

@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import col, select
 
 from common.errors import CertdeskError
-from common.links import LinkKind, link_url
 from common.time import utcnow
 from enrollment import codes, metrics
 from enrollment.ca.authority import IssuingCA
@@ -71,6 +70,7 @@ from enrollment.services._signing import (
     sign_now,
 )
 from enrollment.services.config import EnrollmentConfig
+from enrollment.services.creation import draw_link
 from enrollment.services.results import (
     AuditFacts,
     KeyMaterial,
@@ -265,23 +265,18 @@ class Store:
         verification_code_hash: str | None = None,
         ttl: timedelta | None = None,
     ) -> NewLink:
-        token = codes.new_link_token()
-        expires_at = utcnow() + (ttl or self.config.link_ttl)
+        values, link = draw_link(
+            pepper=self.pepper, config=self.config, purpose=purpose, owner=owner, ttl=ttl
+        )
         session.add(
             OneTimeLink(
-                token_hash=self.pepper.hash_token(token),
-                purpose=purpose,
+                **values,
                 enrollment_id=enrollment_id,
                 certificate_id=certificate_id,
-                owner_slack_user=owner,
                 verification_code_hash=verification_code_hash,
-                expires_at=expires_at,
             )
         )
-        kind: LinkKind = "enroll" if purpose == LinkPurpose.ENROLL else "renew"
-        return NewLink(
-            token=token, url=link_url(self.config.public_url, kind, token), expires_at=expires_at
-        )
+        return link
 
     # -- enrollments -------------------------------------------------------------------
 

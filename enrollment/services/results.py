@@ -4,7 +4,6 @@ issued certificate, a PKCS#12 package, the optional facts of an audit row."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypedDict
 
 from cryptography import x509
@@ -21,14 +20,8 @@ from enrollment.ca.pkcs12 import (
 )
 from enrollment.errors import RequestInvalid
 from enrollment.models import Delivery
+from enrollment.services.creation import NewLink as NewLink
 from usbkey.certificates import HoldsCertificate
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NewLink:
-    token: str
-    url: str
-    expires_at: datetime
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -128,3 +128,34 @@ def test_ra_issue_on_a_current_schema_does_not_run_alembic(cli: Cli, tmp_path: P
         tmp_path / "loaded.json",
     )
     assert loaded == {"ra issue --cn Second --json": {"code": 0, "loaded": []}}
+
+
+def test_ra_issue_with_nothing_to_deliver_on_sqlite_loads_no_sqlalchemy(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """The embedded database's `ra issue` (no mail, no Slack to deliver by) writes its unit
+    through the writer's plain sqlite3 path: no SQLAlchemy, SQLModel or aiosqlite, no CA key
+    and no mail queue, no metrics library. With --email the whole runtime opens as before."""
+    first = cli("ra", "issue", "--cn", "First", "--json")  # migrates the new database
+    assert first.returncode == 0, first.stderr
+    heavy = (
+        *("sqlalchemy", "sqlmodel", "aiosqlite", "alembic", "prometheus_client"),
+        *("enrollment.models", "enrollment.services._store", "enrollment.ca.authority"),
+        *("bot.runtime", "bot.mail.wiring", "bot.mail.holders"),
+    )
+    lean = _imports(
+        cli, [["ra", "issue", "--cn", "Second", "--json"]], heavy, tmp_path / "lean.json"
+    )
+    assert lean == {"ra issue --cn Second --json": {"code": 0, "loaded": []}}
+    by_mail = _imports(
+        cli,
+        [["ra", "issue", "--cn", "Third", "--email", "third@example.com", "--json"]],
+        ("sqlalchemy", "bot.mail.wiring"),
+        tmp_path / "by_mail.json",
+    )
+    assert by_mail == {
+        "ra issue --cn Third --email third@example.com --json": {
+            "code": 0,
+            "loaded": ["sqlalchemy", "bot.mail.wiring"],
+        }
+    }

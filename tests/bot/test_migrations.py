@@ -14,12 +14,14 @@ from bot.database import (
     current_revision,
     downgrade_async,
     head_revision,
+    sqlite_revision,
     upgrade_async,
 )
 from bot.runtime import prepare_schema
 from bot.settings import Settings
 from bot.tables import import_all_tables
 from enrollment.db import create_engine
+from enrollment.writer import GroupCommit
 
 
 async def test_migrations_match_models(database_url: str) -> None:
@@ -89,3 +91,20 @@ async def test_prepare_schema_upgrades_an_old_embedded_database(tmp_path: Path) 
     finally:
         await engine.dispose()
     assert await _revision(settings) == head_revision()
+
+
+async def test_plain_revision_reads_what_current_revision_reads(tmp_path: Path) -> None:
+    """`ra issue`'s plain sqlite3 check of the schema agrees with SQLAlchemy's reading: no
+    schema, an older revision (the whole runtime then migrates it), the newest."""
+    settings = _embedded(tmp_path)
+    writer = GroupCommit.plain(str(tmp_path / "certdesk.db"))
+    try:
+        seen = [(await writer.read(sqlite_revision), await _revision(settings))]
+        await upgrade_async(settings.database_url)
+        await downgrade_async(settings.database_url, "0004")
+        seen.append((await writer.read(sqlite_revision), await _revision(settings)))
+        await upgrade_async(settings.database_url)
+        seen.append((await writer.read(sqlite_revision), await _revision(settings)))
+    finally:
+        writer.close()
+    assert seen == [(None, None), ("0004", "0004"), (head_revision(), head_revision())]

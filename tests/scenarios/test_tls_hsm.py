@@ -16,7 +16,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 
-from bot.runtime import ca_directory, open_ca
+from bot.datadir import ca_directory
+from bot.runtime import open_ca
 from bot.settings import Settings
 from bot.tls import RENEW_BEFORE, SERVER_VALIDITY, AutoCertificate
 from common.time import utcnow

@@ -26,7 +26,8 @@ from pyasn1.codec.der import encoder
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from bot.runtime import Runtime, load_pepper, open_runtime
+from bot.datadir import load_pepper
+from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from common.time import utcnow
 from enrollment import codes

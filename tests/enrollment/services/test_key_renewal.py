@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from bot.runtime import Runtime, load_pepper
+from bot.datadir import load_pepper
+from bot.runtime import Runtime
 from enrollment.errors import CertificateNotActive, CertificateNotFound, KeyNotAllowed, PolicyError
 from enrollment.models import Certificate, CertificateStatus
 from enrollment.possession import ChallengeInvalid, PossessionNotProven, TooManyChallenges

@@ -18,10 +18,9 @@ from sqlmodel import col, select
 import enrollment.services._signing as signing_module
 from bot.runtime import Runtime
 from enrollment.ca.pkcs12 import generate_server_key
-from enrollment.db import session_factory
+from enrollment.db import session_factory, sqlite_value
 from enrollment.models import AuditEvent, Enrollment
 from enrollment.services import Services
-from enrollment.services._lean import sqlite_value
 from enrollment.services.results import ServerKey
 from enrollment.types import UTCDateTime
 from tests.enrollment.conftest import HOLDER, REQUEST, create, redeem

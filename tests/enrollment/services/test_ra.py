@@ -13,7 +13,7 @@ from sqlmodel import select
 from bot.runtime import Runtime
 from enrollment.db import session_factory
 from enrollment.errors import EnrollmentLocked, WrongCredentials
-from enrollment.models import AuditEvent
+from enrollment.models import AuditEvent, Enrollment, OneTimeLink
 from enrollment.services import EnrollmentCreate, Services
 from tests.enrollment.conftest import create, redeem
 from tests.support.pki import make_csr
@@ -31,6 +31,65 @@ async def test_create_enrollment_stores_only_hashes(runtime: Runtime, services: 
     assert created.authorization_code not in dumped
     assert created.authorization_code.replace("-", "") not in dumped
     assert created.link.token not in dumped
+
+
+async def test_created_rows_read_back_through_the_orm_as_the_request_made_them(
+    runtime: Runtime, services: Services
+) -> None:
+    """The creation unit stores plain values (sqlite3 on SQLite, Core on PostgreSQL): what the
+    tables' models read back is every column the request and the defaults give."""
+    request = EnrollmentCreate(
+        cn="Holder Rows",
+        ous=["Branch 01", "Team"],
+        o="Acme",
+        slack_user="U123",
+        notify="slack",
+        language="zh",
+    )
+    (created,) = await services.ra.create_enrollments([request], actor="test:rows")
+    async with session_factory(runtime.engine)() as session:
+        enrollment = (await session.execute(select(Enrollment))).scalars().one()
+        link = (await session.execute(select(OneTimeLink))).scalars().one()
+        (audit,) = (await session.execute(select(AuditEvent))).scalars().all()
+    assert enrollment.id == created.enrollment_id
+    assert enrollment.reference_number == created.reference_number
+    assert (enrollment.subject_cn, enrollment.subject_ous, enrollment.subject_o) == (
+        "Holder Rows",
+        ["Branch 01", "Team"],
+        "Acme",
+    )
+    assert (enrollment.slack_user, enrollment.email, enrollment.notify, enrollment.language) == (
+        "U123",
+        None,
+        "slack",
+        "zh",
+    )
+    assert (enrollment.status, enrollment.failed_attempts, enrollment.profile) == (
+        "pending",
+        0,
+        "client",
+    )
+    assert (enrollment.locked_at, enrollment.issued_at, enrollment.created_by) == (
+        None,
+        None,
+        "test:rows",
+    )
+    assert enrollment.created_at.tzinfo is not None
+    assert enrollment.updated_at == enrollment.created_at
+    assert (link.enrollment_id, link.purpose, link.owner_slack_user) == (
+        enrollment.id,
+        "enroll",
+        "U123",
+    )
+    assert (link.used_at, link.failed_attempts, link.certificate_id) == (None, 0, None)
+    assert link.expires_at == created.link.expires_at
+    assert (audit.action, audit.target, audit.actor, audit.outcome) == (
+        "enrollment.create",
+        created.reference_number,
+        "test:rows",
+        "ok",
+    )
+    assert audit.detail == {"cn": "Holder Rows", "profile": "client"}
 
 
 def test_enrollment_create_default_profile_has_no_server_keygen() -> None:
