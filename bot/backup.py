@@ -65,6 +65,11 @@ def _sqlite_copy(database: Path, target: Path) -> None:
             source.backup(copy)
         finally:
             copy.close()
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(
+            f"cannot copy the database {database} ({exc}); nothing was written. If the file is "
+            "damaged, restore it from an earlier backup (certdesk restore FILE)"
+        ) from None
     finally:
         source.close()
 
@@ -83,32 +88,40 @@ def create_backup(
     if database is not None and not database.exists():
         raise BackupError(f"the database {database} does not exist: check CERTDESK_DATA_DIR")
     members: list[str] = []
-    fd = os.open(archive, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    os.fchmod(fd, FILE_MODE)
-    with os.fdopen(fd, "wb") as handle, tarfile.open(fileobj=handle, mode="w:gz") as tar:
-        for name in ca_dirs:
-            for path in sorted((data_dir / name).iterdir()):
-                if path.is_file() and not path.name.startswith("."):
-                    member = f"{name}/{path.name}"
-                    tar.add(path, arcname=member, recursive=False)
-                    members.append(member)
-        key = data_dir / SECRET_KEY_FILE
-        if key.exists():
-            tar.add(key, arcname=SECRET_KEY_FILE)
-            members.append(SECRET_KEY_FILE)
-        if database is not None:
-            with tempfile.TemporaryDirectory(dir=data_dir) as scratch:
-                copy = Path(scratch) / DATABASE
-                _sqlite_copy(database, copy)
-                tar.add(copy, arcname=DATABASE)
-            members.append(DATABASE)
-        manifest: dict[str, Any] = {
-            "format": FORMAT,
-            "members": members,
-            "database": "sqlite" if database is not None else "external",
-            "secret_key_in_environment": secret_key_in_environment,
-        }
-        _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=2).encode())
+    # Written beside the archive and renamed at the end: a failed backup leaves no half archive
+    # and never truncates an earlier one of the same name.
+    partial = archive.with_name(f".{archive.name}.partial")
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "wb") as handle, tarfile.open(fileobj=handle, mode="w:gz") as tar:
+            for name in ca_dirs:
+                for path in sorted((data_dir / name).iterdir()):
+                    if path.is_file() and not path.name.startswith("."):
+                        member = f"{name}/{path.name}"
+                        tar.add(path, arcname=member, recursive=False)
+                        members.append(member)
+            key = data_dir / SECRET_KEY_FILE
+            if key.exists():
+                tar.add(key, arcname=SECRET_KEY_FILE)
+                members.append(SECRET_KEY_FILE)
+            if database is not None:
+                with tempfile.TemporaryDirectory(dir=data_dir) as scratch:
+                    copy = Path(scratch) / DATABASE
+                    _sqlite_copy(database, copy)
+                    tar.add(copy, arcname=DATABASE)
+                members.append(DATABASE)
+            manifest: dict[str, Any] = {
+                "format": FORMAT,
+                "members": members,
+                "database": "sqlite" if database is not None else "external",
+                "secret_key_in_environment": secret_key_in_environment,
+            }
+            _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=2).encode())
+        os.replace(partial, archive)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return BackupReport(
         archive=archive,
         members=members,

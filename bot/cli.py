@@ -119,7 +119,8 @@ def startup_problem(exc: Exception) -> str | None:
     """What to print for an exception that means the store, the CA or the knowledge entries
     cannot start, or None.
 
-    They come from :mod:`bot.datadir`, :mod:`bot.runtime` and :mod:`faq.errors`, which only the
+    They come from :mod:`bot.datadir`, :mod:`bot.runtime`, :mod:`enrollment.errors` and
+    :mod:`faq.errors`, which only the
     commands that use them import: when a module is not loaded, ``exc`` is none of its errors.
     """
     if "bot.datadir" in sys.modules:
@@ -134,6 +135,11 @@ def startup_problem(exc: Exception) -> str | None:
             return f"{exc} (fix the file, or unset CERTDESK_KNOWLEDGE_DIR)"
         if isinstance(exc, KnowledgeDirMissing):
             return f"{exc}: create it, or correct or unset CERTDESK_KNOWLEDGE_DIR"
+    if "enrollment.errors" in sys.modules:
+        from enrollment.errors import StorageUnavailable
+
+        if isinstance(exc, StorageUnavailable):  # a damaged, full or unreachable database
+            return exc.message
     if "bot.runtime" not in sys.modules:
         return None
     from bot.runtime import CannotListen, CaUnavailable, SchemaOutOfDate

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from enrollment.errors import StorageFull, StorageUnavailable
+from enrollment.errors import StorageDamaged, StorageFull, StorageUnavailable
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect, ExceptionContext
@@ -32,6 +32,13 @@ FULL = (
     "The database cannot write: the disk of the data directory is full, so nothing was "
     "changed. Try again later; the operator must free space there."
 )
+DAMAGED = (
+    "The database cannot be read: its file is damaged or is not a certdesk database, so "
+    "nothing was changed. Tell the operator: restore the data directory from a backup "
+    "(certdesk restore)."
+)
+# SQLite's words for a file that is no database, or one whose pages are damaged.
+_DAMAGED_SQLITE = ("file is not a database", "malformed")
 # SQLSTATE classes of a lost or refused connection (08) and of a server shutting down (57).
 _UNAVAILABLE_SQLSTATES = ("08", "57")
 
@@ -53,6 +60,10 @@ def storage_failure(error: BaseException, *, disconnect: bool = False) -> Storag
     ``error`` is another failure (a bug, a constraint) that must keep its own course."""
     if isinstance(error, StorageUnavailable):
         return error
+    if isinstance(error, sqlite3.DatabaseError) and any(
+        words in str(error).lower() for words in _DAMAGED_SQLITE
+    ):
+        return StorageDamaged(DAMAGED)
     if isinstance(error, sqlite3.OperationalError):
         text = str(error).lower()
         if "disk is full" in text or "disk i/o error" in text:
@@ -146,7 +157,13 @@ def sqlite_pragmas(dbapi_connection: Any, *, own_checkpoints: bool = False) -> N
     """
     dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    try:  # the first statement on the file: a damaged one or no database at all fails here
+        cursor.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.DatabaseError as exc:
+        failure = storage_failure(exc)
+        if failure is None:
+            raise
+        raise failure from exc
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")

@@ -200,3 +200,6 @@ class StorageUnavailable(CertdeskError, code="database_unavailable", status=503)
 
 
 class StorageFull(StorageUnavailable, code="disk_full"): ...
+
+
+class StorageDamaged(StorageUnavailable, code="database_damaged"): ...

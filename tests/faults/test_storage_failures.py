@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from enrollment.db import storage_failure
-from enrollment.errors import StorageFull, StorageUnavailable
+from enrollment.errors import StorageDamaged, StorageFull, StorageUnavailable
 
 
 @dataclass
@@ -25,6 +25,8 @@ class DriverError(Exception):
         (sqlite3.OperationalError("database or disk is full"), StorageFull),
         (sqlite3.OperationalError("disk I/O error"), StorageFull),
         (sqlite3.OperationalError("unable to open database file"), StorageUnavailable),
+        (sqlite3.DatabaseError("file is not a database"), StorageDamaged),
+        (sqlite3.DatabaseError("database disk image is malformed"), StorageDamaged),
         (sqlite3.OperationalError("database is locked"), None),
         (sqlite3.OperationalError("no such table: enrollment"), None),
         (sqlite3.IntegrityError("UNIQUE constraint failed"), None),
