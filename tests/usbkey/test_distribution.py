@@ -57,6 +57,18 @@ class Holder:
             check=False,
         )
 
+    def python(self, code: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """``code`` run by the holder's venv alone (none of this checkout on its path)."""
+        return subprocess.run(
+            [str(self.venv / "bin" / "python"), "-c", code, *args],
+            capture_output=True,
+            text=True,
+            cwd=self.venv,
+            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+            timeout=60,
+            check=False,
+        )
+
 
 @pytest.fixture(scope="module")
 def holder(client_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Holder]:  # noqa: F811
@@ -110,15 +122,8 @@ def test_fresh_venv_has_the_client_and_nothing_of_the_server(holder: Holder) -> 
         "print(json.dumps({m: importlib.util.find_spec(m) is not None for m in sys.argv[1:]}))"
     )
     wanted = (*SERVER_SIDE, "usbkey", "common", "pkcs11", "cryptography")
-    result = subprocess.run(
-        [str(holder.venv / "bin" / "python"), "-c", probe, *wanted],
-        capture_output=True,
-        text=True,
-        cwd=holder.venv,
-        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
-        timeout=60,
-        check=True,
-    )
+    result = holder.python(probe, *wanted)
+    assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
     assert {name for name in SERVER_SIDE if found[name]} == set()
     assert all(found[name] for name in ("usbkey", "common", "pkcs11", "cryptography"))
@@ -130,18 +135,8 @@ def test_fresh_venv_has_the_client_and_nothing_of_the_server(holder: Holder) -> 
         check=True,
     )
     assert version.stdout.startswith("certdesk-usbkey ")
-    models = subprocess.run(
-        [
-            str(holder.venv / "bin" / "python"),
-            "-c",
-            "from usbkey.pkcs11.models import TOKEN_MODELS; print(len(TOKEN_MODELS))",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=holder.venv,
-        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
-        timeout=60,
-        check=False,
+    models = holder.python(
+        "from usbkey.pkcs11.models import TOKEN_MODELS; print(len(TOKEN_MODELS))"
     )
     assert models.returncode == 0, models.stderr  # the wheel carries pkcs11/models.toml
     assert models.stdout.strip() == "4"
