@@ -1,6 +1,6 @@
 """The labelled questions: their shape, and the goals on the held-out splits.
 
-``tune.jsonl`` to ``tune4.jsonl`` are the only splits ``benchmarks/faq_tune.py``
+``tune.jsonl`` to ``tune5.jsonl`` are the only splits ``benchmarks/faq_tune.py``
 reads; the ``heldout*.jsonl`` splits are never used for tuning.
 """
 
@@ -19,6 +19,7 @@ SPLITS = (
     "tune2",
     "tune3",
     "tune4",
+    "tune5",
     "heldout",
     "heldout2",
     "heldout3",
