@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
-from bot.database import upgrade_async
+from bot.database import upgrade, upgrade_async
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from enrollment.services import Services
@@ -29,6 +30,14 @@ def postgres_server() -> Iterator[PostgresServer]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def postgres_migrated_template(postgres_server: PostgresServer) -> str:
+    """A database at the newest schema, migrated once per session (see ``migrated``)."""
+    url = postgres_server.create_database()
+    upgrade(url)
+    return url
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Every test using this runs once on SQLite and once on a real PostgreSQL."""
@@ -37,6 +46,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite+aiosqlite:///{tmp_path / 'data' / 'certdesk.db'}"
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
+    request.getfixturevalue("postgres_migrated_template")  # made here, outside any event loop
     url = server.create_database()
     yield url
     server.drop_database(url)
@@ -73,9 +83,21 @@ def settings(settings_factory: Callable[..., Settings]) -> Settings:
 
 
 @pytest.fixture
-async def migrated(settings: Settings) -> Settings:
-    if not settings.is_embedded_sqlite:
-        await upgrade_async(settings.database_url)
+async def migrated(
+    settings: Settings, database_url: str, request: pytest.FixtureRequest
+) -> Settings:
+    """The settings, their database at the newest schema. A database of the session's
+    PostgreSQL server becomes a copy of one migrated at the start of the session (the same
+    migrations, run once); any other is upgraded here."""
+    if settings.is_embedded_sqlite:
+        return settings
+    if database_url.startswith("postgresql") and settings.database_url == database_url:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        if f"@127.0.0.1:{server.port}/" in database_url:
+            template = request.getfixturevalue("postgres_migrated_template")
+            await asyncio.to_thread(server.replace_with_copy, database_url, template)
+            return settings
+    await upgrade_async(settings.database_url)
     return settings
 
 

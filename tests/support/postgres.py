@@ -13,12 +13,36 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+_handed_out: list[int] = []
+
+
+def _worker_share() -> tuple[int, int]:
+    """This process's pytest-xdist worker index and the number of workers ((0, 1) without)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or "1")
+    if not worker.startswith("gw") or count < 2:
+        return 0, 1
+    return int(worker[2:]) % count, count
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A 127.0.0.1 port that nothing listens on, for a server a test starts afterwards.
+
+    The port is free when probed, not reserved: under pytest-xdist each worker keeps only the
+    ports of its own share (``port // 2 % workers``, as the kernel hands out even ports first),
+    so two workers never pick the same port between the probe and the server's bind; and this
+    process does not hand out one of its last 64 ports again.
+    """
+    index, count = _worker_share()
+    for _ in range(10_000):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if (port // 2) % count == index and port not in _handed_out:
+            _handed_out.append(port)
+            del _handed_out[:-64]
+            return port
+    raise RuntimeError("no free 127.0.0.1 port in this worker's share")
 
 
 def _as_postgres(cmd: list[str]) -> list[str]:
@@ -118,8 +142,8 @@ class PostgresServer:
         )
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def create_database(self) -> str:
-        name = f"certdesk_{uuid.uuid4().hex[:12]}"
+    def _psql(self, *commands: str) -> None:
+        """Run each SQL command (its own transaction) as the superuser; fails on an error."""
         subprocess.run(
             [
                 f"{self.bin_dir}/psql",
@@ -130,13 +154,29 @@ class PostgresServer:
                 "-U",
                 "postgres",
                 "-q",
-                "-c",
-                f"CREATE DATABASE {name}",
+                "-v",
+                "ON_ERROR_STOP=1",
+                *(arg for command in commands for arg in ("-c", command)),
             ],
             check=True,
             capture_output=True,
         )
+
+    def create_database(self) -> str:
+        """A new, empty database; its SQLAlchemy URL."""
+        name = f"certdesk_{uuid.uuid4().hex[:12]}"
+        self._psql(f"CREATE DATABASE {name}")
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{name}"
+
+    def replace_with_copy(self, url: str, template_url: str) -> None:
+        """Drop the database of ``url`` and create it again as a copy of ``template_url``'s
+        (which nothing may be connected to): a migrated schema in one file copy, not a run of
+        every migration."""
+        name = url.rsplit("/", 1)[1]
+        template = template_url.rsplit("/", 1)[1]
+        self._psql(
+            f"DROP DATABASE {name} WITH (FORCE)", f"CREATE DATABASE {name} TEMPLATE {template}"
+        )
 
     def drop_database(self, url: str) -> None:
         name = url.rsplit("/", 1)[1]
