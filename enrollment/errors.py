@@ -34,7 +34,8 @@ API answers with, and a message that says what happened and what to do next::
     ├── CertificateNotFound      404 certificate_not_found
     ├── CertificateNotActive     409 certificate_not_active
     └── StorageUnavailable       503 database_unavailable (nothing was changed)
-        └── StorageFull          503 disk_full (the database's disk is full)
+        ├── StorageFull          503 disk_full (the database's disk is full)
+        └── StorageDamaged       503 database_damaged (the file is damaged or no database)
 """
 
 from __future__ import annotations
