@@ -6,8 +6,8 @@ texts), chooses the spelling vocabularies, filters the foreign terms and lays ou
 columns: most of a warm ``certdesk ask``. With a ``cache_dir`` the index is kept there as one
 ``.npz`` file (no pickled objects: a JSON document and four numeric arrays), named by a
 SHA-256 digest of everything it is built from (the examples, domain terms, foreign terms,
-spelled texts, the ranking parameters, :data:`INDEX_FORMAT` and the source of the modules that
-build it), so a changed entry, ``faq teach`` or a reload never reads a stale index. A missing
+spelled texts, the ranking parameters, :data:`INDEX_FORMAT` and the source of the code that
+builds it), so a changed entry, ``faq teach`` or a reload never reads a stale index. A missing
 file is built and written; a damaged one is rebuilt and rewritten with a warning.
 """
 
@@ -18,7 +18,9 @@ import hashlib
 import json
 import logging
 import os
+import sys
 import tempfile
+import unicodedata
 import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from common import language
 from faq import scoring, text
 from faq.scoring import NgramColumns, NgramCosine
 
@@ -38,10 +41,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Bump when the build changes in a way the digest of the building modules' source would miss
-# (a dependency's behaviour, the file's layout).
+# Bump when the build changes in a way the digest of the building code would miss (the file's
+# layout, a dependency's behaviour other than those below).
 INDEX_FORMAT = "certdesk-faq-index-1"
-_BUILDERS = (Path(__file__), Path(text.__file__), Path(scoring.__file__))
+# The code an index depends on, hashed into its name: this module, the text handling (with the
+# Chinese character ranges it takes from common.language and its Snowball stemmer), and the
+# n-gram columns' layout; the Unicode tables behind NFKC go in as their version.
+_BUILDERS = tuple(
+    Path(module.__file__ or "")
+    for module in (
+        sys.modules[__name__],
+        text,
+        language,
+        scoring,
+        sys.modules[type(text._stemmer).__module__],
+    )
+)
 
 SPELLED_IN_EXAMPLES = 3  # an example word seen in this many examples is taken as spelled right
 
@@ -165,7 +180,7 @@ def digest(
     params: RankingParams,
 ) -> str:
     """The name of the index built from these inputs, by the building modules as they are."""
-    hasher = hashlib.sha256(INDEX_FORMAT.encode())
+    hasher = hashlib.sha256(f"{INDEX_FORMAT} {unicodedata.unidata_version}".encode())
     for module in _BUILDERS:
         hasher.update(module.read_bytes())
     inputs = [

@@ -74,6 +74,19 @@ def test_index_digest_changes_with_every_input(field: str, changed: object) -> N
     assert index.digest(**INPUTS) == before  # type: ignore[arg-type]
 
 
+def test_index_digest_changes_with_the_format_and_the_building_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = index.digest(**INPUTS)  # type: ignore[arg-type]
+    monkeypatch.setattr(index, "INDEX_FORMAT", "certdesk-faq-index-0")
+    assert index.digest(**INPUTS) != before  # type: ignore[arg-type]
+    monkeypatch.undo()
+    edited = tmp_path / "text.py"
+    edited.write_bytes(index._BUILDERS[1].read_bytes() + b"# edited\n")
+    monkeypatch.setattr(index, "_BUILDERS", (*index._BUILDERS[:1], edited, *index._BUILDERS[2:]))
+    assert index.digest(**INPUTS) != before  # type: ignore[arg-type]
+
+
 def test_changed_entry_reads_no_stale_index(tmp_path: Path) -> None:
     """An operator's changed example builds a new file, and ranks as a cold build of it."""
     entries = list(load_entries())
