@@ -372,9 +372,9 @@ class KnowledgeBase:
         """The knowledge base from ``directory`` (default: the shipped entries, merged with an
         RA's ``operator_dir`` when given: see :mod:`faq.sources`).
 
-        ``cache_dir`` keeps the fitted classifier between processes (see
-        :func:`faq.classifier.trained`, keyed by a digest of the examples); without it the model
-        is fitted at every load.
+        ``cache_dir`` keeps the fitted classifier and the retrieval's index between processes
+        (see :func:`faq.classifier.trained` and :mod:`faq.index`, each keyed by a digest of what
+        it is built from); without it both are built at every load.
         """
         if directory is None:
             from faq.sources import load_all

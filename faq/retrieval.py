@@ -35,15 +35,12 @@ from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rapidfuzz import process
-from rapidfuzz.distance import OSA
-
 from faq import text
-from faq.scoring import Bm25, NgramCosine
+from faq.index import built
+from faq.scoring import Bm25
 
 if TYPE_CHECKING:
     from faq.classifier import EntryClassifier
@@ -188,25 +185,6 @@ def decide(ranking: Sequence[Candidate], thresholds: Thresholds) -> Decision:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _DomainTerm:
-    """A word or phrase that makes a question about certificates ("certificate", "参考号")."""
-
-    stems: frozenset[str]
-    han: tuple[str, ...]
-
-    @classmethod
-    def of(cls, term: str) -> _DomainTerm:
-        normalized = text.normalize(term)
-        stems = frozenset(text.stem(word) for word in text.latin_words(normalized))
-        if not stems and not text.han_runs(normalized):
-            raise ValueError(f"domain term {term!r} has no word to match")
-        return cls(stems, text.han_runs(normalized))
-
-    def found_in(self, normalized: str, stems: set[str]) -> bool:
-        return self.stems <= stems and all(run in normalized for run in self.han)
-
-
 # Words naming another credential, document or server product that shares the entries'
 # vocabulary ("key", "certificate", "expire", "renew", "password"): a question naming one is
 # damped like an off-domain question ("my ssh private key is lost", "renew my passport"), unless
@@ -253,59 +231,6 @@ FOREIGN_TERMS = (
     "营业执照",
     "资格证",
 )
-
-SPELLED_IN_EXAMPLES = 3  # an example word seen in this many examples is taken as spelled right
-
-
-def _spelling_vocabulary(
-    examples: Sequence[tuple[str, str]], spelled: Iterable[str] | None
-) -> frozenset[str]:
-    """The words misspellings are corrected to.
-
-    Without ``spelled`` texts, every example word. With them (titles, answers and keywords,
-    which are edited with care), their words plus the example words common enough not to be
-    typos: examples deliberately contain misspellings ("refrence numbr lost"), and a misspelling
-    in the vocabulary would never be corrected, in questions or in examples.
-    """
-
-    def words(normalized: str) -> set[str]:
-        return {word for word in text.latin_words(normalized) if word.isalpha()}
-
-    if spelled is None:
-        return frozenset(word for _, example in examples for word in words(example))
-    seen: Counter[str] = Counter()
-    for _, example in examples:
-        seen.update(words(example))
-    common = {word for word, count in seen.items() if count >= SPELLED_IN_EXAMPLES}
-    return frozenset(common.union(*(words(text.normalize(item)) for item in spelled)))
-
-
-def _han_vocabulary(
-    examples: Sequence[tuple[str, str]], spelled: Iterable[str] | None
-) -> Counter[str]:
-    """The Chinese bigrams pinyin slips are corrected to, with how often each occurs.
-
-    Chosen like :func:`_spelling_vocabulary`: the bigrams of the titles, answers and keywords,
-    and those of the examples seen in at least :data:`SPELLED_IN_EXAMPLES` of them ("下再" in
-    one example is a slip, not a word); without ``spelled``, every example bigram.
-    """
-    in_examples: Counter[str] = Counter()
-    for _, example in examples:
-        in_examples.update(set(text.han_bigrams(example)))
-    if spelled is None:
-        return in_examples
-    known: Counter[str] = Counter()
-    for item in spelled:
-        known.update(text.han_bigrams(text.normalize(item)))
-    known.update(
-        {
-            bigram: n
-            for bigram, n in in_examples.items()
-            if n >= SPELLED_IN_EXAMPLES or bigram in known
-        }
-    )
-    return known
-
 
 RANKINGS_KEPT = 4096  # normalised questions whose ranking a retriever keeps
 RANKED_CHARS_KEPT = 300  # a longer normalised question is ranked every time, never kept
@@ -364,51 +289,29 @@ class Retriever:
         if not examples:
             raise ValueError("a retriever needs at least one example")
         self.params = params
-        self._domain_terms = tuple(_DomainTerm.of(term) for term in domain_terms)
-        normalized_examples = [
-            (entry_id, text.normalize(example)) for entry_id, example in examples
-        ]
-        self._vocabulary = _spelling_vocabulary(normalized_examples, spelled)
-        self._han_vocabulary = _han_vocabulary(normalized_examples, spelled)
-        normalized_examples = [
-            (entry_id, text.correct_han(normalized, self._han_vocabulary))
-            for entry_id, normalized in normalized_examples
-        ]
-        example_stems = [
-            (normalized, {text.stem(word) for word in text.latin_words(normalized)})
-            for _, normalized in normalized_examples
-        ]
-        self._foreign_terms = tuple(
-            term
-            for term in map(_DomainTerm.of, foreign_terms)
-            if not any(term.found_in(normalized, stems) for normalized, stems in example_stems)
+        index = built(
+            examples=examples,
+            domain_terms=domain_terms,
+            foreign_terms=foreign_terms,
+            spelled=spelled,
+            params=params,
+            cache_dir=cache_dir,
         )
-        by_initial: defaultdict[str, list[str]] = defaultdict(list)
-        for word in sorted(self._vocabulary):
-            by_initial[word[0]].append(word)
-        self._vocabulary_by_initial = {
-            initial: tuple(words) for initial, words in by_initial.items()
-        }
-        self._correct = lru_cache(maxsize=8192)(self._nearest_word)
+        self._domain_terms = index.domain_terms
+        self._foreign_terms = index.foreign_terms
+        self._han_vocabulary = index.han_vocabulary
+        self._correct = index.speller.correct
         term_freqs: defaultdict[str, Counter[str]] = defaultdict(Counter)
         example_terms: dict[int, Counter[str]] = {}
-        ngram_examples: list[tuple[str, Counter[str]]] = []
-        labelled: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = []
-        for index, (entry_id, normalized) in enumerate(normalized_examples):
-            # Examples are corrected like questions, so "certifcate" in an example and in a
-            # question both become "certificate".
-            tokens = text.word_tokens(normalized, correct=self._correct)
-            grams = text.char_ngrams(normalized)
+        for position, (entry_id, tokens, _) in enumerate(index.labelled):
             terms = Counter(tokens)
             term_freqs[entry_id].update(terms)
-            example_terms[index] = terms
-            ngram_examples.append((entry_id, Counter(grams)))
-            labelled.append((entry_id, tuple(tokens), tuple(grams)))
+            example_terms[position] = terms
         self.entry_ids = tuple(term_freqs)
-        self._owners = [entry_id for entry_id, _ in examples]
+        self._owners = [entry_id for entry_id, _, _ in index.labelled]
         self._bm25 = Bm25(k1=params.k1, b=params.b, term_freqs=dict(term_freqs))
         self._example_bm25 = Bm25(k1=params.k1, b=params.b, term_freqs=example_terms)
-        self._ngrams = NgramCosine(ngram_examples)
+        self._ngrams = index.ngrams
         self._rankings = _Rankings(RANKINGS_KEPT)
         self._classifier: EntryClassifier | None = None
         if params.classifier_weight and len(self.entry_ids) > 1:
@@ -417,16 +320,8 @@ class Retriever:
             from faq import classifier
 
             self._classifier = classifier.trained(
-                tuple(labelled), regularization=params.regularization, cache_dir=cache_dir
+                index.labelled, regularization=params.regularization, cache_dir=cache_dir
             )
-
-    def _nearest_word(self, word: str) -> str:
-        if word in self._vocabulary or len(word) < 4 or not word.isalpha():
-            return word
-        limit = 1 if len(word) < 8 else 2
-        same_start = self._vocabulary_by_initial.get(word[0], ())
-        match = process.extractOne(word, same_start, scorer=OSA.distance, score_cutoff=limit)
-        return word if match is None else match[0]
 
     def rank(self, question: str) -> list[Candidate]:
         """Every entry with a score above zero, best first (ties broken by entry id).
