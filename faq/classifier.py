@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import tempfile
+import zipfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -131,18 +132,25 @@ class EntryClassifier:
 
     @classmethod
     def load(cls, path: Path) -> EntryClassifier:
-        """A model :meth:`save` wrote; ``OSError`` / ``ValueError`` for a missing or bad file."""
-        with np.load(path, allow_pickle=False) as arrays:
-            try:
-                return cls(
-                    labels=[str(label) for label in arrays["labels"]],
-                    names=[str(name) for name in arrays["names"]],
-                    idf=np.asarray(arrays["idf"], dtype=np.float64),
-                    coef=np.asarray(arrays["coef"], dtype=np.float64),
-                    intercept=np.asarray(arrays["intercept"], dtype=np.float64),
-                )
-            except KeyError as error:
-                raise ValueError(f"{path} lacks {error}") from None
+        """A model :meth:`save` wrote; ``OSError`` / ``ValueError`` for a missing or bad file
+        (a truncated one too, which still starts like a zip archive)."""
+        try:
+            with path.open("rb") as handle:  # np.load leaves its own file open on some errors
+                arrays = np.load(handle, allow_pickle=False)
+                if not isinstance(arrays, np.lib.npyio.NpzFile):
+                    raise ValueError(f"{path} is not an .npz archive")
+                with arrays:
+                    return cls(
+                        labels=[str(label) for label in arrays["labels"]],
+                        names=[str(name) for name in arrays["names"]],
+                        idf=np.asarray(arrays["idf"], dtype=np.float64),
+                        coef=np.asarray(arrays["coef"], dtype=np.float64),
+                        intercept=np.asarray(arrays["intercept"], dtype=np.float64),
+                    )
+        except KeyError as error:
+            raise ValueError(f"{path} lacks {error}") from None
+        except (EOFError, zipfile.BadZipFile) as error:
+            raise ValueError(f"{path} is damaged: {error}") from None
 
     def probabilities(self, terms: Iterable[str], grams: Iterable[str]) -> dict[str, float]:
         """Each entry's probability for a question's word tokens and n-grams; they sum to 1.

@@ -127,13 +127,16 @@ def test_trained_keeps_the_model_in_the_cache_and_loads_it_unchanged(tmp_path: P
     assert len(list(tmp_path.glob("faq-classifier-*.npz"))) == 2  # named by the examples
 
 
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
 def test_trained_refits_over_a_damaged_cache_file(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: str
 ) -> None:
     examples = _labelled(EXAMPLES[:-1])
     trained(examples, regularization=30.0, cache_dir=tmp_path)
     [saved] = tmp_path.glob("faq-classifier-*.npz")
-    saved.write_bytes(b"not a model")
+    whole = saved.read_bytes()
+    # A truncated file still starts like a zip archive (a write cut off by a full disk or a kill).
+    saved.write_bytes(b"not a model" if damage == "garbage" else whole[: len(whole) // 2])
     clear_fitted()  # as a new process would
     classifier = trained(examples, regularization=30.0, cache_dir=tmp_path)
     assert "unusable" in caplog.text
