@@ -19,15 +19,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
-import zipfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from faq import npz
 
 log = logging.getLogger(__name__)
 
@@ -113,44 +112,29 @@ class EntryClassifier:
 
     def save(self, path: Path) -> None:
         """Write the model to ``path`` (``.npz``, no pickled objects), atomically."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                np.savez_compressed(
-                    handle,
-                    labels=np.array(self._labels),
-                    names=np.array(list(self._index)),
-                    idf=self._idf,
-                    coef=self._coef,
-                    intercept=self._intercept,
-                )
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        npz.save(
+            path,
+            {
+                "labels": np.array(self._labels),
+                "names": np.array(list(self._index)),
+                "idf": self._idf,
+                "coef": self._coef,
+                "intercept": self._intercept,
+            },
+            compressed=True,
+        )
 
     @classmethod
     def load(cls, path: Path) -> EntryClassifier:
-        """A model :meth:`save` wrote; ``OSError`` / ``ValueError`` for a missing or bad file
-        (a truncated one too, which still starts like a zip archive)."""
-        try:
-            with path.open("rb") as handle:  # np.load leaves its own file open on some errors
-                arrays = np.load(handle, allow_pickle=False)
-                if not isinstance(arrays, np.lib.npyio.NpzFile):
-                    raise ValueError(f"{path} is not an .npz archive")
-                with arrays:
-                    return cls(
-                        labels=[str(label) for label in arrays["labels"]],
-                        names=[str(name) for name in arrays["names"]],
-                        idf=np.asarray(arrays["idf"], dtype=np.float64),
-                        coef=np.asarray(arrays["coef"], dtype=np.float64),
-                        intercept=np.asarray(arrays["intercept"], dtype=np.float64),
-                    )
-        except KeyError as error:
-            raise ValueError(f"{path} lacks {error}") from None
-        except (EOFError, zipfile.BadZipFile) as error:
-            raise ValueError(f"{path} is damaged: {error}") from None
+        """A model :meth:`save` wrote; ``OSError`` / ``ValueError`` for a missing or bad file."""
+        with npz.opened(path) as arrays:
+            return cls(
+                labels=[str(label) for label in arrays["labels"]],
+                names=[str(name) for name in arrays["names"]],
+                idf=np.asarray(arrays["idf"], dtype=np.float64),
+                coef=np.asarray(arrays["coef"], dtype=np.float64),
+                intercept=np.asarray(arrays["intercept"], dtype=np.float64),
+            )
 
     def probabilities(self, terms: Iterable[str], grams: Iterable[str]) -> dict[str, float]:
         """Each entry's probability for a question's word tokens and n-grams; they sum to 1.

@@ -17,11 +17,8 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import sys
-import tempfile
 import unicodedata
-import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -130,15 +127,25 @@ class Index:
         )
 
 
-def build(
-    *,
-    examples: Sequence[tuple[str, str]],
-    domain_terms: Iterable[str],
-    foreign_terms: Iterable[str],
-    spelled: Iterable[str] | None,
-) -> Index:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sources:
+    """What an index is built from, and what names its file: ``(entry_id, text)`` examples, the
+    domain and foreign terms, the texts whose words count as spelled right (None: the
+    examples'), and the ranking parameters the index is kept for."""
+
+    examples: tuple[tuple[str, str], ...]
+    domain_terms: tuple[str, ...] = ()
+    foreign_terms: tuple[str, ...] = ()
+    spelled: tuple[str, ...] | None = None
+    params: RankingParams
+
+
+def build(sources: Sources) -> Index:
     """The index from the texts (blocking: about a second for the shipped entries)."""
-    normalized_examples = [(entry_id, text.normalize(example)) for entry_id, example in examples]
+    spelled = sources.spelled
+    normalized_examples = [
+        (entry_id, text.normalize(example)) for entry_id, example in sources.examples
+    ]
     speller = Speller(_spelling_vocabulary(normalized_examples, spelled))
     han_vocabulary = _han_vocabulary(normalized_examples, spelled)
     normalized_examples = [
@@ -150,10 +157,10 @@ def build(
         for _, normalized in normalized_examples
     ]
     return Index(
-        domain_terms=tuple(DomainTerm.of(term) for term in domain_terms),
+        domain_terms=tuple(DomainTerm.of(term) for term in sources.domain_terms),
         foreign_terms=tuple(
             term
-            for term in map(DomainTerm.of, foreign_terms)
+            for term in map(DomainTerm.of, sources.foreign_terms)
             if not any(term.found_in(normalized, stems) for normalized, stems in example_stems)
         ),
         speller=speller,
@@ -171,57 +178,28 @@ def build(
     )
 
 
-def digest(
-    *,
-    examples: Sequence[tuple[str, str]],
-    domain_terms: Sequence[str],
-    foreign_terms: Sequence[str],
-    spelled: Sequence[str] | None,
-    params: RankingParams,
-) -> str:
-    """The name of the index built from these inputs, by the building modules as they are."""
+def digest(sources: Sources) -> str:
+    """The name of the index built from ``sources``, by the building modules as they are."""
     hasher = hashlib.sha256(f"{INDEX_FORMAT} {unicodedata.unidata_version}".encode())
     for module in _BUILDERS:
         hasher.update(module.read_bytes())
     inputs = [
-        [list(pair) for pair in examples],
-        list(domain_terms),
-        list(foreign_terms),
-        None if spelled is None else list(spelled),
-        dataclasses.astuple(params),
+        [list(pair) for pair in sources.examples],
+        list(sources.domain_terms),
+        list(sources.foreign_terms),
+        None if sources.spelled is None else list(sources.spelled),
+        dataclasses.astuple(sources.params),
     ]
     hasher.update(json.dumps(inputs, ensure_ascii=False).encode())
     return hasher.hexdigest()[:32]
 
 
-def built(
-    *,
-    examples: Sequence[tuple[str, str]],
-    domain_terms: Iterable[str],
-    foreign_terms: Iterable[str],
-    spelled: Iterable[str] | None,
-    params: RankingParams,
-    cache_dir: Path | None,
-) -> Index:
-    """The index for these inputs: read from ``cache_dir`` when it holds it, else built (and
+def built(sources: Sources, *, cache_dir: Path | None) -> Index:
+    """The index for ``sources``: read from ``cache_dir`` when it holds it, else built (and
     written there, atomically, when ``cache_dir`` is given)."""
-    domain_terms = list(domain_terms)
-    foreign_terms = list(foreign_terms)
-    spelled = None if spelled is None else list(spelled)
     if cache_dir is None:
-        return build(
-            examples=examples,
-            domain_terms=domain_terms,
-            foreign_terms=foreign_terms,
-            spelled=spelled,
-        )
-    name = digest(
-        examples=examples,
-        domain_terms=domain_terms,
-        foreign_terms=foreign_terms,
-        spelled=spelled,
-        params=params,
-    )
+        return build(sources)
+    name = digest(sources)
     path = cache_dir / f"faq-index-{name}.npz"
     try:
         return load(path, name=name)
@@ -229,9 +207,7 @@ def built(
         pass
     except (OSError, ValueError) as error:
         log.warning("rebuilding the knowledge index: %s is unusable (%s)", path, error)
-    index = build(
-        examples=examples, domain_terms=domain_terms, foreign_terms=foreign_terms, spelled=spelled
-    )
+    index = build(sources)
     try:
         save(index, path, name=name)
     except OSError as error:
@@ -242,6 +218,8 @@ def built(
 def save(index: Index, path: Path, *, name: str) -> None:
     """Write ``index`` to ``path`` (``.npz``, no pickled objects), atomically."""
     import numpy as np
+
+    from faq import npz
 
     document = {
         "format": INDEX_FORMAT,
@@ -254,24 +232,18 @@ def save(index: Index, path: Path, *, name: str) -> None:
         "grams": index.ngrams.columns.grams,
     }
     columns = index.ngrams.columns
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            np.savez(
-                handle,
-                document=np.frombuffer(
-                    json.dumps(document, ensure_ascii=False).encode(), dtype=np.uint8
-                ),
-                idf=columns.idf,
-                starts=columns.starts.astype(np.int64),
-                indices=columns.indices.astype(np.int64),
-                values=columns.values,
-            )
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    npz.save(
+        path,
+        {
+            "document": np.frombuffer(
+                json.dumps(document, ensure_ascii=False).encode(), dtype=np.uint8
+            ),
+            "idf": columns.idf,
+            "starts": columns.starts.astype(np.int64),
+            "indices": columns.indices.astype(np.int64),
+            "values": columns.values,
+        },
+    )
 
 
 def load(path: Path, *, name: str) -> Index:
@@ -279,14 +251,12 @@ def load(path: Path, *, name: str) -> Index:
     damaged or foreign file."""
     import numpy as np
 
+    from faq import npz
+
+    with npz.opened(path) as arrays:
+        document = json.loads(arrays["document"].tobytes())
+        raw = {key: arrays[key] for key in ("idf", "starts", "indices", "values")}
     try:
-        with path.open("rb") as handle:  # np.load leaves its own file open on some errors
-            arrays = np.load(handle, allow_pickle=False)
-            if not isinstance(arrays, np.lib.npyio.NpzFile):
-                raise ValueError("it is not an .npz archive")
-            with arrays:
-                document = json.loads(arrays["document"].tobytes())
-                raw = {key: arrays[key] for key in ("idf", "starts", "indices", "values")}
         if document["format"] != INDEX_FORMAT or document["digest"] != name:
             raise ValueError(f"it holds {document['format']} {document['digest']}, not {name}")
         columns = NgramColumns(
@@ -308,7 +278,7 @@ def load(path: Path, *, name: str) -> Index:
             labelled=labelled,
             columns=columns,
         )
-    except (KeyError, TypeError, AttributeError, EOFError, zipfile.BadZipFile) as error:
+    except (KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"{type(error).__name__}: {error}") from None
 
 

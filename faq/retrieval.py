@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from faq import text
-from faq.index import built
+from faq.index import Sources, built
 from faq.scoring import Bm25
 
 if TYPE_CHECKING:
@@ -289,14 +289,14 @@ class Retriever:
         if not examples:
             raise ValueError("a retriever needs at least one example")
         self.params = params
-        index = built(
-            examples=examples,
-            domain_terms=domain_terms,
-            foreign_terms=foreign_terms,
-            spelled=spelled,
+        sources = Sources(
+            examples=tuple(examples),
+            domain_terms=tuple(domain_terms),
+            foreign_terms=tuple(foreign_terms),
+            spelled=None if spelled is None else tuple(spelled),
             params=params,
-            cache_dir=cache_dir,
         )
+        index = built(sources, cache_dir=cache_dir)
         self._domain_terms = index.domain_terms
         self._foreign_terms = index.foreign_terms
         self._han_vocabulary = index.han_vocabulary

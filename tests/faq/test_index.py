@@ -37,7 +37,7 @@ def _questions(kb: KnowledgeBase) -> list[str]:
     return labelled + own
 
 
-def _no_build(**_: object) -> index.Index:
+def _no_build(*_: object, **__: object) -> index.Index:
     raise AssertionError("the index was built, not loaded from the cache")
 
 
@@ -68,23 +68,23 @@ def test_index_from_the_cache_ranks_every_question_like_a_cold_build(
     ],
 )
 def test_index_digest_changes_with_every_input(field: str, changed: object) -> None:
-    before = index.digest(**INPUTS)  # type: ignore[arg-type]
-    after = index.digest(**{**INPUTS, field: changed})  # type: ignore[arg-type]
+    before = index.digest(index.Sources(**INPUTS))  # type: ignore[arg-type]
+    after = index.digest(index.Sources(**{**INPUTS, field: changed}))  # type: ignore[arg-type]
     assert after != before
-    assert index.digest(**INPUTS) == before  # type: ignore[arg-type]
+    assert index.digest(index.Sources(**INPUTS)) == before  # type: ignore[arg-type]
 
 
 def test_index_digest_changes_with_the_format_and_the_building_code(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    before = index.digest(**INPUTS)  # type: ignore[arg-type]
+    before = index.digest(index.Sources(**INPUTS))  # type: ignore[arg-type]
     monkeypatch.setattr(index, "INDEX_FORMAT", "certdesk-faq-index-0")
-    assert index.digest(**INPUTS) != before  # type: ignore[arg-type]
+    assert index.digest(index.Sources(**INPUTS)) != before  # type: ignore[arg-type]
     monkeypatch.undo()
     edited = tmp_path / "text.py"
     edited.write_bytes(index._BUILDERS[1].read_bytes() + b"# edited\n")
     monkeypatch.setattr(index, "_BUILDERS", (*index._BUILDERS[:1], edited, *index._BUILDERS[2:]))
-    assert index.digest(**INPUTS) != before  # type: ignore[arg-type]
+    assert index.digest(index.Sources(**INPUTS)) != before  # type: ignore[arg-type]
 
 
 def test_changed_entry_reads_no_stale_index(tmp_path: Path) -> None:
