@@ -132,7 +132,7 @@ class SqliteThread:
     def __init__(self, path: str, *, name: str) -> None:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=name)
         self._connection = _Connection(path)
-        weakref.finalize(self, _close_thread, self._executor, self._connection)
+        weakref.finalize(self, _let_go, self._executor)
 
     async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -161,6 +161,18 @@ class _Connection:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+def _let_go(executor: ThreadPoolExecutor) -> None:
+    """The finalizer of a thread nobody closed: let its thread end; its connection closes when
+    it is collected.
+
+    A finalizer may run inside the garbage collector at any allocation, even one inside another
+    executor's ``submit``, which holds ``concurrent.futures``' global lock: submitting here (as
+    :func:`_close_thread` does) deadlocked that thread for good. ``shutdown(wait=False)`` takes
+    only this executor's own lock.
+    """
+    executor.shutdown(wait=False)
 
 
 def _close_thread(executor: ThreadPoolExecutor, connection: _Connection) -> None:

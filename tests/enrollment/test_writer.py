@@ -398,3 +398,30 @@ async def test_wal_does_not_grow_unbounded(sqlite_engine: AsyncEngine) -> None:
         assert await asyncio.to_thread(os.path.getsize, wal) < 4_000_000
     finally:
         writer.close()
+
+
+def test_an_unclosed_sqlite_thread_is_let_go_without_the_executors_global_lock(
+    tmp_path: Path,
+) -> None:
+    """Its finalizer may run inside the garbage collector during another executor's ``submit``,
+    which holds ``concurrent.futures``' global lock (a CI run hung there for good): it must not
+    take that lock. Here the lock is held, as by that ``submit``, while the last reference
+    goes; the join's bound only stops a hang."""
+    from concurrent.futures import thread as futures_thread
+
+    from enrollment.writer import SqliteThread
+
+    abandoned = [SqliteThread(str(tmp_path / "certdesk.db"), name="abandoned")]
+    finished = threading.Event()
+
+    def drop() -> None:
+        abandoned.clear()  # the last reference: its finalizer runs here, in this thread
+        finished.set()
+
+    with futures_thread._global_shutdown_lock:  # type: ignore[attr-defined]
+        dropper = threading.Thread(target=drop, daemon=True)
+        dropper.start()
+        dropper.join(30)
+        let_go = finished.is_set()
+    dropper.join()
+    assert let_go, "the finalizer waited for the executors' global lock"
