@@ -132,7 +132,7 @@ class SqliteThread:
     def __init__(self, path: str, *, name: str) -> None:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=name)
         self._connection = _Connection(path)
-        weakref.finalize(self, _let_go, self._executor)
+        self._finalizer = weakref.finalize(self, _let_go, self._executor)
 
     async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -140,6 +140,7 @@ class SqliteThread:
 
     def close(self) -> None:
         """Close the connection (in its thread) and let the thread end."""
+        self._finalizer.detach()  # closed: nothing left for the garbage collector to do
         _close_thread(self._executor, self._connection)
 
 
