@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from bot.commands import COMMAND_MODULES
@@ -31,6 +31,26 @@ def version() -> str:
         return installed_version("certdesk")
     except PackageNotFoundError:
         return "unknown (not installed)"
+
+
+class PrintVersion(argparse.Action):
+    """``--version``: print the installed version and exit. The version is read from the package's
+    metadata only when asked: importing importlib.metadata and scanning the installed packages
+    would cost every command's start-up (argparse's own ``version`` action needs the string
+    when the parser is built)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[object] | None,
+        option_string: str | None = None,
+    ) -> None:
+        print(f"certdesk {version()}")
+        parser.exit()
 
 
 class PrintCompletion(argparse.Action):
@@ -56,9 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog='Shell completion: eval "$(certdesk --print-completion bash)" in ~/.bashrc '
         "(zsh: the same with zsh, in ~/.zshrc).",
     )
-    parser.add_argument(
-        "--version", action="version", version=f"certdesk {version()}", help="print the version"
-    )
+    parser.add_argument("--version", action=PrintVersion, help="print the version and exit")
     parser.add_argument(
         "--print-completion",
         choices=SHELLS,
@@ -80,9 +98,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
 
+    from bot.logs import configure_logging
+
+    local = getattr(args, "local_handler", None)
+    if local is not None:  # reads no configuration: no Settings (pydantic) to build
+        configure_logging(level="INFO", fmt="auto")  # what the settings give when nothing is set
+        return _run(lambda: local(args))
+
     from pydantic import ValidationError
 
-    from bot.logs import configure_logging
     from bot.settings import Settings
 
     try:
@@ -91,8 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"certdesk: configuration error: {configuration_problem(exc)}", file=sys.stderr)
         return 2
     configure_logging(level=settings.log_level, fmt=settings.log_format)
+    return _run(lambda: args.handler(args, settings))
+
+
+def _run(handler: Callable[[], int]) -> int:
+    """The handler's exit status; a failure to start (:func:`startup_problem`) as one line."""
     try:
-        code: int = args.handler(args, settings)
+        code: int = handler()
     except Exception as exc:
         problem = startup_problem(exc)
         if problem is None:

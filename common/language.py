@@ -13,11 +13,9 @@ a room's file once, when a text is first asked for, and :func:`translate` fills 
 from __future__ import annotations
 
 import re
-import tomllib
 import unicodedata
 from collections.abc import Iterator, Mapping
 from functools import cache
-from importlib.resources import files
 from typing import Any, Literal, get_args
 
 Lang = Literal["en", "zh"]
@@ -74,6 +72,10 @@ class Catalogue(Mapping[str, Mapping[Lang, str]]):
 
 @cache
 def _read_catalogue(package: str) -> dict[str, dict[Lang, str]]:
+    # Imported here: the CLI's --help names texts without reading any catalogue.
+    import tomllib
+    from importlib.resources import files
+
     document = tomllib.loads(files(package).joinpath("messages.toml").read_text("utf-8"))
     texts: dict[str, dict[Lang, str]] = {}
     _flatten(document, "", texts)

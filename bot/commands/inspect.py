@@ -12,16 +12,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.commands.shared import SubParsers, command, fail
+from bot.commands.shared import SubParsers, fail, local_command
 from common.language import LANGUAGES
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
     from faq.inspector import Inspection
 
 
 def register(sub: SubParsers) -> None:
-    parser = command(sub, "inspect", run_inspect)
+    parser = local_command(sub, "inspect", run_inspect)
     parser.add_argument("file", metavar="FILE", type=Path, help=".pem .cer .crt .der .p7b .p12")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
@@ -32,7 +31,7 @@ def register(sub: SubParsers) -> None:
     parser.add_argument("--language", choices=LANGUAGES, default="en", help="language of the text")
 
 
-def run_inspect(args: argparse.Namespace, settings: Settings) -> int:
+def run_inspect(args: argparse.Namespace) -> int:
     """show who a certificate file is for, who issued it and until when"""
     from faq.errors import InspectionError
     from faq.messages import error_message

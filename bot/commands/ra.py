@@ -18,8 +18,8 @@ from bot.commands.shared import (
     fail,
 )
 from common.errors import CertdeskError
-from enrollment.ca.crl import REASON_NAMES, parse_reason
 from enrollment.ca.profiles import DEFAULT_PROFILE, PROFILES
+from enrollment.kinds import REASON_NAMES, revocation_reason
 
 if TYPE_CHECKING:
     from bot.commands.ra_csv import CsvRow
@@ -265,7 +265,7 @@ def run_revoke(args: argparse.Namespace, settings: Settings) -> int:
     from bot.commands.ra_delivery import notify_holder
 
     try:
-        parse_reason(args.reason)  # refuse a bad reason before touching the store
+        revocation_reason(args.reason)  # refuse a bad reason before touching the store
     except CertdeskError as exc:
         return fail(exc.message)
 

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 Handler: TypeAlias = "Callable[[argparse.Namespace, Settings], int]"
 """What runs a command: the parsed arguments and the settings in, the exit status out."""
+LocalHandler: TypeAlias = "Callable[[argparse.Namespace], int]"
+"""What runs a command that reads no configuration (``inspect`` reads a file named on the
+command line): the parsed arguments in, the exit status out. The CLI then builds no
+:class:`~bot.settings.Settings`, which costs a command's start-up a tenth of a second."""
 
 
 def command(
@@ -28,12 +32,27 @@ def command(
     arguments to. The handler's docstring is the command's text: its first paragraph the help
     line in the list of commands, the rest (folded to one paragraph) the description atop
     ``NAME --help``. ``options`` go to argparse as they are (``epilog``, ``formatter_class``)."""
-    summary, _, rest = re.sub(r"\n\s*\n", "\n\n", handler.__doc__ or "").partition("\n\n")
-    parser = sub.add_parser(
-        name, help=" ".join(summary.split()), description=" ".join(rest.split()) or None, **options
-    )
+    parser = _described(sub, name, handler.__doc__, options)
     parser.set_defaults(handler=handler)
     return parser
+
+
+def local_command(
+    sub: SubParsers, name: str, handler: LocalHandler, **options: Any
+) -> argparse.ArgumentParser:
+    """:func:`command` for a handler that reads no configuration (:data:`LocalHandler`)."""
+    parser = _described(sub, name, handler.__doc__, options)
+    parser.set_defaults(local_handler=handler)
+    return parser
+
+
+def _described(
+    sub: SubParsers, name: str, doc: str | None, options: dict[str, Any]
+) -> argparse.ArgumentParser:
+    summary, _, rest = re.sub(r"\n\s*\n", "\n\n", doc or "").partition("\n\n")
+    return sub.add_parser(
+        name, help=" ".join(summary.split()), description=" ".join(rest.split()) or None, **options
+    )
 
 
 def command_group(sub: SubParsers, name: str, *, help: str) -> SubParsers:

@@ -125,7 +125,12 @@ class IssuingCA:
                 ca=False,
                 key_encipherment=is_rsa,
             )
-            .add_extension(x509.ExtendedKeyUsage(list(profile.extended_key_usages)), critical=False)
+            .add_extension(
+                x509.ExtendedKeyUsage(
+                    [x509.ObjectIdentifier(dotted) for dotted in profile.extended_key_usages]
+                ),
+                critical=False,
+            )
             .add_extension(self._authority_key_identifier(), critical=False)
         )
         if email:

@@ -13,38 +13,20 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 
-from enrollment.errors import RevocationReasonInvalid
+from enrollment.kinds import RevocationReason, revocation_reason
 
 if TYPE_CHECKING:
     from enrollment.ca.authority import IssuingCA
 
-# The RFC 5280 reasons that make sense for an end-entity certificate revoked by RA staff.
-REVOCATION_REASONS: tuple[x509.ReasonFlags, ...] = (
-    x509.ReasonFlags.unspecified,
-    x509.ReasonFlags.key_compromise,
-    x509.ReasonFlags.affiliation_changed,
-    x509.ReasonFlags.superseded,
-    x509.ReasonFlags.cessation_of_operation,
-    x509.ReasonFlags.privilege_withdrawn,
+# The reasons RA staff may give (enrollment.kinds names them without cryptography).
+REVOCATION_REASONS: tuple[x509.ReasonFlags, ...] = tuple(
+    x509.ReasonFlags(reason.value) for reason in RevocationReason
 )
-REASON_NAMES: tuple[str, ...] = tuple(reason.value for reason in REVOCATION_REASONS)
-
-
-def _squash(text: str) -> str:
-    return re.sub(r"[\s_-]", "", text).lower()
-
-
-_BY_SQUASHED = {_squash(reason.value): reason for reason in REVOCATION_REASONS}
 
 
 def parse_reason(text: str) -> x509.ReasonFlags:
     """``keyCompromise``, ``key-compromise`` and ``KEY_COMPROMISE`` all name one reason."""
-    reason = _BY_SQUASHED.get(_squash(text))
-    if reason is None:
-        raise RevocationReasonInvalid(
-            f"{text!r} is not a revocation reason. Use one of: {', '.join(REASON_NAMES)}."
-        )
-    return reason
+    return x509.ReasonFlags(revocation_reason(text).value)
 
 
 def normalize_serial(text: str) -> str:

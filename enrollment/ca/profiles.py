@@ -5,14 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
+# Extended key usages as dotted strings, so the CLI's help can list profiles without importing
+# cryptography; enrollment.ca.authority turns them into ObjectIdentifiers, and a test pins them to
+# cryptography's ExtendedKeyUsageOID.
+CLIENT_AUTH = "1.3.6.1.5.5.7.3.2"
+EMAIL_PROTECTION = "1.3.6.1.5.5.7.3.4"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Profile:
     name: str
     description: str
-    extended_key_usages: tuple[ObjectIdentifier, ...]
+    extended_key_usages: tuple[str, ...]  # dotted OIDs
     validity: timedelta = timedelta(days=365)
     allow_server_keygen: bool = False
     requires_email: bool = False
@@ -32,20 +36,20 @@ PROFILES: dict[str, Profile] = {
         Profile(
             name="client",
             description="Client authentication (TLS client, VPN, online banking)",
-            extended_key_usages=(ExtendedKeyUsageOID.CLIENT_AUTH,),
+            extended_key_usages=(CLIENT_AUTH,),
         ),
         Profile(
             name="client-keygen",
             description="Client authentication; the server may generate the key (PKCS#12)",
-            extended_key_usages=(ExtendedKeyUsageOID.CLIENT_AUTH,),
+            extended_key_usages=(CLIENT_AUTH,),
             allow_server_keygen=True,
         ),
         Profile(
             name="smime",
             description="Client authentication and signed / encrypted e-mail",
             extended_key_usages=(
-                ExtendedKeyUsageOID.CLIENT_AUTH,
-                ExtendedKeyUsageOID.EMAIL_PROTECTION,
+                CLIENT_AUTH,
+                EMAIL_PROTECTION,
             ),
             requires_email=True,
         ),

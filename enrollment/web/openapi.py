@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from enrollment.ca.crl import REASON_NAMES
 from enrollment.ca.pkcs12 import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
@@ -16,6 +15,7 @@ from enrollment.ca.pkcs12 import (
     SERVER_KEY_TYPES,
 )
 from enrollment.ca.profiles import PROFILES
+from enrollment.kinds import REASON_NAMES
 from enrollment.services.results import CSR_DELIVERIES
 
 JSON = "application/json"

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from enrollment.ca.authority import KeyType, build_subject, load_or_create_local_ca
-from enrollment.ca.profiles import get_profile
+from enrollment.ca.profiles import CLIENT_AUTH, EMAIL_PROTECTION, get_profile
 from tests.support.pki import openssl
 
 LINT = shutil.which("lint_pkix_cert") or str(Path(__file__).parents[3] / ".venv/bin/lint_pkix_cert")
@@ -71,6 +71,12 @@ def test_local_ca_certificates_pass_pkilint_and_openssl(tmp_path: Path, key_type
         assert cert.not_valid_after_utc.tzinfo is not None
     for name in ("root.pem", "issuing.pem"):
         assert lint(tmp_path / "ca" / name) == ""
+
+
+def test_profiles_dotted_usages_are_cryptographys_oids() -> None:
+    """profiles.py spells the EKUs as dotted strings so the CLI's help needs no cryptography."""
+    assert x509.ObjectIdentifier(CLIENT_AUTH) == ExtendedKeyUsageOID.CLIENT_AUTH
+    assert x509.ObjectIdentifier(EMAIL_PROTECTION) == ExtendedKeyUsageOID.EMAIL_PROTECTION
 
 
 def test_subject_keeps_ous_in_given_order() -> None:

@@ -9,8 +9,15 @@ from cryptography import x509
 
 from common.time import utcnow
 from enrollment.ca.authority import IssuingCA, create_ca_pair
-from enrollment.ca.crl import RevokedEntry, build_crl, normalize_serial, parse_reason
+from enrollment.ca.crl import (
+    REVOCATION_REASONS,
+    RevokedEntry,
+    build_crl,
+    normalize_serial,
+    parse_reason,
+)
 from enrollment.errors import RevocationReasonInvalid
+from enrollment.kinds import REASON_NAMES, RevocationReason
 
 
 @pytest.mark.parametrize(
@@ -31,6 +38,19 @@ def test_parse_reason_accepts_spellings(typed: str, reason: x509.ReasonFlags) ->
 def test_parse_reason_refuses_ca_and_hold_reasons(typed: str) -> None:
     with pytest.raises(RevocationReasonInvalid, match="Use one of"):
         parse_reason(typed)
+
+
+def test_pure_reason_names_are_cryptographys() -> None:
+    """enrollment.kinds spells the reasons without cryptography; each is a ReasonFlags value."""
+    assert [flag.value for flag in REVOCATION_REASONS] == list(REASON_NAMES)
+    assert {x509.ReasonFlags(reason.value) for reason in RevocationReason} == {
+        x509.ReasonFlags.unspecified,
+        x509.ReasonFlags.key_compromise,
+        x509.ReasonFlags.affiliation_changed,
+        x509.ReasonFlags.superseded,
+        x509.ReasonFlags.cessation_of_operation,
+        x509.ReasonFlags.privilege_withdrawn,
+    }
 
 
 @pytest.mark.parametrize(
