@@ -28,7 +28,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common.language import LANGUAGES, Lang, detect_language
 from faq import messages
@@ -44,6 +44,9 @@ from faq.retrieval import (
     Thresholds,
     decide,
 )
+
+if TYPE_CHECKING:
+    from faq.tables import ParsedTables
 
 REQUIRED_IDS: tuple[str, ...] = (
     "prerequisites",
@@ -134,14 +137,21 @@ class Entry:
         return self.texts[language].keywords
 
 
-def parse_entry(source: str, content: str, *, allow_untranslated: bool = False) -> Entry:
+def parse_entry(
+    source: str,
+    content: str,
+    *,
+    allow_untranslated: bool = False,
+    tables: ParsedTables | None = None,
+) -> Entry:
     """An :class:`Entry` from TOML text; ``source`` (a file name) appears in errors, with the line.
 
     With ``allow_untranslated`` (operator entries), a missing language table is filled with a copy
-    of another language's texts and named in :attr:`Entry.untranslated`.
+    of another language's texts and named in :attr:`Entry.untranslated`. ``tables`` may hold the
+    text's table parsed by an earlier process (:mod:`faq.tables`).
     """
     try:
-        data = tomllib.loads(content)
+        data = tomllib.loads(content) if tables is None else tables.parse(content)
     except tomllib.TOMLDecodeError as error:
         # tomllib says "… (at line 3, column 7)" or "… (at end of document)"
         where = _TOML_WHERE.search(str(error))
@@ -246,9 +256,13 @@ def _strings(table: Mapping[str, Any], key: str, language: Lang) -> tuple[str, .
 
 
 def load_entries(
-    directory: Traversable | Path | None = None, *, allow_untranslated: bool = False
+    directory: Traversable | Path | None = None,
+    *,
+    allow_untranslated: bool = False,
+    tables: ParsedTables | None = None,
 ) -> tuple[Entry, ...]:
-    """Every ``*.toml`` entry in ``directory`` (default: the entries shipped in ``faq.entries``)."""
+    """Every ``*.toml`` entry in ``directory`` (default: the entries shipped in ``faq.entries``);
+    ``tables``: see :func:`parse_entry`."""
     folder: Traversable = resources.files("faq.entries") if directory is None else directory
     files = sorted(
         (item for item in folder.iterdir() if item.name.endswith(".toml")),
@@ -261,7 +275,7 @@ def load_entries(
             content = item.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             raise EntryInvalid(source, f"cannot be read: {error}") from error
-        entry = parse_entry(source, content, allow_untranslated=allow_untranslated)
+        entry = parse_entry(source, content, allow_untranslated=allow_untranslated, tables=tables)
         if item.name != f"{entry.id}.toml":
             raise EntryInvalid(
                 source, f"file name must be {entry.id}.toml", line=_line_of(content, None, "id")
@@ -372,16 +386,21 @@ class KnowledgeBase:
         """The knowledge base from ``directory`` (default: the shipped entries, merged with an
         RA's ``operator_dir`` when given: see :mod:`faq.sources`).
 
-        ``cache_dir`` keeps the fitted classifier and the retrieval's index between processes
-        (see :func:`faq.classifier.trained` and :mod:`faq.index`, each keyed by a digest of what
-        it is built from); without it both are built at every load.
+        ``cache_dir`` keeps the entries' parsed tables, the fitted classifier and the
+        retrieval's index between processes (see :mod:`faq.tables`,
+        :func:`faq.classifier.trained` and :mod:`faq.index`, each keyed by a digest of what it is
+        built from); without it all are built at every load.
         """
+        from faq.tables import ParsedTables
+
+        tables = ParsedTables(cache_dir)
         if directory is None:
             from faq.sources import load_all
 
-            entries, _ = load_all(operator_dir)
+            entries, _ = load_all(operator_dir, tables=tables)
         else:
-            entries = load_entries(directory)
+            entries = load_entries(directory, tables=tables)
+        tables.keep()
         return cls(
             entries=entries,
             thresholds=thresholds,

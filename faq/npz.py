@@ -2,7 +2,8 @@
 (a cache directory must not become a way to run code), written atomically and read back with
 every kind of damage reported as one ``ValueError``.
 
-Used by the fitted classifier (:mod:`faq.classifier`) and the retrieval index (:mod:`faq.index`).
+Used by the fitted classifier (:mod:`faq.classifier`) and the retrieval index (:mod:`faq.index`);
+the parsed entry tables (:mod:`faq.tables`) are JSON, written the same atomic way.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from __future__ import annotations
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from numpy.lib.npyio import NpzFile
@@ -21,11 +22,22 @@ from numpy.lib.npyio import NpzFile
 
 def save(path: Path, arrays: Mapping[str, Any], *, compressed: bool = False) -> None:
     """Write ``arrays`` to ``path`` atomically: a reader sees the old file or the whole new one."""
+    _written_atomically(
+        path, lambda handle: (np.savez_compressed if compressed else np.savez)(handle, **arrays)
+    )
+
+
+def replace_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` as :func:`save` writes its arrays: the old file or the new."""
+    _written_atomically(path, lambda handle: handle.write(data))
+
+
+def _written_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, suffix=f"{path.suffix}.tmp")
     try:
         with os.fdopen(descriptor, "wb") as handle:
-            (np.savez_compressed if compressed else np.savez)(handle, **arrays)
+            write(handle)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

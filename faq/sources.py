@@ -15,20 +15,26 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from faq.errors import KnowledgeDirMissing
 from faq.knowledge import Entry, load_entries
 
+if TYPE_CHECKING:
+    from faq.tables import ParsedTables
+
 Origin = Literal["shipped", "operator", "replaced"]  # replaced: an operator file overrides it
 
 
-def load_all(operator_dir: Path | None) -> tuple[tuple[Entry, ...], Mapping[str, Origin]]:
-    """The shipped entries merged with ``operator_dir``'s (if any), and where each one came from."""
-    merged: dict[str, Entry] = {entry.id: entry for entry in load_entries()}
+def load_all(
+    operator_dir: Path | None, *, tables: ParsedTables | None = None
+) -> tuple[tuple[Entry, ...], Mapping[str, Origin]]:
+    """The shipped entries merged with ``operator_dir``'s (if any), and where each one came from;
+    ``tables``: see :func:`faq.knowledge.parse_entry`."""
+    merged: dict[str, Entry] = {entry.id: entry for entry in load_entries(tables=tables)}
     origins: dict[str, Origin] = dict.fromkeys(merged, "shipped")
     if operator_dir is not None:
-        for entry in load_entries(_directory(operator_dir), allow_untranslated=True):
+        for entry in load_entries(_directory(operator_dir), allow_untranslated=True, tables=tables):
             origins[entry.id] = "replaced" if entry.id in merged else "operator"
             merged[entry.id] = entry
     return tuple(merged.values()), origins

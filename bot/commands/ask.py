@@ -31,6 +31,7 @@ SOURCE = "cli"
 
 def register(sub: SubParsers) -> None:
     parser = command(sub, "ask", run_ask)
+    parser.set_defaults(end_now=True)  # nothing stays open: see bot.cli.end_now
     parser.add_argument(
         "question",
         metavar="QUESTION",

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 def register(sub: SubParsers) -> None:
     parser = local_command(sub, "inspect", run_inspect)
+    parser.set_defaults(end_now=True)  # nothing stays open: see bot.cli.end_now
     parser.add_argument("file", metavar="FILE", type=Path, help=".pem .cer .crt .der .p7b .p12")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
