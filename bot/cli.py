@@ -34,7 +34,24 @@ def version() -> str:
         return "unknown (not installed)"
 
 
-class PrintVersion(argparse.Action):
+class _PrintAndExit(argparse.Action):
+    """An option that prints a text and exits, as argparse's own ``version`` action does."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[object] | None,
+        option_string: str | None = None,
+    ) -> None:
+        print(self.text(parser, values), end="")
+        parser.exit()
+
+    def text(self, parser: argparse.ArgumentParser, values: object) -> str:
+        raise NotImplementedError
+
+
+class PrintVersion(_PrintAndExit):
     """``--version``: print the installed version and exit. The version is read from the package's
     metadata only when asked: importing importlib.metadata and scanning the installed packages
     would cost every command's start-up (argparse's own ``version`` action needs the string
@@ -43,31 +60,17 @@ class PrintVersion(argparse.Action):
     def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
 
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: str | Sequence[object] | None,
-        option_string: str | None = None,
-    ) -> None:
-        print(f"certdesk {version()}")
-        parser.exit()
+    def text(self, parser: argparse.ArgumentParser, values: object) -> str:
+        return f"certdesk {version()}\n"
 
 
-class PrintCompletion(argparse.Action):
+class PrintCompletion(_PrintAndExit):
     """``--print-completion SHELL``: print the completion script (argcomplete) and exit."""
 
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: str | Sequence[object] | None,
-        option_string: str | None = None,
-    ) -> None:
+    def text(self, parser: argparse.ArgumentParser, values: object) -> str:
         from argcomplete.shell_integration import shellcode
 
-        print(shellcode([parser.prog], shell=str(values)), end="")
-        parser.exit()
+        return str(shellcode([parser.prog], shell=str(values)))
 
 
 def build_parser() -> argparse.ArgumentParser:

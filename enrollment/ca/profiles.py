@@ -5,12 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-# Extended key usages as dotted strings, so the CLI's help can list profiles without importing
-# cryptography; enrollment.ca.authority turns them into ObjectIdentifiers, and a test pins them to
-# cryptography's ExtendedKeyUsageOID.
-CLIENT_AUTH = "1.3.6.1.5.5.7.3.2"
-EMAIL_PROTECTION = "1.3.6.1.5.5.7.3.4"
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Profile:
@@ -28,6 +22,13 @@ class Profile:
             raise ValueError(f"profile name {self.name!r} must be a short identifier")
         if self.validity <= timedelta(0):
             raise ValueError(f"profile {self.name!r}: validity must be positive")
+
+
+# Extended key usages as dotted strings, so the CLI's help can list profiles without importing
+# cryptography; enrollment.ca.authority turns them into ObjectIdentifiers, and a test pins them to
+# cryptography's ExtendedKeyUsageOID.
+CLIENT_AUTH = "1.3.6.1.5.5.7.3.2"
+EMAIL_PROTECTION = "1.3.6.1.5.5.7.3.4"
 
 
 PROFILES: dict[str, Profile] = {
