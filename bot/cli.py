@@ -109,10 +109,10 @@ def main(argv: Sequence[str] | None = None, *, program: bool = False) -> int:
         argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
 
-    from bot.logs import configure_logging
-
     local = getattr(args, "local_handler", None)
     if local is not None:  # reads no configuration: no Settings (pydantic) to build
+        from bot.logs import configure_logging
+
         configure_logging(level="INFO", fmt="auto")  # what the settings give when nothing is set
         code = _run(lambda: local(args))
     else:

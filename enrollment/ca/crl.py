@@ -13,19 +13,15 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 
-from enrollment.kinds import RevocationReason, revocation_reason
+from enrollment.kinds import revocation_reason
 
 if TYPE_CHECKING:
     from enrollment.ca.authority import IssuingCA
 
-# The reasons RA staff may give (enrollment.kinds names them without cryptography).
-REVOCATION_REASONS: tuple[x509.ReasonFlags, ...] = tuple(
-    x509.ReasonFlags(reason.value) for reason in RevocationReason
-)
-
 
 def parse_reason(text: str) -> x509.ReasonFlags:
-    """``keyCompromise``, ``key-compromise`` and ``KEY_COMPROMISE`` all name one reason."""
+    """``keyCompromise``, ``key-compromise`` and ``KEY_COMPROMISE`` all name one reason (the
+    reasons RA staff may give: :class:`enrollment.kinds.RevocationReason`)."""
     return x509.ReasonFlags(revocation_reason(text).value)
 
 

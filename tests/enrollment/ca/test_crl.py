@@ -10,7 +10,6 @@ from cryptography import x509
 from common.time import utcnow
 from enrollment.ca.authority import IssuingCA, create_ca_pair
 from enrollment.ca.crl import (
-    REVOCATION_REASONS,
     RevokedEntry,
     build_crl,
     normalize_serial,
@@ -42,7 +41,7 @@ def test_parse_reason_refuses_ca_and_hold_reasons(typed: str) -> None:
 
 def test_pure_reason_names_are_cryptographys() -> None:
     """enrollment.kinds spells the reasons without cryptography; each is a ReasonFlags value."""
-    assert [flag.value for flag in REVOCATION_REASONS] == list(REASON_NAMES)
+    assert [reason.value for reason in RevocationReason] == list(REASON_NAMES)
     assert {x509.ReasonFlags(reason.value) for reason in RevocationReason} == {
         x509.ReasonFlags.unspecified,
         x509.ReasonFlags.key_compromise,
