@@ -49,12 +49,10 @@ class ParsedTables:
 
     def keep(self) -> None:
         """Write the tables used since opening, if any is new or one was left unused."""
-        if self.path is None or self._used.keys() == self._kept.keys():
+        keepable = {digest: t for digest, t in self._used.items() if _json_holds(t)}
+        if self.path is None or keepable.keys() == self._kept.keys():
             return
-        try:
-            text = json.dumps({"format": FORMAT, "tables": self._used}, ensure_ascii=False)
-        except (TypeError, ValueError):  # a TOML date or time: JSON cannot hold it
-            return
+        text = json.dumps({"format": FORMAT, "tables": keepable}, ensure_ascii=False)
         try:
             replace_atomically(self.path, text.encode())
         except OSError as error:
@@ -79,3 +77,12 @@ class ParsedTables:
             return {}
         tables: dict[str, Any] = document["tables"]
         return tables
+
+
+def _json_holds(table: Any) -> bool:
+    """Whether JSON holds ``table`` exactly: not with a TOML date or time in it."""
+    if isinstance(table, dict):
+        return all(_json_holds(value) for value in table.values())
+    if isinstance(table, list):
+        return all(_json_holds(value) for value in table)
+    return isinstance(table, str | int | float | bool)

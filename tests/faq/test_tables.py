@@ -103,3 +103,21 @@ def test_knowledge_base_load_keeps_the_tables_in_its_cache_dir(tmp_path: Path) -
     kb = KnowledgeBase.load(cache_dir=tmp_path)
     kept = json.loads((tmp_path / FILE_NAME).read_text(encoding="utf-8"))["tables"]
     assert sorted(table["id"] for table in kept.values()) == sorted(kb.entries)
+
+
+def test_a_table_with_a_toml_date_is_left_out_and_the_others_kept(tmp_path: Path) -> None:
+    """JSON cannot hold a TOML date: that one file is parsed each time, the rest stay kept."""
+    knowledge, cache = tmp_path / "knowledge", tmp_path / "cache"
+    knowledge.mkdir()
+    dated = OFFICE_HOURS.replace(
+        'action = "escalate"', 'action = "escalate"\nreviewed = 2026-12-01'
+    )
+    (knowledge / "office-hours.toml").write_text(dated, encoding="utf-8")
+    tables = ParsedTables(cache)
+    entries, _ = load_all(knowledge, tables=tables)
+    tables.keep()
+    kept = json.loads((cache / FILE_NAME).read_text(encoding="utf-8"))["tables"]
+    assert "office-hours" not in {table["id"] for table in kept.values()}
+    assert len(kept) == len(entries) - 1
+    again, _ = load_all(knowledge, tables=ParsedTables(cache))
+    assert _office_hours(again) == "RA office hours and phone number"
