@@ -24,7 +24,13 @@ maximise (unanswered on-topic questions whose right entry is suggested) minus (o
 questions that get suggestions), each as a share of its group. Copy the numbers into
 ``faq/retrieval.py`` (DEFAULT_PARAMS, DEFAULT_THRESHOLDS).
 
-    python benchmarks/faq_tune.py [--top 5] [--around-current | --frozen-lexical]
+``--second-look`` keeps the lexical ranking and its thresholds as they are frozen and tunes only
+the second look (:class:`faq.retrieval.SecondLook`): the embedding's weight and floor and the
+second thresholds, over the questions the lexical ranking does not answer confidently, with the
+same objective over all questions and the same choice of the most central optimal setting. Copy
+its output into DEFAULT_SECOND_LOOK.
+
+    python benchmarks/faq_tune.py [--top 5] [--around-current | --frozen-lexical | --second-look]
 """
 
 from __future__ import annotations
@@ -42,9 +48,11 @@ from common.language import LANGUAGES
 from faq.knowledge import Entry, KnowledgeBase, LocalizedEntry, load_entries
 from faq.retrieval import (
     DEFAULT_PARAMS,
+    DEFAULT_THRESHOLDS,
     Candidate,
     Outcome,
     RankingParams,
+    SecondLook,
     Signals,
     Thresholds,
     decide,
@@ -72,6 +80,12 @@ LEAD_WEIGHT = (0.0, 0.5)
 ANSWER = np.round(np.arange(0.10, 0.705, 0.01), 2)  # 0.10 .. 0.70
 MARGIN = np.round(np.arange(0.0, 0.0505, 0.005), 3)  # 0 .. 0.05
 SUGGEST_BELOW = 0.08  # suggest = answer - 0.08: does not change the objective, only the UI
+# The second look's grid: the embedding's weight and floor (unrelated sentences sit at a cosine
+# of 0.1-0.4 in this model's space), then its thresholds.
+EMBEDDING_WEIGHT = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+EMBEDDING_FLOOR = (0.3, 0.4, 0.5, 0.6, 0.7)
+SECOND_ANSWER = np.round(np.arange(0.20, 0.905, 0.01), 2)  # 0.20 .. 0.90
+SECOND_MARGIN = np.round(np.arange(0.0, 0.205, 0.01), 2)  # 0 .. 0.20
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,10 +151,12 @@ class Columns:
             off_topic=~on_topic,
         )
 
-    def confident(self, lead_weight: float) -> np.ndarray:
+    def confident(
+        self, lead_weight: float, answers: np.ndarray = ANSWER, margins: np.ndarray = MARGIN
+    ) -> np.ndarray:
         """Shape (answers, margins, questions): the same rule as faq.retrieval.decide."""
-        reach = (self.best + lead_weight * self.lead)[None, None, :] >= ANSWER[:, None, None]
-        ahead = self.lead[None, None, :] >= MARGIN[None, :, None]
+        reach = (self.best + lead_weight * self.lead)[None, None, :] >= answers[:, None, None]
+        ahead = self.lead[None, None, :] >= margins[None, :, None]
         confident: np.ndarray = reach & ahead
         return confident
 
@@ -345,6 +361,196 @@ def tune_suggest(chosen: Setting, data: list[Labelled]) -> tuple[Thresholds, flo
     return best[1], best[2], best[3]
 
 
+@dataclass(frozen=True, slots=True)
+class Looked:
+    """The questions the frozen lexical ranking does not answer, with what a second look needs,
+    and the counts of those it does answer (they stay as they are)."""
+
+    rows: list[tuple[Signals, dict[str, float], str | None]]
+    on_topic: int
+    off_topic: int
+    right: int
+    wrong: int
+    answered_off_topic: int
+
+
+def looked(data: list[Labelled]) -> Looked:
+    entries = load_entries()
+    pairs = [(KnowledgeBase(entries=entries, second_look=None), data)]
+    pairs += [
+        (KnowledgeBase(entries=reduced, second_look=None), held) for reduced, held in folds(entries)
+    ]
+    rows: list[tuple[Signals, dict[str, float], str | None]] = []
+    on_topic = off_topic = right = wrong = answered_off_topic = 0
+    for kb, items in pairs:
+        for item in items:
+            on_topic += item.expected is not None
+            off_topic += item.expected is None
+            decision = decide(kb.rank(item.question), DEFAULT_THRESHOLDS)
+            if decision.outcome is not Outcome.CONFIDENT:
+                rows.append(
+                    (kb.signals(item.question), kb.similarities(item.question), item.expected)
+                )
+            elif item.expected is None:
+                answered_off_topic += 1
+            elif decision.entry_id == item.expected:
+                right += 1
+            else:
+                wrong += 1
+    return Looked(rows, on_topic, off_topic, right, wrong, answered_off_topic)
+
+
+@dataclass(frozen=True, slots=True)
+class LookSetting:
+    look: SecondLook
+    objective: float
+    accuracy: float
+    rejection: float
+    wrong: float
+
+
+def second_rankings(data: Looked, weight: float, floor: float) -> list[list[Candidate]]:
+    return [
+        mix(
+            signals,
+            classifier_weight=DEFAULT_PARAMS.classifier_weight,
+            off_domain_factor=DEFAULT_PARAMS.off_domain_factor,
+            similarities=similarities,
+            embedding_weight=weight,
+            embedding_floor=floor,
+        )
+        for signals, similarities, _ in data.rows
+    ]
+
+
+def search_second_look(data: Looked) -> list[LookSetting]:
+    settings: list[LookSetting] = []
+    for weight, floor in itertools.product(EMBEDDING_WEIGHT, EMBEDDING_FLOOR):
+        columns = Columns.of(
+            [
+                Ranked.of(ranking, expected)
+                for ranking, (_, _, expected) in zip(
+                    second_rankings(data, weight, floor), data.rows, strict=True
+                )
+            ]
+        )
+        for lead_weight in LEAD_WEIGHT:
+            confident = columns.confident(lead_weight, SECOND_ANSWER, SECOND_MARGIN)
+            accuracy = (data.right + (confident & columns.right).sum(axis=2)) / data.on_topic
+            wrong = (data.wrong + (confident & columns.wrong).sum(axis=2)) / data.on_topic
+            answered = data.answered_off_topic + (confident & columns.off_topic).sum(axis=2)
+            rejection = 1 - answered / data.off_topic
+            objective = accuracy + rejection - 2 * wrong
+            top = objective.max()
+            for a, m in zip(*np.nonzero(objective >= top - 1e-9), strict=True):
+                answer = float(SECOND_ANSWER[a])
+                thresholds = Thresholds(
+                    answer=answer,
+                    margin=float(SECOND_MARGIN[m]),
+                    suggest=round(max(0.0, answer - SUGGEST_BELOW), 2),
+                    lead_weight=lead_weight,
+                )
+                settings.append(
+                    LookSetting(
+                        SecondLook(weight=weight, floor=floor, thresholds=thresholds),
+                        float(objective[a, m]),
+                        float(accuracy[a, m]),
+                        float(rejection[a, m]),
+                        float(wrong[a, m]),
+                    )
+                )
+    return settings
+
+
+def central_look(best: list[LookSetting]) -> LookSetting:
+    """As :func:`central`, over the second look's axes."""
+
+    def point(setting: LookSetting) -> tuple[float, ...]:
+        look = setting.look
+        t = look.thresholds
+        return (look.weight, look.floor, t.answer / 0.5, t.margin / 0.1, t.lead_weight)
+
+    points = [point(setting) for setting in best]
+    centroid = tuple(sum(axis) / len(points) for axis in zip(*points, strict=True))
+    return min(
+        best,
+        key=lambda s: sum((a - c) ** 2 for a, c in zip(point(s), centroid, strict=True)),
+    )
+
+
+def tune_second_suggest(chosen: LookSetting, data: Looked) -> tuple[SecondLook, float, float]:
+    """The second look's suggest threshold, chosen as :func:`tune_suggest` chooses it."""
+    look = chosen.look
+    rankings = second_rankings(data, look.weight, look.floor)
+    best: tuple[float, SecondLook, float, float] | None = None
+    for below in SUGGEST_STEPS:
+        t = look.thresholds
+        thresholds = dataclasses.replace(t, suggest=round(max(0.0, t.answer - below), 2))
+        missed = helped = off_topic = bothered = 0
+        for ranking, (_, _, expected) in zip(rankings, data.rows, strict=True):
+            decision = decide(ranking, thresholds)
+            if expected is None:
+                off_topic += 1
+                bothered += decision.outcome is Outcome.DID_YOU_MEAN
+            elif decision.outcome is not Outcome.CONFIDENT:
+                missed += 1
+                helped += any(c.entry_id == expected for c in decision.suggestions)
+        helped_share = helped / missed if missed else 0.0
+        bothered_share = bothered / off_topic if off_topic else 0.0
+        gain = helped_share - bothered_share
+        if best is None or gain >= best[0]:  # ties: the wider "did you mean" band
+            best = (
+                gain,
+                dataclasses.replace(look, thresholds=thresholds),
+                helped_share,
+                bothered_share,
+            )
+    assert best is not None
+    return best[1], best[2], best[3]
+
+
+def main_second_look(data: list[Labelled], top_n: int) -> None:
+    found = looked(data)
+    settings = sorted(search_second_look(found), key=lambda s: -s.objective)
+    top = settings[0].objective
+    best = [s for s in settings if s.objective >= top - 1e-9]
+    chosen = central_look(best)
+    look, helped, bothered = tune_second_suggest(chosen, found)
+    before = (
+        found.right / found.on_topic
+        + 1
+        - found.answered_off_topic / found.off_topic
+        - 2 * found.wrong / found.on_topic
+    )
+    print(
+        f"{found.on_topic + found.off_topic} questions; the frozen lexical ranking leaves "
+        f"{len(found.rows)} unanswered; objective without a second look {before:.3f}"
+    )
+    print(f"best objective {top:.3f} reached by {len(best)} settings; chosen (most central):")
+    print(f"  {look}")
+    print(
+        f"  top-1 {chosen.accuracy:.1%}  off-topic rejection {chosen.rejection:.1%}  "
+        f"wrong confident {chosen.wrong:.1%}"
+    )
+    print(
+        f"  did you mean: right entry suggested for {helped:.0%} of unanswered on-topic "
+        f"questions; {bothered:.0%} of off-topic questions get suggestions"
+    )
+    print("best settings of other weights and floors:")
+    seen = {(look.weight, look.floor)}
+    for setting in settings:
+        key = (setting.look.weight, setting.look.floor)
+        if key in seen:
+            continue
+        seen.add(key)
+        print(
+            f"  {setting.objective:.3f}  {setting.look}  top-1 {setting.accuracy:.1%} "
+            f"rejection {setting.rejection:.1%} wrong {setting.wrong:.1%}"
+        )
+        if len(seen) > top_n:
+            break
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--top", type=int, default=5, help="how many runner-up settings to show")
@@ -360,8 +566,17 @@ def main() -> None:
         help="keep the frozen lexical weights (a few minutes): search only the classifier "
         "weight, damping and thresholds, e.g. after new example questions",
     )
+    parser.add_argument(
+        "--second-look",
+        action="store_true",
+        help="keep the lexical ranking and thresholds: tune only the second look's embedding "
+        "weight, floor and thresholds (a minute)",
+    )
     args = parser.parse_args()
     data = read()
+    if args.second_look:
+        main_second_look(data, args.top)
+        return
     if args.frozen_lexical:
         current = DEFAULT_PARAMS
         weights = ((current.bm25_weight, current.example_weight),)

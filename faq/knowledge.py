@@ -35,11 +35,14 @@ from faq import messages
 from faq.errors import EntryInvalid
 from faq.retrieval import (
     DEFAULT_PARAMS,
+    DEFAULT_SECOND_LOOK,
     DEFAULT_THRESHOLDS,
     Candidate,
+    Decision,
     Outcome,
     RankingParams,
     Retriever,
+    SecondLook,
     Signals,
     Thresholds,
     decide,
@@ -335,6 +338,7 @@ class KnowledgeBase:
         entries: Iterable[Entry],
         thresholds: Thresholds = DEFAULT_THRESHOLDS,
         params: RankingParams = DEFAULT_PARAMS,
+        second_look: SecondLook | None = DEFAULT_SECOND_LOOK,
         cache_dir: Path | None = None,
     ) -> None:
         by_id: dict[str, Entry] = {}
@@ -345,6 +349,7 @@ class KnowledgeBase:
         if not by_id:
             raise ValueError("a knowledge base needs at least one entry")
         self.thresholds = thresholds
+        self.second_look = second_look
         self._entries = MappingProxyType(by_id)
         self._retriever = Retriever(
             examples=[
@@ -381,15 +386,16 @@ class KnowledgeBase:
         operator_dir: Path | None = None,
         thresholds: Thresholds = DEFAULT_THRESHOLDS,
         params: RankingParams = DEFAULT_PARAMS,
+        second_look: SecondLook | None = DEFAULT_SECOND_LOOK,
         cache_dir: Path | None = None,
     ) -> KnowledgeBase:
         """The knowledge base from ``directory`` (default: the shipped entries, merged with an
         RA's ``operator_dir`` when given: see :mod:`faq.sources`).
 
         ``cache_dir`` keeps the entries' parsed tables, the fitted classifier and the
-        retrieval's index between processes (see :mod:`faq.tables`,
-        :func:`faq.classifier.trained` and :mod:`faq.index`, each keyed by a digest of what it is
-        built from); without it all are built at every load.
+        retrieval's index and the examples' embeddings between processes (see :mod:`faq.tables`,
+        :func:`faq.classifier.trained`, :mod:`faq.index` and :mod:`faq.embedding`, each keyed by
+        a digest of what it is built from); without it all are built at every load.
         """
         from faq.tables import ParsedTables
 
@@ -405,6 +411,7 @@ class KnowledgeBase:
             entries=entries,
             thresholds=thresholds,
             params=params,
+            second_look=second_look,
             cache_dir=cache_dir,
         )
 
@@ -420,6 +427,18 @@ class KnowledgeBase:
         """The ranking's signals before mixing, for tuning (see :func:`faq.retrieval.mix`)."""
         return self._retriever.signals(question)
 
+    def similarities(self, question: str) -> dict[str, float]:
+        """The second look's embedding cosines, for tuning (see :func:`faq.retrieval.mix`)."""
+        return self._retriever.similarities(question)
+
+    def decide(self, question: str) -> Decision:
+        """The lexical decision, and the second look's when that is not confident."""
+        decision = decide(self._retriever.rank(question), self.thresholds)
+        if decision.outcome is Outcome.CONFIDENT or self.second_look is None:
+            return decision
+        look = self.second_look
+        return decide(self._retriever.rank_again(question, look), look.thresholds)
+
     def forget_rankings(self) -> None:
         """Drop the rankings kept for questions asked before (see :meth:`Retriever.rank`), so
         that a benchmark times the scoring, not the lookup."""
@@ -428,7 +447,7 @@ class KnowledgeBase:
     def ask(self, question: str, *, language: Lang | None = None) -> Answer:
         """Answer ``question`` in ``language`` (default: the question's own language)."""
         reply_language = language or detect_language(question)
-        decision = decide(self._retriever.rank(question), self.thresholds)
+        decision = self.decide(question)
         if decision.outcome is Outcome.CONFIDENT:
             assert decision.entry_id is not None
             entry = self._entries[decision.entry_id]

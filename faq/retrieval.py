@@ -19,6 +19,13 @@ Four signals, each in [0, 1], are mixed into one score per entry (weights in
   on the example questions gives each entry. The first three signals measure overlap; this one
   has learnt which words tell two neighbouring entries apart.
 
+When that ranking is not confident, a **second look** (:class:`SecondLook`) adds a fifth signal,
+the cosine between the question and each entry's nearest example in a multilingual sentence
+embedding (:mod:`faq.embedding`), which carries paraphrases that share no word with any example
+("my cert is about to run out"), and decides again with thresholds of its own. A confident
+lexical answer is never second-guessed, so the embedding costs CPU only for the questions the
+words alone could not answer (about one in eight).
+
 A question that contains none of the entries' keywords ("证书", "PIN", "renew", ...) is not
 about certificates at all, nor is one that names another credential or document
 (:data:`FOREIGN_TERMS`: "ssh", "gpg", "passport", ...): its scores are multiplied by
@@ -44,6 +51,7 @@ from faq.scoring import Bm25
 
 if TYPE_CHECKING:
     from faq.classifier import EntryClassifier
+    from faq.embedding import EntryEmbeddings
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,6 +132,33 @@ DEFAULT_PARAMS = RankingParams(
 )
 DEFAULT_THRESHOLDS = Thresholds(answer=0.46, margin=0.04, suggest=0.26, lead_weight=0.5)
 MAX_SUGGESTIONS = 3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecondLook:
+    """The ranking again with the sentence embedding, for a question the lexical ranking did not
+    answer confidently: each entry's lexical score (lexical mix and classifier, as before) times
+    ``1 - weight``, plus ``weight`` times its embedding cosine rescaled from ``floor`` (0) to 1
+    (1); then :func:`decide` with ``thresholds``."""
+
+    weight: float
+    floor: float
+    thresholds: Thresholds
+
+    def __post_init__(self) -> None:
+        if not 0 < self.weight <= 1:
+            raise ValueError(f"weight must be in (0, 1], got {self.weight}")
+        if not 0 <= self.floor < 1:
+            raise ValueError(f"floor must be in [0, 1), got {self.floor}")
+
+
+# Tuned with `benchmarks/faq_tune.py --second-look` on the same tuning splits and folds, the
+# lexical ranking and its thresholds frozen (session 13, issue 15).
+DEFAULT_SECOND_LOOK = SecondLook(
+    weight=0.7,
+    floor=0.5,
+    thresholds=Thresholds(answer=0.44, margin=0.16, suggest=0.24, lead_weight=0.5),
+)
 
 
 class Outcome(StrEnum):
@@ -313,6 +348,11 @@ class Retriever:
         self._example_bm25 = Bm25(k1=params.k1, b=params.b, term_freqs=example_terms)
         self._ngrams = index.ngrams
         self._rankings = _Rankings(RANKINGS_KEPT)
+        self._second_rankings = _Rankings(RANKINGS_KEPT)
+        self._examples = tuple(examples)
+        self._cache_dir = cache_dir
+        self._embeddings: EntryEmbeddings | None = None
+        self._embedding_lock = threading.Lock()
         self._classifier: EntryClassifier | None = None
         if params.classifier_weight and len(self.entry_ids) > 1:
             # Imported here: NumPy (and scikit-learn, when the model must be fitted) is only
@@ -337,9 +377,47 @@ class Retriever:
             self._rankings.keep(normalized, ranking)
         return list(ranking)
 
+    def rank_again(self, question: str, look: SecondLook) -> list[Candidate]:
+        """The ranking with the embedding's similarities mixed in (see :class:`SecondLook`);
+        kept and handed out again like :meth:`rank`'s."""
+        normalized = self._normalized(question)
+        kept = len(normalized) <= RANKED_CHARS_KEPT
+        ranking = self._second_rankings.get(normalized) if kept else None
+        if ranking is None:
+            ranking = tuple(
+                mix(
+                    self._signals(normalized),
+                    classifier_weight=self.params.classifier_weight if self._classifier else 0.0,
+                    off_domain_factor=self.params.off_domain_factor,
+                    similarities=self._embedded().similarities(normalized),
+                    embedding_weight=look.weight,
+                    embedding_floor=look.floor,
+                )
+            )
+            if kept:
+                self._second_rankings.keep(normalized, ranking)
+        return list(ranking)
+
+    def similarities(self, question: str) -> dict[str, float]:
+        """Each entry's embedding cosine with ``question`` (for tuning, see :func:`mix`)."""
+        return self._embedded().similarities(self._normalized(question))
+
+    def _embedded(self) -> EntryEmbeddings:
+        """The examples' embeddings, computed (or read from the cache) at the first second look."""
+        with self._embedding_lock:
+            if self._embeddings is None:
+                from faq import embedding
+
+                self._embeddings = embedding.embedded(
+                    [(entry_id, text.normalize(example)) for entry_id, example in self._examples],
+                    cache_dir=self._cache_dir,
+                )
+            return self._embeddings
+
     def forget_rankings(self) -> None:
         """Drop the kept rankings (benchmarks call this to time the scoring itself)."""
         self._rankings.clear()
+        self._second_rankings.clear()
 
     def _ranked(self, normalized: str) -> list[Candidate]:
         return mix(
@@ -397,13 +475,30 @@ class Signals:
     in_domain: bool
 
 
-def mix(signals: Signals, *, classifier_weight: float, off_domain_factor: float) -> list[Candidate]:
-    """The ranking from the signals: lexical and classifier mixed, damped when off-domain."""
+def mix(
+    signals: Signals,
+    *,
+    classifier_weight: float,
+    off_domain_factor: float,
+    similarities: Mapping[str, float] | None = None,
+    embedding_weight: float = 0.0,
+    embedding_floor: float = 0.0,
+) -> list[Candidate]:
+    """The ranking from the signals: lexical and classifier mixed, then, for a second look,
+    mixed with the embedding ``similarities`` (see :class:`SecondLook`); damped when off-domain."""
     combined: defaultdict[str, float] = defaultdict(float)
     for entry_id, score in signals.lexical.items():
         combined[entry_id] += (1 - classifier_weight) * score
     for entry_id, probability in signals.probabilities.items():
         combined[entry_id] += classifier_weight * probability
+    if similarities is not None:
+        for entry_id in combined:
+            combined[entry_id] *= 1 - embedding_weight
+        for entry_id, cosine in similarities.items():
+            if cosine > embedding_floor:
+                combined[entry_id] += (
+                    embedding_weight * (cosine - embedding_floor) / (1 - embedding_floor)
+                )
     factor = 1.0 if signals.in_domain else off_domain_factor
     ranking = [
         Candidate(entry_id, min(1.0, score * factor))

@@ -93,7 +93,9 @@ def test_ask_not_confident_offers_ra_staff_in_the_question_language(kb: Knowledg
 def test_ask_did_you_mean_lists_up_to_three_titles() -> None:
     """With an unreachable answer threshold every match becomes a suggestion."""
     kb = KnowledgeBase(
-        entries=load_entries(), thresholds=Thresholds(answer=1.0, margin=1.0, suggest=0.05)
+        entries=load_entries(),
+        thresholds=Thresholds(answer=1.0, margin=1.0, suggest=0.05),
+        second_look=None,
     )
     answer = kb.ask("how do I download my certificate to a usb key")
     assert answer.outcome is Outcome.DID_YOU_MEAN
