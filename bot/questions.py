@@ -7,6 +7,8 @@ the unanswered-question store.
 
 from __future__ import annotations
 
+import asyncio
+
 from bot import dialog, messages
 from bot.dialog import Knowledge, Reply
 from bot.unanswered import UnansweredLog
@@ -36,7 +38,9 @@ class Questions:
             return Reply(
                 messages.text("not_understood", lang), (dialog.talk_to_ra_button(lang, question),)
             )
-        result = self.knowledge.ask(question, language=lang)
+        # In a worker thread: a question the words alone cannot answer takes the knowledge
+        # base's second look (a sentence embedding, about 2 ms; the model loads on the first).
+        result = await asyncio.to_thread(self.knowledge.ask, question, language=lang)
         if result.id is None:
             await self.unanswered.record(
                 question, lang=lang, best_id=result.best_id, score=result.score, source=self.source

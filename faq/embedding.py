@@ -29,6 +29,7 @@ import hashlib
 import json
 import logging
 import threading
+import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -126,29 +127,36 @@ class _Model:
             with resources.as_file(bundled / "sp.model") as model_file:
                 tokenizer = sentencepiece.SentencePieceProcessor(model_file=str(model_file))
             with resources.as_file(bundled / "weights.npz") as packed:
-                backend: _Backend = NumpyBackend(
-                    str(_uncompressed(packed, cache_dir)), tokenizer, threads=1
-                )
+                backend = _backend(NumpyBackend, packed, tokenizer, cache_dir)
             self._blas = ThreadpoolController().limit  # looks the BLAS libraries up once
             self._backend = backend
+            return backend
         return self._backend
 
 
-def _uncompressed(packed: Path, cache_dir: Path | None) -> Path:
-    """The model's tables as an uncompressed archive in ``cache_dir`` (written once), or the
-    package's own compressed one when there is no cache directory or it cannot be written."""
+def _backend(
+    make: Callable[..., _Backend], packed: Path, tokenizer: object, cache_dir: Path | None
+) -> _Backend:
+    """The model over its tables: from the uncompressed copy in ``cache_dir`` (written at the
+    first load; a damaged copy is written again, with a warning), else from the package's own
+    compressed archive."""
     if cache_dir is None:
-        return packed
+        return make(str(packed), tokenizer, threads=1)
     path = cache_dir / f"faq-use-weights-{model_version()}.npz"
     if path.is_file():
-        return path
+        try:
+            return make(str(path), tokenizer, threads=1)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+            log.warning(
+                "writing the embedding model's tables again: %s is unusable (%s)", path, error
+            )
     try:
         with npz.opened(packed) as arrays:
             npz.save(path, {name: arrays[name] for name in arrays.files})
     except (OSError, ValueError) as error:
         log.warning("could not keep the embedding model's tables in %s: %s", path, error)
-        return packed
-    return path
+        return make(str(packed), tokenizer, threads=1)
+    return make(str(path), tokenizer, threads=1)
 
 
 _model = _Model()

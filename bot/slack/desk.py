@@ -506,7 +506,8 @@ class Desk:
                 pending=await self.queries.pending_enrollments(),
                 locked=await self.queries.locked_enrollments(),
                 escalations=await self.escalations.open_escalations(),
-                unanswered=group_questions(
+                unanswered=await asyncio.to_thread(  # asks the knowledge base once a group
+                    group_questions,
                     await self.unanswered.waiting(limit=HOME_UNANSWERED_ROWS),
                     self.questions.knowledge,
                 ),

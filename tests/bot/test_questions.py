@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.models import UnansweredQuestionPublic
 from bot.questions import Questions
+from common.language import Lang
 from tests.bot.conftest import FakeKnowledge
 
 
@@ -66,3 +69,29 @@ async def test_not_helpful_feedback_keeps_the_question() -> None:
     await questions.feedback(helpful=True, value="renewal", lang="en")
     await questions.feedback(helpful=False, value="why is it red", lang="en")
     assert kept.rows == [("why is it red", None, "slack:not-helpful")]
+
+
+@dataclass
+class LoopBoundKnowledge(FakeKnowledge):
+    """Knowledge that notes, at each question, whether its thread runs an event loop."""
+
+    on_loop: list[bool] = field(default_factory=list)
+
+    def ask(self, question: str, *, language: Lang | None = None) -> Any:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            self.on_loop.append(False)
+        else:
+            self.on_loop.append(True)
+        return super().ask(question, language=language)
+
+
+async def test_the_knowledge_base_is_asked_off_the_event_loop() -> None:
+    """A second look (a sentence embedding; the first one loads the model) must not hold up
+    the loop that acks Slack within 3 s."""
+    knowledge = LoopBoundKnowledge()
+    questions = Questions(knowledge=knowledge, unanswered=Kept(), source="slack")
+    reply = await questions.answer("where is my CN?", "en")
+    assert "Open the certificate's Subject." in reply.text
+    assert knowledge.on_loop == [False]
