@@ -45,7 +45,6 @@ from faq.retrieval import (
     SecondLook,
     Signals,
     Thresholds,
-    decide,
 )
 
 if TYPE_CHECKING:
@@ -433,11 +432,7 @@ class KnowledgeBase:
 
     def decide(self, question: str) -> Decision:
         """The lexical decision, and the second look's when that is not confident."""
-        decision = decide(self._retriever.rank(question), self.thresholds)
-        if decision.outcome is Outcome.CONFIDENT or self.second_look is None:
-            return decision
-        look = self.second_look
-        return decide(self._retriever.rank_again(question, look), look.thresholds)
+        return self._retriever.decide(question, self.thresholds, self.second_look)
 
     def forget_rankings(self) -> None:
         """Drop the rankings kept for questions asked before (see :meth:`Retriever.rank`), so

@@ -349,6 +349,7 @@ class Retriever:
         self._ngrams = index.ngrams
         self._rankings = _Rankings(RANKINGS_KEPT)
         self._second_rankings = _Rankings(RANKINGS_KEPT)
+        self._second_kept_for: SecondLook | None = None
         self._examples = tuple(examples)
         self._cache_dir = cache_dir
         self._embeddings: EntryEmbeddings | None = None
@@ -368,25 +369,54 @@ class Retriever:
 
         The ranking depends only on the normalised question: the last :data:`RANKINGS_KEPT`
         (up to :data:`RANKED_CHARS_KEPT` characters each) are kept and handed out again."""
-        normalized = self._normalized(question)
-        if len(normalized) > RANKED_CHARS_KEPT:
-            return self._ranked(normalized)
-        ranking = self._rankings.get(normalized)
-        if ranking is None:
-            ranking = tuple(self._ranked(normalized))
-            self._rankings.keep(normalized, ranking)
+        ranking, _ = self._first(self._normalized(question))
         return list(ranking)
 
     def rank_again(self, question: str, look: SecondLook) -> list[Candidate]:
         """The ranking with the embedding's similarities mixed in (see :class:`SecondLook`);
         kept and handed out again like :meth:`rank`'s."""
+        return list(self._second(self._normalized(question), look, None))
+
+    def decide(self, question: str, thresholds: Thresholds, look: SecondLook | None) -> Decision:
+        """:func:`decide` on the ranking, and on the second look's when that is not confident
+        (the signals are computed once for both)."""
         normalized = self._normalized(question)
+        ranking, signals = self._first(normalized)
+        decision = decide(ranking, thresholds)
+        if decision.outcome is Outcome.CONFIDENT or look is None:
+            return decision
+        return decide(self._second(normalized, look, signals), look.thresholds)
+
+    def _first(self, normalized: str) -> tuple[tuple[Candidate, ...], Signals | None]:
+        """The lexical ranking, with the signals when they had to be computed."""
         kept = len(normalized) <= RANKED_CHARS_KEPT
+        ranking = self._rankings.get(normalized) if kept else None
+        if ranking is not None:
+            return ranking, None
+        signals = self._signals(normalized)
+        ranking = tuple(
+            mix(
+                signals,
+                classifier_weight=self.params.classifier_weight if self._classifier else 0.0,
+                off_domain_factor=self.params.off_domain_factor,
+            )
+        )
+        if kept:
+            self._rankings.keep(normalized, ranking)
+        return ranking, signals
+
+    def _second(
+        self, normalized: str, look: SecondLook, signals: Signals | None
+    ) -> tuple[Candidate, ...]:
+        kept = len(normalized) <= RANKED_CHARS_KEPT
+        if look != self._second_kept_for:  # the kept second rankings are of another look
+            self._second_rankings.clear()
+            self._second_kept_for = look
         ranking = self._second_rankings.get(normalized) if kept else None
         if ranking is None:
             ranking = tuple(
                 mix(
-                    self._signals(normalized),
+                    signals or self._signals(normalized),
                     classifier_weight=self.params.classifier_weight if self._classifier else 0.0,
                     off_domain_factor=self.params.off_domain_factor,
                     similarities=self._embedded().similarities(normalized),
@@ -396,7 +426,7 @@ class Retriever:
             )
             if kept:
                 self._second_rankings.keep(normalized, ranking)
-        return list(ranking)
+        return ranking
 
     def similarities(self, question: str) -> dict[str, float]:
         """Each entry's embedding cosine with ``question`` (for tuning, see :func:`mix`)."""
@@ -418,13 +448,6 @@ class Retriever:
         """Drop the kept rankings (benchmarks call this to time the scoring itself)."""
         self._rankings.clear()
         self._second_rankings.clear()
-
-    def _ranked(self, normalized: str) -> list[Candidate]:
-        return mix(
-            self._signals(normalized),
-            classifier_weight=self.params.classifier_weight if self._classifier else 0.0,
-            off_domain_factor=self.params.off_domain_factor,
-        )
 
     def signals(self, question: str) -> Signals:
         """The signals for ``question`` before they are mixed (see :func:`mix`)."""
