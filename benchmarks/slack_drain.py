@@ -11,7 +11,9 @@ the events answered after the burst divided by the time from its end to the last
 The **ceiling** is the same questions asked of the knowledge base in a loop, in a process of
 its own on core 0 after the server has stopped (``KnowledgeBase.ask``, the rankings kept for
 questions asked before dropped each time, as the questions are all distinct anyway): handling an
-event cannot be faster than retrieving its answer.
+event cannot be faster than retrieving its answer. Both start cold: the server on a new data
+directory and the ceiling without a cache directory load the second look's model and embed
+the entries' examples (about 3 s of CPU, once) at the first question that needs it.
 
     .venv/bin/python benchmarks/slack_drain.py [--seconds 4] [--events 20000] [--limit 120]
 

