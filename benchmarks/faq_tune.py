@@ -39,8 +39,10 @@ import argparse
 import dataclasses
 import itertools
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -260,7 +262,10 @@ def search(
         )
         signalled = signals(lexical, data)
         for classifier_weight, off_domain in itertools.product(CLASSIFIER_WEIGHT, OFF_DOMAIN):
-            mixing = {"classifier_weight": classifier_weight, "off_domain_factor": off_domain}
+            mixing: dict[str, Any] = {
+                "classifier_weight": classifier_weight,
+                "off_domain_factor": off_domain,
+            }
             own = [Ranked.of(mix(sig, **mixing), expected) for sig, expected in signalled.own]
             if any(item.best_id != item.expected for item in own):
                 continue  # every entry must rank first for its own example questions ...
@@ -276,32 +281,52 @@ def search(
                 # ... and answer them confidently.
                 allowed = (ANSWER[:, None] <= own_floor) & (MARGIN[None, :] <= own_lead)
                 objective = np.where(allowed, objective, -np.inf)
-                top = objective.max()
-                if not np.isfinite(top):
-                    continue
-                for a, m in zip(*np.nonzero(objective >= top - 1e-9), strict=True):
-                    thresholds = Thresholds(
-                        answer=float(ANSWER[a]),
-                        margin=float(MARGIN[m]),
-                        suggest=round(max(0.0, float(ANSWER[a]) - SUGGEST_BELOW), 2),
-                        lead_weight=lead_weight,
-                    )
-                    settings.append(
-                        Setting(
-                            params,
-                            thresholds,
-                            float(objective[a, m]),
-                            float(accuracy[a, m]),
-                            float(rejection[a, m]),
-                            float(wrong[a, m]),
-                        )
-                    )
+                settings += [
+                    Setting(params, thresholds, *at(a, m, objective, accuracy, rejection, wrong))
+                    for a, m, thresholds in optimal(objective, ANSWER, MARGIN, lead_weight)
+                ]
     return settings
 
 
-def central(best: list[Setting]) -> Setting:
-    """The optimal setting nearest the centroid of all optimal settings (normalised axes)."""
+def optimal(
+    objective: np.ndarray, answers: np.ndarray, margins: np.ndarray, lead_weight: float
+) -> Iterator[tuple[int, int, Thresholds]]:
+    """The cells of ``objective`` (answers x margins) at its maximum, with their thresholds."""
+    top = objective.max()
+    if not np.isfinite(top):
+        return
+    for a, m in zip(*np.nonzero(objective >= top - 1e-9), strict=True):
+        answer = float(answers[a])
+        yield (
+            int(a),
+            int(m),
+            Thresholds(
+                answer=answer,
+                margin=float(margins[m]),
+                suggest=round(max(0.0, answer - SUGGEST_BELOW), 2),
+                lead_weight=lead_weight,
+            ),
+        )
 
+
+def at(a: int, m: int, *grids: np.ndarray) -> tuple[float, ...]:
+    return tuple(float(grid[a, m]) for grid in grids)
+
+
+Chosen = TypeVar("Chosen")
+
+
+def most_central(best: list[Chosen], point: Callable[[Chosen], tuple[float, ...]]) -> Chosen:
+    """The optimal setting nearest the centroid of all optimal settings (normalised axes)."""
+    points = [point(setting) for setting in best]
+    centroid = tuple(sum(axis) / len(points) for axis in zip(*points, strict=True))
+    return min(
+        best,
+        key=lambda s: sum((a - c) ** 2 for a, c in zip(point(s), centroid, strict=True)),
+    )
+
+
+def central(best: list[Setting]) -> Setting:
     def point(setting: Setting) -> tuple[float, ...]:
         p, t = setting.params, setting.thresholds
         return (
@@ -316,12 +341,7 @@ def central(best: list[Setting]) -> Setting:
             t.lead_weight,
         )
 
-    points = [point(setting) for setting in best]
-    centroid = tuple(sum(axis) / len(points) for axis in zip(*points, strict=True))
-    return min(
-        best,
-        key=lambda s: sum((a - c) ** 2 for a, c in zip(point(s), centroid, strict=True)),
-    )
+    return most_central(best, point)
 
 
 SUGGEST_STEPS = tuple(round(0.01 * step, 2) for step in range(1, 21))  # 0.01 .. 0.20 below answer
@@ -410,17 +430,13 @@ class LookSetting:
 
 
 def second_rankings(data: Looked, weight: float, floor: float) -> list[list[Candidate]]:
-    return [
-        mix(
-            signals,
-            classifier_weight=DEFAULT_PARAMS.classifier_weight,
-            off_domain_factor=DEFAULT_PARAMS.off_domain_factor,
-            similarities=similarities,
-            embedding_weight=weight,
-            embedding_floor=floor,
-        )
-        for signals, similarities, _ in data.rows
-    ]
+    mixing: dict[str, Any] = {  # as in search(): the frozen lexical mix, then the embedding's
+        "classifier_weight": DEFAULT_PARAMS.classifier_weight,
+        "off_domain_factor": DEFAULT_PARAMS.off_domain_factor,
+        "embedding_weight": weight,
+        "embedding_floor": floor,
+    }
+    return [mix(signals, similarities=similar, **mixing) for signals, similar, _ in data.rows]
 
 
 def search_second_look(data: Looked) -> list[LookSetting]:
@@ -441,41 +457,25 @@ def search_second_look(data: Looked) -> list[LookSetting]:
             answered = data.answered_off_topic + (confident & columns.off_topic).sum(axis=2)
             rejection = 1 - answered / data.off_topic
             objective = accuracy + rejection - 2 * wrong
-            top = objective.max()
-            for a, m in zip(*np.nonzero(objective >= top - 1e-9), strict=True):
-                answer = float(SECOND_ANSWER[a])
-                thresholds = Thresholds(
-                    answer=answer,
-                    margin=float(SECOND_MARGIN[m]),
-                    suggest=round(max(0.0, answer - SUGGEST_BELOW), 2),
-                    lead_weight=lead_weight,
+            settings += [
+                LookSetting(
+                    SecondLook(weight=weight, floor=floor, thresholds=thresholds),
+                    *at(a, m, objective, accuracy, rejection, wrong),
                 )
-                settings.append(
-                    LookSetting(
-                        SecondLook(weight=weight, floor=floor, thresholds=thresholds),
-                        float(objective[a, m]),
-                        float(accuracy[a, m]),
-                        float(rejection[a, m]),
-                        float(wrong[a, m]),
-                    )
+                for a, m, thresholds in optimal(
+                    objective, SECOND_ANSWER, SECOND_MARGIN, lead_weight
                 )
+            ]
     return settings
 
 
 def central_look(best: list[LookSetting]) -> LookSetting:
-    """As :func:`central`, over the second look's axes."""
-
     def point(setting: LookSetting) -> tuple[float, ...]:
         look = setting.look
         t = look.thresholds
         return (look.weight, look.floor, t.answer / 0.5, t.margin / 0.1, t.lead_weight)
 
-    points = [point(setting) for setting in best]
-    centroid = tuple(sum(axis) / len(points) for axis in zip(*points, strict=True))
-    return min(
-        best,
-        key=lambda s: sum((a - c) ** 2 for a, c in zip(point(s), centroid, strict=True)),
-    )
+    return most_central(best, point)
 
 
 def tune_second_suggest(chosen: LookSetting, data: Looked) -> tuple[SecondLook, float, float]:
@@ -509,6 +509,17 @@ def tune_second_suggest(chosen: LookSetting, data: Looked) -> tuple[SecondLook, 
     return best[1], best[2], best[3]
 
 
+def print_chosen(chosen: Setting | LookSetting, helped: float, bothered: float) -> None:
+    print(
+        f"  top-1 {chosen.accuracy:.1%}  off-topic rejection {chosen.rejection:.1%}  "
+        f"wrong confident {chosen.wrong:.1%}"
+    )
+    print(
+        f"  did you mean: right entry suggested for {helped:.0%} of unanswered on-topic "
+        f"questions; {bothered:.0%} of off-topic questions get suggestions"
+    )
+
+
 def main_second_look(data: list[Labelled], top_n: int) -> None:
     found = looked(data)
     settings = sorted(search_second_look(found), key=lambda s: -s.objective)
@@ -528,14 +539,7 @@ def main_second_look(data: list[Labelled], top_n: int) -> None:
     )
     print(f"best objective {top:.3f} reached by {len(best)} settings; chosen (most central):")
     print(f"  {look}")
-    print(
-        f"  top-1 {chosen.accuracy:.1%}  off-topic rejection {chosen.rejection:.1%}  "
-        f"wrong confident {chosen.wrong:.1%}"
-    )
-    print(
-        f"  did you mean: right entry suggested for {helped:.0%} of unanswered on-topic "
-        f"questions; {bothered:.0%} of off-topic questions get suggestions"
-    )
+    print_chosen(chosen, helped, bothered)
     print("best settings of other weights and floors:")
     seen = {(look.weight, look.floor)}
     for setting in settings:
@@ -595,14 +599,7 @@ def main() -> None:
     print(f"best objective {top:.3f} reached by {len(best)} settings; chosen (most central):")
     thresholds, helped, bothered = tune_suggest(chosen, data)
     print(f"  {chosen.params}\n  {thresholds}")
-    print(
-        f"  top-1 {chosen.accuracy:.1%}  off-topic rejection {chosen.rejection:.1%}  "
-        f"wrong confident {chosen.wrong:.1%}"
-    )
-    print(
-        f"  did you mean: right entry suggested for {helped:.0%} of unanswered on-topic "
-        f"questions; {bothered:.0%} of off-topic questions get suggestions"
-    )
+    print_chosen(chosen, helped, bothered)
     seen: set[RankingParams] = {chosen.params}
     print("best settings of other ranking parameters:")
     for setting in settings:

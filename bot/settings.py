@@ -360,7 +360,8 @@ class Settings(BaseSettings):
 
     @property
     def cache_dir(self) -> Path:
-        """What later processes reuse: the knowledge base's fitted classifier."""
+        """What later processes reuse: the knowledge base's parsed entries, index, fitted
+        classifier, examples' sentence vectors and the embedding model's tables."""
         return self.data_dir / "cache"
 
     @property
