@@ -217,28 +217,44 @@ class EntryEmbeddings:
 
 
 def embedded(
-    examples: Sequence[tuple[str, str]], *, cache_dir: Path | None = None
+    examples: Sequence[tuple[str, str]],
+    *,
+    cache_dir: Path | None = None,
+    normalize: Callable[[str], str] | None = None,
+    key: str | None = None,
 ) -> EntryEmbeddings:
-    """The embeddings of ``(entry_id, normalised example)`` pairs.
+    """The embeddings of ``(entry_id, example)`` pairs, each text passed through ``normalize``.
 
-    With ``cache_dir`` the vectors are kept there under a digest of the model and the examples,
-    and the next process reads them (a missing or damaged file is computed and written again).
+    With ``cache_dir`` the vectors are kept there under a digest of the model and of ``key``
+    (a digest that already covers the examples and ``normalize``, as :func:`faq.index.digest`
+    does; the texts are then normalised only when the file must be written) or, without a
+    ``key``, of the normalised examples themselves. The next process reads them; a missing or
+    damaged file is computed and written again.
     """
     owners = [owner for owner, _ in examples]
-    texts = [text for _, text in examples]
+
+    def prepared() -> list[str]:
+        return [normalize(text) if normalize else text for _, text in examples]
+
     if cache_dir is None:
-        return EntryEmbeddings(owners, encode(texts))
+        return EntryEmbeddings(owners, encode(prepared()))
+    texts: list[str] | None = None
+    if key is None:
+        texts = prepared()
+        named: object = list(zip(owners, texts, strict=True))
+    else:
+        named = key
     digest = hashlib.sha256(
-        json.dumps([CACHE_FORMAT, model_version(), list(examples)], ensure_ascii=False).encode()
+        json.dumps([CACHE_FORMAT, model_version(), named], ensure_ascii=False).encode()
     ).hexdigest()[:32]
     path = cache_dir / f"faq-embeddings-{digest}.npz"
     try:
-        return EntryEmbeddings(owners, _read(path, len(texts)), cache_dir=cache_dir)
+        return EntryEmbeddings(owners, _read(path, len(owners)), cache_dir=cache_dir)
     except FileNotFoundError:
         pass
     except (OSError, ValueError) as error:
         log.warning("recomputing the knowledge embeddings: %s is unusable (%s)", path, error)
-    vectors = encode(texts, cache_dir=cache_dir)
+    vectors = encode(texts if texts is not None else prepared(), cache_dir=cache_dir)
     try:
         npz.save(path, {"vectors": vectors})
     except OSError as error:

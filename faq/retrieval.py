@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING
 from faq import text
 from faq.errors import EmbeddingUnavailable
 from faq.index import Sources, built
+from faq.index import digest as index_digest
 from faq.scoring import Bm25
 
 if TYPE_CHECKING:
@@ -356,6 +357,7 @@ class Retriever:
         self._second_kept_for: SecondLook | None = None
         self._said_unavailable = False
         self._examples = tuple(examples)
+        self._sources = sources
         self._cache_dir = cache_dir
         self._embeddings: EntryEmbeddings | None = None
         self._embedding_lock = threading.Lock()
@@ -451,8 +453,11 @@ class Retriever:
                 from faq import embedding
 
                 self._embeddings = embedding.embedded(
-                    [(entry_id, text.normalize(example)) for entry_id, example in self._examples],
+                    self._examples,
+                    normalize=text.normalize,
                     cache_dir=self._cache_dir,
+                    # the index's digest covers the examples and the code that normalises them
+                    key=None if self._cache_dir is None else index_digest(self._sources),
                 )
             return self._embeddings
 

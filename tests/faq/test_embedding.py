@@ -128,6 +128,24 @@ def test_changed_examples_get_their_own_cache_file(tmp_path: Path) -> None:
     assert len(list(tmp_path.glob("faq-embeddings-*.npz"))) == 2
 
 
+def test_with_a_key_a_cached_file_is_read_without_normalising_the_examples(
+    tmp_path: Path,
+) -> None:
+    """The retriever names the file by its index's digest, which covers the examples and the
+    normalising code: a cached file then costs no normalisation of 3,000 examples."""
+    raw = [(owner, "How do I renew my certificate?") for owner in ("renewal", "lost-pin")]
+    first = embedding.embedded(raw, normalize=normalize, cache_dir=tmp_path, key="index-a")
+    question = normalize("renew my certificate")
+
+    def refuse(text: str) -> str:
+        raise AssertionError(f"normalised {text!r} although the file is cached")
+
+    again = embedding.embedded(raw, normalize=refuse, cache_dir=tmp_path, key="index-a")
+    assert again.similarities(question) == first.similarities(question)
+    embedding.embedded(raw, normalize=normalize, cache_dir=tmp_path, key="index-b")
+    assert len(list(tmp_path.glob("faq-embeddings-*.npz"))) == 2
+
+
 def test_similarities_from_many_threads_equal_the_serial_ones() -> None:
     found = embedding.embedded(EXAMPLES)
     questions = [normalize(f"question number {n} about renewing a certificate") for n in range(24)]
