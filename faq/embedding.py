@@ -14,11 +14,12 @@ questions cost more). Loading costs once per process:
 
 * the model's tables: the package keeps them compressed (0.4 s to inflate); with a
   ``cache_dir`` an uncompressed copy is written there once (``faq-use-weights-<version>.npz``,
-  79 MB) and read in 0.07 s by later processes. The tokenizer loads in about 0.2 s;
+  79 MB) and read in about 0.09 s by later processes. The tokenizer loads in 0.28-0.33 s;
 * the examples' vectors (about 2.7 s of CPU for 3,300 examples): kept in the process by text
   (up to :data:`TEXTS_KEPT`), so a knowledge base that changed one entry encodes only that
   entry's new texts, and with a ``cache_dir`` as ``faq-embeddings-<digest>.npz`` (the digest
-  covers the model's version and the examples), so the next process reads them instead.
+  covers the model's version and the examples, through the retrieval index's digest when the
+  retriever passes it as ``key``), so the next process reads them instead.
 
 The model runs on one BLAS thread under one lock: a question's products are small, and the
 package does not document its scratch buffers as thread-safe.

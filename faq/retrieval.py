@@ -408,13 +408,7 @@ class Retriever:
         if ranking is not None:
             return ranking, None
         signals = self._signals(normalized)
-        ranking = tuple(
-            mix(
-                signals,
-                classifier_weight=self.params.classifier_weight if self._classifier else 0.0,
-                off_domain_factor=self.params.off_domain_factor,
-            )
-        )
+        ranking = self._mixed(signals)
         if kept:
             self._rankings.keep(normalized, ranking)
         return ranking, signals
@@ -428,19 +422,29 @@ class Retriever:
             self._second_kept_for = look
         ranking = self._second_rankings.get(normalized) if kept else None
         if ranking is None:
-            ranking = tuple(
-                mix(
-                    signals or self._signals(normalized),
-                    classifier_weight=self.params.classifier_weight if self._classifier else 0.0,
-                    off_domain_factor=self.params.off_domain_factor,
-                    similarities=self._embedded().similarities(normalized),
-                    embedding_weight=look.weight,
-                    embedding_floor=look.floor,
-                )
-            )
+            similarities = self._embedded().similarities(normalized)
+            ranking = self._mixed(signals or self._signals(normalized), similarities, look)
             if kept:
                 self._second_rankings.keep(normalized, ranking)
         return ranking
+
+    def _mixed(
+        self,
+        signals: Signals,
+        similarities: Mapping[str, float] | None = None,
+        look: SecondLook | None = None,
+    ) -> tuple[Candidate, ...]:
+        """:func:`mix` with this retriever's weights (and the second look's, when given)."""
+        return tuple(
+            mix(
+                signals,
+                classifier_weight=self.params.classifier_weight if self._classifier else 0.0,
+                off_domain_factor=self.params.off_domain_factor,
+                similarities=similarities,
+                embedding_weight=look.weight if look else 0.0,
+                embedding_floor=look.floor if look else 0.0,
+            )
+        )
 
     def similarities(self, question: str) -> dict[str, float]:
         """Each entry's embedding cosine with ``question`` (for tuning, see :func:`mix`)."""
