@@ -8,8 +8,8 @@ calls the token serves the same code as a key loaded from a file.
 from __future__ import annotations
 
 import ipaddress
-import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,12 +26,14 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from common.time import utcnow
 from enrollment.ca.profiles import Profile
+from enrollment.files import exclusive_lock, replace_file
 
 KeyType = Literal["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"]
 
 ROOT_VALIDITY = timedelta(days=20 * 365)
 ISSUING_VALIDITY = timedelta(days=10 * 365)
 BACKDATE = timedelta(minutes=5)
+CREATE_LOCK = ".create.lock"  # held while a local CA is written; never removed, never backed up
 
 
 def generate_private_key(key_type: KeyType) -> CertificateIssuerPrivateKeyTypes:
@@ -322,12 +324,6 @@ def create_root_for(
     return root, root_key, issuing
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-
-
 def _key_pem(key: CertificateIssuerPrivateKeyTypes) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM,
@@ -345,29 +341,50 @@ def load_or_create_local_ca(
     written too (``root.key``, 0600) so an operator can re-issue the issuing CA; move it
     offline in production.
     """
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    issuing_pem = directory / "issuing.pem"
-    if not issuing_pem.exists():
+
+    def create() -> NewCA:
         root, root_key, issuing, issuing_key = create_ca_pair(
             key_type=key_type, organization=organization
         )
-        staging = directory / f".new-{secrets.token_hex(4)}"
-        staging.mkdir(mode=0o700)
-        _write_private(staging / "root.key", _key_pem(root_key))
-        _write_private(staging / "issuing.key", _key_pem(issuing_key))
-        (staging / "root.pem").write_bytes(root.public_bytes(serialization.Encoding.PEM))
-        (staging / "issuing.pem").write_bytes(issuing.public_bytes(serialization.Encoding.PEM))
-        try:
-            for name in ("root.key", "issuing.key", "root.pem", "issuing.pem"):
-                # issuing.pem last: its presence means the CA is complete.
-                os.link(staging / name, directory / name)
-        except FileExistsError:
-            pass  # another process created the CA at the same moment; use theirs
-        finally:
-            for child in staging.iterdir():
-                child.unlink()
-            staging.rmdir()
+        return NewCA(root=root, root_key=root_key, issuing=issuing, issuing_key=issuing_key)
+
+    create_ca_once(directory, create)
     return load_local_ca(directory, crl_url=crl_url)
+
+
+@dataclass(frozen=True)
+class NewCA:
+    """A CA just created, to be written: its issuing key is ``None`` when it lives on an HSM."""
+
+    root: x509.Certificate
+    root_key: CertificateIssuerPrivateKeyTypes
+    issuing: x509.Certificate
+    issuing_key: CertificateIssuerPrivateKeyTypes | None
+
+
+def create_ca_once(directory: Path, create: Callable[[], NewCA]) -> None:
+    """Write the CA that ``create`` makes into ``directory`` unless one is there. Blocking.
+
+    One creator at a time, in any process (an ``flock`` on ``.create.lock``): the others wait
+    and then find its CA. Each file is written whole, ``issuing.pem`` last, so its presence
+    means the CA is complete; files left by a creator that died part-way are written over."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    issuing_pem = directory / "issuing.pem"
+    if issuing_pem.exists():
+        return
+    with exclusive_lock(directory / CREATE_LOCK):
+        if issuing_pem.exists():
+            return  # created by the process we waited for
+        new = create()
+        replace_file(directory / "root.key", _key_pem(new.root_key), mode=0o600)
+        if new.issuing_key is not None:
+            replace_file(directory / "issuing.key", _key_pem(new.issuing_key), mode=0o600)
+        replace_file(directory / "root.pem", _cert_pem(new.root), mode=0o644)
+        replace_file(issuing_pem, _cert_pem(new.issuing), mode=0o644)
+
+
+def _cert_pem(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(serialization.Encoding.PEM)
 
 
 def load_local_ca(directory: Path, *, crl_url: str | None) -> IssuingCA:

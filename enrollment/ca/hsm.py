@@ -24,8 +24,6 @@ on an empty HSM could each generate a key.
 
 from __future__ import annotations
 
-import os
-import secrets
 import threading
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -39,7 +37,7 @@ from cryptography.hazmat.primitives import serialization
 from pkcs11 import Attribute, ObjectClass
 from pkcs11 import exceptions as p11
 
-from enrollment.ca.authority import IssuingCA, KeyType, create_root_for
+from enrollment.ca.authority import IssuingCA, KeyType, NewCA, create_ca_once, create_root_for
 from usbkey.pkcs11.errors import (
     TokenError,
     TokenOperationFailed,
@@ -166,37 +164,18 @@ def load_or_create_hsm_ca(
     Files in ``directory``: ``root.pem``, ``root.key`` (0600; move it offline in production, as
     for the local CA) and ``issuing.pem``, whose public key must be the HSM key's.
     """
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     issuing_path = directory / "issuing.pem"
     public_der = key.private_key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    if not issuing_path.exists():
+
+    def create() -> NewCA:
         root, root_key, issuing = create_root_for(
             key.private_key.public_key(), key_type=key_type, organization=organization
         )
-        staging = directory / f".new-{secrets.token_hex(4)}"
-        staging.mkdir(mode=0o700)
-        fd = os.open(staging / "root.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(
-                root_key.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
-                )
-            )
-        (staging / "root.pem").write_bytes(root.public_bytes(serialization.Encoding.PEM))
-        (staging / "issuing.pem").write_bytes(issuing.public_bytes(serialization.Encoding.PEM))
-        try:
-            for name in ("root.key", "root.pem", "issuing.pem"):  # issuing.pem last
-                os.link(staging / name, directory / name)
-        except FileExistsError:
-            pass  # another process created it at the same moment; use theirs
-        finally:
-            for child in staging.iterdir():
-                child.unlink()
-            staging.rmdir()
+        return NewCA(root=root, root_key=root_key, issuing=issuing, issuing_key=None)
+
+    create_ca_once(directory, create)
     issuing = x509.load_pem_x509_certificate(issuing_path.read_bytes())
     if _spki(issuing) != public_der:
         raise HsmKeyProblem(

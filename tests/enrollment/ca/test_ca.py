@@ -109,5 +109,32 @@ def test_local_ca_created_concurrently_is_one_ca(tmp_path: Path) -> None:
     with ThreadPoolExecutor(4) as pool:
         certs = list(pool.map(make, range(4)))
     assert all(c == certs[0] for c in certs)
-    leftovers = [p.name for p in (tmp_path / "ca").iterdir() if p.name.startswith(".new-")]
+    leftovers = [p.name for p in (tmp_path / "ca").iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
+
+
+def test_local_ca_left_part_way_by_a_dead_creator_is_created_again(tmp_path: Path) -> None:
+    """A creator killed after writing the keys but before ``issuing.pem`` (which marks a
+    complete CA) leaves files that the next start writes over, instead of failing on them."""
+    directory = tmp_path / "ca"
+    directory.mkdir()
+    stale = ec.generate_private_key(ec.SECP256R1())
+    for name in ("root.key", "issuing.key"):
+        (directory / name).write_bytes(
+            stale.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    ca = load_or_create_local_ca(directory, key_type="ec-p256", organization="X", crl_url=None)
+    assert ca.private_key.public_key() == ca.certificate.public_key()
+    assert ca.certificate.issuer == ca.root.subject
+    for name in ("root.key", "issuing.key"):
+        assert stat.S_IMODE((directory / name).stat().st_mode) == 0o600
+    assert (
+        load_or_create_local_ca(
+            directory, key_type="ec-p256", organization="Y", crl_url=None
+        ).certificate
+        == ca.certificate
+    )

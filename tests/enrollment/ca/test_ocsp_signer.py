@@ -15,7 +15,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
 from common.time import utcnow
-from enrollment.ca.authority import IssuingCA, build_subject, load_or_create_local_ca
+from enrollment.ca.authority import (
+    CREATE_LOCK,
+    IssuingCA,
+    build_subject,
+    load_or_create_local_ca,
+)
 from enrollment.ca.ocsp_signer import SIGNER_FILE, SignerPolicy, load_or_rotate_signer
 from enrollment.ca.profiles import get_profile
 from tests.enrollment.ca.test_ca import lint, write
@@ -68,7 +73,8 @@ def test_signer_file_is_private_holds_the_pair_and_is_reused(ca: IssuingCA, tmp_
     assert key.public_key() == first.certificate.public_key()
     again = load_or_rotate_signer(tmp_path / "ca", ca=ca, policy=SignerPolicy())
     assert again.certificate == first.certificate
-    assert [p.name for p in (tmp_path / "ca").iterdir() if p.name.startswith(".")] == []
+    leftovers = [p.name for p in (tmp_path / "ca").iterdir() if p.name.startswith(".")]
+    assert leftovers == [CREATE_LOCK]  # the CA's own creation lock, no temporary file
 
 
 def test_signer_rotates_before_it_expires(ca: IssuingCA, tmp_path: Path) -> None:
