@@ -69,4 +69,7 @@ def configure_logging(*, level: str, fmt: str, stream: TextIO | None = None) -> 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
+    # Their INFO lines are not an operator's: alembic's per-step notes, and APScheduler's two
+    # lines a tick for every clock (each pass logs its own outcome); warnings still show.
+    for chatty in ("alembic", "apscheduler"):
+        logging.getLogger(chatty).setLevel(max(root.level, logging.WARNING))

@@ -31,6 +31,7 @@ JOB_ID = "reminder-pass"
 
 class ReminderClock:
     """Runs ``run_pass`` every ``interval``, first right at start unless ``run_at_start=False``.
+    ``name`` says in its log lines which clock it is (the mail queue runs on one too).
 
     ``stop`` lets a pass in progress finish for up to ``stop_grace`` and then cancels it (its
     claimed-but-unrecorded reminders are retried after the claim lease; see ``scheduler.run``).
@@ -41,6 +42,7 @@ class ReminderClock:
         *,
         run_pass: Callable[[], Awaitable[object]],
         interval: timedelta,
+        name: str = "reminder",
         run_at_start: bool = True,
         stop_grace: timedelta = timedelta(seconds=30),
     ) -> None:
@@ -50,6 +52,7 @@ class ReminderClock:
             raise ValueError("stop_grace must not be negative")
         self._run_pass = run_pass
         self.interval = interval
+        self.name = name
         self._run_at_start = run_at_start
         self._stop_grace = stop_grace
         self._scheduler: AsyncIOScheduler | None = None
@@ -70,7 +73,7 @@ class ReminderClock:
             self._tick,
             IntervalTrigger(seconds=self.interval.total_seconds(), timezone=UTC),
             id=JOB_ID,
-            name="renewal reminder pass",
+            name=f"{self.name} pass",
             coalesce=True,
             max_instances=1,
             misfire_grace_time=max(1, int(self.interval.total_seconds())),
@@ -79,7 +82,9 @@ class ReminderClock:
         scheduler.start()
         self._scheduler = scheduler
         log.info(
-            "reminder clock started", extra={"interval_seconds": self.interval.total_seconds()}
+            "%s clock started",
+            self.name,
+            extra={"clock": self.name, "interval_seconds": self.interval.total_seconds()},
         )
 
     async def stop(self) -> None:
@@ -92,11 +97,15 @@ class ReminderClock:
         if current is not None and not current.done():
             done, _ = await asyncio.wait({current}, timeout=self._stop_grace.total_seconds())
             if not done:
-                log.warning("reminder pass still running at shutdown: cancelling it")
+                log.warning(
+                    "%s pass still running at shutdown: cancelling it",
+                    self.name,
+                    extra={"clock": self.name},
+                )
         scheduler.shutdown(wait=False)  # cancels a pass that outlived the grace period
         if current is not None and not current.done():
             await asyncio.wait({current})
-        log.info("reminder clock stopped")
+        log.info("%s clock stopped", self.name, extra={"clock": self.name})
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -117,6 +126,6 @@ class ReminderClock:
             await self._run_pass()
         except Exception:  # one failed pass must not stop the clock; the next one retries
             self.passes_failed += 1
-            log.exception("reminder pass failed")
+            log.exception("%s pass failed", self.name, extra={"clock": self.name})
         finally:
             self._current = None

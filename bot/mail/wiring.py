@@ -53,7 +53,7 @@ def mail_queue_clock(settings: Settings, engine: AsyncEngine) -> ReminderClock:
     from scheduler.clock import ReminderClock
 
     queue = mail_queue(settings, engine)
-    return ReminderClock(run_pass=queue.send_due, interval=QUEUE_INTERVAL)
+    return ReminderClock(run_pass=queue.send_due, interval=QUEUE_INTERVAL, name="mail queue")
 
 
 async def issue_enrollment(

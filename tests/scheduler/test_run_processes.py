@@ -110,7 +110,11 @@ async def test_clock_process_sends_due_reminders_and_stops_on_sigterm(
         rows = await reminder_rows(engine)
     assert process.returncode == 0, stderr.decode()
     log = stderr.decode()
-    assert "reminder clock started" in log
+    # Each clock names itself: the mail queue's is not a second reminder clock.
+    assert log.count("reminder clock started") == 1
+    assert log.count("mail queue clock started") == 1
     assert "reminder clock stopped" in log
+    assert "mail queue clock stopped" in log
+    assert "apscheduler" not in log  # its two INFO lines a tick are not an operator's
     assert delivered_serials(fake_slack) == Counter(c.serial for c in certificates)
     assert {(row.threshold_days, row.outcome) for row in rows} == {(7, Outcome.SENT)}
