@@ -53,6 +53,7 @@ NESTED_TOO_DEEPLY = (
 )
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+OPENAPI_PATH = "/api/openapi.json"
 
 
 def error_json(error: CertdeskError, request: web.Request | None = None) -> web.Response:
@@ -81,8 +82,21 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
         code = exc.reason.lower().replace(" ", "_")
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return web.json_response(
-            {"error": {"code": code, "message": exc.reason}}, status=exc.status, headers=headers
+            {"error": {"code": code, "message": _http_message(request, exc)}},
+            status=exc.status,
+            headers=headers,
         )
+
+
+def _http_message(request: web.Request, exc: web.HTTPException) -> str:
+    """What to do about a wrong path or method; never the path itself (it may hold a token)."""
+    described = f"The API's paths and methods are described at {OPENAPI_PATH}."
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = " or ".join(sorted(exc.allowed_methods))
+        return f"{request.method} is not allowed on this path: use {allowed}. {described}"
+    if isinstance(exc, web.HTTPNotFound):
+        return f"There is no API path here. {described}"
+    return f"{exc.reason}. {described}"
 
 
 async def read_json(request: web.Request, *, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
@@ -321,7 +335,7 @@ def api_app() -> web.Application:
     api.router.add_post("/v1/renew/{token}/pkcs12", renew_pkcs12)
     api.router.add_post("/v1/renew-challenge", renew_challenge)
     api.router.add_post("/v1/renew", renew_by_possession)
-    api.router.add_get("/openapi.json", openapi)
+    api.router.add_get(OPENAPI_PATH.removeprefix("/api"), openapi)
     return api
 
 

@@ -37,7 +37,10 @@ async def test_api_errors_stay_json(client: Client) -> None:
     assert "error" in await unknown_link.json()
     unknown_path = await client.get("/api/v1/nothing-here")
     assert unknown_path.status == 404
-    assert (await unknown_path.json())["error"]["code"] == "not_found"
+    error = (await unknown_path.json())["error"]
+    assert error["code"] == "not_found"
+    assert "/api/openapi.json" in error["message"]  # where the paths are listed
+    assert (await client.get("/api/openapi.json")).status == 200
 
 
 async def test_page_errors_stay_pages(client: Client) -> None:

@@ -408,7 +408,12 @@ async def test_api_errors_are_json_and_keep_allow_header(client: TestClient[Any,
     not_allowed = await client.get("/api/v1/enroll/some-token")
     assert not_allowed.status == 405
     assert "POST" in not_allowed.headers["Allow"]
-    assert (await not_allowed.json())["error"]["code"] == "method_not_allowed"
+    error = (await not_allowed.json())["error"]
+    assert error["code"] == "method_not_allowed"
+    assert "GET is not allowed" in error["message"]
+    assert "use POST" in error["message"]
+    assert "/api/openapi.json" in error["message"]
+    assert "some-token" not in error["message"]  # a path may hold a link token
     garbage = await client.post("/api/v1/renew/x", data=b"{not json")
     assert garbage.status == 400
     assert (await garbage.json())["error"]["code"] == "request_invalid"
