@@ -74,7 +74,7 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
     try:
         return await handler(request)
     except CertdeskError as exc:
-        log.info("request refused", extra={"code": exc.code, "path_kind": request.path[:12]})
+        log.info("request refused", extra={"code": exc.code, "route": route_pattern(request)})
         return error_json(exc, request)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -86,6 +86,13 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
             status=exc.status,
             headers=headers,
         )
+
+
+def route_pattern(request: web.Request) -> str:
+    """The matched route's pattern (``/api/v1/enroll/{token}``): what a log names instead of
+    the path, which may hold a link token."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "(no route)"
 
 
 def _http_message(request: web.Request, exc: web.HTTPException) -> str:

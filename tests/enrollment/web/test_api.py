@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -402,6 +403,19 @@ async def test_revoked_serial_is_in_crl_that_openssl_verifies(
     number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
     old_number = old.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
     assert number > old_number
+
+
+async def test_a_refused_request_is_logged_by_its_route_never_its_token(
+    client: TestClient[Any, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "TokenThatMustNotBeLogged0123456789abcdefgh"
+    with caplog.at_level(logging.INFO, logger="enrollment.web.api"):
+        refused = await client.post(f"/api/v1/enroll/{secret}/pkcs12", data=b"{not json")
+    assert refused.status == 400
+    [record] = [r for r in caplog.records if r.getMessage() == "request refused"]
+    assert record.__dict__["route"] == "/api/v1/enroll/{token}/pkcs12"
+    assert record.__dict__["code"] == "request_invalid"
+    assert secret not in caplog.text
 
 
 async def test_api_errors_are_json_and_keep_allow_header(client: TestClient[Any, Any]) -> None:
