@@ -135,8 +135,9 @@ def create_app(settings: Settings, *, tls_context: ssl.SSLContext | None = None)
     server certificate, at startup."""
     # No global error middleware: each group owns its errors (the API and the chat as
     # sub-applications with their own middleware, the pages behind pages.page_errors, CMP and
-    # EST answering in their protocols).
-    app = web.Application()
+    # EST answering in their protocols). The root's one middleware answers only requests that
+    # no route serves (a browser gets the not-found page).
+    app = web.Application(middlewares=[enrollment_pages.unrouted_pages])
     app[SETTINGS] = settings
 
     knowledge = LiveKnowledge(settings)

@@ -9,6 +9,7 @@ API answers with, and a message that says what happened and what to do next::
     │   ├── LinkExpired          410 link_expired
     │   ├── LinkUsed             410 link_used
     │   └── LinkLocked           423 link_locked
+    ├── PageNotFound             404 page_not_found (a browser's request that no route serves)
     ├── EnrollmentError
     │   ├── EnrollmentNotFound   404 enrollment_not_found
     │   ├── EnrollmentLocked     423 enrollment_locked
@@ -72,6 +73,14 @@ class LinkLocked(LinkError, code="link_locked", status=423):
     message = (
         "This link no longer works: the verification code was entered wrongly too many "
         'times. Ask the certdesk bot in Slack for a new renewal link ("Renew my certificate").'
+    )
+
+
+class PageNotFound(CertdeskError, code="page_not_found", status=404):
+    message = (
+        "There is no page at this address. If you opened a link from your RA's message, check "
+        "that you copied the whole link (it is long), or ask the certdesk bot in Slack for a "
+        'new one ("Download my certificate").'
     )
 
 

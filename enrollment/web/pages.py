@@ -20,7 +20,7 @@ from common.errors import CertdeskError
 from common.language import LANGUAGE_NAMES, LANGUAGES, Lang, negotiate
 from common.links import link_url
 from enrollment.ca.profiles import get_profile
-from enrollment.errors import EnrollmentLocked, EnrollmentNotPending
+from enrollment.errors import EnrollmentLocked, EnrollmentNotPending, PageNotFound
 from enrollment.models import (
     Certificate,
     CertificateStatus,
@@ -154,6 +154,21 @@ def page_errors(handler: Handler) -> Handler:
             return error_page(request, exc)
 
     return page
+
+
+@web.middleware
+async def unrouted_pages(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The root application's one middleware, for requests no route serves: a browser asking
+    for a page (``Accept: text/html``) gets the not-found page in its reader's language; any
+    other client, and every 404 a handler raises itself, keeps aiohttp's plain answer. The
+    API and chat sub-applications answer their unknown paths in their own JSON first."""
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        unrouted = isinstance(request.match_info.http_exception, web.HTTPNotFound)
+        if not unrouted or "text/html" not in request.headers.get("Accept", ""):
+            raise
+        return error_page(request, PageNotFound())
 
 
 def _expires(expires_at: datetime, lang: Lang) -> str:

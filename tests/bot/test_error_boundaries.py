@@ -48,3 +48,28 @@ async def test_page_errors_stay_pages(client: Client) -> None:
     assert 400 <= response.status < 500
     assert response.content_type == "text/html"
     assert "<html" in (await response.text()).lower()
+
+
+async def test_a_path_no_route_serves_is_a_page_for_a_browser_and_plain_for_a_program(
+    client: Client,
+) -> None:
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8", "Accept-Language": "zh-CN"}
+    page = await client.get("/enrol/a-mistyped-link", headers=browser)
+    assert page.status == 404
+    assert page.content_type == "text/html"
+    body = await page.text()
+    assert "找不到页面" in body  # the reader's language
+    message = body.split('id="error-message">', 1)[1].split("</p>", 1)[0]
+    assert "复制了完整的链接" in message  # what to do next
+    assert "a-mistyped-link" not in message  # nor in the log: a path may hold a token
+    assert 'href="/enrol/a-mistyped-link?lang=en"' in body  # the language switch, as every page
+    program = await client.get("/enrol/a-mistyped-link", headers={"Accept": "*/*"})
+    assert program.status == 404
+    assert program.content_type == "text/plain"
+    # A 404 a handler raises itself (a missing static file) and the API's keep their answers.
+    missing = await client.get("/static/no-such-file.js", headers=browser)
+    assert missing.status == 404
+    assert missing.content_type != "text/html"
+    api = await client.get("/api/v1/nothing-here", headers=browser)
+    assert api.status == 404
+    assert (await api.json())["error"]["code"] == "not_found"
