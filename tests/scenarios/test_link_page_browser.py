@@ -73,3 +73,28 @@ def test_holder_asks_for_a_new_link_in_chromium(
     text = body_text(mail.wait_to(address))
     assert re.search(rf"{re.escape(mail_desk.url)}/enroll/[A-Za-z0-9_-]+", text)
     assert created.reference_number in text
+
+
+@pytest.mark.parametrize(
+    ("locale", "heading", "advice"),
+    [("en-US", "Page not found", "copied the whole link"), ("zh-CN", "找不到页面", "完整的链接")],
+)
+def test_a_mistyped_address_shows_the_not_found_page_in_chromium(
+    browser: Browser, mail_desk: Desk, locale: str, heading: str, advice: str
+) -> None:
+    context = browser.new_context(locale=locale)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    try:
+        response = page.goto(f"{mail_desk.url}/enrol/cut-off-link")  # "enroll" mistyped
+        assert response is not None
+        assert response.status == 404
+        page.get_by_role("heading", name=heading).wait_for()
+        assert advice in page.locator("#error-message").inner_text()
+    finally:
+        context.close()
+    # the browser's own line for the 404 status is the only console error (no CSP violation)
+    assert [e for e in errors if "404" not in e] == []
