@@ -150,7 +150,7 @@ def one_request(args: argparse.Namespace) -> EnrollmentCreate | str:
     """The enrollment the options describe, or what is wrong with them."""
     from pydantic import ValidationError
 
-    from enrollment.services import EnrollmentCreate
+    from enrollment.services.creation import EnrollmentCreate, field_problems
 
     try:
         return EnrollmentCreate(
@@ -165,8 +165,15 @@ def one_request(args: argparse.Namespace) -> EnrollmentCreate | str:
         )
     except ValidationError as exc:
         return "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors()
+            f"--{OPTIONS.get(wrong.field, wrong.field)}: {wrong.message}"
+            if wrong.field
+            else str(wrong)
+            for wrong in field_problems(exc)
         )
+
+
+OPTIONS = {"ous": "ou", "slack_user": "slack-user"}
+"""The option of an enrollment field whose name differs (``ous`` is given as ``--ou``)."""
 
 
 async def issue_enrollments(

@@ -42,7 +42,7 @@ def parse_rows(text: str, *, default_profile: str) -> list[CsvRow]:
     from pydantic import ValidationError
 
     from enrollment.models import Notify as EnrollmentNotify
-    from enrollment.services import EnrollmentCreate
+    from enrollment.services.creation import EnrollmentCreate, field_problems
 
     reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
     header = [name.strip().lower() for name in reader.fieldnames or ()]
@@ -90,10 +90,8 @@ def parse_rows(text: str, *, default_profile: str) -> list[CsvRow]:
                 notify=None if notify is None else EnrollmentNotify(notify),
             )
         except ValidationError as exc:
-            for error in exc.errors(include_input=False, include_url=False):
-                column = _column(error["loc"])
-                message = str(error["msg"]).removeprefix("Value error, ")
-                problems.append(f"row {line}, column {column}: {message}")
+            for wrong in field_problems(exc):
+                problems.append(f"row {line}, column {_column(wrong.field)}: {wrong.message}")
             continue
         rows.append(CsvRow(line, request, notify))
     if problems:
@@ -105,9 +103,8 @@ def parse_rows(text: str, *, default_profile: str) -> list[CsvRow]:
     return rows
 
 
-def _column(location: tuple[int | str, ...]) -> str:
-    """The CSV column of a validation error's location (``ous`` is the ``ou`` column)."""
-    if not location:
+def _column(field: str) -> str:
+    """The CSV column of a field's problem (``ous`` is the ``ou`` column)."""
+    if not field:
         return "email"  # the one rule across fields: the profile needs an e-mail address
-    field = str(location[0])
     return "ou" if field == "ous" else field

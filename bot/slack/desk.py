@@ -46,6 +46,7 @@ from common.time import utcnow
 from enrollment.errors import RequestTooLarge
 from enrollment.queries import EnrollmentQueries
 from enrollment.services import EnrollmentCreate
+from enrollment.services.creation import field_problems
 from enrollment.services.ra import RaOperations
 from enrollment.services.renewal import LinkRenewal
 from enrollment.services.results import AuditFacts
@@ -73,10 +74,7 @@ def slack_error_code(exc: SlackApiError) -> str:
 
 
 def validation_problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg'].removeprefix('Value error, ')}"
-        for e in exc.errors()
-    )
+    return "; ".join(map(str, field_problems(exc)))
 
 
 def enrollment_request(args: IssueArgs) -> EnrollmentCreate:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from common.language import Lang
 from common.links import LinkKind, link_url
@@ -126,6 +126,37 @@ class EnrollmentCreate(BaseModel):
         if self.notify in (Notify.SLACK, Notify.BOTH) and not self.slack_user:
             raise ValueError(f"notify {self.notify.value!r} needs a Slack user (--slack-user)")
         return self
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """What is wrong with one field of an :class:`EnrollmentCreate` (``field`` empty: a rule
+    across fields, such as a profile that needs an e-mail address)."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+def field_problems(exc: ValidationError) -> list[FieldProblem]:
+    """:class:`EnrollmentCreate`'s validation errors, one per field, in words for RA staff
+    (the command line, the CSV import, Slack's command and modal all say them alike)."""
+    problems: list[FieldProblem] = []
+    for error in exc.errors(include_input=False, include_url=False):
+        context = error.get("ctx", {})
+        kind = error["type"]
+        if kind == "string_too_short" and context.get("min_length") == 1:
+            message = "must not be empty"
+        elif kind == "string_too_long":
+            message = f"must have at most {context['max_length']} characters"
+        elif kind == "too_long":
+            message = f"must have at most {context['max_length']} values"
+        else:
+            message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(FieldProblem(str(error["loc"][0]) if error["loc"] else "", message))
+    return problems
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -101,6 +101,17 @@ async def test_ra_status_needs_exactly_one_holder(cli: Cli) -> None:
     assert "exactly one of REFERENCE, --email E or --slack-user U" in both.stderr
 
 
+def test_ra_issue_names_the_option_that_is_wrong(cli: Cli) -> None:
+    empty = cli("ra", "issue", "--cn", "", "--ou", "x" * 65, "--email", "bad")
+    assert empty.returncode == 1, empty.stderr
+    assert "--cn: must not be empty" in empty.stderr
+    assert "--ou: each OU must have 1 to 64 characters" in empty.stderr
+    assert "--email: 'bad' is not an e-mail address" in empty.stderr
+    assert "Value error" not in empty.stderr
+    needs_mail = cli("ra", "issue", "--cn", "Holder", "--profile", "smime")
+    assert "profile 'smime' needs an e-mail address" in needs_mail.stderr
+
+
 CSV = """cn,ou,o,email,slack_user,profile,notify
 Holder One,Branch 01;RA Shanghai,Acme Bank,one@example.com,,,email
 Holder Two,,,,U0TWO,,slack

@@ -15,6 +15,7 @@ from enrollment.db import session_factory
 from enrollment.errors import EnrollmentLocked, WrongCredentials
 from enrollment.models import AuditEvent, Enrollment, OneTimeLink
 from enrollment.services import EnrollmentCreate, Services
+from enrollment.services.creation import FieldProblem, field_problems
 from tests.enrollment.conftest import create, redeem
 from tests.support.pki import make_csr
 from tests.support.processes import Cli
@@ -175,3 +176,27 @@ def test_ra_issue_refuses_non_ascii_email_with_one_clear_line(cli: Cli) -> None:
         "ra", "issue", "--cn", "Mail Holder", "--profile", "smime", "--email", "a@bü.example"
     )
     assert idna.returncode == 0, idna.stderr
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"cn": ""}, [FieldProblem("cn", "must not be empty")]),
+        ({"cn": "   "}, [FieldProblem("cn", "must not be blank")]),
+        ({"cn": "x" * 65}, [FieldProblem("cn", "must have at most 64 characters")]),
+        ({"cn": "X", "ous": ["a"] * 9}, [FieldProblem("ous", "must have at most 8 values")]),
+        ({"cn": "X", "email": "bad"}, [FieldProblem("email", "'bad' is not an e-mail address")]),
+        (
+            {"cn": "X", "profile": "smime"},
+            [FieldProblem("", "profile 'smime' needs an e-mail address")],
+        ),
+    ],
+)
+def test_field_problems_say_what_is_wrong_in_words_for_ra_staff(
+    fields: dict[str, Any], expected: list[FieldProblem]
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        EnrollmentCreate(**fields)
+    problems = field_problems(info.value)
+    assert problems == expected
+    assert all("Value error" not in str(p) and "String should" not in str(p) for p in problems)

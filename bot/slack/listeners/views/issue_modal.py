@@ -17,6 +17,7 @@ from bot.slack import blocks
 from bot.slack.desk import Desk, enrollment_request
 from bot.slack.syntax import IssueArgs
 from common.language import Lang
+from enrollment.services.creation import field_problems
 
 FIELD_BLOCKS = {"cn": "cn", "ous": "ous", "o": "o", "email": "email", "profile": "profile"}
 
@@ -27,10 +28,10 @@ def field_errors(args: IssueArgs) -> dict[str, str]:
         enrollment_request(args)
     except ValidationError as exc:
         errors: dict[str, str] = {}
-        for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else "email"
-            block = FIELD_BLOCKS.get(field, "email")
-            errors.setdefault(block, str(error["msg"]).removeprefix("Value error, ")[:150])
+        for problem in field_problems(exc):
+            # a rule across fields (a profile that needs an e-mail address) shows at the e-mail
+            block = FIELD_BLOCKS.get(problem.field, "email")
+            errors.setdefault(block, problem.message[:150])
         return errors
     return {}
 
