@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -62,7 +64,7 @@ async def test_a_path_no_route_serves_is_a_page_for_a_browser_and_plain_for_a_pr
     message = body.split('id="error-message">', 1)[1].split("</p>", 1)[0]
     assert "复制了完整的链接" in message  # what to do next
     assert "a-mistyped-link" not in message  # nor in the log: a path may hold a token
-    assert 'href="/enrol/a-mistyped-link?lang=en"' in body  # the language switch, as every page
+    assert 'href="?lang=en"' in body  # the language switch: this page, in English
     program = await client.get("/enrol/a-mistyped-link", headers={"Accept": "*/*"})
     assert program.status == 404
     assert program.content_type == "text/plain"
@@ -73,3 +75,21 @@ async def test_a_path_no_route_serves_is_a_page_for_a_browser_and_plain_for_a_pr
     api = await client.get("/api/v1/nothing-here", headers=browser)
     assert api.status == 404
     assert (await api.json())["error"]["code"] == "not_found"
+
+
+async def test_a_crafted_address_gives_no_link_to_another_site(client: Client) -> None:
+    """``//host/x`` or ``/\\host/x`` is a path no route serves; the not-found page must not turn
+    it into a link (its language switch) that a browser reads as another site's address. Sent
+    on a raw connection: aiohttp's own client reads ``//host/x`` as an absolute URL."""
+    for path in ("//evil.example/x", "/\\evil.example/x", "///evil.example/x"):
+        reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: certdesk.test\r\nAccept: text/html\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
+        response = (await reader.read()).decode()
+        writer.close()
+        assert response.startswith("HTTP/1.1 404"), response[:200]
+        hrefs = re.findall(r'href="([^"]*)"', response)
+        assert 'href="?lang=zh"' in response  # the page's language switch is there
+        assert not [h for h in hrefs if "evil.example" in h], hrefs

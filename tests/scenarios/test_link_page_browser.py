@@ -98,3 +98,19 @@ def test_a_mistyped_address_shows_the_not_found_page_in_chromium(
         context.close()
     # the browser's own line for the 404 status is the only console error (no CSP violation)
     assert [e for e in errors if "404" not in e] == []
+
+
+def test_the_language_switch_keeps_the_page_in_chromium(browser: Browser, mail_desk: Desk) -> None:
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    try:
+        page.goto(f"{mail_desk.url}/link")
+        page.get_by_label("Reference number").wait_for()
+        page.get_by_role("link", name="中文").click()
+        page.get_by_label("参考号").wait_for()
+        assert page.url == f"{mail_desk.url}/link?lang=zh"
+        page.get_by_role("link", name="English").click()
+        page.get_by_label("Reference number").wait_for()
+        assert page.url == f"{mail_desk.url}/link?lang=en"
+    finally:
+        context.close()
