@@ -91,7 +91,7 @@ def _language_switch(request: web.Request, current: Lang) -> Markup:
             links.append(element("strong", {"lang": lang, "aria-current": "true"}, name))
         else:
             # A query alone: the same page in ``lang``. Never the request's path, which a
-            # crafted address (``//host/``, ``/\\host/``) would turn into a link to another site.
+            # crafted address (``//host/``, ``/\host/``) would turn into a link to another site.
             href = f"?lang={lang}"
             links.append(element("a", {"href": href, "hreflang": lang, "lang": lang}, name))
     return Markup(" | ".join(links))
