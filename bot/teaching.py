@@ -11,10 +11,7 @@ questions reviewed and audits the change. A running server rereads the directory
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import fcntl
-from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -24,11 +21,12 @@ from bot.settings import Settings
 from bot.unanswered import UnansweredLog
 from common.errors import CertdeskError
 from common.language import Lang, detect_language
-from enrollment.files import replace_file
+from enrollment.files import exclusive_lock, replace_file
 from enrollment.services.results import AuditFacts
 from faq.knowledge import KnowledgeBase
 from faq.review import question_key
 
+TEACH_LOCK = ".teach.lock"  # one teacher at a time per directory, in any process
 NO_KNOWLEDGE_DIR = (
     "Teaching needs a directory for your RA's own entries: set CERTDESK_KNOWLEDGE_DIR "
     "(for example to $CERTDESK_DATA_DIR/knowledge) and run the command again."
@@ -80,7 +78,7 @@ def teach_file(
         raise TeachRefused("The question is empty: give the question as holders asked it.")
     lang = language or detect_language(text)
     directory.mkdir(parents=True, exist_ok=True)
-    with _locked(directory):
+    with exclusive_lock(directory / TEACH_LOCK):  # the CLI and a server may both teach
         try:
             entries, origins = load_all(directory)
         except FaqError as error:
@@ -160,14 +158,3 @@ async def teach(
         },
     )
     return dataclasses.replace(taught, reviewed=reviewed)
-
-
-@contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    """One teacher at a time per directory (the CLI and a server may both teach)."""
-    with open(directory / ".teach.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -18,6 +18,7 @@ vocabulary of the old platform. Everything here is pure and deterministic:
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Callable, Container, Iterator, Mapping
 from functools import lru_cache
@@ -97,6 +98,9 @@ _STEM_CANON = {
 }
 
 _stemmer = snowballstemmer.stemmer("english")
+# The stemmer keeps the word it works on in itself: one word at a time, whichever thread asks
+# (the bot asks the knowledge base from worker threads). Only words not in stem()'s cache wait.
+_stemming = threading.Lock()
 
 # Characters a pinyin input method offers for the same syllable (tones ignored), one group a
 # line: the domain's characters and the ones most often picked in their place. A character may
@@ -133,7 +137,8 @@ def normalize(text: str) -> str:
 
 @lru_cache(maxsize=8192)
 def stem(word: str) -> str:
-    stemmed: str = _stemmer.stemWord(word)
+    with _stemming:
+        stemmed: str = _stemmer.stemWord(word)
     return _STEM_CANON.get(stemmed, stemmed)
 
 

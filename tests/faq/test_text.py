@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
-from faq.text import char_ngrams, correct_han, normalize, word_tokens
+from faq.text import char_ngrams, correct_han, normalize, stem, word_tokens
 
 
 def test_normalize_folds_full_width_and_case() -> None:
@@ -86,3 +89,21 @@ def test_correct_han_puts_pinyin_slips_right(typed: str, meant: str) -> None:
 def test_correct_han_leaves_known_bigrams_and_other_words_alone(question: str) -> None:
     """No bigram is changed that is known, or whose homophones make no known bigram."""
     assert correct_han(normalize(question), KNOWN_BIGRAMS) == normalize(question)
+
+
+def test_stem_from_several_threads_at_once_gives_each_word_its_own_stem() -> None:
+    """The bot asks the knowledge base from worker threads; the stemmer keeps the word it is
+    working on in itself, so two threads stemming at once must not mix their words."""
+    words = [f"{prefix}{n}ing" for n in range(6000) for prefix in ("renew", "expir")]
+    stem.cache_clear()
+    expected = {word: stem(word) for word in words}
+    stem.cache_clear()  # every word reaches the stemmer again, from four threads
+    start = threading.Barrier(4)
+
+    def stem_all(offset: int) -> dict[str, str]:
+        start.wait()
+        return {word: stem(word) for word in words[offset:] + words[:offset]}
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(stem_all, (0, 1500, 3000, 4500)))
+    assert all(result == expected for result in results)
