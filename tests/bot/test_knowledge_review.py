@@ -35,7 +35,9 @@ def chat(server: LiveServer, text: str) -> dict[str, Any]:
         data=json.dumps({"text": text, "lang": "en"}).encode(),
         headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+    # A guard against a hang, not a timing assertion: a question that takes the second look
+    # first loads the embedding and encodes every example (seconds on a loaded machine).
+    with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
         body: dict[str, Any] = json.load(response)
     return body
 
