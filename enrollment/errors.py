@@ -7,6 +7,7 @@ API answers with, and a message that says what happened and what to do next::
     ├── LinkError
     │   ├── LinkUnknown          404 link_unknown
     │   ├── LinkExpired          410 link_expired
+    │   │   └── RenewalLinkExpired   410 link_expired (its own advice)
     │   ├── LinkUsed             410 link_used
     │   └── LinkLocked           423 link_locked
     ├── PageNotFound             404 page_not_found (a browser's request that no route serves)
@@ -57,8 +58,20 @@ class LinkUnknown(LinkError, code="link_unknown", status=404):
 
 class LinkExpired(LinkError, code="link_expired", status=410):
     message = (
-        "This link has expired. Ask the certdesk bot in Slack for a new link "
-        '("Download my certificate"); your reference number stays the same.'
+        "This link has expired. Ask for a new one: in Slack, ask the certdesk bot "
+        '("Download my certificate"); outside Slack, at /link with your reference number and '
+        "the e-mail address your RA registered. Your reference number stays the same."
+    )
+
+
+class RenewalLinkExpired(LinkExpired):
+    """An expired renewal link: the same code, other advice (``GET /link`` makes download
+    links only). ``case`` keys its Chinese wording (``link_expired.renew``)."""
+
+    case = "renew"
+    message = (
+        "This renewal link has expired. Ask for a new one: in Slack, ask the certdesk bot "
+        '("Renew"); outside Slack, ask your RA staff.'
     )
 
 
@@ -72,7 +85,7 @@ class LinkUsed(LinkError, code="link_used", status=410):
 class LinkLocked(LinkError, code="link_locked", status=423):
     message = (
         "This link no longer works: the verification code was entered wrongly too many "
-        'times. Ask the certdesk bot in Slack for a new renewal link ("Renew my certificate").'
+        'times. Ask the certdesk bot in Slack for a new renewal link ("Renew").'
     )
 
 

@@ -35,6 +35,7 @@ from enrollment.errors import (
     LinkUnknown,
     LinkUsed,
     PolicyError,
+    RenewalLinkExpired,
     WrongCredentials,
 )
 from enrollment.models import (
@@ -232,7 +233,7 @@ class Store:
         if link.failed_attempts >= self.config.max_failed_attempts:
             raise LinkLocked()
         if link.expires_at <= utcnow():
-            raise LinkExpired()
+            raise RenewalLinkExpired() if purpose == LinkPurpose.RENEW else LinkExpired()
 
     async def claim(self, session: AsyncSession, link: OneTimeLink) -> None:
         """Mark the link used, in one statement; exactly one of several concurrent claims

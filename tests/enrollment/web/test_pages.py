@@ -109,8 +109,15 @@ async def test_unknown_link_page_says_unknown_and_what_next(
 @pytest.mark.parametrize(
     ("lang", "expected"),
     [
-        ("en", ["This link has expired", "Ask the certdesk bot in Slack for a new link"]),
-        ("zh", ["链接已过期", "在 Slack 中向 certdesk 机器人索取新链接"]),
+        (
+            "en",
+            [
+                "This link has expired",
+                "in Slack, ask the certdesk bot",
+                "outside Slack, at /link with your reference number",
+            ],
+        ),
+        ("zh", ["链接已过期", "在 Slack 中向 certdesk 机器人索取", "请在 /link 输入参考号"]),
     ],
 )
 async def test_expired_link_page_says_expired_and_what_next(
@@ -125,6 +132,35 @@ async def test_expired_link_page_says_expired_and_what_next(
     assert 'data-error-code="link_expired"' in html
     for phrase in expected:
         assert phrase in html
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected", "not_said"),
+    [
+        (
+            "en",
+            ["This renewal link has expired", "(&quot;Renew&quot;)", "ask your RA staff"],
+            "/link",
+        ),
+        ("zh", ["此更新链接已过期", "（“更新证书”）", "请联系 RA 工作人员"], "/link"),
+    ],
+)
+async def test_expired_renewal_link_page_sends_to_the_bot_or_ra_staff_not_to_link(
+    client: TestClient[Any, Any], tmp_path: Path, lang: str, expected: list[str], not_said: str
+) -> None:
+    """GET /link makes download links only: an expired renewal link's page does not send its
+    holder there."""
+    runtime = app_runtime(client)
+    issued = await enroll_and_issue(runtime.services, tmp_path)
+    renewal = await runtime.services.renewal.create_renewal_link(issued.serial, actor="test")
+    await expire_links(runtime.engine)
+    response, html = await get_page(client, f"/renew/{renewal.link.token}", lang=lang)
+    assert response.status == 410
+    assert 'data-error-code="link_expired"' in html
+    message = html.split('id="error-message">', 1)[1].split("</p>", 1)[0]
+    for phrase in expected:
+        assert phrase in message
+    assert not_said not in message
 
 
 @pytest.mark.parametrize(
