@@ -6,6 +6,7 @@ API answers with, and a message that says what happened and what to do next::
     CertdeskError (common.errors)
     ├── LinkError
     │   ├── LinkUnknown          404 link_unknown
+    │   │   └── RenewalLinkUnknown   404 link_unknown (its own advice)
     │   ├── LinkExpired          410 link_expired
     │   │   └── RenewalLinkExpired   410 link_expired (its own advice)
     │   ├── LinkUsed             410 link_used
@@ -51,8 +52,19 @@ class LinkError(CertdeskError):
 
 class LinkUnknown(LinkError, code="link_unknown", status=404):
     message = (
-        "This link is not known. Check that you copied the whole link, or ask the certdesk "
-        'bot in Slack for a new one ("Download my certificate").'
+        "This link is not known. Check that you copied the whole link, or ask for a new one: in "
+        'Slack, ask the certdesk bot ("Download my certificate"); outside Slack, at /link with '
+        "your reference number and the e-mail address your RA registered."
+    )
+
+
+class RenewalLinkUnknown(LinkUnknown):
+    """An unknown renewal link: the same code, other advice (``link_unknown.renew``)."""
+
+    case = "renew"
+    message = (
+        "This renewal link is not known. Check that you copied the whole link, or ask for a new "
+        'one: in Slack, ask the certdesk bot ("Renew"); outside Slack, ask your RA staff.'
     )
 
 

@@ -36,6 +36,7 @@ from enrollment.errors import (
     LinkUsed,
     PolicyError,
     RenewalLinkExpired,
+    RenewalLinkUnknown,
     WrongCredentials,
 )
 from enrollment.models import (
@@ -131,7 +132,7 @@ class Store:
         already serialized), so racing redemptions queue here and later ones see the link used.
         """
         if not token or len(token) > 128:
-            raise LinkUnknown()
+            raise unknown_link(purpose)
         query = select(OneTimeLink).where(
             col(OneTimeLink.token_hash) == self.pepper.hash_token(token)
         )
@@ -159,7 +160,7 @@ class Store:
         (``services/_lean_pg.py``), elsewhere one Core statement, and the rest one worker-thread
         hop."""
         if not token or len(token) > 128:
-            raise LinkUnknown()
+            raise unknown_link(purpose)
         writes = self.writes
         lean = writes if isinstance(writes, GroupCommit) and writes.lean else None
         check = partial(
@@ -197,7 +198,7 @@ class Store:
     ) -> LinkSigned:
         """In a worker thread: :meth:`signed_for_link`'s checks and signature on the rows read."""
         if found is None:
-            raise LinkUnknown()
+            raise unknown_link(purpose)
         link, enrollment = found
         self._refuse_unusable(link, purpose)
         self.check_credentials_precondition(enrollment)
@@ -227,7 +228,7 @@ class Store:
     def _refuse_unusable(self, link: OneTimeLink | LinkRow | None, purpose: LinkPurpose) -> None:
         """Raise why ``link`` cannot be used: unknown, used, locked or expired."""
         if link is None or link.purpose != purpose:
-            raise LinkUnknown()
+            raise unknown_link(purpose)
         if link.used_at is not None:
             raise LinkUsed()
         if link.failed_attempts >= self.config.max_failed_attempts:
@@ -578,3 +579,9 @@ class Store:
     async def _record(session: AsyncSession, signed: Signed) -> None:
         """The certificate's row, one INSERT (Core: no ORM flush on the hot path)."""
         await session.execute(insert(Certificate), [signed.row])
+
+
+def unknown_link(purpose: LinkPurpose) -> LinkUnknown:
+    """The refusal of a link that does not exist, with the advice for its kind (the page or
+    API path says which kind the holder meant)."""
+    return RenewalLinkUnknown() if purpose == LinkPurpose.RENEW else LinkUnknown()

@@ -91,8 +91,8 @@ async def test_enroll_page_speaks_chinese_by_header_and_by_switch(
 @pytest.mark.parametrize(
     ("lang", "expected"),
     [
-        ("en", ["This link is not known", "ask the certdesk bot in Slack for a new one"]),
-        ("zh", ["未知链接", "向 certdesk 机器人索取新链接"]),
+        ("en", ["This link is not known", "ask the certdesk bot", "outside Slack, at /link"]),
+        ("zh", ["未知链接", "向 certdesk 机器人索取", "请在 /link 输入参考号"]),
     ],
 )
 async def test_unknown_link_page_says_unknown_and_what_next(
@@ -308,6 +308,13 @@ async def test_renew_page_unknown_and_enroll_token_are_unknown(
     response, html = await get_page(client, f"/renew/{created.link.token}")
     assert response.status == 404
     assert "Unknown link" in html
+    message = html.split('id="error-message">', 1)[1].split("</p>", 1)[0]
+    assert "This renewal link is not known" in message
+    assert "ask your RA staff" in message
+    assert "/link" not in message  # GET /link makes download links only
+    response, html = await get_page(client, "/renew/no-such-token", lang="zh")
+    assert response.status == 404
+    assert "无法识别此更新链接" in html
 
 
 async def test_static_files_and_api_carry_security_headers(
