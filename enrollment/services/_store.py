@@ -234,7 +234,7 @@ class Store:
         if link.failed_attempts >= self.config.max_failed_attempts:
             raise LinkLocked()
         if link.expires_at <= utcnow():
-            raise RenewalLinkExpired() if purpose == LinkPurpose.RENEW else LinkExpired()
+            raise expired_link(purpose)
 
     async def claim(self, session: AsyncSession, link: OneTimeLink) -> None:
         """Mark the link used, in one statement; exactly one of several concurrent claims
@@ -585,3 +585,8 @@ def unknown_link(purpose: LinkPurpose) -> LinkUnknown:
     """The refusal of a link that does not exist, with the advice for its kind (the page or
     API path says which kind the holder meant)."""
     return RenewalLinkUnknown() if purpose == LinkPurpose.RENEW else LinkUnknown()
+
+
+def expired_link(purpose: LinkPurpose) -> LinkExpired:
+    """The refusal of an expired link, with the advice for its kind (as :func:`unknown_link`)."""
+    return RenewalLinkExpired() if purpose == LinkPurpose.RENEW else LinkExpired()
