@@ -19,24 +19,15 @@ _TRAILING = re.compile(r"[\s?？!！.。,，~～]+$")
 class AskedQuestion(Protocol):
     """One stored question (``bot.models.UnansweredQuestionPublic`` has these)."""
 
-    @property
-    def id(self) -> int: ...
-    @property
-    def question(self) -> str: ...
-    @property
-    def language(self) -> str: ...
-    @property
-    def source(self) -> str: ...
-    @property
-    def best_id(self) -> str | None: ...
-    @property
-    def score(self) -> float: ...
-    @property
-    def times_asked(self) -> int: ...
-    @property
-    def asked_at(self) -> datetime: ...
-    @property
-    def last_asked_at(self) -> datetime | None: ...
+    id: int
+    question: str
+    language: str
+    source: str
+    best_id: str | None
+    score: float
+    times_asked: int
+    asked_at: datetime
+    last_asked_at: datetime | None
 
 
 def question_key(question: str) -> str:

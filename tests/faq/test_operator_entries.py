@@ -188,9 +188,10 @@ def test_directory_digest_follows_the_files(tmp_path: Path) -> None:
 class Row:
     def __init__(self, id: int, question: str, times: int, hours_ago: int, source: str) -> None:
         self.id, self.question, self.times_asked, self.source = id, question, times, source
-        self.language, self.best_id, self.score = "en", None, 0.0
+        self.language, self.score = "en", 0.0
+        self.best_id: str | None = None
         self.asked_at = datetime(2026, 11, 1, tzinfo=UTC) - timedelta(hours=hours_ago)
-        self.last_asked_at = None
+        self.last_asked_at: datetime | None = None
 
 
 def test_unanswered_questions_are_grouped_by_normalised_text() -> None:
