@@ -90,6 +90,7 @@ class _Fault:
     retry_after: int | None = None
     delay: float = 0.0
     times: int = 1
+    held_until: threading.Event | None = None
 
 
 @dataclass
@@ -232,6 +233,14 @@ class FakeSlack:
                 _Fault(status=200, error=None, delay=seconds, times=times)
             )
 
+    def hold(self, method: str) -> threading.Event:
+        """The next call of ``method`` is answered only once the returned event is set (a Slack
+        API as slow as a test needs, without a timed wait; a guard answers it after 60 s)."""
+        release = threading.Event()
+        with self._lock:
+            self._faults.setdefault(method, []).append(_Fault(held_until=release))
+        return release
+
     def rate_limit(self, method: str, per_window: int, *, window: float = 60.0) -> None:
         """Past ``per_window`` calls of ``method`` in a window (Slack's: a minute), answer 429
         ``ratelimited`` with Retry-After the whole seconds until the window resets."""
@@ -370,6 +379,8 @@ class FakeSlack:
         if fault is not None:
             if fault.delay:
                 await asyncio.sleep(fault.delay)
+            if fault.held_until is not None:
+                await asyncio.to_thread(fault.held_until.wait, 60)
             if fault.status != 200:
                 self._record(method, params, request, fault.status)
                 headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}
