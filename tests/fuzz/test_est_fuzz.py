@@ -1,16 +1,11 @@
 """Fuzzing EST bodies and headers through the whole application (an aiohttp test server).
 
-Every answer is a 2xx or a 4xx with the API's JSON error, never a 500; and no callback of the
-event loop runs over 50 ms (asyncio debug mode's slow-callback detection), reported only when
-the same request is slow again."""
+Every answer is a 2xx or a 4xx with the API's JSON error, never a 500. How long damaged bodies
+hold the parser is measured by ``benchmarks/hostile_inputs.py``, not asserted here."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import logging
-import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +20,7 @@ from hypothesis import strategies as st
 
 from enrollment.services.ra import NewEnrollment
 from tests.enrollment.conftest import HOLDER, app_runtime
-from tests.fuzz.mutations import FUZZ, SLOW_CALL_SECONDS, damaged
+from tests.fuzz.mutations import FUZZ, damaged
 
 ENROLL = "/.well-known/est/simpleenroll"
 
@@ -43,35 +38,6 @@ PEM = x509.load_der_x509_csr(DER).public_bytes(serialization.Encoding.PEM)
 CONTENT_TYPES = st.sampled_from(
     ["application/pkcs10", "application/x-pkcs10", "application/json", "text/plain", ""]
 )
-
-
-class SlowCallbacks(logging.Handler):
-    """asyncio's debug-mode warnings "Executing … took N seconds"."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.seen: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith("Executing"):
-            self.seen.append(record.getMessage())
-
-
-@pytest.fixture
-async def slow_callbacks() -> AsyncIterator[SlowCallbacks]:
-    loop = asyncio.get_running_loop()
-    handler = SlowCallbacks()
-    logger = logging.getLogger("asyncio")
-    logger.addHandler(handler)
-    debug, duration = loop.get_debug(), loop.slow_callback_duration
-    loop.set_debug(True)
-    loop.slow_callback_duration = SLOW_CALL_SECONDS
-    try:
-        yield handler
-    finally:
-        loop.set_debug(debug)
-        loop.slow_callback_duration = duration
-        logger.removeHandler(handler)
 
 
 @dataclass
@@ -110,17 +76,12 @@ async def post(holder: Holder, body: bytes, content_type: str) -> tuple[int, Any
 @FUZZ
 @given(body=damaged(BASE64, PEM, DER), content_type=CONTENT_TYPES)
 async def test_est_damaged_bodies_give_json_4xx(
-    holder: Holder, slow_callbacks: SlowCallbacks, body: bytes, content_type: str
+    holder: Holder, body: bytes, content_type: str
 ) -> None:
-    for attempt in range(3):
-        slow_callbacks.seen.clear()
-        status, answer = await post(holder, body, content_type)
-        assert status < 500, answer
-        if status != 200:
-            assert set(answer["error"]) == {"code", "message"}, answer
-        if not slow_callbacks.seen:
-            return
-        assert attempt < 2, f"every try blocked the loop: {slow_callbacks.seen}"
+    status, answer = await post(holder, body, content_type)
+    assert status < 500, answer
+    if status != 200:
+        assert set(answer["error"]) == {"code", "message"}, answer
 
 
 @FUZZ
@@ -135,13 +96,3 @@ async def test_est_any_authorization_header_gives_json_4xx(
     )
     assert response.status in {401, 423}, await response.text()
     assert "error" in await response.json()
-
-
-async def test_est_fuzz_sees_a_blocked_loop(slow_callbacks: SlowCallbacks) -> None:
-    """The detector works: a callback that blocks the loop for 80 ms is reported."""
-
-    async def blocking() -> None:
-        time.sleep(0.08)  # noqa: ASYNC251 (blocking on purpose)
-
-    await asyncio.create_task(blocking())
-    assert slow_callbacks.seen
