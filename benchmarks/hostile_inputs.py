@@ -102,12 +102,10 @@ def report(target: Target, examples: int) -> bool:
     _, slowest = max(times, key=lambda pair: pair[0])
     again = min(timed(target.call, slowest) for _ in range(3))
     met = again * 1000 < GOAL_MS
-    p50, p99 = percentile(seconds, 0.5), percentile(seconds, 0.99)
-    print(
-        f"{target.name:<11}{len(times):>7}{valid * 1000:>9.3f}{p50 * 1000:>9.3f}{p99 * 1000:>9.3f}"
-        f"{max(seconds) * 1000:>9.2f}"
-        f"{again * 1000:>9.2f}{len(slowest):>8}  {'yes' if met else 'no'}"
-    )
+    figures = (valid, percentile(seconds, 0.5), percentile(seconds, 0.99), max(seconds), again)
+    milliseconds = "".join(f"{figure * 1000:>9.3f}" for figure in figures)
+    verdict = "yes" if met else "no"
+    print(f"{target.name:<11}{len(times):>7}{milliseconds}{len(slowest):>8}  {verdict}")
     return met
 
 
