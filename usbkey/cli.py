@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from common.errors import CertdeskError
     from usbkey.client import Step, StoredCertificate
     from usbkey.pkcs11.session import CertificateOnToken
+    from usbkey.revocation import Revocation
 
 SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -90,8 +91,15 @@ def add_actions(actions: SubParsers) -> None:
         help="keep the old certificate and key on the USB key, under a distinct label",
     )
 
-    listing = _action(actions, "list", "USB keys, their certificates, which one is current")
+    listing = _action(
+        actions, "list", "USB keys, their certificates, which one is current and whether revoked"
+    )
     listing.add_argument("--module", required=True, metavar="SO", help="the PKCS#11 module")
+    listing.add_argument(
+        "--offline",
+        action="store_true",
+        help="do not ask the CA's OCSP responder whether the current certificates are revoked",
+    )
 
     clean = _action(actions, "clean", "remove expired or superseded key pairs from a USB key")
     _token_options(clean, key_type_default=None)
@@ -355,10 +363,19 @@ def run_renew(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
-def _certificate_line(console: Console, key: str, found: CertificateOnToken, state: str) -> str:
+def _certificate_line(
+    console: Console,
+    key: str,
+    found: CertificateOnToken,
+    state: str,
+    revocation: str | None = None,
+) -> str:
     from common.time import days_left, utcnow
 
     days = days_left(found.not_after, utcnow())
+    said = console.text(f"state.{state}", days=days)
+    if revocation is not None:
+        said = console.text("state.checked", state=said, revocation=revocation)
     return console.text(
         key,
         mark="*" if state == "current" else " ",
@@ -366,14 +383,14 @@ def _certificate_line(console: Console, key: str, found: CertificateOnToken, sta
         cn=found.common_name,
         serial=found.serial,
         when=f"{found.not_after:%Y-%m-%d %H:%M}",
-        state=console.text(f"state.{state}", days=days),
+        state=said,
     )
 
 
 def run_list(args: argparse.Namespace, console: Console) -> int:
     from usbkey.client import inventory
 
-    tokens = inventory(args.module)
+    tokens = inventory(args.module, check_revocation=not args.offline)
     if not tokens:
         console.say("list.none", module=args.module)
         return EXIT_OK
@@ -390,10 +407,27 @@ def run_list(args: argparse.Namespace, console: Console) -> int:
         if not item.certificates:
             console.say("list.empty")
         for found, state in item.certificates:
-            print(_certificate_line(console, "list.certificate", found, state))
+            checked = item.revocations.get(found.certificate.serial_number)
+            said = None if checked is None else _revocation_text(console, checked)
+            print(_certificate_line(console, "list.certificate", found, state, said))
         if any(state == "current" for _, state in item.certificates):
             console.say("list.legend")
+        if any(checked.status == "revoked" for checked in item.revocations.values()):
+            console.say("list.revoked")
     return EXIT_OK
+
+
+def _revocation_text(console: Console, checked: Revocation) -> str:
+    if checked.status == "revoked":
+        assert checked.revoked_at is not None
+        reason = console.text(f"reason.{checked.reason or 'unspecified'}")
+        return console.text(
+            "revocation.revoked", when=f"{checked.revoked_at:%Y-%m-%d %H:%M}", reason=reason
+        )
+    if checked.status == "not_checked":
+        why = console.text(f"revocation.why.{checked.why}", **dict(checked.details))
+        return console.text("revocation.not_checked", why=why)
+    return console.text(f"revocation.{checked.status}")
 
 
 def run_clean(args: argparse.Namespace, console: Console) -> int:

@@ -45,6 +45,7 @@ from cryptography.x509.oid import NameOID
 
 from common import links
 from common.links import FRIENDLY_NAME_HEADER, Link
+from usbkey import revocation
 from usbkey.certificates import HoldsCertificate
 from usbkey.inventory import State, classify, removable, superseded_label
 from usbkey.pkcs11.errors import (
@@ -78,6 +79,7 @@ from usbkey.pkcs11.session import (
     store_certificate,
 )
 from usbkey.possession import renewal_message, sign_renewal
+from usbkey.revocation import Revocation, issuer_of
 
 if TYPE_CHECKING:
     from pkcs11._pkcs11 import lib as Pkcs11Library
@@ -177,6 +179,9 @@ class TokenInventory:
     info: TokenInfo
     certificates: tuple[tuple[CertificateOnToken, State], ...]
     """Each certificate with its state (``inventory.classify``)."""
+    revocations: dict[int, Revocation]
+    """What the CA's OCSP responder says of each current certificate, by serial number (none
+    when not asked)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -200,15 +205,37 @@ def _classified(found: list[CertificateOnToken]) -> tuple[tuple[CertificateOnTok
     )
 
 
-def inventory(module: str) -> list[TokenInventory]:
-    """Every initialised token behind ``module`` and the certificates on it, with their state."""
+def inventory(module: str, *, check_revocation: bool = False) -> list[TokenInventory]:
+    """Every initialised token behind ``module`` and the certificates on it, with their state;
+    ``check_revocation``: with what the CA's OCSP responder says of each current one."""
     library: Pkcs11Library = open_module(module)
     result = []
     for token, info in list_tokens(library):
         with reading(token) as session:
             found = certificates_on(session)
-        result.append(TokenInventory(info=info, certificates=_classified(found)))
+        certificates = _classified(found)
+        revocations = _revocations(certificates) if check_revocation else {}
+        result.append(TokenInventory(info=info, certificates=certificates, revocations=revocations))
     return result
+
+
+def _revocations(
+    certificates: tuple[tuple[CertificateOnToken, State], ...],
+) -> dict[int, Revocation]:
+    """Each current certificate's revocation, asked with the CA chain stored on the token."""
+    authorities = [found.certificate for found, state in certificates if state == "authority"]
+    now = datetime.now(UTC)
+    checked: dict[int, Revocation] = {}
+    for found, state in certificates:
+        if state != "current":
+            continue
+        issuer = issuer_of(found.certificate, authorities)
+        checked[found.certificate.serial_number] = (
+            revocation.check(found.certificate, issuer, now=now)
+            if issuer is not None
+            else revocation.not_checked("no_issuer")
+        )
+    return checked
 
 
 def _csr(pair: TokenKeyPair, common_name: str) -> x509.CertificateSigningRequest:

@@ -255,8 +255,36 @@ def test_token_list_shows_token_and_certificates(
     line = next(line for line in result.stdout.splitlines() if serial in line)
     assert "CN=Token Holder" in line
     assert line.lstrip().startswith("* ")  # marked current
-    assert re.search(r"valid until \d{4}-\d\d-\d\d \d\d:\d\d UTC \(current, \d+ days left\)", line)
+    assert re.search(
+        r"valid until \d{4}-\d\d-\d\d \d\d:\d\d UTC \(current, \d+ days left; not revoked\)", line
+    )
     assert re.search(r"'[^']*Issuing CA[^']*':.*\(CA, \d+ days left\)", result.stdout)
+
+
+def test_token_list_asks_the_ca_whether_the_current_certificate_is_revoked(
+    desk: Desk, hsm: SoftHsm, holder_cli: Cli, enrolled: str
+) -> None:
+    """Revoked by RA staff from another process, the certificate shows as revoked at the next
+    `list` (the CA's OCSP responder, proven by its signature and the nonce); `--offline` asks
+    nobody."""
+    serial = field(enrolled, "Serial")
+
+    def current_line(*extra: str) -> tuple[str, str]:
+        result = token_cli(holder_cli, hsm, "list", "--module", hsm.module, *extra)
+        assert result.returncode == 0, result.stderr
+        return next(line for line in result.stdout.splitlines() if serial in line), result.stdout
+
+    line, _ = current_line()
+    assert line.endswith("days left; not revoked)"), line
+    cli = Cli(base_env(desk.data_dir, {"CERTDESK_PUBLIC_URL": desk.url}))
+    revoked = cli("ra", "revoke", serial, "--reason", "keyCompromise")
+    assert revoked.returncode == 0, revoked.stderr
+    line, output = current_line()
+    assert re.search(r"REVOKED on \d{4}-\d\d-\d\d \d\d:\d\d UTC: key compromised\)$", line), line
+    assert "ask RA staff for a new one" in output
+    line, output = current_line("--offline")
+    assert line.endswith("days left)"), line
+    assert "REVOKED" not in output
 
 
 def renew(cli: Cli, hsm: SoftHsm, *extra: str) -> subprocess.CompletedProcess[str]:
