@@ -46,7 +46,7 @@ from cryptography.x509.oid import NameOID
 from common import links
 from common.links import FRIENDLY_NAME_HEADER, Link
 from usbkey import revocation
-from usbkey.certificates import HoldsCertificate
+from usbkey.certificates import HoldsCertificate, extension
 from usbkey.inventory import State, classify, removable, superseded_label
 from usbkey.pkcs11.errors import (
     LinkMalformed,
@@ -398,11 +398,7 @@ def _key_type_of(key: x509.Certificate) -> TokenKeyType:
 
 def server_of(certificate: x509.Certificate) -> str | None:
     """certdesk's URL from the certificate's CRL distribution point (``…/crl``)."""
-    try:
-        points = certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints)
-    except x509.ExtensionNotFound:
-        return None
-    for point in points.value:
+    for point in extension(certificate.extensions, x509.CRLDistributionPoints) or []:
         for name in point.full_name or []:
             if isinstance(name, x509.UniformResourceIdentifier) and name.value.endswith("/crl"):
                 return name.value.removesuffix("/crl")

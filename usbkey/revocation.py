@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, paddin
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
+from usbkey.certificates import extension
+
 TIMEOUT_SECONDS = 5.0
 MAX_RESPONSE_BYTES = 64 * 1024
 CLOCK_SKEW = timedelta(minutes=5)
@@ -50,11 +52,7 @@ def not_checked(why: str, **details: str) -> Revocation:
 
 def responder_url(certificate: x509.Certificate) -> str | None:
     """The first http(s) OCSP address in the certificate's Authority Information Access."""
-    try:
-        access = certificate.extensions.get_extension_for_class(x509.AuthorityInformationAccess)
-    except x509.ExtensionNotFound:
-        return None
-    for description in access.value:
+    for description in extension(certificate.extensions, x509.AuthorityInformationAccess) or []:
         location = description.access_location
         if (
             description.access_method == AuthorityInformationAccessOID.OCSP
@@ -134,11 +132,8 @@ def _problem(
         or response.issuer_name_hash != request.issuer_name_hash
     ):
         return not_checked("other_certificate")
-    try:
-        echoed = response.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
-    except x509.ExtensionNotFound:
-        echoed = None
-    if echoed != nonce:
+    echoed = extension(response.extensions, x509.OCSPNonce)
+    if echoed is None or echoed.nonce != nonce:
         return not_checked("no_nonce")
     signer = _signer(response, issuer, now)
     if signer is None or not _signed_by(response, signer):
@@ -174,11 +169,8 @@ def _signer(
             continue
         if not candidate.not_valid_before_utc <= now <= candidate.not_valid_after_utc:
             continue
-        try:
-            usage = candidate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-        except x509.ExtensionNotFound:
-            continue
-        if ExtendedKeyUsageOID.OCSP_SIGNING in usage:
+        usage = extension(candidate.extensions, x509.ExtendedKeyUsage)
+        if usage is not None and ExtendedKeyUsageOID.OCSP_SIGNING in usage:
             return candidate
     return None
 

@@ -29,7 +29,7 @@ from pkcs11.util.ec import encode_named_curve_parameters
 if TYPE_CHECKING:
     from pkcs11._pkcs11 import lib as Pkcs11Library
 
-from usbkey.certificates import HoldsCertificate
+from usbkey.certificates import HoldsCertificate, extension
 from usbkey.pkcs11.errors import (
     NoToken,
     PinIncorrect,
@@ -333,12 +333,8 @@ class CertificateOnToken(HoldsCertificate):
 
     @property
     def is_ca(self) -> bool:
-        try:
-            return self.certificate.extensions.get_extension_for_class(
-                x509.BasicConstraints
-            ).value.ca
-        except x509.ExtensionNotFound:
-            return False
+        constraints = extension(self.certificate.extensions, x509.BasicConstraints)
+        return constraints is not None and constraints.ca
 
 
 def certificates_on(session: pkcs11.Session) -> list[CertificateOnToken]:
@@ -412,9 +408,7 @@ def store_certificate(
 
 
 def authority_id(certificate: x509.Certificate) -> bytes:
-    try:
-        return certificate.extensions.get_extension_for_class(
-            x509.SubjectKeyIdentifier
-        ).value.digest
-    except x509.ExtensionNotFound:
-        return certificate.fingerprint(hashes.SHA1())  # noqa: S303 (an identifier, not security)
+    identifier = extension(certificate.extensions, x509.SubjectKeyIdentifier)
+    if identifier is not None:
+        return identifier.digest
+    return certificate.fingerprint(hashes.SHA1())  # noqa: S303 (an identifier, not security)
