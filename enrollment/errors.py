@@ -104,8 +104,9 @@ class LinkLocked(LinkError, code="link_locked", status=423):
 class PageNotFound(CertdeskError, code="page_not_found", status=404):
     message = (
         "There is no page at this address. If you opened a link from your RA's message, check "
-        "that you copied the whole link (it is long), or ask the certdesk bot in Slack for a "
-        'new one ("Download my certificate").'
+        "that you copied the whole link (it is long). For a new download link: in Slack, ask "
+        'the certdesk bot ("Download my certificate"); outside Slack, go to /link with your '
+        "reference number and the e-mail address your RA registered."
     )
 
 
