@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.x509 import ocsp
@@ -83,11 +83,10 @@ def check(certificate: x509.Certificate, issuer: x509.Certificate, *, now: datet
     url = responder_url(certificate)
     if url is None:
         return not_checked("no_responder")
-    nonce = os.urandom(16)
     request = (
         ocsp.OCSPRequestBuilder()
         .add_certificate(certificate, issuer, hashes.SHA256())
-        .add_extension(x509.OCSPNonce(nonce), critical=False)
+        .add_extension(x509.OCSPNonce(os.urandom(16)), critical=False)
         .build()
     )
     try:
@@ -97,12 +96,7 @@ def check(certificate: x509.Certificate, issuer: x509.Certificate, *, now: datet
     except (OSError, http.client.HTTPException) as exc:
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
         return not_checked("unreachable", url=url, reason=str(reason) or type(exc).__name__)
-    try:
-        response = ocsp.load_der_ocsp_response(body)
-    except ValueError:
-        return not_checked("not_ocsp", url=url)
-    problem = _problem(response, request, nonce, issuer, now)
-    return problem if problem is not None else _status(response)
+    return judged(body, request, issuer, now=now, url=url)
 
 
 def _post(url: str, data: bytes) -> bytes:
@@ -116,43 +110,59 @@ def _post(url: str, data: bytes) -> bytes:
     return body
 
 
-def _problem(
+def judged(
+    body: bytes, request: ocsp.OCSPRequest, issuer: x509.Certificate, *, now: datetime, url: str
+) -> Revocation:
+    """What the answer ``body`` from ``url`` proves of the certificate ``request`` asks about,
+    or why it does not count. Pure."""
+    try:
+        response = ocsp.load_der_ocsp_response(body)
+    except ValueError:
+        return not_checked("not_ocsp", url=url)
+    try:
+        return _proven(response, request, issuer, now)
+    except (ValueError, UnsupportedAlgorithm):  # a field cryptography cannot read
+        return not_checked("unreadable")
+
+
+def _proven(
     response: ocsp.OCSPResponse,
     request: ocsp.OCSPRequest,
-    nonce: bytes,
     issuer: x509.Certificate,
     now: datetime,
-) -> Revocation | None:
-    """None when ``response`` is a proven answer to ``request``; else why it does not count."""
+) -> Revocation:
     if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
         return not_checked("refused", status=response.response_status.name.lower())
-    if (
-        response.serial_number != request.serial_number
-        or response.issuer_key_hash != request.issuer_key_hash
-        or response.issuer_name_hash != request.issuer_name_hash
-    ):
+    single = next(
+        (
+            single
+            for single in response.responses
+            if single.serial_number == request.serial_number
+            and single.issuer_key_hash == request.issuer_key_hash
+            and single.issuer_name_hash == request.issuer_name_hash
+        ),
+        None,
+    )
+    if single is None:
         return not_checked("other_certificate")
+    sent = extension(request.extensions, x509.OCSPNonce)
     echoed = extension(response.extensions, x509.OCSPNonce)
-    if echoed is None or echoed.nonce != nonce:
+    if sent is None or echoed is None or echoed.nonce != sent.nonce:
         return not_checked("no_nonce")
     signer = _signer(response, issuer, now)
     if signer is None or not _signed_by(response, signer):
         return not_checked("not_signed")
-    if response.this_update_utc > now + CLOCK_SKEW or (
-        response.next_update_utc is not None and response.next_update_utc < now - CLOCK_SKEW
+    if single.this_update_utc > now + CLOCK_SKEW or (
+        single.next_update_utc is not None and single.next_update_utc < now - CLOCK_SKEW
     ):
         return not_checked("out_of_date")
-    return None
-
-
-def _status(response: ocsp.OCSPResponse) -> Revocation:
-    if response.certificate_status == ocsp.OCSPCertStatus.GOOD:
+    if single.certificate_status == ocsp.OCSPCertStatus.GOOD:
         return Revocation(status="good")
-    if response.certificate_status == ocsp.OCSPCertStatus.REVOKED:
-        reason = response.revocation_reason
+    if single.certificate_status == ocsp.OCSPCertStatus.REVOKED:
+        reason = single.revocation_reason
         return Revocation(
             status="revoked",
-            revoked_at=response.revocation_time_utc,
+            revoked_at=single.revocation_time_utc,
             reason=reason.value if reason is not None else None,
         )
     return Revocation(status="unknown")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from common.language import Catalogue, _read_catalogue
 
@@ -67,6 +68,8 @@ ROOMS = {
             r"text\.step\.": "usbkey/cli.py:Console.step",
             r"text\.stored\.": "usbkey/cli.py:_print_stored",
             r"text\.state\.": "usbkey/cli.py:_certificate_line",
+            r"text\.revocation\.": "usbkey/cli.py:_revocation_text (revocation.py's answers)",
+            r"text\.reason\.": "usbkey/cli.py:_revocation_text (RFC 5280 reasons, ReasonFlags)",
             r"error\.": "usbkey/pkcs11/errors.py:TokenError, usbkey/cli.py:Console.error_message",
         },
         only_chinese=("error.server_unreachable.pending",),
@@ -145,6 +148,12 @@ def test_families_are_used_where_they_are_said_to_be() -> None:
     web_errors = Catalogue("enrollment.web").group("error")  # "code" or "code.case"
     assert {key.split(".")[0] for key in web_errors} <= web_codes | {"error"}
     assert set(Catalogue("enrollment.web").group("error_title")) <= web_codes | {"error"}
+    usbkey = Catalogue("usbkey")
+    said = set(re.findall(r"not_checked\(\s*\"([a-z_]+)\"", sources["usbkey"]))
+    assert set(usbkey.group("text.revocation.why")) == said
+    statuses = {"good", "unknown", "revoked", "not_checked"}
+    assert {key for key in usbkey.group("text.revocation") if "." not in key} == statuses
+    assert set(usbkey.group("text.reason")) == {flag.value for flag in x509.ReasonFlags}
     usbkey_codes = set(re.findall(r"code\s*=\s*\"([a-z_]+)\"", sources["usbkey"]))
     errors = Catalogue("usbkey").group("error")
     assert {key.split(".")[0] for key in errors} <= usbkey_codes

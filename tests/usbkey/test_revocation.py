@@ -17,9 +17,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+from hypothesis import given
 
+from tests.fuzz.mutations import FUZZ, damaged
 from tests.support.postgres import free_port
-from usbkey.revocation import Revocation, check, issuer_of, responder_url
+from usbkey.revocation import Revocation, check, issuer_of, judged, responder_url
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 Answer = Callable[[ocsp.OCSPRequest], bytes]
@@ -190,10 +192,23 @@ def stranger() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     return _certificate("Test OCSP", key, ocsp_signing=True), key
 
 
+def forged(pki: Pki, request: ocsp.OCSPRequest) -> bytes:
+    """A good answer whose signed part is swapped for an unknown one's (the same length): the
+    responder's certificate is right, its signature is not over what the answer says."""
+    good = pki.answer(request)
+    unknown = pki.answer(request, status=ocsp.OCSPCertStatus.UNKNOWN)
+    good_part = ocsp.load_der_ocsp_response(good).tbs_response_bytes
+    unknown_part = ocsp.load_der_ocsp_response(unknown).tbs_response_bytes
+    assert len(good_part) == len(unknown_part)
+    assert good_part in good
+    return good.replace(good_part, unknown_part)
+
+
 @pytest.mark.parametrize(
     ("damage", "why"),
     [
         (lambda pki, r: pki.answer(r, signed_by=stranger()), "not_signed"),
+        (lambda pki, r: forged(pki, r), "not_signed"),
         (lambda pki, r: pki.answer(r, signed_by=(pki.leaf, pki.leaf_key)), "not_signed"),
         (lambda pki, r: pki.answer(r, nonce=False), "no_nonce"),
         (lambda pki, r: pki.answer(r, serial=r.serial_number + 1), "other_certificate"),
@@ -202,7 +217,7 @@ def stranger() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
             ocsp.OCSPResponseStatus.TRY_LATER).public_bytes(serialization.Encoding.DER), "refused"),
         (lambda pki, r: b"<html>not OCSP</html>", "not_ocsp"),
     ],
-    ids=["stranger", "leaf-key", "no-nonce", "other-serial", "stale", "try-later", "html"],
+    ids=["stranger", "forged", "leaf-key", "no-nonce", "serial", "stale", "later", "html"],
 )  # fmt: skip
 def test_an_answer_that_is_not_proven_is_not_checked(
     responder: Responder, pki: Pki, damage: Callable[[Pki, ocsp.OCSPRequest], bytes], why: str
@@ -251,3 +266,53 @@ def test_the_issuer_is_the_certificate_that_signed_it() -> None:
     pki, other = make_pki(None), make_pki(None)
     assert issuer_of(pki.leaf, [other.ca, pki.signer, pki.ca]) == pki.ca
     assert issuer_of(pki.leaf, [other.ca]) is None  # same name, another key
+
+
+def _request(pki: Pki) -> ocsp.OCSPRequest:
+    return (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(pki.leaf, pki.ca, hashes.SHA256())
+        .add_extension(x509.OCSPNonce(b"sixteen byte nonce"), critical=False)
+        .build()
+    )
+
+
+FUZZ_PKI = make_pki("http://127.0.0.1:9/ocsp")
+FUZZ_REQUEST = _request(FUZZ_PKI)
+FUZZ_ANSWER = FUZZ_PKI.answer(FUZZ_REQUEST, status=ocsp.OCSPCertStatus.REVOKED)
+
+
+def _signed_part(body: bytes) -> bytes | None:
+    try:
+        return ocsp.load_der_ocsp_response(body).tbs_response_bytes
+    except ValueError:
+        return None
+
+
+def test_the_fuzzed_answer_is_proof_before_damage() -> None:
+    checked = judged(FUZZ_ANSWER, FUZZ_REQUEST, FUZZ_PKI.ca, now=NOW, url="http://x/ocsp")
+    assert checked.status == "revoked"
+
+
+def test_no_flipped_bit_of_an_answer_is_believed() -> None:
+    """Every byte of a revoked answer, one at a time, with its low bit flipped: whatever still
+    parses is believed only if its signed part is unchanged."""
+    believed = []
+    for at in range(len(FUZZ_ANSWER)):
+        body = bytearray(FUZZ_ANSWER)
+        body[at] ^= 0x01
+        checked = judged(bytes(body), FUZZ_REQUEST, FUZZ_PKI.ca, now=NOW, url="http://x/ocsp")
+        if checked.status != "not_checked" and _signed_part(bytes(body)) != _signed_part(
+            FUZZ_ANSWER
+        ):
+            believed.append((at, checked))
+    assert believed == []
+
+
+@FUZZ
+@given(damaged(FUZZ_ANSWER))
+def test_a_damaged_answer_is_never_taken_for_proof(body: bytes) -> None:
+    """No exception comes out, and only an answer whose signed part is unchanged is believed."""
+    checked = judged(body, FUZZ_REQUEST, FUZZ_PKI.ca, now=NOW, url="http://x/ocsp")
+    if checked.status != "not_checked":
+        assert _signed_part(body) == _signed_part(FUZZ_ANSWER)
