@@ -390,7 +390,7 @@ def _certificate_line(
 def run_list(args: argparse.Namespace, console: Console) -> int:
     from usbkey.client import inventory
 
-    tokens = inventory(args.module, check_revocation=not args.offline)
+    tokens = inventory(args.module, check_revocation=not args.offline, progress=console.step)
     if not tokens:
         console.say("list.none", module=args.module)
         return EXIT_OK

@@ -86,7 +86,7 @@ if TYPE_CHECKING:
 
 TIMEOUT_SECONDS = 60
 
-Step = Literal["generating", "sending", "storing"]
+Step = Literal["generating", "sending", "storing", "checking"]
 Progress = Callable[[Step], None]
 
 
@@ -205,7 +205,9 @@ def _classified(found: list[CertificateOnToken]) -> tuple[tuple[CertificateOnTok
     )
 
 
-def inventory(module: str, *, check_revocation: bool = False) -> list[TokenInventory]:
+def inventory(
+    module: str, *, check_revocation: bool = False, progress: Progress = _silent
+) -> list[TokenInventory]:
     """Every initialised token behind ``module`` and the certificates on it, with their state;
     ``check_revocation``: with what the CA's OCSP responder says of each current one."""
     library: Pkcs11Library = open_module(module)
@@ -214,13 +216,13 @@ def inventory(module: str, *, check_revocation: bool = False) -> list[TokenInven
         with reading(token) as session:
             found = certificates_on(session)
         certificates = _classified(found)
-        revocations = _revocations(certificates) if check_revocation else {}
+        revocations = _revocations(certificates, progress) if check_revocation else {}
         result.append(TokenInventory(info=info, certificates=certificates, revocations=revocations))
     return result
 
 
 def _revocations(
-    certificates: tuple[tuple[CertificateOnToken, State], ...],
+    certificates: tuple[tuple[CertificateOnToken, State], ...], progress: Progress
 ) -> dict[int, Revocation]:
     """Each current certificate's revocation, asked with the CA chain stored on the token."""
     authorities = [found.certificate for found, state in certificates if state == "authority"]
@@ -230,6 +232,8 @@ def _revocations(
         if state != "current":
             continue
         issuer = issuer_of(found.certificate, authorities)
+        if issuer is not None:
+            progress("checking")
         checked[found.certificate.serial_number] = (
             revocation.check(found.certificate, issuer, now=now)
             if issuer is not None

@@ -272,6 +272,8 @@ def test_token_list_asks_the_ca_whether_the_current_certificate_is_revoked(
     def current_line(*extra: str) -> tuple[str, str]:
         result = token_cli(holder_cli, hsm, "list", "--module", hsm.module, *extra)
         assert result.returncode == 0, result.stderr
+        asked = "asking the CA whether the current certificate is revoked" in result.stderr
+        assert asked == ("--offline" not in extra), result.stderr
         return next(line for line in result.stdout.splitlines() if serial in line), result.stdout
 
     line, _ = current_line()
