@@ -181,12 +181,21 @@ class KeyRenewal:
                 f"Certificate {format(presented.serial_number, 'x')} was not issued by this "
                 "certdesk CA, so it cannot be renewed here. Check the server, or ask RA staff."
             )
-        if row.status != CertificateStatus.ACTIVE:
-            detail = f" by {row.superseded_by}" if row.superseded_by else ""
+        if row.status == CertificateStatus.REVOKED:
             raise CertificateNotActive.not_renewable(
                 row.serial,
-                f"{row.status}{detail}",
-                "Ask the certdesk bot in Slack for your current certificates.",
+                "revoked",
+                "A revoked certificate cannot be renewed: ask RA staff for a new one.",
+            )
+        if row.status != CertificateStatus.ACTIVE:
+            successor = row.superseded_by
+            raise CertificateNotActive.not_renewable(
+                row.serial,
+                f"{row.status} by {successor}" if successor else str(row.status),
+                f"Certificate {successor} replaced it: renew that one (`certdesk-usbkey list` "
+                "shows which certificate your USB key holds)."
+                if successor
+                else "Ask the certdesk bot in Slack, or RA staff, for your current certificates.",
             )
         if row.not_after <= utcnow():
             raise CertificateNotActive(

@@ -110,7 +110,10 @@ async def test_renew_by_possession_replayed_request_is_refused(services: Service
     current = await issue(services)
     body = await request(services, current)
     renewed = await services.key_renewal.renew_by_possession(**body)
-    said = f"is superseded by {renewed.serial}; only active certificates can be renewed. Ask"
+    said = (
+        f"is superseded by {renewed.serial}; only active certificates can be renewed. "
+        f"Certificate {renewed.serial} replaced it: renew that one"
+    )
     with pytest.raises(CertificateNotActive, match=said):
         await services.key_renewal.renew_by_possession(**body)
 
@@ -219,7 +222,8 @@ async def test_renewal_challenge_for_revoked_or_superseded_certificate_is_refuse
 ) -> None:
     revoked = await issue(services)
     await services.revocation.revoke(revoked.serial, reason="keyCompromise", actor="test")
-    with pytest.raises(CertificateNotActive, match="revoked"):
+    said = "is revoked; only active certificates can be renewed. A revoked certificate cannot"
+    with pytest.raises(CertificateNotActive, match=said):
         await services.key_renewal.create_renewal_challenge(pem(revoked.certificate))
     renewed = await issue(services)
     body = await request(services, renewed)
