@@ -32,6 +32,9 @@ class CertdeskError(Exception):
     status: int = 400
     message: str = ""
     """The fixed text of an error that takes no parameters; used when no message is passed."""
+    case: str | None = None
+    """A variant of ``code`` whose advice differs (an expired *renewal* link): translations
+    are looked up under ``code.case`` first."""
 
     def __init_subclass__(
         cls, *, code: str | None = None, status: int | None = None, **kwargs: Any

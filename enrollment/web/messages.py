@@ -38,8 +38,7 @@ def error_message(error: CertdeskError, lang: Lang) -> str:
     """What happened and what to do next, in ``lang``."""
     if lang == "en":
         return error.message
-    case = getattr(error, "case", None)  # a code whose advice differs by case: "code.case"
-    keyed = ERROR_ZH.get(f"{error.code}.{case}") if case else None
+    keyed = ERROR_ZH.get(f"{error.code}.{error.case}") if error.case else None
     template = (keyed or ERROR_ZH.get(error.code) or ERROR_ZH["error"])["zh"]
     try:
         return template.format(**_error_params(error))
