@@ -283,10 +283,22 @@ def test_token_list_asks_the_ca_whether_the_current_certificate_is_revoked(
     assert revoked.returncode == 0, revoked.stderr
     line, output = current_line()
     assert re.search(r"REVOKED on \d{4}-\d\d-\d\d \d\d:\d\d UTC: key compromised\)$", line), line
-    assert "ask RA staff for a new one" in output
+    assert "ask RA staff for a new one. Once the new one is on this USB key" in output
     line, output = current_line("--offline")
     assert line.endswith("days left)"), line
     assert "REVOKED" not in output
+    # What the hint says: once a new certificate for the holder is on the key, the revoked
+    # one is superseded and `clean` removes it.
+    assert enroll(holder_cli, hsm, new_enrollment(desk, "Token Holder")).returncode == 0
+    line, _ = current_line("--offline")
+    assert "(superseded" in line, line
+    cleaned = token_cli(
+        holder_cli, hsm, "clean", "--module", hsm.module, "--pin-env", "TOKEN_PIN", "--yes"
+    )
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert serial in cleaned.stdout
+    listing = token_cli(holder_cli, hsm, "list", "--module", hsm.module, "--offline")
+    assert serial not in listing.stdout
 
 
 def renew(cli: Cli, hsm: SoftHsm, *extra: str) -> subprocess.CompletedProcess[str]:
