@@ -79,7 +79,6 @@ from usbkey.pkcs11.session import (
     store_certificate,
 )
 from usbkey.possession import renewal_message, sign_renewal
-from usbkey.revocation import Revocation, issuer_of
 
 if TYPE_CHECKING:
     from pkcs11._pkcs11 import lib as Pkcs11Library
@@ -179,7 +178,7 @@ class TokenInventory:
     info: TokenInfo
     certificates: tuple[tuple[CertificateOnToken, State], ...]
     """Each certificate with its state (``inventory.classify``)."""
-    revocations: dict[int, Revocation]
+    revocations: dict[int, revocation.Revocation]
     """What the CA's OCSP responder says of each current certificate, by serial number (none
     when not asked)."""
 
@@ -223,22 +222,21 @@ def inventory(
 
 def _revocations(
     certificates: tuple[tuple[CertificateOnToken, State], ...], progress: Progress
-) -> dict[int, Revocation]:
+) -> dict[int, revocation.Revocation]:
     """Each current certificate's revocation, asked with the CA chain stored on the token."""
     authorities = [found.certificate for found, state in certificates if state == "authority"]
     now = datetime.now(UTC)
-    checked: dict[int, Revocation] = {}
+    checked: dict[int, revocation.Revocation] = {}
     for found, state in certificates:
         if state != "current":
             continue
-        issuer = issuer_of(found.certificate, authorities)
-        if issuer is not None:
-            progress("checking")
-        checked[found.certificate.serial_number] = (
-            revocation.check(found.certificate, issuer, now=now)
-            if issuer is not None
-            else revocation.not_checked("no_issuer")
-        )
+        serial = found.certificate.serial_number
+        issuer = revocation.issuer_of(found.certificate, authorities)
+        if issuer is None:
+            checked[serial] = revocation.not_checked("no_issuer")
+            continue
+        progress("checking")
+        checked[serial] = revocation.check(found.certificate, issuer, now=now)
     return checked
 
 

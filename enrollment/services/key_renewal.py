@@ -181,22 +181,23 @@ class KeyRenewal:
                 f"Certificate {format(presented.serial_number, 'x')} was not issued by this "
                 "certdesk CA, so it cannot be renewed here. Check the server, or ask RA staff."
             )
-        if row.status == CertificateStatus.REVOKED:
-            raise CertificateNotActive.not_renewable(
-                row.serial,
-                "revoked",
-                "A revoked certificate cannot be renewed: ask RA staff for a new one.",
-            )
         if row.status != CertificateStatus.ACTIVE:
             successor = row.superseded_by
-            raise CertificateNotActive.not_renewable(
-                row.serial,
-                f"{row.status} by {successor}" if successor else str(row.status),
-                f"Certificate {successor} replaced it: renew that one (`certdesk-usbkey list` "
-                "shows which certificate your USB key holds)."
-                if successor
-                else "Ask the certdesk bot in Slack, or RA staff, for your current certificates.",
-            )
+            if row.status == CertificateStatus.REVOKED:
+                state = "revoked"
+                advice = "A revoked certificate cannot be renewed: ask RA staff for a new one."
+            elif successor:
+                state = f"{row.status} by {successor}"
+                advice = (
+                    f"Certificate {successor} replaced it: renew that one (`certdesk-usbkey list` "
+                    "shows which certificate your USB key holds)."
+                )
+            else:
+                state = str(row.status)
+                advice = (
+                    "Ask the certdesk bot in Slack, or RA staff, for your current certificates."
+                )
+            raise CertificateNotActive.not_renewable(row.serial, state, advice)
         if row.not_after <= utcnow():
             raise CertificateNotActive(
                 f"Certificate {row.serial} expired on {row.not_after:%Y-%m-%d %H:%M} UTC; an "
