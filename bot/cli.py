@@ -195,9 +195,9 @@ def startup_problem(exc: Exception) -> str | None:
     """What to print for an exception that means the store, the CA or the knowledge entries
     cannot start, or None.
 
-    They come from :mod:`bot.datadir`, :mod:`bot.runtime`, :mod:`enrollment.errors` and
-    :mod:`faq.errors`, which only the
-    commands that use them import: when a module is not loaded, ``exc`` is none of its errors.
+    They come from :mod:`bot.datadir`, :mod:`bot.database`, :mod:`bot.runtime`,
+    :mod:`enrollment.errors` and :mod:`faq.errors`, which only the commands that use them
+    import: when a module is not loaded, ``exc`` is none of its errors.
     """
     if "bot.datadir" in sys.modules:
         from bot.datadir import DataDirMissing
@@ -216,11 +216,16 @@ def startup_problem(exc: Exception) -> str | None:
 
         if isinstance(exc, StorageUnavailable):  # a damaged, full or unreachable database
             return exc.message
+    if "bot.database" in sys.modules:
+        from bot.database import SchemaOutOfDate
+
+        if isinstance(exc, SchemaOutOfDate):
+            return str(exc)
     if "bot.runtime" not in sys.modules:
         return None
-    from bot.runtime import CannotListen, CaUnavailable, SchemaOutOfDate
+    from bot.runtime import CannotListen, CaUnavailable
 
-    if isinstance(exc, SchemaOutOfDate | CannotListen):
+    if isinstance(exc, CannotListen):
         return str(exc)
     if isinstance(exc, CaUnavailable):
         return f"cannot start the issuing CA: {exc}"

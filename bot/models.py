@@ -115,7 +115,7 @@ class UnansweredQuestion(UnansweredQuestionBase, table=True):
         default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
     )
     reviewed: bool = Field(default=False, index=True)
-    # The same question asked again while it waits for review counts here (migration 0013).
+    # The same question asked again while it waits for review counts here.
     times_asked: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     last_asked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
 

@@ -10,7 +10,13 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.database import current_revision, head_revision, upgrade_async
+from bot.database import (
+    SchemaOutOfDate,
+    current_revision,
+    head_revision,
+    refuse_unknown,
+    upgrade_async,
+)
 from bot.datadir import ca_directory, load_pepper, prepare_data_dir, require_data
 from bot.lean import enrollment_config
 from bot.settings import Settings
@@ -30,10 +36,6 @@ from usbkey.pkcs11.errors import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class SchemaOutOfDate(RuntimeError):
-    pass
 
 
 class CannotListen(RuntimeError):
@@ -57,6 +59,7 @@ async def prepare_schema(settings: Settings, engine: AsyncEngine) -> None:
     """Embedded SQLite migrates itself (when it is not at the newest revision yet); a shared
     database must be migrated by `db upgrade`."""
     current = await current_revision(engine)
+    refuse_unknown(current)
     if settings.is_embedded_sqlite:
         if current != head_revision():
             await upgrade_async(settings.database_url)

@@ -97,7 +97,7 @@ class _Store:
             return
         from sqlalchemy.exc import SQLAlchemyError  # only now: a confident answer stores nothing
 
-        from bot.runtime import SchemaOutOfDate
+        from bot.database import SchemaOutOfDate
         from common.errors import CertdeskError
 
         try:

@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
+from bot.database import refuse_unknown, revision_of
 from bot.tables import import_all_tables
 from enrollment.db import create_engine
 
@@ -16,6 +17,7 @@ target_metadata = SQLModel.metadata
 
 
 def _run(connection: Connection) -> None:
+    refuse_unknown(revision_of(connection))  # before Alembic reads it, and stops with a traceback
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
