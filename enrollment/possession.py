@@ -14,6 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
+from common.der import pem_serial_not_positive, serial_not_positive
 from common.errors import CertdeskError
 from enrollment.codes import Pepper
 from enrollment.errors import CertificateNotFound
@@ -57,13 +58,16 @@ def load_certificate(data: str | bytes) -> x509.Certificate:
     raw = data.encode() if isinstance(data, str) else data
     try:
         if b"-----BEGIN" in raw:
-            return x509.load_pem_x509_certificate(raw.strip())
-        return x509.load_der_x509_certificate(raw)
+            if not pem_serial_not_positive(raw):
+                return x509.load_pem_x509_certificate(raw.strip())
+        elif not serial_not_positive(raw):
+            return x509.load_der_x509_certificate(raw)
     except (ValueError, x509.InvalidVersion):
-        raise CertificateNotFound(
-            "The field 'certificate' is not a PEM or DER X.509 certificate, so it is no "
-            "certificate of this certdesk. Send the certificate as stored on the USB key."
-        ) from None
+        pass
+    raise CertificateNotFound(  # a serial number of zero or less included (RFC 5280 forbids it)
+        "The field 'certificate' is not a PEM or DER X.509 certificate, so it is no "
+        "certificate of this certdesk. Send the certificate as stored on the USB key."
+    )
 
 
 def verify_renewal(public_key: CertificatePublicKeyTypes, signature: str, message: bytes) -> None:

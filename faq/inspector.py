@@ -26,10 +26,14 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509.oid import NameOID
 
+from common.der import der_items, pem_serial_not_positive, serial_not_positive
 from common.time import days_left
 from faq.errors import NotACertificate, PasswordRequired, WrongPassword
 
 _PEM_LABEL = re.compile(rb"-----BEGIN ([A-Z0-9 #]+)-----")
+SERIAL_NOT_POSITIVE = (
+    "its serial number is zero or negative, which RFC 5280 forbids: ask its CA for a new one"
+)
 _PEM_CERTIFICATE_LABELS = frozenset({"CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"})
 _PEM_PKCS7_LABELS = frozenset({"PKCS7", "PKCS #7 SIGNED DATA", "CMS"})
 # DER of OID 1.2.840.113549.1.7 (PKCS#7 content types) without the last arc.
@@ -128,6 +132,8 @@ def inspect_certificates(
         return _from_pem(data, now)
     if _looks_like_pkcs12(data):
         return _from_pkcs12(data, password, now)
+    if serial_not_positive(data):
+        raise NotACertificate(SERIAL_NOT_POSITIVE)
     try:
         certificate = x509.load_der_x509_certificate(data)
     except x509.InvalidVersion as error:
@@ -197,6 +203,8 @@ _PEM_READERS: tuple[
 
 
 def _from_pem(data: bytes, now: datetime) -> Inspection:
+    if pem_serial_not_positive(data):
+        raise NotACertificate(SERIAL_NOT_POSITIVE)
     labels = {match.decode("ascii") for match in _PEM_LABEL.findall(data)}
     for wanted, load, container, damaged in _PEM_READERS:
         if labels & wanted:
@@ -230,27 +238,6 @@ def _looks_like_pkcs12(data: bytes) -> bool:
     )
 
 
-def _der_items(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
-    """(tag, content start, content end) of the DER items in ``data[start:end]``; [] when the
-    bytes are not DER."""
-    items: list[tuple[int, int, int]] = []
-    at = start
-    while at < end:
-        if at + 2 > end:
-            return []
-        tag, length, at = data[at], data[at + 1], at + 2
-        if length & 0x80:
-            octets = length & 0x7F
-            if octets == 0 or octets > 4 or at + octets > end:
-                return []
-            length, at = int.from_bytes(data[at : at + octets], "big"), at + octets
-        if at + length > end:
-            return []
-        items.append((tag, at, at + length))
-        at += length
-    return items
-
-
 def _largest_iteration_count(data: bytes, start: int, end: int, depth: int = 0) -> int:
     """The largest INTEGER that follows an OCTET STRING in a SEQUENCE: the shape of every
     iteration count in a PKCS#12 file (MacData, PBKDF2-params, pkcs-12PbeParams). Nested DER
@@ -258,7 +245,7 @@ def _largest_iteration_count(data: bytes, start: int, end: int, depth: int = 0) 
     if depth > _MAX_DER_DEPTH:
         return 0
     largest = 0
-    items = _der_items(data, start, end)
+    items = der_items(data, start, end)
     for index, (tag, content_start, content_end) in enumerate(items):
         if tag == 0x02 and index and items[index - 1][0] == 0x04:
             largest = max(largest, int.from_bytes(data[content_start:content_end], "big"))

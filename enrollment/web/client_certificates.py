@@ -24,6 +24,7 @@ from urllib.parse import unquote
 from aiohttp import web
 from cryptography import x509
 
+from common.der import serial_not_positive
 from enrollment.errors import ClientCertificateMalformed
 
 log = logging.getLogger(__name__)
@@ -87,9 +88,11 @@ def certificate_from_header(value: str) -> x509.Certificate:
             der = base64.b64decode("".join(body.split()), validate=True)
         else:
             der = base64.b64decode("".join(text.split()), validate=True)
-        return x509.load_der_x509_certificate(der)
+        if not serial_not_positive(der):  # RFC 5280 forbids zero or less
+            return x509.load_der_x509_certificate(der)
     except (binascii.Error, ValueError, x509.InvalidVersion):
-        raise _malformed() from None
+        pass
+    raise _malformed()
 
 
 def _malformed() -> ClientCertificateMalformed:

@@ -14,7 +14,14 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from faq.errors import InspectionError, NotACertificate, PasswordRequired, WrongPassword
 from faq.inspector import ContainerFormat, inspect_certificates
 from tests.faq.conftest import NOW, P12_PASSWORD, Pki, openssl_field
-from tests.support.pki import bad_version, bad_version_pem, openssl, self_signed
+from tests.support.pki import (
+    bad_version,
+    bad_version_pem,
+    negative_serial,
+    negative_serial_pem,
+    openssl,
+    self_signed,
+)
 
 
 def test_inspect_pem_leaf_reads_subject_in_certificate_order(pki: Pki) -> None:
@@ -188,6 +195,24 @@ def test_inspect_certificate_of_an_unknown_version_says_it_is_damaged(encoding: 
     with pytest.raises(NotACertificate) as caught:
         inspect_certificates(data, now=NOW)
     assert "damaged" in caught.value.detail
+
+
+@pytest.mark.parametrize("encoding", ["der", "pem", "pem-bundle"])
+def test_inspect_certificate_with_a_negative_serial_says_rfc_5280_forbids_it(
+    encoding: str,
+) -> None:
+    """cryptography still reads it, with a deprecation warning; the holder is told what is wrong
+    and who can mend it."""
+    _, leaf = self_signed("Test Holder 01", valid_for=timedelta(days=30))
+    good = leaf.public_bytes(serialization.Encoding.PEM)
+    data = {
+        "der": lambda: negative_serial(leaf),
+        "pem": lambda: negative_serial_pem(leaf),
+        "pem-bundle": lambda: good + negative_serial_pem(leaf),
+    }[encoding]()
+    with pytest.raises(NotACertificate) as caught:
+        inspect_certificates(data, now=NOW)
+    assert caught.value.detail.startswith("its serial number is zero or negative")
 
 
 def test_inspect_private_key_file_says_it_is_a_key(pki: Pki) -> None:

@@ -49,9 +49,11 @@ def self_signed(
     o: str | None = None,
     extension: x509.ExtensionType | None = None,
     critical: bool = False,
+    serial: int | None = None,
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     """A throwaway self-signed P-256 certificate for ``cn`` (then ``ous`` in order, then
-    ``o``), valid from five minutes ago for ``valid_for``, with at most one ``extension``."""
+    ``o``), valid from five minutes ago for ``valid_for``, with at most one ``extension``
+    (``serial``: random when not given)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [
@@ -66,7 +68,7 @@ def self_signed(
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
+        .serial_number(x509.random_serial_number() if serial is None else serial)
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + valid_for)
     )
@@ -192,6 +194,22 @@ def bad_version(certificate: x509.Certificate) -> bytes:
     at = der.index(V3)
     assert at <= 8  # the first field of the TBSCertificate, right after two SEQUENCE headers
     return der[:at] + bytes.fromhex("a003020105") + der[at + len(V3) :]
+
+
+def negative_serial(certificate: x509.Certificate) -> bytes:
+    """``certificate``'s DER with its serial number's sign bit set: well formed, and loaded by
+    cryptography with only a deprecation warning, though RFC 5280 forbids a serial number of zero
+    or less (a future cryptography refuses it)."""
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    at = der.index(V3) + len(V3)  # the serialNumber INTEGER: tag, one length octet, content
+    assert der[at] == 0x02
+    assert der[at + 1] < 0x80
+    return der[: at + 2] + bytes([der[at + 2] | 0x80]) + der[at + 3 :]
+
+
+def negative_serial_pem(certificate: x509.Certificate) -> bytes:
+    body = base64.encodebytes(negative_serial(certificate))
+    return b"-----BEGIN CERTIFICATE-----\n" + body + b"-----END CERTIFICATE-----\n"
 
 
 def bad_version_csr() -> str:

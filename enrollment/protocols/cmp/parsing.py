@@ -20,6 +20,7 @@ from pyasn1.codec.der import encoder as der_encoder
 from pyasn1.error import PyAsn1Error
 from pyasn1_alt_modules import rfc9480
 
+from common.der import serial_not_positive
 from enrollment.protocols.cmp.errors import (
     IMPLICIT_CONFIRM,
     MAX_LIST_ELEMENTS,
@@ -176,11 +177,21 @@ def _request(message: Any, parts: list[bytes]) -> CmpRequest:
     if message["extraCerts"].isValue:
         for cert in message["extraCerts"]:
             try:
-                extra.append(x509.load_der_x509_certificate(der_encoder.encode(cert)))
+                der = der_encoder.encode(cert)
+                certificate = (
+                    None if serial_not_positive(der) else x509.load_der_x509_certificate(der)
+                )
             except (ValueError, x509.InvalidVersion, PyAsn1Error):
                 raise CmpError(
                     FailInfo.BAD_DATA_FORMAT, "An extraCerts entry is malformed."
                 ) from None
+            if certificate is None:
+                raise CmpError(
+                    FailInfo.BAD_DATA_FORMAT,
+                    "An extraCerts entry has a serial number of zero or less, which RFC 5280 "
+                    "forbids.",
+                )
+            extra.append(certificate)
     return CmpRequest(
         message=message,
         body_type=body_type,

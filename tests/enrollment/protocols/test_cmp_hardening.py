@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -27,7 +28,7 @@ from enrollment.services.results import ProvenKey
 from tests.enrollment.conftest import HOLDER, app_runtime
 from tests.enrollment.protocols.test_cmp import SECRET, ir, new_key, self_signed
 from tests.support import cmp_messages
-from tests.support.pki import bad_version, make_csr
+from tests.support.pki import bad_version, make_csr, negative_serial
 
 OTHER = EnrollmentCreate(cn="Other Holder", ous=["Branch 02"], o="Acme Bank")
 
@@ -212,19 +213,31 @@ async def test_lists_at_the_limit_accepted(client: TestClient[Any, Any]) -> None
     assert (status, cmp_messages.status_text(answer)[0]) == (200, 0)
 
 
-async def test_extra_cert_of_an_unknown_version_refused_as_malformed(
-    client: TestClient[Any, Any],
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [
+        pytest.param(bad_version, "extraCerts entry is malformed", id="version-5"),
+        pytest.param(
+            negative_serial,
+            "serial number of zero or less, which RFC 5280 forbids",
+            id="serial",
+        ),
+    ],
+)
+async def test_extra_cert_the_library_would_not_read_cleanly_is_refused(
+    client: TestClient[Any, Any], damage: Callable[[x509.Certificate], bytes], says: str
 ) -> None:
-    """An extraCerts entry with version 5 (found by the mutation fuzzer) is a CMP error, not
-    the 500 of cryptography's InvalidVersion, which is no ValueError."""
+    """Both found by the mutation fuzzer: an extraCerts entry with version 5 (cryptography's
+    InvalidVersion, which is no ValueError) or with a negative serial number (loaded with a
+    deprecation warning; RFC 5280 forbids it) is a CMP error, not a 500."""
     (cert,) = many_certs(1)
     body = ir(extra_certs=(cert,))
     der = cert.public_bytes(serialization.Encoding.DER)
-    status, answer = await post_cmp(client, body.replace(der, bad_version(cert)))
+    status, answer = await post_cmp(client, body.replace(der, damage(cert)))
     assert status == 200  # a readable PKIMessage: the refusal is in it (RFC 6712 section 3.3)
     code, text, bits = cmp_messages.status_text(answer)
     assert (code, bits) == (2, [FailInfo.BAD_DATA_FORMAT])
-    assert "extraCerts entry is malformed" in text
+    assert says in text
 
 
 @pytest.mark.parametrize("hostile", ["62-kb-free-texts", "20-kb-one-text"])

@@ -21,7 +21,7 @@ from bot.app import create_app
 from bot.settings import Settings
 from enrollment.services import Services
 from tests.enrollment.conftest import Issued, app_runtime, enroll_and_issue
-from tests.support.pki import bad_version
+from tests.support.pki import bad_version, negative_serial
 from tests.support.store import certificate_row
 
 HEADER = "X-Client-Cert"
@@ -167,12 +167,15 @@ async def test_simplereenroll_unreadable_header_from_the_proxy_is_400(
     assert (await response.json())["error"]["code"] == "client_certificate_malformed"
 
 
-async def test_simplereenroll_header_of_an_unknown_version_is_400(
-    behind_proxy: TestClient[Any, Any], tmp_path: Path
+@pytest.mark.parametrize("damage", [bad_version, negative_serial], ids=["version-5", "serial"])
+async def test_simplereenroll_header_the_library_would_not_read_cleanly_is_400(
+    behind_proxy: TestClient[Any, Any], tmp_path: Path, damage: Callable[[x509.Certificate], bytes]
 ) -> None:
-    """A forwarded certificate with version 5 is malformed (400), not InvalidVersion's 500."""
+    """A forwarded certificate with version 5 (cryptography's InvalidVersion, no ValueError) or
+    a negative serial number (RFC 5280 forbids it; cryptography loads it with a deprecation
+    warning) is malformed: 400, not a 500."""
     _, issued = await holder(behind_proxy, tmp_path)
-    header = base64.b64encode(bad_version(issued.issued.certificate)).decode()
+    header = base64.b64encode(damage(issued.issued.certificate)).decode()
     response = await behind_proxy.post(
         "/.well-known/est/simplereenroll",
         data=csr_for(issued.issued.certificate.subject),

@@ -22,6 +22,7 @@ from tests.support.pki import (
     bad_version_csr,
     bad_version_pem,
     make_csr,
+    negative_serial_pem,
     openssl,
     self_signed,
     verify,
@@ -479,6 +480,18 @@ async def test_renew_challenge_for_a_certificate_of_an_unknown_version_is_a_404(
     """Version 5 is no certificate of ours (404 JSON), not the 500 of InvalidVersion."""
     _, certificate = self_signed("Test Holder 01", valid_for=timedelta(days=30))
     pem = bad_version_pem(certificate).decode()
+    response = await client.post("/api/v1/renew-challenge", json={"certificate": pem})
+    assert response.status == 404, await response.text()
+    assert (await response.json())["error"]["code"] == "certificate_not_found"
+
+
+async def test_renew_challenge_for_a_certificate_with_a_negative_serial_is_a_404(
+    client: TestClient[Any, Any],
+) -> None:
+    """A serial number of zero or less (RFC 5280 forbids it; cryptography still loads it, with a
+    deprecation warning) is no certificate of ours."""
+    _, certificate = self_signed("Test Holder 01", valid_for=timedelta(days=30))
+    pem = negative_serial_pem(certificate).decode()
     response = await client.post("/api/v1/renew-challenge", json={"certificate": pem})
     assert response.status == 404, await response.text()
     assert (await response.json())["error"]["code"] == "certificate_not_found"
