@@ -12,9 +12,10 @@ import base64
 import binascii
 import re
 
-_SEQUENCE, _INTEGER, _VERSION = 0x30, 0x02, 0xA0
-_PEM_CERTIFICATE = re.compile(
-    rb"-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]*)-----END CERTIFICATE-----"
+_SEQUENCE, _INTEGER, _CONTEXT_0 = 0x30, 0x02, 0xA0
+_PEM_BLOCK = re.compile(  # the labels cryptography reads: certificates, then PKCS#7
+    rb"-----BEGIN ((?:X509 )?CERTIFICATE|PKCS7|PKCS #7 SIGNED DATA|CMS)-----"
+    rb"([A-Za-z0-9+/=\s]*)-----END \1-----"
 )
 
 
@@ -43,13 +44,52 @@ def serial_not_positive(der: bytes) -> bool:
     """Whether ``der``, an X.509 certificate, has a serial number of zero or less. Bytes of
     another shape (a CSR, a CRL, damage) give False: cryptography then says what they are."""
     outer = der_items(der, 0, len(der))
+    return len(outer) == 1 and _serial_not_positive(der, *outer[0])
+
+
+def pkcs7_serial_not_positive(der: bytes) -> bool:
+    """:func:`serial_not_positive` of any certificate in a PKCS#7 SignedData (``.p7b``, DER):
+    ContentInfo, its [0] content, then the SignedData's [0] certificates."""
+    outer = der_items(der, 0, len(der))
     if len(outer) != 1 or outer[0][0] != _SEQUENCE:
         return False
-    tbs = der_items(der, outer[0][1], outer[0][2])
+    content_info = der_items(der, outer[0][1], outer[0][2])
+    if len(content_info) != 2 or content_info[1][0] != _CONTEXT_0:
+        return False
+    signed_data = der_items(der, content_info[1][1], content_info[1][2])
+    if len(signed_data) != 1 or signed_data[0][0] != _SEQUENCE:
+        return False
+    for tag, start, end in der_items(der, signed_data[0][1], signed_data[0][2]):
+        if tag == _CONTEXT_0:
+            return any(_serial_not_positive(der, *item) for item in der_items(der, start, end))
+    return False
+
+
+def pem_serial_not_positive(data: bytes) -> bool:
+    """:func:`serial_not_positive` of any certificate block in PEM ``data``, and
+    :func:`pkcs7_serial_not_positive` of any PKCS#7 block."""
+    for block in _PEM_BLOCK.finditer(data):
+        try:
+            der = base64.b64decode(b"".join(block[2].split()), validate=True)
+        except (binascii.Error, ValueError):
+            continue  # cryptography refuses the block by itself
+        if block[1].endswith(b"CERTIFICATE"):
+            if serial_not_positive(der):
+                return True
+        elif pkcs7_serial_not_positive(der):
+            return True
+    return False
+
+
+def _serial_not_positive(der: bytes, tag: int, start: int, end: int) -> bool:
+    """:func:`serial_not_positive` of the item ``tag`` whose content is ``der[start:end]``."""
+    if tag != _SEQUENCE:
+        return False
+    tbs = der_items(der, start, end)
     if not tbs or tbs[0][0] != _SEQUENCE:
         return False
     fields = der_items(der, tbs[0][1], tbs[0][2])
-    if fields and fields[0][0] == _VERSION:
+    if fields and fields[0][0] == _CONTEXT_0:  # the version
         fields = fields[1:]
     # serialNumber, then signature, issuer, validity, subject and subjectPublicKeyInfo
     shape = [tag for tag, _, _ in fields[:6]]
@@ -57,15 +97,3 @@ def serial_not_positive(der: bytes) -> bool:
         return False
     _, start, end = fields[0]
     return bool(der[start] & 0x80) or not any(der[start:end])
-
-
-def pem_serial_not_positive(data: bytes) -> bool:
-    """:func:`serial_not_positive` of any ``CERTIFICATE`` block in PEM ``data``."""
-    for block in _PEM_CERTIFICATE.finditer(data):
-        try:
-            der = base64.b64decode(b"".join(block[1].split()), validate=True)
-        except (binascii.Error, ValueError):
-            continue  # cryptography refuses the block by itself
-        if serial_not_positive(der):
-            return True
-    return False

@@ -26,7 +26,12 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509.oid import NameOID
 
-from common.der import der_items, pem_serial_not_positive, serial_not_positive
+from common.der import (
+    der_items,
+    pem_serial_not_positive,
+    pkcs7_serial_not_positive,
+    serial_not_positive,
+)
 from common.time import days_left
 from faq.errors import NotACertificate, PasswordRequired, WrongPassword
 
@@ -132,7 +137,7 @@ def inspect_certificates(
         return _from_pem(data, now)
     if _looks_like_pkcs12(data):
         return _from_pkcs12(data, password, now)
-    if serial_not_positive(data):
+    if serial_not_positive(data) or pkcs7_serial_not_positive(data):
         raise NotACertificate(SERIAL_NOT_POSITIVE)
     try:
         certificate = x509.load_der_x509_certificate(data)

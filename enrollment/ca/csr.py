@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPublicKeyTypes
 
@@ -88,12 +89,15 @@ def validated_public_key(data: str | bytes) -> CertificateIssuerPublicKeyTypes:
     csr = parse_csr(data)
     try:
         key = csr.public_key()
-    except (ValueError, TypeError) as exc:
-        raise KeyNotAllowed(f"The CSR's public key could not be read ({exc}).") from None
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # e.g. an unknown curve
+        raise KeyNotAllowed(
+            f"The CSR's public key could not be read ({exc}). Use RSA (2048 bits or more), "
+            "EC P-256 / P-384, or Ed25519."
+        ) from None
     checked = check_public_key(key)
     try:
         valid = csr.is_signature_valid
-    except (ValueError, TypeError, NotImplementedError):
+    except (ValueError, TypeError, NotImplementedError, UnsupportedAlgorithm):
         valid = False
     if not valid:
         raise CsrSignatureInvalid(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from datetime import UTC, datetime, timedelta
 
@@ -197,7 +198,7 @@ def test_inspect_certificate_of_an_unknown_version_says_it_is_damaged(encoding: 
     assert "damaged" in caught.value.detail
 
 
-@pytest.mark.parametrize("encoding", ["der", "pem", "pem-bundle"])
+@pytest.mark.parametrize("encoding", ["der", "pem", "pem-bundle", "pkcs7", "pkcs7-pem", "x509-pem"])
 def test_inspect_certificate_with_a_negative_serial_says_rfc_5280_forbids_it(
     encoding: str,
 ) -> None:
@@ -205,10 +206,20 @@ def test_inspect_certificate_with_a_negative_serial_says_rfc_5280_forbids_it(
     and who can mend it."""
     _, leaf = self_signed("Test Holder 01", valid_for=timedelta(days=30))
     good = leaf.public_bytes(serialization.Encoding.PEM)
+    der = leaf.public_bytes(serialization.Encoding.DER)
+    bundle = pkcs7.serialize_certificates([leaf, leaf], serialization.Encoding.DER)
+    damaged = bundle[: bundle.rindex(der)] + bundle[bundle.rindex(der) :].replace(
+        der, negative_serial(leaf)
+    )  # the second certificate
     data = {
         "der": lambda: negative_serial(leaf),
         "pem": lambda: negative_serial_pem(leaf),
         "pem-bundle": lambda: good + negative_serial_pem(leaf),
+        "pkcs7": lambda: damaged,
+        "pkcs7-pem": lambda: (
+            b"-----BEGIN PKCS7-----\n" + base64.encodebytes(damaged) + b"-----END PKCS7-----\n"
+        ),
+        "x509-pem": lambda: negative_serial_pem(leaf).replace(b"CERTIFICATE", b"X509 CERTIFICATE"),
     }[encoding]()
     with pytest.raises(NotACertificate) as caught:
         inspect_certificates(data, now=NOW)

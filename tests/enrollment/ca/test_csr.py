@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from enrollment.ca.csr import key_description, validated_public_key
-from enrollment.errors import CsrError, CsrMalformed, KeyNotAllowed
+from enrollment.errors import CsrError, CsrMalformed, CsrSignatureInvalid, KeyNotAllowed
 from tests.support.pki import bad_version_csr, make_csr, openssl
 
 
@@ -44,6 +44,30 @@ def test_csr_of_an_unknown_version_is_malformed() -> None:
     """Version 5 is a malformed CSR, not cryptography's InvalidVersion (which is no ValueError)."""
     with pytest.raises(CsrMalformed, match="not a valid CSR version"):
         validated_public_key(bad_version_csr())
+
+
+P256 = bytes.fromhex("06082a8648ce3d030107")  # OID 1.2.840.10045.3.1.7 (prime256v1)
+ECDSA_SHA256 = bytes.fromhex("06082a8648ce3d040302")  # OID 1.2.840.10045.4.3.2
+
+
+@pytest.mark.parametrize(
+    ("known", "refused", "says"),
+    [
+        pytest.param(P256, KeyNotAllowed, "public key could not be read", id="curve"),
+        pytest.param(ECDSA_SHA256, CsrSignatureInvalid, "self-signature", id="signature"),
+    ],
+)
+def test_csr_naming_an_algorithm_cryptography_does_not_know_is_refused(
+    tmp_path: Path, known: bytes, refused: type[CsrError], says: str
+) -> None:
+    """An EC key on a curve, or a signature by an algorithm, that cryptography does not know
+    (the last arc of P-256 or of ecdsa-with-SHA256 changed) is the holder's CSR error. The curve
+    was a 500 (UnsupportedAlgorithm), found by the EST fuzzer with a larger budget."""
+    _, csr = make_csr(tmp_path)
+    der = openssl("req", "-in", "/dev/stdin", "-outform", "DER", input=csr.encode()).stdout
+    assert der.count(known) == 1
+    with pytest.raises(refused, match=says):
+        validated_public_key(der.replace(known, known[:-1] + b"\x7f"))
 
 
 @settings(max_examples=200, deadline=None)
