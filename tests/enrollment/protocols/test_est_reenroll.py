@@ -103,6 +103,38 @@ async def test_simplereenroll_other_subject_refused_and_nothing_issued(
     assert record.status == "active"
 
 
+async def test_simplereenroll_csr_with_a_duplicated_extension_is_a_400_and_nothing_issued(
+    behind_proxy: TestClient[Any, Any], tmp_path: Path
+) -> None:
+    """Two subjectAltName extensions: cryptography's DuplicateExtension, which is no ValueError
+    (it was a 500), is the CSR's malformed extensions."""
+    _, issued = await holder(behind_proxy, tmp_path)
+    old = issued.issued.certificate
+    key = ec.generate_private_key(ec.SECP256R1())
+    usage = x509.KeyUsage(True, False, False, False, False, False, False, False, False)
+    der = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(old.subject)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("holder.example")]), False)
+        .add_extension(usage, critical=True)
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.DER)
+    )
+    key_usage, alternative_names = bytes.fromhex("0603551d0f"), bytes.fromhex("0603551d11")
+    assert der.count(key_usage) == 1
+    response = await behind_proxy.post(
+        "/.well-known/est/simplereenroll",
+        data=base64.encodebytes(der.replace(key_usage, alternative_names)),
+        headers={**PKCS10, HEADER: escaped(old)},
+    )
+    assert response.status == 400, await response.text()
+    error = (await response.json())["error"]
+    assert error["code"] == "csr_malformed"
+    assert "extensions cannot be read" in error["message"]
+    record = await certificate_row(app_runtime(behind_proxy).engine, issued.serial)
+    assert record.status == "active"
+
+
 async def test_simplereenroll_revoked_certificate_refused(
     behind_proxy: TestClient[Any, Any], tmp_path: Path
 ) -> None:
