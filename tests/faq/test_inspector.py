@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -224,6 +227,48 @@ def test_inspect_certificate_with_a_negative_serial_says_rfc_5280_forbids_it(
     with pytest.raises(NotACertificate) as caught:
         inspect_certificates(data, now=NOW)
     assert caught.value.detail.startswith("its serial number is zero or negative")
+
+
+@pytest.mark.parametrize("encoding", ["der", "pem"])
+def test_inspect_pkcs7_of_another_kind_says_it_is_no_bundle(encoding: str) -> None:
+    """A ContentInfo of type Data, not SignedData (as inside a .p12; found by the inspector
+    fuzzer as cryptography's UnsupportedAlgorithm, which is no ValueError)."""
+    data_oid = bytes.fromhex("06092a864886f70d010701")  # 1.2.840.113549.1.7.1, id-data
+    other = b"\x30\x14" + data_oid + b"\xa0\x07\x04\x05hello"
+    data = {
+        "der": lambda: other,
+        "pem": lambda: (
+            b"-----BEGIN PKCS7-----\n" + base64.encodebytes(other) + b"-----END PKCS7-----\n"
+        ),
+    }[encoding]()
+    with pytest.raises(NotACertificate) as caught:
+        inspect_certificates(data, now=NOW)
+    assert (
+        caught.value.detail == "it is PKCS#7 data of another kind, not a certificate bundle (.p7b)"
+    )
+
+
+@pytest.mark.filterwarnings("ignore:PKCS#7 certificates could not be parsed as DER:UserWarning")
+def test_p7b_with_a_newline_after_it_is_read_and_inspect_prints_no_library_warning(
+    tmp_path: Path,
+) -> None:
+    """cryptography reads it by falling back to BER, with a warning for developers; `certdesk
+    inspect` (a process without the suite's warning filters) shows the certificate and no
+    such line."""
+    _, leaf = self_signed("Test Holder 01", valid_for=timedelta(days=30))
+    path = tmp_path / "chain.p7b"
+    path.write_bytes(pkcs7.serialize_certificates([leaf], serialization.Encoding.DER) + b"\n")
+    inspected = inspect_certificates(path.read_bytes(), now=NOW)
+    shown = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "inspect", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert [c.common_name for c in inspected.certificates] == ["Test Holder 01"]
+    assert (shown.returncode, shown.stderr) == (0, "")
+    assert "Test Holder 01" in shown.stdout
 
 
 def test_inspect_private_key_file_says_it_is_a_key(pki: Pki) -> None:
