@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pkcs11
@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 from pkcs11 import Attribute
 
 from common.time import utcnow
-from tests.support.pki import bad_version, self_signed
+from tests.support.pki import bad_version, negative_serial, self_signed
 from tests.support.softhsm import PIN, SoftHsm, process_softhsm
 from usbkey.pkcs11.key_types import TokenKeyType
 from usbkey.pkcs11.session import (
@@ -93,11 +93,13 @@ def test_token_key_is_sensitive_and_cannot_be_exported(session: pkcs11.Session) 
         )
 
 
-def test_certificate_of_an_unknown_version_on_the_token_is_skipped(
-    session: pkcs11.Session,
+@pytest.mark.parametrize("damage", [bad_version, negative_serial], ids=["version-5", "serial"])
+def test_certificate_the_library_would_not_read_cleanly_on_the_token_is_skipped(
+    session: pkcs11.Session, damage: Callable[[x509.Certificate], bytes]
 ) -> None:
-    """A version-5 certificate object is unreadable, so skipped like any other, not raised as
-    cryptography's InvalidVersion (which is no ValueError) out of every ``certdesk token``."""
+    """A version-5 certificate object (cryptography's InvalidVersion, which is no ValueError)
+    or one with a negative serial number (loaded with a deprecation warning; RFC 5280 forbids
+    it) is unreadable, so skipped like any other, not raised out of every ``certdesk token``."""
     _, readable = self_signed("Readable", valid_for=timedelta(days=30))
     _, odd = self_signed("Odd", valid_for=timedelta(days=30))
     store_certificate(session, readable, label="readable", identifier=b"\x01")
@@ -109,7 +111,7 @@ def test_certificate_of_an_unknown_version_on_the_token_is_skipped(
             Attribute.LABEL: "odd",
             Attribute.ID: b"\x02",
             Attribute.SUBJECT: odd.subject.public_bytes(),
-            Attribute.VALUE: bad_version(odd),
+            Attribute.VALUE: damage(odd),
         }
     )
     assert [found.label for found in certificates_on(session)] == ["readable"]

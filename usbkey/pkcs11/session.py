@@ -29,6 +29,7 @@ from pkcs11.util.ec import encode_named_curve_parameters
 if TYPE_CHECKING:
     from pkcs11._pkcs11 import lib as Pkcs11Library
 
+from common.der import serial_not_positive
 from usbkey.certificates import HoldsCertificate, extension
 from usbkey.pkcs11.errors import (
     NoToken,
@@ -351,8 +352,11 @@ def certificates_on(session: pkcs11.Session) -> list[CertificateOnToken]:
         )
         for obj in objects:
             attributes = obj.get_attributes([Attribute.VALUE, Attribute.LABEL, Attribute.ID])
+            der = bytes(attributes[Attribute.VALUE])
+            if serial_not_positive(der):  # RFC 5280 forbids it; cryptography warns (then refuses)
+                continue
             try:
-                certificate = x509.load_der_x509_certificate(bytes(attributes[Attribute.VALUE]))
+                certificate = x509.load_der_x509_certificate(der)
             except (ValueError, x509.InvalidVersion):
                 continue
             found.append(
