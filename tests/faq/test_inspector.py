@@ -13,10 +13,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
 from faq.errors import InspectionError, NotACertificate, PasswordRequired, WrongPassword
-from faq.inspector import ContainerFormat, inspect_certificates
+from faq.inspector import BER_FALLBACK, ContainerFormat, inspect_certificates
 from tests.faq.conftest import NOW, P12_PASSWORD, Pki, openssl_field
 from tests.support.pki import (
     bad_version,
@@ -248,16 +248,23 @@ def test_inspect_pkcs7_of_another_kind_says_it_is_no_bundle(encoding: str) -> No
     )
 
 
-@pytest.mark.filterwarnings("ignore:PKCS#7 certificates could not be parsed as DER:UserWarning")
-def test_p7b_with_a_newline_after_it_is_read_and_inspect_prints_no_library_warning(
-    tmp_path: Path,
+@pytest.mark.filterwarnings(f"ignore:{BER_FALLBACK}:UserWarning")
+@pytest.mark.parametrize("kind", ["p7b", "p12"])
+def test_container_with_a_newline_after_it_is_read_and_inspect_prints_no_library_warning(
+    tmp_path: Path, kind: str
 ) -> None:
     """cryptography reads it by falling back to BER, with a warning for developers; `certdesk
     inspect` (a process without the suite's warning filters) shows the certificate and no
     such line."""
-    _, leaf = self_signed("Test Holder 01", valid_for=timedelta(days=30))
-    path = tmp_path / "chain.p7b"
-    path.write_bytes(pkcs7.serialize_certificates([leaf], serialization.Encoding.DER) + b"\n")
+    key, leaf = self_signed("Test Holder 01", valid_for=timedelta(days=30))
+    path = tmp_path / f"holder.{kind}"
+    container = {
+        "p7b": lambda: pkcs7.serialize_certificates([leaf], serialization.Encoding.DER),
+        "p12": lambda: pkcs12.serialize_key_and_certificates(
+            b"holder", key, leaf, None, serialization.NoEncryption()
+        ),
+    }[kind]()
+    path.write_bytes(container + b"\n")
     inspected = inspect_certificates(path.read_bytes(), now=NOW)
     shown = subprocess.run(
         [sys.executable, "-m", "bot.cli", "inspect", str(path)],

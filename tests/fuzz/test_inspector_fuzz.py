@@ -23,9 +23,7 @@ from tests.support.pki import openssl
 NOW = utcnow()
 # What faq/inspector.py filters in production: cryptography's note that a .p7b was not strict
 # DER and was read as BER (the suite turns every warning into an error).
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:PKCS#7 certificates could not be parsed as DER:UserWarning"
-)
+pytestmark = pytest.mark.filterwarnings(f"ignore:{inspector_module.BER_FALLBACK}:UserWarning")
 
 
 def _certificate() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
