@@ -115,6 +115,8 @@ def parse_request(der: bytes) -> OcspQuery:
         raise OcspRefusal(MALFORMED, "the CertID hash algorithm is not supported") from None
     except ValueError:
         raise OcspRefusal(MALFORMED, "not a DER OCSP request for one certificate") from None
+    except x509.DuplicateExtension:  # no ValueError
+        raise OcspRefusal(MALFORMED, "an extension of the request appears twice") from None
     if query.nonce is not None and not 1 <= len(query.nonce) <= MAX_NONCE_BYTES:
         raise OcspRefusal(MALFORMED, "the nonce is not 1 to 32 octets")
     return query

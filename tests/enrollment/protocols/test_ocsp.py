@@ -136,6 +136,28 @@ async def test_ocsp_malformed_requests_get_malformed_request_with_http_200(
         assert parsed.response_status == ocsp.OCSPResponseStatus.MALFORMED_REQUEST
 
 
+async def test_ocsp_request_with_two_nonces_gets_malformed_request(
+    client: TestClient[Any, Any], tmp_path: Path
+) -> None:
+    """A duplicated extension is cryptography's DuplicateExtension, which is no ValueError (it
+    was a 500): a malformed request, answered as one."""
+    services = app_runtime(client).services
+    cert = await issue(services, tmp_path)
+    acceptable = x509.OCSPAcceptableResponses([x509.ObjectIdentifier("1.3.6.1.5.5.7.48.1.1")])
+    der = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(cert, services.ca.certificate, hashes.SHA256())
+        .add_extension(x509.OCSPNonce(b"\x01" * 16), critical=False)
+        .add_extension(acceptable, critical=False)
+        .build()
+        .public_bytes(serialization.Encoding.DER)
+    )
+    acceptable_oid, nonce_oid = (bytes.fromhex(f"2b060105050730010{arc}") for arc in (4, 2))
+    assert der.count(acceptable_oid) == 1
+    answer = await post(client, der.replace(acceptable_oid, nonce_oid))
+    assert answer.response_status == ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+
+
 async def test_ocsp_nonce_is_echoed_and_never_served_from_the_cache(
     client: TestClient[Any, Any], tmp_path: Path
 ) -> None:
