@@ -17,10 +17,11 @@ from hypothesis import strategies as st
 
 from bot.dialog import Act
 from tests.bot.conftest import CHINESE, HOLDER, OTHER, RA_CHANNEL, STAFF, SlackHarness
+from tests.fuzz.mutations import budget
 from tests.support.fake_slack import APP, TEAM, event_callback
 
 FUZZ = settings(
-    max_examples=120,
+    max_examples=budget(120),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     database=None,

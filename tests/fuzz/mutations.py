@@ -6,6 +6,7 @@ hold a parser is measured by ``benchmarks/hostile_inputs.py`` from these same st
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from hypothesis import HealthCheck, settings
@@ -13,12 +14,22 @@ from hypothesis import strategies as st
 
 from common.errors import CertdeskError
 
-# Bounded: the suite stays fast (the brief's ceiling is 200 examples per property).
+CAMPAIGN = os.environ.get("CERTDESK_FUZZ_EXAMPLES")
+"""Unset in the suite. Set (``CERTDESK_FUZZ_EXAMPLES=3000 scripts/test tests/fuzz ...``), every
+fuzz test draws that many examples, from a random seed: a campaign, outside the suite."""
+
+
+def budget(examples: int) -> int:
+    """``examples`` in the suite (bounded: the brief's ceiling is 200 a property), else the
+    campaign's."""
+    return int(CAMPAIGN) if CAMPAIGN else examples
+
+
 FUZZ = settings(
-    max_examples=150,
+    max_examples=budget(150),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    derandomize=True,
+    derandomize=CAMPAIGN is None,
 )
 
 

@@ -13,12 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.enrollment.conftest import HOLDER, app_runtime
+from tests.fuzz.mutations import budget
 from tests.support.pki import make_csr
 
 Client = TestClient[Any, Any]
 
 FUZZ = settings(
-    max_examples=150,
+    max_examples=budget(150),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     database=None,
