@@ -187,7 +187,7 @@ def check_same_names(csr: bytes, certificate: x509.Certificate) -> None:
         )
     try:
         asked = _alternative_names(request.extensions)
-    except (ValueError, x509.DuplicateExtension):  # the latter is no ValueError
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):  # no ValueError
         raise CsrMalformed(
             "The CSR's extensions cannot be read. Make the CSR again without hand-written "
             "extensions, e.g. `openssl req -new -key key.pem -subj …`."

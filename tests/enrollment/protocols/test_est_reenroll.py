@@ -103,11 +103,23 @@ async def test_simplereenroll_other_subject_refused_and_nothing_issued(
     assert record.status == "active"
 
 
-async def test_simplereenroll_csr_with_a_duplicated_extension_is_a_400_and_nothing_issued(
-    behind_proxy: TestClient[Any, Any], tmp_path: Path
+DNS_NAME = b"\x82\x0eholder.example"  # [2] dNSName in the CSR's subjectAltName
+KEY_USAGE, ALTERNATIVE_NAMES = bytes.fromhex("0603551d0f"), bytes.fromhex("0603551d11")
+
+
+@pytest.mark.parametrize(
+    ("known", "damaged"),
+    [
+        pytest.param(KEY_USAGE, ALTERNATIVE_NAMES, id="two-subjectAltName"),
+        pytest.param(DNS_NAME, b"\xa3" + DNS_NAME[1:], id="x400Address"),
+    ],
+)
+async def test_simplereenroll_csr_whose_extensions_cryptography_refuses_is_a_400(
+    behind_proxy: TestClient[Any, Any], tmp_path: Path, known: bytes, damaged: bytes
 ) -> None:
-    """Two subjectAltName extensions: cryptography's DuplicateExtension, which is no ValueError
-    (it was a 500), is the CSR's malformed extensions."""
+    """Two subjectAltName extensions (cryptography's DuplicateExtension) or a name of a type it
+    does not read (UnsupportedGeneralNameType), neither a ValueError (both were a 500), are the
+    CSR's unreadable extensions; nothing is issued."""
     _, issued = await holder(behind_proxy, tmp_path)
     old = issued.issued.certificate
     key = ec.generate_private_key(ec.SECP256R1())
@@ -120,11 +132,10 @@ async def test_simplereenroll_csr_with_a_duplicated_extension_is_a_400_and_nothi
         .sign(key, hashes.SHA256())
         .public_bytes(serialization.Encoding.DER)
     )
-    key_usage, alternative_names = bytes.fromhex("0603551d0f"), bytes.fromhex("0603551d11")
-    assert der.count(key_usage) == 1
+    assert der.count(known) == 1
     response = await behind_proxy.post(
         "/.well-known/est/simplereenroll",
-        data=base64.encodebytes(der.replace(key_usage, alternative_names)),
+        data=base64.encodebytes(der.replace(known, damaged)),
         headers={**PKCS10, HEADER: escaped(old)},
     )
     assert response.status == 400, await response.text()
