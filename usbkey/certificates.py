@@ -5,18 +5,28 @@ extensions."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from cryptography import x509
 
 E = TypeVar("E", bound=x509.ExtensionType)
 
 
-def extension(extensions: x509.Extensions, kind: type[E]) -> E | None:
-    """The value of the ``kind`` extension among ``extensions``, None when there is none."""
+class HasExtensions(Protocol):
+    """A certificate, an OCSP request or an OCSP response."""
+
+    @property
+    def extensions(self) -> x509.Extensions: ...
+
+
+def extension(holder: HasExtensions, kind: type[E]) -> E | None:
+    """The value of ``holder``'s ``kind`` extension; None when it has none, or when its
+    extensions cannot be read: one appears twice, or a name is of a type cryptography does not
+    read (x400Address, ediPartyName), neither a ValueError. Every use reads None as "not shown":
+    no OCSP address, no nonce, no OCSP signing, not a CA, no CRL point, no key identifier."""
     try:
-        return extensions.get_extension_for_class(kind).value
-    except x509.ExtensionNotFound:
+        return holder.extensions.get_extension_for_class(kind).value
+    except (x509.ExtensionNotFound, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
         return None
 
 

@@ -400,7 +400,7 @@ def _key_type_of(key: x509.Certificate) -> TokenKeyType:
 
 def server_of(certificate: x509.Certificate) -> str | None:
     """certdesk's URL from the certificate's CRL distribution point (``…/crl``)."""
-    for point in extension(certificate.extensions, x509.CRLDistributionPoints) or []:
+    for point in extension(certificate, x509.CRLDistributionPoints) or []:
         for name in point.full_name or []:
             if isinstance(name, x509.UniformResourceIdentifier) and name.value.endswith("/crl"):
                 return name.value.removesuffix("/crl")

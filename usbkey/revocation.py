@@ -52,7 +52,7 @@ def not_checked(why: str, **details: str) -> Revocation:
 
 def responder_url(certificate: x509.Certificate) -> str | None:
     """The first http(s) OCSP address in the certificate's Authority Information Access."""
-    for description in extension(certificate.extensions, x509.AuthorityInformationAccess) or []:
+    for description in extension(certificate, x509.AuthorityInformationAccess) or []:
         location = description.access_location
         if (
             description.access_method == AuthorityInformationAccessOID.OCSP
@@ -145,8 +145,8 @@ def _proven(
     )
     if single is None:
         return not_checked("other_certificate")
-    sent = extension(request.extensions, x509.OCSPNonce)
-    echoed = extension(response.extensions, x509.OCSPNonce)
+    sent = extension(request, x509.OCSPNonce)
+    echoed = extension(response, x509.OCSPNonce)
     if sent is None or echoed is None or echoed.nonce != sent.nonce:
         return not_checked("no_nonce")
     signer = _signer(response, issuer, now)
@@ -179,7 +179,7 @@ def _signer(
             continue
         if not candidate.not_valid_before_utc <= now <= candidate.not_valid_after_utc:
             continue
-        usage = extension(candidate.extensions, x509.ExtendedKeyUsage)
+        usage = extension(candidate, x509.ExtendedKeyUsage)
         if usage is not None and ExtendedKeyUsageOID.OCSP_SIGNING in usage:
             return candidate
     return None

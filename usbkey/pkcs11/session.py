@@ -334,7 +334,7 @@ class CertificateOnToken(HoldsCertificate):
 
     @property
     def is_ca(self) -> bool:
-        constraints = extension(self.certificate.extensions, x509.BasicConstraints)
+        constraints = extension(self.certificate, x509.BasicConstraints)
         return constraints is not None and constraints.ca
 
 
@@ -412,7 +412,7 @@ def store_certificate(
 
 
 def authority_id(certificate: x509.Certificate) -> bytes:
-    identifier = extension(certificate.extensions, x509.SubjectKeyIdentifier)
+    identifier = extension(certificate, x509.SubjectKeyIdentifier)
     if identifier is not None:
         return identifier.digest
     return certificate.fingerprint(hashes.SHA1())  # noqa: S303 (an identifier, not security)
