@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.der import der_items, pem_serial_not_positive, serial_not_positive
+from tests.fuzz.mutations import budget
 from tests.support.pki import self_signed
 
 KEY = ec.generate_private_key(ec.SECP256R1())
@@ -86,7 +87,7 @@ def test_der_items_splits_one_level_and_refuses_overruns() -> None:
     assert der_items(b"\x02\x85\x00\x00\x00\x00\x01\x07", 0, 8) == []  # over four length octets
 
 
-@settings(max_examples=300, deadline=None, database=None)
+@settings(max_examples=budget(200), deadline=None, database=None)
 @given(st.binary(max_size=600), st.integers(min_value=0, max_value=599))
 def test_damaged_certificates_never_raise(noise: bytes, at: int) -> None:
     der = _with_serial_octet(0xFB)

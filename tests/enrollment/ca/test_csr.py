@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from enrollment.ca.csr import key_description, validated_public_key
 from enrollment.errors import CsrError, CsrMalformed, CsrSignatureInvalid, KeyNotAllowed
+from tests.fuzz.mutations import budget
 from tests.support.pki import bad_version_csr, make_csr, openssl
 
 
@@ -70,7 +71,7 @@ def test_csr_naming_an_algorithm_cryptography_does_not_know_is_refused(
         validated_public_key(der.replace(known, known[:-1] + b"\x7f"))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=budget(200), deadline=None)
 @given(st.binary(max_size=600) | st.text(max_size=600))
 def test_arbitrary_input_raises_only_csr_errors(data: bytes | str) -> None:
     with pytest.raises(CsrError):
