@@ -92,7 +92,7 @@ def _serial_not_positive(der: bytes, tag: int, start: int, end: int) -> bool:
     if fields and fields[0][0] == _CONTEXT_0:  # the version
         fields = fields[1:]
     # serialNumber, then signature, issuer, validity, subject and subjectPublicKeyInfo
-    shape = [tag for tag, _, _ in fields[:6]]
+    shape = [kind for kind, _, _ in fields[:6]]
     if shape != [_INTEGER] + [_SEQUENCE] * 5 or fields[0][1] == fields[0][2]:
         return False
     _, start, end = fields[0]
