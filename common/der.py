@@ -73,10 +73,8 @@ def pem_serial_not_positive(data: bytes) -> bool:
             der = base64.b64decode(b"".join(block[2].split()), validate=True)
         except (binascii.Error, ValueError):
             continue  # cryptography refuses the block by itself
-        if block[1].endswith(b"CERTIFICATE"):
-            if serial_not_positive(der):
-                return True
-        elif pkcs7_serial_not_positive(der):
+        certificate = block[1].endswith(b"CERTIFICATE")
+        if (serial_not_positive if certificate else pkcs7_serial_not_positive)(der):
             return True
     return False
 

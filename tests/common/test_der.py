@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
@@ -14,7 +13,7 @@ from hypothesis import strategies as st
 
 from common.der import der_items, pem_serial_not_positive, serial_not_positive
 from tests.fuzz.mutations import budget
-from tests.support.pki import self_signed
+from tests.support.pki import pem_block, self_signed
 
 KEY = ec.generate_private_key(ec.SECP256R1())
 NAME = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test Holder 01")])
@@ -32,11 +31,6 @@ def _with_serial_octet(octet: int) -> bytes:
     der = _certificate(7)
     assert der.count(SERIAL_7) == 1
     return der.replace(SERIAL_7, SERIAL_7[:-1] + bytes([octet]))
-
-
-def _pem(der: bytes) -> bytes:
-    body = base64.encodebytes(der)
-    return b"-----BEGIN CERTIFICATE-----\n" + body + b"-----END CERTIFICATE-----\n"
 
 
 def test_positive_serial_numbers_pass() -> None:
@@ -74,7 +68,7 @@ def test_other_shapes_are_left_to_cryptography() -> None:
 
 
 def test_pem_blocks_are_each_checked() -> None:
-    good, bad = _pem(_certificate(7)), _pem(_with_serial_octet(0x00))
+    good, bad = pem_block(_certificate(7)), pem_block(_with_serial_octet(0x00))
     assert not pem_serial_not_positive(good + good)
     assert pem_serial_not_positive(good + bad)
     damaged = bad.replace(b"-----BEGIN CERTIFICATE-----\n", b"-----BEGIN CERTIFICATE-----\n!")
@@ -93,4 +87,4 @@ def test_damaged_certificates_never_raise(noise: bytes, at: int) -> None:
     der = _with_serial_octet(0xFB)
     damaged = der[: at % len(der)] + noise + der[at % len(der) + len(noise) :]
     assert serial_not_positive(damaged) in (True, False)
-    assert pem_serial_not_positive(_pem(damaged)) in (True, False)
+    assert pem_serial_not_positive(pem_block(damaged)) in (True, False)

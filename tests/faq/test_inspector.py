@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import subprocess
 import sys
@@ -22,8 +21,8 @@ from tests.support.pki import (
     bad_version,
     bad_version_pem,
     negative_serial,
-    negative_serial_pem,
     openssl,
+    pem_block,
     self_signed,
 )
 
@@ -216,13 +215,11 @@ def test_inspect_certificate_with_a_negative_serial_says_rfc_5280_forbids_it(
     )  # the second certificate
     data = {
         "der": lambda: negative_serial(leaf),
-        "pem": lambda: negative_serial_pem(leaf),
-        "pem-bundle": lambda: good + negative_serial_pem(leaf),
+        "pem": lambda: pem_block(negative_serial(leaf)),
+        "pem-bundle": lambda: good + pem_block(negative_serial(leaf)),
         "pkcs7": lambda: damaged,
-        "pkcs7-pem": lambda: (
-            b"-----BEGIN PKCS7-----\n" + base64.encodebytes(damaged) + b"-----END PKCS7-----\n"
-        ),
-        "x509-pem": lambda: negative_serial_pem(leaf).replace(b"CERTIFICATE", b"X509 CERTIFICATE"),
+        "pkcs7-pem": lambda: pem_block(damaged, "PKCS7"),
+        "x509-pem": lambda: pem_block(negative_serial(leaf), "X509 CERTIFICATE"),
     }[encoding]()
     with pytest.raises(NotACertificate) as caught:
         inspect_certificates(data, now=NOW)
@@ -237,9 +234,7 @@ def test_inspect_pkcs7_of_another_kind_says_it_is_no_bundle(encoding: str) -> No
     other = b"\x30\x14" + data_oid + b"\xa0\x07\x04\x05hello"
     data = {
         "der": lambda: other,
-        "pem": lambda: (
-            b"-----BEGIN PKCS7-----\n" + base64.encodebytes(other) + b"-----END PKCS7-----\n"
-        ),
+        "pem": lambda: pem_block(other, "PKCS7"),
     }[encoding]()
     with pytest.raises(NotACertificate) as caught:
         inspect_certificates(data, now=NOW)

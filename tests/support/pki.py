@@ -207,9 +207,10 @@ def negative_serial(certificate: x509.Certificate) -> bytes:
     return der[: at + 2] + bytes([der[at + 2] | 0x80]) + der[at + 3 :]
 
 
-def negative_serial_pem(certificate: x509.Certificate) -> bytes:
-    body = base64.encodebytes(negative_serial(certificate))
-    return b"-----BEGIN CERTIFICATE-----\n" + body + b"-----END CERTIFICATE-----\n"
+def pem_block(der: bytes, label: str = "CERTIFICATE") -> bytes:
+    """``der`` as one PEM block with ``label``."""
+    body = base64.encodebytes(der)
+    return f"-----BEGIN {label}-----\n".encode() + body + f"-----END {label}-----\n".encode()
 
 
 def bad_version_csr() -> str:
@@ -225,5 +226,4 @@ def bad_version_csr() -> str:
 
 
 def bad_version_pem(certificate: x509.Certificate) -> bytes:
-    body = base64.encodebytes(bad_version(certificate))
-    return b"-----BEGIN CERTIFICATE-----\n" + body + b"-----END CERTIFICATE-----\n"
+    return pem_block(bad_version(certificate))

@@ -178,20 +178,17 @@ def _request(message: Any, parts: list[bytes]) -> CmpRequest:
         for cert in message["extraCerts"]:
             try:
                 der = der_encoder.encode(cert)
-                certificate = (
-                    None if serial_not_positive(der) else x509.load_der_x509_certificate(der)
-                )
+                if serial_not_positive(der):  # a CmpError, which the except below lets through
+                    raise CmpError(
+                        FailInfo.BAD_DATA_FORMAT,
+                        "An extraCerts entry has a serial number of zero or less, which RFC 5280 "
+                        "forbids.",
+                    )
+                extra.append(x509.load_der_x509_certificate(der))
             except (ValueError, x509.InvalidVersion, PyAsn1Error):
                 raise CmpError(
                     FailInfo.BAD_DATA_FORMAT, "An extraCerts entry is malformed."
                 ) from None
-            if certificate is None:
-                raise CmpError(
-                    FailInfo.BAD_DATA_FORMAT,
-                    "An extraCerts entry has a serial number of zero or less, which RFC 5280 "
-                    "forbids.",
-                )
-            extra.append(certificate)
     return CmpRequest(
         message=message,
         body_type=body_type,

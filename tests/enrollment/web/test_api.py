@@ -22,8 +22,9 @@ from tests.support.pki import (
     bad_version_csr,
     bad_version_pem,
     make_csr,
-    negative_serial_pem,
+    negative_serial,
     openssl,
+    pem_block,
     self_signed,
     verify,
 )
@@ -491,7 +492,7 @@ async def test_renew_challenge_for_a_certificate_with_a_negative_serial_is_a_404
     """A serial number of zero or less (RFC 5280 forbids it; cryptography still loads it, with a
     deprecation warning) is no certificate of ours."""
     _, certificate = self_signed("Test Holder 01", valid_for=timedelta(days=30))
-    pem = negative_serial_pem(certificate).decode()
+    pem = pem_block(negative_serial(certificate)).decode()
     response = await client.post("/api/v1/renew-challenge", json={"certificate": pem})
     assert response.status == 404, await response.text()
     assert (await response.json())["error"]["code"] == "certificate_not_found"
