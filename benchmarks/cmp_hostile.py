@@ -163,6 +163,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as directory:
         env = base_env(Path(directory), {"CERTDESK_SERVE_REMINDERS": "false"})
         cli = Cli(env)
+        initialised = cli("init")  # other commands do not create the data directory
+        if initialised.returncode != 0:
+            print(initialised.stderr, file=sys.stderr)
+            return 1
         references = []
         for index in range(4):
             created = cli("ra", "issue", "--cn", f"Bench Holder {index}", "--ou", "Branch 1",
